@@ -1,0 +1,24 @@
+"""Egress Warden's mitmproxy addons, thin: each reads the flow, calls its domain package,
+and stores the result in the flow's context. ``chain`` lists them in the order of the way
+of one request (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from warden.config import Config
+from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog
+
+from .response import ResponseReader
+from .scope import RefusedHost, Scope
+from .telemetry import Telemetry
+from .test_routing import UnsafeTestRouting
+
+
+def chain(config: Config, catalog: Catalog, metrics: GatewayMetrics) -> list[object]:
+    refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
+    addons: list[object] = [Scope(catalog, refused, metrics)]
+    # identify, policy, redact come here (issues 3, 5, 6)
+    if config.unsafe_testing is not None:
+        addons.append(UnsafeTestRouting(config.unsafe_testing.route_catalog_hosts_to))
+    addons += [ResponseReader(), Telemetry(metrics)]
+    return addons

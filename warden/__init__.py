@@ -1,0 +1,3 @@
+"""Egress Warden: an identity-aware egress gateway for LLM traffic, built on mitmproxy."""
+
+__version__ = "0.1.0"

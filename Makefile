@@ -1,0 +1,46 @@
+# Egress Warden: the two commands of the README are `make run` and `make test`.
+SHELL := /bin/bash
+# Python 3.13 (see ARCHITECTURE.md): the first of these that exists.
+PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+             command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; assert sys.version_info[:2]==(3,13)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= packaging/warden.yaml
+
+.PHONY: run test lint typecheck bench clean
+
+$(BIN)/warden: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) or run make PYTHON=/path/to/python3.13"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	set -o pipefail; $(BIN)/pip install --quiet -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	touch $(BIN)/warden
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(BIN)/warden
+	$(BIN)/warden --config $(CONFIG) run
+
+# The top-level folders are one import package `warden` (see pyproject.toml); mypy cannot
+# follow setuptools' editable finder, so it checks a symlinked copy of that package shape.
+typecheck: $(BIN)/warden
+	@rm -rf build/typecheck && mkdir -p build/typecheck/warden
+	@for f in warden/*; do ln -s ../../../$$f build/typecheck/warden/; done
+	@for d in addons providers identity policy dlp audit console certs; do \
+	   [ -f $$d/__init__.py ] && ln -s ../../../$$d build/typecheck/warden/$$d; done; true
+	$(BIN)/mypy
+
+lint: $(BIN)/warden typecheck
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(BIN)/warden node_modules/.package-lock.json lint
+	$(BIN)/pytest -q -ra
+
+bench: $(BIN)/warden node_modules/.package-lock.json
+	$(BIN)/python bench/proxy.py
+
+clean:
+	rm -rf $(VENV) node_modules state .pytest_cache .mypy_cache .ruff_cache

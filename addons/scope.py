@@ -1,0 +1,140 @@
+"""Scope: which flows Egress Warden intercepts, which it passes through, which it refuses.
+
+TLS is intercepted only for hosts in the LLM catalog. mitmproxy's own ``allow_hosts``
+option does the pass-through (every other CONNECT becomes a raw TCP tunnel, so the client
+sees the real server's certificate); ``allow_hosts_patterns`` builds its value from the
+catalog. This addon refuses unsanctioned AI hosts at CONNECT and records, for each
+intercepted flow, what the provider adapter made of the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mitmproxy import http
+
+from warden.context import Destination, FlowContext
+from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog, Service
+from warden.providers.parse import parse_request
+
+logger = logging.getLogger("warden.scope")
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedHost:
+    pattern: str
+    reason: str
+
+    def matches(self, host: str) -> bool:
+        if self.pattern.startswith("*."):
+            return host.endswith(self.pattern[1:])
+        return host == self.pattern
+
+
+def allow_hosts_patterns(patterns: Iterable[str]) -> list[str]:
+    """One anchored regex over ``host:port`` for mitmproxy's ``allow_hosts`` option.
+
+    mitmproxy matches it with ``re.search`` against the CONNECT target, the SNI and the
+    Host header, each as ``host:port``; anchoring at both ends keeps
+    ``api.openai.com.evil.test`` and ``evilapi.openai.com`` out.
+    """
+    alternatives = []
+    for pattern in sorted(set(patterns)):
+        if pattern.startswith("*."):
+            alternatives.append(r"(?:[a-z0-9-]+\.)+" + re.escape(pattern[2:]))
+        else:
+            alternatives.append(re.escape(pattern))
+    return [r"^(?:" + "|".join(alternatives) + r")\.?:\d+$"]
+
+
+def _normalize(host: str) -> str:
+    return host.lower().rstrip(".")
+
+
+class Scope:
+    def __init__(
+        self, catalog: Catalog, refused: Sequence[RefusedHost], metrics: GatewayMetrics
+    ) -> None:
+        self.catalog = catalog
+        self.refused = tuple(refused)
+        self.metrics = metrics
+
+    def _refusal(self, host: str) -> RefusedHost | None:
+        host = _normalize(host)
+        return next((r for r in self.refused if r.matches(host)), None)
+
+    def _refuse(self, flow: http.HTTPFlow, refusal: RefusedHost) -> None:
+        body = (
+            f"Egress Warden refused the connection to {flow.request.host}: {refusal.reason}\n"
+        )
+        flow.response = http.Response.make(
+            403, body, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
+        )
+        FlowContext.of(flow).replace(outcome="refused_host").save(flow)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error:
+            return
+        host = flow.request.host
+        if refusal := self._refusal(host):
+            logger.info("refused CONNECT to unsanctioned host %s", _normalize(host))
+            self.metrics.connects.labels("blocked").inc()
+            self._refuse(flow, refusal)
+        elif self.catalog.match(host):
+            self.metrics.connects.labels("intercept").inc()
+        else:
+            self.metrics.connects.labels("passthrough").inc()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        host = flow.request.host
+        if refusal := self._refusal(host):
+            self._refuse(flow, refusal)
+            return
+        service = self.catalog.match(host)
+        if service is None:
+            return  # not ours: plain HTTP to some other site goes on untouched
+        FlowContext.of(flow).replace(destination=self._destination(service, host)).save(flow)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        ctx = FlowContext.of(flow)
+        if ctx.destination is None:
+            return
+        service = self.catalog.match(ctx.destination.host)
+        if service is None:  # pragma: no cover - requestheaders matched the same host
+            return
+        parsed = parse_request(
+            service,
+            flow.request.method,
+            flow.request.path,
+            dict(flow.request.headers),
+            flow.request.get_content(strict=False) or b"",
+        )
+        ctx.replace(
+            destination=Destination(
+                service_id=service.id,
+                provider=service.provider,
+                kind=service.kind,
+                host=ctx.destination.host,
+                api=parsed.api,
+                model=parsed.model,
+                stream=parsed.stream,
+                parsed=parsed.parsed,
+                unparsed_reason=parsed.unparsed_reason,
+                segments=len(parsed.segments),
+            )
+        ).save(flow)
+
+    @staticmethod
+    def _destination(service: Service, host: str) -> Destination:
+        return Destination(
+            service_id=service.id, provider=service.provider, kind=service.kind,
+            host=_normalize(host),
+        )

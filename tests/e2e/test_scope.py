@@ -1,0 +1,137 @@
+"""Scope end to end: non-catalog TLS passes through untouched; unsanctioned hosts get 403."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.peers import WardenProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def self_signed(tmp: Path, name: str) -> tuple[Path, Path, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "server.pem", tmp / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[tuple[int, Path, bytes]]:
+    """A local HTTPS server that is not in the catalog, with its own self-signed certificate."""
+    cert_path, key_path, der = self_signed(tmp_path, "intranet.test")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with ctx.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nintranet!")
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port, cert_path, der
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+def connect_via_proxy(proxy_port: int, target: str) -> tuple[socket.socket, bytes]:
+    sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
+    sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return sock, head
+
+
+@pytest.mark.parametrize("connect_host", ["127.0.0.1", "localhost"])
+def test_non_catalog_tls_passes_through_untouched(
+    gateway: WardenProcess, https_server: tuple[int, Path, bytes], connect_host: str
+) -> None:
+    port, cert_path, server_der = https_server
+    sock, head = connect_via_proxy(gateway.proxy_port, f"{connect_host}:{port}")
+    assert head.split(b"\r\n")[0].endswith(b"200 Connection established")
+    ctx = ssl.create_default_context(cafile=str(cert_path))
+    with ctx.wrap_socket(sock, server_hostname="intranet.test") as tls:
+        seen = tls.getpeercert(binary_form=True)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: intranet.test\r\n\r\n")
+        reply = tls.recv(4096)
+    # The client sees the server's own certificate, byte for byte, not one of the warden CA.
+    assert seen is not None
+    assert hashlib.sha256(seen).hexdigest() == hashlib.sha256(server_der).hexdigest()
+    assert reply.endswith(b"intranet!")
+
+
+def test_catalog_host_is_intercepted_with_the_warden_ca(gateway: WardenProcess) -> None:
+    sock, head = connect_via_proxy(gateway.proxy_port, "api.openai.com:443")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    ctx = ssl.create_default_context(cafile=str(gateway.ca_cert))
+    with ctx.wrap_socket(sock, server_hostname="api.openai.com") as tls:
+        cert = tls.getpeercert()
+    assert cert is not None
+    issuer = dict(x[0] for x in cert["issuer"])  # type: ignore[misc]
+    assert issuer["commonName"] == "Egress Warden Interception CA"
+
+
+@pytest.mark.parametrize("target", ["chat.deepseek.com:443", "API.DeepSeek.com.:443"])
+def test_unsanctioned_host_is_refused_at_connect(gateway: WardenProcess, target: str) -> None:
+    sock, head = connect_via_proxy(gateway.proxy_port, target)
+    sock.close()
+    status_line, _, rest = head.partition(b"\r\n")
+    assert b" 403 " in status_line
+    assert b"Not approved; ask it-security@example.com." in rest
+
+
+def test_lookalike_host_is_not_intercepted(gateway: WardenProcess) -> None:
+    """``api.openai.com.evil.test`` must not be treated as OpenAI (it would get our CA's
+    certificate and its traffic would be parsed as prompts). Passed through, the tunnel
+    leads to the unresolvable host itself, so no TLS handshake with a forged certificate
+    can complete; intercepted, it would (the test bed connects upstream lazily)."""
+    sock, head = connect_via_proxy(gateway.proxy_port, "api.openai.com.evil.test:443")
+    try:
+        ctx = ssl.create_default_context(cafile=str(gateway.ca_cert))
+        with pytest.raises((ssl.SSLError, OSError)):
+            with ctx.wrap_socket(sock, server_hostname="api.openai.com.evil.test") as tls:
+                tls.getpeercert()
+    finally:
+        sock.close()

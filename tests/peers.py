@@ -1,0 +1,165 @@
+"""Real peers for the tests: processes started on loopback, on free ports, stopped by PID.
+
+Each peer is a real program (aimock, the gateway itself, ...) run as a subprocess; the
+harness only starts it, waits until it answers, and stops it with SIGTERM (then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = ROOT / "node_modules" / ".bin"
+WARDEN = Path(sys.executable).parent / "warden"
+UNSAFE_ENV = {"WARDEN_UNSAFE_TESTING": "route-llm-traffic-to-loopback"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} was not ready within {timeout} s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Peer:
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            list(self.argv), env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, timeout: float = 10) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+class Aimock(Peer):
+    """The @copilotkit/aimock LLM mock: OpenAI and Anthropic APIs, with a request journal."""
+
+    def __init__(self, fixtures: Path, log_path: Path) -> None:
+        self.port = free_port()
+        super().__init__(
+            "aimock",
+            ["node", str(NODE_BIN / "llmock"), "-p", str(self.port), "-f", str(fixtures),
+             "--log-level", "warn"],
+            log_path=log_path,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_until(lambda: port_open(self.port), 30, "aimock", self.proc)
+
+    def journal(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/__aimock/journal", timeout=5) as r:  # noqa: S310
+            data = json.load(r)
+        return data if isinstance(data, list) else data.get("entries", data.get("requests", []))
+
+    def clear_journal(self) -> None:
+        req = urllib.request.Request(f"{self.url}/__aimock/journal", method="DELETE")
+        try:
+            urllib.request.urlopen(req, timeout=5).close()  # noqa: S310
+        except OSError:
+            pass
+
+
+class WardenProcess(Peer):
+    """``warden run`` as a user runs it: its own process, a YAML config, a state folder."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.proxy_port = free_port()
+        self.control_port = free_port()
+        config = {
+            "state_dir": str(workdir / "state"),
+            "proxy": {"listen": {"host": "127.0.0.1", "port": self.proxy_port}},
+            "control": {"listen": {"host": "127.0.0.1", "port": self.control_port}},
+            **config,
+        }
+        self.config_path = workdir / "warden.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        super().__init__(
+            "warden", [str(WARDEN), "--config", str(self.config_path), "run"],
+            env=dict(env or {}), log_path=workdir / "warden.log",
+        )
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.workdir / "state" / "ca" / "mitmproxy-ca-cert.pem"
+
+    def start(self) -> None:
+        super().start()
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{self.control_url}/healthz", timeout=1) as r:  # noqa: S310
+                return r.status == 200 and port_open(self.proxy_port)
+
+        try:
+            wait_until(healthy, 30, "warden", self.proc)
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:  # noqa: S310
+            return str(r.read().decode())

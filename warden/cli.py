@@ -1,0 +1,128 @@
+"""The ``warden`` command line: run the gateway, manage its CA, check its config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from warden import __version__, logs
+from warden.certs import CAError, export_ca, init_ca, rotate_ca
+from warden.config import Config, ConfigError, load_config
+
+DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(Path(args.config))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from warden.gateway import Gateway  # mitmproxy is imported only when the proxy runs
+
+    config = _config(args)
+    logs.setup(config.log.level, config.log.format)
+    asyncio.run(Gateway(config).run())
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from warden.gateway import build_catalog
+
+    config = _config(args)
+    build_catalog(config)
+    print(f"{args.config}: valid")
+    return 0
+
+
+def _constraints(config: Config, enabled: bool) -> tuple[str, ...] | None:
+    from warden.gateway import build_catalog
+
+    return build_catalog(config).name_constraint_domains() if enabled else None
+
+
+def cmd_ca_init(args: argparse.Namespace) -> int:
+    config = _config(args)
+    constrained = config.ca.name_constraints and not args.no_name_constraints
+    files = init_ca(
+        config.ca_dir,
+        common_name=config.ca.common_name,
+        organization=config.ca.organization,
+        name_constraints=_constraints(config, constrained),
+        validity_days=config.ca.validity_days,
+        force=args.force,
+    )
+    print(f"CA created in {config.ca_dir}")
+    print(f"  certificate: {files.cert_path}")
+    print(f"  SHA-256 fingerprint: {files.fingerprint_sha256}")
+    print(f"  name-constrained: {'yes' if files.name_constraints else 'no'}")
+    print("Distribute the certificate (never the key) with `warden ca export`.")
+    return 0
+
+
+def cmd_ca_rotate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    files = rotate_ca(config.ca_dir)
+    print(f"new CA in {config.ca_dir}, SHA-256 fingerprint {files.fingerprint_sha256}")
+    print("Distribute the new certificate and restart the gateway.")
+    return 0
+
+
+def cmd_ca_export(args: argparse.Namespace) -> int:
+    config = _config(args)
+    data = export_ca(config.ca_dir, args.format)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warden", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"warden {__version__}")
+    parser.add_argument(
+        "-c", "--config", default=str(DEFAULT_CONFIG),
+        help="the YAML config file (default: $WARDEN_CONFIG or ./warden.yaml)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the proxy and its control plane").set_defaults(func=cmd_run)
+
+    cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
+    cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
+
+    ca = sub.add_parser("ca", help="the interception CA").add_subparsers(dest="sub", required=True)
+    init = ca.add_parser("init", help="create the CA in the state folder")
+    init.add_argument("--force", action="store_true", help="archive an existing CA and make a new one")
+    init.add_argument(
+        "--no-name-constraints", action="store_true",
+        help="issue the CA without X.509 name constraints (not recommended)",
+    )
+    init.set_defaults(func=cmd_ca_init)
+    ca.add_parser("rotate", help="archive the CA and create a new one").set_defaults(func=cmd_ca_rotate)
+    export = ca.add_parser("export", help="write the CA certificate (never the key)")
+    export.add_argument("--format", choices=["pem", "der"], default="pem")
+    export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_ca_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return 2
+    except CAError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

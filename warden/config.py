@@ -1,0 +1,235 @@
+"""The gateway's configuration: schema, loading, and validation that reports every error at once.
+
+The YAML file is hostile input like any other: unknown keys are errors (a typo must not
+silently switch a protection off), and every problem is reported together with its key
+path, the value found and what is allowed, so an operator fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: The environment variable that must accompany ``unsafe_testing`` in the config file.
+UNSAFE_TESTING_ENV = "WARDEN_UNSAFE_TESTING"
+UNSAFE_TESTING_CONSENT = "route-llm-traffic-to-loopback"
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.diagnostics())
+
+    def diagnostics(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s) in the configuration:"]
+        lines += [f"  - {p}" for p in self.problems]
+        lines.append("Fix each entry above and start again; nothing was changed.")
+        return "\n".join(lines)
+
+
+def _check_host_pattern(value: str) -> str:
+    """A host name, or ``*.`` followed by a host name (any depth of labels below it)."""
+    host = value.strip().lower().rstrip(".")
+    bare = host[2:] if host.startswith("*.") else host
+    labels = bare.split(".")
+    if len(bare) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(lb) for lb in labels):
+        raise ValueError(
+            "must be a host name such as 'api.example.com' or a wildcard such as "
+            "'*.example.com' (no scheme, port or path)"
+        )
+    return host
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenAddress(_Strict):
+    host: str = "127.0.0.1"
+    port: Port
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            if v != "localhost":
+                raise ValueError("must be an IP address to listen on, or 'localhost'") from None
+        return v
+
+
+class ProxySettings(_Strict):
+    listen: ListenAddress = ListenAddress(port=8080)
+    #: ``lazy`` opens the upstream connection only when the first request arrives.
+    connection_strategy: Literal["eager", "lazy"] = "eager"
+
+
+class ControlSettings(_Strict):
+    listen: ListenAddress = ListenAddress(port=8081)
+
+
+class CASettings(_Strict):
+    common_name: str = Field("Egress Warden Interception CA", min_length=1, max_length=64)
+    organization: str | None = Field(None, max_length=64)
+    #: Issue the CA with X.509 name constraints limited to the catalog's domains.
+    name_constraints: bool = True
+    validity_days: int = Field(3650, ge=1, le=7300)
+
+
+class UnsanctionedHost(_Strict):
+    host: str
+    reason: str = Field(
+        "This AI service is not approved by your company.", min_length=1, max_length=300
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return _check_host_pattern(v)
+
+
+class CatalogSettings(_Strict):
+    #: Extra host names for a catalog service, e.g. a company's Azure OpenAI resources.
+    extra_hosts: dict[str, list[str]] = Field(default_factory=dict)
+    #: AI services that are refused at CONNECT with a 403 and the reason.
+    unsanctioned: list[UnsanctionedHost] = Field(default_factory=list)
+
+    @field_validator("extra_hosts")
+    @classmethod
+    def _extra(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {service: [_check_host_pattern(h) for h in hosts] for service, hosts in v.items()}
+
+
+class LogSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class UnsafeTesting(_Strict):
+    """Test-bed only: send every intercepted catalog request to a loopback mock upstream.
+
+    It keeps the ``Host`` header, so the mock sees what the real service would. It is
+    refused unless the environment also carries ``WARDEN_UNSAFE_TESTING`` with the
+    consent phrase, and the target must be a loopback address: a production config that
+    copies this block by accident fails to start instead of sending prompts elsewhere.
+    """
+
+    route_catalog_hosts_to: str
+
+    @field_validator("route_catalog_hosts_to")
+    @classmethod
+    def _loopback(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in (
+            "",
+            "/",
+        ):
+            raise ValueError("must be a URL like 'http://127.0.0.1:4010' (scheme, host, port)")
+        try:
+            loopback = ipaddress.ip_address(parts.hostname).is_loopback
+        except ValueError:
+            loopback = parts.hostname == "localhost"
+        if not loopback:
+            raise ValueError("must point at a loopback address (127.0.0.0/8, ::1 or localhost)")
+        if parts.port is None:
+            raise ValueError("must name the port, e.g. 'http://127.0.0.1:4010'")
+        return v
+
+
+class Config(_Strict):
+    #: Where the CA, the databases and the spool live; relative paths are taken from the
+    #: directory of the config file.
+    state_dir: Path = Path("state")
+    proxy: ProxySettings = ProxySettings()
+    control: ControlSettings = ControlSettings()
+    ca: CASettings = CASettings()
+    catalog: CatalogSettings = CatalogSettings()
+    log: LogSettings = LogSettings()
+    unsafe_testing: UnsafeTesting | None = None
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.state_dir / "ca"
+
+    @property
+    def state_db(self) -> Path:
+        return self.state_dir / "state.db"
+
+
+def _format_error(err: Any) -> str:
+    path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; allowed keys are in the example config)"
+    if err["type"] == "missing":
+        return f"{path}: required key is missing"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"{path}: {shown} is not allowed: {msg}"
+
+
+def parse_config(data: object, source: str, base_dir: Path, env: dict[str, str]) -> Config:
+    """Validate an already-parsed YAML document; relative ``state_dir`` is taken from base_dir."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(top level): must be a mapping of keys to values"])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_format_error(e) for e in exc.errors()]) from None
+    problems: list[str] = []
+    if config.unsafe_testing is not None and env.get(UNSAFE_TESTING_ENV) != UNSAFE_TESTING_CONSENT:
+        problems.append(
+            "unsafe_testing: present, but the environment lacks "
+            f"{UNSAFE_TESTING_ENV}={UNSAFE_TESTING_CONSENT}. This block sends LLM traffic "
+            "to a loopback test server and is for the test bed only: remove it from "
+            "production config."
+        )
+    if config.proxy.listen == config.control.listen:
+        problems.append(
+            f"control.listen.port: {config.control.listen.port} is not allowed: "
+            "the proxy already listens there; pick another port"
+        )
+    if problems:
+        raise ConfigError(source, problems)
+    if not config.state_dir.is_absolute():
+        config = config.model_copy(update={"state_dir": (base_dir / config.state_dir).resolve()})
+    return config
+
+
+def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a YAML config file, raising ConfigError with every problem found."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            source, ["file not found: pass --config with the path of a warden YAML file"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"cannot be read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f"line {where.line + 1}: " if where is not None else ""
+        raise ConfigError(source, [f"{line}not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_config(data, source, path.parent, dict(os.environ) if env is None else env)

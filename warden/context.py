@@ -1,0 +1,140 @@
+"""FlowContext: what the addons learn about one flow, kept in ``flow.metadata["warden"]``.
+
+mitmproxy's flow writer serializes metadata with tnetstring, which takes only plain
+values, so the context lives there as a dict of str/int/float/bool/None/list and is
+turned into frozen dataclasses on the way out (``FlowContext.of``) and back into a dict
+on the way in (``.save``). Addons never touch the dict directly.
+
+Nothing secret goes in: no token, password, cookie or raw sensitive value. Saved flows
+and the audit trail are read by people who must not see those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+METADATA_KEY = "warden"
+
+
+class _HasMetadata(Protocol):
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where the flow goes and what the provider adapter understood of it."""
+
+    service_id: str
+    provider: str
+    kind: str  # "api" or "webapp"
+    host: str
+    api: str | None = None
+    model: str | None = None
+    stream: bool = False
+    parsed: bool = False
+    unparsed_reason: str | None = None
+    segments: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The person or service a flow is attributed to; ``iss`` + ``sub`` is the identity."""
+
+    tenant: str
+    issuer: str
+    subject: str
+    auth_method: str
+    email: str | None = None
+    department: str | None = None
+    groups: tuple[str, ...] = ()
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str
+    rule_id: str
+    policy_version: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntityCount:
+    entity_type: str
+    count: int
+    segment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    entities: tuple[EntityCount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    estimated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowContext:
+    destination: Destination | None = None
+    principal: Principal | None = None
+    decision: Decision | None = None
+    redaction: Redaction | None = None
+    usage: Usage | None = None
+    #: Set when an addon answered the flow itself (block page, 407, 403 ...).
+    outcome: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def of(cls, flow: _HasMetadata) -> FlowContext:
+        raw = flow.metadata.get(METADATA_KEY)
+        if not isinstance(raw, dict):
+            return cls()
+        return _from_plain(cls, raw)
+
+    def save(self, flow: _HasMetadata) -> None:
+        flow.metadata[METADATA_KEY] = _to_plain(self)
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"FlowContext holds only plain values, not {type(value).__name__}")
+
+
+def _from_plain[T](cls: type[T], data: dict[str, Any]) -> T:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner[0], value) if len(inner) == 1 else value
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce(item, v) for v in value)
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return _from_plain(hint, value)  # type: ignore[arg-type]
+    return value

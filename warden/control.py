@@ -1,0 +1,49 @@
+"""The control plane: an aiohttp app on its own port beside the proxy (health, CA, metrics).
+
+Later issues mount the login portal, SCIM and the PAC file here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from warden import __version__
+from warden.metrics import GatewayMetrics
+
+METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
+CA_CERT_KEY = web.AppKey("ca_cert", Path)
+HEALTH_KEY = web.AppKey("health", str)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    # The facts are fixed at start and serialized once.
+    return web.Response(text=request.app[HEALTH_KEY], content_type="application/json")
+
+
+async def ca_pem(request: web.Request) -> web.Response:
+    # Only the certificate: the key file sits beside it and is never served.
+    data = request.app[CA_CERT_KEY].read_bytes()
+    return web.Response(
+        body=data,
+        content_type="application/x-pem-file",
+        headers={"Content-Disposition": 'attachment; filename="egress-warden-ca.pem"'},
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS_KEY]
+    return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
+
+
+def build_app(metrics_: GatewayMetrics, ca_cert: Path, health: dict[str, object]) -> web.Application:
+    app = web.Application()
+    app[METRICS_KEY] = metrics_
+    app[CA_CERT_KEY] = ca_cert
+    app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ca.pem", ca_pem)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,135 @@
+"""Process wiring: one mitmproxy Master and the aiohttp control plane on one event loop.
+
+Only the mitmproxy addons the gateway needs are loaded (no script loader, no replay, no
+map-local): each one more is attack surface and per-flow work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from mitmproxy import options
+from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.master import Master
+
+from warden import addons as warden_addons
+from warden import store
+from warden.certs import CAError, init_ca, load_ca
+from warden.config import Config, ConfigError
+from warden.control import build_app
+from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog
+
+logger = logging.getLogger("warden.gateway")
+
+
+def build_catalog(config: Config) -> Catalog:
+    """The default catalog plus the config's extra hosts; unknown service ids are errors."""
+    catalog = Catalog.default()
+    known = {s.id for s in catalog.services}
+    problems = [
+        f"catalog.extra_hosts.{sid}: unknown service; known services are {', '.join(sorted(known))}"
+        for sid in config.catalog.extra_hosts
+        if sid not in known
+    ]
+    if problems:
+        raise ConfigError("config", problems)
+    for sid, hosts in config.catalog.extra_hosts.items():
+        catalog = catalog.with_extra_hosts(sid, hosts)
+    return catalog
+
+
+def ensure_ca(config: Config, catalog: Catalog) -> Path:
+    """Load the interception CA, creating it on first start; returns the certificate's path."""
+    try:
+        return load_ca(config.ca_dir).cert_path
+    except CAError:
+        if (config.ca_dir / "mitmproxy-ca.pem").exists():
+            raise  # a CA is there but broken: never replace it silently
+    files = init_ca(
+        config.ca_dir,
+        common_name=config.ca.common_name,
+        organization=config.ca.organization,
+        name_constraints=catalog.name_constraint_domains() if config.ca.name_constraints else None,
+        validity_days=config.ca.validity_days,
+    )
+    logger.info("created the interception CA in %s (fingerprint %s)", config.ca_dir, files.fingerprint_sha256)
+    return files.cert_path
+
+
+def mitmproxy_options(config: Config, catalog: Catalog) -> options.Options:
+    from warden.addons.scope import allow_hosts_patterns
+
+    opts = options.Options()
+    opts.update(
+        mode=["regular"],
+        listen_host=config.proxy.listen.host,
+        listen_port=config.proxy.listen.port,
+        confdir=str(config.ca_dir),
+        allow_hosts=allow_hosts_patterns(catalog.all_host_patterns()),
+        # The test bed's catalog hosts do not resolve; lazy lets the routing addon pick
+        # the loopback upstream before any connection is made.
+        connection_strategy=(
+            "lazy" if config.unsafe_testing is not None else config.proxy.connection_strategy
+        ),
+    )
+    return opts
+
+
+@dataclass
+class Gateway:
+    config: Config
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+
+    async def run(self) -> None:
+        config = self.config
+        catalog = build_catalog(config)
+        store.open_state(config.state_db).close()
+        ca_cert = ensure_ca(config, catalog)
+
+        master = Master(mitmproxy_options(config, catalog), with_termlog=False)
+        master.addons.add(
+            core.Core(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            disable_h2c.DisableH2C(),
+            *warden_addons.chain(config, catalog, self.metrics),
+            errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
+        )
+        unsafe = config.unsafe_testing is not None
+        self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
+        app = build_app(self.metrics, ca_cert, {"unsafe_test_routing": unsafe})
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, config.control.listen.host, config.control.listen.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SystemExit(
+                f"warden: cannot listen on {config.control.listen.host}:"
+                f"{config.control.listen.port} for the control plane ({exc.strerror}). "
+                "Stop what uses that port or change control.listen.port."
+            ) from None
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, master.shutdown)
+        logger.info(
+            "proxy on %s:%d, control plane on http://%s:%d",
+            config.proxy.listen.host, config.proxy.listen.port,
+            config.control.listen.host, config.control.listen.port,
+        )
+        try:
+            await master.run()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await runner.cleanup()
+            logger.info("stopped")

@@ -1,0 +1,59 @@
+"""Prometheus series of the gateway, on a registry of its own (served at ``/metrics``).
+
+A registry per gateway rather than prometheus-client's global one keeps tests that start
+several gateways in one process from counting each other's flows.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class GatewayMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.connects = Counter(
+            "warden_connects",
+            "CONNECT requests by scope decision (intercept, passthrough, blocked).",
+            ["decision"],
+            registry=self.registry,
+        )
+        self.flows = Counter(
+            "warden_flows",
+            "Intercepted flows by catalog host and outcome.",
+            ["host", "outcome"],
+            registry=self.registry,
+        )
+        self.flow_latency = Histogram(
+            "warden_flow_duration_seconds",
+            "Time from the request's first byte to the response's last byte.",
+            ["host"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "warden_upstream_ttfb_seconds",
+            "Time from sending the request upstream to the response headers.",
+            ["host"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "warden_upstream_errors",
+            "Flows that failed on the way to or from the upstream service.",
+            ["host"],
+            registry=self.registry,
+        )
+        self.unsafe_test_routing = Gauge(
+            "warden_unsafe_test_routing",
+            "1 when catalog traffic is routed to a loopback test server (never in production).",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
