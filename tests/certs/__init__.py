@@ -1,0 +1,1 @@
+"""Tests for warden.certs, the interception CA lifecycle."""
