@@ -12,8 +12,8 @@ CONFIG ?= packaging/warden.yaml
 $(BIN)/warden: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) or run make PYTHON=/path/to/python3.13"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	set -o pipefail; $(BIN)/pip install --quiet -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@echo "installing the Python dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/pip install -q -e '.[dev]' > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	touch $(BIN)/warden
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -4,9 +4,10 @@ of one request (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
+from warden.providers.catalog import Catalog
+
 from warden.config import Config
 from warden.metrics import GatewayMetrics
-from warden.providers.catalog import Catalog
 
 from .response import ResponseReader
 from .scope import RefusedHost, Scope

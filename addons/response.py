@@ -15,14 +15,18 @@ from collections.abc import Callable
 import brotli
 import zstandard
 from mitmproxy import http
-
-from warden.context import FlowContext, Usage
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.streams import StreamParser
 
+from warden.context import FlowContext, Usage
+
 logger = logging.getLogger("warden.response")
 
-STREAMING_TYPES = ("text/event-stream", "application/vnd.amazon.eventstream", "application/x-ndjson")
+STREAMING_TYPES = (
+    "text/event-stream",
+    "application/vnd.amazon.eventstream",
+    "application/x-ndjson",
+)
 
 
 class _Decoder:
@@ -115,6 +119,6 @@ class ResponseReader:
         body = flow.response.get_content(strict=False) or b""
         usage = parse_usage(ctx.destination.api, body)
         if usage is not None:
-            ctx.replace(
-                usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)
-            ).save(flow)
+            ctx.replace(usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)).save(
+                flow
+            )

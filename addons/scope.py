@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mitmproxy import http
+from warden.providers.catalog import Catalog, Service
+from warden.providers.parse import parse_request
 
 from warden.context import Destination, FlowContext
 from warden.metrics import GatewayMetrics
-from warden.providers.catalog import Catalog, Service
-from warden.providers.parse import parse_request
 
 logger = logging.getLogger("warden.scope")
 
@@ -68,9 +68,7 @@ class Scope:
         return next((r for r in self.refused if r.matches(host)), None)
 
     def _refuse(self, flow: http.HTTPFlow, refusal: RefusedHost) -> None:
-        body = (
-            f"Egress Warden refused the connection to {flow.request.host}: {refusal.reason}\n"
-        )
+        body = f"Egress Warden refused the connection to {flow.request.host}: {refusal.reason}\n"
         flow.response = http.Response.make(
             403, body, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
         )
@@ -135,6 +133,8 @@ class Scope:
     @staticmethod
     def _destination(service: Service, host: str) -> Destination:
         return Destination(
-            service_id=service.id, provider=service.provider, kind=service.kind,
+            service_id=service.id,
+            provider=service.provider,
+            kind=service.kind,
             host=_normalize(host),
         )

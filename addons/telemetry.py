@@ -17,7 +17,9 @@ class Telemetry:
         if ctx.destination is None or flow.response is None:
             return
         host = ctx.destination.host
-        outcome = ctx.outcome or ("upstream_status_5xx" if flow.response.status_code >= 500 else "forwarded")
+        outcome = ctx.outcome or (
+            "upstream_status_5xx" if flow.response.status_code >= 500 else "forwarded"
+        )
         self.metrics.flows.labels(host, outcome).inc()
         request, response = flow.request, flow.response
         if response.timestamp_end is not None:

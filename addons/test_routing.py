@@ -32,7 +32,9 @@ class UnsafeTestRouting:
         logger.warning(
             "UNSAFE TEST ROUTING IS ON: every intercepted LLM request goes to %s://%s:%d, "
             "not to the real service. This is for the test bed only.",
-            self.scheme, self.host, self.port,
+            self.scheme,
+            self.host,
+            self.port,
         )
 
     def request(self, flow: http.HTTPFlow) -> None:

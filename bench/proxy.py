@@ -29,12 +29,22 @@ from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess, free_port, port
 
 PROMPT = "benchmark " + "lorem ipsum dolor sit amet " * 34  # ~1 KB body in all
 BODY = json.dumps(
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}, {"role": "user", "content": PROMPT}]}
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "benchmark"}, {"role": "user", "content": PROMPT}],
+    }
 ).encode()
 
 
-async def _client(session: aiohttp.ClientSession, url: str, proxy: str | None, ssl_ctx: ssl.SSLContext | bool,
-                  deadline: float, latencies: list[float], max_requests: int) -> None:
+async def _client(
+    session: aiohttp.ClientSession,
+    url: str,
+    proxy: str | None,
+    ssl_ctx: ssl.SSLContext | bool,
+    deadline: float,
+    latencies: list[float],
+    max_requests: int,
+) -> None:
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
     while time.perf_counter() < deadline and len(latencies) < max_requests:
         t0 = time.perf_counter()
@@ -45,20 +55,35 @@ async def _client(session: aiohttp.ClientSession, url: str, proxy: str | None, s
         latencies.append(time.perf_counter() - t0)
 
 
-async def drive(url: str, proxy: str | None, ca: Path | None, clients: int, seconds: float) -> dict[str, float]:
+async def drive(
+    url: str, proxy: str | None, ca: Path | None, clients: int, seconds: float
+) -> dict[str, float]:
     ssl_ctx: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else False
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         warm: list[float] = []
-        await asyncio.gather(*(_client(session, url, proxy, ssl_ctx, time.perf_counter() + 1, warm, 200)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(
+                _client(session, url, proxy, ssl_ctx, time.perf_counter() + 1, warm, 200)
+                for _ in range(clients)
+            )
+        )
         latencies: list[float] = []
         start = time.perf_counter()
-        await asyncio.gather(*(_client(session, url, proxy, ssl_ctx, start + seconds, latencies, 1_000_000)
-                               for _ in range(clients)))
+        await asyncio.gather(
+            *(
+                _client(session, url, proxy, ssl_ctx, start + seconds, latencies, 1_000_000)
+                for _ in range(clients)
+            )
+        )
         elapsed = time.perf_counter() - start
     q = statistics.quantiles(latencies, n=100)
-    return {"rps": len(latencies) / elapsed, "p50": q[49] * 1000, "p99": q[98] * 1000, "n": len(latencies)}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": q[49] * 1000,
+        "p99": q[98] * 1000,
+        "n": len(latencies),
+    }
 
 
 def main() -> None:
@@ -72,12 +97,23 @@ def main() -> None:
     try:
         aimock.start()
         peers.append(aimock)
-        warden = WardenProcess(work / "w", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, UNSAFE_ENV)
+        warden = WardenProcess(
+            work / "w", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, UNSAFE_ENV
+        )
         warden.start()
         peers.append(warden)
         bare_port = free_port()
-        bare = Peer("bare", [sys.executable, str(ROOT / "bench" / "bare_mitmproxy.py"), str(bare_port),
-                             str(aimock.port), str(warden.ca_cert.parent)], log_path=work / "bare.log")
+        bare = Peer(
+            "bare",
+            [
+                sys.executable,
+                str(ROOT / "bench" / "bare_mitmproxy.py"),
+                str(bare_port),
+                str(aimock.port),
+                str(warden.ca_cert.parent),
+            ],
+            log_path=work / "bare.log",
+        )
         bare.start()
         peers.append(bare)
         wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
@@ -94,9 +130,14 @@ def main() -> None:
             for name, (url, proxy, ca) in targets.items():
                 r = asyncio.run(drive(url, proxy, ca, clients, args.seconds))
                 results[(name, clients)] = r
-                print(f"{name:28} {clients:>7} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['n']:>7}")
+                print(
+                    f"{name:28} {clients:>7} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['n']:>7}"
+                )
         for clients in (1, 32):
-            ratio = results[("c warden run", clients)]["rps"] / results[("b bare mitmproxy", clients)]["rps"]
+            ratio = (
+                results[("c warden run", clients)]["rps"]
+                / results[("b bare mitmproxy", clients)]["rps"]
+            )
             print(f"throughput c/b at {clients:>2} clients: {ratio:.2f}  (target >= 0.90)")
     finally:
         for p in reversed(peers):

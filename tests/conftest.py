@@ -31,7 +31,14 @@ def gateway(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         workdir,
         {
             "unsafe_testing": {"route_catalog_hosts_to": aimock.url},
-            "catalog": {"unsanctioned": [{"host": "*.deepseek.com", "reason": "Not approved; ask it-security@example.com."}]},
+            "catalog": {
+                "unsanctioned": [
+                    {
+                        "host": "*.deepseek.com",
+                        "reason": "Not approved; ask it-security@example.com.",
+                    }
+                ]
+            },
         },
         env=UNSAFE_ENV,
     )

@@ -33,11 +33,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with {proc.returncode} before it was ready")
+            raise RuntimeError(
+                f"{what}: the process exited with {proc.returncode} before it was ready"
+            )
         try:
             if check():
                 return
@@ -64,7 +71,10 @@ class Peer:
     def start(self) -> None:
         out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            list(self.argv), env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
+            list(self.argv),
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -79,7 +89,11 @@ class Peer:
             return self.proc.wait()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace")
+            if self.log_path and self.log_path.exists()
+            else ""
+        )
 
 
 class Aimock(Peer):
@@ -89,8 +103,16 @@ class Aimock(Peer):
         self.port = free_port()
         super().__init__(
             "aimock",
-            ["node", str(NODE_BIN / "llmock"), "-p", str(self.port), "-f", str(fixtures),
-             "--log-level", "warn"],
+            [
+                "node",
+                str(NODE_BIN / "llmock"),
+                "-p",
+                str(self.port),
+                "-f",
+                str(fixtures),
+                "--log-level",
+                "warn",
+            ],
             log_path=log_path,
         )
 
@@ -103,22 +125,17 @@ class Aimock(Peer):
         wait_until(lambda: port_open(self.port), 30, "aimock", self.proc)
 
     def journal(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/__aimock/journal", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/__aimock/journal", timeout=5) as r:
             data = json.load(r)
         return data if isinstance(data, list) else data.get("entries", data.get("requests", []))
-
-    def clear_journal(self) -> None:
-        req = urllib.request.Request(f"{self.url}/__aimock/journal", method="DELETE")
-        try:
-            urllib.request.urlopen(req, timeout=5).close()  # noqa: S310
-        except OSError:
-            pass
 
 
 class WardenProcess(Peer):
     """``warden run`` as a user runs it: its own process, a YAML config, a state folder."""
 
-    def __init__(self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.proxy_port = free_port()
         self.control_port = free_port()
@@ -131,8 +148,10 @@ class WardenProcess(Peer):
         self.config_path = workdir / "warden.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         super().__init__(
-            "warden", [str(WARDEN), "--config", str(self.config_path), "run"],
-            env=dict(env or {}), log_path=workdir / "warden.log",
+            "warden",
+            [str(WARDEN), "--config", str(self.config_path), "run"],
+            env=dict(env or {}),
+            log_path=workdir / "warden.log",
         )
 
     @property
@@ -151,7 +170,7 @@ class WardenProcess(Peer):
         super().start()
 
         def healthy() -> bool:
-            with urllib.request.urlopen(f"{self.control_url}/healthz", timeout=1) as r:  # noqa: S310
+            with urllib.request.urlopen(f"{self.control_url}/healthz", timeout=1) as r:
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:
@@ -161,5 +180,5 @@ class WardenProcess(Peer):
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:
             return str(r.read().decode())

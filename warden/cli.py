@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     parser.add_argument("--version", action="version", version=f"warden {__version__}")
     parser.add_argument(
-        "-c", "--config", default=str(DEFAULT_CONFIG),
+        "-c",
+        "--config",
+        default=str(DEFAULT_CONFIG),
         help="the YAML config file (default: $WARDEN_CONFIG or ./warden.yaml)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,13 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("ca", help="the interception CA").add_subparsers(dest="sub", required=True)
     init = ca.add_parser("init", help="create the CA in the state folder")
-    init.add_argument("--force", action="store_true", help="archive an existing CA and make a new one")
     init.add_argument(
-        "--no-name-constraints", action="store_true",
+        "--force", action="store_true", help="archive an existing CA and make a new one"
+    )
+    init.add_argument(
+        "--no-name-constraints",
+        action="store_true",
         help="issue the CA without X.509 name constraints (not recommended)",
     )
     init.set_defaults(func=cmd_ca_init)
-    ca.add_parser("rotate", help="archive the CA and create a new one").set_defaults(func=cmd_ca_rotate)
+    ca.add_parser("rotate", help="archive the CA and create a new one").set_defaults(
+        func=cmd_ca_rotate
+    )
     export = ca.add_parser("export", help="write the CA certificate (never the key)")
     export.add_argument("--format", choices=["pem", "der"], default="pem")
     export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")

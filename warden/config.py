@@ -135,9 +135,14 @@ class UnsafeTesting(_Strict):
     @classmethod
     def _loopback(cls, v: str) -> str:
         parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in (
-            "",
-            "/",
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            not in (
+                "",
+                "/",
+            )
         ):
             raise ValueError("must be a URL like 'http://127.0.0.1:4010' (scheme, host, port)")
         try:
@@ -231,5 +236,7 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f"line {where.line + 1}: " if where is not None else ""
-        raise ConfigError(source, [f"{line}not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError(
+            source, [f"{line}not valid YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
     return parse_config(data, source, path.parent, dict(os.environ) if env is None else env)

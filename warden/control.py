@@ -38,7 +38,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
 
 
-def build_app(metrics_: GatewayMetrics, ca_cert: Path, health: dict[str, object]) -> web.Application:
+def build_app(
+    metrics_: GatewayMetrics, ca_cert: Path, health: dict[str, object]
+) -> web.Application:
     app = web.Application()
     app[METRICS_KEY] = metrics_
     app[CA_CERT_KEY] = ca_cert

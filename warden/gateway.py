@@ -58,14 +58,18 @@ def ensure_ca(config: Config, catalog: Catalog) -> Path:
         name_constraints=catalog.name_constraint_domains() if config.ca.name_constraints else None,
         validity_days=config.ca.validity_days,
     )
-    logger.info("created the interception CA in %s (fingerprint %s)", config.ca_dir, files.fingerprint_sha256)
+    logger.info(
+        "created the interception CA in %s (fingerprint %s)",
+        config.ca_dir,
+        files.fingerprint_sha256,
+    )
     return files.cert_path
 
 
-def mitmproxy_options(config: Config, catalog: Catalog) -> options.Options:
+def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog) -> None:
+    """Set mitmproxy's options; call after the addons that declare them were added."""
     from warden.addons.scope import allow_hosts_patterns
 
-    opts = options.Options()
     opts.update(
         mode=["regular"],
         listen_host=config.proxy.listen.host,
@@ -78,7 +82,6 @@ def mitmproxy_options(config: Config, catalog: Catalog) -> options.Options:
             "lazy" if config.unsafe_testing is not None else config.proxy.connection_strategy
         ),
     )
-    return opts
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Gateway:
         store.open_state(config.state_db).close()
         ca_cert = ensure_ca(config, catalog)
 
-        master = Master(mitmproxy_options(config, catalog), with_termlog=False)
+        master = Master(options.Options(), with_termlog=False)
         master.addons.add(
             core.Core(),
             proxyserver.Proxyserver(),
@@ -102,6 +105,7 @@ class Gateway:
             *warden_addons.chain(config, catalog, self.metrics),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
+        configure_mitmproxy(master.options, config, catalog)
         unsafe = config.unsafe_testing is not None
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
         app = build_app(self.metrics, ca_cert, {"unsafe_test_routing": unsafe})
@@ -123,8 +127,10 @@ class Gateway:
             loop.add_signal_handler(sig, master.shutdown)
         logger.info(
             "proxy on %s:%d, control plane on http://%s:%d",
-            config.proxy.listen.host, config.proxy.listen.port,
-            config.control.listen.host, config.control.listen.port,
+            config.proxy.listen.host,
+            config.proxy.listen.port,
+            config.control.listen.host,
+            config.control.listen.port,
         )
         try:
             await master.run()

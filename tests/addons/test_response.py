@@ -11,10 +11,10 @@ import pytest
 import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
-
 from warden.addons.response import ResponseReader, StreamTap, wants_streaming
-from warden.context import Destination, FlowContext, Usage
 from warden.providers.parse import stream_parser_for
+
+from warden.context import Destination, FlowContext, Usage
 
 SSE = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'
@@ -35,7 +35,16 @@ ENCODERS = {
 def _flow(stream: bool = True) -> http.HTTPFlow:
     flow = tflow.tflow(resp=True)
     FlowContext(
-        destination=Destination("openai", "openai", "api", "api.openai.com", "openai.chat_completions", "gpt-4o", stream, True)
+        destination=Destination(
+            "openai",
+            "openai",
+            "api",
+            "api.openai.com",
+            "openai.chat_completions",
+            "gpt-4o",
+            stream,
+            True,
+        )
     ).save(flow)
     return flow
 
@@ -84,7 +93,10 @@ def test_plain_response_usage_is_read() -> None:
     flow = _flow(stream=False)
     assert flow.response is not None
     flow.response.content = json.dumps(
-        {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 5, "completion_tokens": 1}}
+        {
+            "choices": [{"message": {"content": "hi"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+        }
     ).encode()
     flow.response.headers["content-type"] = "application/json"
     with taddons.context(reader):

@@ -9,11 +9,11 @@ import re
 import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
-
 from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
+from warden.providers.catalog import Catalog
+
 from warden.context import FlowContext
 from warden.metrics import GatewayMetrics
-from warden.providers.catalog import Catalog
 
 PATTERNS = ["api.openai.com", "chatgpt.com", "*.openai.azure.com"]
 
@@ -42,7 +42,9 @@ def test_allow_hosts_regex(target: str, allowed: bool) -> None:
 
 
 def _scope() -> Scope:
-    return Scope(Catalog.default(), [RefusedHost("*.deepseek.com", "not approved")], GatewayMetrics())
+    return Scope(
+        Catalog.default(), [RefusedHost("*.deepseek.com", "not approved")], GatewayMetrics()
+    )
 
 
 def test_connect_to_unsanctioned_host_gets_403_with_reason() -> None:
@@ -90,7 +92,9 @@ def _openai_flow(body: bytes, encoding: str | None = None) -> http.HTTPFlow:
 @pytest.mark.parametrize("encoding", [None, "gzip"])
 def test_intercepted_request_is_parsed_also_when_compressed(encoding: str | None) -> None:
     scope = _scope()
-    body = json.dumps({"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    body = json.dumps(
+        {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
     with taddons.context(scope):
         flow = _openai_flow(body, encoding)
         scope.requestheaders(flow)
@@ -98,7 +102,12 @@ def test_intercepted_request_is_parsed_also_when_compressed(encoding: str | None
     dest = FlowContext.of(flow).destination
     assert dest is not None
     assert (dest.service_id, dest.api, dest.model, dest.stream, dest.parsed, dest.segments) == (
-        "openai", "openai.chat_completions", "gpt-4o", True, True, 1,
+        "openai",
+        "openai.chat_completions",
+        "gpt-4o",
+        True,
+        True,
+        1,
     )
     # The body that goes upstream is unchanged (still compressed when it came so).
     assert flow.request.headers.get("content-encoding") == encoding

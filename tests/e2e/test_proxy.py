@@ -39,7 +39,11 @@ def user_env(gateway: WardenProcess) -> dict[str, str]:
 def sdk(gateway: WardenProcess, provider: str, mode: str, prompt: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, str(CLIENT), provider, mode, prompt],
-        env=user_env(gateway), capture_output=True, text=True, timeout=60, check=True,
+        env=user_env(gateway),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     result: dict[str, object] = json.loads(out.stdout)
     assert "error" not in result, f"{result}\n--- gateway log ---\n{gateway.log()}"
@@ -90,20 +94,43 @@ def test_upstream_sees_the_real_host_header(gateway: WardenProcess, aimock: Aimo
 
 def test_curl_through_the_proxy_and_metrics(gateway: WardenProcess) -> None:
     out = subprocess.run(
-        ["curl", "-sS", "-D", "-", "--proxy", gateway.proxy_url, "--cacert", str(gateway.ca_cert),
-         "https://api.openai.com/v1/chat/completions", "-H", "Content-Type: application/json",
-         "-H", "Authorization: Bearer sk-test",
-         "-d", json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello warden"}]})],
-        capture_output=True, text=True, timeout=30, env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+        [
+            "curl",
+            "-sS",
+            "-D",
+            "-",
+            "--suppress-connect-headers",
+            "--proxy",
+            gateway.proxy_url,
+            "--cacert",
+            str(gateway.ca_cert),
+            "https://api.openai.com/v1/chat/completions",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Authorization: Bearer sk-test",
+            "-d",
+            json.dumps(
+                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello warden"}]}
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
     )
     assert out.returncode == 0, out.stderr
-    head, _, body = out.stdout.partition("\r\n\r\n")
+    head, _, body = out.stdout.partition("\n\n")  # text mode turned CRLF into LF
     assert head.startswith("HTTP/")
     assert " 200" in head.splitlines()[0]
     assert "x-warden-unsafe-test-routing: 1" in head.lower()
     assert GREETING in body
     metrics = gateway.metrics()
-    line = next(x for x in metrics.splitlines() if x.startswith('warden_flows_total{host="api.openai.com",outcome="forwarded"}'))
+    line = next(
+        x
+        for x in metrics.splitlines()
+        if x.startswith('warden_flows_total{host="api.openai.com",outcome="forwarded"}')
+    )
     assert float(line.split()[-1]) >= 1
     assert 'warden_connects_total{decision="intercept"}' in metrics
     assert "warden_unsafe_test_routing 1.0" in metrics
@@ -117,15 +144,37 @@ def test_streaming_is_not_buffered(tmp_path: Path, aimock: Aimock) -> None:
     slow = Aimock(aimock_fixtures(), tmp_path / "slow-aimock.log")
     slow.argv = [*slow.argv, "-l", "150"]
     slow.start()
-    warden = WardenProcess(tmp_path, {"unsafe_testing": {"route_catalog_hosts_to": slow.url}}, UNSAFE_ENV)
+    warden = WardenProcess(
+        tmp_path, {"unsafe_testing": {"route_catalog_hosts_to": slow.url}}, UNSAFE_ENV
+    )
     try:
         warden.start()
-        cmd = ["curl", "-sS", "-N", "--proxy", warden.proxy_url, "--cacert", str(warden.ca_cert),
-               "https://api.openai.com/v1/chat/completions", "-H", "Content-Type: application/json",
-               "-d", json.dumps({"model": "gpt-4o-mini", "stream": True,
-                                 "messages": [{"role": "user", "content": "stream please"}]})]
+        cmd = [
+            "curl",
+            "-sS",
+            "-N",
+            "--proxy",
+            warden.proxy_url,
+            "--cacert",
+            str(warden.ca_cert),
+            "https://api.openai.com/v1/chat/completions",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps(
+                {
+                    "model": "gpt-4o-mini",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "stream please"}],
+                }
+            ),
+        ]
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+        )
         assert proc.stdout is not None
         first = proc.stdout.readline()
         t_first = time.monotonic() - start
@@ -148,11 +197,11 @@ def aimock_fixtures() -> Path:
 
 
 def test_control_plane_serves_health_and_ca(gateway: WardenProcess) -> None:
-    with urllib.request.urlopen(f"{gateway.control_url}/healthz", timeout=5) as r:  # noqa: S310
+    with urllib.request.urlopen(f"{gateway.control_url}/healthz", timeout=5) as r:
         health = json.load(r)
     assert health["status"] == "ok"
     assert health["unsafe_test_routing"] is True
-    with urllib.request.urlopen(f"{gateway.control_url}/ca.pem", timeout=5) as r:  # noqa: S310
+    with urllib.request.urlopen(f"{gateway.control_url}/ca.pem", timeout=5) as r:
         served = r.read()
     assert served == gateway.ca_cert.read_bytes()
     assert b"PRIVATE KEY" not in served

@@ -26,17 +26,29 @@ def self_signed(tmp: Path, name: str) -> tuple[Path, Path, bytes]:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name), x509.DNSName("localhost")]), critical=False)
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(name), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp / "server.pem", tmp / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -60,7 +72,9 @@ def https_server(tmp_path: Path) -> Iterator[tuple[int, Path, bytes]]:
             try:
                 with ctx.wrap_socket(raw, server_side=True) as conn:
                     conn.recv(4096)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nintranet!")
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nintranet!"
+                    )
             except (ssl.SSLError, OSError):
                 pass
 
@@ -81,6 +95,9 @@ def connect_via_proxy(proxy_port: int, target: str) -> tuple[socket.socket, byte
         if not chunk:
             break
         head += chunk
+    if b" 200 " not in head.split(b"\r\n")[0]:
+        while chunk := sock.recv(4096):  # a refusal: read its body up to the close
+            head += chunk
     return sock, head
 
 
@@ -127,11 +144,13 @@ def test_lookalike_host_is_not_intercepted(gateway: WardenProcess) -> None:
     certificate and its traffic would be parsed as prompts). Passed through, the tunnel
     leads to the unresolvable host itself, so no TLS handshake with a forged certificate
     can complete; intercepted, it would (the test bed connects upstream lazily)."""
-    sock, head = connect_via_proxy(gateway.proxy_port, "api.openai.com.evil.test:443")
+    sock, _ = connect_via_proxy(gateway.proxy_port, "api.openai.com.evil.test:443")
+    ctx = ssl.create_default_context(cafile=str(gateway.ca_cert))
     try:
-        ctx = ssl.create_default_context(cafile=str(gateway.ca_cert))
-        with pytest.raises((ssl.SSLError, OSError)):
-            with ctx.wrap_socket(sock, server_hostname="api.openai.com.evil.test") as tls:
-                tls.getpeercert()
+        with (
+            pytest.raises((ssl.SSLError, OSError)),
+            ctx.wrap_socket(sock, server_hostname="api.openai.com.evil.test") as tls,
+        ):
+            tls.getpeercert()
     finally:
         sock.close()

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from warden.config import UNSAFE_TESTING_CONSENT, UNSAFE_TESTING_ENV, ConfigError, load_config, parse_config
+from warden.config import (
+    UNSAFE_TESTING_CONSENT,
+    UNSAFE_TESTING_ENV,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "packaging" / "warden.yaml"
 
@@ -41,9 +47,15 @@ def test_all_errors_are_reported_together_with_paths_and_values() -> None:
     problems = info.value.problems
     assert len(problems) == 4, problems
     text = "\n".join(problems)
-    assert "proxy.listen.port: 99999 is not allowed: Input should be less than or equal to 65535" in text
+    assert (
+        "proxy.listen.port: 99999 is not allowed: Input should be less than or equal to 65535"
+        in text
+    )
     assert "control.listen.host: 'example.com' is not allowed" in text
-    assert "catalog.unsanctioned.0.host: 'https://evil.example/x' is not allowed: must be a host name" in text
+    assert (
+        "catalog.unsanctioned.0.host: 'https://evil.example/x' is not allowed: must be a host name"
+        in text
+    )
     assert "logg: unknown key" in text
 
 

@@ -20,8 +20,27 @@ from warden.context import (
 )
 
 FULL = FlowContext(
-    destination=Destination("openai", "openai", "api", "api.openai.com", "openai.chat_completions", "gpt-4o", True, True, None, 2),
-    principal=Principal("acme", "https://idp.example", "u-1", "device", "ann@example.com", "eng", ("llm-users", "eng")),
+    destination=Destination(
+        "openai",
+        "openai",
+        "api",
+        "api.openai.com",
+        "openai.chat_completions",
+        "gpt-4o",
+        True,
+        True,
+        None,
+        2,
+    ),
+    principal=Principal(
+        "acme",
+        "https://idp.example",
+        "u-1",
+        "device",
+        "ann@example.com",
+        "eng",
+        ("llm-users", "eng"),
+    ),
     decision=Decision("redact", "acme/eng/1", "sha256:abc", "department rule"),
     redaction=Redaction((EntityCount("EMAIL_ADDRESS", 2, "messages[0]"),)),
     usage=Usage(12, 34, False),

@@ -15,10 +15,17 @@ def openai_call(prompt: str, stream: bool) -> dict[str, object]:
 
     client = openai.OpenAI(max_retries=0)
     if not stream:
-        r = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
-        return {"text": r.choices[0].message.content, "usage": r.usage.model_dump() if r.usage else None}
+        r = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+        )
+        return {
+            "text": r.choices[0].message.content,
+            "usage": r.usage.model_dump() if r.usage else None,
+        }
     chunks = client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}], stream=True,
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": prompt}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     parts, events = [], 0
@@ -35,9 +42,14 @@ def anthropic_call(prompt: str, stream: bool) -> dict[str, object]:
     client = anthropic.Anthropic(max_retries=0)
     if not stream:
         m = client.messages.create(
-            model="claude-sonnet-4-5", max_tokens=200, messages=[{"role": "user", "content": prompt}]
+            model="claude-sonnet-4-5",
+            max_tokens=200,
+            messages=[{"role": "user", "content": prompt}],
         )
-        return {"text": "".join(b.text for b in m.content if b.type == "text"), "usage": m.usage.model_dump()}
+        return {
+            "text": "".join(b.text for b in m.content if b.type == "text"),
+            "usage": m.usage.model_dump(),
+        }
     parts, events = [], 0
     with client.messages.stream(
         model="claude-sonnet-4-5", max_tokens=200, messages=[{"role": "user", "content": prompt}]
