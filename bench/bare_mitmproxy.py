@@ -27,15 +27,7 @@ class Route:
 
 
 async def main(listen_port: int, upstream_port: int, confdir: str) -> None:
-    opts = options.Options()
-    opts.update(
-        mode=["regular"],
-        listen_host="127.0.0.1",
-        listen_port=listen_port,
-        confdir=confdir,
-        connection_strategy="lazy",
-    )
-    master = Master(opts, with_termlog=False)
+    master = Master(options.Options(), with_termlog=False)
     master.addons.add(
         core.Core(),
         proxyserver.Proxyserver(),
@@ -43,6 +35,13 @@ async def main(listen_port: int, upstream_port: int, confdir: str) -> None:
         tlsconfig.TlsConfig(),
         disable_h2c.DisableH2C(),
         Route(upstream_port),
+    )
+    master.options.update(
+        mode=["regular"],
+        listen_host="127.0.0.1",
+        listen_port=listen_port,
+        confdir=confdir,
+        connection_strategy="lazy",
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,8 +12,10 @@ and the audit trail are read by people who must not see those.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -97,13 +99,35 @@ class FlowContext:
         raw = flow.metadata.get(METADATA_KEY)
         if not isinstance(raw, dict):
             return cls()
-        return _from_plain(cls, raw)
+        cached = _decoded.get(flow)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        ctx = _from_plain(cls, raw)
+        _remember(flow, raw, ctx)
+        return ctx
 
     def save(self, flow: _HasMetadata) -> None:
-        flow.metadata[METADATA_KEY] = _to_plain(self)
+        raw = _to_plain(self)
+        flow.metadata[METADATA_KEY] = raw
+        _remember(flow, raw, self)
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)
+
+
+# Every addon reads the context in each hook; decoding the dict each time costs more than
+# the addons' own work. The decoded context is kept per flow, valid while the metadata
+# still holds the very dict it was decoded from (anything that replaces it is seen).
+_decoded: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], FlowContext]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None:
+    try:
+        _decoded[flow] = (raw, ctx)
+    except TypeError:  # an object that takes no weak reference: no cache, still correct
+        pass
 
 
 def _to_plain(value: Any) -> Any:
@@ -116,12 +140,15 @@ def _to_plain(value: Any) -> Any:
     raise TypeError(f"FlowContext holds only plain values, not {type(value).__name__}")
 
 
-def _from_plain[T](cls: type[T], data: dict[str, Any]) -> T:
+@functools.cache
+def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+    # get_type_hints evaluates the annotations: far too slow to repeat on every hook call.
     hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data:
-            kwargs[f.name] = _coerce(hints[f.name], data[f.name])
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+def _from_plain[T](cls: type[T], data: dict[str, Any]) -> T:
+    kwargs = {name: _coerce(hint, data[name]) for name, hint in _field_hints(cls) if name in data}
     return cls(**kwargs)
 
 
