@@ -11,6 +11,7 @@ and the audit trail are read by people who must not see those.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import types
@@ -124,10 +125,9 @@ _decoded: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], FlowContext]] = (
 
 
 def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None:
-    try:
+    # An object that takes no weak reference gets no cache; the result is still correct.
+    with contextlib.suppress(TypeError):
         _decoded[flow] = (raw, ctx)
-    except TypeError:  # an object that takes no weak reference: no cache, still correct
-        pass
 
 
 def _to_plain(value: Any) -> Any:
