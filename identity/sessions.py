@@ -1,0 +1,332 @@
+"""Sessions, device credentials and surrogate-IP bindings: SQLite for the record, memory for the hot path.
+
+Every credential a client presents (portal cookie, device credential) is a random opaque
+token; only its SHA-256 is stored (the tokens carry 256 bits of entropy, so a fast hash
+is enough: there is nothing to brute-force). The proxy resolves identities from the
+in-memory index only, never from disk and never from the IdP; every write goes to SQLite
+first and then to memory, and every revocation removes from memory at once, so
+deprovisioning takes effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs no salt or cost
+DEVICE_TOKEN_PREFIX = "wdc_"  # lets secret scanners and our own DLP recognise a leaked credential
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
+        tenant TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT,
+        department TEXT,
+        groups TEXT NOT NULL DEFAULT '',  -- newline-separated
+        auth_method TEXT NOT NULL,
+        idp_session TEXT,                 -- the IdP's sid, for back-channel logout
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked_at REAL,
+        revoked_reason TEXT,
+        refresh_token BLOB                -- encrypted at rest by the caller, or NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (tenant, issuer, subject)",
+    """CREATE TABLE IF NOT EXISTS device_credentials (
+        id TEXT PRIMARY KEY,              -- sha256 of the credential, hex
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        label TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked_at REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS surrogate_bindings (
+        client_addr TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        expires_at REAL NOT NULL
+    )""",
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class UserIdentity:
+    """Who signed in: ``issuer`` + ``subject`` is the identity of record, never the e-mail."""
+
+    tenant: str
+    issuer: str
+    subject: str
+    email: str | None = None
+    department: str | None = None
+    groups: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.tenant, self.issuer, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str  # the token's hash; the token itself is never kept
+    user: UserIdentity
+    auth_method: str
+    created_at: float
+    expires_at: float
+    idp_session: str | None = None
+    revoked_at: float | None = None
+
+    def live(self, now: float) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    token: str  # hand to the client once; only its hash is stored
+    session: Session
+
+
+@dataclass
+class _Index:
+    sessions: dict[str, Session] = field(default_factory=dict)
+    devices: dict[str, tuple[str, float]] = field(default_factory=dict)  # hash -> (session, exp)
+    surrogates: dict[str, tuple[str, float]] = field(default_factory=dict)  # addr -> (session, exp)
+
+
+class SessionStore:
+    """Create, resolve and revoke sessions and the credentials bound to them."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._lock = threading.Lock()  # writes come from the portal's threads and the loop
+        for statement in SCHEMA:
+            conn.execute(statement)
+        self._index = self._load()
+
+    # -- loading -----------------------------------------------------------------------
+
+    def _load(self) -> _Index:
+        now = self._clock()
+        index = _Index()
+        rows = self._conn.execute(
+            "SELECT id, tenant, issuer, subject, email, department, groups, auth_method,"
+            " idp_session, created_at, expires_at FROM sessions"
+            " WHERE revoked_at IS NULL AND expires_at > ?",
+            (now,),
+        )
+        for sid, tenant, iss, sub, email, dept, groups, method, idp_sid, created, exp in rows:
+            user = UserIdentity(tenant, iss, sub, email, dept, _split(groups))
+            index.sessions[sid] = Session(sid, user, method, created, exp, idp_sid)
+        for cid, sid, exp in self._conn.execute(
+            "SELECT id, session_id, expires_at FROM device_credentials"
+            " WHERE revoked_at IS NULL AND expires_at > ?",
+            (now,),
+        ):
+            if sid in index.sessions:
+                index.devices[cid] = (sid, exp)
+        for addr, sid, exp in self._conn.execute(
+            "SELECT client_addr, session_id, expires_at FROM surrogate_bindings WHERE expires_at > ?",
+            (now,),
+        ):
+            if sid in index.sessions:
+                index.surrogates[addr] = (sid, exp)
+        return index
+
+    # -- creating ----------------------------------------------------------------------
+
+    def create_session(
+        self,
+        user: UserIdentity,
+        auth_method: str,
+        lifetime_s: float,
+        *,
+        idp_session: str | None = None,
+        refresh_token: bytes | None = None,
+    ) -> IssuedSession:
+        token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+        now = self._clock()
+        session = Session(token_hash(token), user, auth_method, now, now + lifetime_s, idp_session)
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO sessions (id, tenant, issuer, subject, email, department, groups,"
+                " auth_method, idp_session, created_at, expires_at, refresh_token)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    session.id,
+                    user.tenant,
+                    user.issuer,
+                    user.subject,
+                    user.email,
+                    user.department,
+                    "\n".join(user.groups),
+                    auth_method,
+                    idp_session,
+                    now,
+                    session.expires_at,
+                    refresh_token,
+                ),
+            )
+            self._index.sessions[session.id] = session
+        return IssuedSession(token, session)
+
+    def issue_device_credential(self, session: Session, label: str = "") -> str:
+        """A proxy credential bound to the session: it expires and is revoked with it."""
+        token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+        cid = token_hash(token)
+        with self._lock, self._conn:
+            if not self._live(session.id):
+                raise SessionEnded("the session ended; sign in again")
+            self._conn.execute(
+                "INSERT INTO device_credentials (id, session_id, label, created_at, expires_at)"
+                " VALUES (?,?,?,?,?)",
+                (cid, session.id, label[:100], self._clock(), session.expires_at),
+            )
+            self._index.devices[cid] = (session.id, session.expires_at)
+        return token
+
+    def bind_surrogate(self, client_addr: str, session: Session, ttl_s: float) -> None:
+        addr = str(ipaddress.ip_address(client_addr))
+        expires = min(self._clock() + ttl_s, session.expires_at)
+        with self._lock, self._conn:
+            if not self._live(session.id):
+                raise SessionEnded("the session ended; sign in again")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO surrogate_bindings VALUES (?,?,?)",
+                (addr, session.id, expires),
+            )
+            self._index.surrogates[addr] = (session.id, expires)
+
+    # -- resolving (hot path: memory only) -------------------------------------------
+
+    def _live(self, sid: str) -> Session | None:
+        session = self._index.sessions.get(sid)
+        return session if session is not None and session.live(self._clock()) else None
+
+    def session_by_token(self, token: str) -> Session | None:
+        return self._live(token_hash(token))
+
+    def session_by_device_credential(self, token: str) -> Session | None:
+        entry = self._index.devices.get(token_hash(token))
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return self._live(entry[0])
+
+    def session_by_surrogate(self, client_addr: str) -> Session | None:
+        entry = self._index.surrogates.get(client_addr)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return self._live(entry[0])
+
+    # -- revoking --------------------------------------------------------------------
+
+    def revoke_sessions(self, session_ids: Iterable[str], reason: str) -> int:
+        """End sessions and everything bound to them. Memory is updated under the same
+        lock as the database, so no request resolves a revoked session afterwards."""
+        ids = [sid for sid in session_ids if sid in self._index.sessions]
+        if not ids:
+            return 0
+        now = self._clock()
+        marks = ",".join("?" * len(ids))
+        with self._lock, self._conn:
+            self._conn.execute(
+                f"UPDATE sessions SET revoked_at = ?, revoked_reason = ?, refresh_token = NULL"  # noqa: S608
+                f" WHERE id IN ({marks}) AND revoked_at IS NULL",
+                (now, reason[:200], *ids),
+            )
+            self._conn.execute(
+                f"UPDATE device_credentials SET revoked_at = ? WHERE session_id IN ({marks})"  # noqa: S608
+                " AND revoked_at IS NULL",
+                (now, *ids),
+            )
+            self._conn.execute(
+                f"DELETE FROM surrogate_bindings WHERE session_id IN ({marks})",  # noqa: S608
+                ids,
+            )
+            gone = set(ids)
+            for sid in ids:
+                self._index.sessions.pop(sid, None)
+            self._index.devices = {k: v for k, v in self._index.devices.items() if v[0] not in gone}
+            self._index.surrogates = {
+                k: v for k, v in self._index.surrogates.items() if v[0] not in gone
+            }
+        return len(ids)
+
+    def revoke_user(self, tenant: str, issuer: str | None, subject: str, reason: str) -> int:
+        """Every session of a person (``issuer`` None: of any issuer in that tenant)."""
+        return self.revoke_sessions(
+            [
+                s.id
+                for s in self._index.sessions.values()
+                if s.user.tenant == tenant
+                and s.user.subject == subject
+                and (issuer is None or s.user.issuer == issuer)
+            ],
+            reason,
+        )
+
+    def revoke_idp_session(self, issuer: str, subject: str | None, idp_session: str | None) -> int:
+        """OIDC back-channel logout: by the IdP's ``sid``, else every session of ``sub``."""
+        return self.revoke_sessions(
+            [
+                s.id
+                for s in self._index.sessions.values()
+                if s.user.issuer == issuer
+                and (idp_session is None or s.idp_session == idp_session)
+                and (subject is None or s.user.subject == subject)
+            ],
+            "back-channel logout",
+        )
+
+    def revoke_device_credential(self, token: str) -> bool:
+        cid = token_hash(token)
+        with self._lock, self._conn:
+            if self._index.devices.pop(cid, None) is None:
+                return False
+            self._conn.execute(
+                "UPDATE device_credentials SET revoked_at = ? WHERE id = ?", (self._clock(), cid)
+            )
+        return True
+
+    def active_sessions(self, tenant: str | None = None) -> list[Session]:
+        now = self._clock()
+        return sorted(
+            (
+                s
+                for s in self._index.sessions.values()
+                if s.live(now) and (tenant is None or s.user.tenant == tenant)
+            ),
+            key=lambda s: s.created_at,
+        )
+
+    def update_user(self, session: Session, user: UserIdentity) -> Session:
+        """After a refresh re-checked the user at the IdP: new department, groups ..."""
+        if user.key != session.user.key:
+            raise ValueError("a refresh may not change who the session belongs to")
+        updated = replace(session, user=user)
+        with self._lock, self._conn:
+            self._conn.execute(
+                "UPDATE sessions SET email = ?, department = ?, groups = ? WHERE id = ?",
+                (user.email, user.department, "\n".join(user.groups), session.id),
+            )
+            if session.id in self._index.sessions:
+                self._index.sessions[session.id] = updated
+        return updated
+
+
+class SessionEnded(Exception):
+    pass
+
+
+def _split(groups: str | None) -> tuple[str, ...]:
+    return tuple(g for g in (groups or "").split("\n") if g)

@@ -1,0 +1,143 @@
+"""Sessions and credentials: stored as hashes, resolved from memory, revoked at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from warden.identity.sessions import (
+    DEVICE_TOKEN_PREFIX,
+    SessionEnded,
+    SessionStore,
+    UserIdentity,
+    token_hash,
+)
+
+ALICE = UserIdentity(
+    "acme", "https://idp.acme.test", "u-alice", "alice@acme.test", "eng", ("llm-users", "eng")
+)
+BOB = UserIdentity(
+    "acme", "https://idp.acme.test", "u-bob", "bob@acme.test", "finance", ("llm-users",)
+)
+MALLORY_B = UserIdentity(
+    "globex", "https://idp.globex.test", "u-alice", None, None, ()
+)  # same sub, other tenant
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def store(db: Path, clock: Clock) -> SessionStore:
+    return SessionStore(sqlite3.connect(db, isolation_level=None, check_same_thread=False), clock)
+
+
+def test_tokens_are_stored_only_as_hashes(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    issued = s.create_session(ALICE, "oidc", 3600)
+    cred = s.issue_device_credential(issued.session, "laptop")
+    assert cred.startswith(DEVICE_TOKEN_PREFIX)
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    assert issued.token not in dump and cred not in dump
+    assert token_hash(issued.token) in dump and token_hash(cred) in dump
+
+
+def test_resolve_and_expiry(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    issued = s.create_session(ALICE, "oidc", 3600)
+    cred = s.issue_device_credential(issued.session)
+    s.bind_surrogate("10.1.2.3", issued.session, 600)
+    assert s.session_by_token(issued.token) == issued.session
+    assert s.session_by_device_credential(cred) == issued.session
+    assert s.session_by_surrogate("10.1.2.3") == issued.session
+    assert s.session_by_token("x" + issued.token[1:]) is None
+    assert s.session_by_surrogate("10.1.2.4") is None
+    clock.now += 601  # surrogate binding TTL over, session still live
+    assert s.session_by_surrogate("10.1.2.3") is None
+    assert s.session_by_device_credential(cred) == issued.session
+    clock.now += 3000  # session over: the credential ends with it
+    assert s.session_by_token(issued.token) is None
+    assert s.session_by_device_credential(cred) is None
+
+
+def test_revoking_a_user_ends_every_session_credential_and_binding(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    a1 = s.create_session(ALICE, "oidc", 3600)
+    a2 = s.create_session(ALICE, "device", 3600)
+    b = s.create_session(BOB, "oidc", 3600)
+    m = s.create_session(MALLORY_B, "oidc", 3600)
+    cred = s.issue_device_credential(a2.session)
+    s.bind_surrogate("10.1.2.3", a1.session, 600)
+    assert s.revoke_user("acme", None, "u-alice", "scim deactivation") == 2
+    assert s.session_by_token(a1.token) is None
+    assert s.session_by_device_credential(cred) is None
+    assert s.session_by_surrogate("10.1.2.3") is None
+    # Bob, and the same subject in another tenant, are untouched.
+    assert s.session_by_token(b.token) is not None
+    assert s.session_by_token(m.token) is not None
+    # A revoked session cannot mint new credentials or bindings.
+    with pytest.raises(SessionEnded):
+        s.issue_device_credential(a2.session)
+    with pytest.raises(SessionEnded):
+        s.bind_surrogate("10.1.2.9", a1.session, 60)
+
+
+def test_state_survives_a_restart_and_revocations_stay_revoked(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    keep = s.create_session(ALICE, "oidc", 3600)
+    cred = s.issue_device_credential(keep.session)
+    gone = s.create_session(BOB, "oidc", 3600)
+    gone_cred = s.issue_device_credential(gone.session)
+    s.revoke_sessions([gone.session.id], "logout")
+    s2 = store(db, clock)
+    assert s2.session_by_token(keep.token) == keep.session
+    assert s2.session_by_device_credential(cred) == keep.session
+    assert s2.session_by_token(gone.token) is None
+    assert s2.session_by_device_credential(gone_cred) is None
+
+
+def test_revoke_single_device_credential(db: Path) -> None:
+    s = store(db, Clock())
+    issued = s.create_session(ALICE, "device", 3600)
+    c1, c2 = s.issue_device_credential(issued.session), s.issue_device_credential(issued.session)
+    assert s.revoke_device_credential(c1) is True
+    assert s.revoke_device_credential(c1) is False
+    assert s.session_by_device_credential(c1) is None
+    assert s.session_by_device_credential(c2) == issued.session
+
+
+def test_back_channel_logout_by_sid_and_by_sub(db: Path) -> None:
+    s = store(db, Clock())
+    x = s.create_session(ALICE, "oidc", 3600, idp_session="sid-1")
+    y = s.create_session(ALICE, "oidc", 3600, idp_session="sid-2")
+    assert s.revoke_idp_session("https://idp.acme.test", None, "sid-1") == 1
+    assert s.session_by_token(x.token) is None and s.session_by_token(y.token) is not None
+    assert s.revoke_idp_session("https://other-idp.test", "u-alice", None) == 0
+    assert s.revoke_idp_session("https://idp.acme.test", "u-alice", None) == 1
+
+
+def test_refresh_may_not_change_the_owner(db: Path) -> None:
+    s = store(db, Clock())
+    issued = s.create_session(ALICE, "oidc", 3600)
+    moved = UserIdentity(
+        "acme", ALICE.issuer, ALICE.subject, ALICE.email, "research", ("llm-users",)
+    )
+    assert s.update_user(issued.session, moved).user.department == "research"
+    assert s.session_by_token(issued.token).user.department == "research"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="who the session belongs to"):
+        s.update_user(issued.session, BOB)
