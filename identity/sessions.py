@@ -1,4 +1,4 @@
-"""Sessions, device credentials and surrogate-IP bindings: SQLite for the record, memory for the hot path.
+"""Sessions, device credentials, surrogate-IP bindings: SQLite to keep, memory to resolve.
 
 Every credential a client presents (portal cookie, device credential) is a random opaque
 token; only its SHA-256 is stored (the tokens carry 256 bits of entropy, so a fast hash
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs no salt or cost
-DEVICE_TOKEN_PREFIX = "wdc_"  # lets secret scanners and our own DLP recognise a leaked credential
+DEVICE_TOKEN_PREFIX = "wdc_"  # noqa: S105 - a prefix, not a secret; lets secret scanners and our own DLP recognise a leaked credential
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
@@ -136,7 +136,8 @@ class SessionStore:
             if sid in index.sessions:
                 index.devices[cid] = (sid, exp)
         for addr, sid, exp in self._conn.execute(
-            "SELECT client_addr, session_id, expires_at FROM surrogate_bindings WHERE expires_at > ?",
+            "SELECT client_addr, session_id, expires_at FROM surrogate_bindings"
+            " WHERE expires_at > ?",
             (now,),
         ):
             if sid in index.sessions:

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from warden.identity.sessions import (
     DEVICE_TOKEN_PREFIX,
     SessionEnded,
