@@ -141,7 +141,7 @@ def _to_plain(value: Any) -> Any:
 
 
 @functools.cache
-def _field_hints(cls: type) -> tuple[tuple[str, Any], ...]:
+def _field_hints(cls: Any) -> tuple[tuple[str, Any], ...]:
     # get_type_hints evaluates the annotations: far too slow to repeat on every hook call.
     hints = typing.get_type_hints(cls)
     return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
