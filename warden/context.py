@@ -148,7 +148,8 @@ def _field_hints(cls: Any) -> tuple[tuple[str, Any], ...]:
 
 
 def _from_plain[T](cls: type[T], data: dict[str, Any]) -> T:
-    kwargs = {name: _coerce(hint, data[name]) for name, hint in _field_hints(cls) if name in data}
+    hints = _field_hints(typing.cast(Any, cls))
+    kwargs = {name: _coerce(hint, data[name]) for name, hint in hints if name in data}
     return cls(**kwargs)
 
 
