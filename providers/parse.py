@@ -1,0 +1,94 @@
+"""The dispatcher: from a service and an HTTP request to a ``ParsedRequest``.
+
+``parse_request`` routes the request by service and path to its API family's adapter,
+decodes the body and lets the adapter find the text. It never raises on what a client
+sent: anything it cannot read comes back ``parsed=False`` with a fixed reason, and the
+caller decides (redaction fails closed on it). A POST to a path that is not an inference
+endpoint of the service, and every other method, is "not an inference endpoint" with
+``api=None``; a recognized endpoint with an unreadable body keeps its ``api``.
+
+``parse_usage``, ``stream_parser_for`` and ``rewrite_request`` are re-exported here so
+that callers need one import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import anthropic, azure, bedrock, formbody, gemini, jsonbody, openai, webapps
+from .adapter import Adapter, Route
+from .catalog import Service
+from .fields import ShapeError
+from .jsonbody import BodyError
+from .requestpath import split_target
+from .responses import parse_usage
+from .rewrite import rewrite_request
+from .shapes import ParsedRequest
+from .streams import stream_parser_for
+
+__all__ = ["ADAPTERS", "parse_request", "parse_usage", "rewrite_request", "stream_parser_for"]
+
+NOT_INFERENCE = "not an inference endpoint"
+
+#: Adapters by catalog service id. A service added to the catalog without an entry here
+#: is intercepted but its requests stay unparsed ("no request shape for this service").
+ADAPTERS: dict[str, Adapter] = {
+    "openai": openai.ADAPTER,
+    "azure-openai": azure.ADAPTER,
+    "anthropic": anthropic.ADAPTER,
+    "gemini": gemini.ADAPTER,
+    "bedrock": bedrock.ADAPTER,
+    "chatgpt-web": webapps.CHATGPT,
+    "claude-web": webapps.CLAUDE,
+    "gemini-web": webapps.GEMINI,
+}
+
+
+def _document(adapter: Adapter, body: bytes) -> dict[str, object]:
+    if not adapter.form_fields:
+        return jsonbody.load_object(body)
+    return {name: jsonbody.loads(formbody.field(body, name)) for name in adapter.form_fields}
+
+
+def _parse(
+    service: Service, adapter: Adapter, found: Route, headers: Mapping[str, str], body: bytes
+) -> ParsedRequest:
+    try:
+        extracted = adapter.extract(found, _document(adapter, body))
+    except (BodyError, ShapeError) as exc:
+        return ParsedRequest.unparsed(service.id, exc.reason, found.api, found.model)
+    return ParsedRequest(
+        service_id=service.id,
+        api=found.api,
+        model=extracted.model if extracted.model is not None else found.model,
+        stream=extracted.stream or found.stream,
+        segments=extracted.segments,
+        parsed=True,
+        rewritable=not adapter.signed_body(headers),
+        unparsed_reason=None,
+    )
+
+
+def parse_request(
+    service: Service, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> ParsedRequest:
+    """What ``service`` is asked to do: api, model, stream and the text segments.
+
+    ``path`` is the request target with its query; ``body`` is already content-decoded.
+    """
+    adapter = ADAPTERS.get(service.id)
+    if adapter is None:
+        return ParsedRequest.unparsed(service.id, "no request shape for this service")
+    if method.upper() != "POST":
+        return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
+    found = adapter.route(split_target(path))
+    if found is None:
+        return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
+    try:
+        return _parse(service, adapter, found, headers, body)
+    except RecursionError:
+        return ParsedRequest.unparsed(service.id, "body nesting too deep", found.api, found.model)
+    except Exception:  # a bug of ours must not take the proxy down; callers fail closed
+        return ParsedRequest.unparsed(
+            service.id, "request could not be parsed", found.api, found.model
+        )

@@ -1,0 +1,42 @@
+"""Which stream parser reads the streamed answers of which api (``stream_parser_for``).
+
+The parsers themselves live in ``apistreams.py``, ``bedrockstream.py`` and
+``webstreams.py``; ``StreamParser`` (``streambase.py``) is their common interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .apistreams import AnthropicStream, GeminiStream, OpenAIChatStream, ResponsesStream
+from .bedrockstream import BedrockStream
+from .streambase import StreamParser
+from .webstreams import ChatGptWebStream, ClaudeWebStream
+
+__all__ = ["STREAMING_APIS", "StreamParser", "stream_parser_for"]
+
+_PARSERS: dict[str, Callable[[], StreamParser]] = {
+    "openai.chat_completions": OpenAIChatStream,
+    "openai.completions": OpenAIChatStream,
+    "azure.chat_completions": OpenAIChatStream,
+    "azure.completions": OpenAIChatStream,
+    "openai.responses": ResponsesStream,
+    "azure.responses": ResponsesStream,
+    "anthropic.messages": AnthropicStream,
+    "gemini.stream_generate_content": GeminiStream,
+    "bedrock.converse_stream": BedrockStream,
+    "bedrock.invoke_stream": BedrockStream,
+    "chatgpt.conversation": ChatGptWebStream,
+    "claude.completion": ClaudeWebStream,
+}
+
+#: Apis whose answers can stream and that have a parser.
+STREAMING_APIS = frozenset(_PARSERS)
+
+
+def stream_parser_for(api: str) -> StreamParser | None:
+    """A new parser for one streamed answer of ``api``; ``None`` when the api's answers do
+    not stream or their format is not read (Gemini's web app: a length-prefixed private
+    format)."""
+    factory = _PARSERS.get(api)
+    return factory() if factory is not None else None

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import pytest
+
+from .helpers import parse, table
+from .payloads import GEMINI_EMBED, GEMINI_GENERATE, compact
+
+GENERATE_TABLE = [
+    (("systemInstruction", "parts", 0, "text"), "system", "You are a poet"),
+    (("contents", 0, "parts", 0, "text"), "user", "Write a haiku"),
+    (("contents", 1, "parts", 0, "text"), "assistant", "Old pond"),
+    (("contents", 2, "parts", 0, "text"), "user", "Another"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "api", "model", "stream"),
+    [
+        (
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "gemini.generate_content",
+            "gemini-2.5-flash",
+            False,
+        ),
+        (
+            "/v1/models/gemini-2.0-flash:generateContent?key=AIza",
+            "gemini.generate_content",
+            "gemini-2.0-flash",
+            False,
+        ),
+        (
+            "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+            "gemini.stream_generate_content",
+            "gemini-2.5-pro",
+            True,
+        ),
+        (
+            "/v1beta/models/gemini-2.5-pro%3AstreamGenerateContent",
+            "gemini.stream_generate_content",
+            "gemini-2.5-pro",
+            True,
+        ),
+        (
+            "/v1alpha/tunedModels/my-tune-7:generateContent",
+            "gemini.generate_content",
+            "tunedModels/my-tune-7",
+            False,
+        ),
+    ],
+)
+def test_generate(path: str, api: str, model: str, stream: bool) -> None:
+    parsed = parse("gemini", path, compact(GEMINI_GENERATE))
+    assert (parsed.api, parsed.model, parsed.stream, parsed.parsed) == (api, model, stream, True)
+    assert table(parsed) == GENERATE_TABLE
+
+
+def test_snake_case_system_instruction() -> None:
+    doc = {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "system_instruction": {"parts": [{"text": "sys"}]},
+    }
+    parsed = parse("gemini", "/v1beta/models/m:generateContent", compact(doc))
+    assert table(parsed) == [
+        (("system_instruction", "parts", 0, "text"), "system", "sys"),
+        (("contents", 0, "parts", 0, "text"), "user", "hi"),
+    ]
+
+
+def test_embed_content() -> None:
+    parsed = parse(
+        "gemini", "/v1beta/models/text-embedding-004:embedContent", compact(GEMINI_EMBED)
+    )
+    assert (parsed.api, parsed.model) == ("gemini.embed_content", "text-embedding-004")
+    assert table(parsed) == [(("content", "parts", 0, "text"), "input", "embed me")]
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        ({"contents": "hi"}, "contents is not a list"),
+        ({}, "missing contents"),
+        ({"contents": [{"parts": "x"}]}, "parts is not a list"),
+        ({"contents": [{"parts": [{"text": ["x"]}]}]}, "text is not a string"),
+        ({"contents": [], "systemInstruction": "x"}, "systemInstruction is not an object"),
+    ],
+)
+def test_wrong_shapes(doc: dict[str, object], reason: str) -> None:
+    parsed = parse("gemini", "/v1beta/models/m:generateContent", compact(doc))
+    assert (parsed.parsed, parsed.unparsed_reason, parsed.model) == (False, reason, "m")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1beta/models",
+        "/v1beta/models/gemini-2.5-flash",
+        "/v1beta/models/gemini-2.5-flash:countTokens",
+        "/v1beta/models/:generateContent",
+        "/v1beta/files",
+        "/v2/models/m:generateContent",
+    ],
+)
+def test_not_inference(path: str) -> None:
+    parsed = parse("gemini", path, compact(GEMINI_GENERATE))
+    assert (parsed.api, parsed.unparsed_reason) == (None, "not an inference endpoint")

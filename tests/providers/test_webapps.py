@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import pytest
+
+from .helpers import parse, table
+from .payloads import (
+    CHATGPT_CONVERSATION,
+    CLAUDE_COMPLETION,
+    CLAUDE_PATH,
+    GEMINI_WEB_PATH,
+    compact,
+    gemini_web_body,
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backend-api/conversation",
+        "/backend-api/f/conversation",
+        "/backend-anon/conversation",
+        "/backend-anon/f/conversation",
+    ],
+)
+def test_chatgpt(path: str) -> None:
+    parsed = parse("chatgpt-web", path, compact(CHATGPT_CONVERSATION))
+    assert (parsed.api, parsed.model, parsed.stream, parsed.rewritable) == (
+        "chatgpt.conversation",
+        "auto",
+        True,
+        True,
+    )
+    assert table(parsed) == [
+        (("messages", 0, "content", "parts", 1), "user", "Draft an email to HR about Jane")
+    ]
+
+
+def test_chatgpt_code_content_and_missing_author() -> None:
+    doc = {
+        "action": "next",
+        "messages": [
+            {"content": {"content_type": "text", "parts": ["no author"]}},
+            {"author": {"role": "user"}, "content": {"content_type": "code", "text": "x = 1"}},
+        ],
+    }
+    parsed = parse("chatgpt-web", "/backend-api/conversation", compact(doc))
+    assert parsed.model is None
+    assert table(parsed) == [
+        (("messages", 0, "content", "parts", 0), "user", "no author"),
+        (("messages", 1, "content", "text"), "user", "x = 1"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backend-api/conversation/init",
+        "/backend-api/conversations?offset=0",
+        "/backend-api/lat/r",
+        "/backend-api/sentinel/chat-requirements",
+        "/",
+    ],
+)
+def test_chatgpt_other_paths(path: str) -> None:
+    parsed = parse("chatgpt-web", path, compact(CHATGPT_CONVERSATION))
+    assert (parsed.api, parsed.unparsed_reason) == (None, "not an inference endpoint")
+
+
+def test_get_on_web_apps_is_not_inference() -> None:
+    for service_id in ("chatgpt-web", "claude-web", "gemini-web"):
+        parsed = parse(service_id, "/", b"", method="GET")
+        assert (parsed.api, parsed.parsed, parsed.unparsed_reason) == (
+            None,
+            False,
+            "not an inference endpoint",
+        )
+
+
+@pytest.mark.parametrize(
+    "path", [CLAUDE_PATH, CLAUDE_PATH.replace("/completion", "/retry_completion")]
+)
+def test_claude(path: str) -> None:
+    parsed = parse("claude-web", path, compact(CLAUDE_COMPLETION))
+    assert (parsed.api, parsed.model, parsed.stream) == ("claude.completion", None, True)
+    assert table(parsed) == [
+        (("prompt",), "user", "Summarize the attached file"),
+        (("attachments", 0, "extracted_content"), "user", "Salary of Jane Doe: 90k"),
+    ]
+    with_model = parse(
+        "claude-web", path, compact({**CLAUDE_COMPLETION, "model": "claude-opus-4-1"})
+    )
+    assert with_model.model == "claude-opus-4-1"
+
+
+def test_gemini_web() -> None:
+    parsed = parse("gemini-web", GEMINI_WEB_PATH, gemini_web_body())
+    assert (parsed.api, parsed.model, parsed.stream, parsed.rewritable) == (
+        "gemini_web.stream_generate",
+        None,
+        True,
+        True,
+    )
+    assert table(parsed) == [(("f.req", 1, "<json>", 0, 0), "user", "Wie heißt der CEO? 👋")]
+
+
+def _form(freq: str) -> bytes:
+    return f"f.req={quote_plus(freq, safe='')}&at=x&".encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"at=x&", "form field f.req is missing"),
+        (b"f.req=%5B%5D&f.req=%5B%5D", "form field f.req is repeated"),
+        (b"f.req=%FF%FE", "form body is malformed"),
+        (_form("not json"), "body is not valid JSON"),
+        (_form("[null]"), "f.req is not [null, <JSON string>]"),
+        (_form(json.dumps([None, "{"])), "f.req inner request: body is not valid JSON"),
+        (_form(json.dumps([None, "[[1]]"])), "f.req inner request has no prompt"),
+        (_form(json.dumps([None, "{}"])), "f.req inner request has no prompt"),
+    ],
+)
+def test_gemini_web_wrong_shapes(body: bytes, reason: str) -> None:
+    parsed = parse("gemini-web", GEMINI_WEB_PATH, body)
+    assert (parsed.api, parsed.parsed, parsed.unparsed_reason) == (
+        "gemini_web.stream_generate",
+        False,
+        reason,
+    )
