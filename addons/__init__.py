@@ -9,16 +9,19 @@ from warden.providers.catalog import Catalog
 from warden.config import Config
 from warden.metrics import GatewayMetrics
 
+from .identify import Identify
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
 from .test_routing import UnsafeTestRouting
 
 
-def chain(config: Config, catalog: Catalog, metrics: GatewayMetrics) -> list[object]:
+def chain(
+    config: Config, catalog: Catalog, metrics: GatewayMetrics, identify: Identify
+) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
-    addons: list[object] = [Scope(catalog, refused, metrics)]
-    # identify, policy, redact come here (issues 3, 5, 6)
+    addons: list[object] = [Scope(catalog, refused, metrics), identify]
+    # policy, redact come here (issues 5, 6)
     if config.unsafe_testing is not None:
         addons.append(UnsafeTestRouting(config.unsafe_testing.route_catalog_hosts_to))
     addons += [ResponseReader(), Telemetry(metrics)]

@@ -10,13 +10,14 @@ deprovisioning takes effect on the very next request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs no salt or cost
@@ -114,6 +115,17 @@ class SessionStore:
             conn.execute(statement)
         self._index = self._load()
 
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One transaction, whatever the connection's isolation level."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     # -- loading -----------------------------------------------------------------------
 
     def _load(self) -> _Index:
@@ -158,7 +170,7 @@ class SessionStore:
         token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
         now = self._clock()
         session = Session(token_hash(token), user, auth_method, now, now + lifetime_s, idp_session)
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             self._conn.execute(
                 "INSERT INTO sessions (id, tenant, issuer, subject, email, department, groups,"
                 " auth_method, idp_session, created_at, expires_at, refresh_token)"
@@ -185,7 +197,7 @@ class SessionStore:
         """A proxy credential bound to the session: it expires and is revoked with it."""
         token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(SESSION_TOKEN_BYTES)
         cid = token_hash(token)
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             if not self._live(session.id):
                 raise SessionEnded("the session ended; sign in again")
             self._conn.execute(
@@ -199,7 +211,7 @@ class SessionStore:
     def bind_surrogate(self, client_addr: str, session: Session, ttl_s: float) -> None:
         addr = str(ipaddress.ip_address(client_addr))
         expires = min(self._clock() + ttl_s, session.expires_at)
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             if not self._live(session.id):
                 raise SessionEnded("the session ended; sign in again")
             self._conn.execute(
@@ -239,7 +251,7 @@ class SessionStore:
             return 0
         now = self._clock()
         marks = ",".join("?" * len(ids))
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             self._conn.execute(
                 f"UPDATE sessions SET revoked_at = ?, revoked_reason = ?, refresh_token = NULL"  # noqa: S608
                 f" WHERE id IN ({marks}) AND revoked_at IS NULL",
@@ -291,7 +303,7 @@ class SessionStore:
 
     def revoke_device_credential(self, token: str) -> bool:
         cid = token_hash(token)
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             if self._index.devices.pop(cid, None) is None:
                 return False
             self._conn.execute(
@@ -315,7 +327,7 @@ class SessionStore:
         if user.key != session.user.key:
             raise ValueError("a refresh may not change who the session belongs to")
         updated = replace(session, user=user)
-        with self._lock, self._conn:
+        with self._lock, self._tx():
             self._conn.execute(
                 "UPDATE sessions SET email = ?, department = ?, groups = ? WHERE id = ?",
                 (user.email, user.department, "\n".join(user.groups), session.id),

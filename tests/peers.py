@@ -140,6 +140,8 @@ class WardenProcess(Peer):
         self.proxy_port = free_port()
         self.control_port = free_port()
         config = {
+            # Tests of the proxy itself run without sign-in; identity tests pass their own.
+            "identity": {"mode": "off"},
             "state_dir": str(workdir / "state"),
             "proxy": {"listen": {"host": "127.0.0.1", "port": self.proxy_port}},
             "control": {"listen": {"host": "127.0.0.1", "port": self.control_port}},

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from warden.identity_config import IdentitySettings
+
 #: The environment variable that must accompany ``unsafe_testing`` in the config file.
 UNSAFE_TESTING_ENV = "WARDEN_UNSAFE_TESTING"
 UNSAFE_TESTING_CONSENT = "route-llm-traffic-to-loopback"
@@ -165,6 +167,7 @@ class Config(_Strict):
     ca: CASettings = CASettings()
     catalog: CatalogSettings = CatalogSettings()
     log: LogSettings = LogSettings()
+    identity: IdentitySettings = IdentitySettings()
     unsafe_testing: UnsafeTesting | None = None
 
     @property
@@ -184,9 +187,9 @@ def _format_error(err: Any) -> str:
     if err["type"] == "missing":
         return f"{path}: required key is missing"
     value = err.get("input")
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    shown = repr(value)
     if len(shown) > 80:
-        shown = shown[:77] + "..."
+        shown = type(value).__name__ if isinstance(value, dict | list) else shown[:77] + "..."
     return f"{path}: {shown} is not allowed: {msg}"
 
 

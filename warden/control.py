@@ -39,13 +39,17 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def build_app(
-    metrics_: GatewayMetrics, ca_cert: Path, health: dict[str, object]
+    metrics_: GatewayMetrics,
+    ca_cert: Path,
+    health: dict[str, object],
+    routes: list[web.RouteDef] | None = None,
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024)  # no route here takes a large body
     app[METRICS_KEY] = metrics_
     app[CA_CERT_KEY] = ca_cert
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/metrics", metrics)
+    app.router.add_routes(routes or [])
     return app

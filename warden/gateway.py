@@ -19,9 +19,12 @@ from mitmproxy.master import Master
 
 from warden import addons as warden_addons
 from warden import store
+from warden.addons.identify import Identify
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.control import build_app
+from warden.identity.events import LoggedAuthEvents
+from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
 
@@ -92,8 +95,18 @@ class Gateway:
     async def run(self) -> None:
         config = self.config
         catalog = build_catalog(config)
-        store.open_state(config.state_db).close()
+        state = store.open_state(config.state_db)
         ca_cert = ensure_ca(config, catalog)
+        identity = build_identity(
+            config, state, LoggedAuthEvents(), lambda host: catalog.match(host) is not None
+        )
+        if not identity.enforce:
+            logger.warning(
+                "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
+            )
+        identify = Identify(
+            identity.resolver, identity.settings, LoggedAuthEvents(), identity.enforce
+        )
 
         master = Master(options.Options(), with_termlog=False)
         master.addons.add(
@@ -102,13 +115,15 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            *warden_addons.chain(config, catalog, self.metrics),
+            *warden_addons.chain(config, catalog, self.metrics, identify),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
         configure_mitmproxy(master.options, config, catalog)
         unsafe = config.unsafe_testing is not None
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
-        app = build_app(self.metrics, ca_cert, {"unsafe_test_routing": unsafe})
+        app = build_app(
+            self.metrics, ca_cert, {"unsafe_test_routing": unsafe}, identity.portal.routes()
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, config.control.listen.host, config.control.listen.port)
@@ -132,10 +147,14 @@ class Gateway:
             config.control.listen.host,
             config.control.listen.port,
         )
+        discovery = asyncio.create_task(identity.discover(), name="idp-discovery")
         try:
             await master.run()
         finally:
+            discovery.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
+            await identity.aclose()
+            state.close()
             logger.info("stopped")

@@ -1,0 +1,230 @@
+"""Identify: bind every intercepted flow to a person before it may go anywhere.
+
+Proxy credentials arrive on the CONNECT (HTTPS) or on the request itself (plain HTTP) and
+are remembered per client connection, as mitmproxy's proxyauth does, in memory only; the
+person behind them is looked up again on every request, so a revocation (logout, SCIM
+deactivation) cuts a connection that is already open. Without credentials, a browser
+whose address is bound to a portal session is known by that binding; an unknown browser
+navigation is sent to the portal, and an API call gets 407 in its provider's error shape.
+Credentials, portal cookies and client-sent identity headers never go upstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import time
+import weakref
+from urllib.parse import quote
+
+from mitmproxy import connection, http
+from warden.identity.events import AuthEvent, AuthEvents
+from warden.identity.portal import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    PortalSettings,
+    eligible_for_surrogate,
+)
+from warden.identity.resolver import (
+    CredentialRejected,
+    IdentityResolver,
+    ProxyCredential,
+    ResolvedIdentity,
+    parse_proxy_authorization,
+)
+from warden.providers.errors import error_body
+
+from warden.context import FlowContext, Principal
+
+logger = logging.getLogger("warden.identify")
+
+# Headers a client could use to claim an identity upstream (or to a later hop that trusts
+# them); compared after lower-casing and mapping '_' to '-'.
+_IDENTITY_HEADERS = re.compile(
+    r"^(x-forwarded-(user|email|preferred-username|groups|access-token)|x-auth-request-.*"
+    r"|x-remote-(user|email|groups)|remote-user|x-user|x-email|x-warden-.*)$"
+)
+_PORTAL_COOKIES = (SESSION_COOKIE, LOGIN_COOKIE)
+
+
+def strip_identity_headers(headers: http.Headers) -> None:
+    for name in list(headers.keys()):
+        norm = name.lower().replace("_", "-")
+        if norm == "proxy-authorization" or _IDENTITY_HEADERS.match(norm):
+            del headers[name]
+    cookies = headers.get_all("cookie")
+    if cookies:
+        kept = []
+        for header in cookies:
+            parts = [
+                p for p in header.split(";") if p.strip().split("=", 1)[0] not in _PORTAL_COOKIES
+            ]
+            if parts:
+                kept.append(";".join(parts).strip())
+        headers.set_all("cookie", kept)
+
+
+def is_navigation(request: http.Request) -> bool:
+    headers: dict[str, str] = {k.lower(): v for k, v in request.headers.items()}
+    mode = headers.get("sec-fetch-mode")
+    if mode is not None:
+        return mode == "navigate" and headers.get("sec-fetch-dest", "document") == "document"
+    return request.method == "GET" and "text/html" in headers.get("accept", "")
+
+
+class Identify:
+    def __init__(
+        self,
+        resolver: IdentityResolver,
+        portal: PortalSettings,
+        events: AuthEvents,
+        enforce: bool = True,
+    ) -> None:
+        self.resolver = resolver
+        self.portal = portal
+        self.events = events
+        self.enforce = enforce
+        self._by_conn: weakref.WeakKeyDictionary[connection.Client, ProxyCredential] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._jwt_cache: weakref.WeakKeyDictionary[connection.Client, ResolvedIdentity] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- CONNECT -----------------------------------------------------------------------
+
+    async def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error:
+            return
+        header = flow.request.headers.get("proxy-authorization")
+        if header is None:
+            return
+        try:
+            credential = parse_proxy_authorization(header)
+            resolved = await self.resolver.resolve(credential)
+        except CredentialRejected as exc:
+            self._rejected(flow, exc)
+            flow.response = http.Response.make(
+                407,
+                f"Egress Warden: {exc.message}\n",
+                {
+                    "Proxy-Authenticate": 'Basic realm="Egress Warden"',
+                    "Content-Type": "text/plain; charset=utf-8",
+                },
+            )
+            FlowContext.of(flow).replace(outcome="unauthenticated").save(flow)
+            return
+        self._by_conn[flow.client_conn] = credential
+        if resolved.auth_method == "jwt":
+            self._jwt_cache[flow.client_conn] = resolved
+        del flow.request.headers["proxy-authorization"]
+
+    def _rejected(self, flow: http.HTTPFlow, exc: CredentialRejected) -> None:
+        self.events.emit(
+            AuthEvent(
+                "credential.rejected",
+                client_addr=_addr(flow),
+                reason=exc.reason,
+                details={"host": flow.request.host[:100]},
+            )
+        )
+
+    # -- each request ------------------------------------------------------------------
+
+    async def _who(self, flow: http.HTTPFlow) -> ResolvedIdentity | None:
+        header = flow.request.headers.get("proxy-authorization")
+        if header is not None and not flow.request.is_http2 and flow.request.scheme == "http":
+            self._by_conn[flow.client_conn] = parse_proxy_authorization(header)
+        credential = self._by_conn.get(flow.client_conn)
+        if credential is not None:
+            if credential.kind == "device":
+                found = self.resolver.device(credential.secret)
+                if found is None:
+                    raise CredentialRejected(
+                        "device_credential_invalid",
+                        "your sign-in has ended (signed out, expired or access removed): "
+                        "run `warden login` again",
+                    )
+                return found
+            cached = self._jwt_cache.get(flow.client_conn)
+            if cached is None or cached.expires_at <= time.time():
+                cached = await self.resolver.bearer(credential.secret)
+                self._jwt_cache[flow.client_conn] = cached
+            return cached
+        addr = _addr(flow)
+        if addr and eligible_for_surrogate(addr, self.portal):
+            return self.resolver.surrogate(addr)
+        return None
+
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        ctx = FlowContext.of(flow)
+        if ctx.destination is None:
+            return
+        try:
+            who = await self._who(flow)
+        except CredentialRejected as exc:
+            self._rejected(flow, exc)
+            self._challenge(flow, ctx, exc.message)
+            return
+        finally:
+            strip_identity_headers(flow.request.headers)
+        if who is None:
+            if self.enforce:
+                self._challenge(flow, ctx, None)
+            return
+        u = who.user
+        ctx.replace(
+            principal=Principal(
+                tenant=u.tenant,
+                issuer=u.issuer,
+                subject=u.subject,
+                auth_method=who.auth_method,
+                email=u.email,
+                department=u.department,
+                groups=u.groups,
+                session_id=who.session_id,
+            )
+        ).save(flow)
+
+    def _challenge(self, flow: http.HTTPFlow, ctx: FlowContext, problem: str | None) -> None:
+        dest = ctx.destination
+        assert dest is not None
+        portal = self.portal.public_url
+        if dest.kind == "webapp" and is_navigation(flow.request):
+            target = quote(flow.request.pretty_url, safe="")
+            flow.response = http.Response.make(
+                302,
+                b"",
+                {"Location": f"{portal}/portal/login?next={target}", "Cache-Control": "no-store"},
+            )
+        else:
+            message = (problem or "Egress Warden: you are not signed in.") + (
+                f" Sign in with `warden login --proxy {self.portal.proxy_url}` (terminals, SDKs) "
+                f"or open {portal}/portal/login in your browser; services send "
+                "`Proxy-Authorization: Bearer <JWT from your IdP>`."
+            )
+            status = 407 if dest.kind == "api" else 401
+            headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+            if status == 407:
+                headers["Proxy-Authenticate"] = 'Basic realm="Egress Warden"'
+            flow.response = http.Response.make(
+                status,
+                error_body(dest.provider, status, message, "warden_unauthenticated"),
+                headers,
+            )
+        ctx.replace(outcome="unauthenticated").save(flow)
+
+
+def _addr(flow: http.HTTPFlow) -> str:
+    peer: tuple[str, int] | None = flow.client_conn.peername
+    if peer is None:
+        return ""
+    try:
+        ip = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return ""
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)

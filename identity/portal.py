@@ -1,0 +1,606 @@
+"""The login portal: browser SSO (OIDC code + PKCE), device login for terminals, logout.
+
+Routes (mounted on the control plane):
+  GET  /portal/                      who am I, sign out
+  GET  /portal/login?next=&idp=      start a browser login
+  GET  /portal/callback              the IdP's redirect back (code, state, iss | error)
+  POST /portal/logout                end this browser's session
+  POST /portal/device/start          `warden login`: start a device grant (JSON)
+  POST /portal/device/poll           `warden login`: poll it; on success a device credential
+  POST /portal/device/revoke         `warden logout`: revoke a device credential
+  POST /portal/backchannel-logout    OIDC Back-Channel Logout 1.0
+
+A login attempt lives in memory, keyed by ``state`` and bound to a cookie of the browser
+that started it, so a callback from another browser (login CSRF) or a replayed one fails.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .claims import ClaimMapping, NotAllowed, user_from_claims
+from .events import AuthEvent, AuthEvents
+from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient
+from .redirects import safe_next
+from .sessions import Session, SessionStore
+
+LOGIN_TTL_S = 600  # a login must finish within 10 minutes
+MAX_PENDING = 10_000  # pending logins and device grants kept at most (oldest dropped)
+SESSION_COOKIE = "__Host-warden_session"
+LOGIN_COOKIE = "__Host-warden_login"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredIdp:
+    id: str
+    client: OidcClient
+    mapping: ClaimMapping
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSettings:
+    public_url: str
+    session_lifetime_s: float
+    surrogate_ttl_s: float
+    surrogate_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    shared_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    company: str
+    help_contact: str
+    proxy_url: str
+
+
+@dataclass
+class _LoginAttempt:
+    idp: str
+    nonce: str
+    verifier: str
+    next_url: str
+    browser: str  # the login cookie's value this attempt is bound to
+    created: float
+
+
+@dataclass
+class _DeviceAttempt:
+    idp: str
+    device_code: str
+    interval: int
+    next_poll: float
+    expires: float
+    label: str
+
+
+class _Pending[T]:
+    """A bounded, expiring map (pending logins and device grants)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._clock = clock
+
+    def put(self, key: str, value: T, ttl: float) -> None:
+        now = self._clock()
+        self._items[key] = (now + ttl, value)
+        while len(self._items) > MAX_PENDING:
+            self._items.popitem(last=False)
+
+    def pop(self, key: str) -> T | None:
+        item = self._items.pop(key, None)
+        return item[1] if item is not None and item[0] > self._clock() else None
+
+    def get(self, key: str) -> T | None:
+        item = self._items.get(key)
+        return item[1] if item is not None and item[0] > self._clock() else None
+
+
+def eligible_for_surrogate(addr: str, settings: PortalSettings) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    if any(ip in net for net in settings.shared_networks):
+        return False
+    return any(ip in net for net in settings.surrogate_networks)
+
+
+class Portal:
+    def __init__(
+        self,
+        settings: PortalSettings,
+        idps: Mapping[str, ConfiguredIdp],
+        sessions: SessionStore,
+        events: AuthEvents,
+        is_catalog_host: Callable[[str], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.idps = dict(idps)
+        self.sessions = sessions
+        self.events = events
+        self.is_catalog_host = is_catalog_host
+        self._clock = clock
+        self._logins: _Pending[_LoginAttempt] = _Pending(clock)
+        self._devices: _Pending[_DeviceAttempt] = _Pending(clock)
+
+    @property
+    def secure(self) -> bool:
+        return self.settings.public_url.startswith("https://")
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/portal/", self.home),
+            web.get("/portal/login", self.login),
+            web.get("/portal/callback", self.callback),
+            web.post("/portal/logout", self.logout),
+            web.post("/portal/device/start", self.device_start),
+            web.post("/portal/device/poll", self.device_poll),
+            web.post("/portal/device/revoke", self.device_revoke),
+            web.post("/portal/backchannel-logout", self.backchannel_logout),
+        ]
+
+    # -- pages ---------------------------------------------------------------------
+
+    def page(self, title: str, body_html: str, status: int = 200) -> web.Response:
+        s = self.settings
+        text = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<title>{html.escape(title)} · Egress Warden</title>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            "<style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:3rem auto;"
+            "padding:0 1rem;color:#1d2433}h1{font-size:1.4rem}.muted{color:#5b6475}"
+            "button{font:inherit;padding:.4rem 1rem}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1>{body_html}"
+            f"<p class=muted>{html.escape(s.company)} routes AI traffic through Egress Warden. "
+            f"Questions: {html.escape(s.help_contact)}.</p></body></html>"
+        )
+        return web.Response(
+            text=text,
+            status=status,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                "form-action 'self'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    def _cookie(self, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+        # __Host-: Secure, Path=/, no Domain, so no sibling host can set or read it.
+        response.set_cookie(
+            name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Lax"
+        )
+
+    def _session_of(self, request: web.Request) -> Session | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        return self.sessions.session_by_token(token) if token else None
+
+    def _choose_idp(self, requested: str | None) -> ConfiguredIdp | None:
+        if requested:
+            return self.idps.get(requested)
+        return next(iter(self.idps.values())) if len(self.idps) == 1 else None
+
+    async def home(self, request: web.Request) -> web.Response:
+        session = self._session_of(request)
+        if session is None:
+            return self.page(
+                "Not signed in",
+                "<p>You are not signed in. <a href='/portal/login'>Sign in</a>.</p>",
+            )
+        u = session.user
+        return self.page(
+            "Signed in",
+            f"<p>Signed in as <b>{html.escape(u.email or u.subject)}</b> "
+            f"({html.escape(u.tenant)}{', ' + html.escape(u.department) if u.department else ''})."
+            "</p><form method=post action='/portal/logout'><button>Sign out</button></form>",
+        )
+
+    # -- browser login -------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        next_url = safe_next(
+            request.query.get("next"), allowed_hosts=self.is_catalog_host, default="/portal/"
+        )
+        idp = self._choose_idp(request.query.get("idp"))
+        if idp is None:
+            links = "".join(
+                f"<li><a href='/portal/login?idp={html.escape(i)}&next="
+                f"{html.escape(next_url, quote=True)}'>{html.escape(i)}</a></li>"
+                for i in self.idps
+            )
+            if not links:
+                return self.page(
+                    "Sign-in is not set up", "<p>No identity provider is configured.</p>", 503
+                )
+            return self.page("Choose how to sign in", f"<ul>{links}</ul>")
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        try:
+            url = await idp.client.authorization_url(self._redirect_uri(), state, nonce, verifier)
+        except IdpUnreachable:
+            return self._idp_unreachable()
+        except IdpRefused as exc:
+            return self.page(
+                "Sign-in failed",
+                f"<p>The identity provider refused: {html.escape(exc.error)}.</p>",
+                502,
+            )
+        self._logins.put(
+            state,
+            _LoginAttempt(idp.id, nonce, verifier, next_url, browser, self._clock()),
+            LOGIN_TTL_S,
+        )
+        response = web.HTTPFound(url)
+        self._cookie(response, LOGIN_COOKIE, browser, LOGIN_TTL_S)
+        return response
+
+    def _redirect_uri(self) -> str:
+        return self.settings.public_url + "/portal/callback"
+
+    def _idp_unreachable(self) -> web.Response:
+        return self.page(
+            "Identity provider unreachable",
+            "<p>The sign-in service cannot be reached right now, so you cannot sign in. "
+            "If you were signed in before, you can keep working. Try again in a few minutes.</p>",
+            503,
+        )
+
+    def _failed(
+        self, request: web.Request, reason: str, message: str, idp: str | None = None
+    ) -> web.Response:
+        self.events.emit(
+            AuthEvent(
+                "login.failed",
+                client_addr=request.remote,
+                auth_method="oidc",
+                reason=reason,
+                details={"idp": idp or "-"},
+            )
+        )
+        return self.page(
+            "Sign-in failed",
+            f"<p>{html.escape(message)}</p><p><a href='/portal/login'>Try again</a>.</p>",
+            400,
+        )
+
+    async def callback(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        state = q.get("state", "")
+        attempt = self._logins.pop(state) if state else None
+        if attempt is None:
+            return self._failed(
+                request,
+                "unknown_state",
+                "This sign-in link is no longer valid (expired, used, or not started here).",
+            )
+        if not secrets.compare_digest(request.cookies.get(LOGIN_COOKIE, ""), attempt.browser):
+            return self._failed(
+                request,
+                "state_mismatch",
+                "This sign-in was started in another browser.",
+                attempt.idp,
+            )
+        idp = self.idps[attempt.idp]
+        if "iss" in q and q["iss"] != idp.client.issuer:  # RFC 9207 mix-up defence
+            return self._failed(
+                request,
+                "issuer_mismatch",
+                "The answer came from an unexpected identity provider.",
+                idp.id,
+            )
+        if "error" in q:
+            return self._failed(
+                request,
+                f"idp_error:{q['error'][:40]}",
+                f"The identity provider did not sign you in ({q['error'][:60]}).",
+                idp.id,
+            )
+        code = q.get("code")
+        if not code:
+            return self._failed(
+                request, "no_code", "The identity provider sent no authorization code.", idp.id
+            )
+        try:
+            tokens = await idp.client.exchange_code(
+                code, self._redirect_uri(), attempt.verifier, attempt.nonce
+            )
+            user = user_from_claims(tokens.id_token_claims, idp.mapping)
+        except IdpUnreachable:
+            return self._idp_unreachable()
+        except IdpRefused as exc:
+            return self._failed(
+                request,
+                f"token_error:{exc.error}",
+                "The identity provider refused the sign-in.",
+                idp.id,
+            )
+        except InvalidIdToken as exc:
+            return self._failed(
+                request, f"bad_id_token:{exc.reason}", "The sign-in could not be verified.", idp.id
+            )
+        except NotAllowed as exc:
+            return self._failed(request, "not_allowed", str(exc), idp.id)
+        # A new login replaces this browser's old session.
+        old = self._session_of(request)
+        if old is not None:
+            self.sessions.revoke_sessions([old.id], "replaced by a new login")
+        issued = self.sessions.create_session(
+            user,
+            "oidc",
+            self.settings.session_lifetime_s,
+            idp_session=_str(tokens.id_token_claims.get("sid")),
+        )
+        client = request.remote or ""
+        bound = eligible_for_surrogate(client, self.settings)
+        if bound:
+            self.sessions.bind_surrogate(client, issued.session, self.settings.surrogate_ttl_s)
+        self.events.emit(
+            AuthEvent(
+                "login.ok",
+                user.tenant,
+                user.issuer,
+                user.subject,
+                user.email,
+                "oidc",
+                client,
+                details={"idp": idp.id, "surrogate_bound": bound},
+            )
+        )
+        response = web.HTTPFound(attempt.next_url)
+        self._cookie(response, SESSION_COOKIE, issued.token, int(self.settings.session_lifetime_s))
+        response.del_cookie(LOGIN_COOKIE, path="/")
+        return response
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") != self.settings.public_url:
+            raise web.HTTPForbidden(text="cross-site sign-out refused")
+        session = self._session_of(request)
+        if session is not None:
+            self.sessions.revoke_sessions([session.id], "logout")
+            u = session.user
+            self.events.emit(
+                AuthEvent(
+                    "logout",
+                    u.tenant,
+                    u.issuer,
+                    u.subject,
+                    u.email,
+                    session.auth_method,
+                    request.remote,
+                )
+            )
+        response = self.page("Signed out", "<p>You are signed out.</p>")
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # -- device login (RFC 8628, for `warden login`) ----------------------------------
+
+    async def _json(self, request: web.Request) -> dict[str, Any]:
+        if request.content_length is not None and request.content_length > 4096:
+            raise web.HTTPRequestEntityTooLarge(max_size=4096, actual_size=request.content_length)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="send a JSON object") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="send a JSON object")
+        return body
+
+    async def device_start(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        idp = self._choose_idp(_str(body.get("idp")))
+        if idp is None:
+            return web.json_response(
+                {
+                    "error": "choose_idp",
+                    "message": "name one of the identity providers",
+                    "idps": sorted(self.idps),
+                },
+                status=400,
+            )
+        try:
+            grant = await idp.client.start_device_authorization()
+        except IdpUnreachable:
+            return web.json_response(
+                {
+                    "error": "idp_unreachable",
+                    "message": "the identity provider cannot be reached; try again later",
+                },
+                status=503,
+            )
+        except IdpRefused as exc:
+            return web.json_response({"error": exc.error, "message": exc.description}, status=502)
+        handle = secrets.token_urlsafe(32)
+        now = self._clock()
+        label = (_str(body.get("label")) or "")[:100]
+        self._devices.put(
+            handle,
+            _DeviceAttempt(
+                idp.id,
+                grant.device_code,
+                grant.interval,
+                now + grant.interval,
+                now + grant.expires_in,
+                label,
+            ),
+            grant.expires_in,
+        )
+        return web.json_response(
+            {
+                "handle": handle,
+                "user_code": grant.user_code,
+                "verification_uri": grant.verification_uri,
+                "verification_uri_complete": grant.verification_uri_complete,
+                "interval": grant.interval,
+                "expires_in": grant.expires_in,
+            }
+        )
+
+    async def device_poll(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        handle = _str(body.get("handle")) or ""
+        attempt = self._devices.get(handle)
+        if attempt is None:
+            return web.json_response(
+                {
+                    "status": "expired",
+                    "message": "this device login expired or was used; run `warden login` again",
+                },
+                status=400,
+            )
+        now = self._clock()
+        if now < attempt.next_poll:
+            # RFC 8628 §3.5: polling faster than the interval earns slow_down.
+            attempt.interval += 5
+            attempt.next_poll = now + attempt.interval
+            return web.json_response({"status": "slow_down", "interval": attempt.interval})
+        attempt.next_poll = now + attempt.interval
+        idp = self.idps[attempt.idp]
+        try:
+            tokens = await idp.client.poll_device_token(attempt.device_code)
+            user = user_from_claims(tokens.id_token_claims, idp.mapping)
+        except IdpUnreachable:
+            return web.json_response(
+                {
+                    "status": "pending",
+                    "interval": attempt.interval,
+                    "message": "identity provider unreachable; still trying",
+                }
+            )
+        except IdpRefused as exc:
+            if exc.error == "authorization_pending":
+                return web.json_response({"status": "pending", "interval": attempt.interval})
+            if exc.error == "slow_down":
+                attempt.interval += 5
+                attempt.next_poll = now + attempt.interval
+                return web.json_response({"status": "slow_down", "interval": attempt.interval})
+            self._devices.pop(handle)
+            self.events.emit(
+                AuthEvent(
+                    "login.failed",
+                    auth_method="device",
+                    client_addr=request.remote,
+                    reason=f"device:{exc.error}",
+                )
+            )
+            status = "denied" if exc.error == "access_denied" else "expired"
+            return web.json_response(
+                {"status": status, "message": exc.description or exc.error}, status=400
+            )
+        except (InvalidIdToken, NotAllowed) as exc:
+            self._devices.pop(handle)
+            self.events.emit(
+                AuthEvent(
+                    "login.failed",
+                    auth_method="device",
+                    client_addr=request.remote,
+                    reason=str(exc)[:100],
+                )
+            )
+            return web.json_response({"status": "denied", "message": str(exc)}, status=403)
+        self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
+        issued = self.sessions.create_session(
+            user,
+            "device",
+            self.settings.session_lifetime_s,
+            idp_session=_str(tokens.id_token_claims.get("sid")),
+        )
+        credential = self.sessions.issue_device_credential(issued.session, attempt.label)
+        self.events.emit(
+            AuthEvent(
+                "login.ok",
+                user.tenant,
+                user.issuer,
+                user.subject,
+                user.email,
+                "device",
+                request.remote,
+            )
+        )
+        self.events.emit(
+            AuthEvent(
+                "credential.issued",
+                user.tenant,
+                user.issuer,
+                user.subject,
+                user.email,
+                "device",
+                request.remote,
+                details={"label": attempt.label},
+            )
+        )
+        return web.json_response(
+            {
+                "status": "ok",
+                "credential": credential,
+                "expires_at": int(issued.session.expires_at),
+                "user": {"email": user.email, "tenant": user.tenant, "department": user.department},
+                "proxy_url": self.settings.proxy_url,
+            }
+        )
+
+    async def device_revoke(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        credential = _str(body.get("credential")) or ""
+        session = self.sessions.session_by_device_credential(credential) if credential else None
+        if session is None or not self.sessions.revoke_device_credential(credential):
+            return web.json_response({"revoked": False}, status=404)
+        u = session.user
+        self.events.emit(
+            AuthEvent(
+                "credential.revoked",
+                u.tenant,
+                u.issuer,
+                u.subject,
+                u.email,
+                "device",
+                request.remote,
+                reason="warden logout",
+            )
+        )
+        return web.json_response({"revoked": True})
+
+    # -- back-channel logout -------------------------------------------------------------
+
+    async def backchannel_logout(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        token = form.get("logout_token")
+        if not isinstance(token, str) or len(token) > 16_384:
+            return web.json_response({"error": "invalid_request"}, status=400)
+        for idp in self.idps.values():
+            try:
+                claims = await idp.client.verify_logout_token(token)
+            except (InvalidIdToken, IdpUnreachable, IdpRefused):
+                continue
+            count = self.sessions.revoke_idp_session(
+                idp.client.issuer, _str(claims.get("sub")), _str(claims.get("sid"))
+            )
+            self.events.emit(
+                AuthEvent(
+                    "logout.backchannel",
+                    issuer=idp.client.issuer,
+                    subject=_str(claims.get("sub")),
+                    details={"sessions_ended": count},
+                )
+            )
+            return web.Response(status=200, headers={"Cache-Control": "no-store"})
+        self.events.emit(
+            AuthEvent(
+                "logout.backchannel_rejected", reason="no identity provider vouches for the token"
+            )
+        )
+        return web.json_response({"error": "invalid_request"}, status=400)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,130 @@
+"""Who is behind a request: proxy credentials (device credential, service JWT) or a surrogate IP.
+
+Device credentials and surrogate bindings resolve from the session store's memory; a
+service JWT is verified against its issuer's cached JWKS (the IdP is asked only for a key
+id it has not seen, at most once per cooldown). The issuer is read from the unverified
+token only to choose which verifier to ask; that verifier then checks it exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jwt as pyjwt
+
+from .claims import ClaimMapping, NotAllowed, user_from_claims
+from .jwt import ServiceTokenVerifier, TokenRejected
+from .sessions import SessionStore, UserIdentity
+
+DEVICE_USER = "device"
+MAX_HEADER = 16_384
+
+
+class CredentialRejected(Exception):
+    """Credentials were presented and are not good; ``reason`` is a stable audit code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyCredential:
+    kind: str  # "device" or "bearer"
+    secret: str  # kept in memory only, never in flow metadata or logs
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedIdentity:
+    user: UserIdentity
+    auth_method: str  # "device", "jwt", "surrogate"
+    session_id: str | None
+    expires_at: float
+
+
+def parse_proxy_authorization(value: str) -> ProxyCredential:
+    if len(value) > MAX_HEADER:
+        raise CredentialRejected("malformed", "the Proxy-Authorization header is too long")
+    scheme, _, rest = value.strip().partition(" ")
+    scheme, rest = scheme.lower(), rest.strip()
+    if scheme == "bearer" and rest:
+        return ProxyCredential("bearer", rest)
+    if scheme == "basic" and rest:
+        try:
+            user, sep, password = base64.b64decode(rest, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise CredentialRejected(
+                "malformed", "the Basic proxy credentials are not valid base64"
+            ) from None
+        if sep and user == DEVICE_USER and password:
+            return ProxyCredential("device", password)
+        raise CredentialRejected(
+            "malformed", "proxy user must be 'device' with a credential from `warden login`"
+        )
+    raise CredentialRejected("malformed", "use Basic (device:<credential>) or Bearer <JWT>")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceIssuer:
+    verifier: ServiceTokenVerifier
+    mapping: ClaimMapping
+
+
+class IdentityResolver:
+    def __init__(
+        self, sessions: SessionStore, service_issuers: Mapping[str, ServiceIssuer]
+    ) -> None:
+        self.sessions = sessions
+        self.service_issuers = dict(service_issuers)
+
+    def device(self, secret: str) -> ResolvedIdentity | None:
+        session = self.sessions.session_by_device_credential(secret)
+        if session is None:
+            return None
+        return ResolvedIdentity(session.user, "device", session.id, session.expires_at)
+
+    def surrogate(self, client_addr: str) -> ResolvedIdentity | None:
+        session = self.sessions.session_by_surrogate(client_addr)
+        if session is None:
+            return None
+        return ResolvedIdentity(session.user, "surrogate", session.id, session.expires_at)
+
+    async def bearer(self, token: str) -> ResolvedIdentity:
+        try:
+            issuer = pyjwt.decode(token, options={"verify_signature": False}).get("iss")
+        except pyjwt.PyJWTError:
+            raise CredentialRejected("malformed", "the bearer token is not a JWT") from None
+        entry = self.service_issuers.get(issuer) if isinstance(issuer, str) else None
+        if entry is None:
+            raise CredentialRejected(
+                "wrong_issuer", "no tenant accepts service tokens from this issuer"
+            )
+        try:
+            verified = await entry.verifier.verify(token)
+        except TokenRejected as exc:
+            raise CredentialRejected(str(exc.reason_code), exc.message) from None
+        try:
+            user = user_from_claims({**verified.claims, "sub": verified.subject}, entry.mapping)
+        except NotAllowed as exc:
+            raise CredentialRejected("tenant_not_allowed", str(exc)) from None
+        expires = verified.expires_at
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=datetime.UTC)
+        return ResolvedIdentity(user, "jwt", None, expires.timestamp())
+
+    async def resolve(self, credential: ProxyCredential) -> ResolvedIdentity:
+        if credential.kind == "device":
+            found = self.device(credential.secret)
+            if found is None:
+                raise CredentialRejected(
+                    "device_credential_invalid",
+                    "this device credential is unknown, expired or revoked: "
+                    "run `warden login` again",
+                )
+            return found
+        return await self.bearer(credential.secret)
