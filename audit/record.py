@@ -1,0 +1,402 @@
+"""The audit record (schema version 1): what one flow, login or admin action leaves behind.
+
+A record holds who (principal), where (destination), what was decided and why (decision),
+what DLP found (entity types and counts, never the values), usage, timing and the
+outcome. ``tenant`` is top level; events without a tenant use ``_system``. Times are UTC
+strings with milliseconds (``2025-01-31T12:00:00.123Z``) and durations are whole
+milliseconds: no floats anywhere, so the canonical encoding is the same in every language.
+
+Records validate on construction and raise `AuditRecordError` naming the field. The
+prompt is stored only when the caller passes it, and the caller passes it redacted.
+``to_dict``/``from_dict`` are exact inverses; ``from_dict`` refuses unknown or missing keys.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Self, cast
+
+from . import fields as f
+from .errors import AuditRecordError
+
+SCHEMA_VERSION: Final = 1
+SYSTEM_TENANT: Final = "_system"
+KINDS: Final = frozenset({"flow", "auth", "admin"})
+API_KINDS: Final = frozenset({"api", "webapp"})
+#: The outcomes a record may carry. Flow outcomes first; ``ok``/``failed``/``denied`` are
+#: for auth and admin events. Add here (and tell the SIEM team) before using a new one.
+OUTCOMES: Final = frozenset(
+    {
+        "allowed",
+        "redacted",
+        "blocked",
+        "coached",
+        "over_quota",
+        "upstream_error",
+        "client_abort",
+        "refused_host",
+        "unauthenticated",
+        "dlp_error",
+        "policy_error",
+        "audit_error",
+        "ok",
+        "failed",
+        "denied",
+    }
+)
+MAX_PROMPT_CHARS: Final = 262_144
+MAX_GROUPS: Final = 128
+MAX_FINDINGS: Final = 256
+
+type Kind = Literal["flow", "auth", "admin"]
+type ApiKind = Literal["api", "webapp"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who: ``issuer`` + ``subject`` is the identity of record (both or neither).
+
+    Neither is set for an unauthenticated client, which is then known by address only.
+    ``session_id`` is the session's public id, never its cookie or token.
+    """
+
+    issuer: str | None = None
+    subject: str | None = None
+    email: str | None = None
+    department: str | None = None
+    groups: tuple[str, ...] = ()
+    auth_method: str | None = None
+    session_id: str | None = None
+    client_addr: str | None = None
+
+    def __post_init__(self) -> None:
+        f.optional_text("principal.issuer", self.issuer, max_len=512)
+        f.optional_text("principal.subject", self.subject, max_len=256)
+        if (self.issuer is None) != (self.subject is None):
+            raise AuditRecordError(
+                "principal", "issuer and subject go together: set both or neither"
+            )
+        f.optional_text("principal.email", self.email, max_len=320)
+        f.optional_text("principal.department", self.department, max_len=128)
+        object.__setattr__(
+            self,
+            "groups",
+            f.string_tuple("principal.groups", self.groups, max_items=MAX_GROUPS, max_len=256),
+        )
+        f.optional_token("principal.auth_method", self.auth_method)
+        f.optional_text("principal.session_id", self.session_id, max_len=128)
+        f.optional_ip_address("principal.client_addr", self.client_addr)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where: the catalog's provider and service, the host, API or web app, and the model."""
+
+    provider: str
+    service: str
+    host: str
+    api_kind: ApiKind
+    api: str | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        f.text("destination.provider", self.provider, max_len=64)
+        f.text("destination.service", self.service, max_len=64)
+        f.text("destination.host", self.host, max_len=253)
+        f.one_of("destination.api_kind", self.api_kind, API_KINDS)
+        f.optional_text("destination.api", self.api, max_len=64)
+        f.optional_text("destination.model", self.model, max_len=256)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What policy decided, by which rule of which policy version, and why."""
+
+    action: str
+    rule_id: str
+    policy_version: str
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        f.token("decision.action", self.action)
+        f.text("decision.rule_id", self.rule_id, max_len=128)
+        f.text("decision.policy_version", self.policy_version, max_len=128)
+        f.optional_text("decision.reason", self.reason, max_len=1024, multiline=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DlpFinding:
+    """How many entities of one type DLP found in one segment. Never the values."""
+
+    entity_type: str
+    count: int
+    segment: str
+
+    def __post_init__(self) -> None:
+        f.text("findings.entity_type", self.entity_type, max_len=64)
+        f.integer("findings.count", self.count, minimum=1)
+        f.text("findings.segment", self.segment, max_len=256)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens in and out; ``estimated`` when counted locally rather than reported upstream."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    estimated: bool = False
+
+    def __post_init__(self) -> None:
+        f.optional_integer("usage.tokens_in", self.tokens_in)
+        f.optional_integer("usage.tokens_out", self.tokens_out)
+        f.boolean("usage.estimated", self.estimated)
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When the flow started and how long its parts took, in whole milliseconds."""
+
+    started_at: str | None = None
+    upstream_latency_ms: int | None = None
+    ttfb_ms: int | None = None
+    total_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        f.optional_timestamp("timing.started_at", self.started_at)
+        f.optional_integer("timing.upstream_latency_ms", self.upstream_latency_ms)
+        f.optional_integer("timing.ttfb_ms", self.ttfb_ms)
+        f.optional_integer("timing.total_ms", self.total_ms)
+
+
+def format_ts(moment: datetime.datetime) -> str:
+    """A timezone-aware datetime as the record's UTC string with milliseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("audit timestamps need a timezone-aware datetime (use datetime.UTC)")
+    utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
+
+
+def parse_ts(value: str) -> datetime.datetime:
+    """The inverse of `format_ts`."""
+    return datetime.datetime.fromisoformat(value)
+
+
+def new_record_id() -> str:
+    """128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit event. Build it with `AuditRecord.new` to get an id and the current time."""
+
+    record_id: str
+    ts: str
+    kind: Kind
+    tenant: str
+    outcome: str
+    status: int | None = None
+    event: str | None = None
+    principal: Principal | None = None
+    destination: Destination | None = None
+    decision: Decision | None = None
+    findings: tuple[DlpFinding, ...] = ()
+    usage: Usage | None = None
+    timing: Timing | None = None
+    details: Mapping[str, f.DetailValue] = field(default_factory=lambda: types.MappingProxyType({}))
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        f.hex_id("record_id", self.record_id)
+        f.timestamp("ts", self.ts)
+        f.one_of("kind", self.kind, KINDS)
+        f.tenant("tenant", self.tenant)
+        f.one_of("outcome", self.outcome, OUTCOMES)
+        f.optional_integer("status", self.status, minimum=100, maximum=599)
+        if self.kind == "flow":
+            if self.event is not None:
+                raise AuditRecordError("event", "is for auth and admin records; a flow has none")
+        else:
+            if self.event is None:
+                raise AuditRecordError(
+                    "event", f"a {self.kind} record names its event, e.g. login.ok"
+                )
+            f.token("event", self.event)
+        _instance("principal", self.principal, Principal)
+        _instance("destination", self.destination, Destination)
+        _instance("decision", self.decision, Decision)
+        _instance("usage", self.usage, Usage)
+        _instance("timing", self.timing, Timing)
+        if not isinstance(self.findings, tuple | list):
+            raise AuditRecordError("findings", "must be a list of DlpFinding")
+        if len(self.findings) > MAX_FINDINGS:
+            raise AuditRecordError(
+                "findings", f"has {len(self.findings)} items, the limit is {MAX_FINDINGS}"
+            )
+        for item in self.findings:
+            _instance("findings", item, DlpFinding)
+        object.__setattr__(self, "findings", tuple(self.findings))
+        checked = f.details("details", self.details)
+        object.__setattr__(self, "details", types.MappingProxyType(checked))
+        f.optional_text("prompt", self.prompt, max_len=MAX_PROMPT_CHARS, multiline=True)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        kind: Kind,
+        tenant: str,
+        outcome: str,
+        now: datetime.datetime | None = None,
+        **fields: Any,
+    ) -> Self:
+        """A record with a fresh random id, stamped ``now`` (default: the current UTC time)."""
+        moment = now if now is not None else datetime.datetime.now(datetime.UTC)
+        return cls(
+            record_id=new_record_id(),
+            ts=format_ts(moment),
+            kind=kind,
+            tenant=tenant,
+            outcome=outcome,
+            **fields,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values; every key is present (null when unknown) except ``prompt``."""
+        data: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "record_id": self.record_id,
+            "ts": self.ts,
+            "kind": self.kind,
+            "tenant": self.tenant,
+            "outcome": self.outcome,
+            "status": self.status,
+            "event": self.event,
+            "principal": _principal_dict(self.principal),
+            "destination": _plain(self.destination, _DESTINATION_KEYS),
+            "decision": _plain(self.decision, _DECISION_KEYS),
+            "findings": [_plain(item, _FINDING_KEYS) for item in self.findings],
+            "usage": _plain(self.usage, _USAGE_KEYS),
+            "timing": _plain(self.timing, _TIMING_KEYS),
+            "details": dict(self.details),
+        }
+        if self.prompt is not None:
+            data["prompt"] = self.prompt
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The inverse of `to_dict`; raises `AuditRecordError` on any deviation."""
+        _exact_keys("record", data, _RECORD_KEYS, optional=frozenset({"prompt"}))
+        if data["v"] != SCHEMA_VERSION or isinstance(data["v"], bool):
+            raise AuditRecordError("v", f"schema version {data['v']!r} is not {SCHEMA_VERSION}")
+        findings = data["findings"]
+        if not isinstance(findings, list):
+            raise AuditRecordError("findings", "must be a list")
+        return cls(
+            record_id=data["record_id"],
+            ts=data["ts"],
+            kind=data["kind"],
+            tenant=data["tenant"],
+            outcome=data["outcome"],
+            status=data["status"],
+            event=data["event"],
+            principal=_nested("principal", data["principal"], Principal, _PRINCIPAL_KEYS),
+            destination=_nested("destination", data["destination"], Destination, _DESTINATION_KEYS),
+            decision=_nested("decision", data["decision"], Decision, _DECISION_KEYS),
+            findings=tuple(
+                _required_nested("findings", item, DlpFinding, _FINDING_KEYS) for item in findings
+            ),
+            usage=_nested("usage", data["usage"], Usage, _USAGE_KEYS),
+            timing=_nested("timing", data["timing"], Timing, _TIMING_KEYS),
+            details=data["details"],
+            prompt=data.get("prompt"),
+        )
+
+
+_RECORD_KEYS: Final = frozenset(
+    {
+        "v",
+        "record_id",
+        "ts",
+        "kind",
+        "tenant",
+        "outcome",
+        "status",
+        "event",
+        "principal",
+        "destination",
+        "decision",
+        "findings",
+        "usage",
+        "timing",
+        "details",
+    }
+)
+_PRINCIPAL_KEYS: Final = (
+    "issuer",
+    "subject",
+    "email",
+    "department",
+    "groups",
+    "auth_method",
+    "session_id",
+    "client_addr",
+)
+_DESTINATION_KEYS: Final = ("provider", "service", "host", "api_kind", "api", "model")
+_DECISION_KEYS: Final = ("action", "rule_id", "policy_version", "reason")
+_FINDING_KEYS: Final = ("entity_type", "count", "segment")
+_USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
+_TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
+
+
+def _instance(name: str, value: object, cls: type) -> None:
+    if value is not None and not isinstance(value, cls):
+        raise AuditRecordError(name, f"must be a {cls.__name__}, not {type(value).__name__}")
+
+
+def _plain(value: object, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {key: getattr(value, key) for key in keys}
+
+
+def _principal_dict(value: Principal | None) -> dict[str, Any] | None:
+    data = _plain(value, _PRINCIPAL_KEYS)
+    if data is not None:
+        data["groups"] = list(data["groups"])
+    return data
+
+
+def _exact_keys(
+    name: str,
+    data: object,
+    keys: frozenset[str] | tuple[str, ...],
+    *,
+    optional: frozenset[str] = frozenset(),
+) -> None:
+    if not isinstance(data, Mapping):
+        raise AuditRecordError(name, f"must be an object, not {type(data).__name__}")
+    present = set(data)
+    missing = set(keys) - present
+    unknown = present - set(keys) - optional
+    if missing:
+        raise AuditRecordError(name, f"lacks {', '.join(sorted(missing))}")
+    if unknown:
+        raise AuditRecordError(name, f"has unknown keys {', '.join(sorted(map(str, unknown)))}")
+
+
+def _required_nested[T](name: str, data: object, cls: type[T], keys: tuple[str, ...]) -> T:
+    _exact_keys(name, data, keys)
+    try:
+        return cls(**cast(Mapping[str, Any], data))
+    except TypeError as exc:  # pragma: no cover - keys are checked above
+        raise AuditRecordError(name, str(exc)) from None
+
+
+def _nested[T](name: str, data: object, cls: type[T], keys: tuple[str, ...]) -> T | None:
+    return None if data is None else _required_nested(name, data, cls, keys)

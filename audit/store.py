@@ -1,0 +1,253 @@
+"""`AuditLog`: appending records to the per-tenant hash chains, and writing checkpoints.
+
+One `AuditLog` is the single writer of an audit database (`AuditWriter` gives it a
+thread). Each tenant's head (number and hash of its newest record) is cached in memory,
+loaded on open and reloaded whenever another connection has committed since (SQLite's
+``data_version``), e.g. a retention purge run from the CLI. ``append`` writes a whole
+batch in one IMMEDIATE transaction: one commit for many records is what makes the
+commit-before-release rule cheap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Self
+
+from .canonical import GENESIS_HASH, canonical_record, chain_hash
+from .checkpoint import Checkpoint, CheckpointSigner
+from .errors import AuditStoreError
+from .record import AuditRecord
+from .schema import Synchronous, open_audit_db
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A tenant's newest link: its number and hash (``0`` and 32 zero bytes when empty)."""
+
+    tenant_seq: int
+    hash: bytes
+
+
+GENESIS: Final = Head(0, GENESIS_HASH)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where a committed record landed: global ``seq`` and its place in its tenant's chain."""
+
+    seq: int
+    tenant: str
+    tenant_seq: int
+    record_id: str
+    hash: bytes
+
+
+#: Columns copied from the body for indexed filtering, in the order of `indexed_values`.
+INDEXED_COLUMNS: Final = (
+    "ts",
+    "kind",
+    "event",
+    "outcome",
+    "action",
+    "subject",
+    "department",
+    "provider",
+    "model",
+)
+_INSERT: Final = (
+    "INSERT INTO records (seq, tenant, tenant_seq, record_id, "  # noqa: S608 - constants
+    f"{', '.join(INDEXED_COLUMNS)}, "
+    "body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DISTINCT_TENANTS: Final = """
+WITH RECURSIVE t(tenant) AS (
+    SELECT MIN(tenant) FROM records
+    UNION ALL
+    SELECT (SELECT MIN(tenant) FROM records WHERE tenant > t.tenant)
+    FROM t WHERE t.tenant IS NOT NULL
+)
+SELECT tenant FROM t WHERE tenant IS NOT NULL
+"""
+
+
+class AuditLog:
+    """The writing side of one audit database file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._heads: dict[str, Head] = {}
+        self._data_version = -1
+
+    @classmethod
+    def open(
+        cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 2000
+    ) -> Self:
+        """Open (creating if needed) the database at ``path`` and load the tenants' heads."""
+        log = cls(
+            open_audit_db(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms), path
+        )
+        try:
+            log._refresh_heads()
+        except sqlite3.Error as exc:
+            log.close()
+            raise log._store_error("read", exc) from exc
+        return log
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The write connection, for the retention purge (which runs its own transaction)."""
+        return self._conn
+
+    def disable_autocheckpoint(self) -> None:
+        """Leave WAL checkpoints to a `WalCheckpointer`, off the commit path."""
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    def heads(self) -> dict[str, Head]:
+        """A copy of the cached heads, tenant -> `Head`."""
+        return dict(self._heads)
+
+    def append(self, records: Sequence[AuditRecord]) -> list[Appended]:
+        """Chain and insert ``records`` in one transaction; all are committed, or none.
+
+        Raises `AuditStoreError` (cause attached) when SQLite refuses: disk full, database
+        locked beyond the busy timeout, read-only file, duplicate ``record_id``.
+        """
+        if not records:
+            return []
+        pending: dict[str, Head] = {}
+        appended: list[Appended] = []
+        try:
+            self._begin()
+            try:
+                row = self._conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+                ).fetchone()
+                seq = (row[0] if row else 0) + 1
+                rows = []
+                for record in records:
+                    head = pending.get(record.tenant) or self._heads.get(record.tenant, GENESIS)
+                    number = head.tenant_seq + 1
+                    body = canonical_record(record)
+                    digest = chain_hash(record.tenant, number, head.hash, body)
+                    rows.append(
+                        (seq, record.tenant, number, record.record_id, *indexed_values(record),
+                         body.decode("utf-8"), head.hash, digest)
+                    )  # fmt: skip
+                    pending[record.tenant] = Head(number, digest)
+                    appended.append(Appended(seq, record.tenant, number, record.record_id, digest))
+                    seq += 1
+                self._conn.executemany(_INSERT, rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise self._store_error("write records to", exc) from exc
+        self._heads.update(pending)
+        return appended
+
+    def add_checkpoints(
+        self, signer: CheckpointSigner, tenants: Iterable[str], ts: str
+    ) -> list[Checkpoint]:
+        """Sign and store the current head of each of ``tenants`` (those with one) at ``ts``."""
+        made: list[Checkpoint] = []
+        try:
+            self._begin()
+            try:
+                for tenant in tenants:
+                    head = self._heads.get(tenant)
+                    if head is None:
+                        continue
+                    checkpoint = signer.sign(tenant, head.tenant_seq, head.hash, ts)
+                    self._conn.execute(
+                        "INSERT INTO checkpoints "
+                        "(tenant, tenant_seq, head_hash, ts, signature, key_id) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            tenant,
+                            head.tenant_seq,
+                            head.hash,
+                            ts,
+                            checkpoint.signature,
+                            checkpoint.key_id,
+                        ),
+                    )
+                    made.append(checkpoint)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise self._store_error("write checkpoints to", exc) from exc
+        return made
+
+    def checkpointed_heads(self) -> dict[str, int]:
+        """tenant -> number of its newest checkpointed record."""
+        try:
+            rows = self._conn.execute(
+                "SELECT tenant, MAX(tenant_seq) FROM checkpoints GROUP BY tenant"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise self._store_error("read", exc) from exc
+        return {tenant: number for tenant, number in rows}
+
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+            if version != self._data_version:
+                self._refresh_heads()
+                self._data_version = version
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _refresh_heads(self) -> None:
+        heads: dict[str, Head] = {}
+        for tenant, number, head_hash in self._conn.execute(
+            "SELECT tenant, tenant_seq, head_hash FROM anchors"
+        ):
+            heads[tenant] = Head(number, head_hash)
+        for (tenant,) in self._conn.execute(_DISTINCT_TENANTS).fetchall():
+            number, head_hash = self._conn.execute(
+                "SELECT tenant_seq, hash FROM records WHERE tenant = ? "
+                "ORDER BY tenant_seq DESC LIMIT 1",
+                (tenant,),
+            ).fetchone()
+            if tenant not in heads or number > heads[tenant].tenant_seq:
+                heads[tenant] = Head(number, head_hash)
+        self._heads = heads
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _store_error(self, action: str, exc: sqlite3.Error) -> AuditStoreError:
+        return AuditStoreError(
+            f"cannot {action} the audit database {self.path}: {exc}",
+            fix="check free disk space, that the file is writable by the gateway's user, and "
+            "that no other program holds a long write lock on it",
+        )
+
+
+def indexed_values(record: AuditRecord) -> tuple[str | None, ...]:
+    """The values of `INDEXED_COLUMNS` for ``record``."""
+    principal, destination, decision = record.principal, record.destination, record.decision
+    return (
+        record.ts,
+        record.kind,
+        record.event,
+        record.outcome,
+        decision.action if decision else None,
+        principal.subject if principal else None,
+        principal.department if principal else None,
+        destination.provider if destination else None,
+        destination.model if destination else None,
+    )

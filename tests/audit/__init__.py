@@ -1,0 +1,1 @@
+"""Tests for warden.audit: record, chain, store, writer, checkpoints, verify, retention, export."""
