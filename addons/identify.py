@@ -20,12 +20,7 @@ from urllib.parse import quote
 
 from mitmproxy import connection, http
 from warden.identity.events import AuthEvent, AuthEvents
-from warden.identity.portal import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
-    PortalSettings,
-    eligible_for_surrogate,
-)
+from warden.identity.portal import PORTAL_COOKIES, PortalSettings, eligible_for_surrogate
 from warden.identity.resolver import (
     CredentialRejected,
     IdentityResolver,
@@ -45,7 +40,6 @@ _IDENTITY_HEADERS = re.compile(
     r"^(x-forwarded-(user|email|preferred-username|groups|access-token)|x-auth-request-.*"
     r"|x-remote-(user|email|groups)|remote-user|x-user|x-email|x-warden-.*)$"
 )
-_PORTAL_COOKIES = (SESSION_COOKIE, LOGIN_COOKIE)
 
 
 def strip_identity_headers(headers: http.Headers) -> None:
@@ -58,7 +52,7 @@ def strip_identity_headers(headers: http.Headers) -> None:
         kept = []
         for header in cookies:
             parts = [
-                p for p in header.split(";") if p.strip().split("=", 1)[0] not in _PORTAL_COOKIES
+                p for p in header.split(";") if p.strip().split("=", 1)[0] not in PORTAL_COOKIES
             ]
             if parts:
                 kept.append(";".join(parts).strip())
@@ -91,6 +85,9 @@ class Identify:
         self._jwt_cache: weakref.WeakKeyDictionary[connection.Client, ResolvedIdentity] = (
             weakref.WeakKeyDictionary()
         )
+        self._refused_conn: weakref.WeakKeyDictionary[connection.Client, CredentialRejected] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- CONNECT -----------------------------------------------------------------------
 
@@ -100,25 +97,21 @@ class Identify:
         header = flow.request.headers.get("proxy-authorization")
         if header is None:
             return
+        del flow.request.headers["proxy-authorization"]
         try:
             credential = parse_proxy_authorization(header)
             resolved = await self.resolver.resolve(credential)
         except CredentialRejected as exc:
             self._rejected(flow, exc)
-            flow.response = http.Response.make(
-                407,
-                f"Egress Warden: {exc.message}\n",
-                {
-                    "Proxy-Authenticate": 'Basic realm="Egress Warden"',
-                    "Content-Type": "text/plain; charset=utf-8",
-                },
-            )
-            FlowContext.of(flow).replace(outcome="unauthenticated").save(flow)
+            # The tunnel still opens: a 407 on the CONNECT reaches SDKs as a bare
+            # "connection error", while a 407 inside it carries our message in the
+            # provider's error shape. Nothing of it goes upstream either way.
+            self._refused_conn[flow.client_conn] = exc
             return
         self._by_conn[flow.client_conn] = credential
+        self._refused_conn.pop(flow.client_conn, None)
         if resolved.auth_method == "jwt":
             self._jwt_cache[flow.client_conn] = resolved
-        del flow.request.headers["proxy-authorization"]
 
     def _rejected(self, flow: http.HTTPFlow, exc: CredentialRejected) -> None:
         self.events.emit(
@@ -136,6 +129,9 @@ class Identify:
         header = flow.request.headers.get("proxy-authorization")
         if header is not None and not flow.request.is_http2 and flow.request.scheme == "http":
             self._by_conn[flow.client_conn] = parse_proxy_authorization(header)
+        refused = self._refused_conn.get(flow.client_conn)
+        if refused is not None:
+            raise refused
         credential = self._by_conn.get(flow.client_conn)
         if credential is not None:
             if credential.kind == "device":

@@ -24,6 +24,7 @@ from .jwks import JwksCache, JwksError
 
 LEEWAY_S = 60  # clock skew tolerated between gateway and IdP; more would widen replay windows
 HTTP_TIMEOUT_S = 10.0
+PROBE_TTL_S = 15.0
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -130,6 +131,7 @@ class OidcClient:
         self._discovery: Discovery | None = None
         self._jwks: JwksCache | None = None
         self._lock = asyncio.Lock()
+        self._last_ok = -PROBE_TTL_S
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -144,6 +146,16 @@ class OidcClient:
                 self._discovery = Discovery.parse(doc, self.issuer)
                 self._jwks = JwksCache(self._discovery.jwks_uri, http=self._fetch_bytes)
             return self._discovery
+
+    async def probe(self) -> None:
+        """Raise IdpUnreachable unless the IdP answered within the last PROBE_TTL_S.
+
+        A login redirects the browser to the IdP; when the IdP is down the user would meet
+        a browser error page there. Asking first lets the portal say what is wrong."""
+        if time.monotonic() - self._last_ok < PROBE_TTL_S:
+            return
+        await self._fetch_bytes(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
+        self._last_ok = time.monotonic()
 
     @property
     def jwks(self) -> JwksCache | None:
@@ -197,6 +209,7 @@ class OidcClient:
         self, redirect_uri: str, state: str, nonce: str, code_verifier: str
     ) -> str:
         d = await self.discovery()
+        await self.probe()
         oauth = AsyncOAuth2Client(
             client_id=self.client_id,
             scope=" ".join(self.scopes),

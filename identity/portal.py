@@ -35,8 +35,12 @@ from .sessions import Session, SessionStore
 
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
 MAX_PENDING = 10_000  # pending logins and device grants kept at most (oldest dropped)
+# With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
+# host can set or read them). A plain-http portal is only allowed on loopback, for
+# development, where a Secure cookie would not come back; it drops prefix and Secure.
 SESSION_COOKIE = "__Host-warden_session"
 LOGIN_COOKIE = "__Host-warden_login"
+PORTAL_COOKIES = (SESSION_COOKIE, LOGIN_COOKIE, "warden_session", "warden_login")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,9 @@ class Portal:
     def secure(self) -> bool:
         return self.settings.public_url.startswith("https://")
 
+    def _name(self, cookie: str) -> str:
+        return cookie if self.secure else cookie.removeprefix("__Host-")
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/portal/", self.home),
@@ -174,13 +181,18 @@ class Portal:
         )
 
     def _cookie(self, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
-        # __Host-: Secure, Path=/, no Domain, so no sibling host can set or read it.
         response.set_cookie(
-            name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Lax"
+            self._name(name),
+            value,
+            max_age=max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="Lax",
         )
 
     def _session_of(self, request: web.Request) -> Session | None:
-        token = request.cookies.get(SESSION_COOKIE)
+        token = request.cookies.get(self._name(SESSION_COOKIE))
         return self.sessions.session_by_token(token) if token else None
 
     def _choose_idp(self, requested: str | None) -> ConfiguredIdp | None:
@@ -223,7 +235,7 @@ class Portal:
             return self.page("Choose how to sign in", f"<ul>{links}</ul>")
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
-        browser = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        browser = request.cookies.get(self._name(LOGIN_COOKIE)) or secrets.token_urlsafe(24)
         try:
             url = await idp.client.authorization_url(self._redirect_uri(), state, nonce, verifier)
         except IdpUnreachable:
@@ -282,7 +294,8 @@ class Portal:
                 "unknown_state",
                 "This sign-in link is no longer valid (expired, used, or not started here).",
             )
-        if not secrets.compare_digest(request.cookies.get(LOGIN_COOKIE, ""), attempt.browser):
+        presented = request.cookies.get(self._name(LOGIN_COOKIE), "")
+        if not secrets.compare_digest(presented, attempt.browser):
             return self._failed(
                 request,
                 "state_mismatch",
@@ -357,7 +370,7 @@ class Portal:
         )
         response = web.HTTPFound(attempt.next_url)
         self._cookie(response, SESSION_COOKIE, issued.token, int(self.settings.session_lifetime_s))
-        response.del_cookie(LOGIN_COOKIE, path="/")
+        response.del_cookie(self._name(LOGIN_COOKIE), path="/")
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -380,7 +393,7 @@ class Portal:
                 )
             )
         response = self.page("Signed out", "<p>You are signed out.</p>")
-        response.del_cookie(SESSION_COOKIE, path="/")
+        response.del_cookie(self._name(SESSION_COOKIE), path="/")
         return response
 
     # -- device login (RFC 8628, for `warden login`) ----------------------------------
