@@ -23,6 +23,7 @@ def chain(
     addons: list[object] = [Scope(catalog, refused, metrics), identify]
     # policy, redact come here (issues 5, 6)
     if config.unsafe_testing is not None:
-        addons.append(UnsafeTestRouting(config.unsafe_testing.route_catalog_hosts_to))
+        testing = config.unsafe_testing
+        addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))
     addons += [ResponseReader(), Telemetry(metrics)]
     return addons

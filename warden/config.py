@@ -132,30 +132,33 @@ class UnsafeTesting(_Strict):
     """
 
     route_catalog_hosts_to: str
+    #: Per catalog host, another loopback target (e.g. a web-app fixture for chatgpt.com).
+    routes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("route_catalog_hosts_to")
     @classmethod
     def _loopback(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.path
-            not in (
-                "",
-                "/",
-            )
-        ):
-            raise ValueError("must be a URL like 'http://127.0.0.1:4010' (scheme, host, port)")
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname == "localhost"
-        if not loopback:
-            raise ValueError("must point at a loopback address (127.0.0.0/8, ::1 or localhost)")
-        if parts.port is None:
-            raise ValueError("must name the port, e.g. 'http://127.0.0.1:4010'")
-        return v
+        return _loopback_url(v)
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, v: dict[str, str]) -> dict[str, str]:
+        return {_check_host_pattern(h): _loopback_url(u) for h, u in v.items()}
+
+
+def _loopback_url(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("must be a URL like 'http://127.0.0.1:4010' (scheme, host, port)")
+    try:
+        loopback = ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        loopback = parts.hostname == "localhost"
+    if not loopback:
+        raise ValueError("must point at a loopback address (127.0.0.0/8, ::1 or localhost)")
+    if parts.port is None:
+        raise ValueError("must name the port, e.g. 'http://127.0.0.1:4010'")
+    return v
 
 
 class Config(_Strict):
