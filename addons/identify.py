@@ -12,6 +12,7 @@ Credentials, portal cookies and client-sent identity headers never go upstream.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 import time
@@ -33,6 +34,9 @@ from warden.providers.errors import error_body
 from warden.context import FlowContext, Principal
 
 logger = logging.getLogger("warden.identify")
+
+#: A name that never resolves: requests for it through the proxy are answered here.
+WELL_KNOWN_HOST = "warden.internal"
 
 # Headers a client could use to claim an identity upstream (or to a later hop that trusts
 # them); compared after lower-casing and mapping '_' to '-'.
@@ -156,6 +160,9 @@ class Identify:
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
+        if flow.request.host == WELL_KNOWN_HOST and flow.request.scheme == "http":
+            self._well_known(flow)
+            return
         ctx = FlowContext.of(flow)
         if ctx.destination is None:
             return
@@ -184,6 +191,17 @@ class Identify:
                 session_id=who.session_id,
             )
         ).save(flow)
+
+    def _well_known(self, flow: http.HTTPFlow) -> None:
+        """``http://warden.internal/.well-known/egress-warden`` through the proxy: tells
+        `warden login` where the portal is, knowing only the proxy's address."""
+        if flow.request.path != "/.well-known/egress-warden":
+            flow.response = http.Response.make(404, b"not found\n", {"Content-Type": "text/plain"})
+            return
+        body = json.dumps({"portal": self.portal.public_url, "proxy": self.portal.proxy_url})
+        flow.response = http.Response.make(
+            200, body, {"Content-Type": "application/json", "Cache-Control": "no-store"}
+        )
 
     def _challenge(self, flow: http.HTTPFlow, ctx: FlowContext, problem: str | None) -> None:
         dest = ctx.destination

@@ -80,8 +80,9 @@ class SurrogateSettings(_Strict):
 
 class PortalSettings(_Strict):
     #: The portal's address as browsers, terminals and IdPs reach it (the control plane).
-    #: https, except http on a loopback address for development.
-    public_url: str = "http://127.0.0.1:8081"
+    #: https, except http on a loopback address for development. Default: the control
+    #: plane's own listen address over http (development only).
+    public_url: str | None = None
     session_hours: float = Field(12, gt=0, le=24 * 30)
     surrogate: SurrogateSettings = SurrogateSettings()
     #: Company name and contact shown on portal and block pages.
@@ -90,7 +91,9 @@ class PortalSettings(_Strict):
 
     @field_validator("public_url")
     @classmethod
-    def _url(cls, v: str) -> str:
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
         parts = urlsplit(v)
         if (
             parts.scheme not in ("http", "https")
@@ -110,10 +113,6 @@ class PortalSettings(_Strict):
                 "must use https (plain http is allowed only on a loopback address, for development)"
             )
         return v.rstrip("/")
-
-    @property
-    def secure(self) -> bool:
-        return self.public_url.startswith("https://")
 
 
 class ServiceTokens(_Strict):

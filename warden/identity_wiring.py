@@ -112,7 +112,8 @@ def build_identity(
         idps[p.id] = (p, ConfiguredIdp(p.id, client, mapping))
     listen = config.proxy.listen
     settings = PortalSettings(
-        public_url=ident.portal.public_url,
+        public_url=ident.portal.public_url
+        or f"http://{config.control.listen.host}:{config.control.listen.port}",
         session_lifetime_s=ident.portal.session_hours * 3600,
         surrogate_ttl_s=ident.portal.surrogate.ttl_minutes * 60,
         surrogate_networks=tuple(

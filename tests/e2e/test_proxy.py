@@ -206,3 +206,20 @@ def test_control_plane_serves_health_and_ca(gateway: WardenProcess) -> None:
     assert served == gateway.ca_cert.read_bytes()
     assert b"PRIVATE KEY" not in served
     assert "unsafe test routing is on" in gateway.log().lower()
+
+
+def test_proxy_tells_clients_where_the_portal_is(gateway: WardenProcess) -> None:
+    out = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--proxy",
+            gateway.proxy_url,
+            "http://warden.internal/.well-known/egress-warden",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+    )
+    assert json.loads(out.stdout) == {"portal": gateway.control_url, "proxy": gateway.proxy_url}
