@@ -9,6 +9,7 @@ from warden.providers.catalog import Catalog
 from warden.config import Config
 from warden.metrics import GatewayMetrics
 
+from .audit import Audit
 from .identify import Identify
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
@@ -17,7 +18,7 @@ from .test_routing import UnsafeTestRouting
 
 
 def chain(
-    config: Config, catalog: Catalog, metrics: GatewayMetrics, identify: Identify
+    config: Config, catalog: Catalog, metrics: GatewayMetrics, identify: Identify, audit: Audit
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
     addons: list[object] = [Scope(catalog, refused, metrics), identify]
@@ -25,5 +26,5 @@ def chain(
     if config.unsafe_testing is not None:
         testing = config.unsafe_testing
         addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))
-    addons += [ResponseReader(), Telemetry(metrics)]
+    addons += [ResponseReader(), Telemetry(metrics), audit]
     return addons

@@ -121,7 +121,7 @@ class Identify:
         self.events.emit(
             AuthEvent(
                 "credential.rejected",
-                client_addr=_addr(flow),
+                client_addr=client_address(flow),
                 reason=exc.reason,
                 details={"host": flow.request.host[:100]},
             )
@@ -152,7 +152,7 @@ class Identify:
                 cached = await self.resolver.bearer(credential.secret)
                 self._jwt_cache[flow.client_conn] = cached
             return cached
-        addr = _addr(flow)
+        addr = client_address(flow)
         if addr and eligible_for_surrogate(addr, self.portal):
             return self.resolver.surrogate(addr)
         return None
@@ -232,7 +232,8 @@ class Identify:
         ctx.replace(outcome="unauthenticated").save(flow)
 
 
-def _addr(flow: http.HTTPFlow) -> str:
+def client_address(flow: http.HTTPFlow) -> str:
+    """The client's IP address as text; an IPv4-mapped IPv6 address as plain IPv4."""
     peer: tuple[str, int] | None = flow.client_conn.peername
     if peer is None:
         return ""

@@ -81,6 +81,27 @@ def cmd_ca_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    from warden.login import LoginOptions, login
+
+    return login(
+        LoginOptions(
+            proxy=args.proxy,
+            portal=args.portal,
+            idp=args.idp,
+            label=args.label,
+            write_env=Path(args.write_env) if args.write_env else None,
+            open_browser=not args.no_browser,
+        )
+    )
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from warden.login import logout
+
+    return logout(args.portal)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warden", description=__doc__)
     parser.add_argument("--version", action="version", version=f"warden {__version__}")
@@ -114,6 +135,40 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["pem", "der"], default="pem")
     export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     export.set_defaults(func=cmd_ca_export)
+
+    login = sub.add_parser(
+        "login",
+        help="sign in from a terminal (device login) and get the proxy settings to use",
+        description="Sign in through the gateway's portal with a code you approve in a "
+        "browser; stores a device credential and the gateway's CA under "
+        "$XDG_CONFIG_HOME/egress-warden (~/.config/egress-warden) and prints the "
+        "HTTPS_PROXY and CA lines for your shell.",
+    )
+    login.add_argument(
+        "--proxy", required=True, metavar="URL", help="the gateway's proxy, http://HOST:PORT"
+    )
+    login.add_argument(
+        "--portal",
+        metavar="URL",
+        help="the sign-in portal (control plane); default: $WARDEN_PORTAL, else ask the proxy",
+    )
+    login.add_argument("--idp", metavar="ID", help="the identity provider, if there are several")
+    login.add_argument(
+        "--label", metavar="TEXT", help="names this device's credential (default: user@host)"
+    )
+    login.add_argument(
+        "--write-env", metavar="FILE", help="also write the export lines to FILE (mode 0600)"
+    )
+    login.add_argument(
+        "--no-browser", action="store_true", help="do not open the sign-in page in a browser"
+    )
+    login.set_defaults(func=cmd_login)
+
+    logout = sub.add_parser("logout", help="revoke the stored device credential and delete it")
+    logout.add_argument(
+        "--portal", metavar="URL", help="the portal to revoke at (default: the stored one)"
+    )
+    logout.set_defaults(func=cmd_logout)
     return parser
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from warden.audit_config import AuditSettings
 from warden.identity_config import IdentitySettings
 
 #: The environment variable that must accompany ``unsafe_testing`` in the config file.
@@ -171,6 +172,7 @@ class Config(_Strict):
     catalog: CatalogSettings = CatalogSettings()
     log: LogSettings = LogSettings()
     identity: IdentitySettings = IdentitySettings()
+    audit: AuditSettings = AuditSettings()
     unsafe_testing: UnsafeTesting | None = None
 
     @property
@@ -180,6 +182,14 @@ class Config(_Strict):
     @property
     def state_db(self) -> Path:
         return self.state_dir / "state.db"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.state_dir / "audit"
+
+    @property
+    def audit_db(self) -> Path:
+        return self.audit_dir / "audit.db"
 
 
 def _format_error(err: Any) -> str:

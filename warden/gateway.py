@@ -19,11 +19,12 @@ from mitmproxy.master import Master
 
 from warden import addons as warden_addons
 from warden import store
+from warden.addons.audit import Audit
 from warden.addons.identify import Identify
+from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.control import build_app
-from warden.identity.events import LoggedAuthEvents
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
@@ -97,16 +98,15 @@ class Gateway:
         catalog = build_catalog(config)
         state = store.open_state(config.state_db)
         ca_cert = ensure_ca(config, catalog)
+        trail = AuditTrail(config.audit, config.audit_dir)
         identity = build_identity(
-            config, state, LoggedAuthEvents(), lambda host: catalog.match(host) is not None
+            config, state, trail, lambda host: catalog.match(host) is not None
         )
         if not identity.enforce:
             logger.warning(
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
             )
-        identify = Identify(
-            identity.resolver, identity.settings, LoggedAuthEvents(), identity.enforce
-        )
+        identify = Identify(identity.resolver, identity.settings, trail, identity.enforce)
 
         master = Master(options.Options(), with_termlog=False)
         master.addons.add(
@@ -115,7 +115,7 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            *warden_addons.chain(config, catalog, self.metrics, identify),
+            *warden_addons.chain(config, catalog, self.metrics, identify, Audit(trail)),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
         configure_mitmproxy(master.options, config, catalog)
@@ -147,6 +147,10 @@ class Gateway:
             config.control.listen.host,
             config.control.listen.port,
         )
+        await trail.start()
+        trail.admin(
+            "gateway.started", None, {"unsafe_test_routing": unsafe, "identity": identity.enforce}
+        )
         discovery = asyncio.create_task(identity.discover(), name="idp-discovery")
         try:
             await master.run()
@@ -156,5 +160,7 @@ class Gateway:
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
             await identity.aclose()
+            trail.admin("gateway.stopped", None, {})
+            await trail.stop()
             state.close()
             logger.info("stopped")

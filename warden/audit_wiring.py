@@ -1,0 +1,192 @@
+"""The audit trail of a running gateway: the SQLite writer, signed checkpoints, syslog.
+
+``AuditTrail.record`` is what the proxy awaits before it releases a response: it returns
+once the record is committed, and then hands a copy to the syslog shipper (which never
+blocks). Auth and admin events are written the same way, without anyone waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from warden.audit import (
+    AuditLog,
+    AuditRecord,
+    AuditUnavailable,
+    AuditWriter,
+    Checkpoint,
+    CheckpointPolicy,
+    CheckpointSigner,
+    Principal,
+    load_or_create_signing_key,
+)
+from warden.audit.record import SYSTEM_TENANT
+from warden.audit.spool import Spool
+from warden.audit.syslog import ShipperLimits, SyslogShipper
+from warden.audit.syslog_format import Facility, SyslogFormatter
+from warden.audit.syslog_transport import open_transport
+from warden.audit_config import AuditSettings
+from warden.identity.events import AuthEvent
+
+logger = logging.getLogger("warden.audit")
+
+_FAILED_EVENTS = {"login.failed", "credential.rejected", "logout.backchannel_rejected"}
+
+
+class AuditTrail:
+    def __init__(self, settings: AuditSettings, audit_dir: Path) -> None:
+        self.settings = settings
+        self.fail_open = settings.on_failure == "fail_open"
+        audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db_path = audit_dir / "audit.db"
+        self.log = AuditLog.open(self.db_path, synchronous=settings.synchronous.upper())  # type: ignore[arg-type]
+        key = load_or_create_signing_key(audit_dir)
+        cp = settings.checkpoints
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.shipper: SyslogShipper | None = None
+        self.formatter: SyslogFormatter | None = None
+        if settings.syslog is not None:
+            s = settings.syslog
+            self.formatter = SyslogFormatter(
+                hostname=socket.gethostname(),
+                app_name=s.app_name,
+                facility=Facility[s.facility.upper()],
+                payload=s.payload,
+            )
+            transport = open_transport(
+                s.transport,
+                s.host,
+                s.port,
+                ca_file=s.ca_file,
+                server_name=s.server_name,
+                client_cert=s.client_cert_file,
+                client_key=s.client_key_file,
+            )
+            spool = Spool(audit_dir / "spool", max_bytes=s.spool_max_mb * 1024 * 1024)
+            self.shipper = SyslogShipper(
+                transport,
+                spool,
+                alarm=self.formatter.spool_full_alarm,
+                limits=ShipperLimits(queue_messages=s.queue_messages),
+            )
+        self.writer = AuditWriter(
+            self.log,
+            signer=CheckpointSigner(key),
+            policy=CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
+            on_checkpoint=self._checkpoint_committed,
+        )
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.writer.start()
+        if self.shipper is not None:
+            await self.shipper.start()
+
+    async def stop(self) -> None:
+        self.writer.close()
+        if self.shipper is not None:
+            await self.shipper.stop()
+        self.log.close()
+
+    def _ship(self, data: Mapping[str, object]) -> None:
+        if self.shipper is None or self.formatter is None:
+            return
+        try:
+            self.shipper.offer(self.formatter.record(data))
+        except RuntimeError:  # stopping: what is not shipped stays in the database
+            logger.debug("syslog shipper stopped; record kept in the database only")
+
+    def _checkpoint_committed(self, cp: Checkpoint) -> None:
+        # Called on the writer's thread; the shipper lives on the event loop.
+        if self._loop is None or self.shipper is None:
+            return
+        data = {
+            "kind": "checkpoint",
+            "tenant": cp.tenant,
+            "tenant_seq": cp.tenant_seq,
+            "head_hash": cp.head_hash.hex(),
+            "ts": cp.ts,
+            "signature": base64.b64encode(cp.signature).decode(),
+            "key_id": cp.key_id,
+        }
+        self._loop.call_soon_threadsafe(self._ship, data)
+
+    async def record(self, rec: AuditRecord) -> None:
+        """Commit ``rec`` (then ship it). Raises AuditUnavailable unless failing open."""
+        try:
+            await self.writer.write(rec)
+        except AuditUnavailable:
+            logger.error("audit record %s could not be written (%s)", rec.record_id, rec.outcome)
+            if not self.fail_open:
+                raise
+            return
+        self._ship(rec.to_dict())
+
+    def submit(self, rec: AuditRecord) -> None:
+        """Write without waiting (auth and admin events)."""
+        try:
+            future = self.writer.submit(rec)
+        except AuditUnavailable:
+            logger.error("audit event %s could not be queued", rec.event)
+            return
+        future.add_done_callback(lambda f: self._after_submit(f, rec))
+
+    def _after_submit(self, future: object, rec: AuditRecord) -> None:
+        if getattr(future, "exception", lambda: None)() is None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._ship, rec.to_dict())
+
+    # -- AuthEvents ------------------------------------------------------------------
+
+    def emit(self, event: AuthEvent) -> None:
+        logger.info(
+            "%s tenant=%s sub=%s method=%s client=%s%s",
+            event.name,
+            event.tenant or "-",
+            event.subject or "-",
+            event.auth_method or "-",
+            event.client_addr or "-",
+            f" reason={event.reason}" if event.reason else "",
+        )
+        principal = Principal(
+            issuer=event.issuer if event.subject else None,
+            subject=event.subject if event.issuer else None,
+            email=event.email,
+            auth_method=event.auth_method,
+            client_addr=event.client_addr or None,
+        )
+        details: dict[str, str | int | bool] = {k: v for k, v in event.details.items()}
+        if event.reason:
+            details["reason"] = event.reason[:200]
+        self.submit(
+            AuditRecord.new(
+                kind="auth",
+                tenant=event.tenant or SYSTEM_TENANT,
+                event=event.name,
+                outcome="failed" if event.name in _FAILED_EVENTS else "ok",
+                principal=principal,
+                details=details,
+            )
+        )
+
+    def admin(
+        self,
+        event: str,
+        tenant: str | None,
+        details: Mapping[str, str | int | bool],
+        outcome: str = "ok",
+    ) -> None:
+        logger.info("%s tenant=%s %s", event, tenant or "-", dict(details))
+        self.submit(
+            AuditRecord.new(
+                kind="admin",
+                tenant=tenant or SYSTEM_TENANT,
+                event=event,
+                outcome=outcome,
+                details=dict(details),
+            )
+        )
