@@ -45,7 +45,11 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else max(0, round(seconds * 1000))
 
 
-def flow_record(flow: http.HTTPFlow, outcome: str | None = None, **extra: object) -> AuditRecord:
+def flow_record(
+    flow: http.HTTPFlow,
+    outcome: str | None = None,
+    details: dict[str, str | int | bool] | None = None,
+) -> AuditRecord:
     """The audit record of a flow, from its context and its timestamps."""
     ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
@@ -107,6 +111,12 @@ def flow_record(flow: http.HTTPFlow, outcome: str | None = None, **extra: object
     chosen = outcome or ctx.outcome or ("redacted" if findings else "allowed")
     if chosen not in _OUTCOMES | {"allowed", "upstream_error", "client_abort", "audit_error"}:
         chosen = "allowed"
+    details = dict(details or {})
+    if resp is not None and d is not None and ctx.outcome is None:
+        # The provider's own request id lets the SIEM join our record with the provider's logs.
+        rid = resp.headers.get("x-request-id") or resp.headers.get("request-id")
+        if rid:
+            details["upstream_request_id"] = str(rid)[:128]
     return AuditRecord.new(
         kind="flow",
         tenant=p.tenant if p else SYSTEM_TENANT,
@@ -118,7 +128,7 @@ def flow_record(flow: http.HTTPFlow, outcome: str | None = None, **extra: object
         findings=findings,
         usage=usage,
         timing=timing,
-        **extra,  # type: ignore[arg-type]
+        details=details,
     )
 
 
@@ -166,7 +176,9 @@ class Audit:
             return
         aborted = flow.error is not None and "client disconnected" in flow.error.msg.lower()
         first = self._stream_start.pop(flow, None)
-        details = {"error": (flow.error.msg if flow.error else "")[:200]}
+        details: dict[str, str | int | bool] = {
+            "error": (flow.error.msg if flow.error else "")[:200]
+        }
         if first is not None:
             details["flow_record"] = first
         await self._write(

@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from warden import __version__, logs
+from warden import __version__, audit_cli, logs
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.config import Config, ConfigError, load_config
 
@@ -17,6 +18,12 @@ DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config))
+
+
+def _with_config(
+    fn: Callable[[Config, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    return lambda args: fn(_config(args), args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -114,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the proxy and its control plane").set_defaults(func=cmd_run)
 
+    audit_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
 

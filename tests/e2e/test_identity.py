@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.identity.devidp import DevIdp, portal_client, public_client, service_client
-from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
+from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -209,6 +209,29 @@ def test_device_login_then_sdk_call_is_attributed(bed: Bed) -> None:
     assert "proxy-authorization" not in headers
     assert login["credential"] not in json.dumps(entries[0])
     assert "login.ok tenant=acme sub=alice method=device" in bed.warden.log()
+    # The audit trail has the login, the credential and the attributed flow.
+    out = subprocess.run(
+        [
+            str(WARDEN),
+            "--config",
+            str(bed.warden.config_path),
+            "audit",
+            "export",
+            "--tenant",
+            "acme",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **UNSAFE_ENV},
+    )
+    records = [json.loads(line)["record"] for line in out.stdout.splitlines()]
+    events = {(r["event"], r["principal"]["subject"]) for r in records if r["kind"] == "auth"}
+    assert {("login.ok", "alice"), ("credential.issued", "alice")} <= events
+    flows = [r for r in records if r["kind"] == "flow" and r["principal"]["subject"] == "alice"]
+    assert flows and flows[-1]["principal"]["auth_method"] == "device"
+    assert flows[-1]["principal"]["department"] == "eng" and flows[-1]["outcome"] == "allowed"
+    assert login["credential"] not in out.stdout
 
 
 def test_device_code_cannot_be_used_twice(bed: Bed) -> None:

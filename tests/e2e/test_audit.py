@@ -1,0 +1,230 @@
+"""The audit trail end to end: flows through the gateway land in the hash-chained SQLite
+log and at a real rsyslog, ``warden audit verify`` passes, and a SIGKILL under load loses
+no record of a flow whose answer the client saw."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.audit.rsyslog import Rsyslog, free_port, payload
+from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+
+pytestmark = pytest.mark.e2e
+
+CHAT = "https://api.openai.com/v1/chat/completions"
+
+
+def body(prompt: str, stream: bool = False) -> dict[str, Any]:
+    return {
+        "model": "gpt-4o-mini",
+        "stream": stream,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+
+
+def warden_cli(w: WardenProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(WARDEN), "--config", str(w.config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **UNSAFE_ENV},
+    )
+
+
+def exported(w: WardenProcess) -> list[dict[str, Any]]:
+    out = warden_cli(w, "audit", "export", "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line)["record"] for line in out.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    with Rsyslog(tmp_path_factory.mktemp("rsyslog"), tcp_port=free_port()) as peer:
+        yield peer
+
+
+@pytest.fixture(scope="module")
+def audited(
+    aimock: Aimock, collector: Rsyslog, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WardenProcess]:
+    w = WardenProcess(
+        tmp_path_factory.mktemp("audited"),
+        {
+            "unsafe_testing": {"route_catalog_hosts_to": aimock.url},
+            "catalog": {"unsanctioned": [{"host": "*.deepseek.com", "reason": "not approved"}]},
+            "audit": {
+                "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": collector.tcp_port},
+                "checkpoints": {"every_records": 5, "every_seconds": 1},
+            },
+        },
+        env=UNSAFE_ENV,
+    )
+    w.start()
+    yield w
+    w.stop()
+
+
+def client(w: WardenProcess) -> httpx.Client:
+    import ssl
+
+    return httpx.Client(
+        proxy=w.proxy_url,
+        verify=ssl.create_default_context(cafile=str(w.ca_cert)),
+        timeout=20,
+        trust_env=False,
+    )
+
+
+def test_flows_are_recorded_verified_and_shipped(
+    audited: WardenProcess, collector: Rsyslog
+) -> None:
+    rid = f"req-{uuid.uuid4().hex}"
+    with client(audited) as c:
+        r = c.post(
+            CHAT,
+            json=body("hello warden"),
+            headers={"X-Request-Id": rid, "Authorization": "Bearer sk-x"},
+        )
+        assert r.status_code == 200
+        with c.stream("POST", CHAT, json=body("stream please", stream=True)) as s:
+            assert b"".join(s.iter_bytes()).count(b"data:") > 3
+    with pytest.raises(httpx.ProxyError):
+        with client(audited) as c:
+            c.get("https://chat.deepseek.com/")
+    time.sleep(0.3)
+    records = exported(audited)
+    plain = [
+        r for r in records if r["kind"] == "flow" and r["details"].get("upstream_request_id") == rid
+    ]
+    assert len(plain) == 1
+    rec = plain[0]
+    assert rec["outcome"] == "allowed" and rec["status"] == 200 and rec["tenant"] == "_system"
+    assert rec["destination"] == {
+        "provider": "openai",
+        "service": "openai",
+        "host": "api.openai.com",
+        "api_kind": "api",
+        "api": "openai.chat_completions",
+        "model": "gpt-4o-mini",
+    }
+    assert rec["usage"]["tokens_in"] > 0 and rec["usage"]["tokens_out"] > 0
+    assert rec["principal"]["client_addr"] == "127.0.0.1"
+    assert "hello warden" not in json.dumps(records)  # prompts are not stored by default
+    # A streamed flow: a record before the first byte, a second when the stream ends.
+    ends = [r for r in records if r["details"].get("phase") == "stream_end"]
+    assert ends and ends[-1]["details"]["flow_record"] in {r["record_id"] for r in records}
+    assert any(
+        r["outcome"] == "refused_host" and r["destination"]["host"] == "chat.deepseek.com"
+        for r in records
+    )
+    assert any(r["kind"] == "admin" and r["event"] == "gateway.started" for r in records)
+
+    verified = warden_cli(audited, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "OK: every chain verifies" in verified.stdout
+
+    # The same records reached rsyslog, as RFC 5424 with our structured data.
+    ids = {r["record_id"] for r in records}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        shipped = {
+            payload(m).get("record_id") for m in collector.messages() if m.get("msgid") == "flow"
+        }
+        if rec["record_id"] in shipped:
+            break
+        time.sleep(0.1)
+    msgs = [m for m in collector.messages() if m.get("msgid") == "flow"]
+    assert rec["record_id"] in {payload(m)["record_id"] for m in msgs}
+    assert all(m["app-name"] == "egress-warden" for m in msgs)
+    assert {payload(m)["record_id"] for m in msgs} <= ids
+    assert any(m.get("msgid") == "checkpoint" for m in collector.wait_for(len(msgs) + 1, 5))
+
+
+def test_tampering_is_caught_by_verify(audited: WardenProcess, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / "state"
+    shutil.copytree(audited.workdir / "state" / "audit", copy / "audit")
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    conn = sqlite3.connect(copy / "audit" / "audit.db")
+    triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+    for t in triggers:
+        conn.execute(f"DROP TRIGGER {t}")
+    seq, raw = conn.execute(
+        "SELECT seq, body FROM records WHERE kind='flow' ORDER BY seq LIMIT 1"
+    ).fetchone()
+    conn.execute(
+        "UPDATE records SET body = ? WHERE seq = ?",
+        (raw.replace('"status":200', '"status":201'), seq),
+    )
+    conn.commit()
+    conn.close()
+    out = subprocess.run(
+        [str(WARDEN), "--config", str(cfg), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "FAILED: 1 finding(s)" in out.stdout and f"edited seq {seq} " in out.stdout
+
+
+def test_sigkill_under_load_loses_no_answered_flow(aimock: Aimock, tmp_path: Path) -> None:
+    w = WardenProcess(
+        tmp_path, {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, env=UNSAFE_ENV
+    )
+    w.start()
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load() -> None:
+        try:
+            with client(w) as c:
+                while not stop.is_set():
+                    rid = f"kill-{uuid.uuid4().hex}"
+                    try:
+                        r = c.post(CHAT, json=body("hello warden"), headers={"X-Request-Id": rid})
+                    except httpx.HTTPError:
+                        return
+                    if r.status_code == 200:
+                        with lock:
+                            answered.append(rid)
+        except httpx.HTTPError:
+            return
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(answered) < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert w.proc is not None
+    os.kill(w.proc.pid, signal.SIGKILL)
+    w.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    with lock:
+        seen = list(answered)
+    assert len(seen) >= 150
+    recorded = {r["details"].get("upstream_request_id") for r in exported(w)}
+    missing = [rid for rid in seen if rid not in recorded]
+    assert not missing, f"{len(missing)} answered flows have no record"
+    verified = warden_cli(w, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout

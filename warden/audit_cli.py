@@ -1,0 +1,115 @@
+"""``warden audit …``: verify the chain, export, tail, purge, and export the public key."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from warden.audit import AuditLog, export, export_public_key, load_public_key, purge, tail, verify
+from warden.config import Config
+
+
+def _db(config: Config) -> Path:
+    db = config.audit_db
+    if not db.exists():
+        raise SystemExit(
+            f"warden: no audit database at {db}: has the gateway run with this config?"
+        )
+    return db
+
+
+def _when(value: str | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(
+            f"warden: {value!r} is not a time; use e.g. 2026-11-23 or 2026-11-23T10:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def cmd_verify(config: Config, args: argparse.Namespace) -> int:
+    key = load_public_key(config.audit_dir / "audit-signing.pub")
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rverifying {done}/{total}", end="", file=sys.stderr)
+
+    report = verify(_db(config), key, args.tenant, progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    try:
+        count = export(
+            _db(config), args.tenant, _when(args.since), _when(args.until), args.format, out
+        )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"exported {count} record(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_tail(config: Config, args: argparse.Namespace) -> int:
+    try:
+        for stored in tail(_db(config), args.tenant, args.follow, last=args.last):
+            print(json.dumps(stored.record.to_dict(), ensure_ascii=False), flush=True)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_purge(config: Config, args: argparse.Namespace) -> int:
+    days = args.older_than_days or config.audit.retention_days
+    log = AuditLog.open(_db(config))
+    try:
+        result = purge(log, args.tenant, days, datetime.datetime.now(datetime.UTC))
+    finally:
+        log.close()
+    print(result)
+    return 0
+
+
+def cmd_public_key(config: Config, args: argparse.Namespace) -> int:
+    key = load_public_key(config.audit_dir / "audit-signing.pub")
+    sys.stdout.buffer.write(export_public_key(key))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> None:  # type: ignore[type-arg]
+    """Add ``audit`` and its commands; ``wrap(fn)`` gives them the loaded config."""
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="sub", required=True
+    )
+    v = audit.add_parser("verify", help="check the hash chain and signed checkpoints")
+    v.add_argument("--tenant")
+    v.set_defaults(func=wrap(cmd_verify))
+    e = audit.add_parser("export", help="records as JSON lines or CSV")
+    e.add_argument("--tenant")
+    e.add_argument("--since")
+    e.add_argument("--until")
+    e.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    e.add_argument("-o", "--output", default="-")
+    e.set_defaults(func=wrap(cmd_export))
+    t = audit.add_parser("tail", help="the last records, and new ones with --follow")
+    t.add_argument("--tenant")
+    t.add_argument("-f", "--follow", action="store_true")
+    t.add_argument("-n", "--last", type=int, default=10)
+    t.set_defaults(func=wrap(cmd_tail))
+    p = audit.add_parser("purge", help="apply retention to one tenant")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--older-than-days", type=int)
+    p.set_defaults(func=wrap(cmd_purge))
+    k = audit.add_parser("public-key", help="the checkpoint signing key's public half (PEM)")
+    k.set_defaults(func=wrap(cmd_public_key))
