@@ -1,0 +1,1 @@
+"""console: see the module docstrings."""

@@ -1,0 +1,1 @@
+"""dlp: see the module docstrings."""

@@ -1,0 +1,1 @@
+"""scim: see the module docstrings."""
