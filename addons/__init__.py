@@ -4,12 +4,14 @@ of one request (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
-from warden.providers.catalog import Catalog
+from urllib.parse import urlsplit
 
 from warden.config import Config
 from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog
 
 from .audit import Audit
+from .destinations import DestinationGuard
 from .identify import Identify
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
@@ -21,7 +23,15 @@ def chain(
     config: Config, catalog: Catalog, metrics: GatewayMetrics, identify: Identify, audit: Audit
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
-    addons: list[object] = [Scope(catalog, refused, metrics), identify]
+    routed: list[tuple[str, int]] = []
+    if config.unsafe_testing is not None:
+        targets = [
+            config.unsafe_testing.route_catalog_hosts_to,
+            *config.unsafe_testing.routes.values(),
+        ]
+        routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
+    guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
+    addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
     # policy, redact come here (issues 5, 6)
     if config.unsafe_testing is not None:
         testing = config.unsafe_testing

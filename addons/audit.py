@@ -15,6 +15,7 @@ import logging
 import weakref
 
 from mitmproxy import http
+
 from warden.addons.identify import client_address
 from warden.audit import AuditRecord, AuditUnavailable, DlpFinding, Timing, format_ts
 from warden.audit import Decision as RecordDecision
@@ -22,10 +23,9 @@ from warden.audit import Destination as RecordDestination
 from warden.audit import Principal as RecordPrincipal
 from warden.audit import Usage as RecordUsage
 from warden.audit.record import SYSTEM_TENANT
-from warden.providers.errors import error_body
-
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
+from warden.providers.errors import error_body
 
 logger = logging.getLogger("warden.audit")
 

@@ -20,6 +20,8 @@ import weakref
 from urllib.parse import quote
 
 from mitmproxy import connection, http
+
+from warden.context import FlowContext, Principal
 from warden.identity.events import AuthEvent, AuthEvents
 from warden.identity.portal import PORTAL_COOKIES, PortalSettings, eligible_for_surrogate
 from warden.identity.resolver import (
@@ -30,8 +32,6 @@ from warden.identity.resolver import (
     parse_proxy_authorization,
 )
 from warden.providers.errors import error_body
-
-from warden.context import FlowContext, Principal
 
 logger = logging.getLogger("warden.identify")
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import brotli
 import zstandard
 from mitmproxy import http
-from warden.providers.parse import parse_usage, stream_parser_for
-from warden.providers.streams import StreamParser
 
 from warden.context import FlowContext, Usage
+from warden.providers.parse import parse_usage, stream_parser_for
+from warden.providers.streams import StreamParser
 
 logger = logging.getLogger("warden.response")
 

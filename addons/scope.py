@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mitmproxy import http
-from warden.providers.catalog import Catalog, Service
-from warden.providers.parse import parse_request
 
 from warden.context import Destination, FlowContext
 from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog, Service
+from warden.providers.parse import parse_request
 
 logger = logging.getLogger("warden.scope")
 

@@ -143,7 +143,11 @@ class WardenProcess(Peer):
             # Tests of the proxy itself run without sign-in; identity tests pass their own.
             "identity": {"mode": "off"},
             "state_dir": str(workdir / "state"),
-            "proxy": {"listen": {"host": "127.0.0.1", "port": self.proxy_port}},
+            # The test bed's "other sites" run on loopback too.
+            "proxy": {
+                "listen": {"host": "127.0.0.1", "port": self.proxy_port},
+                "allow_loopback_destinations": True,
+            },
             "control": {"listen": {"host": "127.0.0.1", "port": self.control_port}},
             **config,
         }

@@ -80,6 +80,9 @@ class ProxySettings(_Strict):
     listen: ListenAddress = ListenAddress(port=8080)
     #: ``lazy`` opens the upstream connection only when the first request arrives.
     connection_strategy: Literal["eager", "lazy"] = "eager"
+    #: Let clients reach the gateway host's loopback and link-local addresses through the
+    #: proxy. Off: the control plane, local services and cloud metadata stay out of reach.
+    allow_loopback_destinations: bool = False
 
 
 class ControlSettings(_Strict):

@@ -550,6 +550,16 @@ def _when(expires_at: float, now: float) -> str:
     return f"{_stamp(expires_at)} (in {span})"
 
 
+def _has_graphical_browser(env: Mapping[str, str]) -> bool:
+    """Open a browser only where one can appear: not over SSH, and on Linux and the BSDs
+    only with a display (else ``webbrowser`` may start a text browser in this terminal)."""
+    if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
 def _resolve_portal(
     explicit: str | None,
     env: Mapping[str, str],
@@ -625,7 +635,7 @@ def _login(
             )
         minutes = max(1, round(grant.expires_in / 60))
         console.say(f"Waiting for approval; the code is valid for {minutes} min. Ctrl-C cancels.")
-        if opts.open_browser:
+        if opts.open_browser and _has_graphical_browser(env):
             with contextlib.suppress(Exception):
                 open_url(grant.verification_uri_complete or grant.verification_uri)
         approval = wait_for_approval(client, grant, clock, console.warn)
@@ -740,8 +750,10 @@ def _revoke_previous(
     old_portal = _text(previous.get("portal")) or portal
     client = PortalClient(old_portal, transport=transport)
     try:
-        client.revoke(_text(previous.get("credential")))
-        console.warn("the previously stored sign-in was revoked (shells using it must re-export).")
+        if client.revoke(_text(previous.get("credential"))):
+            console.warn(
+                "the previously stored sign-in was revoked (shells using it must re-export)."
+            )
     except LoginError as exc:
         console.warn(f"the previously stored sign-in could not be revoked: {exc}")
     finally:
@@ -801,15 +813,17 @@ def _logout(
     user = stored.get("user")
     if not isinstance(user, dict):
         user = {}
-    who = _text(user.get("email")) or "the stored sign-in"
+    email = _text(user.get("email"))
     path.unlink(missing_ok=True)
     _remove_env_file(stored, credential)
     if revoked:
-        console.say(f"Signed out: the credential of {who} is revoked at {portal}.")
+        who = f" of {email}" if email else ""
+        console.say(f"Signed out: the credential{who} is revoked at {portal}.")
     else:
+        who = f" for {email}" if email else ""
         console.say(
-            f"The portal at {portal} no longer knows this credential (it expired, was revoked, "
-            f"or the session ended); removed the stored copy of {who}."
+            f"The portal at {portal} no longer knows this credential{who} (it expired, was "
+            "revoked, or the session ended); removed the stored copy."
         )
     console.say(f"Deleted {path}. Shells that exported HTTPS_PROXY should `unset HTTPS_PROXY`.")
     return 0

@@ -95,9 +95,15 @@ def connect_via_proxy(proxy_port: int, target: str) -> tuple[socket.socket, byte
         if not chunk:
             break
         head += chunk
-    if b" 200 " not in head.split(b"\r\n")[0]:
-        while chunk := sock.recv(4096):  # a refusal: read its body up to the close
-            head += chunk
+    if b" 200 " not in head.split(b"\r\n")[0]:  # a refusal: read its body too
+        header, _, body = head.partition(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in header.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+            None,
+        )
+        while (length is None or len(body) < length) and (chunk := sock.recv(4096)):
+            body += chunk
+        head = header + b"\r\n\r\n" + body
     return sock, head
 
 
@@ -154,3 +160,29 @@ def test_lookalike_host_is_not_intercepted(gateway: WardenProcess) -> None:
             tls.getpeercert()
     finally:
         sock.close()
+
+
+def test_gateway_host_loopback_and_metadata_are_out_of_reach(tmp_path: Path) -> None:
+    """Without the test bed's allowance, no client reaches the gateway's own control plane
+    (or any loopback or link-local service) through the proxy, by IP or by name."""
+    import yaml
+
+    w = WardenProcess(tmp_path, {})
+    cfg = yaml.safe_load(w.config_path.read_text())
+    cfg["proxy"]["allow_loopback_destinations"] = False
+    w.config_path.write_text(yaml.safe_dump(cfg))
+    w.start()
+    try:
+        for target in (f"127.0.0.1:{w.control_port}", f"localhost:{w.control_port}", "169.254.169.254:80"):
+            sock, head = connect_via_proxy(w.proxy_port, target)
+            sock.close()
+            assert b" 502 " in head.split(b"\r\n")[0], (target, head[:200])
+            assert b"loopback and link-local addresses are not reachable" in head
+        # Plain HTTP through the proxy to the control plane is refused the same way.
+        sock = socket.create_connection(("127.0.0.1", w.proxy_port), timeout=10)
+        sock.sendall(f"GET http://127.0.0.1:{w.control_port}/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        reply = sock.recv(65536)
+        sock.close()
+        assert b" 502 " in reply.split(b"\r\n")[0] and b"warden_flows" not in reply
+    finally:
+        w.stop()
