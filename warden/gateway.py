@@ -21,6 +21,7 @@ from warden import addons as warden_addons
 from warden import store
 from warden.addons.audit import Audit
 from warden.addons.identify import Identify
+from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
@@ -121,8 +122,14 @@ class Gateway:
         configure_mitmproxy(master.options, config, catalog)
         unsafe = config.unsafe_testing is not None
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
+        admin = AdminApi(
+            load_or_create_admin_token(config.state_dir), identity.sessions, trail.admin
+        )
         app = build_app(
-            self.metrics, ca_cert, {"unsafe_test_routing": unsafe}, identity.portal.routes()
+            self.metrics,
+            ca_cert,
+            {"unsafe_test_routing": unsafe},
+            [*identity.portal.routes(), *admin.routes()],
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -446,3 +446,37 @@ def test_idp_down_keeps_sessions_and_explains_new_logins(aimock: Aimock, tmp_pat
     finally:
         b.warden.stop()
         b.idp.stop()
+
+
+def test_admin_api_revokes_in_the_running_gateway(bed: Bed) -> None:
+    """The console's path: a revocation through the control plane's admin API cuts the
+    user's credential at once; a wrong token or another tenant changes nothing."""
+    login = device_login(bed, "bob", "dev-bob-password")
+    assert openai_call(bed, login["credential"]).get("text") == GREETING
+    token = (bed.warden.workdir / "state" / "admin.token").read_text().strip()
+    assert (bed.warden.workdir / "state" / "admin.token").stat().st_mode & 0o777 == 0o600
+    url = f"{bed.warden.control_url}/admin/sessions/revoke"
+    bad = httpx.post(
+        url,
+        json={"tenant": "acme", "subject": "bob"},
+        headers={"Authorization": "Bearer nope"},
+        timeout=10,
+    )
+    assert bad.status_code == 401
+    other = httpx.post(
+        url,
+        json={"tenant": "globex", "subject": "bob"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert other.json() == {"revoked": 0}
+    assert openai_call(bed, login["credential"]).get("text") == GREETING
+    ok = httpx.post(
+        url,
+        json={"tenant": "acme", "subject": "bob"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert ok.json()["revoked"] >= 1
+    refused = openai_call(bed, login["credential"])
+    assert "warden login" in refused.get("message", "")
