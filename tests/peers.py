@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -166,7 +167,9 @@ class WardenProcess(Peer):
 
     @property
     def control_url(self) -> str:
-        return f"http://127.0.0.1:{self.control_port}"
+        cfg = yaml.safe_load(self.config_path.read_text())
+        scheme = "https" if (cfg.get("control") or {}).get("tls") else "http"
+        return f"{scheme}://127.0.0.1:{self.control_port}"
 
     @property
     def ca_cert(self) -> Path:
@@ -176,7 +179,12 @@ class WardenProcess(Peer):
         super().start()
 
         def healthy() -> bool:
-            with urllib.request.urlopen(f"{self.control_url}/healthz", timeout=1) as r:
+            ctx = (
+                ssl.create_default_context(cafile=str(self.ca_cert))
+                if self.ca_cert.exists()
+                else None
+            )
+            with urllib.request.urlopen(f"{self.control_url}/healthz", timeout=1, context=ctx) as r:
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:

@@ -45,9 +45,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _constraints(config: Config, enabled: bool) -> tuple[str, ...] | None:
-    from warden.gateway import build_catalog
+    from warden.gateway import _constraint_names, build_catalog
 
-    return build_catalog(config).name_constraint_domains() if enabled else None
+    return _constraint_names(config, build_catalog(config)) if enabled else None
 
 
 def cmd_ca_init(args: argparse.Namespace) -> int:
@@ -71,7 +71,10 @@ def cmd_ca_init(args: argparse.Namespace) -> int:
 
 def cmd_ca_rotate(args: argparse.Namespace) -> int:
     config = _config(args)
-    files = rotate_ca(config.ca_dir)
+    # Rotation applies the config's current constraints (e.g. a new portal name).
+    files = rotate_ca(
+        config.ca_dir, name_constraints=_constraints(config, config.ca.name_constraints)
+    )
     print(f"new CA in {config.ca_dir}, SHA-256 fingerprint {files.fingerprint_sha256}")
     print("Distribute the new certificate and restart the gateway.")
     return 0

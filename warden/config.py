@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warden.audit_config import AuditSettings
 from warden.identity_config import IdentitySettings
@@ -85,8 +85,24 @@ class ProxySettings(_Strict):
     allow_loopback_destinations: bool = False
 
 
+class ControlTls(_Strict):
+    """HTTPS for the control plane: your own certificate, or one the warden CA issues."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    issue_from_ca: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> ControlTls:
+        own = self.cert_file is not None and self.key_file is not None
+        if own == self.issue_from_ca or (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set cert_file and key_file, or issue_from_ca: true (one of the two)")
+        return self
+
+
 class ControlSettings(_Strict):
     listen: ListenAddress = ListenAddress(port=8081)
+    tls: ControlTls | None = None
 
 
 class CASettings(_Strict):

@@ -28,6 +28,7 @@ from warden.config import Config, ConfigError
 from warden.control import build_app
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
+from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
 
 logger = logging.getLogger("warden.gateway")
@@ -60,7 +61,7 @@ def ensure_ca(config: Config, catalog: Catalog) -> Path:
         config.ca_dir,
         common_name=config.ca.common_name,
         organization=config.ca.organization,
-        name_constraints=catalog.name_constraint_domains() if config.ca.name_constraints else None,
+        name_constraints=_constraint_names(config, catalog) if config.ca.name_constraints else None,
         validity_days=config.ca.validity_days,
     )
     logger.info(
@@ -69,6 +70,15 @@ def ensure_ca(config: Config, catalog: Catalog) -> Path:
         files.fingerprint_sha256,
     )
     return files.cert_path
+
+
+def _constraint_names(config: Config, catalog: Catalog) -> tuple[str, ...]:
+    """The catalog's domains, plus the portal's DNS name so the CA can issue its certificate."""
+    names = list(catalog.name_constraint_domains())
+    host = portal_host(config)
+    if host is not None and not host.replace(".", "").isdigit() and ":" not in host:
+        names.append(host.lower())
+    return tuple(names)
 
 
 def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog) -> None:
@@ -133,7 +143,12 @@ class Gateway:
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, config.control.listen.host, config.control.listen.port)
+        site = web.TCPSite(
+            runner,
+            config.control.listen.host,
+            config.control.listen.port,
+            ssl_context=server_context(config),
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -148,9 +163,10 @@ class Gateway:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)
         logger.info(
-            "proxy on %s:%d, control plane on http://%s:%d",
+            "proxy on %s:%d, control plane on %s://%s:%d",
             config.proxy.listen.host,
             config.proxy.listen.port,
+            "https" if config.control.tls else "http",
             config.control.listen.host,
             config.control.listen.port,
         )

@@ -1,0 +1,42 @@
+"""The control plane over HTTPS: a certificate from the warden CA, or a clear refusal."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from tests.peers import WardenProcess
+
+
+def _with(w: WardenProcess, extra: dict) -> None:  # type: ignore[type-arg]
+    cfg = yaml.safe_load(w.config_path.read_text())
+    for key, value in extra.items():
+        cfg.setdefault(key, {}).update(value)
+    w.config_path.write_text(yaml.safe_dump(cfg))
+
+
+def test_portal_served_over_https_with_a_ca_issued_certificate(tmp_path: Path) -> None:
+    w = WardenProcess(tmp_path, {})
+    _with(w, {"control": {"tls": {"issue_from_ca": True}}, "ca": {"name_constraints": False}})
+    w.start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(w.ca_cert))
+        with urllib.request.urlopen(f"https://127.0.0.1:{w.control_port}/healthz", context=ctx, timeout=5) as r:  # noqa: S310
+            assert r.status == 200
+        key = tmp_path / "state" / "portal" / "portal-key.pem"
+        assert key.stat().st_mode & 0o777 == 0o600
+    finally:
+        w.stop()
+
+
+def test_constrained_ca_cannot_serve_an_ip_portal_and_says_why(tmp_path: Path) -> None:
+    w = WardenProcess(tmp_path, {})
+    _with(w, {"control": {"tls": {"issue_from_ca": True}}})
+    out = subprocess.run(w.argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "name constraints do not cover the portal name '127.0.0.1'" in out.stderr
+    assert "control.tls.cert_file/key_file" in out.stderr
