@@ -246,14 +246,19 @@ class OidcClient:
             ) from None
         return await self._token_set(dict(token), self.client_id, nonce)
 
-    async def refresh(self, refresh_token: str) -> TokenSet:
+    async def refresh(self, refresh_token: str, *, device_client: bool = False) -> TokenSet:
+        """Redeem a refresh token: with the portal's confidential client, or with the
+        public device client for sessions that began with `warden login`."""
         d = await self.discovery()
-        doc = await self._post_form(
-            d.token_endpoint,
-            {"grant_type": "refresh_token", "refresh_token": refresh_token},
-            auth=True,
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        if device_client:
+            assert self.device_client_id is not None
+            form["client_id"] = self.device_client_id
+        doc = await self._post_form(d.token_endpoint, form, auth=not device_client)
+        audience = (
+            self.device_client_id if device_client and self.device_client_id else self.client_id
         )
-        return await self._token_set(doc, self.client_id, None)
+        return await self._token_set(doc, audience, None)
 
     async def _token_set(
         self, doc: Mapping[str, Any], audience: str, nonce: str | None

@@ -123,7 +123,10 @@ class Portal:
         events: AuthEvents,
         is_catalog_host: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
+        seal: Callable[[str], bytes] | None = None,
     ) -> None:
+        #: Encrypts refresh tokens before they are stored (None: they are not kept).
+        self._seal = seal
         self.settings = settings
         self.idps = dict(idps)
         self.sessions = sessions
@@ -255,6 +258,9 @@ class Portal:
         self._cookie(response, LOGIN_COOKIE, browser, LOGIN_TTL_S)
         return response
 
+    def _sealed(self, refresh_token: str | None) -> bytes | None:
+        return self._seal(refresh_token) if self._seal and refresh_token else None
+
     def _redirect_uri(self) -> str:
         return self.settings.public_url + "/portal/callback"
 
@@ -351,6 +357,7 @@ class Portal:
             "oidc",
             self.settings.session_lifetime_s,
             idp_session=_str(tokens.id_token_claims.get("sid")),
+            refresh_token=self._sealed(tokens.refresh_token),
         )
         client = request.remote or ""
         bound = eligible_for_surrogate(client, self.settings)
@@ -527,6 +534,7 @@ class Portal:
             "device",
             self.settings.session_lifetime_s,
             idp_session=_str(tokens.id_token_claims.get("sid")),
+            refresh_token=self._sealed(tokens.refresh_token),
         )
         credential = self.sessions.issue_device_credential(issued.session, attempt.label)
         self.events.emit(

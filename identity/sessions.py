@@ -38,7 +38,8 @@ SCHEMA = (
         expires_at REAL NOT NULL,
         revoked_at REAL,
         revoked_reason TEXT,
-        refresh_token BLOB                -- encrypted at rest by the caller, or NULL
+        refresh_token BLOB,               -- encrypted at rest by the caller, or NULL
+        checked_at REAL                   -- when the IdP last vouched for the user
     )""",
     "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (tenant, issuer, subject)",
     """CREATE TABLE IF NOT EXISTS device_credentials (
@@ -310,6 +311,27 @@ class SessionStore:
                 "UPDATE device_credentials SET revoked_at = ? WHERE id = ?", (self._clock(), cid)
             )
         return True
+
+    def refresh_due(self, now: float, every_s: float) -> list[tuple[Session, bytes]]:
+        """Live sessions with a refresh token whose user was last checked ``every_s`` ago."""
+        rows = self._conn.execute(
+            "SELECT id, refresh_token FROM sessions WHERE revoked_at IS NULL AND expires_at > ?"
+            " AND refresh_token IS NOT NULL AND COALESCE(checked_at, created_at) <= ?",
+            (now, now - every_s),
+        ).fetchall()
+        return [
+            (self._index.sessions[sid], tok) for sid, tok in rows if sid in self._index.sessions
+        ]
+
+    def store_refresh(
+        self, session_id: str, refresh_token: bytes | None, checked_at: float
+    ) -> None:
+        with self._lock, self._tx():
+            self._conn.execute(
+                "UPDATE sessions SET refresh_token = COALESCE(?, refresh_token), checked_at = ?"
+                " WHERE id = ?",
+                (refresh_token, checked_at, session_id),
+            )
 
     def active_sessions(self, tenant: str | None = None) -> list[Session]:
         now = self._clock()

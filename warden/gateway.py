@@ -175,10 +175,12 @@ class Gateway:
             "gateway.started", None, {"unsafe_test_routing": unsafe, "identity": identity.enforce}
         )
         discovery = asyncio.create_task(identity.discover(), name="idp-discovery")
+        rechecks = asyncio.create_task(identity.keep_checking(), name="idp-rechecks")
         try:
             await master.run()
         finally:
             discovery.cancel()
+            rechecks.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await runner.cleanup()

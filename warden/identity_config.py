@@ -84,6 +84,9 @@ class PortalSettings(_Strict):
     #: plane's own listen address over http (development only).
     public_url: str | None = None
     session_hours: float = Field(12, gt=0, le=24 * 30)
+    #: How often a signed-in user is re-checked at the IdP with the session's refresh
+    #: token (a user disabled at the IdP loses access within this time at the latest).
+    recheck_seconds: int = Field(900, ge=1, le=86400)
     surrogate: SurrogateSettings = SurrogateSettings()
     #: Company name and contact shown on portal and block pages.
     company: str = Field("your company", min_length=1, max_length=100)

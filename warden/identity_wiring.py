@@ -20,6 +20,7 @@ from warden.identity.events import AuthEvents
 from warden.identity.jwt import ServiceTokenVerifier
 from warden.identity.oidc import IdpRefused, IdpUnreachable, OidcClient
 from warden.identity.portal import ConfiguredIdp, Portal, PortalSettings
+from warden.identity.refresh import RefreshCipher, SessionRefresher
 from warden.identity.resolver import IdentityResolver, ServiceIssuer
 from warden.identity.sessions import SessionStore
 from warden.identity_config import IdentityProvider
@@ -34,7 +35,18 @@ class IdentityParts:
     resolver: IdentityResolver
     settings: PortalSettings
     enforce: bool
+    refresher: SessionRefresher
+    recheck_s: float
     _idps: dict[str, tuple[IdentityProvider, ConfiguredIdp]]
+
+    async def keep_checking(self) -> None:
+        """Re-check signed-in users at their IdP, forever (a task of the gateway)."""
+        while True:
+            await asyncio.sleep(min(self.recheck_s, 60.0))
+            try:
+                await self.refresher.run_once()
+            except Exception:  # one bad answer must not stop the re-checks
+                logger.exception("re-checking sessions at the IdP failed; trying again later")
 
     async def discover(self, retry_s: float = 5.0) -> None:
         """Discover every IdP (retrying while one is down) and arm its service tokens."""
@@ -127,7 +139,29 @@ def build_identity(
         proxy_url=f"http://{listen.host}:{listen.port}",
     )
     sessions = SessionStore(conn)
-    portal = Portal(settings, {k: v[1] for k, v in idps.items()}, sessions, events, is_catalog_host)
+    cipher = RefreshCipher.in_folder(config.state_dir)
+    portal = Portal(
+        settings,
+        {k: v[1] for k, v in idps.items()},
+        sessions,
+        events,
+        is_catalog_host,
+        seal=cipher.seal,
+    )
+    refresher = SessionRefresher(
+        sessions,
+        {cfg.issuer: idp for cfg, idp in idps.values()},
+        cipher,
+        events,
+        ident.portal.recheck_seconds,
+    )
     return IdentityParts(
-        sessions, portal, IdentityResolver(sessions, {}), settings, ident.mode == "enforce", idps
+        sessions,
+        portal,
+        IdentityResolver(sessions, {}),
+        settings,
+        ident.mode == "enforce",
+        refresher,
+        float(ident.portal.recheck_seconds),
+        idps,
     )

@@ -49,6 +49,7 @@ def identity_config(idp: DevIdp, warden: WardenProcess, surrogate: bool) -> dict
             "public_url": warden.control_url,
             "surrogate": {"networks": ["127.0.0.0/8"] if surrogate else [], "ttl_minutes": 5},
             "company": "Acme Test",
+            "recheck_seconds": 2,
             "help_contact": "it@acme.example",
         },
         "identity_providers": [
@@ -480,3 +481,21 @@ def test_admin_api_revokes_in_the_running_gateway(bed: Bed) -> None:
     assert ok.json()["revoked"] >= 1
     refused = openai_call(bed, login["credential"])
     assert "warden login" in refused.get("message", "")
+
+
+def test_user_disabled_at_the_idp_loses_access_at_the_next_recheck(bed: Bed) -> None:
+    login = device_login(bed, "dave", "dev-dave-password")
+    assert openai_call(bed, login["credential"]).get("text") == GREETING
+    bed.idp.disable("dave")
+    try:
+        deadline = time.monotonic() + 15
+        refused: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            refused = openai_call(bed, login["credential"])
+            if "error" in refused:
+                break
+        assert "warden login" in refused.get("message", ""), refused
+        assert "session.ended tenant=acme sub=dave" in bed.warden.log()
+    finally:
+        bed.idp.enable("dave")
