@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from warden.audit import (
     AuditLog,
     AuditRecord,

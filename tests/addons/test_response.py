@@ -11,10 +11,10 @@ import pytest
 import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
-from warden.addons.response import ResponseReader, StreamTap, wants_streaming
-from warden.providers.parse import stream_parser_for
 
+from warden.addons.response import ResponseReader, StreamTap, wants_streaming
 from warden.context import Destination, FlowContext, Usage
+from warden.providers.parse import stream_parser_for
 
 SSE = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'

@@ -9,11 +9,11 @@ import re
 import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
-from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
-from warden.providers.catalog import Catalog
 
+from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
 from warden.context import FlowContext
 from warden.metrics import GatewayMetrics
+from warden.providers.catalog import Catalog
 
 PATTERNS = ["api.openai.com", "chatgpt.com", "*.openai.azure.com"]
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import pytest
+
 from warden.audit.canonical import (
     GENESIS_HASH,
     canonical_json,

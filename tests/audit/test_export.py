@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from warden.audit import CSV_COLUMNS, AuditLog, AuditRecord, AuditStoreError, export, tail
 from warden.audit.canonical import canonical_json, chain_hash
 

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from warden.audit import AuditLog, CheckpointSigner, FindingKind, purge, verify
 
 from .conftest import T0, flow_record

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from warden.audit import AuditLog, AuditStoreError, CheckpointSigner
 from warden.audit.canonical import GENESIS_HASH, canonical_record, chain_hash
 

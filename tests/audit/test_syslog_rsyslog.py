@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warden.audit.spool import Spool
-from warden.audit.syslog import ShipperLimits, SyslogShipper
-from warden.audit.syslog_format import Facility, Severity, SyslogFormatter
-from warden.audit.syslog_transport import TransportKind, open_transport
 
 from tests.audit.rsyslog import (
     MISSING,
@@ -28,6 +24,10 @@ from tests.audit.rsyslog import (
     payload,
     structured_data,
 )
+from warden.audit.spool import Spool
+from warden.audit.syslog import ShipperLimits, SyslogShipper
+from warden.audit.syslog_format import Facility, Severity, SyslogFormatter
+from warden.audit.syslog_transport import TransportKind, open_transport
 
 
 @pytest.fixture(autouse=True)

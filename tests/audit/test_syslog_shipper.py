@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
+
+from tests.audit.rsyslog import free_port
 from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
 from warden.audit.syslog_transport import StreamTransport
-
-from tests.audit.rsyslog import free_port
 
 FAST = ShipperLimits(backoff_initial=0.02, backoff_max=0.1, ack_timeout=2.0, idle_interval=0.01)
 

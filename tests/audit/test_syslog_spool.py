@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from warden.audit.spool import MAGIC, Spool
 
 

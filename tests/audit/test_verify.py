@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from warden.audit import Checkpoint, CheckpointSigner, FindingKind, VerifyReport, verify
 from warden.audit.canonical import canonical_record, chain_hash
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from warden.audit import (
     Appended,
     AuditLog,

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from warden.certs import CAFiles, init_ca, load_ca
 
 CATALOG = ("api.openai.com", "chatgpt.com")

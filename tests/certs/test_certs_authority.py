@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from warden.certs import CAError, CAFiles, init_ca, load_ca, rotate_ca
 
 EXPECTED_FILES = {

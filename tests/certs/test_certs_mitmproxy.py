@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from mitmproxy.addons.tlsconfig import TlsConfig
 from mitmproxy.certs import CertStore
 from mitmproxy.test import taddons
+
 from warden.certs import CAFiles, load_ca, rotate_ca
 from warden.certs.layout import FFDHE2048_PEM
 

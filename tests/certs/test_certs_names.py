@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from warden.certs import CAError
 from warden.certs.names import validate_names
 

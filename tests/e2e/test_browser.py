@@ -26,13 +26,13 @@ from urllib.parse import quote
 import pytest
 import yaml
 from playwright.sync_api import Response, sync_playwright
-from warden.audit import AuditRecord
-from warden.audit.reader import select_records
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, identity_config
 from tests.e2e.webapp_fixture import ANSWER, CONVERSATION_PATH, PROMPT, TITLE, WebAppFixture
 from tests.identity.devidp import DevIdp, portal_client, public_client
 from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
+from warden.audit import AuditRecord
+from warden.audit.reader import select_records
 
 pytestmark = pytest.mark.e2e
 

@@ -98,7 +98,11 @@ def connect_via_proxy(proxy_port: int, target: str) -> tuple[socket.socket, byte
     if b" 200 " not in head.split(b"\r\n")[0]:  # a refusal: read its body too
         header, _, body = head.partition(b"\r\n\r\n")
         length = next(
-            (int(line.split(b":")[1]) for line in header.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+            (
+                int(line.split(b":")[1])
+                for line in header.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
             None,
         )
         while (length is None or len(body) < length) and (chunk := sock.recv(4096)):
@@ -173,14 +177,20 @@ def test_gateway_host_loopback_and_metadata_are_out_of_reach(tmp_path: Path) -> 
     w.config_path.write_text(yaml.safe_dump(cfg))
     w.start()
     try:
-        for target in (f"127.0.0.1:{w.control_port}", f"localhost:{w.control_port}", "169.254.169.254:80"):
+        for target in (
+            f"127.0.0.1:{w.control_port}",
+            f"localhost:{w.control_port}",
+            "169.254.169.254:80",
+        ):
             sock, head = connect_via_proxy(w.proxy_port, target)
             sock.close()
             assert b" 502 " in head.split(b"\r\n")[0], (target, head[:200])
             assert b"loopback and link-local addresses are not reachable" in head
         # Plain HTTP through the proxy to the control plane is refused the same way.
         sock = socket.create_connection(("127.0.0.1", w.proxy_port), timeout=10)
-        sock.sendall(f"GET http://127.0.0.1:{w.control_port}/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        sock.sendall(
+            f"GET http://127.0.0.1:{w.control_port}/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        )
         reply = sock.recv(65536)
         sock.close()
         assert b" 502 " in reply.split(b"\r\n")[0] and b"warden_flows" not in reply

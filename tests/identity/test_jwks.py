@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
 from warden.identity import jwks as jwks_mod
 from warden.identity.jwks import (
     MAX_JWKS_BYTES,

@@ -19,6 +19,7 @@ import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+
 from warden.identity.jwks import JwksCache
 from warden.identity.jwt import (
     MAX_TOKEN_BYTES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from warden.identity.redirects import MAX_NEXT_LENGTH, normalise_host, safe_next
 
 CATALOG = {"chatgpt.com", "claude.ai", "xn--caf-dma.example"}

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from warden.identity.sessions import (
     DEVICE_TOKEN_PREFIX,
     SessionEnded,

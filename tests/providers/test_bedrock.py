@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from warden.providers.bedrock import signed_body
 
 from .helpers import parse, table

@@ -5,6 +5,7 @@ import uuid
 import zlib
 
 import pytest
+
 from warden.providers.eventstream import EventStreamDecoder, EventStreamMessage
 
 from .frames import event, frame

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from warden.providers.formbody import field, replace_field
 from warden.providers.jsonbody import BodyError
 

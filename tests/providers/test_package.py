@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import warden.providers
 
 SOURCES = sorted(Path(warden.providers.__file__).parent.glob("*.py"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from warden.providers import parse as parse_module
 from warden.providers.catalog import Service
 from warden.providers.jsonbody import MAX_BODY_BYTES

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from warden.providers.responses import parse_usage
 from warden.providers.shapes import Usage
 

@@ -4,6 +4,7 @@ import json
 from urllib.parse import unquote_plus
 
 import pytest
+
 from warden.providers.jsonbody import get_at, set_at
 from warden.providers.rewrite import rewrite_request
 from warden.providers.shapes import ParsedRequest

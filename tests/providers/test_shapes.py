@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from warden.providers.shapes import JSON_STRING, ParsedRequest, StreamEvent, TextSegment, Usage
 
 
