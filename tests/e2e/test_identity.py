@@ -499,3 +499,23 @@ def test_user_disabled_at_the_idp_loses_access_at_the_next_recheck(bed: Bed) -> 
         assert "session.ended tenant=acme sub=dave" in bed.warden.log()
     finally:
         bed.idp.enable("dave")
+
+
+def test_sessions_cli_lists_and_revokes(bed: Bed) -> None:
+    login = device_login(bed, "bob", "dev-bob-password")
+    env = {**os.environ, **UNSAFE_ENV}
+    cli = [str(WARDEN), "--config", str(bed.warden.config_path), "sessions"]
+    listed = subprocess.run(
+        [*cli, "list", "--tenant", "acme"], capture_output=True, text=True, timeout=30, env=env
+    )
+    assert "bob@acme.example" in listed.stdout and "device" in listed.stdout
+    assert "globex" not in listed.stdout
+    revoked = subprocess.run(
+        [*cli, "revoke", "--tenant", "acme", "--user", "bob"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert revoked.returncode == 0 and "in the running gateway" in revoked.stdout
+    assert "warden login" in openai_call(bed, login["credential"]).get("message", "")
