@@ -429,6 +429,15 @@ def test_browser_login_binds_the_address_and_replay_fails(aimock: Aimock, tmp_pa
                     c, start.headers["location"], "carol", "dev-carol-password"
                 )
                 assert c.get(callback).headers["location"] == "/portal/"
+        # OIDC back-channel logout from the IdP ends carol's sessions and the binding.
+        assert GREETING in curl(b, *CHAT).stdout
+        b.idp.logout("carol")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "logout.backchannel " not in b.warden.log():
+            time.sleep(0.2)
+        assert "logout.backchannel " in b.warden.log()
+        after = curl(b, *CHAT)
+        assert GREETING not in after.stdout and " 407" in after.stdout.splitlines()[0]
     finally:
         b.warden.stop()
         b.idp.stop()
