@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import logging
 import socket
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from warden.audit import (
     CheckpointSigner,
     Principal,
     load_or_create_signing_key,
+    purge,
 )
 from warden.audit.record import SYSTEM_TENANT
 from warden.audit.spool import Spool
@@ -39,9 +41,22 @@ _FAILED_EVENTS = {"login.failed", "credential.rejected", "logout.backchannel_rej
 
 
 class AuditTrail:
-    def __init__(self, settings: AuditSettings, audit_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        audit_dir: Path,
+        tenant_on_failure: Mapping[str, str] | None = None,
+        tenant_retention_days: Mapping[str, int] | None = None,
+    ) -> None:
         self.settings = settings
         self.fail_open = settings.on_failure == "fail_open"
+        self._fail_open_tenants = {
+            t for t, v in (tenant_on_failure or {}).items() if v == "fail_open"
+        }
+        self._fail_closed_tenants = {
+            t for t, v in (tenant_on_failure or {}).items() if v == "fail_closed"
+        }
+        self.retention = dict(tenant_retention_days or {})
         audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db_path = audit_dir / "audit.db"
         self.log = AuditLog.open(self.db_path, synchronous=settings.synchronous.upper())  # type: ignore[arg-type]
@@ -122,10 +137,40 @@ class AuditTrail:
             await self.writer.write(rec)
         except AuditUnavailable:
             logger.error("audit record %s could not be written (%s)", rec.record_id, rec.outcome)
-            if not self.fail_open:
+            if not self._fails_open(rec.tenant):
                 raise
             return
         self._ship(rec.to_dict())
+
+    def _fails_open(self, tenant: str) -> bool:
+        if tenant in self._fail_open_tenants:
+            return True
+        return self.fail_open and tenant not in self._fail_closed_tenants
+
+    def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
+        """Apply retention to every tenant that has records (blocking: run in a thread)."""
+        log = AuditLog.open(self.db_path)
+        removed: dict[str, int] = {}
+        try:
+            for tenant in list(log.heads()):
+                days = self.retention.get(tenant, self.settings.retention_days)
+                result = purge(log, tenant, days, now)
+                removed[tenant] = result.records_deleted
+        finally:
+            log.close()
+        return removed
+
+    async def keep_purging(self, every_s: float = 86400.0) -> None:
+        """Retention, once at start and then daily (a task of the gateway)."""
+        while True:
+            try:
+                now = datetime.datetime.now(datetime.UTC)
+                removed = await asyncio.to_thread(self.purge_expired, now)
+                if any(removed.values()):
+                    self.admin("audit.retention", None, {k: v for k, v in removed.items() if v})
+            except Exception:
+                logger.exception("audit retention failed; trying again later")
+            await asyncio.sleep(every_s)
 
     def submit(self, rec: AuditRecord) -> None:
         """Write without waiting (auth and admin events)."""

@@ -109,7 +109,13 @@ class Gateway:
         catalog = build_catalog(config)
         state = store.open_state(config.state_db)
         ca_cert = ensure_ca(config, catalog)
-        trail = AuditTrail(config.audit, config.audit_dir)
+        tenants = config.identity.tenants
+        trail = AuditTrail(
+            config.audit,
+            config.audit_dir,
+            {t.id: t.audit_on_failure for t in tenants if t.audit_on_failure},
+            {t.id: t.audit_retention_days for t in tenants if t.audit_retention_days},
+        )
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
         )
@@ -176,11 +182,13 @@ class Gateway:
         )
         discovery = asyncio.create_task(identity.discover(), name="idp-discovery")
         rechecks = asyncio.create_task(identity.keep_checking(), name="idp-rechecks")
+        retention = asyncio.create_task(trail.keep_purging(), name="audit-retention")
         try:
             await master.run()
         finally:
             discovery.cancel()
             rechecks.cancel()
+            retention.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await runner.cleanup()

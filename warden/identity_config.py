@@ -203,6 +203,9 @@ class Tenant(_Strict):
     identity_providers: tuple[str, ...] = Field(min_length=1)
     #: Let flows without a signed-in person through (recorded as anonymous). Off by default.
     allow_anonymous: bool = False
+    #: Overrides of the global audit settings for this tenant.
+    audit_retention_days: int | None = Field(None, ge=1, le=36500)
+    audit_on_failure: Literal["fail_closed", "fail_open"] | None = None
 
     @field_validator("id")
     @classmethod

@@ -227,3 +227,46 @@ def test_sigkill_under_load_loses_no_answered_flow(aimock: Aimock, tmp_path: Pat
     assert not missing, f"{len(missing)} answered flows have no record"
     verified = warden_cli(w, "audit", "verify")
     assert verified.returncode == 0, verified.stdout
+
+
+def test_retention_purges_old_records_and_the_chain_still_verifies(tmp_path: Path) -> None:
+    """Retention through the gateway's own code path (``AuditTrail.purge_expired``, with a
+    per-tenant override) on a real audit database written 90 days ago and today: old
+    records go, the rest verifies from the new anchor, the other tenant keeps everything."""
+    import datetime
+
+    from warden.audit import (
+        AuditLog,
+        AuditRecord,
+        CheckpointSigner,
+        format_ts,
+        load_or_create_signing_key,
+        load_public_key,
+        verify,
+    )
+    from warden.audit_config import AuditSettings
+    from warden.audit_wiring import AuditTrail
+
+    signer = CheckpointSigner(load_or_create_signing_key(tmp_path))
+    log = AuditLog.open(tmp_path / "audit.db")
+    now = datetime.datetime.now(datetime.UTC)
+    for when in (now - datetime.timedelta(days=90), now):
+        for tenant in ("acme", "globex"):
+            log.append(
+                [
+                    AuditRecord.new(
+                        kind="admin", tenant=tenant, outcome="ok", event="test.write", now=when
+                    )
+                    for _ in range(3)
+                ]
+            )
+        log.add_checkpoints(signer, ["acme", "globex"], format_ts(when))
+    log.close()
+    trail = AuditTrail(
+        AuditSettings(retention_days=365), tmp_path, tenant_retention_days={"acme": 30}
+    )
+    removed = trail.purge_expired(now)
+    assert removed == {"acme": 3, "globex": 0}
+    report = verify(tmp_path / "audit.db", load_public_key(tmp_path / "audit-signing.pub"))
+    assert report.ok, report.describe()
+    trail.log.close()
