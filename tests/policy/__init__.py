@@ -1,0 +1,1 @@
+"""Tests for warden.policy: document, decisions, quotas, messages, pages, lint, explain, reload."""
