@@ -13,6 +13,7 @@ from warden.providers.catalog import Catalog
 from .audit import Audit
 from .destinations import DestinationGuard
 from .identify import Identify
+from .policy import PolicyEnforcer
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
@@ -20,7 +21,12 @@ from .test_routing import UnsafeTestRouting
 
 
 def chain(
-    config: Config, catalog: Catalog, metrics: GatewayMetrics, identify: Identify, audit: Audit
+    config: Config,
+    catalog: Catalog,
+    metrics: GatewayMetrics,
+    identify: Identify,
+    audit: Audit,
+    policy: PolicyEnforcer | None = None,
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
     routed: list[tuple[str, int]] = []
@@ -32,7 +38,9 @@ def chain(
         routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
     addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
-    # policy, redact come here (issues 5, 6)
+    if policy is not None:
+        addons.append(policy)
+    # redact comes here (issue 6)
     if config.unsafe_testing is not None:
         testing = config.unsafe_testing
         addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))

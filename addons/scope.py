@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,8 +21,17 @@ from warden.context import Destination, FlowContext
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
+from warden.providers.shapes import ParsedRequest
 
 logger = logging.getLogger("warden.scope")
+
+# What the adapter parsed, prompt text included, lives beside the flow in memory only: the
+# flow's metadata is saved and shown, and must never hold prompt text.
+_parsed: weakref.WeakKeyDictionary[http.HTTPFlow, ParsedRequest] = weakref.WeakKeyDictionary()
+
+
+def parsed_request(flow: http.HTTPFlow) -> ParsedRequest | None:
+    return _parsed.get(flow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,7 @@ class Scope:
             dict(flow.request.headers),
             flow.request.get_content(strict=False) or b"",
         )
+        _parsed[flow] = parsed
         ctx.replace(
             destination=Destination(
                 service_id=service.id,

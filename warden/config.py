@@ -137,6 +137,11 @@ class CatalogSettings(_Strict):
         return {service: [_check_host_pattern(h) for h in hosts] for service, hosts in v.items()}
 
 
+class PolicySettings(_Strict):
+    #: The policy document (YAML); relative to the config file. Watched and hot-reloaded.
+    file: Path
+
+
 class LogSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -192,6 +197,8 @@ class Config(_Strict):
     log: LogSettings = LogSettings()
     identity: IdentitySettings = IdentitySettings()
     audit: AuditSettings = AuditSettings()
+    #: Without a policy every signed-in flow is allowed (and said so at start).
+    policy: PolicySettings | None = None
     unsafe_testing: UnsafeTesting | None = None
 
     @property
@@ -248,10 +255,20 @@ def parse_config(data: object, source: str, base_dir: Path, env: dict[str, str])
             f"control.listen.port: {config.control.listen.port} is not allowed: "
             "the proxy already listens there; pick another port"
         )
+    if config.policy is not None and config.identity.mode == "off":
+        problems.append(
+            "policy: a policy decides per tenant and person, so it needs identity.mode "
+            "'enforce' with tenants; remove identity.mode: off or the policy block"
+        )
     if problems:
         raise ConfigError(source, problems)
     if not config.state_dir.is_absolute():
         config = config.model_copy(update={"state_dir": (base_dir / config.state_dir).resolve()})
+    if config.policy is not None and not config.policy.file.is_absolute():
+        policy = config.policy.model_copy(
+            update={"file": (base_dir / config.policy.file).resolve()}
+        )
+        config = config.model_copy(update={"policy": policy})
     return config
 
 

@@ -63,6 +63,12 @@ class Decision:
     rule_id: str
     policy_version: str
     reason: str
+    #: The DLP profile to scan with (redact, or a scan still to decide on).
+    dlp_profile: str | None = None
+    #: What the audit record may hold: metadata, redacted, full-redacted-body.
+    logging: str = "metadata"
+    #: The decision waits for DLP findings (a second decision follows the scan).
+    dlp_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

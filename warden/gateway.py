@@ -21,6 +21,7 @@ from warden import addons as warden_addons
 from warden import store
 from warden.addons.audit import Audit
 from warden.addons.identify import Identify
+from warden.addons.policy import PolicyEnforcer
 from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
@@ -28,6 +29,7 @@ from warden.config import Config, ConfigError
 from warden.control import build_app
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
+from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
 
@@ -124,6 +126,23 @@ class Gateway:
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
             )
         identify = Identify(identity.resolver, identity.settings, trail, identity.enforce)
+        policy: PolicyRuntime | None = None
+        enforcer: PolicyEnforcer | None = None
+        if config.policy is not None:
+            policy = PolicyRuntime(
+                config.policy.file,
+                config.state_db,
+                {t.id for t in config.identity.tenants},
+                None,
+                trail.admin,
+                identity.settings.public_url,
+                lambda host: catalog.match(host) is not None,
+            )
+            enforcer = PolicyEnforcer(
+                policy, identity.settings.company, identity.settings.help_contact
+            )
+        else:
+            logger.warning("no policy configured: every signed-in flow is allowed")
 
         master = Master(options.Options(), with_termlog=False)
         master.addons.add(
@@ -132,7 +151,7 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            *warden_addons.chain(config, catalog, self.metrics, identify, Audit(trail)),
+            *warden_addons.chain(config, catalog, self.metrics, identify, Audit(trail), enforcer),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
         configure_mitmproxy(master.options, config, catalog)
@@ -145,7 +164,7 @@ class Gateway:
             self.metrics,
             ca_cert,
             {"unsafe_test_routing": unsafe},
-            [*identity.portal.routes(), *admin.routes()],
+            [*identity.portal.routes(), *admin.routes(), *(policy.routes() if policy else [])],
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -168,6 +187,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)
+        if policy is not None:
+            loop.add_signal_handler(signal.SIGHUP, policy.reload_now)
         logger.info(
             "proxy on %s:%d, control plane on %s://%s:%d",
             config.proxy.listen.host,
@@ -183,14 +204,19 @@ class Gateway:
         discovery = asyncio.create_task(identity.discover(), name="idp-discovery")
         rechecks = asyncio.create_task(identity.keep_checking(), name="idp-rechecks")
         retention = asyncio.create_task(trail.keep_purging(), name="audit-retention")
+        background = [discovery, rechecks, retention]
+        if policy is not None:
+            await policy.start()
+            background.append(asyncio.create_task(policy.keep_flushing(), name="quota-flush"))
         try:
             await master.run()
         finally:
-            discovery.cancel()
-            rechecks.cancel()
-            retention.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for task in background:
+                task.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            if policy is not None:
+                await policy.stop()
             await runner.cleanup()
             await identity.aclose()
             trail.admin("gateway.stopped", None, {})

@@ -71,7 +71,15 @@ def identity_config(idp: DevIdp, warden: WardenProcess, surrogate: bool) -> dict
     }
 
 
-def start_bed(tmp: Path, aimock: Aimock, surrogate: bool) -> Bed:
+def start_bed(
+    tmp: Path,
+    aimock: Aimock,
+    surrogate: bool,
+    *,
+    extra_config: dict[str, Any] | None = None,
+    extra_clients: list[dict[str, Any]] | None = None,
+    routes: dict[str, str] | None = None,
+) -> Bed:
     (tmp / "warden").mkdir()
     warden = WardenProcess(
         tmp / "warden",
@@ -90,11 +98,15 @@ def start_bed(tmp: Path, aimock: Aimock, surrogate: bool) -> Bed:
             ),
             service_client(SERVICE_ID, SERVICE_SECRET, {"tenant": "acme", "department": "batch"}),
             service_client(GLOBEX_SERVICE, SERVICE_SECRET, {"tenant": "initech"}),
+            *(extra_clients or []),
         ],
     )
     idp.start()
     config = yaml.safe_load(warden.config_path.read_text())
     config["identity"] = identity_config(idp, warden, surrogate)
+    if routes:
+        config["unsafe_testing"]["routes"] = routes
+    config.update(extra_config or {})
     warden.config_path.write_text(yaml.safe_dump(config))
     try:
         warden.start()

@@ -1,0 +1,239 @@
+"""The policy side of a running gateway: the hot-reloaded policy, quotas, coaching.
+
+The policy file is watched (and re-read on SIGHUP); an invalid new version is refused
+whole, the old one stays in force, and both outcomes are audited. Quota counters live in
+memory on the hot path and are written to the state database from a thread every few
+seconds. A coaching notice is acknowledged on the portal through a link that carries a
+signed, expiring token naming the person and the rule, so nobody can acknowledge for
+someone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import html
+import json
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+
+from warden.identity.redirects import safe_next
+from warden.policy import (
+    CoachAcknowledgements,
+    PolicyDecision,
+    PolicyError,
+    PolicyFileWatcher,
+    PolicyHolder,
+    PrincipalFacts,
+    Quotas,
+    QuotaStore,
+    ReloadResult,
+)
+
+logger = logging.getLogger("warden.policy")
+
+COACH_TOKEN_TTL_S = 3600
+FLUSH_EVERY_S = 5.0
+
+AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
+
+
+class CoachTokens:
+    """HMAC-signed acknowledgement links (key made per process: links die with a restart)."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def make(
+        self, principal: PrincipalFacts, decision: PolicyDecision, next_url: str, now: float
+    ) -> str:
+        payload = json.dumps(
+            {
+                "t": principal.tenant,
+                "s": principal.subject,
+                "r": decision.rule_id,
+                "m": decision.coach_message,
+                "p": decision.coach_period_s,
+                "n": next_url,
+                "e": int(now + COACH_TOKEN_TTL_S),
+            },
+            separators=(",", ":"),
+        ).encode()
+        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
+        return (
+            base64.urlsafe_b64encode(payload).decode()
+            + "."
+            + base64.urlsafe_b64encode(mac).decode()
+        )
+
+    def read(self, token: str, now: float) -> dict[str, object] | None:
+        try:
+            body, mac = token.split(".", 1)
+            payload = base64.urlsafe_b64decode(body)
+            expected = hmac.new(self._key, payload, hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, base64.urlsafe_b64decode(mac)):
+                return None
+            data = json.loads(payload)
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] < now:
+            return None
+        return data
+
+
+class PolicyRuntime:
+    def __init__(
+        self,
+        policy_file: Path,
+        state_db: Path,
+        known_tenants: set[str],
+        known_dlp_profiles: set[str] | None,
+        audit: AdminEvent,
+        portal_url: str,
+        is_catalog_host: Callable[[str], bool],
+    ) -> None:
+        self.path = policy_file
+        self.audit = audit
+        self.portal_url = portal_url
+        self.is_catalog_host = is_catalog_host
+        try:
+            text = policy_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SystemExit(
+                f"warden: cannot read the policy file {policy_file}: {exc.strerror}"
+            ) from None
+        try:
+            self.holder = PolicyHolder.from_text(
+                text, known_tenants=known_tenants, known_dlp_profiles=known_dlp_profiles
+            )
+        except PolicyError as exc:
+            raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
+        conn = sqlite3.connect(state_db, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        self.quota_store = QuotaStore(conn)
+        self.quotas = Quotas(self.holder.get, self.quota_store)
+        self.acks = CoachAcknowledgements()
+        self.coach_tokens = CoachTokens()
+        self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def version(self) -> str:
+        return self.holder.get().version
+
+    def _reloaded(self, result: ReloadResult) -> None:
+        if not result.changed and result.ok:
+            return
+        if result.ok:
+            logger.info("policy reloaded: %s -> %s", result.previous_version, result.version)
+        else:
+            logger.error(
+                "policy reload refused, %s stays in force: %s",
+                result.previous_version,
+                "; ".join(result.errors)[:500],
+            )
+        details: dict[str, str | int | bool] = {
+            "ok": result.ok,
+            "version": str(result.version or ""),
+            "previous": str(result.previous_version or ""),
+        }
+        if not result.ok:
+            details["errors"] = "; ".join(result.errors)[:900]
+        if self._loop is not None:  # the watcher runs on its own thread
+            self._loop.call_soon_threadsafe(self.audit, "policy.reload", None, details)
+        else:
+            self.audit("policy.reload", None, details)
+
+    def reload_now(self) -> None:
+        self._reloaded(self.holder.reload_file(self.path))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.watcher.start()
+
+    async def keep_flushing(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            try:
+                await asyncio.to_thread(self.quotas.flush, time.time())
+            except Exception:
+                logger.exception("writing quota counters failed; trying again")
+
+    async def stop(self) -> None:
+        self.watcher.stop()
+        await asyncio.to_thread(self.quotas.flush, time.time())
+        self.quota_store.close()
+
+    # -- coaching acknowledgements on the portal ---------------------------------------
+
+    def acknowledge_url(
+        self, principal: PrincipalFacts, decision: PolicyDecision, next_url: str
+    ) -> str:
+        token = self.coach_tokens.make(principal, decision, next_url, time.time())
+        return f"{self.portal_url}/portal/coach?token={quote(token, safe='')}"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/portal/coach", self.coach_page),
+            web.post("/portal/coach", self.coach_ack),
+        ]
+
+    async def coach_page(self, request: web.Request) -> web.Response:
+        data = self.coach_tokens.read(request.query.get("token", ""), time.time())
+        if data is None:
+            return web.Response(
+                status=400, text="This link is no longer valid; repeat your request.\n"
+            )
+        token = html.escape(request.query["token"], quote=True)
+        body = (
+            "<!doctype html><meta charset=utf-8><title>Before you continue</title>"
+            f"<h1>Before you continue</h1><p>{html.escape(str(data.get('m') or ''))}</p>"
+            f'<form method=post><input type=hidden name=token value="{token}">'
+            "<button>I understand, continue</button></form>"
+        )
+        return web.Response(
+            text=body, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
+
+    async def coach_ack(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = form.get("token")
+        now = time.time()
+        data = self.coach_tokens.read(token, now) if isinstance(token, str) else None
+        if data is None:
+            return web.Response(
+                status=400, text="This link is no longer valid; repeat your request.\n"
+            )
+        principal = PrincipalFacts(str(data["t"]), str(data["s"]))
+        period = data.get("p")
+        decision = PolicyDecision(
+            action="coach",
+            rule_id=str(data["r"]),
+            policy_version=self.version,
+            reason="",
+            coach_message=str(data.get("m") or ""),
+            coach_period_s=period if isinstance(period, int) else None,
+        )
+        until = self.acks.acknowledge(principal, decision, now)
+        self.audit(
+            "coach.acknowledged",
+            principal.tenant,
+            {
+                "subject": principal.subject or "",
+                "rule_id": decision.rule_id,
+                "until": int(until or 0),
+            },
+        )
+        target = safe_next(
+            str(data.get("n") or ""), allowed_hosts=self.is_catalog_host, default="/portal/"
+        )
+        raise web.HTTPFound(target)
