@@ -1,0 +1,363 @@
+"""The SCIM 2.0 HTTP endpoints (RFC 7644) of one tenant, as aiohttp routes.
+
+Routes (mounted on the control plane; every one needs the tenant's bearer token):
+  GET POST              /scim/v2/{tenant}/Users            list (filter, startIndex, count) / create
+  POST                  /scim/v2/{tenant}/Users/.search    list, with the query in the body
+  GET PUT PATCH DELETE  /scim/v2/{tenant}/Users/{id}
+  GET POST              /scim/v2/{tenant}/Groups
+  POST                  /scim/v2/{tenant}/Groups/.search
+  GET PUT PATCH DELETE  /scim/v2/{tenant}/Groups/{id}
+  GET                   /scim/v2/{tenant}/ServiceProviderConfig
+  GET                   /scim/v2/{tenant}/ResourceTypes[/{id}]
+  GET                   /scim/v2/{tenant}/Schemas[/{id}]
+  POST                  /scim/v2/{tenant}/.search          users and groups at once
+Anything else under /scim/v2/{tenant}/ is a SCIM 404; a method a route lacks, a SCIM 405.
+
+Every answer is ``application/scim+json``; errors use the SCIM error schema. No or a bad
+token is 401; a good token on another tenant's URL is 404, like any unknown resource.
+Resources carry ``ETag`` (``meta.version``); ``If-Match`` on PUT/PATCH/DELETE is
+checked (412), ``If-None-Match`` on GET answers 304.
+
+Quirks of real IdPs accepted here and in ``service``: Entra's capitalised ``op``
+(``"Replace"``), booleans as strings (``"False"``), ``replace`` without ``path`` with
+dotted keys (``"name.givenName"``), member removal as ``path: "members"`` with a value
+list or as ``members[value eq "…"]``, PATCH with zero operations, and the manager as a
+bare id; Okta's ``startIndex``/``count`` probe, ``filter=userName eq "…"``, and PUT
+without ``active``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import ValidationError
+from scim2_models import Context, ListResponse, ResponseParameters, SCIMException
+
+from . import discovery
+from .discovery import GroupModel, UserModel
+from .errors import ScimError, invalid_value
+from .service import Page, Rendered, RequestScope, ScimService
+
+logger = logging.getLogger("warden.scim")
+
+CONTENT_TYPE = "application/scim+json"
+LIST_SCHEMA = str(ListResponse.__schema__)
+PREFIX = "/scim/v2/{tenant}"
+
+Handler = Callable[[web.Request, RequestScope], Awaitable[web.Response]]
+
+
+def scim_routes(service: ScimService, public_url: str | None = None) -> list[web.RouteDef]:
+    """The routes, in the order they must be added (the catch-all last).
+
+    ``public_url``: the control plane's address as IdPs reach it (``meta.location`` and
+    ``$ref`` are built from it); None: from the request's scheme and Host.
+    """
+    api = _ScimApi(service, public_url)
+    return [
+        web.route("*", PREFIX + "/Users", api.entry(api.users)),
+        web.route("*", PREFIX + "/Users/.search", api.entry(api.users_search)),
+        web.route("*", PREFIX + "/Users/{id}", api.entry(api.user)),
+        web.route("*", PREFIX + "/Groups", api.entry(api.groups)),
+        web.route("*", PREFIX + "/Groups/.search", api.entry(api.groups_search)),
+        web.route("*", PREFIX + "/Groups/{id}", api.entry(api.group)),
+        web.route("*", PREFIX + "/ServiceProviderConfig", api.entry(api.service_provider_config)),
+        web.route("*", PREFIX + "/ResourceTypes", api.entry(api.resource_types)),
+        web.route("*", PREFIX + "/ResourceTypes/{id}", api.entry(api.resource_type)),
+        web.route("*", PREFIX + "/Schemas", api.entry(api.schemas)),
+        web.route("*", PREFIX + "/Schemas/{id}", api.entry(api.schema)),
+        web.route("*", PREFIX + "/.search", api.entry(api.root_search)),
+        web.route("*", PREFIX, api.entry(api.unknown)),
+        web.route("*", PREFIX + "/{tail:.*}", api.entry(api.unknown)),
+    ]
+
+
+def scim_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        content_type=CONTENT_TYPE,
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def error_response(error: ScimError) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if error.status == 401 else None
+    return scim_response(error.body(), error.status, headers)
+
+
+def _method_not_allowed(request: web.Request, allowed: str) -> ScimError:
+    return ScimError(405, f"{request.method} is not supported here; use {allowed}")
+
+
+class _ScimApi:
+    def __init__(self, service: ScimService, public_url: str | None) -> None:
+        self.service = service
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    def entry(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def run(request: web.Request) -> web.Response:
+            tenant = request.match_info["tenant"]
+            try:
+                caller = self.service.authenticate(tenant, request.headers.get("Authorization"))
+                base = self.public_url or f"{request.scheme}://{request.host}"
+                return await handler(request, RequestScope(caller, f"{base}/scim/v2/{tenant}"))
+            except ScimError as exc:
+                return error_response(exc)
+            except web.HTTPRequestEntityTooLarge:
+                return error_response(ScimError(413, "the request body is too large"))
+            except Exception:
+                logger.exception("SCIM %s %s failed", request.method, request.path)
+                return error_response(ScimError(500, "internal error; see the gateway's log"))
+
+        return run
+
+    # -- users and groups ----------------------------------------------------------------
+
+    async def users(self, request: web.Request, scope: RequestScope) -> web.Response:
+        if request.method == "GET":
+            query = request.query
+            page = self.service.list_users(
+                scope, query.get("filter"), _int(query, "startIndex", 1), _opt_int(query, "count")
+            )
+            return _list(
+                page, _params(UserModel, query.get("attributes"), query.get("excludedAttributes"))
+            )
+        if request.method == "POST":
+            created = self.service.create_user(scope, await _json(request))
+            return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
+        raise _method_not_allowed(request, "GET or POST")
+
+    async def users_search(self, request: web.Request, scope: RequestScope) -> web.Response:
+        if request.method != "POST":
+            raise _method_not_allowed(request, "POST")
+        body = await _json(request)
+        filter_text, start, count, params = _search(UserModel, body)
+        return _list(self.service.list_users(scope, filter_text, start, count), params)
+
+    async def user(self, request: web.Request, scope: RequestScope) -> web.Response:
+        uid = request.match_info["id"]
+        if_match = request.headers.get("If-Match")
+        match request.method:
+            case "GET":
+                return _resource(
+                    self.service.get_user(scope, uid), Context.RESOURCE_QUERY_RESPONSE, request
+                )
+            case "PUT":
+                replaced = self.service.replace_user(scope, uid, await _json(request), if_match)
+                return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
+            case "PATCH":
+                patched = self.service.patch_user(scope, uid, await _json(request), if_match)
+                return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
+            case "DELETE":
+                self.service.delete_user(scope, uid, if_match)
+                return web.Response(status=204)
+        raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
+
+    async def groups(self, request: web.Request, scope: RequestScope) -> web.Response:
+        if request.method == "GET":
+            query = request.query
+            page = self.service.list_groups(
+                scope, query.get("filter"), _int(query, "startIndex", 1), _opt_int(query, "count")
+            )
+            return _list(
+                page, _params(GroupModel, query.get("attributes"), query.get("excludedAttributes"))
+            )
+        if request.method == "POST":
+            created = self.service.create_group(scope, await _json(request))
+            return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
+        raise _method_not_allowed(request, "GET or POST")
+
+    async def groups_search(self, request: web.Request, scope: RequestScope) -> web.Response:
+        if request.method != "POST":
+            raise _method_not_allowed(request, "POST")
+        body = await _json(request)
+        filter_text, start, count, params = _search(GroupModel, body)
+        return _list(self.service.list_groups(scope, filter_text, start, count), params)
+
+    async def group(self, request: web.Request, scope: RequestScope) -> web.Response:
+        gid = request.match_info["id"]
+        if_match = request.headers.get("If-Match")
+        match request.method:
+            case "GET":
+                return _resource(
+                    self.service.get_group(scope, gid), Context.RESOURCE_QUERY_RESPONSE, request
+                )
+            case "PUT":
+                replaced = self.service.replace_group(scope, gid, await _json(request), if_match)
+                return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
+            case "PATCH":
+                patched = self.service.patch_group(scope, gid, await _json(request), if_match)
+                return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
+            case "DELETE":
+                self.service.delete_group(scope, gid, if_match)
+                return web.Response(status=204)
+        raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
+
+    # -- discovery -----------------------------------------------------------------------
+
+    async def service_provider_config(
+        self, request: web.Request, scope: RequestScope
+    ) -> web.Response:
+        _only_get(request)
+        return scim_response(discovery.service_provider_config(scope.base_url))
+
+    async def resource_types(self, request: web.Request, scope: RequestScope) -> web.Response:
+        _only_get(request)
+        return scim_response(_list_body(discovery.resource_types(scope.base_url)))
+
+    async def resource_type(self, request: web.Request, scope: RequestScope) -> web.Response:
+        _only_get(request)
+        return _one_of(
+            discovery.resource_types(scope.base_url), request.match_info["id"], "ResourceType"
+        )
+
+    async def schemas(self, request: web.Request, scope: RequestScope) -> web.Response:
+        _only_get(request)
+        return scim_response(_list_body(discovery.schemas(scope.base_url)))
+
+    async def schema(self, request: web.Request, scope: RequestScope) -> web.Response:
+        _only_get(request)
+        return _one_of(discovery.schemas(scope.base_url), request.match_info["id"], "Schema")
+
+    async def root_search(self, request: web.Request, scope: RequestScope) -> web.Response:
+        if request.method != "POST":
+            raise _method_not_allowed(request, "POST")
+        body = await _json(request)
+        filter_text, start, count, params = _search(UserModel | GroupModel, body)
+        return _list(self.service.search_all(scope, filter_text, start, count), params)
+
+    async def unknown(self, request: web.Request, scope: RequestScope) -> web.Response:
+        raise ScimError(404, f"no SCIM endpoint at {request.path}")
+
+
+# -- request and response helpers ----------------------------------------------------------
+
+
+def _only_get(request: web.Request) -> None:
+    if request.method not in ("GET", "HEAD"):
+        raise _method_not_allowed(request, "GET")
+
+
+async def _json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ScimError(400, "the request has no body; send a JSON object", "invalidSyntax")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ScimError(400, f"the request body is not JSON: {exc}", "invalidSyntax") from None
+
+
+def _int(query: Any, name: str, default: int) -> int:
+    value = _opt_int(query, name)
+    return default if value is None else value
+
+
+def _opt_int(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_value(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _params(model: Any, attributes: Any, excluded: Any) -> ResponseParameters[Any] | None:
+    if not attributes and not excluded:
+        return None
+    if attributes and excluded:
+        raise ScimError(
+            400, "attributes and excludedAttributes cannot be used together", "invalidValue"
+        )
+    try:
+        params: Any = cast(Any, ResponseParameters)[model].model_validate(
+            {"attributes": attributes or None, "excluded_attributes": excluded or None}
+        )
+    except ValidationError as exc:
+        raise ScimError.from_validation(exc) from None
+    except SCIMException as exc:
+        raise ScimError.from_scim_exception(exc) from None
+    return cast(ResponseParameters[Any], params)
+
+
+def _search(
+    model: Any, body: Any
+) -> tuple[str | None, int, int | None, ResponseParameters[Any] | None]:
+    """The parts of a SearchRequest (RFC 7644 §3.4.3) this server uses."""
+    if not isinstance(body, dict):
+        raise ScimError(400, "the request body must be a JSON object", "invalidSyntax")
+    lowered = {k.lower(): v for k, v in body.items()}
+    if lowered.get("sortby") is not None:
+        raise invalid_value("sorting is not supported (see /ServiceProviderConfig)")
+    filter_text = lowered.get("filter")
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise ScimError(400, "filter must be a string", "invalidFilter")
+    start, count = lowered.get("startindex", 1), lowered.get("count")
+    if not isinstance(start, int) or (count is not None and not isinstance(count, int)):
+        raise invalid_value("startIndex and count must be integers")
+
+    def joined(value: Any) -> str | None:
+        return ",".join(value) if isinstance(value, list) else value
+
+    params = _params(
+        model, joined(lowered.get("attributes")), joined(lowered.get("excludedattributes"))
+    )
+    return filter_text, start, count, params
+
+
+def _dump(rendered: Rendered, ctx: Context, params: ResponseParameters[Any] | None) -> Any:
+    return rendered.resource.model_dump(scim_ctx=ctx, response_parameters=params)
+
+
+def _resource(
+    rendered: Rendered, ctx: Context, request: web.Request, status: int = 200
+) -> web.Response:
+    query = request.query
+    model = type(rendered.resource)
+    params = _params(model, query.get("attributes"), query.get("excludedAttributes"))
+    headers = {"ETag": rendered.etag}
+    if status == 201 and rendered.resource.meta and rendered.resource.meta.location:
+        headers["Location"] = rendered.resource.meta.location
+    if request.method == "GET":
+        none_match = request.headers.get("If-None-Match")
+        if none_match and rendered.etag in [t.strip() for t in none_match.split(",")]:
+            return web.Response(status=304, headers=headers)
+    return scim_response(_dump(rendered, ctx, params), status, headers)
+
+
+def _list(page: Page, params: ResponseParameters[Any] | None) -> web.Response:
+    resources = [_dump(r, Context.RESOURCE_QUERY_RESPONSE, params) for r in page.resources]
+    body: dict[str, Any] = {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": page.total,
+        "startIndex": page.start_index,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+    return scim_response(body)
+
+
+def _list_body(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_SCHEMA],
+        "totalResults": len(items),
+        "startIndex": 1,
+        "itemsPerPage": len(items),
+        "Resources": items,
+    }
+
+
+def _one_of(items: list[dict[str, Any]], wanted: str, kind: str) -> web.Response:
+    for item in items:
+        if item.get("id") == wanted:
+            return scim_response(item)
+    raise ScimError(404, f"{kind} {wanted!r} not found")

@@ -1,0 +1,1017 @@
+"""The SCIM service: provisioning rules, deprovisioning and admin events, per tenant.
+
+HTTP lives in ``routes``; this module takes decoded JSON and returns scim2-models
+resources, raising ``ScimError``. Everything a request reads or writes is scoped by the
+tenant its token belongs to; another tenant's id is simply "not found".
+
+Deprovisioning. A user is deprovisioned when it becomes inactive (``active: false``,
+also Entra's ``"False"``, through PUT or PATCH, or created inactive), when it is
+deleted, or — for a tenant that names ``llm_access_groups`` — when a Groups change
+(PATCH, PUT, DELETE, rename) takes it out of the last such group it was directly in.
+The decision is written to an outbox in the same transaction as the change, then the
+``on_deprovision`` callback runs for it after the commit; a callback that fails leaves
+the entry for ``retry_deprovisioning()`` (called after every write and meant to be
+called at start-up), so a crash or a revocation error cannot lose it. The callback must
+be idempotent (revoking what is already revoked). An explicit ``active: false`` on a
+user that is already inactive deprovisions again, so an IdP's retry also retries the
+revocation.
+
+Reactivation (``active: true``) changes the record only: the sessions and device
+credentials that were revoked stay revoked (the revocation is on the credentials, not
+on the person), so the person signs in again.
+
+Okta quirk: a PUT without ``active`` keeps the stored value (RFC 7644 would clear it;
+some Okta integrations send full PUTs without it and do not mean "deactivate").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import ValidationError
+from scim2_models import (
+    Context,
+    EnterpriseUser,
+    GroupMember,
+    GroupMembership,
+    Meta,
+    PatchOp,
+    Resource,
+    SCIMException,
+    ScimPolicy,
+)
+
+from .credentials import Caller, ScimCredentials
+from .discovery import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, GroupModel, UserModel
+from .errors import ScimError, invalid_value, not_found
+from .filters import ScimFilter, fold, parse_filter
+from .store import (
+    DuplicateUserName,
+    Member,
+    ScimStore,
+    StoredGroup,
+    StoredUser,
+    VersionConflict,
+)
+
+logger = logging.getLogger("warden.scim")
+
+ENTERPRISE_URN = str(EnterpriseUser.__schema__)
+_MANAGER_PATH = f"{ENTERPRISE_URN}:manager".lower()
+
+# What real IdPs send, accepted (see the module docstring of ``routes`` for the list):
+# unknown attributes are dropped rather than refused (Entra and Okta send custom schema
+# extensions the admin mapped), ``remove`` with a value list removes those values
+# (Entra), and a ``replace``/``add`` whose path filter matches nothing creates the entry
+# when the filter describes one (Entra: `emails[type eq "work"].value`).
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+MAX_IDS_IN_EVENT = 50  # member ids listed in one event; the count is always exact
+
+EventDetails = Mapping[str, str | int | bool]
+Events = Callable[[str, str, EventDetails], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedUser:
+    """The person ``on_deprovision`` is about, as SCIM knows them."""
+
+    id: str
+    user_name: str
+    external_id: str | None
+    emails: tuple[str, ...]
+    active: bool
+
+
+Deprovision = Callable[[str, ProvisionedUser], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestScope:
+    """One authenticated request: the caller, and the tenant's SCIM base URL."""
+
+    caller: Caller
+    base_url: str  # e.g. https://warden.example.com/scim/v2/acme
+
+    @property
+    def tenant(self) -> str:
+        return self.caller.tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    resource: Resource[Any]
+    version: int
+
+    @property
+    def etag(self) -> str:
+        return etag(self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    total: int
+    start_index: int
+    resources: list[Rendered]
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def _now_iso(clock: Callable[[], float]) -> str:
+    return dt.datetime.fromtimestamp(clock(), dt.UTC).isoformat()
+
+
+def _when(iso: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso)
+
+
+def _ci(mapping: Mapping[str, Any], key: str) -> str | None:
+    """The key of ``mapping`` that is ``key`` case-insensitively (attribute names are)."""
+    lowered = key.lower()
+    return next((k for k in mapping if k.lower() == lowered), None)
+
+
+class ScimService:
+    def __init__(
+        self,
+        store: ScimStore,
+        credentials: ScimCredentials,
+        events: Events,
+        on_deprovision: Deprovision,
+        llm_access_groups: Mapping[str, Collection[str] | None] | None = None,
+        tenants: Collection[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``llm_access_groups``: per tenant, the displayNames of the groups that grant
+        LLM access (compared case-insensitively); a tenant absent or mapped to None does
+        not gate on groups. ``tenants``: the configured tenants (None: any tenant a token
+        was created for)."""
+        self.store = store
+        self.credentials = credentials
+        self._events = events
+        self._on_deprovision = on_deprovision
+        self._llm_groups = {
+            t: frozenset(fold(g) for g in groups)
+            for t, groups in (llm_access_groups or {}).items()
+            if groups is not None
+        }
+        self._tenants = frozenset(tenants) if tenants is not None else None
+        self._clock = clock
+
+    # -- authentication ------------------------------------------------------------------
+
+    def authenticate(self, tenant: str, authorization: str | None) -> Caller:
+        """The caller for ``Authorization: Bearer …`` on ``/scim/v2/<tenant>/``.
+
+        No or an unknown token: 401. A valid token of another tenant, or a tenant that is
+        not configured: 404, the answer an unknown resource gets, so that a tenant's
+        token learns nothing about other tenants.
+        """
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ScimError(401, "send the tenant's SCIM token as 'Authorization: Bearer wst_…'")
+        caller = self.credentials.authenticate(token.strip())
+        if caller is None:
+            raise ScimError(
+                401,
+                "the SCIM token is not valid (unknown or revoked); create one with "
+                "'warden scim token create --tenant <tenant>'",
+            )
+        if caller.tenant != tenant or (self._tenants is not None and tenant not in self._tenants):
+            logger.warning(
+                "SCIM token %s of tenant %s used on another tenant's URL",
+                caller.token_id,
+                caller.tenant,
+            )
+            self._emit(
+                "scim.auth.wrong_tenant",
+                caller,
+                {"requested_tenant": tenant[:64]},
+            )
+            raise ScimError(404, "not found")
+        return caller
+
+    # -- users ---------------------------------------------------------------------------
+
+    def get_user(self, scope: RequestScope, user_id: str) -> Rendered:
+        row = self._user_row(scope.tenant, user_id)
+        return Rendered(self._user_model(scope, row), row.version)
+
+    def list_users(
+        self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
+    ) -> Page:
+        start, size = _page(start_index, count)
+        if filter_text is None:  # the IdPs' import: paged in SQL
+            total = self.store.count(scope.tenant, "User")
+            page = list(self.store.users(scope.tenant, window=(start - 1, size)))
+            return Page(
+                total, start, [Rendered(self._user_model(scope, r), r.version) for r in page]
+            )
+        flt = parse_filter(filter_text, UserModel)
+        rows = [
+            r
+            for r in self.store.users(scope.tenant, _where(flt))
+            if flt.matches(self._user_view(scope, r))
+        ]
+        page = rows[start - 1 : start - 1 + size]
+        return Page(
+            len(rows), start, [Rendered(self._user_model(scope, r), r.version) for r in page]
+        )
+
+    def create_user(self, scope: RequestScope, payload: Any) -> Rendered:
+        payload = _normalize_resource(_object(payload), scope.base_url)
+        model = _validate(UserModel, payload, Context.RESOURCE_CREATION_REQUEST)
+        model.password = None  # never stored: the gateway authenticates through the IdP
+        user_name = self._user_name(model)
+        if self.store.user_by_key(scope.tenant, fold(user_name)) is not None:
+            raise _duplicate(user_name)
+        now = _now_iso(self._clock)
+        user_id = str(uuid.uuid4())
+        if model.active is None:  # unassigned means active here; say so in the record
+            model.active = True
+        active = bool(model.active)
+        with self._write():
+            try:
+                row = self.store.insert_user(
+                    scope.tenant,
+                    user_id,
+                    user_name,
+                    fold(user_name),
+                    model.external_id,
+                    active,
+                    _user_doc(model),
+                    now,
+                )
+            except DuplicateUserName:
+                raise _duplicate(user_name) from None
+            if not active:
+                self._queue(scope.tenant, row, "created inactive")
+        self._emit(
+            "scim.user.created",
+            scope.caller,
+            _details(user_id=user_id, user_name=user_name, active=active)
+            | _opt("external_id", model.external_id),
+        )
+        self.retry_deprovisioning()
+        return Rendered(self._user_model(scope, row), row.version)
+
+    def replace_user(
+        self, scope: RequestScope, user_id: str, payload: Any, if_match: str | None
+    ) -> Rendered:
+        before = self._user_row(scope.tenant, user_id)
+        _check_precondition(if_match, before.version)
+        payload = _normalize_resource(_object(payload), scope.base_url)
+        model = _validate(UserModel, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        original = self._user_model(scope, before)
+        try:
+            model.replace(original)
+        except SCIMException as exc:
+            raise ScimError.from_scim_exception(exc) from None
+        if _ci(payload, "active") is None:
+            model.active = original.active  # Okta: a PUT without `active` is no deactivation
+        asserted_inactive = _ci(payload, "active") is not None and model.active is False
+        return self._update_user(scope, before, model, asserted_inactive)
+
+    def patch_user(
+        self, scope: RequestScope, user_id: str, payload: Any, if_match: str | None
+    ) -> Rendered:
+        before = self._user_row(scope.tenant, user_id)
+        _check_precondition(if_match, before.version)
+        body = _object(payload)
+        operations = _operations(body)
+        if not operations:  # Entra sends PATCH with zero operations: nothing to do
+            return Rendered(self._user_model(scope, before), before.version)
+        body["Operations"] = _normalize_patch(operations, scope.base_url, before.id)
+        model = self._user_model(scope, before)
+        _apply_patch(UserModel, body, model)
+        asserted_inactive = model.active is False and any(
+            _touches_active(op) for op in body["Operations"]
+        )
+        return self._update_user(scope, before, model, asserted_inactive)
+
+    def delete_user(self, scope: RequestScope, user_id: str, if_match: str | None) -> None:
+        before = self._user_row(scope.tenant, user_id)
+        _check_precondition(if_match, before.version)
+        now = _now_iso(self._clock)
+        with self._write():
+            groups = self.store.delete_user(scope.tenant, user_id)
+            self.store.touch_groups(scope.tenant, groups, now)
+            self._queue(scope.tenant, before, "deleted")
+        self._emit(
+            "scim.user.deleted",
+            scope.caller,
+            {"user_id": user_id, "user_name": before.user_name, "groups": len(groups)},
+        )
+        self.retry_deprovisioning()
+
+    def _update_user(
+        self, scope: RequestScope, before: StoredUser, model: Any, asserted_inactive: bool
+    ) -> Rendered:
+        model.password = None
+        user_name = self._user_name(model)
+        clash = self.store.user_by_key(scope.tenant, fold(user_name))
+        if clash is not None and clash.id != before.id:
+            raise _duplicate(user_name)
+        active = model.active is not False
+        doc = _user_doc(model)
+        if doc == before.doc and active == before.active:  # no change, no new version
+            if asserted_inactive:  # an IdP's retry: retry the revocation too
+                with self._write():
+                    self._queue(scope.tenant, before, "deactivated")
+                self.retry_deprovisioning()
+            return Rendered(self._user_model(scope, before), before.version)
+        now = _now_iso(self._clock)
+        with self._write():
+            try:
+                row = self.store.update_user(
+                    scope.tenant,
+                    before,
+                    user_name,
+                    fold(user_name),
+                    model.external_id,
+                    active,
+                    doc,
+                    now,
+                )
+            except VersionConflict:
+                raise ScimError(412, "the user changed meanwhile; read it again") from None
+            except DuplicateUserName:
+                raise _duplicate(user_name) from None
+            if not active and (before.active or asserted_inactive):
+                self._queue(scope.tenant, row, "deactivated")
+        details: dict[str, str | int | bool] = {"user_id": row.id, "user_name": user_name}
+        changed = _changed(before.doc, doc)
+        self._emit("scim.user.updated", scope.caller, details | {"changed": ",".join(changed)})
+        if before.active and not active:
+            self._emit("scim.user.deactivated", scope.caller, details)
+        elif active and not before.active:
+            self._emit("scim.user.reactivated", scope.caller, details)
+        self.retry_deprovisioning()
+        return Rendered(self._user_model(scope, row), row.version)
+
+    # -- groups --------------------------------------------------------------------------
+
+    def get_group(self, scope: RequestScope, group_id: str) -> Rendered:
+        row = self._group_row(scope.tenant, group_id)
+        return Rendered(self._group_model(scope, row), row.version)
+
+    def list_groups(
+        self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
+    ) -> Page:
+        start, size = _page(start_index, count)
+        if filter_text is None:
+            total = self.store.count(scope.tenant, "Group")
+            page = list(self.store.groups(scope.tenant, window=(start - 1, size)))
+            return Page(
+                total, start, [Rendered(self._group_model(scope, r), r.version) for r in page]
+            )
+        flt = parse_filter(filter_text, GroupModel)
+        rows = [
+            r
+            for r in self.store.groups(scope.tenant, _where(flt))
+            if flt.matches(self._group_view(scope, r))
+        ]
+        page = rows[start - 1 : start - 1 + size]
+        return Page(
+            len(rows), start, [Rendered(self._group_model(scope, r), r.version) for r in page]
+        )
+
+    def search_all(
+        self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
+    ) -> Page:
+        """``POST /.search`` at the root: users, then groups, that match ``filter_text``.
+
+        A filter naming an attribute only one type has matches only that type; one that
+        neither type knows is ``invalidFilter``.
+        """
+        start, size = _page(start_index, count)
+        users: list[StoredUser] = []
+        groups: list[StoredGroup] = []
+        if filter_text is None:
+            users, groups = (
+                list(self.store.users(scope.tenant)),
+                list(self.store.groups(scope.tenant)),
+            )
+        else:
+            compiled: dict[str, ScimFilter] = {}
+            problem: ScimError | None = None
+            for kind, model in (("User", UserModel), ("Group", GroupModel)):
+                try:
+                    compiled[kind] = parse_filter(filter_text, model)
+                except ScimError as exc:
+                    problem = exc
+            if not compiled and problem is not None:
+                raise problem
+            if "User" in compiled:
+                uf = compiled["User"]
+                users = [
+                    r
+                    for r in self.store.users(scope.tenant, _where(uf))
+                    if uf.matches(self._user_view(scope, r))
+                ]
+            if "Group" in compiled:
+                gf = compiled["Group"]
+                groups = [
+                    r
+                    for r in self.store.groups(scope.tenant, _where(gf))
+                    if gf.matches(self._group_view(scope, r))
+                ]
+        window = slice(start - 1, start - 1 + size)
+        rendered = [Rendered(self._user_model(scope, r), r.version) for r in users[window]]
+        rest = slice(max(0, window.start - len(users)), max(0, window.stop - len(users)))
+        rendered += [Rendered(self._group_model(scope, r), r.version) for r in groups[rest]]
+        return Page(len(users) + len(groups), start, rendered)
+
+    def create_group(self, scope: RequestScope, payload: Any) -> Rendered:
+        payload = _object(payload)
+        model = _validate(GroupModel, payload, Context.RESOURCE_CREATION_REQUEST)
+        group_id = str(uuid.uuid4())
+        members = self._members(scope.tenant, group_id, model)
+        name = self._display_name(model)
+        now = _now_iso(self._clock)
+        with self._write():
+            row = self.store.insert_group(
+                scope.tenant, group_id, name, fold(name), model.external_id, _group_doc(model), now
+            )
+            self.store.set_members(scope.tenant, group_id, members)
+        self._emit(
+            "scim.group.created",
+            scope.caller,
+            _details(group_id=group_id, display_name=name, members=len(members))
+            | _opt("external_id", model.external_id),
+        )
+        return Rendered(self._group_model(scope, row), row.version)
+
+    def replace_group(
+        self, scope: RequestScope, group_id: str, payload: Any, if_match: str | None
+    ) -> Rendered:
+        before = self._group_row(scope.tenant, group_id)
+        _check_precondition(if_match, before.version)
+        payload = _object(payload)
+        model = _validate(GroupModel, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        original = self._group_model(scope, before)
+        try:
+            model.replace(original)
+        except SCIMException as exc:
+            raise ScimError.from_scim_exception(exc) from None
+        return self._update_group(scope, before, model)
+
+    def patch_group(
+        self, scope: RequestScope, group_id: str, payload: Any, if_match: str | None
+    ) -> Rendered:
+        before = self._group_row(scope.tenant, group_id)
+        _check_precondition(if_match, before.version)
+        body = _object(payload)
+        operations = _operations(body)
+        if not operations:  # Entra: PATCH with zero operations
+            return Rendered(self._group_model(scope, before), before.version)
+        body["Operations"] = _normalize_patch(operations, scope.base_url, before.id)
+        model = self._group_model(scope, before)
+        _apply_patch(GroupModel, body, model)
+        return self._update_group(scope, before, model)
+
+    def delete_group(self, scope: RequestScope, group_id: str, if_match: str | None) -> None:
+        before = self._group_row(scope.tenant, group_id)
+        _check_precondition(if_match, before.version)
+        old = self.store.members(scope.tenant, group_id)
+        users = [m.id for m in old if m.type == "User"]
+        had = self._access(scope.tenant, users)
+        now = _now_iso(self._clock)
+        with self._write():
+            parents = self.store.delete_group(scope.tenant, group_id)
+            self.store.touch_groups(scope.tenant, parents, now)
+            lost = self._lost_access(scope.tenant, had)
+        self._emit(
+            "scim.group.deleted",
+            scope.caller,
+            {"group_id": group_id, "display_name": before.display_name, "members": len(old)},
+        )
+        self._emit_lost(scope, lost)
+        self.retry_deprovisioning()
+
+    def _update_group(self, scope: RequestScope, before: StoredGroup, model: Any) -> Rendered:
+        tenant = scope.tenant
+        old = self.store.members(tenant, before.id)
+        new = self._members(tenant, before.id, model)
+        name = self._display_name(model)
+        doc = _group_doc(model)
+        if doc == before.doc and new == old:
+            return Rendered(self._group_model(scope, before), before.version)  # no change
+        users = {m.id for m in old if m.type == "User"} | {m.id for m in new if m.type == "User"}
+        had = self._access(tenant, sorted(users))
+        now = _now_iso(self._clock)
+        with self._write():
+            try:
+                row = self.store.update_group(
+                    tenant, before, name, fold(name), model.external_id, doc, now
+                )
+            except VersionConflict:
+                raise ScimError(412, "the group changed meanwhile; read it again") from None
+            self.store.set_members(tenant, before.id, new)
+            lost = self._lost_access(tenant, had)
+        base: dict[str, str | int | bool] = {"group_id": row.id, "display_name": name}
+        changed = _changed(before.doc, doc)
+        if changed:
+            self._emit("scim.group.updated", scope.caller, base | {"changed": ",".join(changed)})
+        old_ids, new_ids = [m.id for m in old], [m.id for m in new]
+        added = [i for i in new_ids if i not in set(old_ids)]
+        removed = [i for i in old_ids if i not in set(new_ids)]
+        if added:
+            self._emit("scim.group.members_added", scope.caller, base | _ids(added))
+        if removed:
+            self._emit("scim.group.members_removed", scope.caller, base | _ids(removed))
+        self._emit_lost(scope, lost)
+        self.retry_deprovisioning()
+        return Rendered(self._group_model(scope, row), row.version)
+
+    def _members(self, tenant: str, group_id: str, model: Any) -> list[Member]:
+        """The members a group model names, checked to be this tenant's users or groups."""
+        wanted: dict[str, str | None] = {}
+        for member in model.members or []:
+            if not member.value:
+                raise invalid_value("every member needs a 'value': the id of a User or Group")
+            wanted.setdefault(member.value, member.display)  # a repeated id counts once
+        if group_id in wanted:
+            raise invalid_value("a group cannot be a member of itself")
+        types = self.store.member_types(tenant, wanted)
+        unknown = [i for i in wanted if i not in types]
+        if unknown:
+            raise invalid_value(
+                f"member(s) {', '.join(repr(i) for i in unknown[:5])} are not Users or Groups "
+                "of this tenant; provision them first"
+            )
+        return [Member(i, types[i], display) for i, display in wanted.items()]
+
+    # -- LLM access through groups -------------------------------------------------------
+
+    def _access(self, tenant: str, user_ids: Collection[str]) -> dict[str, bool]:
+        allowed = self._llm_groups.get(tenant)
+        if allowed is None:
+            return {}
+        return {u: self._in_llm_group(tenant, u, allowed) for u in user_ids}
+
+    def _in_llm_group(self, tenant: str, user_id: str, allowed: frozenset[str]) -> bool:
+        return any(
+            fold(name) in allowed for _, name in self.store.groups_of_member(tenant, user_id)
+        )
+
+    def _lost_access(self, tenant: str, had: Mapping[str, bool]) -> list[StoredUser]:
+        """Inside the write: queue the users that had access through groups and lost it."""
+        allowed = self._llm_groups.get(tenant)
+        lost = []
+        for user_id, before in had.items():
+            if allowed is None or not before or self._in_llm_group(tenant, user_id, allowed):
+                continue
+            row = self.store.user(tenant, user_id)
+            if row is not None:
+                self._queue(tenant, row, "removed from the last group granting LLM access")
+                lost.append(row)
+        return lost
+
+    def _emit_lost(self, scope: RequestScope, lost: list[StoredUser]) -> None:
+        for row in lost:
+            self._emit(
+                "scim.user.llm_access_lost",
+                scope.caller,
+                {"user_id": row.id, "user_name": row.user_name},
+            )
+
+    # -- deprovisioning ------------------------------------------------------------------
+
+    def _queue(self, tenant: str, row: StoredUser, reason: str) -> None:
+        self.store.queue_deprovision(tenant, _snapshot(row), reason, self._clock())
+
+    def retry_deprovisioning(self) -> int:
+        """Run ``on_deprovision`` for every pending entry; how many are still pending."""
+        pending = self.store.pending_deprovisions()
+        left = 0
+        for entry in pending:
+            user = ProvisionedUser(
+                id=entry.user["id"],
+                user_name=entry.user["userName"],
+                external_id=entry.user.get("externalId"),
+                emails=tuple(entry.user.get("emails", ())),
+                active=bool(entry.user.get("active", False)),
+            )
+            try:
+                self._on_deprovision(entry.tenant, user)
+            except Exception:
+                logger.exception(
+                    "deprovisioning user %s of tenant %s failed; it stays pending and is "
+                    "retried after the next SCIM change",
+                    user.id,
+                    entry.tenant,
+                )
+                left += 1
+                continue
+            with self.store.transaction():
+                self.store.deprovision_done(entry.tenant, entry.seq)
+            details: dict[str, str | int | bool] = {
+                "actor": "warden",
+                "user_id": user.id,
+                "user_name": user.user_name,
+                "reason": entry.reason,
+            }
+            self._emit_raw("scim.user.deprovisioned", entry.tenant, details)
+        return left
+
+    # -- the identity layer's read side --------------------------------------------------
+
+    def find_user(self, tenant: str, key: str) -> StoredUser | None:
+        """A user by ``externalId`` (exact), else by ``userName`` (case-insensitive)."""
+        by_external = self.store.users_by_external_id(tenant, key)
+        if by_external:
+            return by_external[0]
+        return self.store.user_by_key(tenant, fold(key))
+
+    def is_active(self, tenant: str, external_id_or_username: str) -> bool | None:
+        """None: SCIM does not know this person."""
+        row = self.find_user(tenant, external_id_or_username)
+        return None if row is None else row.active
+
+    def groups_of(self, tenant: str, user: str) -> list[str]:
+        """displayNames of the groups the user is directly in ([] if unknown)."""
+        row = self.find_user(tenant, user)
+        if row is None:
+            return []
+        return [name for _, name in self.store.groups_of_member(tenant, row.id)]
+
+    def department_of(self, tenant: str, user: str) -> str | None:
+        row = self.find_user(tenant, user)
+        if row is None:
+            return None
+        ext = row.doc.get(ENTERPRISE_URN)
+        department = ext.get("department") if isinstance(ext, dict) else None
+        return department if isinstance(department, str) else None
+
+    def has_llm_access(self, tenant: str, user: str) -> bool | None:
+        """Active and (no group gating, or in an LLM access group); None if unknown."""
+        row = self.find_user(tenant, user)
+        if row is None:
+            return None
+        allowed = self._llm_groups.get(tenant)
+        return row.active and (allowed is None or self._in_llm_group(tenant, row.id, allowed))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _write(self) -> contextlib.AbstractContextManager[None]:
+        return self.store.transaction()
+
+    def _user_row(self, tenant: str, user_id: str) -> StoredUser:
+        row = self.store.user(tenant, user_id)
+        if row is None:
+            raise not_found("User", user_id)
+        return row
+
+    def _group_row(self, tenant: str, group_id: str) -> StoredGroup:
+        row = self.store.group(tenant, group_id)
+        if row is None:
+            raise not_found("Group", group_id)
+        return row
+
+    @staticmethod
+    def _user_name(model: Any) -> str:
+        name = model.user_name
+        if not isinstance(name, str) or not name.strip():
+            raise invalid_value("userName is required and cannot be empty")
+        return name
+
+    @staticmethod
+    def _display_name(model: Any) -> str:
+        name = model.display_name
+        if not isinstance(name, str) or not name.strip():
+            raise invalid_value("displayName is required and cannot be empty")
+        return name
+
+    def _memberships(self, scope: RequestScope, user_id: str) -> list[dict[str, str]]:
+        return [
+            {
+                "value": gid,
+                "$ref": f"{scope.base_url}/Groups/{gid}",
+                "display": name,
+                "type": "direct",
+            }
+            for gid, name in self.store.groups_of_member(scope.tenant, user_id)
+        ]
+
+    def _user_model(self, scope: RequestScope, row: StoredUser) -> Any:
+        model: Any = UserModel.model_validate(row.doc, scim_policy=POLICY)
+        model.id = row.id
+        groups = self._memberships(scope, row.id)
+        model.groups = [GroupMembership.model_validate(g) for g in groups] or None
+        model.meta = _meta("User", scope, row.id, row.created, row.last_modified, row.version)
+        return model
+
+    def _user_view(self, scope: RequestScope, row: StoredUser) -> dict[str, Any]:
+        """What a filter sees: the stored JSON with id, meta and groups, no validation."""
+        return row.doc | {
+            "id": row.id,
+            "groups": self._memberships(scope, row.id),
+            "meta": _meta_view("User", scope, row.id, row.created, row.last_modified, row.version),
+        }
+
+    def _group_members(self, scope: RequestScope, group_id: str) -> list[dict[str, str]]:
+        members = []
+        for m in self.store.members(scope.tenant, group_id):
+            entry = {"value": m.id, "$ref": f"{scope.base_url}/{m.type}s/{m.id}", "type": m.type}
+            if m.display is not None:
+                entry["display"] = m.display
+            members.append(entry)
+        return members
+
+    def _group_model(self, scope: RequestScope, row: StoredGroup) -> Any:
+        model: Any = GroupModel.model_validate(row.doc, scim_policy=POLICY)
+        model.id = row.id
+        members = self._group_members(scope, row.id)
+        model.members = [GroupMember.model_validate(m) for m in members] or None
+        model.meta = _meta("Group", scope, row.id, row.created, row.last_modified, row.version)
+        return model
+
+    def _group_view(self, scope: RequestScope, row: StoredGroup) -> dict[str, Any]:
+        return row.doc | {
+            "id": row.id,
+            "members": self._group_members(scope, row.id),
+            "meta": _meta_view("Group", scope, row.id, row.created, row.last_modified, row.version),
+        }
+
+    def _emit(self, name: str, caller: Caller, details: EventDetails) -> None:
+        self._emit_raw(
+            name, caller.tenant, {"actor": "scim-client", "token_id": caller.token_id, **details}
+        )
+
+    def _emit_raw(self, name: str, tenant: str, details: EventDetails) -> None:
+        try:
+            self._events(name, tenant, details)
+        except Exception:
+            logger.exception("could not record SCIM admin event %s for tenant %s", name, tenant)
+
+
+# -- module helpers ------------------------------------------------------------------------
+
+
+def _meta(
+    kind: str, scope: RequestScope, rid: str, created: str, modified: str, version: int
+) -> Meta:
+    return Meta(
+        resource_type=kind,
+        created=_when(created),
+        last_modified=_when(modified),
+        version=etag(version),
+        location=f"{scope.base_url}/{kind}s/{rid}",
+    )
+
+
+def _meta_view(
+    kind: str, scope: RequestScope, rid: str, created: str, modified: str, version: int
+) -> dict[str, str]:
+    return {
+        "resourceType": kind,
+        "created": created,
+        "lastModified": modified,
+        "version": etag(version),
+        "location": f"{scope.base_url}/{kind}s/{rid}",
+    }
+
+
+def _page(start_index: int, count: int | None) -> tuple[int, int]:
+    """RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0; we cap count."""
+    start = max(1, start_index)
+    size = DEFAULT_PAGE_SIZE if count is None else max(0, min(count, MAX_PAGE_SIZE))
+    return start, size
+
+
+def _where(flt: ScimFilter) -> tuple[str, str] | None:
+    hint = flt.equality_hint()
+    if hint is None:
+        return None
+    attr, value = hint
+    return (attr, fold(value)) if attr in ("username", "displayname") else hint
+
+
+def _object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise ScimError(400, "the request body must be a JSON object", "invalidSyntax")
+    return payload
+
+
+def _validate(model: type[Resource[Any]], payload: dict[str, Any], ctx: Context) -> Any:
+    try:
+        return model.model_validate(payload, scim_ctx=ctx, scim_policy=POLICY)
+    except ValidationError as exc:
+        raise ScimError.from_validation(exc) from None
+    except SCIMException as exc:
+        raise ScimError.from_scim_exception(exc) from None
+
+
+def _operations(body: dict[str, Any]) -> list[Any]:
+    key = _ci(body, "Operations")
+    if key is None:
+        raise invalid_value("a PATCH body needs 'Operations': a list of add/remove/replace")
+    operations = body[key]
+    if not isinstance(operations, list):
+        raise invalid_value("'Operations' must be a list")
+    if key != "Operations":
+        body["Operations"] = body.pop(key)
+    return operations
+
+
+def _apply_patch(model_type: type[Resource[Any]], body: dict[str, Any], model: Any) -> None:
+    """Validate and apply a PatchOp to ``model`` in place: all operations or none."""
+    try:
+        patch: Any = cast(Any, PatchOp)[model_type].model_validate(
+            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST, scim_policy=POLICY
+        )
+        patch.patch(model, scim_policy=POLICY)
+    except ValidationError as exc:
+        raise ScimError.from_validation(exc) from None
+    except SCIMException as exc:
+        raise ScimError.from_scim_exception(exc) from None
+    except (TypeError, ValueError) as exc:
+        raise invalid_value(f"the PATCH cannot be applied: {exc}") from None
+
+
+def _touches_active(op: Any) -> bool:
+    if not isinstance(op, dict):
+        return False
+    path_key, value_key = _ci(op, "path"), _ci(op, "value")
+    path = op.get(path_key) if path_key else None
+    if isinstance(path, str):
+        return path.strip().lower() in (
+            "active",
+            "urn:ietf:params:scim:schemas:core:2.0:user:active",
+        )
+    value = op.get(value_key) if value_key else None
+    return isinstance(value, dict) and _ci(value, "active") is not None
+
+
+def _manager(value: Any, base_url: str) -> Any:
+    """Entra sends the manager as a bare id, or without ``$ref``; RFC 7643 needs both."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        return {"value": value, "$ref": f"{base_url}/Users/{value}"} if value else None
+    if isinstance(value, dict):
+        vkey = _ci(value, "value")
+        if vkey and isinstance(value[vkey], str) and _ci(value, "$ref") is None:
+            return value | {"$ref": f"{base_url}/Users/{value[vkey]}"}
+    return value
+
+
+def _normalize_enterprise(ext: Any, base_url: str) -> Any:
+    if isinstance(ext, dict):
+        key = _ci(ext, "manager")
+        if key is not None:
+            ext[key] = _manager(ext[key], base_url)
+    return ext
+
+
+def _normalize_resource(payload: dict[str, Any], base_url: str) -> dict[str, Any]:
+    key = _ci(payload, ENTERPRISE_URN)
+    if key is not None:
+        payload[key] = _normalize_enterprise(payload[key], base_url)
+    return payload
+
+
+def _normalize_patch(operations: list[Any], base_url: str, resource_id: str) -> list[Any]:
+    """The operations, rewritten where an IdP deviates in a way that has one meaning.
+
+    - Entra: a value-path key in a path-less value (``{"emails[type eq \"work\"].value":
+      …}``) becomes an operation of its own with that path (scim2-models would drop it).
+    - Entra: ``"$ref": null`` in the entries of a ``remove`` value list is left out, so
+      the entries match on ``value``.
+    - Entra: the manager as a bare id, or without ``$ref`` (see ``_manager``).
+    - Okta: ``{"op": "replace", "value": {"id": <this resource's id>, …}}`` (a group
+      rename) drops the unchanged read-only ``id``.
+    """
+    out: list[Any] = []
+    for op in operations:
+        if not isinstance(op, dict):
+            out.append(op)
+            continue
+        op_key, path_key, value_key = _ci(op, "op"), _ci(op, "path"), _ci(op, "value")
+        path = op.get(path_key) if path_key else None
+        verb = op.get(op_key) if op_key else None
+        if value_key is None:
+            out.append(op)
+            continue
+        value = op[value_key]
+        lowered = path.strip().lower() if isinstance(path, str) else None
+        if lowered == _MANAGER_PATH:
+            op[value_key] = _manager(value, base_url)
+        elif lowered == ENTERPRISE_URN.lower():
+            op[value_key] = _normalize_enterprise(value, base_url)
+        elif isinstance(verb, str) and verb.lower() == "remove" and isinstance(value, list):
+            op[value_key] = [
+                {k: v for k, v in e.items() if v is not None} if isinstance(e, dict) else e
+                for e in value
+            ]
+        elif path is None and isinstance(value, dict):
+            id_key = _ci(value, "id")
+            if id_key is not None and value[id_key] == resource_id:
+                del value[id_key]
+            split = []
+            for k in list(value):
+                if k.lower() == _MANAGER_PATH:
+                    value[k] = _manager(value[k], base_url)
+                elif k.lower() == ENTERPRISE_URN.lower():
+                    value[k] = _normalize_enterprise(value[k], base_url)
+                elif "[" in k:
+                    split.append({"op": verb, "path": k, "value": value.pop(k)})
+            if value or not split:
+                out.append(op)
+            out.extend(split)
+            continue
+        out.append(op)
+    return out
+
+
+def _user_doc(model: Any) -> dict[str, Any]:
+    stored = model.model_copy(update={"id": None, "meta": None, "password": None, "groups": None})
+    return _known_schemas(stored.model_dump(scim_ctx=Context.DEFAULT), UserModel)
+
+
+def _group_doc(model: Any) -> dict[str, Any]:
+    stored = model.model_copy(update={"id": None, "meta": None, "members": None})
+    return _known_schemas(stored.model_dump(scim_ctx=Context.DEFAULT), GroupModel)
+
+
+def _known_schemas(doc: dict[str, Any], model: type[Resource[Any]]) -> dict[str, Any]:
+    """Drop schema URNs we do not serve (Entra lists its own ADSCIM URN on groups)."""
+    core = str(model.__schema__)
+    known = {core.lower()} | {u.lower() for u in model.get_extension_models()}
+    listed = [u for u in doc.get("schemas") or [] if isinstance(u, str) and u.lower() in known]
+    doc["schemas"] = [core] + [u for u in listed if u.lower() != core.lower()]
+    return doc
+
+
+def _snapshot(row: StoredUser) -> dict[str, Any]:
+    emails = [
+        e["value"]
+        for e in row.doc.get("emails") or []
+        if isinstance(e, dict) and isinstance(e.get("value"), str)
+    ]
+    return {
+        "id": row.id,
+        "userName": row.user_name,
+        "externalId": row.external_id,
+        "emails": emails,
+        "active": row.active,
+    }
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Names (never values) of the top-level attributes that differ."""
+    keys = (set(before) | set(after)) - {"schemas"}
+    return sorted(k for k in keys if before.get(k) != after.get(k))
+
+
+def _ids(ids: list[str]) -> dict[str, str | int | bool]:
+    shown = ids[:MAX_IDS_IN_EVENT]
+    return {"count": len(ids), "member_ids": ",".join(shown)}
+
+
+def _details(**values: str | int | bool) -> dict[str, str | int | bool]:
+    return values
+
+
+def _opt(key: str, value: str | None) -> dict[str, str | int | bool]:
+    return {key: value} if value else {}
+
+
+def _duplicate(user_name: str) -> ScimError:
+    return ScimError(
+        409,
+        f"userName {user_name!r} is already taken in this tenant (case-insensitive)",
+        "uniqueness",
+    )
+
+
+def _check_precondition(if_match: str | None, version: int) -> None:
+    """``If-Match`` (RFC 7232 §3.1, weak comparison as RFC 7644 §3.14 uses W/ tags)."""
+    if if_match is None:
+        return
+    current = etag(version)
+    tags = [t.strip() for t in if_match.split(",") if t.strip()]
+    if "*" in tags:
+        return
+    if not any(_opaque(t) == _opaque(current) for t in tags):
+        raise ScimError(
+            412, f"If-Match {if_match} does not match the current version {current}; read it again"
+        )
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
