@@ -31,8 +31,12 @@ from .claims import ClaimMapping, NotAllowed, user_from_claims
 from .events import AuthEvent, AuthEvents
 from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient
 from .redirects import safe_next
-from .sessions import Session, SessionStore
+from .sessions import Session, SessionStore, UserIdentity
 
+DEPROVISIONED = (
+    "Your access to AI services was removed by your company's directory. "
+    "If this is a mistake, contact your IT service desk."
+)
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
 MAX_PENDING = 10_000  # pending logins and device grants kept at most (oldest dropped)
 # With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
@@ -127,6 +131,8 @@ class Portal:
     ) -> None:
         #: Encrypts refresh tokens before they are stored (None: they are not kept).
         self._seal = seal
+        #: A last word on sign-ins (SCIM: deactivated people stay out); None: all allowed.
+        self.user_allowed: Callable[[UserIdentity], bool] | None = None
         self.settings = settings
         self.idps = dict(idps)
         self.sessions = sessions
@@ -348,6 +354,8 @@ class Portal:
             )
         except NotAllowed as exc:
             return self._failed(request, "not_allowed", str(exc), idp.id)
+        if self.user_allowed is not None and not self.user_allowed(user):
+            return self._failed(request, "deprovisioned", DEPROVISIONED, idp.id)
         # A new login replaces this browser's old session.
         old = self._session_of(request)
         if old is not None:
@@ -529,6 +537,20 @@ class Portal:
             )
             return web.json_response({"status": "denied", "message": str(exc)}, status=403)
         self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
+        if self.user_allowed is not None and not self.user_allowed(user):
+            self.events.emit(
+                AuthEvent(
+                    "login.failed",
+                    user.tenant,
+                    user.issuer,
+                    user.subject,
+                    user.email,
+                    "device",
+                    request.remote,
+                    reason="deprovisioned",
+                )
+            )
+            return web.json_response({"status": "denied", "message": DEPROVISIONED}, status=403)
         issued = self.sessions.create_session(
             user,
             "device",

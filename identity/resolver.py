@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import jwt as pyjwt
@@ -81,6 +81,8 @@ class IdentityResolver:
     ) -> None:
         self.sessions = sessions
         self.service_issuers = dict(service_issuers)
+        #: A last word on service identities (SCIM deactivation); None: all allowed.
+        self.user_allowed: Callable[[UserIdentity], bool] | None = None
 
     def device(self, secret: str) -> ResolvedIdentity | None:
         session = self.sessions.session_by_device_credential(secret)
@@ -112,6 +114,10 @@ class IdentityResolver:
             user = user_from_claims({**verified.claims, "sub": verified.subject}, entry.mapping)
         except NotAllowed as exc:
             raise CredentialRejected("tenant_not_allowed", str(exc)) from None
+        if self.user_allowed is not None and not self.user_allowed(user):
+            raise CredentialRejected(
+                "deprovisioned", "this identity was deactivated in the directory"
+            )
         expires = verified.expires_at
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=datetime.UTC)

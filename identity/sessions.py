@@ -289,6 +289,20 @@ class SessionStore:
             reason,
         )
 
+    def revoke_person(self, tenant: str, identifiers: Iterable[str], reason: str) -> int:
+        """Every session in ``tenant`` whose subject or e-mail is one of ``identifiers``
+        (SCIM names a person by externalId and userName/e-mail; OIDC by sub)."""
+        wanted = {i.lower() for i in identifiers if i}
+        return self.revoke_sessions(
+            [
+                s.id
+                for s in self._index.sessions.values()
+                if s.user.tenant == tenant
+                and (s.user.subject.lower() in wanted or (s.user.email or "").lower() in wanted)
+            ],
+            reason,
+        )
+
     def revoke_idp_session(self, issuer: str, subject: str | None, idp_session: str | None) -> int:
         """OIDC back-channel logout: by the IdP's ``sid``, else every session of ``sub``."""
         return self.revoke_sessions(

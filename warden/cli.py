@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden import __version__, audit_cli, logs, policy_cli, sessions_cli
+from warden import __version__, audit_cli, logs, policy_cli, scim_cli, sessions_cli
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.config import Config, ConfigError, load_config
 
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.register(sub, _with_config)
     sessions_cli.register(sub, _with_config)
     policy_cli.register(sub, _with_config)
+    scim_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
 

@@ -44,7 +44,8 @@ def build_app(
     health: dict[str, object],
     routes: list[web.RouteDef] | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)  # no route here takes a large body
+    # SCIM group replacements with many members are the largest bodies here.
+    app = web.Application(client_max_size=1024 * 1024)
     app[METRICS_KEY] = metrics_
     app[CA_CERT_KEY] = ca_cert
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})

@@ -32,6 +32,7 @@ from warden.metrics import GatewayMetrics
 from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
+from warden.scim_wiring import ScimRuntime
 
 logger = logging.getLogger("warden.gateway")
 
@@ -126,6 +127,11 @@ class Gateway:
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
             )
         identify = Identify(identity.resolver, identity.settings, trail, identity.enforce)
+        scim = ScimRuntime(config, state, identity.sessions, trail.admin)
+        if scim.enabled:
+            identity.portal.user_allowed = scim.allows
+            identity.resolver.user_allowed = scim.allows
+            scim.service.retry_deprovisioning()
         policy: PolicyRuntime | None = None
         enforcer: PolicyEnforcer | None = None
         if config.policy is not None:
@@ -164,7 +170,12 @@ class Gateway:
             self.metrics,
             ca_cert,
             {"unsafe_test_routing": unsafe},
-            [*identity.portal.routes(), *admin.routes(), *(policy.routes() if policy else [])],
+            [
+                *identity.portal.routes(),
+                *admin.routes(),
+                *(policy.routes() if policy else []),
+                *(scim.routes(identity.settings.public_url) if scim.enabled else []),
+            ],
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

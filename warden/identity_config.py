@@ -203,6 +203,10 @@ class Tenant(_Strict):
     identity_providers: tuple[str, ...] = Field(min_length=1)
     #: Let flows without a signed-in person through (recorded as anonymous). Off by default.
     allow_anonymous: bool = False
+    #: SCIM 2.0 provisioning at <control>/scim/v2/<tenant> (tokens: `warden scim token create`).
+    scim: bool = False
+    #: SCIM groups whose members may use LLMs; leaving the last one cuts access. None: any.
+    scim_llm_access_groups: tuple[str, ...] | None = None
     #: Overrides of the global audit settings for this tenant.
     audit_retention_days: int | None = Field(None, ge=1, le=36500)
     audit_on_failure: Literal["fail_closed", "fail_open"] | None = None

@@ -42,7 +42,13 @@ class Bed:
     aimock: Aimock
 
 
-def identity_config(idp: DevIdp, warden: WardenProcess, surrogate: bool) -> dict[str, Any]:
+def identity_config(
+    idp: DevIdp,
+    warden: WardenProcess,
+    surrogate: bool,
+    tenant_extra: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    extra = tenant_extra or {}
     return {
         "mode": "enforce",
         "portal": {
@@ -65,8 +71,18 @@ def identity_config(idp: DevIdp, warden: WardenProcess, surrogate: bool) -> dict
             }
         ],
         "tenants": [
-            {"id": "acme", "display_name": "Acme", "identity_providers": ["dev"]},
-            {"id": "globex", "display_name": "Globex", "identity_providers": ["dev"]},
+            {
+                "id": "acme",
+                "display_name": "Acme",
+                "identity_providers": ["dev"],
+                **extra.get("acme", {}),
+            },
+            {
+                "id": "globex",
+                "display_name": "Globex",
+                "identity_providers": ["dev"],
+                **extra.get("globex", {}),
+            },
         ],
     }
 
@@ -79,6 +95,7 @@ def start_bed(
     extra_config: dict[str, Any] | None = None,
     extra_clients: list[dict[str, Any]] | None = None,
     routes: dict[str, str] | None = None,
+    tenant_extra: dict[str, dict[str, Any]] | None = None,
 ) -> Bed:
     (tmp / "warden").mkdir()
     warden = WardenProcess(
@@ -103,7 +120,7 @@ def start_bed(
     )
     idp.start()
     config = yaml.safe_load(warden.config_path.read_text())
-    config["identity"] = identity_config(idp, warden, surrogate)
+    config["identity"] = identity_config(idp, warden, surrogate, tenant_extra)
     if routes:
         config["unsafe_testing"]["routes"] = routes
     config.update(extra_config or {})
