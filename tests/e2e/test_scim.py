@@ -129,7 +129,7 @@ def test_deactivation_cuts_access_within_a_second(bed: Bed) -> None:
     start = httpx.post(f"{bed.warden.control_url}/portal/device/start", json={}, timeout=10).json()
     bed.idp.approve_device(start["user_code"], "alice", "dev-alice-password")
     deadline = time.monotonic() + 20
-    status: dict = {}  # type: ignore[type-arg]
+    status: dict = {}
     while time.monotonic() < deadline:
         time.sleep(start["interval"] + 0.2)
         status = httpx.post(
