@@ -1,0 +1,128 @@
+"""The sessions screen: lists per tenant, revocation through the gateway stand-in."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from warden.console.app import ConsoleApp
+from warden.console.confirm_screen import ConfirmScreen
+from warden.console.sessions_screen import SessionsScreen
+
+from .conftest import Files, GatewayStandIn, MakeApp
+from .test_flows import text_of
+
+
+async def open_sessions(app: ConsoleApp, pilot: Pilot[None]) -> SessionsScreen:
+    await pilot.pause()
+    await pilot.press("2")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, SessionsScreen)
+    return screen
+
+
+async def test_lists_sessions_devices_and_bindings(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        assert len(screen.sessions) == 6  # five users, alice twice
+        assert screen.query_one("#devices", DataTable).row_count == 5
+        assert screen.query_one("#surrogates", DataTable).row_count == 5
+        await pilot.press("t")  # acme only
+        assert {s.tenant for s in screen.sessions} == {"acme"}
+        await pilot.press("t")
+        assert {s.tenant for s in screen.sessions} == {"globex"}
+
+
+async def test_revoke_one_session_after_confirmation(
+    make_app: MakeApp, gateway: GatewayStandIn, files: Files
+) -> None:
+    app = make_app(gateway=gateway)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        target = screen.sessions[0]
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # declined: nothing is sent
+        await pilot.pause()
+        assert gateway.calls == []
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert gateway.calls == [{"tenant": target.tenant, "session_id": target.id}]
+        assert "the gateway revoked 1 session(s)" in text_of(screen.query_one("#sessions-status"))
+
+
+async def test_revoke_all_of_a_user(make_app: MakeApp, gateway: GatewayStandIn) -> None:
+    gateway.answer = 2
+    app = make_app(gateway=gateway)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        alice = next(i for i, s in enumerate(screen.sessions) if s.subject == "alice")
+        screen.query_one("#sessions", DataTable).move_cursor(row=alice)
+        await pilot.press("R")
+        await pilot.pause()
+        assert "ALL 2 session(s)" in str(app.screen.query_one("#confirm-question").render())
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert gateway.calls == [
+            {"tenant": "acme", "subject": "alice", "issuer": "https://idp.acme.example"}
+        ]
+
+
+async def test_revoke_from_the_device_list(make_app: MakeApp, gateway: GatewayStandIn) -> None:
+    app = make_app(gateway=gateway)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        devices = screen.query_one("#devices", DataTable)
+        devices.focus()
+        devices.move_cursor(row=1)
+        await pilot.press("r", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        device = screen.devices[1] if len(screen.devices) > 1 else None
+        assert gateway.calls and gateway.calls[0]["session_id"] == (
+            device.session_id if device else None
+        )
+
+
+async def test_gateway_unreachable_is_a_clear_error(
+    make_app: MakeApp, gateway: GatewayStandIn
+) -> None:
+    gateway.url = "http://127.0.0.1:9"  # nothing listens there
+    app = make_app(gateway=gateway)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        await pilot.press("r", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = text_of(screen.query_one("#sessions-status"))
+        assert "unreachable" in status and "nothing was revoked" in status
+
+
+async def test_wrong_token_is_reported(make_app: MakeApp, gateway: GatewayStandIn) -> None:
+    gateway.token_file.write_text("not-the-token")
+    app = make_app(gateway=gateway)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        await pilot.press("r", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "refused the admin token (401)" in text_of(screen.query_one("#sessions-status"))
+        assert gateway.calls == []
+
+
+async def test_revocation_off_without_control_url(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_sessions(app, pilot)
+        assert "revocation off (no control URL)" in text_of(screen.query_one("#sessions-status"))
+        await pilot.press("r", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "--control-url" in text_of(screen.query_one("#sessions-status"))
