@@ -133,6 +133,8 @@ class Portal:
         self._seal = seal
         #: A last word on sign-ins (SCIM: deactivated people stay out); None: all allowed.
         self.user_allowed: Callable[[UserIdentity], bool] | None = None
+        #: The roles a person holds in their tenant (e.g. reviewer), from config.
+        self.roles_of: Callable[[UserIdentity], tuple[str, ...]] = lambda _u: ()
         self.settings = settings
         self.idps = dict(idps)
         self.sessions = sessions
@@ -159,6 +161,7 @@ class Portal:
             web.post("/portal/device/poll", self.device_poll),
             web.post("/portal/device/revoke", self.device_revoke),
             web.post("/portal/backchannel-logout", self.backchannel_logout),
+            web.get("/portal/whoami", self.whoami),
         ]
 
     # -- pages ---------------------------------------------------------------------
@@ -612,6 +615,29 @@ class Portal:
             )
         )
         return web.json_response({"revoked": True})
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        """Who a device credential belongs to, and their roles (for `warden console`)."""
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+        session = (
+            self.sessions.session_by_device_credential(credential.strip())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        if session is None:
+            return web.json_response({"error": "unknown or expired credential"}, status=401)
+        u = session.user
+        return web.json_response(
+            {
+                "tenant": u.tenant,
+                "issuer": u.issuer,
+                "subject": u.subject,
+                "email": u.email,
+                "department": u.department,
+                "roles": list(self.roles_of(u)),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     # -- back-channel logout -------------------------------------------------------------
 

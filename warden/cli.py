@@ -9,7 +9,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden import __version__, audit_cli, logs, policy_cli, scim_cli, sessions_cli
+from warden import (
+    __version__,
+    audit_cli,
+    console_cli,
+    logs,
+    policy_cli,
+    scim_cli,
+    sessions_cli,
+)
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.config import Config, ConfigError, load_config
 
@@ -128,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions_cli.register(sub, _with_config)
     policy_cli.register(sub, _with_config)
     scim_cli.register(sub, _with_config)
+    console_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
 

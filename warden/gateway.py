@@ -127,6 +127,10 @@ class Gateway:
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
             )
         identify = Identify(identity.resolver, identity.settings, trail, identity.enforce)
+        reviewer_groups = {t.id: set(t.reviewer_groups) for t in config.identity.tenants}
+        identity.portal.roles_of = lambda u: (
+            ("reviewer",) if reviewer_groups.get(u.tenant, set()) & set(u.groups) else ()
+        )
         scim = ScimRuntime(config, state, identity.sessions, trail.admin)
         if scim.enabled:
             identity.portal.user_allowed = scim.allows

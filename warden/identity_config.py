@@ -203,6 +203,8 @@ class Tenant(_Strict):
     identity_providers: tuple[str, ...] = Field(min_length=1)
     #: Let flows without a signed-in person through (recorded as anonymous). Off by default.
     allow_anonymous: bool = False
+    #: Members of these IdP groups may review this tenant's audit in `warden console`.
+    reviewer_groups: tuple[str, ...] = ()
     #: SCIM 2.0 provisioning at <control>/scim/v2/<tenant> (tokens: `warden scim token create`).
     scim: bool = False
     #: SCIM groups whose members may use LLMs; leaving the last one cuts access. None: any.

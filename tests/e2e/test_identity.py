@@ -75,6 +75,7 @@ def identity_config(
                 "id": "acme",
                 "display_name": "Acme",
                 "identity_providers": ["dev"],
+                "reviewer_groups": ["eng"],
                 **extra.get("acme", {}),
             },
             {
@@ -557,3 +558,19 @@ def test_sessions_cli_lists_and_revokes(bed: Bed) -> None:
     )
     assert revoked.returncode == 0 and "in the running gateway" in revoked.stdout
     assert "warden login" in openai_call(bed, login["credential"]).get("message", "")
+
+
+def test_whoami_names_the_reviewer_role_from_groups(bed: Bed) -> None:
+    """`warden console --reviewer` opens a tenant only for members of its reviewer groups."""
+    url = f"{bed.warden.control_url}/portal/whoami"
+    alice = device_login(bed, "alice", "dev-alice-password")["credential"]
+    who = httpx.get(url, headers={"Authorization": f"Bearer {alice}"}, timeout=10).json()
+    assert (who["tenant"], who["subject"], who["roles"]) == ("acme", "alice", ["reviewer"])
+    bob = device_login(bed, "bob", "dev-bob-password")["credential"]
+    assert (
+        httpx.get(url, headers={"Authorization": f"Bearer {bob}"}, timeout=10).json()["roles"] == []
+    )
+    assert (
+        httpx.get(url, headers={"Authorization": "Bearer wdc_forged"}, timeout=10).status_code
+        == 401
+    )

@@ -100,8 +100,14 @@ def test_deactivation_cuts_access_within_a_second(bed: Bed) -> None:
     assert created.status_code == 201, created.text
     uid = created.json()["id"]
     # The tenant lets only members of llm-users use LLMs.
-    group = api.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                      "displayName": "llm-users", "members": [{"value": uid}]})
+    group = api.post(
+        "/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "llm-users",
+            "members": [{"value": uid}],
+        },
+    )
     assert group.status_code == 201, group.text
 
     login = device_login(bed, "alice", "dev-alice-password")

@@ -1,0 +1,99 @@
+"""``warden console``: open the review console as a local administrator or as a reviewer.
+
+Both modes are explicit. ``--admin`` sees every tenant (whoever can read the state folder
+is an administrator anyway). ``--reviewer`` signs in with a device login through the
+portal and opens only the tenant of that person, and only if they hold the reviewer role
+there; the credential is revoked when the console closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+import httpx
+
+from warden.admin_api import ADMIN_TOKEN_FILE
+from warden.config import Config
+from warden.login import Clock, LoginError, PortalClient, default_label, wait_for_approval
+
+
+def _control_url(config: Config) -> str:
+    scheme = "https" if config.control.tls else "http"
+    return f"{scheme}://{config.control.listen.host}:{config.control.listen.port}"
+
+
+def _reviewer_scope(config: Config, args: argparse.Namespace) -> tuple[object, Callable[[], None]]:
+    from warden.console import ReviewerScope
+
+    portal = (args.portal or config.identity.portal.public_url or _control_url(config)).rstrip("/")
+    client = PortalClient(portal)
+    try:
+        grant = client.start(args.idp, f"console {default_label()}")
+        print(f"To review, sign in at {grant.verification_uri_complete or grant.verification_uri}")
+        print(f"and enter the code: {grant.user_code}", flush=True)
+        approval = wait_for_approval(client, grant, Clock())
+        who = httpx.get(
+            f"{portal}/portal/whoami",
+            headers={"Authorization": f"Bearer {approval.credential}"},
+            timeout=10,
+            trust_env=False,
+        ).json()
+    except LoginError as exc:
+        client.close()
+        raise SystemExit(f"warden: {exc}") from None
+    if "reviewer" not in who.get("roles", []):
+        client.revoke(approval.credential)
+        client.close()
+        raise SystemExit(
+            f"warden: {who.get('email') or who.get('subject')} is not a reviewer of tenant "
+            f"{who.get('tenant')!r}: ask an administrator to add you to one of its reviewer groups"
+        )
+
+    def done() -> None:
+        client.revoke(approval.credential)
+        client.close()
+
+    return ReviewerScope.limited(
+        str(who.get("email") or who.get("subject")), {str(who["tenant"])}
+    ), done
+
+
+def cmd_console(config: Config, args: argparse.Namespace) -> int:
+    from warden.console import ConsoleDataError, ReviewerScope, run_console
+
+    if args.admin:
+        scope: object = ReviewerScope.administrator()
+        done: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        scope, done = _reviewer_scope(config, args)
+    try:
+        run_console(
+            config.audit_db,
+            config.state_db,
+            config.audit_dir / "audit-signing.pub",
+            _control_url(config),
+            config.state_dir / ADMIN_TOKEN_FILE if args.admin else None,
+            scope,  # type: ignore[arg-type]
+        )
+    except ConsoleDataError as exc:
+        print(f"warden: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        done()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> None:  # type: ignore[type-arg]
+    c = sub.add_parser("console", help="review flows, sessions and integrity (Textual)")
+    mode = c.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--admin", action="store_true", help="local administrator: every tenant")
+    mode.add_argument(
+        "--reviewer",
+        action="store_true",
+        help="sign in as a reviewer (device login): your tenant only",
+    )
+    c.add_argument("--portal", help="the portal URL (default: from the config)")
+    c.add_argument("--idp", help="the identity provider, if there are several")
+    c.set_defaults(func=wrap(cmd_console))
