@@ -88,15 +88,46 @@ def cmd_ca_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mobileconfig(config: Config, args: argparse.Namespace) -> bytes:
+    from urllib.parse import urlsplit
+
+    from warden.certs.mobileconfig import mobileconfig
+
+    public = config.identity.portal.public_url
+    pac = None if args.no_proxy else (args.pac_url or (f"{public}/proxy.pac" if public else None))
+    host = urlsplit(public).hostname if public else None
+    dns = host is not None and not host.replace(".", "").isdigit() and ":" not in host
+    identifier = args.identifier or (
+        ".".join(reversed(host.split("."))) + ".egress-warden"
+        if dns and host
+        else "local.egress-warden"
+    )
+    return mobileconfig(
+        export_ca(config.ca_dir, "der"),
+        org=args.org or config.ca.organization or config.identity.portal.company,
+        identifier=identifier,
+        proxy_pac_url=pac,
+    )
+
+
 def cmd_ca_export(args: argparse.Namespace) -> int:
     config = _config(args)
-    data = export_ca(config.ca_dir, args.format)
+    if args.format == "mobileconfig":
+        data = _mobileconfig(config, args)
+    else:
+        data = export_ca(config.ca_dir, args.format)
     if args.output == "-":
         sys.stdout.buffer.write(data)
     else:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from warden.doctor import run
+
+    return run(Path(args.config), out=sys.stdout, as_json=args.json)
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -155,9 +186,18 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_ca_rotate
     )
     export = ca.add_parser("export", help="write the CA certificate (never the key)")
-    export.add_argument("--format", choices=["pem", "der"], default="pem")
+    export.add_argument("--format", choices=["pem", "der", "mobileconfig"], default="pem")
     export.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    export.add_argument("--org", help="mobileconfig: organization shown")
+    export.add_argument("--identifier", help="mobileconfig: reverse-DNS PayloadIdentifier")
+    export.add_argument("--pac-url", help="mobileconfig: PAC URL (default: <portal>/proxy.pac)")
+    export.add_argument("--no-proxy", action="store_true", help="mobileconfig: the CA only")
     export.set_defaults(func=cmd_ca_export)
+    doc = sub.add_parser(
+        "doctor", help="check config, CA, ports, IdPs, clock, syslog, disk; print the fixes"
+    )
+    doc.add_argument("--json", action="store_true", help="machine-readable results")
+    doc.set_defaults(func=cmd_doctor)
 
     login = sub.add_parser(
         "login",

@@ -29,6 +29,7 @@ from warden.config import Config, ConfigError
 from warden.control import build_app
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
+from warden.pac import gateway_pac, pac_routes
 from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
@@ -110,6 +111,11 @@ class Gateway:
     async def run(self) -> None:
         config = self.config
         catalog = build_catalog(config)
+        try:
+            pac = pac_routes(gateway_pac(config, catalog))
+        except ValueError as exc:  # listening on 0.0.0.0 with no public_url: address unknown
+            logger.warning("no /proxy.pac: %s", exc)
+            pac = []
         state = store.open_state(config.state_db)
         ca_cert = ensure_ca(config, catalog)
         tenants = config.identity.tenants
@@ -179,6 +185,7 @@ class Gateway:
                 *admin.routes(),
                 *(policy.routes() if policy else []),
                 *(scim.routes(identity.settings.public_url) if scim.enabled else []),
+                *pac,
             ],
         )
         runner = web.AppRunner(app, access_log=None)
@@ -202,8 +209,10 @@ class Gateway:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, master.shutdown)
-        if policy is not None:
-            loop.add_signal_handler(signal.SIGHUP, policy.reload_now)
+        # SIGHUP (systemctl reload) re-reads the policy; without one it must not stop us.
+        loop.add_signal_handler(
+            signal.SIGHUP, policy.reload_now if policy is not None else (lambda: None)
+        )
         logger.info(
             "proxy on %s:%d, control plane on %s://%s:%d",
             config.proxy.listen.host,

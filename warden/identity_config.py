@@ -124,6 +124,9 @@ class ServiceTokens(_Strict):
     audience: str = Field(min_length=1, max_length=256)
     algorithms: tuple[str, ...] = ("RS256",)
     accept_id_tokens: bool = False
+    #: The JWT `typ` headers accepted. RFC 9068 access tokens say at+jwt; Entra ID and
+    #: Keycloak send JWT and Okta none (""): list what your IdP really sends.
+    accepted_typ: tuple[str, ...] = ("at+jwt", "application/at+jwt")
 
     @field_validator("algorithms")
     @classmethod

@@ -70,6 +70,7 @@ class IdentityParts:
                     cfg.service_tokens.algorithms,
                     idp.client.jwks,
                     accept_id_tokens=cfg.service_tokens.accept_id_tokens,
+                    accepted_typ=cfg.service_tokens.accepted_typ,
                     id_token_client_ids=[cfg.client_id],
                 )
                 self.resolver.service_issuers[cfg.issuer] = ServiceIssuer(verifier, idp.mapping)
