@@ -223,3 +223,12 @@ def test_proxy_tells_clients_where_the_portal_is(gateway: WardenProcess) -> None
         env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
     )
     assert json.loads(out.stdout) == {"portal": gateway.control_url, "proxy": gateway.proxy_url}
+
+
+def test_control_plane_serves_the_pac_file(gateway: WardenProcess) -> None:
+    with urllib.request.urlopen(f"{gateway.control_url}/proxy.pac", timeout=5) as r:
+        pac = r.read().decode()
+        assert r.headers["Content-Type"].startswith("application/x-ns-proxy-autoconfig")
+    assert "function FindProxyForURL" in pac
+    assert f"PROXY 127.0.0.1:{gateway.proxy_port}" in pac
+    assert '"api.openai.com"' in pac and "DIRECT" in pac
