@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= packaging/warden.yaml
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: demo run test lint typecheck bench clean
 
 $(BIN)/warden: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) or run make PYTHON=/path/to/python3.13"; exit 1; }
@@ -19,6 +19,10 @@ $(BIN)/warden: pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# The dev IdP, a mock LLM and the gateway on loopback, a guided tour, then Ctrl-C to stop.
+demo: $(BIN)/warden node_modules/.package-lock.json
+	$(BIN)/python packaging/demo/tour.py
 
 run: $(BIN)/warden
 	$(BIN)/warden --config $(CONFIG) run
@@ -41,6 +45,9 @@ test: $(BIN)/warden node_modules/.package-lock.json lint
 
 bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/audit.py --seconds 5
+	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/dlp/run.py
 
 clean:
-	rm -rf $(VENV) node_modules state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules state demo build .pytest_cache .mypy_cache .ruff_cache

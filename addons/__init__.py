@@ -4,6 +4,7 @@ of one request (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from warden.config import Config
@@ -14,6 +15,9 @@ from .audit import Audit
 from .destinations import DestinationGuard
 from .identify import Identify
 from .policy import PolicyEnforcer
+
+if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
+    from .redact import Redactor
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
@@ -27,6 +31,7 @@ def chain(
     identify: Identify,
     audit: Audit,
     policy: PolicyEnforcer | None = None,
+    redactor: Redactor | None = None,
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
     routed: list[tuple[str, int]] = []
@@ -40,9 +45,10 @@ def chain(
     addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
     if policy is not None:
         addons.append(policy)
-    # redact comes here (issue 6)
     if config.unsafe_testing is not None:
         testing = config.unsafe_testing
         addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))
-    addons += [ResponseReader(), Telemetry(metrics), audit]
+    # The redactor's request hook runs after policy (nothing earlier needs the rewritten
+    # body); its responseheaders hook must come after the response reader's, to wrap it.
+    addons += [ResponseReader(), *([redactor] if redactor else []), Telemetry(metrics), audit]
     return addons

@@ -17,12 +17,13 @@ import weakref
 from mitmproxy import http
 
 from warden.addons.identify import client_address
+from warden.addons.prompts import redacted_prompt
 from warden.audit import AuditRecord, AuditUnavailable, DlpFinding, Timing, format_ts
 from warden.audit import Decision as RecordDecision
 from warden.audit import Destination as RecordDestination
 from warden.audit import Principal as RecordPrincipal
 from warden.audit import Usage as RecordUsage
-from warden.audit.record import SYSTEM_TENANT
+from warden.audit.record import MAX_PROMPT_CHARS, SYSTEM_TENANT
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
 from warden.providers.errors import error_body
@@ -117,6 +118,7 @@ def flow_record(
         rid = resp.headers.get("x-request-id") or resp.headers.get("request-id")
         if rid:
             details["upstream_request_id"] = str(rid)[:128]
+    prompt = redacted_prompt(flow)
     return AuditRecord.new(
         kind="flow",
         tenant=p.tenant if p else SYSTEM_TENANT,
@@ -129,6 +131,7 @@ def flow_record(
         usage=usage,
         timing=timing,
         details=details,
+        prompt=prompt[:MAX_PROMPT_CHARS] if prompt else None,
     )
 
 

@@ -1,1 +1,44 @@
-"""dlp: see the module docstrings."""
+"""DLP: what in a prompt is sensitive and what it becomes. Presidio engine set-up per DLP
+profile (``engine``), recognizers for secrets, personal data and a tenant's own terms
+(``recognizers``), the pre-scan that keeps them fast (``prescan``), redaction operators
+and the pseudonym vault (``operators``), redaction plans (``plan``), the worker pool that
+keeps all of it off the event loop (``pool``), and pseudonym restoring in answers
+(``restore``). It never sees the network; it imports ``warden.providers`` only.
+"""
+
+from . import _offline  # noqa: F401  (first: keeps Presidio off the network)
+from .engine import Detector, Finding
+from .errors import DlpBusy, DlpError, DlpTimeout, ProfileError
+from .operators import PseudonymVault
+from .plan import FindingCount, Scanner, ScanResult, segment_label
+from .pool import DlpRunner
+from .profiles import DlpProfile, default_profile, load_profiles, load_profiles_yaml
+from .restore import (
+    STREAM_APIS,
+    PseudonymRestorer,
+    SseRestorer,
+    restore_json_response,
+)
+
+__all__ = [
+    "STREAM_APIS",
+    "Detector",
+    "DlpBusy",
+    "DlpError",
+    "DlpProfile",
+    "DlpRunner",
+    "DlpTimeout",
+    "Finding",
+    "FindingCount",
+    "ProfileError",
+    "PseudonymRestorer",
+    "PseudonymVault",
+    "ScanResult",
+    "Scanner",
+    "SseRestorer",
+    "default_profile",
+    "load_profiles",
+    "load_profiles_yaml",
+    "restore_json_response",
+    "segment_label",
+]

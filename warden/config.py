@@ -142,6 +142,16 @@ class PolicySettings(_Strict):
     file: Path
 
 
+class DlpSettings(_Strict):
+    #: DLP profiles (YAML mapping profile id -> profile); relative to the config file.
+    profiles_file: Path
+    #: The profile every allowed flow is scanned with when no policy names one (None: only
+    #: what a policy rule asks for is scanned).
+    default_profile: str | None = None
+    workers: int = Field(2, ge=1, le=64)
+    timeout_s: float = Field(5.0, gt=0, le=120)
+
+
 class LogSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -199,6 +209,7 @@ class Config(_Strict):
     audit: AuditSettings = AuditSettings()
     #: Without a policy every signed-in flow is allowed (and said so at start).
     policy: PolicySettings | None = None
+    dlp: DlpSettings | None = None
     unsafe_testing: UnsafeTesting | None = None
 
     @property
@@ -264,6 +275,11 @@ def parse_config(data: object, source: str, base_dir: Path, env: dict[str, str])
         raise ConfigError(source, problems)
     if not config.state_dir.is_absolute():
         config = config.model_copy(update={"state_dir": (base_dir / config.state_dir).resolve()})
+    if config.dlp is not None and not config.dlp.profiles_file.is_absolute():
+        dlp = config.dlp.model_copy(
+            update={"profiles_file": (base_dir / config.dlp.profiles_file).resolve()}
+        )
+        config = config.model_copy(update={"dlp": dlp})
     if config.policy is not None and not config.policy.file.is_absolute():
         policy = config.policy.model_copy(
             update={"file": (base_dir / config.policy.file).resolve()}

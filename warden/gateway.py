@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from mitmproxy import options
@@ -34,6 +36,10 @@ from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
 from warden.scim_wiring import ScimRuntime
+
+if TYPE_CHECKING:
+    from warden.addons.redact import Redactor
+    from warden.dlp import DlpRunner
 
 logger = logging.getLogger("warden.gateway")
 
@@ -109,6 +115,10 @@ class Gateway:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     async def run(self) -> None:
+        # The audit writer and the DLP pool's result threads hand results back to the event
+        # loop; with CPython's default 5 ms GIL switch interval every hand-over can wait
+        # that long behind the loop. 0.5 ms measured +28% requests/s at one client.
+        sys.setswitchinterval(0.0005)
         config = self.config
         catalog = build_catalog(config)
         try:
@@ -144,12 +154,17 @@ class Gateway:
             scim.service.retry_deprovisioning()
         policy: PolicyRuntime | None = None
         enforcer: PolicyEnforcer | None = None
+        profiles = None
+        if config.dlp is not None:  # Presidio is imported only when DLP is configured
+            from warden.dlp_wiring import load_dlp_profiles
+
+            profiles = load_dlp_profiles(config)
         if config.policy is not None:
             policy = PolicyRuntime(
                 config.policy.file,
                 config.state_db,
                 {t.id for t in config.identity.tenants},
-                None,
+                set(profiles) if profiles is not None else None,
                 trail.admin,
                 identity.settings.public_url,
                 lambda host: catalog.match(host) is not None,
@@ -159,6 +174,20 @@ class Gateway:
             )
         else:
             logger.warning("no policy configured: every signed-in flow is allowed")
+        dlp_runner: DlpRunner | None = None
+        redactor: Redactor | None = None
+        if profiles is not None and config.dlp is not None:
+            from warden.addons.redact import Redactor
+            from warden.dlp_wiring import build_runner
+
+            dlp_runner = build_runner(config, profiles)
+            redactor = Redactor(
+                dlp_runner,
+                enforcer,
+                config.dlp.default_profile,
+                identity.settings.company,
+                identity.settings.help_contact,
+            )
 
         master = Master(options.Options(), with_termlog=False)
         master.addons.add(
@@ -167,7 +196,9 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            *warden_addons.chain(config, catalog, self.metrics, identify, Audit(trail), enforcer),
+            *warden_addons.chain(
+                config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+            ),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
         configure_mitmproxy(master.options, config, catalog)
@@ -222,6 +253,8 @@ class Gateway:
             config.control.listen.port,
         )
         await trail.start()
+        if dlp_runner is not None:
+            await dlp_runner.start()  # workers import Presidio now, not on the first request
         trail.admin(
             "gateway.started", None, {"unsafe_test_routing": unsafe, "identity": identity.enforce}
         )
@@ -241,6 +274,8 @@ class Gateway:
                 loop.remove_signal_handler(sig)
             if policy is not None:
                 await policy.stop()
+            if dlp_runner is not None:
+                await dlp_runner.close()
             await runner.cleanup()
             await identity.aclose()
             trail.admin("gateway.stopped", None, {})

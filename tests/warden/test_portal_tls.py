@@ -25,7 +25,9 @@ def test_portal_served_over_https_with_a_ca_issued_certificate(tmp_path: Path) -
     w.start()
     try:
         ctx = ssl.create_default_context(cafile=str(w.ca_cert))
-        with urllib.request.urlopen(f"https://127.0.0.1:{w.control_port}/healthz", context=ctx, timeout=5) as r:
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{w.control_port}/healthz", context=ctx, timeout=5
+        ) as r:
             assert r.status == 200
         key = tmp_path / "state" / "portal" / "portal-key.pem"
         assert key.stat().st_mode & 0o777 == 0o600

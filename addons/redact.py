@@ -1,0 +1,195 @@
+"""Redact: scan the prompt's text segments with DLP and rewrite them before they leave.
+
+The scan runs in the DLP worker pool, never on the event loop. What it finds may decide
+the policy a second time (a rule on entity types); ``block`` entities stop the request
+with a message that names the types, never the values; replacements are written back
+through the provider adapter, so other fields stay as they were. Pseudonyms are restored
+in the answer, streamed or not, before the user sees it. When the scan fails the flow
+fails closed unless the profile says ``on_error: allow``.
+
+Prompt text exists here only in memory (``scope.parsed_request``); the flow's metadata
+gets entity types and counts, and the audit record gets the redacted text only when the
+decision's logging level asks for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from mitmproxy import http
+
+from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
+from warden.addons.prompts import keep_redacted_prompt
+from warden.addons.scope import parsed_request
+from warden.context import EntityCount, FlowContext, Redaction
+from warden.dlp import (
+    DlpBusy,
+    DlpError,
+    DlpRunner,
+    DlpTimeout,
+    PseudonymVault,
+    SseRestorer,
+    restore_json_response,
+)
+from warden.policy import decide
+from warden.providers.errors import error_body
+from warden.providers.parse import rewrite_request
+
+logger = logging.getLogger("warden.redact")
+
+_vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
+
+
+def _refuse(
+    flow: http.HTTPFlow, ctx: FlowContext, status: int, message: str, code: str, outcome: str
+) -> None:
+    provider = ctx.destination.provider if ctx.destination else "openai"
+    flow.response = http.Response.make(
+        status, error_body(provider, status, message, code), {"Content-Type": "application/json"}
+    )
+    ctx.replace(outcome=outcome).save(flow)
+
+
+class Redactor:
+    def __init__(
+        self,
+        runner: DlpRunner,
+        enforcer: PolicyEnforcer | None,
+        default_profile: str | None,
+        company: str,
+        contact: str,
+    ) -> None:
+        self.runner = runner
+        self.enforcer = enforcer
+        self.default_profile = default_profile
+        self.company = company
+        self.contact = contact
+
+    def _profile_for(self, ctx: FlowContext) -> str | None:
+        d = ctx.decision
+        if d is not None and d.dlp_profile and (d.action == "redact" or d.dlp_pending):
+            return d.dlp_profile
+        if d is None or d.action == "allow":
+            return self.default_profile
+        return None
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        ctx = FlowContext.of(flow)
+        parsed = parsed_request(flow)
+        if (
+            ctx.destination is None
+            or ctx.outcome is not None
+            or parsed is None
+            or not parsed.segments
+        ):
+            return
+        profile = self._profile_for(ctx)
+        if profile is None:
+            return
+        try:
+            result = await self.runner.scan(parsed.segments, profile)
+        except (DlpBusy, DlpTimeout, DlpError) as exc:
+            logger.error("DLP scan failed (%s): %s", type(exc).__name__, exc)
+            if self.runner.profile(profile).on_error == "allow":
+                ctx.replace(notes=(*ctx.notes, "dlp_error_allowed")).save(flow)
+                return
+            _refuse(
+                flow,
+                ctx,
+                503,
+                "Egress Warden could not check this request for sensitive data, so it was not "
+                f"sent. Try again shortly; if it persists, contact {self.contact}.",
+                "warden_dlp_unavailable",
+                "dlp_error",
+            )
+            return
+        ctx = ctx.replace(
+            redaction=Redaction(
+                tuple(EntityCount(f.entity_type, f.count, f.segment) for f in result.findings)
+            )
+        )
+        ctx.save(flow)
+        if result.blocked:
+            types = ", ".join(sorted(result.blocked_types))
+            _refuse(
+                flow,
+                ctx,
+                403,
+                f"Egress Warden stopped this request: it contains {types}, which must not be "
+                f"sent to AI services at {self.company}. Remove it and try again; questions: "
+                f"{self.contact}.",
+                "warden_dlp_blocked",
+                "blocked",
+            )
+            return
+        decision = ctx.decision
+        dest = ctx.destination
+        assert dest is not None  # checked on entry
+        if decision is not None and decision.dlp_pending and self.enforcer is not None:
+            found = frozenset(f.entity_type for f in result.findings)
+            size = len(flow.request.raw_content or b"")
+            second = decide(
+                self.enforcer.runtime.holder.get(),
+                principal_facts(ctx.principal),
+                request_facts(dest, size, found),
+            )
+            if not self.enforcer.apply(flow, ctx, second):
+                return
+            ctx = FlowContext.of(flow)
+            if second.action != "redact":
+                return  # allowed as it is: the scan informed the decision only
+        if result.changed:
+            if not parsed.rewritable:
+                _refuse(
+                    flow,
+                    ctx,
+                    403,
+                    "This request is signed by the client (AWS SigV4), so Egress Warden cannot "
+                    "remove the sensitive data it contains; remove it yourself and try again.",
+                    "warden_dlp_signed_request",
+                    "blocked",
+                )
+                return
+            body = flow.request.get_content(strict=False) or b""
+            flow.request.content = rewrite_request(parsed, body, result.replacements)
+        if result.vault is not None:
+            _vaults[flow] = result.vault
+            # The answer is rewritten to restore pseudonyms: ask for it uncompressed.
+            flow.request.headers["accept-encoding"] = "identity"
+        if ctx.decision is not None and ctx.decision.logging != "metadata":
+            texts = [result.replacements.get(s.path, s.text) for s in parsed.segments]
+            keep_redacted_prompt(flow, "\n\n".join(texts))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        vault = _vaults.get(flow)
+        if vault is None or flow.response is None or not flow.response.stream:
+            return
+        dest = FlowContext.of(flow).destination
+        restorer = SseRestorer(dest.api or "" if dest else "", vault)
+        inner = flow.response.stream
+
+        def restore(chunk: bytes) -> bytes:
+            if chunk:
+                out = restorer.feed(chunk)
+                if callable(inner) and out:
+                    inner(out)  # the usage tap reads a copy and returns it unchanged
+                return out
+            out = restorer.close()
+            if callable(inner):
+                if out:
+                    inner(out)
+                inner(b"")  # the end of the body, for the usage tap
+            return out
+
+        flow.response.stream = restore
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        vault = _vaults.get(flow)
+        if vault is None or flow.response is None or flow.response.stream:
+            return
+        dest = FlowContext.of(flow).destination
+        body = flow.response.get_content(strict=False) or b""
+        flow.response.content = restore_json_response(dest.api if dest else None, body, vault)

@@ -1,0 +1,246 @@
+"""The detection engine of one DLP profile: its recognizer set, Presidio's
+``AnalyzerEngine`` over them, and ``Detector``, which finds entities in a text either with
+the pre-scan (the default) or with Presidio over the whole text (the reference).
+
+Built once per process and profile (the pool's workers build theirs in their
+initializer). Presidio runs on its no-op NLP engine, so nothing is downloaded or loaded;
+a profile with ``ner`` loads a spaCy pipeline from disk instead, and its recognizer then
+runs over the whole text (NER has no cheap trigger).
+
+Both paths end in the same post-processing: per-type thresholds, Presidio's duplicate
+removal, the allow-list, and overlap resolution (``resolve``). A finding is therefore the
+same whichever path found it; ``tests/dlp/test_prescan.py`` checks that on a corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import regex
+from presidio_analyzer import (
+    AnalysisExplanation,
+    AnalyzerEngine,
+    EntityRecognizer,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, NlpEngineProvider, NoOpNlpEngine
+
+from .prescan import Prescan
+from .profiles import DlpProfile, EntityRule
+from .recognizers import build_recognizers
+from .recognizers.base import PRIORITY_PII
+
+LANGUAGE = "en"
+
+# Pattern recognizers ignore NLP artifacts; Presidio's signatures want one anyway, and its
+# results take an explanation that the fast path does not build.
+_NO_ARTIFACTS = cast(NlpArtifacts, None)
+_NO_EXPLANATION = cast(AnalysisExplanation, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One entity in one text: ``text[start:end]`` is the value (kept in memory only)."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+def nlp_configuration(profile: DlpProfile) -> dict[str, Any]:
+    """Presidio's NLP engine configuration for ``profile``: the no-op engine, or a spaCy
+    pipeline from the profile's model directory with Presidio's default entity mapping and
+    the profile's ``labels_to_ignore``."""
+    if profile.ner is None:
+        return {
+            "nlp_engine_name": "no_op",
+            "models": [{"lang_code": LANGUAGE, "model_name": "no_op"}],
+        }
+    return {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": LANGUAGE, "model_name": str(profile.ner.path)}],
+        "ner_model_configuration": {
+            "model_to_presidio_entity_mapping": {
+                "PER": "PERSON",
+                "PERSON": "PERSON",
+                "NORP": "NRP",
+                "FAC": "LOCATION",
+                "LOC": "LOCATION",
+                "GPE": "LOCATION",
+                "LOCATION": "LOCATION",
+                "ORG": "ORGANIZATION",
+                "ORGANIZATION": "ORGANIZATION",
+                "DATE": "DATE_TIME",
+                "TIME": "DATE_TIME",
+            },
+            "low_confidence_score_multiplier": 0.4,
+            "low_score_entity_names": [],
+            "labels_to_ignore": list(profile.ner.labels_to_ignore),
+        },
+    }
+
+
+def _nlp_engine(profile: DlpProfile) -> NlpEngine:
+    if profile.ner is None:
+        return NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "no_op"}])
+    engine: NlpEngine = NlpEngineProvider(
+        nlp_configuration=nlp_configuration(profile)
+    ).create_engine()
+    return engine
+
+
+def build_analyzer(profile: DlpProfile, recognizers: Sequence[EntityRecognizer]) -> AnalyzerEngine:
+    """Presidio's ``AnalyzerEngine`` with exactly ``recognizers`` (no predefined set)."""
+    nlp_engine = _nlp_engine(profile)
+    registry = RecognizerRegistry(recognizers=list(recognizers), supported_languages=[LANGUAGE])
+    if profile.ner is not None:
+        registry.add_nlp_recognizer(nlp_engine=nlp_engine)
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=nlp_engine,
+        supported_languages=[LANGUAGE],
+        default_score_threshold=profile.score_threshold,
+    )
+
+
+class Detector:
+    """Finds a profile's entity types in text. Not thread-safe (Presidio caches compiled
+    patterns on the recognizers); one per process, as the pool's workers hold it."""
+
+    def __init__(self, profile: DlpProfile) -> None:
+        self.profile = profile
+        self.rules: dict[str, EntityRule] = profile.rules()
+        self.recognizers = build_recognizers(profile)
+        self.analyzer = build_analyzer(profile, self.recognizers)
+        # NER recognizers are added by the analyzer; they run on the whole text.
+        self._ner = [r for r in self.analyzer.registry.recognizers if r not in self.recognizers]
+        self.prescan = Prescan(self.recognizers)
+        self.entities = sorted(self.rules)
+        self._priority = {
+            entity: getattr(r, "PRIORITY", PRIORITY_PII)
+            for r in self.recognizers
+            for entity in r.supported_entities
+        }
+        self._thresholds = {entity: profile.threshold(entity) for entity in self.entities}
+        self._allow = frozenset(profile.allow_list)
+        self._allow_patterns = [regex.compile(p) for p in profile.allow_patterns]
+
+    def detect(self, text: str) -> list[Finding]:
+        """The profile's entities in ``text``, overlaps resolved, in text order."""
+        if not self.profile.prescan:
+            return self.detect_full(text)
+        raw: list[RecognizerResult] = []
+        for recognizer, windows in self.prescan.windows(text):
+            raw.extend(_run(recognizer, text, windows))
+        if self._ner:
+            artifacts = self.analyzer.nlp_engine.process_text(text, LANGUAGE)
+            for recognizer in self._ner:
+                raw.extend(recognizer.analyze(text, self.entities, artifacts))
+        return self._finish(text, raw)
+
+    def detect_full(self, text: str) -> list[Finding]:
+        """The reference: Presidio's ``AnalyzerEngine.analyze`` over the whole text."""
+        raw = self.analyzer.analyze(
+            text, language=LANGUAGE, entities=self.entities, score_threshold=0.0
+        )
+        return self._finish(text, raw)
+
+    def _finish(self, text: str, raw: Iterable[RecognizerResult]) -> list[Finding]:
+        kept = [
+            r
+            for r in raw
+            if r.entity_type in self._thresholds
+            and r.score >= self._thresholds[r.entity_type]
+            and r.end > r.start
+        ]
+        kept = EntityRecognizer.remove_duplicates(kept)
+        findings = [
+            Finding(r.entity_type, r.start, r.end, float(r.score))
+            for r in kept
+            if not self._allowed(text[r.start : r.end])
+        ]
+        return resolve(findings, self._priority)
+
+    def _allowed(self, value: str) -> bool:
+        return value in self._allow or any(p.fullmatch(value) for p in self._allow_patterns)
+
+
+def resolve(findings: Iterable[Finding], priority: dict[str, int]) -> list[Finding]:
+    """Non-overlapping findings, in text order: where two overlap, the one of higher
+    priority wins (custom > secrets > personal data), then higher score, then the longer.
+
+    A winner shorter than a loser leaves part of the loser's text in place; priority makes
+    that the rare case (a password inside what an e-mail pattern also matched)."""
+
+    def rank(f: Finding) -> tuple[int, float, int, int]:
+        return (-priority.get(f.entity_type, PRIORITY_PII), -f.score, -(f.end - f.start), f.start)
+
+    chosen: list[Finding] = []
+    for f in sorted(findings, key=rank):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: (f.start, f.end))
+
+
+def _run(
+    recognizer: EntityRecognizer, text: str, windows: Sequence[tuple[int, int]]
+) -> list[RecognizerResult]:
+    """``recognizer`` on ``windows`` of ``text``, with offsets into ``text``.
+
+    A plain ``PatternRecognizer`` runs its compiled patterns with ``pos``/``endpos`` on the
+    whole text, so look-behinds and ``^`` see the real text before the window (exactly
+    Presidio's ``PatternRecognizer`` logic, without its per-match explanation objects).
+    Recognizers with their own ``analyze`` (IBAN, phone) get the window as a slice."""
+    if (
+        isinstance(recognizer, PatternRecognizer)
+        and type(recognizer).analyze is PatternRecognizer.analyze
+    ):
+        return _run_patterns(recognizer, text, windows)
+    out: list[RecognizerResult] = []
+    for lo, hi in windows:
+        for r in recognizer.analyze(text[lo:hi], recognizer.supported_entities, _NO_ARTIFACTS):
+            r.start += lo
+            r.end += lo
+            out.append(r)
+    return out
+
+
+def _run_patterns(
+    recognizer: PatternRecognizer, text: str, windows: Sequence[tuple[int, int]]
+) -> list[RecognizerResult]:
+    flags = recognizer.global_regex_flags or 0
+    entity = recognizer.supported_entities[0]
+    # Presidio's attributes are set in __init__ without annotations mypy can read.
+    untyped = cast(Any, recognizer)
+    metadata = {
+        RecognizerResult.RECOGNIZER_NAME_KEY: untyped.name,
+        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+    }
+    results: list[RecognizerResult] = []
+    for pattern in untyped.patterns:
+        if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
+            pattern.compiled_with_flags = flags
+            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+        compiled = pattern.compiled_regex
+        for lo, hi in windows:
+            for match in compiled.finditer(text, lo, hi):
+                start, end = match.span()
+                if start == end:
+                    continue
+                value = text[start:end]
+                score = pattern.score
+                valid = recognizer.validate_result(value)
+                if valid is not None:
+                    score = EntityRecognizer.MAX_SCORE if valid else EntityRecognizer.MIN_SCORE
+                if recognizer.invalidate_result(value):
+                    score = EntityRecognizer.MIN_SCORE
+                if score > EntityRecognizer.MIN_SCORE:
+                    results.append(
+                        RecognizerResult(entity, start, end, score, _NO_EXPLANATION, dict(metadata))
+                    )
+    return list(EntityRecognizer.remove_duplicates(results))

@@ -1,0 +1,183 @@
+"""Running scans off the event loop: ``DlpRunner``, a process pool of DLP workers with an
+asyncio API (``await runner.scan(segments, profile_id)``).
+
+Presidio's work is CPU-bound Python, so it runs in worker processes (``spawn``: no
+inherited mitmproxy state or event loop), each of which builds one ``Scanner`` per
+profile in its initializer, once. The runner bounds the work it takes on and never lets a
+scan wait without limit:
+
+- at most ``max_in_flight`` scans are queued or running; one more fails at once with
+  ``DlpBusy`` instead of queueing behind the others;
+- a scan that takes longer than ``timeout`` seconds fails with ``DlpTimeout``; if it was
+  already running, its worker is stuck on it, so the pool is replaced (its workers are
+  killed; other scans running on it fail with ``DlpError``);
+- a worker that dies (``BrokenProcessPool``) fails its scans with ``DlpError``, and the
+  next scan starts a new pool.
+
+The caller fails the flow closed on any ``DlpError`` unless the profile's ``on_error`` is
+``allow``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
+
+from warden.providers import TextSegment
+
+from .errors import DlpBusy, DlpError, DlpTimeout
+from .plan import Scanner, ScanResult
+from .profiles import DlpProfile
+
+log = logging.getLogger(__name__)
+
+ScanJob = Callable[[str, tuple[TextSegment, ...]], ScanResult]
+
+# The worker's scanners, built by ``_init_worker``; one per profile id.
+_scanners: dict[str, Scanner] = {}
+
+
+#: Scanned once by each new worker: loads what the recognizers load lazily (tldextract's
+#: suffix list, compiled patterns) before the first real request pays for it.
+_WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
+
+
+def _init_worker(profiles: dict[str, DlpProfile], hash_keys: dict[str, bytes]) -> None:
+    _scanners.clear()
+    for profile_id, profile in profiles.items():
+        scanner = Scanner(profile, hash_keys.get(profile_id))
+        scanner.scan(_WARM_UP)
+        _scanners[profile_id] = scanner
+
+
+def scan_in_worker(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
+    """The job a worker runs for one request."""
+    return _scanners[profile_id].scan(segments)
+
+
+def _ready() -> None:
+    """A no-op job: it runs only once the worker's initializer has finished."""
+
+
+class DlpRunner:
+    """A pool of DLP workers for a fixed set of profiles. Use from one event loop."""
+
+    def __init__(
+        self,
+        profiles: Mapping[str, DlpProfile],
+        *,
+        hash_keys: Mapping[str, bytes] | None = None,
+        workers: int = 2,
+        max_in_flight: int | None = None,
+        timeout: float = 5.0,
+        job: ScanJob = scan_in_worker,
+    ) -> None:
+        """``hash_keys``: profile id -> HMAC key, needed by profiles that ``hash``.
+        ``max_in_flight`` defaults to four per worker. ``job`` replaces the worker's scan
+        function (tests use it to crash or hang a worker); it must be importable by name."""
+        keys = dict(hash_keys or {})
+        missing = [pid for pid, p in profiles.items() if p.uses("hash") and not keys.get(pid)]
+        if missing:
+            raise ValueError(
+                f"DLP profile(s) {', '.join(sorted(missing))} hash values but have no hash key"
+            )
+        if workers < 1:
+            raise ValueError("the DLP pool needs at least one worker")
+        self._profiles = dict(profiles)
+        self._keys = keys
+        self._workers = workers
+        self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * workers
+        self._timeout = timeout
+        self._job = job
+        self._in_flight = 0
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def profile(self, profile_id: str) -> DlpProfile:
+        return self._profiles[profile_id]
+
+    async def start(self) -> None:
+        """Starts the workers and waits until each has built its engines (a few seconds:
+        importing Presidio), so the first requests do not pay for it."""
+        executor = self._pool()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(executor, _ready) for _ in range(self._workers))
+        )
+
+    async def scan(self, segments: Sequence[TextSegment], profile_id: str) -> ScanResult:
+        """The ``ScanResult`` for ``segments`` under ``profile_id``. Raises ``DlpBusy``,
+        ``DlpTimeout`` or ``DlpError``; ``KeyError`` for an unknown profile (a config bug)."""
+        if profile_id not in self._profiles:
+            raise KeyError(f"no DLP profile {profile_id!r}")
+        if not segments:
+            return ScanResult({}, (), frozenset(), None)
+        if self._in_flight >= self._max_in_flight:
+            raise DlpBusy(f"DLP scan refused: {self._in_flight} scans already in flight")
+        self._in_flight += 1
+        try:
+            return await self._submit(profile_id, tuple(segments))
+        finally:
+            self._in_flight -= 1
+
+    async def _submit(self, profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
+        executor = self._pool()
+        try:
+            future = executor.submit(self._job, profile_id, segments)
+        except BrokenProcessPool:
+            self._discard(executor)
+            executor = self._pool()
+            future = executor.submit(self._job, profile_id, segments)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+        except TimeoutError:
+            if not future.cancel():
+                # the job is running: its worker is stuck on it and cannot be interrupted
+                log.warning("DLP scan timed out while running; replacing the worker pool")
+                self._discard(executor)
+            raise DlpTimeout(f"DLP scan took longer than {self._timeout:g} s") from None
+        except BrokenProcessPool:
+            self._discard(executor)
+            raise DlpError("DLP worker process died during the scan") from None
+        except DlpError:
+            raise
+        except Exception as exc:
+            log.exception("DLP scan failed")
+            raise DlpError(f"DLP engine error ({type(exc).__name__})") from None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self._profiles, self._keys),
+            )
+        return self._executor
+
+    def _discard(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
+        if self._executor is executor:
+            self._executor = None
+        _kill(executor)
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _kill(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    # Python 3.13's executor cannot stop a running job; 3.14 adds kill_workers(). Until
+    # then, kill the processes it holds (a private attribute, hence the guard).
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.kill()
+    executor.shutdown(wait=False, cancel_futures=True)

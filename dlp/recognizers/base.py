@@ -1,0 +1,71 @@
+"""What every warden recognizer adds to Presidio's: where the pre-scan may look for it.
+
+A recognizer is a Presidio recognizer (class-level ``PATTERNS`` and ``CONTEXT``, a
+``validate_result``/``invalidate_result`` hook) with three more class attributes that the
+pre-scan (``prescan.py``) reads:
+
+- ``TRIGGER``: a regex that matches somewhere inside (or right at) every match of the
+  recognizer: a necessary condition, never a sufficient one. ``None`` means "no cheap
+  trigger": the recognizer runs over the whole text (custom patterns, deny-lists, NER).
+- ``REACH_BEFORE`` / ``REACH_AFTER``: how far a match may extend before the trigger's start
+  and after the trigger's end, in characters. The pre-scan runs the recognizer on that
+  window, widened to whitespace so that no window edge cuts a token in two; for entities
+  without whitespace (keys, addresses) both are 0 and the window is the token itself.
+- ``TRIGGER_LOWER``: the trigger is matched against the text in lower case (one
+  ``str.lower()`` per text is far cheaper than a case-insensitive alternation).
+- ``PRIORITY``: overlapping findings of different types are resolved by priority first
+  (secrets beat personal data: a password inside ``user:pass@host.example`` is reported as
+  a password, not as the e-mail address the PII pattern sees), then score, then length.
+
+Secret recognizers match case-sensitively (key prefixes are case-sensitive); Presidio's
+own default is case-insensitive.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import regex
+from presidio_analyzer import Pattern, PatternRecognizer
+
+#: Flags for case-sensitive recognizers (Presidio's default adds IGNORECASE).
+CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
+
+PRIORITY_SECRET = 2
+PRIORITY_PII = 1
+PRIORITY_CUSTOM = 3
+
+
+class Triggered:
+    """Mixin with the pre-scan attributes (see the module docstring)."""
+
+    TRIGGER: ClassVar[str | None] = None
+    REACH_BEFORE: ClassVar[int] = 0
+    REACH_AFTER: ClassVar[int] = 0
+    TRIGGER_LOWER: ClassVar[bool] = False
+    PRIORITY: ClassVar[int] = PRIORITY_PII
+
+
+class SecretRecognizer(Triggered, PatternRecognizer):
+    """A case-sensitive pattern recognizer for one kind of credential."""
+
+    ENTITY: ClassVar[str] = ""
+    PATTERNS: ClassVar[list[Pattern]] = []
+    CONTEXT: ClassVar[list[str]] = []
+    PRIORITY = PRIORITY_SECRET
+
+    def __init__(
+        self,
+        patterns: list[Pattern] | None = None,
+        context: list[str] | None = None,
+        supported_language: str = "en",
+    ) -> None:
+        super().__init__(
+            supported_entity=self.ENTITY,
+            name=type(self).__name__,
+            supported_language=supported_language,
+            # copies: Presidio caches the compiled regex on the Pattern object
+            patterns=[Pattern(p.name, p.regex, p.score) for p in (patterns or self.PATTERNS)],
+            context=list(context or self.CONTEXT),
+            global_regex_flags=CASE_SENSITIVE,
+        )

@@ -1,0 +1,207 @@
+"""Personal data recognizers: Presidio's own (e-mail, card with Luhn, IBAN with its
+checksum, IP address, US SSN, phone numbers) with the pre-scan's triggers added, and a
+faster phone recognizer.
+
+Differences from Presidio's defaults, each on purpose:
+
+- US SSN runs only Presidio's "medium" pattern (``123-45-6789``, score 0.5). The four
+  "very weak" ones (any 9-digit number, 0.05) are below every useful threshold and would
+  only cost time.
+- Phone numbers are looked for only in the profile's regions (Presidio's default is eight),
+  only where at least ``MIN_PHONE_DIGITS`` digits stand close together, and each candidate
+  is handed to python-phonenumbers in a small window instead of the whole text per region
+  (the whole-text matcher is most of stock Presidio's time). Matching is the same
+  ``PhoneNumberMatcher`` with the same leniency, so findings are too.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+
+import phonenumbers
+from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    UsSsnRecognizer,
+)
+
+from .base import PRIORITY_PII, Triggered
+
+#: Phone numbers with fewer digits are not looked for: in the supported regions the valid
+#: ones are short service numbers, and every year or port number would be a candidate.
+MIN_PHONE_DIGITS = 7
+
+
+class EmailAddressRecognizer(Triggered, EmailRecognizer):
+    TRIGGER = r"@"  # an address has no whitespace: the window is the token around "@"
+    PRIORITY = PRIORITY_PII
+
+
+class CardNumberRecognizer(Triggered, CreditCardRecognizer):
+    """Presidio's card pattern and Luhn check, with Mastercard's 2-series (2221-2720,
+    issued since 2017) added: Presidio's pattern misses those. Every match holds four
+    digits, maybe one separator, and three more digits."""
+
+    PATTERN = (
+        "All Credit Cards (weak)",
+        r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(2[2-7]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))"
+        r"[- ]?(\d{3,4})[- ]?(\d{3,4})[- ]?(\d{3,5})\b",
+        0.3,
+    )
+    TRIGGER = r"\d{4}[- ]?\d{3}"
+    REACH_BEFORE = 12
+    REACH_AFTER = 20
+
+    def __init__(self) -> None:
+        super().__init__(patterns=[Pattern(*self.PATTERN)])
+
+
+class IbanCodeRecognizer(Triggered, IbanRecognizer):
+    """Presidio's IBAN pattern (upper case, optional space/dash groups) and mod-97 check."""
+
+    TRIGGER = r"[A-Z]{2}\d\d"
+    REACH_AFTER = 48
+
+
+class IpAddressRecognizer(Triggered, IpRecognizer):
+    """Presidio's IPv4/IPv6 patterns. An IPv4 address holds ``.d.``, an IPv6 one ``::`` or
+    ``:h:``; neither holds whitespace, so the window is the token around the trigger."""
+
+    TRIGGER = r"\.\d{1,3}\.|:[0-9A-Fa-f]{0,4}:"
+
+
+class SsnRecognizer(Triggered, UsSsnRecognizer):
+    """Presidio's SSN recognizer with its medium pattern only (see the module doc)."""
+
+    MEDIUM = ("SSN5 (medium)", r"\b([0-9]{3})[- .]([0-9]{2})[- .]([0-9]{4})\b", 0.5)
+    TRIGGER = r"\d{3}[- .]\d{2}[- .]\d{4}"
+    REACH_BEFORE = 2
+    REACH_AFTER = 2
+
+    def __init__(self) -> None:
+        super().__init__(patterns=[Pattern(*self.MEDIUM)])
+
+
+#: A digit cluster: digits joined by at most two separators, maybe a leading "+" or "(",
+#: maybe an extension. Not after a letter, digit or "+" (no cluster starts mid-word).
+_CLUSTER = re.compile(
+    r"(?<![\w+])\+?\(?\d(?:[ \-.()/]{0,2}\d)*(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,6}(?!\d))?"
+)
+#: Shapes that are never phone numbers: dates and dotted quads (IPv4 addresses).
+_NOT_A_PHONE = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}"
+)
+_MAX_PHONE_DIGITS = 20
+
+
+class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
+    """python-phonenumbers' matcher for the profile's regions, run on digit clusters.
+
+    Presidio's recognizer runs the matcher over the whole text once per region; the
+    matcher then parses every digit group it meets (timestamps, ids, durations) and tries
+    inner matches of each. This one finds digit clusters with one regex and hands the
+    matcher only the clusters that can hold a number: at least ``MIN_PHONE_DIGITS``
+    digits, not glued to a letter after it (``2180ms``, ``2026-11-03T…``: the matcher
+    rejects those too) nor joined by a hyphen or dot to the rest of a token (the groups
+    of a UUID), not a date or a dotted quad. Each cluster is matched in a window
+    of itself and one character on each side, so the matcher's own checks of the
+    neighbouring characters still apply. Results are cached per window and region:
+    a conversation re-sends its history with every turn.
+
+    There is no pre-scan trigger: ``analyze`` is its own pre-scan.
+    """
+
+    TRIGGER = None
+    PRIORITY = PRIORITY_PII
+
+    def __init__(self, regions: Sequence[str], leniency: int = 1) -> None:
+        super().__init__(supported_regions=tuple(regions), leniency=leniency)
+        self._name = type(self).__name__
+        self._regions: tuple[str, ...] = tuple(regions)
+        self._leniency = leniency
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for m in _CLUSTER.finditer(text):
+            start, end = m.span()
+            cluster = m.group()
+            digits = sum(map(str.isdigit, cluster))
+            if digits < MIN_PHONE_DIGITS or digits > _MAX_PHONE_DIGITS:
+                continue
+            if _glued(text, start, end):
+                continue
+            if _NOT_A_PHONE.fullmatch(cluster):
+                continue
+            lo = max(0, start - 1)
+            window = text[lo : end + 1]
+            # "+…" numbers parse the same in every region
+            regions = self._regions[:1] if cluster.startswith("+") else self._regions
+            for region in regions:
+                for m_start, m_end in _matches(window, region, self._leniency):
+                    results.append(
+                        RecognizerResult(
+                            entity_type=self.supported_entities[0],
+                            start=lo + m_start,
+                            end=lo + m_end,
+                            score=self.SCORE,
+                            recognition_metadata={
+                                RecognizerResult.RECOGNIZER_NAME_KEY: self._name,
+                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                            },
+                        )
+                    )
+        return list(EntityRecognizer.remove_duplicates(results))
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """The cluster is part of a longer token: a letter right after it (``301ms``), or a
+    hyphen or dot joining it to letters or digits (UUIDs, hex ids, versions)."""
+    n = len(text)
+    if end < n and text[end].isalpha():
+        return True
+    if end + 1 < n and text[end] in "-." and text[end + 1].isalnum():
+        return True
+    return start >= 2 and text[start - 1] in "-." and text[start - 2].isalnum()
+
+
+@functools.lru_cache(maxsize=8192)
+def _matches(window: str, region: str, leniency: int) -> tuple[tuple[int, int], ...]:
+    return tuple(
+        (m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency)
+    )
+
+
+_SPACE = (" ", "\n", "\t")
+
+
+def widen(text: str, lo: int, hi: int) -> tuple[int, int]:
+    """``[lo, hi)`` clipped to the text and widened to the whitespace around it, so that a
+    window never starts or ends inside a token."""
+    lo = 0 if lo <= 0 else max(text.rfind(c, 0, lo) for c in _SPACE) + 1
+    n = len(text)
+    if hi >= n:
+        return lo, n
+    ends = [i for i in (text.find(c, hi) for c in _SPACE) if i >= 0]
+    return lo, min(ends) if ends else n
+
+
+#: The personal data recognizers that take no arguments (the phone one takes regions).
+PII_RECOGNIZERS: dict[str, Callable[[], EntityRecognizer]] = {
+    "EMAIL_ADDRESS": EmailAddressRecognizer,
+    "CREDIT_CARD": CardNumberRecognizer,
+    "IBAN_CODE": IbanCodeRecognizer,
+    "IP_ADDRESS": IpAddressRecognizer,
+    "US_SSN": SsnRecognizer,
+}

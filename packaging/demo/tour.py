@@ -1,0 +1,375 @@
+"""The demo: a development IdP, a mock LLM and the gateway on loopback, and a guided tour.
+
+Run with ``make demo``. Everything runs on 127.0.0.1 in ``./demo/`` (made anew each time):
+the dev IdP (npm ``oidc-provider``, two tenants, a few users), aimock as "OpenAI", and
+``warden run`` with the demo config (policies, DLP profiles, SCIM, syslog to a file). The
+tour signs people in, sends prompts with the real openai SDK and prints what happened.
+Afterwards everything keeps running for you to explore; Ctrl-C stops all of it.
+
+The gateway reaches aimock through the test-bed routing (``unsafe_testing``), which is
+why the commands printed at the end carry ``WARDEN_UNSAFE_TESTING``: never in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socketserver
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.identity.devidp import DevIdp, portal_client, public_client  # noqa: E402
+from tests.peers import UNSAFE_ENV, WARDEN, Aimock, Peer, WardenProcess  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PORTAL_SECRET_ENV = "WARDEN_DEMO_PORTAL_SECRET"
+PORTAL_SECRET = "demo-portal-secret-not-for-production"
+EMAIL, API_KEY = "jane.customer@example.com", "sk-proj-DEMOabcdefghijklmnopqrstuvwxyz0123456789ABCD"
+
+
+class Tour:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.peers: list[Peer] = []
+        self.passed = 0
+        self.failed = 0
+
+    # -- output ----------------------------------------------------------------------
+
+    def step(self, title: str) -> None:
+        print(f"\n\033[1m▶ {title}\033[0m", flush=True)
+
+    def ok(self, text: str) -> None:
+        self.passed += 1
+        print(f"  \033[32m✓\033[0m {text}", flush=True)
+
+    def bad(self, text: str) -> None:
+        self.failed += 1
+        print(f"  \033[31m✗\033[0m {text}", flush=True)
+
+    def check(self, condition: bool, good: str, wrong: str) -> None:
+        (self.ok if condition else self.bad)(good if condition else wrong)
+
+    # -- peers -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.step("Starting the dev IdP, the mock LLM (aimock) and the gateway on loopback")
+        self.collector = SyslogFile(self.work / "syslog.log")
+        self.aimock = Aimock(HERE / "aimock.json", self.work / "aimock.log")
+        self.aimock.start()
+        self.peers.append(self.aimock)
+        (self.work / "warden").mkdir()
+        self.warden = WardenProcess(
+            self.work / "warden", {}, env={**UNSAFE_ENV, PORTAL_SECRET_ENV: PORTAL_SECRET}
+        )
+        self.idp = DevIdp(
+            self.work / "idp",
+            clients=[
+                public_client("warden-cli"),
+                portal_client(
+                    "warden-portal",
+                    PORTAL_SECRET,
+                    [f"{self.warden.control_url}/portal/callback"],
+                    backchannel_logout_uri=f"{self.warden.control_url}/portal/backchannel-logout",
+                ),
+            ],
+        )
+        self.idp.start()
+        self.peers.append(self.idp)
+        self.warden.config_path.write_text(yaml.safe_dump(self.config()))
+        self.warden.start()
+        self.peers.append(self.warden)
+        self.ok(f"dev IdP {self.idp.issuer}, aimock {self.aimock.url}")
+        self.ok(
+            f"proxy {self.warden.proxy_url}, portal and control plane {self.warden.control_url}"
+        )
+
+    def config(self) -> dict[str, Any]:
+        cfg = yaml.safe_load(self.warden.config_path.read_text())
+        cfg["proxy"]["allow_loopback_destinations"] = False
+        cfg["unsafe_testing"] = {"route_catalog_hosts_to": self.aimock.url}
+        cfg["identity"] = {
+            "portal": {"company": "Acme Corp (demo)", "help_contact": "it-help@acme.example"},
+            "identity_providers": [
+                {
+                    "id": "dev",
+                    "issuer": self.idp.issuer,
+                    "client_id": "warden-portal",
+                    "client_secret_env": PORTAL_SECRET_ENV,
+                    "device_client_id": "warden-cli",
+                    "scopes": ["openid", "email", "profile", "warden", "offline_access"],
+                    "tenant_claim": "tenant",
+                }
+            ],
+            "tenants": [
+                {
+                    "id": "acme",
+                    "display_name": "Acme",
+                    "identity_providers": ["dev"],
+                    "scim": True,
+                    "reviewer_groups": ["eng"],
+                },
+                {"id": "globex", "display_name": "Globex", "identity_providers": ["dev"]},
+            ],
+        }
+        cfg["policy"] = {"file": str(HERE / "policy.yaml")}
+        cfg["dlp"] = {"profiles_file": str(HERE / "dlp-profiles.yaml"), "workers": 1}
+        cfg["audit"] = {
+            "syslog": {"transport": "tcp", "host": "127.0.0.1", "port": self.collector.port}
+        }
+        return cfg
+
+    def stop(self) -> None:
+        for peer in reversed(self.peers):
+            peer.stop()
+        self.collector.close()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def device_login(self, user: str, password: str) -> str:
+        portal = self.warden.control_url
+        grant = httpx.post(
+            f"{portal}/portal/device/start", json={"label": "demo"}, timeout=10
+        ).json()
+        print(f"    {user} opens {grant['verification_uri']} and enters {grant['user_code']}")
+        self.idp.approve_device(grant["user_code"], user, password)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(grant["interval"])
+            r = httpx.post(
+                f"{portal}/portal/device/poll", json={"handle": grant["handle"]}, timeout=10
+            ).json()
+            if r["status"] == "ok":
+                return str(r["credential"])
+            if r["status"] not in ("pending", "slow_down"):
+                raise RuntimeError(f"device login ended: {r}")
+        raise RuntimeError("device login did not finish")
+
+    def client(self, credential: str) -> openai.OpenAI:
+        proxy = self.warden.proxy_url.replace("http://", f"http://device:{credential}@")
+        ctx = ssl.create_default_context(cafile=str(self.warden.ca_cert))
+        return openai.OpenAI(
+            api_key="sk-demo",
+            max_retries=0,
+            http_client=openai.DefaultHttpxClient(proxy=proxy, verify=ctx),
+        )
+
+    def last_upstream_prompt(self) -> str:
+        entries = [e for e in self.aimock.journal() if e.get("path") == "/v1/chat/completions"]
+        body = entries[-1]["body"] if entries else {}
+        return json.dumps(body)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(WARDEN), "--config", str(self.warden.config_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **UNSAFE_ENV},
+        )
+
+    # -- the tour ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.step(
+            "alice (acme, engineering) signs in from a terminal: `warden login` (device grant)"
+        )
+        alice = self.device_login("alice", "dev-alice-password")
+        self.ok("alice got a device credential (the gateway keeps only its hash)")
+
+        self.step("alice asks about a ticket that contains an e-mail address and an API key")
+        prompt = f"Summarize the ticket from {EMAIL} who pasted the key {API_KEY} into it."
+        answer = (
+            self.client(alice)
+            .chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+            )
+            .choices[0]
+            .message.content
+            or ""
+        )
+        upstream = self.last_upstream_prompt()
+        self.check(
+            EMAIL not in upstream and API_KEY not in upstream and "<EMAIL_ADDRESS_1>" in upstream,
+            "what reached the model: <EMAIL_ADDRESS_1> and <OPENAI_API_KEY_1>, not the values",
+            f"the upstream saw: {upstream[:200]}",
+        )
+        print(f"    answer: {answer}")
+
+        self.step(
+            "alice drafts a note to a customer; the name goes out as a pseudonym and comes back restored"
+        )
+        stream = self.client(alice).chat.completions.create(
+            model="gpt-4o-mini",
+            stream=True,
+            messages=[
+                {
+                    "role": "user",
+                    "content": "Draft a short apology to Jane Roe for the late delivery.",
+                }
+            ],
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        upstream = self.last_upstream_prompt()
+        self.check(
+            "Jane Roe" in text and "Jane Roe" not in upstream and "<CUSTOMER_1>" in upstream,
+            f"streamed answer: {text!r} (the model only saw <CUSTOMER_1>)",
+            f"answer {text!r}; upstream {upstream[:200]}",
+        )
+
+        self.step("bob (acme, finance) is blocked from GPT-4o by his department's rule")
+        bob = self.device_login("bob", "dev-bob-password")
+        try:
+            self.client(bob).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+            )
+            self.bad("bob's request went through")
+        except openai.PermissionDeniedError as exc:
+            self.ok(
+                f"the SDK raised PermissionDeniedError: {exc.body['message'] if isinstance(exc.body, dict) else exc}"
+            )
+
+        self.step("The IdP deactivates alice over SCIM: her access ends at once")
+        out = self.cli("scim", "token", "create", "--tenant", "acme")
+        token = out.stdout.strip().rsplit(" ", 1)[1]
+        scim = httpx.Client(
+            base_url=f"{self.warden.control_url}/scim/v2/acme",
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+        )
+        uid = scim.post(
+            "/Users",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "alice@acme.example",
+                "externalId": "alice",
+                "active": True,
+            },
+        ).json()["id"]
+        scim.patch(
+            f"/Users/{uid}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+            },
+        )
+        try:
+            self.client(alice).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+            )
+            self.bad("alice's request still went through")
+        except openai.APIStatusError as exc:
+            self.check(
+                exc.status_code == 407,
+                "alice's next request: 407, sign in again",
+                f"HTTP {exc.status_code}",
+            )
+
+        self.step("The audit trail: every flow and event, hash-chained and signed")
+        verify = self.cli("audit", "verify")
+        self.check(
+            verify.returncode == 0 and "OK" in verify.stdout,
+            verify.stdout.strip().splitlines()[-1],
+            verify.stdout + verify.stderr,
+        )
+        time.sleep(1.0)
+        lines = self.collector.path.read_text(errors="replace").count("egress-warden")
+        self.check(
+            lines > 0,
+            f"{lines} records reached the syslog collector ({self.collector.path})",
+            "nothing reached the syslog collector",
+        )
+
+    def farewell(self, wait: bool) -> None:
+        cfg = self.warden.config_path
+        env = "WARDEN_UNSAFE_TESTING=route-llm-traffic-to-loopback"
+        print(f"\n\033[1m{self.passed} passed, {self.failed} failed\033[0m")
+        print("\nExplore (everything keeps running):")
+        print(f"  review console:  {env} .venv/bin/warden --config {cfg} console --admin")
+        print(f"  audit records:   {env} .venv/bin/warden --config {cfg} audit tail")
+        print(f"  health check:    {env} .venv/bin/warden --config {cfg} doctor")
+        print(
+            f"  portal:          {self.warden.control_url}/portal/   (users: alice, bob, carol / dev-<name>-password)"
+        )
+        print(
+            f"  proxy:           export HTTPS_PROXY={self.warden.proxy_url} SSL_CERT_FILE={self.warden.ca_cert}"
+        )
+        if wait:
+            print("\nPress Ctrl-C to stop everything.")
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+
+
+class SyslogFile:
+    """A minimal syslog-over-TCP receiver for the demo only: it writes each octet-counted
+    message to a file. Production points the gateway at a real collector (rsyslog, the
+    SIEM); the test suite does so with rsyslog."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        out = path.open("ab")
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while True:
+                    size = b""
+                    while (c := self.rfile.read(1)) not in (b" ", b""):
+                        size += c
+                    if not size.isdigit():
+                        return
+                    out.write(self.rfile.read(int(size)) + b"\n")
+                    out.flush()
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--no-wait", action="store_true", help="stop right after the tour (for tests)")
+    ap.add_argument("--workdir", default=str(ROOT / "demo"))
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    tour = Tour(work)
+    try:
+        tour.start()
+        tour.run()
+        tour.farewell(wait=not args.no_wait)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the gateway, the IdP and aimock ...", flush=True)
+        tour.stop()
+    return 0 if tour.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""DLP on a running gateway: the profiles from their file, the worker pool, the hash key.
+
+The ``hash`` operator's HMAC key is made at first start (``state/dlp-hash.key``, 0600):
+equal values hash alike across records and restarts, and nobody without the key can test
+guesses against the audit trail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import yaml
+
+from warden.config import Config, ConfigError
+from warden.dlp import DlpProfile, DlpRunner, ProfileError, load_profiles
+
+HASH_KEY_FILE = "dlp-hash.key"
+
+
+def _hash_key(state_dir: Path) -> bytes:
+    path = state_dir / HASH_KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex())
+    return key
+
+
+def load_dlp_profiles(config: Config) -> dict[str, DlpProfile]:
+    assert config.dlp is not None
+    path = config.dlp.profiles_file
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read the DLP profiles: {exc}"]) from None
+    try:
+        profiles = load_profiles(data or {})
+    except ProfileError as exc:
+        raise ConfigError(str(path), list(exc.errors)) from None
+    if config.dlp.default_profile is not None and config.dlp.default_profile not in profiles:
+        raise ConfigError(
+            "config",
+            [f"dlp.default_profile: {config.dlp.default_profile!r} is not a profile in {path}"],
+        )
+    return profiles
+
+
+def build_runner(config: Config, profiles: dict[str, DlpProfile]) -> DlpRunner:
+    assert config.dlp is not None
+    key = _hash_key(config.state_dir)
+    return DlpRunner(
+        profiles,
+        hash_keys={pid: key for pid in profiles},
+        workers=config.dlp.workers,
+        timeout=config.dlp.timeout_s,
+    )
