@@ -168,7 +168,9 @@ class Redactor:
         if vault is None or flow.response is None or not flow.response.stream:
             return
         dest = FlowContext.of(flow).destination
-        restorer = SseRestorer(dest.api or "" if dest else "", vault)
+        if dest is None or dest.api not in STREAM_APIS:
+            return  # a stream shape the restorer does not know: placeholders stay visible
+        restorer = SseRestorer(dest.api, vault)
         inner = flow.response.stream
 
         def restore(chunk: bytes) -> bytes:

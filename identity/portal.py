@@ -23,12 +23,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from .claims import ClaimMapping, NotAllowed, user_from_claims
 from .events import AuthEvent, AuthEvents
+from .markdown import render
 from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient
 from .redirects import safe_next
 from .sessions import Session, SessionStore, UserIdentity
@@ -162,6 +164,7 @@ class Portal:
             web.post("/portal/device/revoke", self.device_revoke),
             web.post("/portal/backchannel-logout", self.backchannel_logout),
             web.get("/portal/whoami", self.whoami),
+            web.get("/portal/about", self.about),
         ]
 
     # -- pages ---------------------------------------------------------------------
@@ -176,7 +179,8 @@ class Portal:
             "padding:0 1rem;color:#1d2433}h1{font-size:1.4rem}.muted{color:#5b6475}"
             "button{font:inherit;padding:.4rem 1rem}</style></head><body>"
             f"<h1>{html.escape(title)}</h1>{body_html}"
-            f"<p class=muted>{html.escape(s.company)} routes AI traffic through Egress Warden. "
+            f"<p class=muted>{html.escape(s.company)} routes AI traffic through Egress Warden "
+            "(<a href='/portal/about'>what is recorded and why</a>). "
             f"Questions: {html.escape(s.help_contact)}.</p></body></html>"
         )
         return web.Response(
@@ -615,6 +619,12 @@ class Portal:
             )
         )
         return web.json_response({"revoked": True})
+
+    async def about(self, request: web.Request) -> web.Response:
+        """The employee page: what is logged, how to sign in, what a block means."""
+        text = (Path(__file__).parent / "employee.md").read_text(encoding="utf-8")
+        title, _, rest = text.partition("\n")
+        return self.page(title.lstrip("# ").strip(), render(rest))
 
     async def whoami(self, request: web.Request) -> web.Response:
         """Who a device credential belongs to, and their roles (for `warden console`)."""

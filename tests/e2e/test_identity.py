@@ -574,3 +574,11 @@ def test_whoami_names_the_reviewer_role_from_groups(bed: Bed) -> None:
         httpx.get(url, headers={"Authorization": "Bearer wdc_forged"}, timeout=10).status_code
         == 401
     )
+
+
+def test_portal_links_the_employee_page(bed: Bed) -> None:
+    home = httpx.get(f"{bed.warden.control_url}/portal/", timeout=10)
+    assert "href='/portal/about'" in home.text
+    about = httpx.get(f"{bed.warden.control_url}/portal/about", timeout=10)
+    assert about.status_code == 200
+    assert "What is recorded" in about.text and "<script" not in about.text
