@@ -24,6 +24,7 @@ from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.scope import parsed_request
 from warden.context import EntityCount, FlowContext, Redaction
 from warden.dlp import (
+    STREAM_APIS,
     DlpBusy,
     DlpError,
     DlpRunner,
