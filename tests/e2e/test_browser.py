@@ -54,7 +54,12 @@ PROXY_BYPASS = "127.0.0.1,localhost"
 WAIT_MS = 15_000
 
 
-def start_browser_bed(tmp: Path, aimock: Aimock, webapp: WebAppFixture) -> Bed:
+def start_browser_bed(
+    tmp: Path,
+    aimock: Aimock,
+    webapp: WebAppFixture,
+    extra_config: dict | None = None,  # type: ignore[type-arg]
+) -> Bed:
     """The identity bed of test_identity with surrogate binding on and chatgpt.com routed
     to the web-app fixture (every other catalog host still goes to aimock)."""
     (tmp / "warden").mkdir()
@@ -80,6 +85,7 @@ def start_browser_bed(tmp: Path, aimock: Aimock, webapp: WebAppFixture) -> Bed:
     idp.start()
     config = yaml.safe_load(warden.config_path.read_text())
     config["identity"] = identity_config(idp, warden, surrogate=True)
+    config.update(extra_config or {})
     warden.config_path.write_text(yaml.safe_dump(config))
     try:
         warden.start()
@@ -241,3 +247,76 @@ def test_browser_signs_in_through_the_portal_and_the_app_is_attributed(
     who = conversation.principal
     assert who is not None
     assert (who.issuer, who.subject, who.auth_method) == (b.idp.issuer, "carol", "surrogate")
+
+
+BLOCK_REASON = "Globex uses the approved API tools only; public AI chats are not allowed."
+
+
+def test_blocked_web_app_shows_the_block_page_in_chromium(
+    aimock: Aimock, webapp: WebAppFixture, tmp_path: Path
+) -> None:
+    """Issue 5: a web-app flow the policy blocks gets the HTML block page (company, reason,
+    rule, whom to ask), rendered by a real Chromium and captured as a screenshot."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"default_action": "block"},
+                "tenants": {
+                    "acme": {
+                        "rules": [{"id": "acme-allow", "match": {"kind": "api"}, "action": "allow"}]
+                    },
+                    "globex": {
+                        "rules": [
+                            {
+                                "id": "globex-no-webapps",
+                                "match": {"kind": "webapp"},
+                                "action": "block",
+                                "reason": BLOCK_REASON,
+                            }
+                        ]
+                    },
+                },
+            }
+        )
+    )
+    (tmp_path / "bed").mkdir()
+    b = start_browser_bed(tmp_path / "bed", aimock, webapp, {"policy": {"file": str(policy)}})
+    home = trusting_home(tmp_path / "home", b.warden.ca_cert)
+    env: dict[str, str | float | bool] = {
+        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
+    }
+    env["HOME"] = str(home)
+    shot = tmp_path / "block-page.png"
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=LAUNCH_ARGS,
+                env=env,
+                proxy={"server": b.warden.proxy_url, "bypass": PROXY_BYPASS},
+                timeout=30_000,
+            )
+            try:
+                context.set_default_timeout(WAIT_MS)
+                page = context.pages[0] if context.pages else context.new_page()
+                page.goto("https://chatgpt.com/", wait_until="domcontentloaded")
+                page.wait_for_selector("input[name=password]")
+                page.fill("input[name=username]", "carol")
+                page.fill("input[name=password]", "dev-carol-password")
+                with page.expect_navigation(url="https://chatgpt.com/", wait_until="load"):
+                    page.click("button[type=submit], input[type=submit]")
+                text = page.inner_text("body")
+                assert BLOCK_REASON in text
+                assert "globex-no-webapps" in text and "it@acme.example" in text
+                assert page.title() != TITLE
+                page.screenshot(path=str(shot), full_page=True)
+            finally:
+                context.close()
+    finally:
+        b.warden.stop()
+        b.idp.stop()
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and shot.stat().st_size > 1000
+    assert not webapp.requests_to("/"), "the blocked app was reached"
