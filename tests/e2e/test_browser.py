@@ -58,7 +58,7 @@ def start_browser_bed(
     tmp: Path,
     aimock: Aimock,
     webapp: WebAppFixture,
-    extra_config: dict | None = None,  # type: ignore[type-arg]
+    extra_config: dict | None = None,
 ) -> Bed:
     """The identity bed of test_identity with surrogate binding on and chatgpt.com routed
     to the web-app fixture (every other catalog host still goes to aimock)."""
