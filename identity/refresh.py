@@ -11,12 +11,13 @@ IdP being up). Refresh tokens are encrypted at rest with a key in the state fold
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from warden.keyfiles import read_or_create
 
 from .claims import NotAllowed, user_from_claims
 from .events import AuthEvent, AuthEvents
@@ -36,15 +37,7 @@ class RefreshCipher:
 
     @classmethod
     def in_folder(cls, folder: Path) -> RefreshCipher:
-        path = folder / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return cls(path.read_bytes().strip())
-        key = Fernet.generate_key()
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-        return cls(key)
+        return cls(read_or_create(folder / KEY_FILE, Fernet.generate_key))
 
     def seal(self, token: str) -> bytes:
         return self._fernet.encrypt(token.encode())

@@ -9,7 +9,6 @@ once, and each is audited.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,24 +16,16 @@ from pathlib import Path
 from aiohttp import web
 
 from warden.identity.sessions import SessionStore
+from warden.keyfiles import read_or_create
 
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
 
 
 def load_or_create_admin_token(state_dir: Path) -> str:
     path = state_dir / ADMIN_TOKEN_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        token = path.read_text(encoding="ascii").strip()
-        if len(token) < 32:
-            raise SystemExit(
-                f"warden: {path} is damaged; delete it and restart to make a new one"
-            ) from None
-        return token
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(token + "\n")
+    token = read_or_create(path, lambda: secrets.token_urlsafe(32).encode()).decode("ascii")
+    if len(token) < 32:
+        raise SystemExit(f"warden: {path} is damaged; delete it and restart to make a new one")
     return token
 
 

@@ -7,7 +7,6 @@ guesses against the audit trail.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -15,20 +14,14 @@ import yaml
 
 from warden.config import Config, ConfigError
 from warden.dlp import DlpProfile, DlpRunner, ProfileError, load_profiles
+from warden.keyfiles import read_or_create
 
 HASH_KEY_FILE = "dlp-hash.key"
 
 
 def _hash_key(state_dir: Path) -> bytes:
-    path = state_dir / HASH_KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex())
-    return key
+    text = read_or_create(state_dir / HASH_KEY_FILE, lambda: secrets.token_bytes(32).hex().encode())
+    return bytes.fromhex(text.decode("ascii"))
 
 
 def load_dlp_profiles(config: Config) -> dict[str, DlpProfile]:
