@@ -149,10 +149,12 @@ def run_checks(
 def _config_checks(config: Config, path: Path) -> Iterator[CheckResult]:
     yield _pass("config", f"{path} loads; state folder {config.state_dir}")
     if config.unsafe_testing is not None:
-        yield _fail(
+        # The config loads only with the consent variable set, so this is the test bed or
+        # the demo on purpose: a warning there, and the fix for anyone who copied it.
+        yield _warn(
             "config: unsafe_testing",
             "the test-bed block `unsafe_testing` is present: LLM traffic goes to a loopback "
-            "test server, not to the providers",
+            "test server, not to the providers (right for the demo, never for production)",
             "remove `unsafe_testing` from the config (and WARDEN_UNSAFE_TESTING from the "
             "environment); it is for the test suite only",
         )

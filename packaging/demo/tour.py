@@ -91,6 +91,12 @@ class Tour:
         self.idp.start()
         self.peers.append(self.idp)
         self.warden.config_path.write_text(yaml.safe_dump(self.config()))
+        # What `warden` commands on the demo's config need in their environment.
+        (self.work / "env").write_text(
+            "".join(
+                f"{k}={v}\n" for k, v in {**UNSAFE_ENV, PORTAL_SECRET_ENV: PORTAL_SECRET}.items()
+            )
+        )
         self.warden.start()
         self.peers.append(self.warden)
         self.ok(f"dev IdP {self.idp.issuer}, aimock {self.aimock.url}")
@@ -179,7 +185,7 @@ class Tour:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, **UNSAFE_ENV},
+            env={**os.environ, **UNSAFE_ENV, PORTAL_SECRET_ENV: PORTAL_SECRET},
         )
 
     # -- the tour ----------------------------------------------------------------------
@@ -279,6 +285,14 @@ class Tour:
                 f"HTTP {exc.status_code}",
             )
 
+        self.step("warden doctor on the demo set-up")
+        doctor = self.cli("doctor")
+        self.check(
+            doctor.returncode == 0,
+            "warden doctor: every check passes (the demo's test routing is a warning)",
+            doctor.stdout[-800:],
+        )
+
         self.step("The audit trail: every flow and event, hash-chained and signed")
         verify = self.cli("audit", "verify")
         self.check(
@@ -296,7 +310,7 @@ class Tour:
 
     def farewell(self, wait: bool) -> None:
         cfg = self.warden.config_path
-        env = "WARDEN_UNSAFE_TESTING=route-llm-traffic-to-loopback"
+        env = f"env $(cat {self.work / 'env'})"
         print(f"\n\033[1m{self.passed} passed, {self.failed} failed\033[0m")
         print("\nExplore (everything keeps running):")
         print(f"  review console:  {env} .venv/bin/warden --config {cfg} console --admin")

@@ -34,6 +34,7 @@ def test_demo_tour_passes_every_step(tmp_path: Path) -> None:
         "PermissionDeniedError",
         "407, sign in again",
         "OK: every chain verifies",
+        "warden doctor: every check passes",
     ):
         assert step in out.stdout, step
     # Nothing is left running after the tour.
