@@ -14,7 +14,7 @@ from warden.providers.catalog import Catalog
 from .audit import Audit
 from .destinations import DestinationGuard
 from .identify import Identify
-from .policy import PolicyEnforcer
+from .policy import PolicyEnforcer, QuotaCounter
 
 if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
     from .redact import Redactor
@@ -50,5 +50,12 @@ def chain(
         addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))
     # The redactor's request hook runs after policy (nothing earlier needs the rewritten
     # body); its responseheaders hook must come after the response reader's, to wrap it.
-    addons += [ResponseReader(), *([redactor] if redactor else []), Telemetry(metrics), audit]
+    counter = [QuotaCounter(policy.runtime)] if policy is not None else []
+    addons += [
+        ResponseReader(),
+        *([redactor] if redactor else []),
+        *counter,
+        Telemetry(metrics),
+        audit,
+    ]
     return addons

@@ -15,7 +15,8 @@ from typing import Literal
 from mitmproxy import http
 
 from warden.addons.identify import is_navigation
-from warden.context import Decision, Destination, FlowContext, Principal
+from warden.addons.scope import parsed_request
+from warden.context import Decision, Destination, FlowContext, Principal, Usage
 from warden.policy import (
     PAGE_HEADERS,
     ApiError,
@@ -29,8 +30,10 @@ from warden.policy import (
     decide,
     quota_page,
     quota_response,
+    usage_or_estimate,
 )
 from warden.policy_wiring import PolicyRuntime
+from warden.providers.shapes import Usage as ProviderUsage
 
 
 def principal_facts(p: Principal | None) -> PrincipalFacts:
@@ -158,20 +161,33 @@ class PolicyEnforcer:
                 )
             ctx.replace(outcome="over_quota").save(flow)
 
+
+class QuotaCounter:
+    """Counts each answered flow's tokens against the quotas. It runs after the response
+    reader has read the usage; where the provider reported none, the prompt's tokens are
+    estimated (chars / 4) and the usage is marked estimated in the record too."""
+
+    def __init__(self, runtime: PolicyRuntime) -> None:
+        self.runtime = runtime
+
     def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
-        if (
-            ctx.destination is None
-            or ctx.outcome is not None
-            or ctx.usage is None
-            or ctx.principal is None
-        ):
+        if ctx.destination is None or ctx.outcome is not None or ctx.principal is None:
             return
-        u = ctx.usage
+        reported = ctx.usage
+        if reported is None or reported.input_tokens is None or reported.output_tokens is None:
+            parsed = parsed_request(flow)
+            texts = [s.text for s in parsed.segments] if parsed else []
+            given = (
+                ProviderUsage(reported.input_tokens, reported.output_tokens) if reported else None
+            )
+            u = usage_or_estimate(given, texts, [])
+            reported = Usage(u.input_tokens, u.output_tokens, u.estimated)
+            ctx.replace(usage=reported).save(flow)
         self.runtime.quotas.record_usage(
             principal_facts(ctx.principal),
-            u.input_tokens or 0,
-            u.output_tokens or 0,
-            u.estimated,
+            reported.input_tokens or 0,
+            reported.output_tokens or 0,
+            reported.estimated,
             time.time(),
         )

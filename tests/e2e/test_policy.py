@@ -57,6 +57,7 @@ POLICY: dict[str, Any] = {
                     ]
                 },
                 "interns": {"quotas": {"per_user": {"requests_per_minute": 2}}},
+                "tokens": {"quotas": {"per_user": {"tokens_per_day": 20}}},
             },
         },
         "globex": {"rules": [{"id": "globex-allow", "match": {"kind": "api"}, "action": "allow"}]},
@@ -71,7 +72,7 @@ def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Be
     policy_file.write_text(yaml.safe_dump(POLICY))
     clients = [
         service_client(f"svc-{dept}", SERVICE_SECRET, {"tenant": "acme", "department": dept})
-        for dept in ("eng", "finance", "interns", "interns2")
+        for dept in ("eng", "finance", "interns", "interns2", "tokens")
     ]
     b = start_bed(
         tmp,
@@ -272,3 +273,14 @@ def test_policy_cli_check_and_explain(bed: Bed) -> None:
     )
     assert explain.returncode == 0, explain.stderr
     assert "block" in explain.stdout and "finance-no-gpt4o" in explain.stdout
+
+
+def test_token_quota_counts_the_usage_of_answers(bed: Bed) -> None:
+    """20 tokens a day: the first answer (aimock reports 15) passes, the second passes the
+    check at 15 and brings the day to 30, the third is refused."""
+    bearer = token(bed, "tokens")
+    assert sdk(bed, "openai", bearer, "gpt-4o-mini").get("text") == GREETING
+    assert sdk(bed, "openai", bearer, "gpt-4o-mini").get("text") == GREETING
+    over = sdk(bed, "openai", bearer, "gpt-4o-mini")
+    assert over["error"] == "RateLimitError" and over["status"] == 429
+    assert "token" in over["message"].lower()
