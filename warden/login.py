@@ -44,6 +44,7 @@ MAX_BACKOFF_S = 60.0
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 CREDENTIALS_FILE = "credentials.json"
 CA_FILE = "ca.pem"
+BUNDLE_FILE = "ca-bundle.pem"  # the system's CAs plus the gateway's
 ENV_FILE_MARKER = "# Egress Warden proxy settings, written by `warden login`"
 
 
@@ -480,13 +481,38 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def env_lines(proxy_with_credential: str, ca_file: Path) -> list[str]:
+    """SSL_CERT_FILE and REQUESTS_CA_BUNDLE *replace* a client's trust store (Python,
+    curl), so they name a bundle of the system's CAs plus the gateway's: sites the proxy
+    passes through untouched keep verifying. NODE_EXTRA_CA_CERTS adds to Node's own."""
+    bundle = shlex.quote(str(ca_file.with_name(BUNDLE_FILE)))
     ca = shlex.quote(str(ca_file))
     return [
         f"export HTTPS_PROXY={shlex.quote(proxy_with_credential)}",
-        f"export SSL_CERT_FILE={ca}",
-        f"export REQUESTS_CA_BUNDLE={ca}",
+        f"export SSL_CERT_FILE={bundle}",
+        f"export REQUESTS_CA_BUNDLE={bundle}",
         f"export NODE_EXTRA_CA_CERTS={ca}",
     ]
+
+
+def system_ca_bundle() -> bytes:
+    """The machine's trusted CAs (Debian, RHEL, macOS via certifi ...), or nothing."""
+    import ssl
+
+    candidates = [
+        ssl.get_default_verify_paths().cafile,
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ]
+    try:
+        import certifi
+
+        candidates.append(certifi.where())
+    except ImportError:
+        pass
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate).read_bytes()
+    return b""
 
 
 def load_stored(path: Path) -> dict[str, Any] | None:
@@ -700,6 +726,8 @@ def _store(
     _private_dir(folder)
     ca_file = folder / CA_FILE
     write_file(ca_file, ca_pem, 0o644)  # a public certificate
+    system = system_ca_bundle()
+    write_file(folder / BUNDLE_FILE, system.rstrip() + b"\n" + ca_pem if system else ca_pem, 0o644)
     env_file = opts.write_env.expanduser().absolute() if opts.write_env else None
     record = {
         "version": 1,

@@ -155,8 +155,12 @@ def test_login_sdk_call_then_logout(login_bed: Bed, tmp_path: Path) -> None:
     credential = m.group(1)
     folder = tmp_path / "xdg" / "egress-warden"
     ca_file = folder / "ca.pem"
-    assert exports["SSL_CERT_FILE"] == exports["REQUESTS_CA_BUNDLE"] == str(ca_file)
+    bundle = folder / "ca-bundle.pem"
+    assert exports["SSL_CERT_FILE"] == exports["REQUESTS_CA_BUNDLE"] == str(bundle)
     assert exports["NODE_EXTRA_CA_CERTS"] == str(ca_file)
+    # The bundle keeps the system's CAs (pass-through sites still verify) and adds ours.
+    assert bundle.read_bytes().endswith(ca_file.read_bytes())
+    assert bundle.read_bytes().count(b"BEGIN CERTIFICATE") > 1
     assert ca_file.read_bytes() == bed.warden.ca_cert.read_bytes()
     der = x509.load_pem_x509_certificate(ca_file.read_bytes()).public_bytes(Encoding.DER)
     assert f"SHA-256 fingerprint: {hashlib.sha256(der).digest().hex(':').upper()}" in out
