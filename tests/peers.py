@@ -193,6 +193,24 @@ class WardenProcess(Peer):
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
 
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`warden --config <this gateway's config> ARGS`, with the test bed's consent."""
+        return subprocess.run(
+            [str(WARDEN), "--config", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **UNSAFE_ENV, **self.env},
+        )
+
+    def audit_records(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every audit record as `warden audit export` gives it (the plain record dicts)."""
+        out = self.cli(
+            "audit", "export", "--format", "jsonl", *(["--tenant", tenant] if tenant else [])
+        )
+        assert out.returncode == 0, out.stderr
+        return [json.loads(line)["record"] for line in out.stdout.splitlines()]
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:
             return str(r.read().decode())

@@ -221,6 +221,12 @@ class Config(_Strict):
         return self.state_dir / "state.db"
 
     @property
+    def control_url(self) -> str:
+        """The control plane as this host reaches it (CLI commands talk to it here)."""
+        scheme = "https" if self.control.tls else "http"
+        return f"{scheme}://{self.control.listen.host}:{self.control.listen.port}"
+
+    @property
     def audit_dir(self) -> Path:
         return self.state_dir / "audit"
 

@@ -19,15 +19,10 @@ from warden.config import Config
 from warden.login import Clock, LoginError, PortalClient, default_label, wait_for_approval
 
 
-def _control_url(config: Config) -> str:
-    scheme = "https" if config.control.tls else "http"
-    return f"{scheme}://{config.control.listen.host}:{config.control.listen.port}"
-
-
 def _reviewer_scope(config: Config, args: argparse.Namespace) -> tuple[object, Callable[[], None]]:
     from warden.console import ReviewerScope
 
-    portal = (args.portal or config.identity.portal.public_url or _control_url(config)).rstrip("/")
+    portal = (args.portal or config.identity.portal.public_url or config.control_url).rstrip("/")
     client = PortalClient(portal)
     try:
         grant = client.start(args.idp, f"console {default_label()}")
@@ -73,7 +68,7 @@ def cmd_console(config: Config, args: argparse.Namespace) -> int:
             config.audit_db,
             config.state_db,
             config.audit_dir / "audit-signing.pub",
-            _control_url(config),
+            config.control_url,
             config.state_dir / ADMIN_TOKEN_FILE if args.admin else None,
             scope,  # type: ignore[arg-type]
         )

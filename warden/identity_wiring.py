@@ -125,8 +125,7 @@ def build_identity(
         idps[p.id] = (p, ConfiguredIdp(p.id, client, mapping))
     listen = config.proxy.listen
     settings = PortalSettings(
-        public_url=ident.portal.public_url
-        or f"http://{config.control.listen.host}:{config.control.listen.port}",
+        public_url=ident.portal.public_url or config.control_url,
         session_lifetime_s=ident.portal.session_hours * 3600,
         surrogate_ttl_s=ident.portal.surrogate.ttl_minutes * 60,
         surrogate_networks=tuple(

@@ -33,10 +33,7 @@ def cmd_create(config: Config, args: argparse.Namespace) -> int:
     except TooManyTokens as exc:
         print(f"warden: {exc}", file=sys.stderr)
         return 1
-    scheme = "https" if config.control.tls else "http"
-    base = config.identity.portal.public_url or (
-        f"{scheme}://{config.control.listen.host}:{config.control.listen.port}"
-    )
+    base = config.identity.portal.public_url or config.control_url
     print(f"SCIM base URL: {base}/scim/v2/{args.tenant}")
     print(f"Bearer token (shown once, store it in your IdP now): {token}")
     return 0

@@ -42,11 +42,6 @@ def cmd_list(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _control_url(config: Config) -> str:
-    scheme = "https" if config.control.tls else "http"
-    return f"{scheme}://{config.control.listen.host}:{config.control.listen.port}"
-
-
 def cmd_revoke(config: Config, args: argparse.Namespace) -> int:
     body: dict[str, str] = {"tenant": args.tenant}
     if args.session:
@@ -67,7 +62,7 @@ def cmd_revoke(config: Config, args: argparse.Namespace) -> int:
     )
     try:
         r = httpx.post(
-            f"{_control_url(config)}/admin/sessions/revoke",
+            f"{config.control_url}/admin/sessions/revoke",
             json=body,
             timeout=10,
             trust_env=False,

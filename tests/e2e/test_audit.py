@@ -35,19 +35,11 @@ def body(prompt: str, stream: bool = False) -> dict[str, Any]:
 
 
 def warden_cli(w: WardenProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(WARDEN), "--config", str(w.config_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **UNSAFE_ENV},
-    )
+    return w.cli(*args)
 
 
 def exported(w: WardenProcess) -> list[dict[str, Any]]:
-    out = warden_cli(w, "audit", "export", "--format", "jsonl")
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line)["record"] for line in out.stdout.splitlines()]
+    return w.audit_records()
 
 
 @pytest.fixture(scope="module")

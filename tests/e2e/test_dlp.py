@@ -18,7 +18,7 @@ import yaml
 from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import sdk, token
 from tests.identity.devidp import service_client
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock
+from tests.peers import Aimock
 
 pytestmark = pytest.mark.e2e
 
@@ -89,21 +89,7 @@ def test_email_and_card_never_reach_the_upstream(bed: Bed) -> None:
         and "4111" not in upstream.replace("**** **** **** 1111", "")
     )
     assert "<EMAIL_ADDRESS_1>" in upstream and "**** **** **** 1111" in upstream
-    out = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "audit",
-            "export",
-            "--tenant",
-            "acme",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **UNSAFE_ENV},
-    ).stdout
+    out = bed.warden.cli("audit", "export", "--tenant", "acme").stdout
     records = [json.loads(line)["record"] for line in out.splitlines()]
     flow = [r for r in records if r["kind"] == "flow" and r["findings"]][-1]
     assert {(f["entity_type"], f["count"]) for f in flow["findings"]} == {

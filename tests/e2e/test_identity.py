@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.identity.devidp import DevIdp, portal_client, public_client, service_client
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -241,21 +241,7 @@ def test_device_login_then_sdk_call_is_attributed(bed: Bed) -> None:
     assert login["credential"] not in json.dumps(entries[0])
     assert "login.ok tenant=acme sub=alice method=device" in bed.warden.log()
     # The audit trail has the login, the credential and the attributed flow.
-    out = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "audit",
-            "export",
-            "--tenant",
-            "acme",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **UNSAFE_ENV},
-    )
+    out = bed.warden.cli("audit", "export", "--tenant", "acme")
     records = [json.loads(line)["record"] for line in out.stdout.splitlines()]
     events = {(r["event"], r["principal"]["subject"]) for r in records if r["kind"] == "auth"}
     assert {("login.ok", "alice"), ("credential.issued", "alice")} <= events
@@ -542,20 +528,10 @@ def test_user_disabled_at_the_idp_loses_access_at_the_next_recheck(bed: Bed) -> 
 
 def test_sessions_cli_lists_and_revokes(bed: Bed) -> None:
     login = device_login(bed, "bob", "dev-bob-password")
-    env = {**os.environ, **UNSAFE_ENV}
-    cli = [str(WARDEN), "--config", str(bed.warden.config_path), "sessions"]
-    listed = subprocess.run(
-        [*cli, "list", "--tenant", "acme"], capture_output=True, text=True, timeout=30, env=env
-    )
+    listed = bed.warden.cli("sessions", "list", "--tenant", "acme")
     assert "bob@acme.example" in listed.stdout and "device" in listed.stdout
     assert "globex" not in listed.stdout
-    revoked = subprocess.run(
-        [*cli, "revoke", "--tenant", "acme", "--user", "bob"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
+    revoked = bed.warden.cli("sessions", "revoke", "--tenant", "acme", "--user", "bob")
     assert revoked.returncode == 0 and "in the running gateway" in revoked.stdout
     assert "warden login" in openai_call(bed, login["credential"]).get("message", "")
 

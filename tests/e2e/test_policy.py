@@ -250,26 +250,17 @@ def test_policy_cli_check_and_explain(bed: Bed) -> None:
         env=env,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    explain = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "policy",
-            "explain",
-            "--tenant",
-            "acme",
-            "--user",
-            "svc-finance",
-            "--department",
-            "finance",
-            "--model",
-            "gpt-4o-mini",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
+    explain = bed.warden.cli(
+        "policy",
+        "explain",
+        "--tenant",
+        "acme",
+        "--user",
+        "svc-finance",
+        "--department",
+        "finance",
+        "--model",
+        "gpt-4o-mini",
     )
     assert explain.returncode == 0, explain.stderr
     assert "block" in explain.stdout and "finance-no-gpt4o" in explain.stdout

@@ -6,9 +6,7 @@ next request on the same open connection is refused, well within a second."""
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -16,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_identity import Bed, device_login, start_bed
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock
+from tests.peers import Aimock
 
 pytestmark = pytest.mark.e2e
 
@@ -39,44 +37,14 @@ def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Be
 
 
 def scim_token(bed: Bed, tenant: str) -> str:
-    out = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "scim",
-            "token",
-            "create",
-            "--tenant",
-            tenant,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **UNSAFE_ENV},
-    )
+    out = bed.warden.cli("scim", "token", "create", "--tenant", tenant)
     assert out.returncode == 0, out.stderr
     assert f"/scim/v2/{tenant}" in out.stdout
     return out.stdout.strip().rsplit(" ", 1)[1]
 
 
 def test_cli_refuses_tenants_without_scim(bed: Bed) -> None:
-    out = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "scim",
-            "token",
-            "create",
-            "--tenant",
-            "globex",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **UNSAFE_ENV},
-    )
+    out = bed.warden.cli("scim", "token", "create", "--tenant", "globex")
     assert out.returncode != 0 and "has no SCIM enabled" in out.stderr
 
 
@@ -159,21 +127,7 @@ def test_deactivation_cuts_access_within_a_second(bed: Bed) -> None:
     )
     with httpx.Client(proxy=proxy, verify=ctx, timeout=10, trust_env=False) as client:
         assert client.post(CHAT, json=BODY).status_code == 407
-    events = subprocess.run(
-        [
-            str(WARDEN),
-            "--config",
-            str(bed.warden.config_path),
-            "audit",
-            "export",
-            "--tenant",
-            "acme",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **UNSAFE_ENV},
-    ).stdout
+    events = bed.warden.cli("audit", "export", "--tenant", "acme").stdout
     assert '"scim.user.deactivated"' in events and '"scim.access_cut"' in events
 
 
