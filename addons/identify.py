@@ -11,6 +11,7 @@ Credentials, portal cookies and client-sent identity headers never go upstream.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -46,7 +47,23 @@ _IDENTITY_HEADERS = re.compile(
 )
 
 
+# Header name (as sent) -> whether it is one of those; names repeat, the regex need not.
+_identity_header_verdicts: dict[bytes, bool] = {}
+
+
+def _is_identity_header(raw: bytes) -> bool:
+    verdict = _identity_header_verdicts.get(raw)
+    if verdict is None:
+        norm = raw.decode("utf-8", "surrogateescape").lower().replace("_", "-")
+        verdict = norm in ("proxy-authorization", "cookie") or bool(_IDENTITY_HEADERS.match(norm))
+        if len(_identity_header_verdicts) < 4096:
+            _identity_header_verdicts[raw] = verdict
+    return verdict
+
+
 def strip_identity_headers(headers: http.Headers) -> None:
+    if not any(_is_identity_header(name) for name, _ in headers.fields):
+        return  # the common case: nothing to strip, and no header parsed twice
     for name in list(headers.keys()):
         norm = name.lower().replace("_", "-")
         if norm == "proxy-authorization" or _IDENTITY_HEADERS.match(norm):
@@ -237,8 +254,13 @@ def client_address(flow: http.HTTPFlow) -> str:
     peer: tuple[str, int] | None = flow.client_conn.peername
     if peer is None:
         return ""
+    return _address_text(peer[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_text(host: str) -> str:
     try:
-        ip = ipaddress.ip_address(peer[0])
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return ""
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None

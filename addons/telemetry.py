@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mitmproxy import http
 
 from warden.context import FlowContext
@@ -11,6 +13,16 @@ from warden.metrics import GatewayMetrics
 class Telemetry:
     def __init__(self, metrics: GatewayMetrics) -> None:
         self.metrics = metrics
+        # The labelled series, looked up once: labels() takes a lock and checks its
+        # arguments each call. Hosts are catalog hosts, so these stay small.
+        self._flows: dict[tuple[str, str], Any] = {}
+        self._timers: dict[str, tuple[Any, Any]] = {}
+
+    def _count(self, host: str, outcome: str) -> None:
+        series = self._flows.get((host, outcome))
+        if series is None:
+            series = self._flows[(host, outcome)] = self.metrics.flows.labels(host, outcome)
+        series.inc()
 
     def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
@@ -20,16 +32,18 @@ class Telemetry:
         outcome = ctx.outcome or (
             "upstream_status_5xx" if flow.response.status_code >= 500 else "forwarded"
         )
-        self.metrics.flows.labels(host, outcome).inc()
+        self._count(host, outcome)
+        timers = self._timers.get(host)
+        if timers is None:
+            timers = self._timers[host] = (
+                self.metrics.flow_latency.labels(host),
+                self.metrics.upstream_latency.labels(host),
+            )
         request, response = flow.request, flow.response
         if response.timestamp_end is not None:
-            self.metrics.flow_latency.labels(host).observe(
-                response.timestamp_end - request.timestamp_start
-            )
+            timers[0].observe(response.timestamp_end - request.timestamp_start)
         if ctx.outcome is None and request.timestamp_end is not None:
-            self.metrics.upstream_latency.labels(host).observe(
-                max(0.0, response.timestamp_start - request.timestamp_end)
-            )
+            timers[1].observe(max(0.0, response.timestamp_start - request.timestamp_end))
 
     def error(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
@@ -37,6 +51,6 @@ class Telemetry:
             return
         host = ctx.destination.host
         client_abort = flow.error is not None and "client disconnected" in flow.error.msg.lower()
-        self.metrics.flows.labels(host, "client_abort" if client_abort else "upstream_error").inc()
+        self._count(host, "client_abort" if client_abort else "upstream_error")
         if not client_abort:
             self.metrics.upstream_errors.labels(host).inc()

@@ -43,6 +43,7 @@ OUTCOMES: Final = frozenset(
         "dlp_error",
         "policy_error",
         "audit_error",
+        "gateway_error",
         "ok",
         "failed",
         "denied",

@@ -110,6 +110,7 @@ _SEVERITY_BY_OUTCOME: Final[Mapping[str, Severity]] = {
     "dlp_error": Severity.ERR,
     "policy_error": Severity.ERR,
     "audit_error": Severity.ERR,
+    "gateway_error": Severity.ERR,
     "alarm": Severity.ERR,
 }
 

@@ -26,7 +26,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
@@ -92,26 +92,23 @@ class AuditWriter:
         if queue_size < 1 or batch_max < 1:
             raise ValueError("AuditWriter queue_size and batch_max must be at least 1")
         self._log = log
-        self._signer = signer
-        self._policy = policy or CheckpointPolicy()
-        self._on_checkpoint = on_checkpoint
         self._queue: queue.Queue[_Submission | _Stop] = queue.Queue(maxsize=queue_size)
         self._queue_size = queue_size
         self._batch_max = batch_max
-        self._clock = clock
-        self._now = now
         self._lock = threading.Lock()
         self._closed = False
         self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._signed: dict[str, int] = {}
+        self._schedule = CheckpointScheduler(
+            log, signer, policy or CheckpointPolicy(), on_checkpoint, clock=clock, now=now
+        )
         self._wal = WalCheckpointer(log.path, wal_checkpoint_seconds)
 
     def start(self) -> None:
         """Start the writer thread (records submitted before wait in the queue)."""
         if self._thread is not None:
             raise RuntimeError("AuditWriter.start() was already called")
-        self._signed = self._log.checkpointed_heads()
+        self._schedule.start()
         self._log.disable_autocheckpoint()
         self._wal.start()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -194,15 +191,10 @@ class AuditWriter:
             self._fail_queued(AuditUnavailable(f"the audit writer thread failed: {exc!r}"))
 
     def _loop(self) -> None:
-        policy = self._policy
-        next_tick = self._clock() + policy.every_seconds
-        next_heartbeat = self._clock() + policy.heartbeat_seconds
+        schedule = self._schedule
         while True:
-            timeout = None
-            if self._signer is not None:
-                timeout = max(0.0, min(next_tick, next_heartbeat) - self._clock())
             try:
-                first = self._queue.get(timeout=timeout)
+                first = self._queue.get(timeout=schedule.timeout())
             except queue.Empty:
                 first = None
             batch: list[_Submission] = []
@@ -219,51 +211,106 @@ class AuditWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     item = None
-            if batch:
-                self._commit(batch)
-            if self._signer is None:
-                if stopping:
-                    return
-                continue
-            heads = self._log.heads()
-            due = {
-                tenant
-                for tenant in {s.record.tenant for s in batch}
-                if tenant in heads
-                and heads[tenant].tenant_seq - self._signed.get(tenant, 0) >= policy.every_records
-            }
-            moment = self._clock()
-            if moment >= next_tick or stopping:
-                due |= {t for t, h in heads.items() if h.tenant_seq > self._signed.get(t, 0)}
-                next_tick = moment + policy.every_seconds
-            if moment >= next_heartbeat:
-                due |= set(heads)
-                next_heartbeat = moment + policy.heartbeat_seconds
-            if due:
-                self._checkpoint(sorted(due))
+            live = [s for s in batch if s.take()]
+            if live:
+                outcomes = commit_batch(self._log, [s.record for s in live])
+                _settle(list(zip(live, outcomes, strict=True)))
+            schedule.after_batch({s.record.tenant for s in live}, stopping=stopping)
             if stopping:
                 return
 
-    def _commit(self, batch: list[_Submission]) -> None:
-        live = [s for s in batch if s.take()]
-        if not live:
-            return
-        try:
-            appended = self._log.append([s.record for s in live])
-        except AuditStoreError as exc:
-            if len(live) > 1 and isinstance(exc.__cause__, sqlite3.IntegrityError):
-                _settle([(s, self._append_one(s.record)) for s in live])
-            else:
-                _settle([(s, _unavailable(exc)) for s in live])
-            return
-        _settle(list(zip(live, appended, strict=True)))
+    def _fail_queued(self, failure: AuditUnavailable) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Submission) and item.take():
+                _settle([(item, failure)])
 
-    def _append_one(self, record: AuditRecord) -> Appended | AuditUnavailable:
-        try:
-            (result,) = self._log.append([record])
-        except AuditStoreError as exc:
-            return _unavailable(exc)
-        return result
+
+type _Outcome = Appended | AuditUnavailable
+
+
+def commit_batch(log: AuditLog, records: Sequence[AuditRecord]) -> list[_Outcome]:
+    """Commit ``records`` in one transaction; each gets its `Appended` or the failure.
+
+    A duplicate ``record_id`` fails only its own record: the batch is retried one record
+    at a time. Any other database error fails the whole batch.
+    """
+    try:
+        return list(log.append(records))
+    except AuditStoreError as exc:
+        if len(records) > 1 and isinstance(exc.__cause__, sqlite3.IntegrityError):
+            return [_append_one(log, record) for record in records]
+        return [_unavailable(exc)] * len(records)
+
+
+def _append_one(log: AuditLog, record: AuditRecord) -> _Outcome:
+    try:
+        (result,) = log.append([record])
+    except AuditStoreError as exc:
+        return _unavailable(exc)
+    return result
+
+
+class CheckpointScheduler:
+    """When to sign which tenants' heads, after `CheckpointPolicy`; owned by the writer.
+
+    Without a ``signer`` it never signs. ``timeout()`` is how long the writer may wait for
+    records before ``after_batch`` must run again (ticks and heartbeats).
+    """
+
+    def __init__(
+        self,
+        log: AuditLog,
+        signer: CheckpointSigner | None,
+        policy: CheckpointPolicy,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime.datetime] = _utcnow,
+    ) -> None:
+        self._log = log
+        self._signer = signer
+        self._policy = policy
+        self._on_checkpoint = on_checkpoint
+        self._clock = clock
+        self._now = now
+        self._signed: dict[str, int] = {}
+        self._next_tick = self._next_heartbeat = 0.0
+
+    def start(self) -> None:
+        self._signed = self._log.checkpointed_heads()
+        self._next_tick = self._clock() + self._policy.every_seconds
+        self._next_heartbeat = self._clock() + self._policy.heartbeat_seconds
+
+    def timeout(self) -> float | None:
+        if self._signer is None:
+            return None
+        return max(0.0, min(self._next_tick, self._next_heartbeat) - self._clock())
+
+    def after_batch(self, tenants: Iterable[str], *, stopping: bool = False) -> None:
+        """Sign what is due after a batch of ``tenants`` (or a timeout, or a stop)."""
+        if self._signer is None:
+            return
+        policy = self._policy
+        heads = self._log.heads()
+        due = {
+            tenant
+            for tenant in tenants
+            if tenant in heads
+            and heads[tenant].tenant_seq - self._signed.get(tenant, 0) >= policy.every_records
+        }
+        moment = self._clock()
+        if moment >= self._next_tick or stopping:
+            due |= {t for t, h in heads.items() if h.tenant_seq > self._signed.get(t, 0)}
+            self._next_tick = moment + policy.every_seconds
+        if moment >= self._next_heartbeat:
+            due |= set(heads)
+            self._next_heartbeat = moment + policy.heartbeat_seconds
+        if due:
+            self._checkpoint(sorted(due))
 
     def _checkpoint(self, tenants: Iterable[str]) -> None:
         assert self._signer is not None
@@ -279,18 +326,6 @@ class AuditWriter:
                     self._on_checkpoint(checkpoint)
                 except Exception:
                     log.exception("the on_checkpoint hook failed for tenant %s", checkpoint.tenant)
-
-    def _fail_queued(self, failure: AuditUnavailable) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, _Submission) and item.take():
-                _settle([(item, failure)])
-
-
-type _Outcome = Appended | AuditUnavailable
 
 
 def _settle(outcomes: list[tuple[_Submission, _Outcome]]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import ssl
 import statistics
 import sys
@@ -86,9 +87,30 @@ async def drive(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its children (the audit writer), from /proc."""
+    total = 0.0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
+    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="b and c are measured alternately this often"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
     aimock = Aimock(ROOT / "tests" / "fixtures" / "aimock", work / "aimock.log")
@@ -117,28 +139,47 @@ def main() -> None:
         bare.start()
         peers.append(bare)
         wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
+        assert warden.proc is not None and bare.proc is not None
 
         api = "https://api.openai.com/v1/chat/completions"
         targets = {
-            "a direct (HTTP upstream)": (f"{aimock.url}/v1/chat/completions", None, None),
-            "b bare mitmproxy": (api, f"http://127.0.0.1:{bare_port}", warden.ca_cert),
-            "c warden run": (api, warden.proxy_url, warden.ca_cert),
+            "a direct (HTTP upstream)": (f"{aimock.url}/v1/chat/completions", None, None, None),
+            "b bare mitmproxy": (
+                api,
+                f"http://127.0.0.1:{bare_port}",
+                warden.ca_cert,
+                bare.proc.pid,
+            ),
+            "c warden run": (api, warden.proxy_url, warden.ca_cert, warden.proc.pid),
         }
-        results: dict[tuple[str, int], dict[str, float]] = {}
-        print(f"{'target':28} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'n':>7}")
+        print(
+            f"{'target':26} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'CPU us/req':>10} {'n':>7}   (median of {args.rounds} rounds)"
+        )
+        medians: dict[tuple[str, int], dict[str, float]] = {}
         for clients in (1, 32):
-            for name, (url, proxy, ca) in targets.items():
-                r = asyncio.run(drive(url, proxy, ca, clients, args.seconds))
-                results[(name, clients)] = r
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                # alternate the targets so a slow moment of the machine hits all of them
+                for name, (url, proxy, ca, pid) in targets.items():
+                    before = cpu_seconds(pid) if pid else 0.0
+                    r = asyncio.run(drive(url, proxy, ca, clients, args.seconds))
+                    r["cpu_us"] = 1e6 * (cpu_seconds(pid) - before) / r["n"] if pid else 0.0
+                    runs[name].append(r)
+            for name, results in runs.items():
+                m = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                medians[(name, clients)] = m
+                cpu = f"{m['cpu_us']:>10.0f}" if targets[name][3] else f"{'-':>10}"
                 print(
-                    f"{name:28} {clients:>7} {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['n']:>7}"
+                    f"{name:26} {clients:>7} {m['rps']:>7.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} "
+                    f"{cpu} {m['n']:>7.0f}"
                 )
         for clients in (1, 32):
-            ratio = (
-                results[("c warden run", clients)]["rps"]
-                / results[("b bare mitmproxy", clients)]["rps"]
+            c, b = medians[("c warden run", clients)], medians[("b bare mitmproxy", clients)]
+            print(
+                f"throughput c/b at {clients:>2} clients: {c['rps'] / b['rps']:.2f}  "
+                f"(target >= 0.90); CPU per request c/b: {c['cpu_us'] / b['cpu_us']:.2f}"
             )
-            print(f"throughput c/b at {clients:>2} clients: {ratio:.2f}  (target >= 0.90)")
     finally:
         for p in reversed(peers):
             p.stop()

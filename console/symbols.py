@@ -24,6 +24,7 @@ OUTCOME_LOOK: Final[dict[str, tuple[str, str]]] = {
     "dlp_error": ("⚠", "bold red"),
     "policy_error": ("⚠", "bold red"),
     "audit_error": ("⚠", "bold red"),
+    "gateway_error": ("⚠", "bold red"),
     "ok": ("✓", "green"),
     "failed": ("✗", "red"),
     "denied": ("✗", "red"),

@@ -111,6 +111,8 @@ class _Pending[T]:
 
 
 def eligible_for_surrogate(addr: str, settings: PortalSettings) -> bool:
+    if not settings.surrogate_networks:
+        return False
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:

@@ -19,10 +19,8 @@ from warden.audit import (
     AuditLog,
     AuditRecord,
     AuditUnavailable,
-    AuditWriter,
     Checkpoint,
     CheckpointPolicy,
-    CheckpointSigner,
     Principal,
     load_or_create_signing_key,
     purge,
@@ -32,6 +30,7 @@ from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
 from warden.audit.syslog_format import Facility, SyslogFormatter
 from warden.audit.syslog_transport import open_transport
+from warden.audit.writer_process import AuditWriterProcess, WriterSettings
 from warden.audit_config import AuditSettings
 from warden.identity.events import AuthEvent
 
@@ -59,8 +58,10 @@ class AuditTrail:
         self.retention = dict(tenant_retention_days or {})
         audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db_path = audit_dir / "audit.db"
-        self.log = AuditLog.open(self.db_path, synchronous=settings.synchronous.upper())  # type: ignore[arg-type]
-        key = load_or_create_signing_key(audit_dir)
+        synchronous = settings.synchronous.upper()
+        # Opened here to report a bad path or schema at start-up, then handed to the child.
+        AuditLog.open(self.db_path, synchronous=synchronous).close()  # type: ignore[arg-type]
+        load_or_create_signing_key(audit_dir)
         cp = settings.checkpoints
         self._loop: asyncio.AbstractEventLoop | None = None
         self.shipper: SyslogShipper | None = None
@@ -89,24 +90,26 @@ class AuditTrail:
                 alarm=self.formatter.spool_full_alarm,
                 limits=ShipperLimits(queue_messages=s.queue_messages),
             )
-        self.writer = AuditWriter(
-            self.log,
-            signer=CheckpointSigner(key),
-            policy=CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
+        self.writer = AuditWriterProcess(
+            WriterSettings(
+                self.db_path,
+                audit_dir,
+                synchronous,  # type: ignore[arg-type]
+                CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
+            ),
             on_checkpoint=self._checkpoint_committed,
         )
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.writer.start()
+        await self.writer.start()
         if self.shipper is not None:
             await self.shipper.start()
 
     async def stop(self) -> None:
-        self.writer.close()
+        await self.writer.close()
         if self.shipper is not None:
             await self.shipper.stop()
-        self.log.close()
 
     def _ship(self, data: Mapping[str, object]) -> None:
         if self.shipper is None or self.formatter is None:
@@ -117,7 +120,7 @@ class AuditTrail:
             logger.debug("syslog shipper stopped; record kept in the database only")
 
     def _checkpoint_committed(self, cp: Checkpoint) -> None:
-        # Called on the writer's thread; the shipper lives on the event loop.
+        # Called on the event loop (the writer process reports checkpoints through its pipe).
         if self._loop is None or self.shipper is None:
             return
         data = {
@@ -140,7 +143,8 @@ class AuditTrail:
             if not self._fails_open(rec.tenant):
                 raise
             return
-        self._ship(rec.to_dict())
+        if self.shipper is not None:
+            self._ship(rec.to_dict())
 
     def _fails_open(self, tenant: str) -> bool:
         if tenant in self._fail_open_tenants:

@@ -137,13 +137,24 @@ def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None
 
 
 def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_to_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool or kind is float:
         return value
-    raise TypeError(f"FlowContext holds only plain values, not {type(value).__name__}")
+    names = _PLAIN_FIELDS.get(kind)
+    if names is None:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = _PLAIN_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+        elif isinstance(value, tuple | list):
+            return [_to_plain(v) for v in value]
+        elif isinstance(value, str | int | float | bool):
+            return value
+        else:
+            raise TypeError(f"FlowContext holds only plain values, not {kind.__name__}")
+    return {name: _to_plain(getattr(value, name)) for name in names}
+
+
+# Field names per dataclass: dataclasses.fields() is too slow to call on every save.
+_PLAIN_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from warden import addons as warden_addons
 from warden import store
 from warden.addons.audit import Audit
 from warden.addons.identify import Identify
+from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
@@ -196,8 +197,10 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            *warden_addons.chain(
-                config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+            Pipeline(
+                warden_addons.chain(
+                    config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+                )
             ),
             errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )

@@ -261,4 +261,3 @@ def test_retention_purges_old_records_and_the_chain_still_verifies(tmp_path: Pat
     assert removed == {"acme": 3, "globex": 0}
     report = verify(tmp_path / "audit.db", load_public_key(tmp_path / "audit-signing.pub"))
     assert report.ok, report.describe()
-    trail.log.close()

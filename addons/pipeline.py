@@ -1,0 +1,207 @@
+"""Pipeline: the warden chain as one mitmproxy addon, failing closed when a stage raises.
+
+mitmproxy dispatches every hook to every addon in its chain, and after each flow hook it
+dispatches an ``update`` hook to all of them again; each visit walks a generator, looks
+the hook up by name and enters an error guard, whether the addon implements the hook or
+not. With the warden's addons registered one by one that bookkeeping was a large share of
+a request's cost (bench/proxy.py). The pipeline registers once and calls, per hook, only
+the stages that implement it, in chain order, through lists built at start-up.
+
+It also changes what a failing stage means. mitmproxy logs an addon's exception and lets
+the flow go on, so a bug in identification or policy would have sent the request upstream
+unchecked. Here an exception in a stage before the request leaves (``http_connect``,
+``requestheaders``, ``request``) answers the client with a 502 in the provider's error
+shape and marks the flow ``gateway_error``; on ``server_connect`` it refuses the upstream
+connection; later stages (response side) are logged and the remaining stages still run,
+so the flow is still audited. Lifecycle hooks (``load``, ``configure``, ``running``,
+``done``) raise as before, so start-up problems stop the gateway.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from mitmproxy import http
+from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+
+from warden.context import FlowContext
+from warden.providers.errors import error_body
+
+logger = logging.getLogger("warden.pipeline")
+
+#: Hooks that run before the request is sent upstream: a failure there refuses the flow.
+REQUEST_HOOKS: Final = ("http_connect", "requestheaders", "request")
+#: Hooks after the upstream answered: a failure is logged, the other stages still run.
+RESPONSE_HOOKS: Final = ("responseheaders", "response", "error")
+LIFECYCLE_HOOKS: Final = ("load", "configure", "running", "done")
+HOOKS: Final = (*LIFECYCLE_HOOKS, *REQUEST_HOOKS, "server_connect", *RESPONSE_HOOKS)
+
+type _Call = Callable[[Any], object]
+
+
+class _Stage:
+    __slots__ = ("call", "is_async", "name")
+
+    def __init__(self, addon: object, call: _Call) -> None:
+        self.name = type(addon).__name__
+        self.call = call
+        self.is_async = inspect.iscoroutinefunction(call)
+
+
+class Pipeline:
+    """Calls each hook on the addons of ``stages`` that define it, in their order.
+
+    Per hook the pipeline exposes to mitmproxy either nothing (no stage implements it), a
+    plain function (every stage is synchronous: no coroutine per call) or a coroutine
+    function.
+    """
+
+    def __init__(self, stages: Sequence[object]) -> None:
+        self.stages = tuple(stages)
+        for addon in self.stages:
+            if hasattr(addon, "addons"):
+                raise TypeError(f"{type(addon).__name__}: nested addons are not supported")
+            for hook in ("load", "configure"):
+                if inspect.iscoroutinefunction(getattr(addon, hook, None)):
+                    raise TypeError(f"{type(addon).__name__}.{hook} must not be async")
+        self._by_hook: dict[str, tuple[_Stage, ...]] = {
+            hook: tuple(
+                _Stage(addon, call)
+                for addon in self.stages
+                if callable(call := getattr(addon, hook, None))
+            )
+            for hook in HOOKS
+        }
+        for hook, stages_of_hook in self._by_hook.items():
+            if not stages_of_hook:
+                setattr(self, hook, None)  # mitmproxy skips an addon whose hook is None
+            elif hook in REQUEST_HOOKS:
+                setattr(self, hook, _before_upstream(hook, stages_of_hook))
+            elif hook in RESPONSE_HOOKS:
+                setattr(self, hook, _after_upstream(hook, stages_of_hook))
+
+    def implementers(self, hook: str) -> list[str]:
+        """The stage names that run on ``hook``, in order (for tests and ``warden doctor``)."""
+        return [s.name for s in self._by_hook[hook]]
+
+    # Lifecycle: straight through, exceptions propagate to mitmproxy (start-up must fail).
+    # mitmproxy calls load and configure from synchronous code: those stages must be sync.
+    def load(self, loader: object) -> None:
+        for stage in self._by_hook["load"]:
+            stage.call(loader)
+
+    def configure(self, updated: set[str]) -> None:
+        for stage in self._by_hook["configure"]:
+            stage.call(updated)
+
+    async def running(self) -> None:
+        for stage in self._by_hook["running"]:
+            result = stage.call()  # type: ignore[call-arg]
+            if stage.is_async:
+                await result  # type: ignore[misc]
+
+    async def done(self) -> None:
+        for stage in self._by_hook["done"]:
+            result = stage.call()  # type: ignore[call-arg]
+            if stage.is_async:
+                await result  # type: ignore[misc]
+
+    async def server_connect(self, data: ServerConnectionHookData) -> None:
+        for stage in self._by_hook["server_connect"]:
+            try:
+                result = stage.call(data)
+                if stage.is_async:
+                    await result  # type: ignore[misc]
+            except Exception:
+                logger.exception("%s failed on server_connect; connection refused", stage.name)
+                data.server.error = (
+                    f"Egress Warden refused this connection: an internal check ({stage.name}) "
+                    "failed; see the gateway log"
+                )
+                return
+
+
+def _before_upstream(hook: str, stages: tuple[_Stage, ...]) -> Callable[[http.HTTPFlow], object]:
+    """Before the request leaves: a failing stage refuses the flow, later stages skip it."""
+
+    def failed(stage: _Stage, flow: http.HTTPFlow) -> None:
+        logger.exception(
+            "%s failed on %s for %s; the request was refused",
+            stage.name,
+            hook,
+            flow.request.pretty_host,
+        )
+        refuse(flow, stage.name)
+
+    if not any(stage.is_async for stage in stages):
+
+        def run_sync(flow: http.HTTPFlow) -> None:
+            for stage in stages:
+                try:
+                    stage.call(flow)
+                except Exception:
+                    failed(stage, flow)
+                    return
+
+        return run_sync
+
+    async def run(flow: http.HTTPFlow) -> None:
+        for stage in stages:
+            try:
+                result = stage.call(flow)
+                if stage.is_async:
+                    await result  # type: ignore[misc]
+            except Exception:
+                failed(stage, flow)
+                return
+
+    return run
+
+
+def _after_upstream(hook: str, stages: tuple[_Stage, ...]) -> Callable[[http.HTTPFlow], object]:
+    """After the upstream answered: log, mark the flow, and let the other stages (audit) run."""
+
+    def failed(stage: _Stage, flow: http.HTTPFlow) -> None:
+        logger.exception("%s failed on %s for %s", stage.name, hook, flow.request.pretty_host)
+        FlowContext.of(flow).replace(outcome="gateway_error").save(flow)
+
+    if not any(stage.is_async for stage in stages):
+
+        def run_sync(flow: http.HTTPFlow) -> None:
+            for stage in stages:
+                try:
+                    stage.call(flow)
+                except Exception:
+                    failed(stage, flow)
+
+        return run_sync
+
+    async def run(flow: http.HTTPFlow) -> None:
+        for stage in stages:
+            try:
+                result = stage.call(flow)
+                if stage.is_async:
+                    await result  # type: ignore[misc]
+            except Exception:
+                failed(stage, flow)
+
+    return run
+
+
+def refuse(flow: http.HTTPFlow, stage: str) -> None:
+    """Answer ``flow`` with a 502 the client's SDK can read, and mark it ``gateway_error``."""
+    ctx = FlowContext.of(flow)
+    provider = ctx.destination.provider if ctx.destination else "openai"
+    message = (
+        f"Egress Warden could not check this request (internal error in {stage}), so it was "
+        "not sent. Tell your IT service desk; the gateway log has the details."
+    )
+    flow.response = http.Response.make(
+        502,
+        error_body(provider, 502, message, "warden_internal_error"),
+        {"Content-Type": "application/json"},
+    )
+    ctx.replace(outcome="gateway_error").save(flow)
