@@ -149,6 +149,7 @@ class AuditWriterProcess:
         self._out: asyncio.WriteTransport | None = None
         self._reader: _AckProtocol | None = None
         self._pending: dict[int, _Waiter] = {}
+        self._outgoing: list[bytes] = []
         self._early: list[tuple[AuditRecord, concurrent.futures.Future[Appended]]] = []
         self._next_id = 0
         self._lock = threading.Lock()
@@ -212,7 +213,8 @@ class AuditWriterProcess:
         assert self._loop is not None, "AuditWriterProcess.start() was not awaited"
         waiter: asyncio.Future[Appended] = self._loop.create_future()
         self._send(record, waiter)
-        return await asyncio.shield(waiter)
+        # A cancelled caller cancels only its waiter; the record is still written.
+        return await waiter
 
     def submit(self, record: AuditRecord) -> concurrent.futures.Future[Appended]:
         """Queue ``record`` from any thread; the future resolves once it is committed."""
@@ -251,7 +253,15 @@ class AuditWriterProcess:
         self._next_id += 1
         ident = self._next_id
         self._pending[ident] = waiter
-        self._out.write(frame(("r", ident, record.to_dict())))
+        if not self._outgoing:
+            # One write per turn of the event loop for all records of that turn.
+            self._loop.call_soon(self._flush)  # type: ignore[union-attr]
+        self._outgoing.append(frame(("r", ident, record.to_dict())))
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self._out is not None and not self._out.is_closing():
+            self._out.write(b"".join(outgoing))
 
     def _acknowledged(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -274,6 +284,7 @@ class AuditWriterProcess:
     def _child_gone(self) -> None:
         """The child's output ended: fail what it did not acknowledge, start it again."""
         self._running = False
+        self._outgoing = []
         pending, self._pending = self._pending, {}
         failure = AuditUnavailable(
             "the audit writer process ended before it confirmed this record "
@@ -322,6 +333,7 @@ class AuditWriterProcess:
             _fail(future, AuditUnavailable("the audit writer was closed before it started"))
         if self._restart_task is not None:
             self._restart_task.cancel()
+        self._flush()
         if self._out is not None:
             self._out.close()  # end of input: the child finishes and exits
         if self._proc is not None:

@@ -1,8 +1,9 @@
 """Baseline for bench/proxy.py: mitmproxy with only its core proxy addons, no warden addons.
 
 The same mitmproxy addons the gateway loads (core, proxyserver, next_layer, tlsconfig,
-disable_h2c) plus the one-line routing the test bed needs to reach the loopback upstream;
-so the ratio against ``warden run`` is the cost of warden's own addons.
+disable_h2c) plus the routing the test bed needs to reach the loopback upstream (and the
+marker header the gateway's test routing adds to each answer); so the ratio against
+``warden run`` is the cost of warden's own addons.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class Route:
         host_header = flow.request.host_header
         flow.request.scheme, flow.request.host, flow.request.port = "http", "127.0.0.1", self.port
         flow.request.host_header = host_header
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # the marker the gateway's test routing adds, so both do the test bed's work
+        if flow.response is not None:
+            flow.response.headers["X-Warden-Unsafe-Test-Routing"] = "1"
 
 
 async def main(listen_port: int, upstream_port: int, confdir: str) -> None:

@@ -28,6 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess, free_port, port_open, wait_until  # noqa: E402
 
+#: The stages of the chain that issue 2 built (see bench/warden_stages.py).
+ISSUE_2_STAGES = ("DestinationGuard", "Scope", "UnsafeTestRouting", "ResponseReader", "Telemetry")
+
 PROMPT = "benchmark " + "lorem ipsum dolor sit amet " * 34  # ~1 KB body in all
 BODY = json.dumps(
     {
@@ -124,6 +127,21 @@ def main() -> None:
         )
         warden.start()
         peers.append(warden)
+        # The same gateway with only the stages issue 2 asked for: scope (and the
+        # destination guard), test routing, the response reader and telemetry.
+        (work / "w2").mkdir()
+        core = WardenProcess(
+            work / "w2", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, UNSAFE_ENV
+        )
+        core.argv = [
+            sys.executable,
+            str(ROOT / "bench" / "warden_stages.py"),
+            ",".join(ISSUE_2_STAGES),
+            "--",
+            *list(core.argv)[1:],
+        ]
+        core.start()
+        peers.append(core)
         bare_port = free_port()
         bare = Peer(
             "bare",
@@ -139,7 +157,7 @@ def main() -> None:
         bare.start()
         peers.append(bare)
         wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
-        assert warden.proc is not None and bare.proc is not None
+        assert warden.proc is not None and bare.proc is not None and core.proc is not None
 
         api = "https://api.openai.com/v1/chat/completions"
         targets = {
@@ -151,6 +169,7 @@ def main() -> None:
                 bare.proc.pid,
             ),
             "c warden run": (api, warden.proxy_url, warden.ca_cert, warden.proc.pid),
+            "c2 warden, issue-2 stages": (api, core.proxy_url, core.ca_cert, core.proc.pid),
         }
         print(
             f"{'target':26} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
@@ -174,12 +193,13 @@ def main() -> None:
                     f"{name:26} {clients:>7} {m['rps']:>7.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} "
                     f"{cpu} {m['n']:>7.0f}"
                 )
-        for clients in (1, 32):
-            c, b = medians[("c warden run", clients)], medians[("b bare mitmproxy", clients)]
-            print(
-                f"throughput c/b at {clients:>2} clients: {c['rps'] / b['rps']:.2f}  "
-                f"(target >= 0.90); CPU per request c/b: {c['cpu_us'] / b['cpu_us']:.2f}"
-            )
+        for row, label in (("c warden run", "c/b "), ("c2 warden, issue-2 stages", "c2/b")):
+            for clients in (1, 32):
+                c, b = medians[(row, clients)], medians[("b bare mitmproxy", clients)]
+                print(
+                    f"throughput {label} at {clients:>2} clients: {c['rps'] / b['rps']:.2f}  "
+                    f"(target >= 0.90); CPU per request: {c['cpu_us'] / b['cpu_us']:.2f}"
+                )
     finally:
         for p in reversed(peers):
             p.stop()

@@ -36,10 +36,14 @@ def _object_without_repeats(pairs: list[tuple[str, object]]) -> dict[str, object
     return obj
 
 
+# One decoder for every body: json.loads with a hook builds a new decoder on each call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_repeats)
+
+
 def loads(text: str) -> object:
     """``json.loads`` for untrusted text; raises ``BodyError``."""
     try:
-        return json.loads(text, object_pairs_hook=_object_without_repeats)
+        return _DECODER.decode(text)
     except _DuplicateKeyError:
         raise BodyError("duplicate JSON key") from None
     except RecursionError:

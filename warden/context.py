@@ -11,7 +11,6 @@ and the audit trail are read by people who must not see those.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import types
@@ -119,8 +118,20 @@ class FlowContext:
         _remember(flow, raw, self)
 
     def replace(self, **changes: Any) -> Self:
-        return dataclasses.replace(self, **changes)
+        # dataclasses.replace looks the fields up on every call; this runs in every hook.
+        names = _CONTEXT_FIELDS
+        unknown = changes.keys() - names
+        if unknown:
+            raise TypeError(f"FlowContext has no field {', '.join(sorted(unknown))}")
+        copy = object.__new__(type(self))
+        for name in names:
+            object.__setattr__(
+                copy, name, changes[name] if name in changes else getattr(self, name)
+            )
+        return copy
 
+
+_CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowContext))
 
 # Every addon reads the context in each hook; decoding the dict each time costs more than
 # the addons' own work. The decoded context is kept per flow, valid while the metadata
@@ -132,8 +143,10 @@ _decoded: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], FlowContext]] = (
 
 def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None:
     # An object that takes no weak reference gets no cache; the result is still correct.
-    with contextlib.suppress(TypeError):
+    try:  # noqa: SIM105 - contextlib.suppress costs a context manager on every hook call
         _decoded[flow] = (raw, ctx)
+    except TypeError:
+        pass
 
 
 def _to_plain(value: Any) -> Any:
