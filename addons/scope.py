@@ -122,7 +122,7 @@ class Scope:
             service,
             flow.request.method,
             flow.request.path,
-            header_items(flow.request.headers),
+            flow.request.headers,  # read by the adapters that need it (Bedrock) only
             flow.request.get_content(strict=False) or b"",
         )
         _parsed[flow] = parsed
@@ -150,13 +150,3 @@ class Scope:
             host=_normalize(host),
         )
 
-
-def header_items(headers: http.Headers) -> dict[str, str]:
-    """The headers as a plain dict in one pass (a repeated name keeps its last value).
-
-    ``dict(headers)`` looks every name up again, scanning all fields each time.
-    """
-    return {
-        name.decode("utf-8", "surrogateescape"): value.decode("utf-8", "surrogateescape")
-        for name, value in headers.fields
-    }

@@ -1,10 +1,12 @@
 """Audit log benchmark: sustained records/s through AuditWriter, and the latency it adds per flow.
 
-Run: ``.venv/bin/python bench/audit.py [--seconds 5] [--synchronous NORMAL|FULL]``.
+Run: ``.venv/bin/python bench/audit.py [--seconds 5] [--synchronous NORMAL|FULL]
+[--writer process|thread]``. ``process`` (the default) is the writer process `warden run`
+uses; ``thread`` runs the same group commit on a thread of this process.
 
 1. Throughput: 256 asyncio tasks each ``await writer.write(record)`` in a loop for
    ``--seconds``; records are built (and validated) on the event loop as the proxy would,
-   chained, group-committed and checkpointed (Ed25519, default policy) on the writer thread.
+   chained, group-committed and checkpointed (Ed25519, default policy) by the writer.
 2. Added latency: records arrive at a steady 500 and 2000 per second (one new flow per
    due tick, each its own task); the figure is the time ``await writer.write(record)``
    takes, i.e. what the commit-before-release rule adds to a flow. p50, p99 and max.
@@ -35,6 +37,7 @@ from warden.audit import (
     Timing,
     Usage,
 )
+from warden.audit.writer_process import AuditWriterProcess, WriterSettings
 
 TENANTS = ("acme", "globex", "initech", "umbrella")
 
@@ -77,14 +80,30 @@ def make_record(n: int) -> AuditRecord:
     )
 
 
-def open_writer(folder: Path, synchronous: str) -> AuditWriter:
+type Writer = AuditWriter | AuditWriterProcess
+
+
+async def open_writer(folder: Path, synchronous: str, kind: str) -> Writer:
+    if kind == "process":  # what `warden run` uses
+        writer = AuditWriterProcess(
+            WriterSettings(folder / "audit.db", folder, synchronous)  # type: ignore[arg-type]
+        )
+        await writer.start()
+        return writer
     log = AuditLog.open(folder / "audit.db", synchronous=synchronous)  # type: ignore[arg-type]
-    writer = AuditWriter(log, signer=CheckpointSigner(Ed25519PrivateKey.generate()))
-    writer.start()
-    return writer
+    thread_writer = AuditWriter(log, signer=CheckpointSigner(Ed25519PrivateKey.generate()))
+    thread_writer.start()
+    return thread_writer
 
 
-async def throughput(writer: AuditWriter, seconds: float, concurrency: int = 256) -> float:
+async def close_writer(writer: Writer) -> None:
+    if isinstance(writer, AuditWriterProcess):
+        await writer.close()
+    else:
+        writer.close()
+
+
+async def throughput(writer: Writer, seconds: float, concurrency: int = 256) -> float:
     count = 0
     deadline = time.perf_counter() + seconds
 
@@ -101,7 +120,7 @@ async def throughput(writer: AuditWriter, seconds: float, concurrency: int = 256
     return count / (time.perf_counter() - start)
 
 
-async def steady(writer: AuditWriter, rate: int, seconds: float) -> list[float]:
+async def steady(writer: Writer, rate: int, seconds: float) -> list[float]:
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
 
@@ -133,20 +152,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument(
+        "--writer",
+        choices=("process", "thread"),
+        default="process",
+        help="the writer process the gateway uses, or the same writer on a thread",
+    )
     args = parser.parse_args()
 
     rows: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "throughput"
-        writer = open_writer(folder, args.synchronous)
+        folder.mkdir()
+        writer = await open_writer(folder, args.synchronous, args.writer)
         rate = await throughput(writer, args.seconds)
-        writer.close()
+        await close_writer(writer)
         rows.append(("sustained, 256 concurrent writers", f"{rate:,.0f}", "", "", ""))
         for target in (500, 2000):
             folder = Path(tmp) / f"steady-{target}"
-            writer = open_writer(folder, args.synchronous)
+            folder.mkdir()
+            writer = await open_writer(folder, args.synchronous, args.writer)
             latencies = await steady(writer, target, args.seconds)
-            writer.close()
+            await close_writer(writer)
             ms = [v * 1000 for v in latencies]
             rows.append(
                 (
@@ -158,7 +185,7 @@ async def main() -> None:
                 )
             )
     header = (
-        "audit write (synchronous=" + args.synchronous + ")",
+        f"audit write ({args.writer}, synchronous={args.synchronous})",
         "records/s",
         "p50 ms",
         "p99 ms",

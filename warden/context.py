@@ -113,7 +113,19 @@ class FlowContext:
         return ctx
 
     def save(self, flow: _HasMetadata) -> None:
-        raw = _to_plain(self)
+        cached = _decoded.get(flow)
+        if cached is not None and flow.metadata.get(METADATA_KEY) is cached[0]:
+            # Most saves change one field: the others keep the plain form they had (their
+            # values are immutable, so the same object means the same plain form).
+            old_raw, old = cached
+            raw = {
+                name: old_raw[name]
+                if (value := getattr(self, name)) is getattr(old, name) and name in old_raw
+                else _to_plain(value)
+                for name in _CONTEXT_FIELDS
+            }
+        else:
+            raw = _to_plain(self)
         flow.metadata[METADATA_KEY] = raw
         _remember(flow, raw, self)
 

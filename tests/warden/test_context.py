@@ -82,3 +82,37 @@ def test_garbage_metadata_reads_as_empty() -> None:
     flow = tflow.tflow()
     flow.metadata[METADATA_KEY] = "not a dict"
     assert FlowContext.of(flow) == FlowContext()
+
+
+def test_successive_saves_write_what_a_fresh_save_would() -> None:
+    """Saves reuse the plain form of unchanged fields; the result must not differ."""
+    from warden.context import _to_plain
+
+    flow = tflow.tflow()
+    ctx = FlowContext(destination=FULL.destination)
+    ctx.save(flow)
+    for change in (
+        {"principal": FULL.principal},
+        {"destination": Destination("anthropic", "anthropic", "api", "api.anthropic.com")},
+        {"usage": FULL.usage, "outcome": "redacted"},
+        {"principal": None},
+    ):
+        ctx = FlowContext.of(flow).replace(**change)
+        ctx.save(flow)
+        assert flow.metadata[METADATA_KEY] == _to_plain(ctx)
+    assert FlowContext.of(flow) == ctx
+
+
+def test_a_save_after_the_metadata_was_replaced_starts_afresh() -> None:
+    flow = tflow.tflow()
+    FULL.save(flow)
+    stale = FlowContext.of(flow)
+    flow.metadata[METADATA_KEY] = {"outcome": "blocked"}  # e.g. a flow loaded from a file
+    stale.replace(notes=()).save(flow)
+    assert flow.metadata[METADATA_KEY]["destination"]["host"] == "api.openai.com"
+    assert flow.metadata[METADATA_KEY]["outcome"] is None
+
+
+def test_replace_refuses_unknown_fields() -> None:
+    with pytest.raises(TypeError, match="no field bogus"):
+        FULL.replace(bogus=1)
