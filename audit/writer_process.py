@@ -149,7 +149,6 @@ class AuditWriterProcess:
         self._out: asyncio.WriteTransport | None = None
         self._reader: _AckProtocol | None = None
         self._pending: dict[int, _Waiter] = {}
-        self._outgoing: list[bytes] = []
         self._early: list[tuple[AuditRecord, concurrent.futures.Future[Appended]]] = []
         self._next_id = 0
         self._lock = threading.Lock()
@@ -253,15 +252,8 @@ class AuditWriterProcess:
         self._next_id += 1
         ident = self._next_id
         self._pending[ident] = waiter
-        if not self._outgoing:
-            # One write per turn of the event loop for all records of that turn.
-            self._loop.call_soon(self._flush)  # type: ignore[union-attr]
-        self._outgoing.append(frame(("r", ident, record.to_dict())))
+        self._out.write(frame(("r", ident, record.to_dict())))
 
-    def _flush(self) -> None:
-        outgoing, self._outgoing = self._outgoing, []
-        if self._out is not None and not self._out.is_closing():
-            self._out.write(b"".join(outgoing))
 
     def _acknowledged(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -284,7 +276,6 @@ class AuditWriterProcess:
     def _child_gone(self) -> None:
         """The child's output ended: fail what it did not acknowledge, start it again."""
         self._running = False
-        self._outgoing = []
         pending, self._pending = self._pending, {}
         failure = AuditUnavailable(
             "the audit writer process ended before it confirmed this record "
@@ -333,7 +324,6 @@ class AuditWriterProcess:
             _fail(future, AuditUnavailable("the audit writer was closed before it started"))
         if self._restart_task is not None:
             self._restart_task.cancel()
-        self._flush()
         if self._out is not None:
             self._out.close()  # end of input: the child finishes and exits
         if self._proc is not None:
