@@ -468,7 +468,7 @@ def _serve(audit_log: AuditLog, schedule: CheckpointScheduler, out: _Output) -> 
         readable, _, _ = select.select([0], [], [], schedule.timeout())
         messages: list[tuple[Any, ...]] = []
         if readable:
-            chunk = os.read(0, 1 << 20)
+            chunk = os.read(0, 1 << 16)  # below malloc's mmap threshold: no map per read
             if chunk:
                 messages = frames.feed(chunk)
             else:
