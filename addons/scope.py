@@ -149,4 +149,3 @@ class Scope:
             kind=service.kind,
             host=_normalize(host),
         )
-

@@ -254,7 +254,6 @@ class AuditWriterProcess:
         self._pending[ident] = waiter
         self._out.write(frame(("r", ident, record.to_dict())))
 
-
     def _acknowledged(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ok":
