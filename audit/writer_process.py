@@ -156,10 +156,17 @@ class AuditWriterProcess:
         self._closing = False
         self._restarts = 0
         self._restart_task: asyncio.Task[None] | None = None
+        #: Called after the child ended unexpectedly and runs again (e.g. a metric).
+        self.on_restart: Callable[[], None] | None = None
 
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def running(self) -> bool:
+        """True while the child runs and takes records."""
+        return self._running
 
     @property
     def pid(self) -> int | None:
@@ -310,6 +317,8 @@ class AuditWriterProcess:
                 log.error("cannot restart the audit writer process: %s", exc)
                 continue
             self._restarts = 0
+            if self.on_restart is not None:
+                self.on_restart()
             return
 
     async def close(self, wait_s: float = 30.0) -> None:

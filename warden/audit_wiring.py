@@ -146,6 +146,12 @@ class AuditTrail:
         if self.shipper is not None:
             self._ship(rec.to_dict())
 
+    def writer_problem(self) -> str:
+        """For /healthz: why flows are refused because of the audit writer, or ""."""
+        if self.writer.running or self.fail_open:
+            return ""
+        return "the audit writer process is not running: flows are refused until it restarts"
+
     def _fails_open(self, tenant: str) -> bool:
         if tenant in self._fail_open_tenants:
             return True

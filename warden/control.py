@@ -6,6 +6,7 @@ Later issues mount the login portal, SCIM and the PAC file here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -16,11 +17,19 @@ from warden.metrics import GatewayMetrics
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 CA_CERT_KEY = web.AppKey("ca_cert", Path)
 HEALTH_KEY = web.AppKey("health", str)
+#: name -> a check that returns what is wrong (flows are being refused), or "" when fine.
+type Probe = Callable[[], str]
+PROBES_KEY = web.AppKey("probes", dict[str, Probe])
 
 
 async def healthz(request: web.Request) -> web.Response:
-    # The facts are fixed at start and serialized once.
-    return web.Response(text=request.app[HEALTH_KEY], content_type="application/json")
+    # The facts fixed at start are serialized once; the probes are asked each time.
+    probes = request.app[PROBES_KEY]
+    failing = {name: problem for name, probe in probes.items() if (problem := probe())}
+    if not failing:
+        return web.Response(text=request.app[HEALTH_KEY], content_type="application/json")
+    body = {**json.loads(request.app[HEALTH_KEY]), "status": "unavailable", "failing": failing}
+    return web.json_response(body, status=503)
 
 
 async def ca_pem(request: web.Request) -> web.Response:
@@ -43,12 +52,14 @@ def build_app(
     ca_cert: Path,
     health: dict[str, object],
     routes: list[web.RouteDef] | None = None,
+    probes: Mapping[str, Probe] | None = None,
 ) -> web.Application:
     # SCIM group replacements with many members are the largest bodies here.
     app = web.Application(client_max_size=1024 * 1024)
     app[METRICS_KEY] = metrics_
     app[CA_CERT_KEY] = ca_cert
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})
+    app[PROBES_KEY] = dict(probes or {})
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/metrics", metrics)

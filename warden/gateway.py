@@ -215,14 +215,17 @@ class Gateway:
             self.metrics,
             ca_cert,
             {"unsafe_test_routing": unsafe},
-            [
+            routes=[
                 *identity.portal.routes(),
                 *admin.routes(),
                 *(policy.routes() if policy else []),
                 *(scim.routes(identity.settings.public_url) if scim.enabled else []),
                 *pac,
             ],
+            probes={"audit_writer": trail.writer_problem},
         )
+        self.metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
+        trail.writer.on_restart = self.metrics.audit_writer_restarts.inc
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(

@@ -49,6 +49,16 @@ class GatewayMetrics:
             ["host"],
             registry=self.registry,
         )
+        self.audit_writer_up = Gauge(
+            "warden_audit_writer_up",
+            "1 while the audit writer process runs; 0 means flows are refused (fail closed).",
+            registry=self.registry,
+        )
+        self.audit_writer_restarts = Counter(
+            "warden_audit_writer_restarts",
+            "Times the audit writer process ended unexpectedly and was started again.",
+            registry=self.registry,
+        )
         self.unsafe_test_routing = Gauge(
             "warden_unsafe_test_routing",
             "1 when catalog traffic is routed to a loopback test server (never in production).",

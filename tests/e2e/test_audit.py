@@ -261,3 +261,63 @@ def test_retention_purges_old_records_and_the_chain_still_verifies(tmp_path: Pat
     assert removed == {"acme": 3, "globex": 0}
     report = verify(tmp_path / "audit.db", load_public_key(tmp_path / "audit-signing.pub"))
     assert report.ok, report.describe()
+
+
+def _writer_pid(w: WardenProcess) -> int:
+    assert w.proc is not None
+    children = Path(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children").read_text().split()
+    for pid in children:
+        if b"warden.audit.writer_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return int(pid)
+    raise AssertionError(f"no audit writer among the gateway's children {children}")
+
+
+def test_a_killed_audit_writer_refuses_flows_until_it_is_back(
+    aimock: Aimock, tmp_path: Path
+) -> None:
+    w = WardenProcess(
+        tmp_path, {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, env=UNSAFE_ENV
+    )
+    w.start()
+    try:
+        answered: list[str] = []
+        refused: list[dict[str, Any]] = []
+        with client(w) as c:
+
+            def ask() -> int:
+                rid = f"writer-{uuid.uuid4().hex}"
+                r = c.post(CHAT, json=body("hello warden"), headers={"X-Request-Id": rid})
+                if r.status_code == 200:
+                    answered.append(rid)
+                else:
+                    refused.append(r.json())
+                return r.status_code
+
+            assert ask() == 200
+            first = _writer_pid(w)
+            os.kill(first, signal.SIGKILL)
+            time.sleep(0.3)
+            # the outage: the flow is refused (not sent unrecorded), and health says why
+            assert ask() == 503
+            assert refused[-1]["error"]["code"] == "warden_audit_unavailable"
+            health = httpx.get(f"{w.control_url}/healthz", timeout=5)
+            assert health.status_code == 503
+            assert "audit writer" in health.json()["failing"]["audit_writer"]
+            metrics = httpx.get(f"{w.control_url}/metrics", timeout=5).text
+            assert "warden_audit_writer_up 0.0" in metrics
+            # back after about a second, by itself
+            deadline = time.monotonic() + 15
+            while httpx.get(f"{w.control_url}/healthz", timeout=5).status_code != 200:
+                assert time.monotonic() < deadline, "the audit writer did not come back"
+                time.sleep(0.2)
+            assert _writer_pid(w) != first
+            assert ask() == 200
+            metrics = httpx.get(f"{w.control_url}/metrics", timeout=5).text
+            assert "warden_audit_writer_up 1.0" in metrics
+            assert "warden_audit_writer_restarts_total 1.0" in metrics
+    finally:
+        w.stop()
+    recorded = {r["details"].get("upstream_request_id") for r in exported(w)}
+    assert set(answered) <= recorded  # every answer the client saw has its record
+    verified = warden_cli(w, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout
