@@ -350,8 +350,9 @@ def _port_checks(config: Config, timeout: float) -> Iterator[CheckResult]:
     proxy = config.proxy.listen
     control_state = _bind_state(control)
     running: str | None = None
+    refusing = ""
     if control_state == errno.EADDRINUSE:
-        running = _gateway_health(config, timeout)
+        running, refusing = _gateway_health(config, timeout) or (None, "")
     for name, listen, key in (
         ("control port", control, "control.listen"),
         ("proxy port", proxy, "proxy.listen"),
@@ -382,6 +383,14 @@ def _port_checks(config: Config, timeout: float) -> Iterator[CheckResult]:
                 f"{where}: {os.strerror(state)}",
                 f"set {key}.host to an address of this machine (or 0.0.0.0)",
             )
+    if refusing:
+        yield _fail(
+            "running gateway",
+            f"it answers but refuses flows: {refusing}",
+            "read the gateway's log (journalctl -u egress-warden) for the cause; the audit "
+            "writer restarts by itself, so a lasting failure is usually a full disk or an "
+            "audit database the gateway's user cannot write",
+        )
 
 
 def _bind_state(listen: ListenAddress) -> int | None:
@@ -406,8 +415,9 @@ def _connect_host(host: str) -> str:
     return host
 
 
-def _gateway_health(config: Config, timeout: float) -> str | None:
-    """``warden <version>`` if a warden control plane answers on the control port."""
+def _gateway_health(config: Config, timeout: float) -> tuple[str, str] | None:
+    """``warden <version>`` if a warden control plane answers on the control port, and
+    what makes it refuse flows ("" when nothing)."""
     listen = config.control.listen
     host = _connect_host(listen.host)
     shown = f"[{host}]" if ":" in host else host
@@ -420,8 +430,14 @@ def _gateway_health(config: Config, timeout: float) -> str | None:
         data = r.json()
     except (httpx.HTTPError, ValueError):
         return None
-    if r.status_code == 200 and isinstance(data, dict) and data.get("status") == "ok":
-        return f"warden {data.get('version', '?')}, running"
+    if not isinstance(data, dict):
+        return None
+    if r.status_code == 200 and data.get("status") == "ok":
+        return f"warden {data.get('version', '?')}, running", ""
+    if r.status_code == 503 and data.get("status") == "unavailable":
+        failing = data.get("failing")
+        why = "; ".join(map(str, failing.values())) if isinstance(failing, dict) else "?"
+        return f"warden {data.get('version', '?')}, running", why or "?"
     return None
 
 
