@@ -1,11 +1,14 @@
 """Proxy overhead benchmark: the same small HTTPS POSTs direct, via bare mitmproxy, via warden.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/proxy.py [--seconds 5]``). One run
-starts aimock as the upstream, a bare mitmproxy (bench/bare_mitmproxy.py) and
-``warden run`` (test-bed routing to aimock), then drives ~1 KB JSON chat requests with
-keep-alive from 1 and 32 concurrent clients at each and prints requests/s, p50 and p99,
-and the throughput ratio warden / bare mitmproxy. The upstream is plain HTTP on loopback
-(aimock speaks no TLS); the client-side leg is HTTPS through the proxy, as in production.
+Run: ``make bench`` (or ``.venv/bin/python bench/proxy.py [--seconds 3] [--rounds 3]``).
+One run starts aimock as the upstream, a bare mitmproxy (bench/bare_mitmproxy.py),
+``warden run`` as shipped (c) and ``warden run`` with only the stages issue 2 built (c2,
+via bench/warden_stages.py), all with test-bed routing to aimock; then drives ~1 KB JSON
+chat requests with keep-alive from 1 and 32 concurrent clients, the proxies alternately
+for ``--rounds`` rounds, and prints the medians of requests/s, p50, p99 and the proxy
+process's CPU per request (for warden including its audit writer process), and the
+throughput ratios c/b and c2/b. The upstream is plain HTTP on loopback (aimock speaks no
+TLS); the client-side leg is HTTPS through the proxy, as in production.
 """
 
 from __future__ import annotations
