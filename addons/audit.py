@@ -116,9 +116,9 @@ def flow_record(
     details = dict(details or {})
     if resp is not None and d is not None and ctx.outcome is None:
         # The provider's own request id lets the SIEM join our record with the provider's logs.
-        rid = _upstream_request_id(resp.headers)
+        rid = resp.headers.get("x-request-id") or resp.headers.get("request-id")
         if rid:
-            details["upstream_request_id"] = rid[:128]
+            details["upstream_request_id"] = str(rid)[:128]
     prompt = redacted_prompt(flow)
     return AuditRecord.new(
         kind="flow",
@@ -134,18 +134,6 @@ def flow_record(
         details=details,
         prompt=prompt[:MAX_PROMPT_CHARS] if prompt else None,
     )
-
-
-def _upstream_request_id(headers: http.Headers) -> str | None:
-    """x-request-id (OpenAI) or request-id (Anthropic), found in one pass over the headers."""
-    found: str | None = None
-    for name, value in headers.fields:
-        lowered = name.lower()
-        if lowered == b"x-request-id":
-            return value.decode("utf-8", "surrogateescape")
-        if lowered == b"request-id" and found is None:
-            found = value.decode("utf-8", "surrogateescape")
-    return found
 
 
 class Audit:

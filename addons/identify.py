@@ -47,27 +47,15 @@ _IDENTITY_HEADERS = re.compile(
 )
 
 
-# Header name (as sent) -> whether it is one of those; names repeat, the regex need not.
-_identity_header_verdicts: dict[bytes, bool] = {}
-
-
-def _is_identity_header(raw: bytes) -> bool:
-    verdict = _identity_header_verdicts.get(raw)
-    if verdict is None:
-        norm = raw.decode("utf-8", "surrogateescape").lower().replace("_", "-")
-        verdict = norm in ("proxy-authorization", "cookie") or bool(_IDENTITY_HEADERS.match(norm))
-        if len(_identity_header_verdicts) < 4096:
-            _identity_header_verdicts[raw] = verdict
-    return verdict
+@functools.lru_cache(maxsize=4096)  # names repeat from request to request
+def _is_identity_header(name: str) -> bool:
+    norm = name.lower().replace("_", "-")
+    return norm == "proxy-authorization" or bool(_IDENTITY_HEADERS.match(norm))
 
 
 def strip_identity_headers(headers: http.Headers) -> None:
-    if not any(_is_identity_header(name) for name, _ in headers.fields):
-        return  # the common case: nothing to strip, and no header parsed twice
-    for name in list(headers.keys()):
-        norm = name.lower().replace("_", "-")
-        if norm == "proxy-authorization" or _IDENTITY_HEADERS.match(norm):
-            del headers[name]
+    for name in [name for name in headers if _is_identity_header(name)]:
+        del headers[name]
     cookies = headers.get_all("cookie")
     if cookies:
         kept = []

@@ -79,9 +79,11 @@ class Pipeline:
             if not stages_of_hook:
                 setattr(self, hook, None)  # mitmproxy skips an addon whose hook is None
             elif hook in REQUEST_HOOKS:
-                setattr(self, hook, _before_upstream(hook, stages_of_hook))
+                setattr(self, hook, _dispatcher(stages_of_hook, _refuse_flow(hook), stop=True))
             elif hook in RESPONSE_HOOKS:
-                setattr(self, hook, _after_upstream(hook, stages_of_hook))
+                setattr(self, hook, _dispatcher(stages_of_hook, _mark_flow(hook), stop=False))
+            elif hook == "server_connect":
+                setattr(self, hook, _dispatcher(stages_of_hook, _refuse_connection, stop=True))
 
     def implementers(self, hook: str) -> list[str]:
         """The stage names that run on ``hook``, in order (for tests and ``warden doctor``)."""
@@ -109,23 +111,43 @@ class Pipeline:
             if stage.is_async:
                 await result  # type: ignore[misc]
 
-    async def server_connect(self, data: ServerConnectionHookData) -> None:
-        for stage in self._by_hook["server_connect"]:
+
+type _Failed = Callable[[_Stage, Any], None]
+
+
+def _dispatcher(stages: tuple[_Stage, ...], failed: _Failed, *, stop: bool) -> _Call:
+    """Call ``stages`` in order on one hook's argument; a stage that raises is handed to
+    ``failed`` and, with ``stop``, the stages after it do not run. A plain function when
+    every stage is synchronous (no coroutine per call), else a coroutine function."""
+    if not any(stage.is_async for stage in stages):
+
+        def run_sync(arg: Any) -> None:
+            for stage in stages:
+                try:
+                    stage.call(arg)
+                except Exception:
+                    failed(stage, arg)
+                    if stop:
+                        return
+
+        return run_sync
+
+    async def run(arg: Any) -> None:
+        for stage in stages:
             try:
-                result = stage.call(data)
+                result = stage.call(arg)
                 if stage.is_async:
                     await result  # type: ignore[misc]
             except Exception:
-                logger.exception("%s failed on server_connect; connection refused", stage.name)
-                data.server.error = (
-                    f"Egress Warden refused this connection: an internal check ({stage.name}) "
-                    "failed; see the gateway log"
-                )
-                return
+                failed(stage, arg)
+                if stop:
+                    return
+
+    return run
 
 
-def _before_upstream(hook: str, stages: tuple[_Stage, ...]) -> Callable[[http.HTTPFlow], object]:
-    """Before the request leaves: a failing stage refuses the flow, later stages skip it."""
+def _refuse_flow(hook: str) -> _Failed:
+    """Before the request leaves: answer it ourselves, nothing goes upstream."""
 
     def failed(stage: _Stage, flow: http.HTTPFlow) -> None:
         logger.exception(
@@ -136,59 +158,25 @@ def _before_upstream(hook: str, stages: tuple[_Stage, ...]) -> Callable[[http.HT
         )
         refuse(flow, stage.name)
 
-    if not any(stage.is_async for stage in stages):
-
-        def run_sync(flow: http.HTTPFlow) -> None:
-            for stage in stages:
-                try:
-                    stage.call(flow)
-                except Exception:
-                    failed(stage, flow)
-                    return
-
-        return run_sync
-
-    async def run(flow: http.HTTPFlow) -> None:
-        for stage in stages:
-            try:
-                result = stage.call(flow)
-                if stage.is_async:
-                    await result  # type: ignore[misc]
-            except Exception:
-                failed(stage, flow)
-                return
-
-    return run
+    return failed
 
 
-def _after_upstream(hook: str, stages: tuple[_Stage, ...]) -> Callable[[http.HTTPFlow], object]:
-    """After the upstream answered: log, mark the flow, and let the other stages (audit) run."""
+def _mark_flow(hook: str) -> _Failed:
+    """After the upstream answered: log, mark the flow; the other stages (audit) still run."""
 
     def failed(stage: _Stage, flow: http.HTTPFlow) -> None:
         logger.exception("%s failed on %s for %s", stage.name, hook, flow.request.pretty_host)
         FlowContext.of(flow).replace(outcome="gateway_error").save(flow)
 
-    if not any(stage.is_async for stage in stages):
+    return failed
 
-        def run_sync(flow: http.HTTPFlow) -> None:
-            for stage in stages:
-                try:
-                    stage.call(flow)
-                except Exception:
-                    failed(stage, flow)
 
-        return run_sync
-
-    async def run(flow: http.HTTPFlow) -> None:
-        for stage in stages:
-            try:
-                result = stage.call(flow)
-                if stage.is_async:
-                    await result  # type: ignore[misc]
-            except Exception:
-                failed(stage, flow)
-
-    return run
+def _refuse_connection(stage: _Stage, data: ServerConnectionHookData) -> None:
+    logger.exception("%s failed on server_connect; connection refused", stage.name)
+    data.server.error = (
+        f"Egress Warden refused this connection: an internal check ({stage.name}) "
+        "failed; see the gateway log"
+    )
 
 
 def refuse(flow: http.HTTPFlow, stage: str) -> None:

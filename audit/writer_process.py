@@ -85,8 +85,11 @@ class FrameReader:
             end = start + _HEADER.size + size
             if len(buffer) < end:
                 break
-            # our own child or parent over a private pipe, never a network peer
-            message = marshal.loads(bytes(buffer[start + _HEADER.size : end]))  # noqa: S302
+            try:
+                # our own child or parent over a private pipe, never a network peer
+                message = marshal.loads(bytes(buffer[start + _HEADER.size : end]))  # noqa: S302
+            except (EOFError, TypeError, ValueError):
+                raise ValueError("audit writer frame does not decode") from None
             if not isinstance(message, tuple) or not message:
                 raise ValueError("audit writer frame is not a message")
             messages.append(message)
@@ -137,10 +140,8 @@ class AuditWriterProcess:
         *,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
         max_pending: int = DEFAULT_MAX_PENDING,
-        argv: list[str] | None = None,
     ) -> None:
         self.settings = settings
-        self._argv = argv or settings.argv()
         self._on_checkpoint = on_checkpoint
         self._max_pending = max_pending
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -186,10 +187,7 @@ class AuditWriterProcess:
         # Popen returns once the child is forked (at start and on a restart only); the
         # pipes are then driven by the event loop.
         proc = subprocess.Popen(  # noqa: S603, ASYNC220 - our own interpreter and module
-            self._argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=False,
+            self.settings.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert proc.stdin is not None and proc.stdout is not None
         ready: asyncio.Future[tuple[Any, ...]] = self._loop.create_future()
@@ -200,7 +198,7 @@ class AuditWriterProcess:
             first = await asyncio.wait_for(ready, wait_s)
         except (TimeoutError, EOFError) as exc:
             out.close()
-            _kill(proc)
+            await asyncio.to_thread(_kill, proc)
             raise AuditStoreError(
                 f"the audit writer process did not start ({exc or 'no answer'}); "
                 "its own error is in the gateway's log above",
@@ -208,7 +206,7 @@ class AuditWriterProcess:
             ) from None
         if first[0] == "fatal":
             out.close()
-            _kill(proc)
+            await asyncio.to_thread(_kill, proc)
             raise AuditStoreError(str(first[1]), fix=str(first[2]))
         self._proc, self._out, self._reader = proc, out, reader
         self._running = True
@@ -339,7 +337,7 @@ class AuditWriterProcess:
                 await asyncio.wait_for(asyncio.to_thread(self._proc.wait), wait_s)
             except TimeoutError:
                 log.error("the audit writer process did not finish in %s s; killed", wait_s)
-                _kill(self._proc)
+                await asyncio.to_thread(_kill, self._proc)
             if self._reader is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._reader.closed, 5.0)
@@ -356,17 +354,15 @@ class _AckProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            messages = self.frames.feed(data)
-        except ValueError:
+            for message in self.frames.feed(data):
+                if not self.ready.done():
+                    self.ready.set_result(message)
+                else:
+                    self.owner._acknowledged(message)
+        except (ValueError, TypeError):
             log.exception("the audit writer process sent garbage; stopping it")
-            if self.owner._proc is not None:
-                _kill(self.owner._proc)
-            return
-        for message in messages:
-            if not self.ready.done():
-                self.ready.set_result(message)
-                continue
-            self.owner._acknowledged(message)
+            if self.owner._proc is not None and self.owner._proc.poll() is None:
+                self.owner._proc.kill()  # its pipe closes: connection_lost restarts it
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -378,18 +374,12 @@ class _AckProtocol(asyncio.Protocol):
 
 
 def _succeed(waiter: _Waiter, value: Appended) -> None:
-    if isinstance(waiter, asyncio.Future):
-        if not waiter.done():
-            waiter.set_result(value)
-    elif not waiter.done():
+    if not waiter.done():  # a caller that gave up cancelled its waiter
         waiter.set_result(value)
 
 
 def _fail(waiter: _Waiter, exc: AuditUnavailable) -> None:
-    if isinstance(waiter, asyncio.Future):
-        if not waiter.done():
-            waiter.set_exception(exc)
-    elif not waiter.done():
+    if not waiter.done():
         waiter.set_exception(exc)
 
 

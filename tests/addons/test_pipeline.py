@@ -7,7 +7,7 @@ import json
 
 import pytest
 from mitmproxy import http
-from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+from mitmproxy.proxy.server_hooks import ServerConnectHook, ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
 
 from warden.addons.pipeline import Pipeline
@@ -119,7 +119,8 @@ async def test_a_failing_server_connect_stage_refuses_the_connection() -> None:
     pipeline = Pipeline([Broken("server_connect")])
     flow = _openai_flow()
     data = ServerConnectionHookData(flow.server_conn, flow.client_conn)
-    await pipeline.server_connect(data)
+    with taddons.context(pipeline) as tctx:  # as the proxy dispatches it
+        await tctx.master.addons.handle_lifecycle(ServerConnectHook(data))
     assert data.server.error and "internal check (Broken)" in data.server.error
 
 

@@ -135,7 +135,7 @@ async def test_a_killed_child_fails_closed_then_comes_back(tmp_path: Path) -> No
             await writer.write(flow_record("acme", 2))
         # restarted after about a second
         for _ in range(100):
-            if writer.pid != first_pid and writer._running:
+            if writer.pid != first_pid and writer.running:
                 break
             await asyncio.sleep(0.1)
         appended = await writer.write(flow_record("acme", 3))
