@@ -88,21 +88,30 @@ def export(
         conn.close()
 
 
+def jsonl_line(stored: StoredRecord) -> str:
+    """One record with its chain position as a JSON Lines line (with its newline)."""
+    line = {
+        "chain": {
+            "seq": stored.seq,
+            "tenant_seq": stored.tenant_seq,
+            "prev_hash": stored.prev_hash.hex(),
+            "hash": stored.hash.hex(),
+        },
+        "record": stored.record.to_dict(),
+    }
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def csv_row(stored: StoredRecord) -> list[Any]:
+    """One record as a row under `CSV_COLUMNS` (empty cells where not known)."""
+    flat = flatten(stored)
+    return ["" if flat[c] is None else flat[c] for c in CSV_COLUMNS]
+
+
 def _write_jsonl(rows: Iterator[StoredRecord], out: TextIO) -> int:
     count = 0
     for stored in rows:
-        line = {
-            "chain": {
-                "seq": stored.seq,
-                "tenant_seq": stored.tenant_seq,
-                "prev_hash": stored.prev_hash.hex(),
-                "hash": stored.hash.hex(),
-            },
-            "record": stored.record.to_dict(),
-        }
-        out.write(
-            json.dumps(line, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
-        )
+        out.write(jsonl_line(stored))
         count += 1
     return count
 
@@ -112,8 +121,7 @@ def _write_csv(rows: Iterator[StoredRecord], out: TextIO) -> int:
     writer.writerow(CSV_COLUMNS)
     count = 0
     for stored in rows:
-        flat = flatten(stored)
-        writer.writerow(["" if flat[c] is None else flat[c] for c in CSV_COLUMNS])
+        writer.writerow(csv_row(stored))
         count += 1
     return count
 

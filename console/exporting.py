@@ -4,7 +4,7 @@ The rows are those of the filter within the reviewer's scope, in the list's orde
 page by page with the same keyset queries as the screen (`FlowQuery`), so an export of a
 million rows never holds more than a page. Each line has the format of `warden audit
 export` (`warden.audit.export`): JSON lines carry ``chain`` (seq, tenant_seq, prev_hash,
-hash) and the ``record`` exactly as hashed; CSV uses its `CSV_COLUMNS` and `flatten`.
+hash) and the ``record`` exactly as hashed (`jsonl_line`); CSV uses its `csv_row`.
 
 The file is created new (never overwritten) and readable by its owner only: it holds
 e-mail addresses and, where a tenant logs them, redacted prompts.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, TextIO
 
-from warden.audit.export import CSV_COLUMNS, flatten
+from warden.audit.export import CSV_COLUMNS, csv_row, jsonl_line
 from warden.audit.reader import StoredRecord
 from warden.audit.record import AuditRecord
 
@@ -80,21 +80,9 @@ def write(records: Iterator[StoredRecord], fmt: Format, out: TextIO) -> Iterator
         writer.writerow(CSV_COLUMNS)
     for stored in records:
         if writer is not None:
-            flat = flatten(stored)
-            writer.writerow(["" if flat[c] is None else flat[c] for c in CSV_COLUMNS])
+            writer.writerow(csv_row(stored))
         else:
-            line = {
-                "chain": {
-                    "seq": stored.seq,
-                    "tenant_seq": stored.tenant_seq,
-                    "prev_hash": stored.prev_hash.hex(),
-                    "hash": stored.hash.hex(),
-                },
-                "record": stored.record.to_dict(),
-            }
-            out.write(
-                json.dumps(line, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
-            )
+            out.write(jsonl_line(stored))
         count += 1
         if count % 1000 == 0:
             yield count
