@@ -8,8 +8,10 @@ token only to choose which verifier to ask; that verifier then checks it exactly
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,6 +71,10 @@ def parse_proxy_authorization(value: str) -> ProxyCredential:
     raise CredentialRejected("malformed", "use Basic (device:<credential>) or Bearer <JWT>")
 
 
+#: How long a service token waits for its IdP's first discovery after the gateway starts.
+ARMING_WAIT_S = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceIssuer:
     verifier: ServiceTokenVerifier
@@ -81,8 +87,42 @@ class IdentityResolver:
     ) -> None:
         self.sessions = sessions
         self.service_issuers = dict(service_issuers)
+        #: Issuers configured for service tokens whose IdP is not discovered yet: a token
+        #: of theirs waits (briefly) for `arm` instead of being refused as unknown.
+        self._arming: dict[str, asyncio.Event] = {}
         #: A last word on service identities (SCIM deactivation); None: all allowed.
         self.user_allowed: Callable[[UserIdentity], bool] | None = None
+
+    def expect(self, issuer: str) -> None:
+        """``issuer`` will accept service tokens once its IdP has been discovered."""
+        if issuer not in self.service_issuers:
+            self._arming.setdefault(issuer, asyncio.Event())
+
+    def arm(self, issuer: str, entry: ServiceIssuer) -> None:
+        """``issuer``'s service tokens are verified with ``entry`` from now on."""
+        self.service_issuers[issuer] = entry
+        waiting = self._arming.pop(issuer, None)
+        if waiting is not None:
+            waiting.set()
+
+    async def _service_issuer(self, issuer: str) -> ServiceIssuer:
+        entry = self.service_issuers.get(issuer)
+        waiting = self._arming.get(issuer) if entry is None else None
+        if waiting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiting.wait(), ARMING_WAIT_S)
+            entry = self.service_issuers.get(issuer)
+            if entry is None:
+                raise CredentialRejected(
+                    "idp_not_ready",
+                    "the gateway has not reached the identity provider of this token yet "
+                    "(it is starting, or the IdP is down): try again in a minute",
+                )
+        if entry is None:
+            raise CredentialRejected(
+                "wrong_issuer", "no tenant accepts service tokens from this issuer"
+            )
+        return entry
 
     def device(self, secret: str) -> ResolvedIdentity | None:
         session = self.sessions.session_by_device_credential(secret)
@@ -101,11 +141,11 @@ class IdentityResolver:
             issuer = pyjwt.decode(token, options={"verify_signature": False}).get("iss")
         except pyjwt.PyJWTError:
             raise CredentialRejected("malformed", "the bearer token is not a JWT") from None
-        entry = self.service_issuers.get(issuer) if isinstance(issuer, str) else None
-        if entry is None:
+        if not isinstance(issuer, str):
             raise CredentialRejected(
                 "wrong_issuer", "no tenant accepts service tokens from this issuer"
             )
+        entry = await self._service_issuer(issuer)
         try:
             verified = await entry.verifier.verify(token)
         except TokenRejected as exc:

@@ -73,9 +73,12 @@ class IdentityParts:
                     accepted_typ=cfg.service_tokens.accepted_typ,
                     id_token_client_ids=[cfg.client_id],
                 )
-                self.resolver.service_issuers[cfg.issuer] = ServiceIssuer(verifier, idp.mapping)
+                self.resolver.arm(cfg.issuer, ServiceIssuer(verifier, idp.mapping))
             logger.info("identity provider %s ready (%s)", cfg.id, cfg.issuer)
 
+        for cfg, _ in self._idps.values():
+            if cfg.service_tokens is not None:
+                self.resolver.expect(cfg.issuer)
         await asyncio.gather(*(one(cfg, idp) for cfg, idp in self._idps.values()))
 
     async def aclose(self) -> None:

@@ -1,0 +1,77 @@
+"""IdentityResolver and service tokens right after start: a token of a configured issuer
+whose IdP is still being discovered waits for it instead of being refused as unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from warden.identity import resolver as resolver_module
+from warden.identity.claims import ClaimMapping
+from warden.identity.jwt import ServiceTokenVerifier
+from warden.identity.resolver import CredentialRejected, IdentityResolver, ServiceIssuer
+from warden.identity.sessions import SessionStore
+
+from .test_jwks import Key
+from .test_jwt import (  # noqa: F401 - fixtures
+    ISSUER,
+    claims,
+    clock,
+    idp,
+    idp_keys,
+    make_verifier,
+    session,
+    sign,
+)
+
+MAPPING = ClaimMapping(ISSUER, "acme", None, "department", "groups", ("acme",))
+
+
+def _resolver(tmp_path: Path) -> IdentityResolver:
+    conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
+    return IdentityResolver(SessionStore(conn), {})
+
+
+async def test_a_token_waits_for_its_idp_then_passes(
+    tmp_path: Path,
+    make_verifier: Callable[..., ServiceTokenVerifier],  # noqa: F811 - test_jwt's fixture
+    idp_keys: dict[str, Key],  # noqa: F811
+) -> None:
+    resolver = _resolver(tmp_path)
+    resolver.expect(ISSUER)
+    token = sign(idp_keys["rsa"], claims())
+    pending = asyncio.ensure_future(resolver.bearer(token))
+    await asyncio.sleep(0.05)
+    assert not pending.done()  # not refused while discovery runs
+    resolver.arm(ISSUER, ServiceIssuer(make_verifier(), MAPPING))
+    resolved = await asyncio.wait_for(pending, 10)
+    assert (resolved.user.tenant, resolved.auth_method) == ("acme", "jwt")
+
+
+async def test_an_idp_still_unreachable_is_named_not_called_unknown(
+    tmp_path: Path,
+    idp_keys: dict[str, Key],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resolver_module, "ARMING_WAIT_S", 0.05)
+    resolver = _resolver(tmp_path)
+    resolver.expect(ISSUER)
+    with pytest.raises(CredentialRejected) as caught:
+        await resolver.bearer(sign(idp_keys["rsa"], claims()))
+    assert caught.value.reason == "idp_not_ready"
+
+
+async def test_an_issuer_nobody_configured_is_refused_at_once(
+    tmp_path: Path,
+    idp_keys: dict[str, Key],  # noqa: F811
+) -> None:
+    resolver = _resolver(tmp_path)
+    resolver.expect(ISSUER)
+    token = sign(idp_keys["rsa"], claims(iss="https://evil.example.test"))
+    with pytest.raises(CredentialRejected) as caught:
+        await asyncio.wait_for(resolver.bearer(token), 1)  # no waiting for a stranger
+    assert caught.value.reason == "wrong_issuer"
