@@ -97,6 +97,11 @@ class Identify:
         self._refused_conn: weakref.WeakKeyDictionary[connection.Client, CredentialRejected] = (
             weakref.WeakKeyDictionary()
         )
+        # Whether an address may be known by its portal binding depends only on the
+        # address and the (fixed) portal networks: parsed once per address, not per flow.
+        self._surrogate_eligible = functools.lru_cache(maxsize=4096)(
+            functools.partial(eligible_for_surrogate, settings=portal)
+        )
 
     # -- CONNECT -----------------------------------------------------------------------
 
@@ -158,7 +163,7 @@ class Identify:
                 self._jwt_cache[flow.client_conn] = cached
             return cached
         addr = client_address(flow)
-        if addr and eligible_for_surrogate(addr, self.portal):
+        if addr and self._surrogate_eligible(addr):
             return self.resolver.surrogate(addr)
         return None
 

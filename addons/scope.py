@@ -74,6 +74,8 @@ class Scope:
         self.metrics = metrics
 
     def _refusal(self, host: str) -> RefusedHost | None:
+        if not self.refused:
+            return None
         host = _normalize(host)
         return next((r for r in self.refused if r.matches(host)), None)
 
@@ -115,9 +117,7 @@ class Scope:
         ctx = FlowContext.of(flow)
         if ctx.destination is None:
             return
-        service = self.catalog.match(ctx.destination.host)
-        if service is None:  # pragma: no cover - requestheaders matched the same host
-            return
+        service = self.catalog.service(ctx.destination.service_id)
         parsed = parse_request(
             service,
             flow.request.method,

@@ -52,6 +52,22 @@ def loads(text: str) -> object:
         raise BodyError("body is not valid JSON") from None
 
 
+def loads_answer(text: str) -> object:
+    """``json.loads`` for a provider's answer, read for its usage only; raises ``BodyError``.
+
+    Unlike requests, answers are not checked for repeated keys: nothing we read from them
+    is inspected for policy, and a repeat could only change a usage count, where we take
+    the last value as the client's own JSON parser does. The plain C decoder is several
+    times faster on the per-answer path.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BodyError("body nesting too deep") from None
+    except (ValueError, TypeError):
+        raise BodyError("body is not valid JSON") from None
+
+
 def decode_utf8(body: bytes) -> str:
     if len(body) > MAX_BODY_BYTES:
         raise BodyError("body too large")

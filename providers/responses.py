@@ -123,7 +123,7 @@ def parse_usage(api: str, body: bytes) -> Usage | None:
     if reader is None:
         return None
     try:
-        doc = jsonbody.loads(jsonbody.decode_utf8(body))
+        doc = jsonbody.loads_answer(jsonbody.decode_utf8(body))
     except BodyError:
         return None
     if isinstance(doc, list) and api.startswith("gemini."):

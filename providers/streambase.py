@@ -51,8 +51,9 @@ class UsageTotals:
 
 
 def json_object(text: str) -> dict[str, object] | None:
+    """An answer's event payload as an object (``jsonbody.loads_answer``: no repeat check)."""
     try:
-        doc = jsonbody.loads(text)
+        doc = jsonbody.loads_answer(text)
     except BodyError:
         return None
     return doc if isinstance(doc, dict) else None

@@ -163,7 +163,7 @@ def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None
 
 def _to_plain(value: Any) -> Any:
     kind = type(value)
-    if value is None or kind is str or kind is int or kind is bool or kind is float:
+    if kind in _SCALARS:
         return value
     names = _PLAIN_FIELDS.get(kind)
     if names is None:
@@ -175,7 +175,14 @@ def _to_plain(value: Any) -> Any:
             return value
         else:
             raise TypeError(f"FlowContext holds only plain values, not {kind.__name__}")
-    return {name: _to_plain(getattr(value, name)) for name in names}
+    plain = {}
+    for name in names:  # scalar fields inline: most fields are, and a call each adds up
+        field_value = getattr(value, name)
+        plain[name] = field_value if type(field_value) in _SCALARS else _to_plain(field_value)
+    return plain
+
+
+_SCALARS: frozenset[type] = frozenset({str, int, bool, float, type(None)})
 
 
 # Field names per dataclass: dataclasses.fields() is too slow to call on every save.

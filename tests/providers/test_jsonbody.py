@@ -9,6 +9,7 @@ from warden.providers.jsonbody import (
     get_at,
     load_object,
     loads,
+    loads_answer,
     set_at,
 )
 
@@ -37,6 +38,16 @@ def test_load_object_and_loads() -> None:
         "a": [1, "ü", None, True, 1.5]
     }
     assert loads('{"a": {"b": 1}, "c": {"b": 2}}') == {"a": {"b": 1}, "c": {"b": 2}}
+
+
+def test_answers_are_read_like_the_client_reads_them() -> None:
+    # Requests refuse a repeated key (we must see what upstream sees); answers are read
+    # for usage only, and a repeat resolves to the last value as in the client's parser.
+    assert loads_answer('{"usage": {"n": 1}, "usage": {"n": 2}}') == {"usage": {"n": 2}}
+    for text, reason in (("{", "body is not valid JSON"), ("[" * 100_000, "body nesting too deep")):
+        with pytest.raises(BodyError) as info:
+            loads_answer(text)
+        assert info.value.reason == reason
 
 
 def test_encode() -> None:
