@@ -45,6 +45,7 @@ test: $(BIN)/warden node_modules/.package-lock.json lint
 
 bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/proxy.py
+	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/audit.py --seconds 5
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/dlp/run.py

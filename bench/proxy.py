@@ -6,7 +6,9 @@ One run starts aimock as the upstream, a bare mitmproxy (bench/bare_mitmproxy.py
 via bench/warden_stages.py), all with test-bed routing to aimock; then drives ~1 KB JSON
 chat requests with keep-alive from 1 and 32 concurrent clients, the proxies alternately
 for ``--rounds`` rounds, and prints the medians of requests/s, p50, p99 and the proxy
-process's CPU per request (for warden including its audit writer process), and the
+process's CPU per request (for warden including its audit writer process), how much of
+one core the proxy's own process used ("loop %": near 100 means its single event loop is
+the bottleneck), how busy the whole machine was ("busy %", of all cores), and the
 throughput ratios c/b and c2/b. The upstream is plain HTTP on loopback (aimock speaks no
 TLS); the client-side leg is HTTPS through the proxy, as in production.
 """
@@ -93,13 +95,13 @@ async def drive(
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its children (the audit writer), from /proc."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU of ``pid`` and (by default) its children (the audit writer)."""
     total = 0.0
     pids = [pid]
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
+        if children:
+            pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         pass
     for p in pids:
@@ -109,6 +111,12 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, idle) CPU ticks of the machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]  # idle + iowait
 
 
 def main() -> None:
@@ -176,7 +184,8 @@ def main() -> None:
         }
         print(
             f"{'target':26} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'CPU us/req':>10} {'n':>7}   (median of {args.rounds} rounds)"
+            f"{'CPU us/req':>10} {'loop %':>6} {'busy %':>6} {'n':>7}   "
+            f"(median of {args.rounds} rounds)"
         )
         medians: dict[tuple[str, int], dict[str, float]] = {}
         for clients in (1, 32):
@@ -185,16 +194,25 @@ def main() -> None:
                 # alternate the targets so a slow moment of the machine hits all of them
                 for name, (url, proxy, ca, pid) in targets.items():
                     before = cpu_seconds(pid) if pid else 0.0
+                    main_before = cpu_seconds(pid, children=False) if pid else 0.0
+                    all_before, idle_before = machine_ticks()
                     r = asyncio.run(drive(url, proxy, ca, clients, args.seconds))
+                    all_after, idle_after = machine_ticks()
+                    r["busy"] = 100 * (1 - (idle_after - idle_before) / (all_after - all_before))
                     r["cpu_us"] = 1e6 * (cpu_seconds(pid) - before) / r["n"] if pid else 0.0
+                    main_cpu = cpu_seconds(pid, children=False) - main_before if pid else 0.0
+                    # share of one core the proxy's own process used (its event loop)
+                    r["loop"] = 100 * main_cpu / (r["n"] / r["rps"]) if pid else 0.0
                     runs[name].append(r)
             for name, results in runs.items():
                 m = {k: statistics.median(r[k] for r in results) for k in results[0]}
                 medians[(name, clients)] = m
-                cpu = f"{m['cpu_us']:>10.0f}" if targets[name][3] else f"{'-':>10}"
+                has_pid = targets[name][3] is not None
+                cpu = f"{m['cpu_us']:>10.0f}" if has_pid else f"{'-':>10}"
+                loop = f"{m['loop']:>6.0f}" if has_pid else f"{'-':>6}"
                 print(
                     f"{name:26} {clients:>7} {m['rps']:>7.0f} {m['p50']:>7.2f} {m['p99']:>7.2f} "
-                    f"{cpu} {m['n']:>7.0f}"
+                    f"{cpu} {loop} {m['busy']:>6.0f} {m['n']:>7.0f}"
                 )
         for row, label in (("c warden run", "c/b "), ("c2 warden, issue-2 stages", "c2/b")):
             for clients in (1, 32):
