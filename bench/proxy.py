@@ -188,6 +188,7 @@ def main() -> None:
             f"(median of {args.rounds} rounds)"
         )
         medians: dict[tuple[str, int], dict[str, float]] = {}
+        rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
         for clients in (1, 32):
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
             for _ in range(args.rounds):
@@ -205,6 +206,7 @@ def main() -> None:
                     r["loop"] = 100 * main_cpu / (r["n"] / r["rps"]) if pid else 0.0
                     runs[name].append(r)
             for name, results in runs.items():
+                rounds[(name, clients)] = results
                 m = {k: statistics.median(r[k] for r in results) for k in results[0]}
                 medians[(name, clients)] = m
                 has_pid = targets[name][3] is not None
@@ -217,9 +219,17 @@ def main() -> None:
         for row, label in (("c warden run", "c/b "), ("c2 warden, issue-2 stages", "c2/b")):
             for clients in (1, 32):
                 c, b = medians[(row, clients)], medians[("b bare mitmproxy", clients)]
+                # b and c of one round ran back to back: their ratio shows the run's spread
+                per_round = [
+                    rc["rps"] / rb["rps"]
+                    for rc, rb in zip(
+                        rounds[(row, clients)], rounds[("b bare mitmproxy", clients)], strict=True
+                    )
+                ]
                 print(
                     f"throughput {label} at {clients:>2} clients: {c['rps'] / b['rps']:.2f}  "
-                    f"(target >= 0.90); CPU per request: {c['cpu_us'] / b['cpu_us']:.2f}"
+                    f"(target >= 0.90; rounds {min(per_round):.2f}-{max(per_round):.2f}); "
+                    f"CPU per request: {c['cpu_us'] / b['cpu_us']:.2f}"
                 )
     finally:
         for p in reversed(peers):
