@@ -13,17 +13,22 @@ from __future__ import annotations
 import datetime
 import logging
 import weakref
+from typing import Any
 
 from mitmproxy import http
 
 from warden.addons.identify import client_address
 from warden.addons.prompts import redacted_prompt
-from warden.audit import AuditRecord, AuditUnavailable, DlpFinding, Timing, format_ts
-from warden.audit import Decision as RecordDecision
-from warden.audit import Destination as RecordDestination
-from warden.audit import Principal as RecordPrincipal
-from warden.audit import Usage as RecordUsage
-from warden.audit.record import MAX_PROMPT_CHARS, SYSTEM_TENANT
+from warden.audit import AuditUnavailable, format_ts
+from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_text
+from warden.audit.record import (
+    MAX_FINDINGS,
+    MAX_GROUPS,
+    MAX_PROMPT_CHARS,
+    SCHEMA_VERSION,
+    SYSTEM_TENANT,
+    new_record_id,
+)
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
 from warden.providers.errors import error_body
@@ -51,89 +56,133 @@ def flow_record(
     flow: http.HTTPFlow,
     outcome: str | None = None,
     details: dict[str, str | int | bool] | None = None,
-) -> AuditRecord:
-    """The audit record of a flow, from its context and its timestamps."""
+) -> dict[str, Any]:
+    """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
+
+    Built as data, not as an `AuditRecord`: the audit writer process checks every field
+    (`AuditRecord.from_dict`) before it commits, so the event loop does not check them a
+    second time. What a client, an upstream or an IdP chose (model name, host, request id,
+    error text, profile claims, the prompt) is fitted to the schema's limits here first
+    (`fit_text`): such a value must not make its own flow unrecordable. A record that
+    still fails the writer's check fails its flow closed, as any unwritable record does.
+    """
     ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
-    principal = RecordPrincipal(
-        issuer=p.issuer if p else None,
-        subject=p.subject if p else None,
-        email=p.email if p else None,
-        department=p.department if p else None,
-        groups=p.groups if p else (),
-        auth_method=p.auth_method if p else None,
-        session_id=p.session_id[:16]
-        if p and p.session_id
-        else None,  # a prefix names it; the hash is not shown
-        client_addr=client_address(flow) or None,
-    )
     req, resp = flow.request, flow.response
-    destination = (
-        RecordDestination(
-            d.provider,
-            d.service_id,
-            d.host,
-            "webapp" if d.kind == "webapp" else "api",
-            d.api,
-            d.model,
-        )
+    principal: dict[str, Any] = {
+        "issuer": p.issuer if p else None,
+        "subject": p.subject if p else None,
+        "email": fit_text(p.email, max_len=320) if p else None,
+        "department": fit_text(p.department, max_len=128) if p else None,
+        "groups": [fit_text(g, max_len=256) or "-" for g in p.groups[:MAX_GROUPS]] if p else [],
+        "auth_method": p.auth_method if p else None,
+        # a prefix names the session; the hash is not shown
+        "session_id": p.session_id[:16] if p and p.session_id else None,
+        "client_addr": client_address(flow) or None,
+    }
+    destination: dict[str, Any] = (
+        {
+            "provider": d.provider,
+            "service": d.service_id,
+            "host": d.host,
+            "api_kind": "webapp" if d.kind == "webapp" else "api",
+            "api": d.api,
+            "model": fit_text(d.model, max_len=256),
+        }
         if d
-        else RecordDestination("-", "-", req.host[:253] or "-", "api")
+        else {
+            "provider": "-",
+            "service": "-",
+            "host": fit_text(req.host, max_len=253) or "-",
+            "api_kind": "api",
+            "api": None,
+            "model": None,
+        }
     )
     decision = (
-        RecordDecision(
-            ctx.decision.action,
-            ctx.decision.rule_id,
-            ctx.decision.policy_version,
-            ctx.decision.reason,
-        )
+        {
+            "action": ctx.decision.action,
+            "rule_id": fit_text(ctx.decision.rule_id, max_len=128) or "-",
+            "policy_version": fit_text(ctx.decision.policy_version, max_len=128) or "-",
+            "reason": fit_text(ctx.decision.reason, max_len=1024, multiline=True),
+        }
         if ctx.decision
         else None
     )
-    findings = tuple(
-        DlpFinding(e.entity_type, e.count, e.segment)
-        for e in (ctx.redaction.entities if ctx.redaction else ())
-    )
+    findings = [
+        {
+            "entity_type": fit_text(e.entity_type, max_len=64) or "-",
+            "count": e.count,
+            "segment": fit_text(e.segment, max_len=256) or "-",
+        }
+        for e in (ctx.redaction.entities[:MAX_FINDINGS] if ctx.redaction else ())
+    ]
     usage = (
-        RecordUsage(ctx.usage.input_tokens, ctx.usage.output_tokens, ctx.usage.estimated)
+        {
+            "tokens_in": _count(ctx.usage.input_tokens),
+            "tokens_out": _count(ctx.usage.output_tokens),
+            "estimated": ctx.usage.estimated,
+        }
         if ctx.usage
         else None
     )
     upstream = resp is not None and ctx.outcome is None and req.timestamp_end is not None
-    timing = Timing(
-        started_at=format_ts(datetime.datetime.fromtimestamp(req.timestamp_start, datetime.UTC)),
-        upstream_latency_ms=_ms(resp.timestamp_start - req.timestamp_end)
+    timing = {
+        "started_at": format_ts(datetime.datetime.fromtimestamp(req.timestamp_start, datetime.UTC)),
+        "upstream_latency_ms": _ms(resp.timestamp_start - req.timestamp_end)
         if upstream and resp and req.timestamp_end
         else None,
-        ttfb_ms=_ms(resp.timestamp_start - req.timestamp_start) if resp else None,
-        total_ms=_ms(resp.timestamp_end - req.timestamp_start)
+        "ttfb_ms": _ms(resp.timestamp_start - req.timestamp_start) if resp else None,
+        "total_ms": _ms(resp.timestamp_end - req.timestamp_start)
         if resp and resp.timestamp_end
         else None,
-    )
+    }
     chosen = outcome or ctx.outcome or ("redacted" if findings else "allowed")
     if chosen not in _OUTCOMES | {"allowed", "upstream_error", "client_abort", "audit_error"}:
         chosen = "allowed"
-    details = dict(details or {})
+    fitted: dict[str, str | int | bool] = {
+        key: fit_text(value, max_len=MAX_DETAIL_VALUE_LEN) or "-"
+        if isinstance(value, str)
+        else value
+        for key, value in (details or {}).items()
+    }
+    status = resp.status_code if resp is not None else None
+    if status is not None and not 100 <= status <= 599:
+        fitted["upstream_status"] = status  # the schema's status is an HTTP one
+        status = None
     if resp is not None and d is not None and ctx.outcome is None:
         # The provider's own request id lets the SIEM join our record with the provider's logs.
-        rid = resp.headers.get("x-request-id") or resp.headers.get("request-id")
+        rid = fit_text(
+            resp.headers.get("x-request-id") or resp.headers.get("request-id"), max_len=128
+        )
         if rid:
-            details["upstream_request_id"] = str(rid)[:128]
-    prompt = redacted_prompt(flow)
-    return AuditRecord.new(
-        kind="flow",
-        tenant=p.tenant if p else SYSTEM_TENANT,
-        outcome=chosen,
-        status=resp.status_code if resp else None,
-        principal=principal,
-        destination=destination,
-        decision=decision,
-        findings=findings,
-        usage=usage,
-        timing=timing,
-        details=details,
-        prompt=prompt[:MAX_PROMPT_CHARS] if prompt else None,
-    )
+            fitted["upstream_request_id"] = rid
+    data: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "record_id": new_record_id(),
+        "ts": format_ts(datetime.datetime.now(datetime.UTC)),
+        "kind": "flow",
+        "tenant": p.tenant if p else SYSTEM_TENANT,
+        "outcome": chosen,
+        "status": status,
+        "event": None,
+        "principal": principal,
+        "destination": destination,
+        "decision": decision,
+        "findings": findings,
+        "usage": usage,
+        "timing": timing,
+        "details": fitted,
+    }
+    prompt = fit_text(redacted_prompt(flow), max_len=MAX_PROMPT_CHARS, multiline=True)
+    if prompt is not None:
+        data["prompt"] = prompt
+    return data
+
+
+def _count(tokens: int | None) -> int | None:
+    # An upstream's usage figure, kept within what the record (and a SIEM's doubles) hold.
+    return None if tokens is None else min(tokens, MAX_SAFE_INT)
 
 
 class Audit:
@@ -156,7 +205,7 @@ class Audit:
             return
         record = flow_record(flow)
         if await self._write(flow, record, fail_closed=True):
-            self._stream_start[flow] = record.record_id
+            self._stream_start[flow] = record["record_id"]
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
@@ -191,9 +240,11 @@ class Audit:
             fail_closed=False,
         )
 
-    async def _write(self, flow: http.HTTPFlow, record: AuditRecord, *, fail_closed: bool) -> bool:
+    async def _write(
+        self, flow: http.HTTPFlow, record: dict[str, Any], *, fail_closed: bool
+    ) -> bool:
         try:
-            await self.trail.record(record)
+            await self.trail.record_data(record)
             return True
         except AuditUnavailable:
             if fail_closed and flow.response is not None:

@@ -48,6 +48,27 @@ def text(name: str, value: object, *, max_len: int, multiline: bool = False) -> 
     return value
 
 
+_UNFIT_ONE_LINE: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_UNFIT_MULTILINE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def fit_text(value: str | None, *, max_len: int, multiline: bool = False) -> str | None:
+    """Untrusted text (a client's model name, an upstream's header) made to pass `text`.
+
+    Control characters and lone surrogates become U+FFFD, text over ``max_len`` is cut and
+    ends in "…", and empty text becomes ``None``: a value the schema would refuse must
+    not keep its flow out of the audit trail, and what can be kept of it is kept.
+    """
+    if not value:
+        return None
+    unfit = _UNFIT_MULTILINE if multiline else _UNFIT_ONE_LINE
+    if unfit.search(value):
+        value = unfit.sub("\ufffd", value)
+    if len(value) > max_len:
+        value = value[: max_len - 1] + "…"
+    return value
+
+
 def optional_text(name: str, value: object, *, max_len: int, multiline: bool = False) -> str | None:
     return None if value is None else text(name, value, max_len=max_len, multiline=multiline)
 

@@ -180,7 +180,7 @@ class AuditWriterProcess:
         await self._spawn(wait_s)
         early, self._early = self._early, []
         for record, future in early:
-            self._send(record, future)
+            self._send(record.to_dict(), future)
 
     async def _spawn(self, wait_s: float) -> None:
         assert self._loop is not None
@@ -214,9 +214,15 @@ class AuditWriterProcess:
 
     async def write(self, record: AuditRecord) -> Appended:
         """Returns once ``record`` is committed; raises `AuditUnavailable` otherwise."""
+        return await self.write_data(record.to_dict())
+
+    async def write_data(self, data: dict[str, Any]) -> Appended:
+        """`write` for a record as plain data (``AuditRecord.to_dict``'s shape): the child
+        checks it with ``AuditRecord.from_dict``; one it refuses raises `AuditUnavailable`
+        naming the field."""
         assert self._loop is not None, "AuditWriterProcess.start() was not awaited"
         waiter: asyncio.Future[Appended] = self._loop.create_future()
-        self._send(record, waiter)
+        self._send(data, waiter)
         # A cancelled caller cancels only its waiter; the record is still written.
         return await waiter
 
@@ -230,12 +236,12 @@ class AuditWriterProcess:
         if self._closing or self._loop is None:
             raise AuditUnavailable("the audit writer is stopped, so this event is not recorded")
         if threading.get_ident() == self._loop_thread:
-            self._send(record, future)
+            self._send(record.to_dict(), future)
         else:
-            self._loop.call_soon_threadsafe(self._send, record, future)
+            self._loop.call_soon_threadsafe(self._send, record.to_dict(), future)
         return future
 
-    def _send(self, record: AuditRecord, waiter: _Waiter) -> None:
+    def _send(self, data: dict[str, Any], waiter: _Waiter) -> None:
         if not self._running or self._out is None or self._out.is_closing():
             _fail(
                 waiter,
@@ -257,7 +263,7 @@ class AuditWriterProcess:
         self._next_id += 1
         ident = self._next_id
         self._pending[ident] = waiter
-        self._out.write(frame(("r", ident, record.to_dict())))
+        self._out.write(frame(("r", ident, data)))
 
     def _acknowledged(self, message: tuple[Any, ...]) -> None:
         kind = message[0]

@@ -14,6 +14,7 @@ import logging
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from warden.audit import (
     AuditLog,
@@ -25,6 +26,7 @@ from warden.audit import (
     load_or_create_signing_key,
     purge,
 )
+from warden.audit.fields import MAX_DETAIL_VALUE_LEN, fit_text
 from warden.audit.record import SYSTEM_TENANT
 from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
@@ -136,15 +138,25 @@ class AuditTrail:
 
     async def record(self, rec: AuditRecord) -> None:
         """Commit ``rec`` (then ship it). Raises AuditUnavailable unless failing open."""
+        await self.record_data(rec.to_dict())
+
+    async def record_data(self, data: dict[str, Any]) -> None:
+        """`record` for a record as plain data (``AuditRecord.to_dict``'s shape), checked
+        by the writer process before it commits; one it refuses fails like any other."""
         try:
-            await self.writer.write(rec)
-        except AuditUnavailable:
-            logger.error("audit record %s could not be written (%s)", rec.record_id, rec.outcome)
-            if not self._fails_open(rec.tenant):
+            await self.writer.write_data(data)
+        except AuditUnavailable as exc:
+            logger.error(
+                "audit record %s could not be written (%s): %s",
+                data.get("record_id"),
+                data.get("outcome"),
+                exc,
+            )
+            if not self._fails_open(str(data.get("tenant"))):
                 raise
             return
         if self.shipper is not None:
-            self._ship(rec.to_dict())
+            self._ship(data)
 
     def writer_problem(self) -> str:
         """For /healthz: why flows are refused because of the audit writer, or ""."""
@@ -210,13 +222,18 @@ class AuditTrail:
         principal = Principal(
             issuer=event.issuer if event.subject else None,
             subject=event.subject if event.issuer else None,
-            email=event.email,
+            email=fit_text(event.email, max_len=320),  # an IdP's claim
             auth_method=event.auth_method,
             client_addr=event.client_addr or None,
         )
-        details: dict[str, str | int | bool] = {k: v for k, v in event.details.items()}
+        # Details can carry what a client sent (a CONNECT host): fitted, so that an odd
+        # value cannot turn the event into an exception in whoever emitted it.
+        details: dict[str, str | int | bool] = {
+            k: (fit_text(v, max_len=MAX_DETAIL_VALUE_LEN) or "-") if isinstance(v, str) else v
+            for k, v in event.details.items()
+        }
         if event.reason:
-            details["reason"] = event.reason[:200]
+            details["reason"] = fit_text(event.reason, max_len=200) or "-"
         self.submit(
             AuditRecord.new(
                 kind="auth",

@@ -87,6 +87,26 @@ async def test_write_returns_once_committed_and_the_chain_verifies(tmp_path: Pat
     assert report.ok, report.describe()
 
 
+async def test_the_child_refuses_a_record_the_schema_refuses(tmp_path: Path) -> None:
+    # The gateway sends flow records as data and the child checks them: a bad one is
+    # refused naming the field (its flow then fails closed), the good ones beside it land.
+    writer = AuditWriterProcess(_settings(tmp_path))
+    await writer.start()
+    try:
+        bad = flow_record("acme", 1).to_dict()
+        bad["destination"]["model"] = "two\nlines"
+        good = flow_record("acme", 2).to_dict()
+        results = await asyncio.gather(
+            writer.write_data(bad), writer.write_data(good), return_exceptions=True
+        )
+        assert isinstance(results[0], AuditUnavailable)
+        assert "destination.model" in str(results[0]) and "control character" in str(results[0])
+        assert not isinstance(results[1], BaseException) and results[1].tenant_seq == 1
+        assert _count(tmp_path / "audit.db") == 1
+    finally:
+        await writer.close()
+
+
 async def test_submit_from_another_thread(tmp_path: Path) -> None:
     writer = AuditWriterProcess(_settings(tmp_path))
     await writer.start()

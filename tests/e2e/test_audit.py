@@ -144,6 +144,29 @@ def test_flows_are_recorded_verified_and_shipped(
     assert any(m.get("msgid") == "checkpoint" for m in collector.wait_for(len(msgs) + 1, 5))
 
 
+def test_crafted_model_names_cannot_keep_a_flow_out_of_the_trail(
+    audited: WardenProcess,
+) -> None:
+    # The client chooses the model name. Names the record schema refuses (control
+    # characters, a lone surrogate, over-long text) once made the record invalid, and the
+    # answer went out unrecorded. Now the name is fitted to the schema and recorded.
+    hostile = {"control": "\u001b[2J\nmini", "surrogate": "\ud800", "long": "m" * 400}
+    marks = {case: f"{case}-{uuid.uuid4().hex}-" for case in hostile}
+    with client(audited) as c:
+        for case, tail in hostile.items():
+            raw = json.dumps({**body("hello warden"), "model": marks[case] + tail})
+            r = c.post(CHAT, content=raw.encode(), headers={"Content-Type": "application/json"})
+            assert r.status_code == 200, (case, r.text)
+    records = [r for r in exported(audited) if r["kind"] == "flow"]
+    for case, mark in marks.items():
+        mine = [r for r in records if (r["destination"]["model"] or "").startswith(mark)]
+        assert len(mine) == 1, (case, "the answered flow has no record")
+        model = mine[0]["destination"]["model"]
+        assert len(model) <= 256 and model.isprintable()
+    verified = warden_cli(audited, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
 def test_tampering_is_caught_by_verify(audited: WardenProcess, tmp_path: Path) -> None:
     import shutil
     import sqlite3

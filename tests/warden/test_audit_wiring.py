@@ -1,0 +1,37 @@
+"""AuditTrail: auth events with values a client or an IdP chose still reach the log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from warden.audit_config import AuditSettings
+from warden.audit_wiring import AuditTrail
+from warden.identity.events import AuthEvent
+
+
+async def test_auth_events_with_hostile_values_are_recorded(tmp_path: Path) -> None:
+    trail = AuditTrail(AuditSettings(), tmp_path)
+    await trail.start()
+    try:
+        # Before, AuditRecord refused these and the exception went to whoever emitted the
+        # event: the identify stage, a portal request.
+        trail.emit(
+            AuthEvent(
+                "credential.rejected",
+                email="mallory@example.com\r\nX-Injected: 1",
+                client_addr="127.0.0.1",
+                reason="bad \x1b[31m credential " + "r" * 300,
+                details={"host": "evil\x01.example", "attempt": 3},
+            )
+        )
+    finally:
+        await trail.stop()  # the writer commits what was submitted before it exits
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        bodies = [json.loads(b) for (b,) in conn.execute("SELECT body FROM records")]
+    (event,) = [b for b in bodies if b.get("event") == "credential.rejected"]
+    assert event["outcome"] == "failed"
+    assert event["principal"]["email"] == "mallory@example.com\ufffd\ufffdX-Injected: 1"
+    assert event["details"]["host"] == "evil\ufffd.example" and event["details"]["attempt"] == 3
+    assert len(event["details"]["reason"]) == 200 and "\x1b" not in event["details"]["reason"]
