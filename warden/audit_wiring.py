@@ -226,12 +226,7 @@ class AuditTrail:
             auth_method=event.auth_method,
             client_addr=event.client_addr or None,
         )
-        # Details can carry what a client sent (a CONNECT host): fitted, so that an odd
-        # value cannot turn the event into an exception in whoever emitted it.
-        details: dict[str, str | int | bool] = {
-            k: (fit_text(v, max_len=MAX_DETAIL_VALUE_LEN) or "-") if isinstance(v, str) else v
-            for k, v in event.details.items()
-        }
+        details = _fitted(event.details)  # a CONNECT host, a client's reason to fail
         if event.reason:
             details["reason"] = fit_text(event.reason, max_len=200) or "-"
         self.submit(
@@ -259,6 +254,18 @@ class AuditTrail:
                 tenant=tenant or SYSTEM_TENANT,
                 event=event,
                 outcome=outcome,
-                details=dict(details),
+                details=_fitted(details),  # SCIM userNames, a reviewer's subject text
             )
         )
+
+
+def _fitted(details: Mapping[str, str | int | bool]) -> dict[str, str | int | bool]:
+    """Event details that may carry what a client, IdP or reviewer sent, fitted to the
+    record's limits: an odd value must not turn the event into an exception in whoever
+    emitted it (the identify stage, a portal or SCIM request that already took effect)."""
+    return {
+        key: (fit_text(value, max_len=MAX_DETAIL_VALUE_LEN) or "-")
+        if isinstance(value, str)
+        else value
+        for key, value in details.items()
+    }

@@ -1,4 +1,5 @@
-"""AuditTrail: auth events with values a client or an IdP chose still reach the log."""
+"""AuditTrail: auth and admin events with values a client, an IdP or a reviewer chose
+still reach the log."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from warden.audit_wiring import AuditTrail
 from warden.identity.events import AuthEvent
 
 
-async def test_auth_events_with_hostile_values_are_recorded(tmp_path: Path) -> None:
+async def test_events_with_hostile_values_are_recorded(tmp_path: Path) -> None:
     trail = AuditTrail(AuditSettings(), tmp_path)
     await trail.start()
     try:
@@ -26,6 +27,8 @@ async def test_auth_events_with_hostile_values_are_recorded(tmp_path: Path) -> N
                 details={"host": "evil\x01.example", "attempt": 3},
             )
         )
+        # SCIM userNames and a reviewer's subject text reach admin events the same way.
+        trail.admin("session.revoked", "acme", {"subject": "bob\nroot", "revoked": 1})
     finally:
         await trail.stop()  # the writer commits what was submitted before it exits
     with sqlite3.connect(tmp_path / "audit.db") as conn:
@@ -35,3 +38,8 @@ async def test_auth_events_with_hostile_values_are_recorded(tmp_path: Path) -> N
     assert event["principal"]["email"] == "mallory@example.com\ufffd\ufffdX-Injected: 1"
     assert event["details"]["host"] == "evil\ufffd.example" and event["details"]["attempt"] == 3
     assert len(event["details"]["reason"]) == 200 and "\x1b" not in event["details"]["reason"]
+    (admin,) = [b for b in bodies if b.get("event") == "session.revoked"]
+    assert admin["tenant"] == "acme" and admin["details"] == {
+        "subject": "bob\ufffdroot",
+        "revoked": 1,
+    }
