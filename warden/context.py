@@ -17,7 +17,7 @@ import types
 import typing
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, Final, Protocol, Self
 
 METADATA_KEY = "warden"
 
@@ -89,6 +89,15 @@ class Usage:
     estimated: bool = False
 
 
+class _Keep:
+    """The default of `FlowContext.replace`'s parameters: leave this field as it is."""
+
+    __slots__ = ()
+
+
+_KEEP: Final = _Keep()
+
+
 @dataclass(frozen=True, slots=True)
 class FlowContext:
     destination: Destination | None = None
@@ -129,17 +138,28 @@ class FlowContext:
         flow.metadata[METADATA_KEY] = raw
         _remember(flow, raw, self)
 
-    def replace(self, **changes: Any) -> Self:
-        # dataclasses.replace looks the fields up on every call; this runs in every hook.
-        names = _CONTEXT_FIELDS
-        unknown = changes.keys() - names
-        if unknown:
-            raise TypeError(f"FlowContext has no field {', '.join(sorted(unknown))}")
+    def replace(
+        self,
+        *,
+        destination: Destination | _Keep | None = _KEEP,
+        principal: Principal | _Keep | None = _KEEP,
+        decision: Decision | _Keep | None = _KEEP,
+        redaction: Redaction | _Keep | None = _KEEP,
+        usage: Usage | _Keep | None = _KEEP,
+        outcome: str | _Keep | None = _KEEP,
+        notes: tuple[str, ...] | _Keep = _KEEP,
+    ) -> Self:
+        """A copy with the given fields changed. Spelled out field by field: it runs in
+        every hook, and ``dataclasses.replace`` looks the fields up on every call."""
         copy = object.__new__(type(self))
-        for name in names:
-            object.__setattr__(
-                copy, name, changes[name] if name in changes else getattr(self, name)
-            )
+        _set = object.__setattr__
+        _set(copy, "destination", self.destination if destination is _KEEP else destination)
+        _set(copy, "principal", self.principal if principal is _KEEP else principal)
+        _set(copy, "decision", self.decision if decision is _KEEP else decision)
+        _set(copy, "redaction", self.redaction if redaction is _KEEP else redaction)
+        _set(copy, "usage", self.usage if usage is _KEEP else usage)
+        _set(copy, "outcome", self.outcome if outcome is _KEEP else outcome)
+        _set(copy, "notes", self.notes if notes is _KEEP else notes)
         return copy
 
 

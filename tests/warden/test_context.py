@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import io
+from typing import Any
 
 import pytest
 from mitmproxy import io as mio
@@ -114,5 +117,19 @@ def test_a_save_after_the_metadata_was_replaced_starts_afresh() -> None:
 
 
 def test_replace_refuses_unknown_fields() -> None:
-    with pytest.raises(TypeError, match="no field bogus"):
-        FULL.replace(bogus=1)
+    with pytest.raises(TypeError, match="bogus"):
+        FULL.replace(bogus=1)  # type: ignore[call-arg]
+
+
+def test_replace_names_every_field_and_changes_only_those_given() -> None:
+    # replace is spelled out field by field (speed): a field added to FlowContext must be
+    # added there too, or it would be dropped from every copy.
+    names = [p for p in inspect.signature(FlowContext.replace).parameters if p != "self"]
+    assert names == [f.name for f in dataclasses.fields(FlowContext)]
+    for name in names:
+        change: dict[str, Any] = {name: None if name != "notes" else ("x",)}
+        copy = FULL.replace(**change)
+        for other in names:
+            if other != name:
+                assert getattr(copy, other) is getattr(FULL, other)
+        assert getattr(copy, name) == (None if name != "notes" else ("x",))
