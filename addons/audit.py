@@ -194,7 +194,7 @@ class Audit:
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:
         if FlowContext.of(flow).outcome == "refused_host":
-            await self._write(flow, flow_record(flow), fail_closed=False)
+            await self._write(flow, fail_closed=False)
 
     async def responseheaders(self, flow: http.HTTPFlow) -> None:
         if (
@@ -203,9 +203,9 @@ class Audit:
             or FlowContext.of(flow).destination is None
         ):
             return
-        record = flow_record(flow)
-        if await self._write(flow, record, fail_closed=True):
-            self._stream_start[flow] = record["record_id"]
+        record_id = await self._write(flow, fail_closed=True)
+        if record_id is not None:
+            self._stream_start[flow] = record_id
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
@@ -213,15 +213,12 @@ class Audit:
             return  # not an LLM flow: nothing to record
         first = self._stream_start.pop(flow, None)
         if first is not None:
-            await self._write(
-                flow,
-                flow_record(flow, details={"phase": "stream_end", "flow_record": first}),
-                fail_closed=False,
-            )
+            details: dict[str, str | int | bool] = {"phase": "stream_end", "flow_record": first}
+            await self._write(flow, details=details, fail_closed=False)
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
-        await self._write(flow, flow_record(flow), fail_closed=True)
+        await self._write(flow, fail_closed=True)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
@@ -234,31 +231,43 @@ class Audit:
         }
         if first is not None:
             details["flow_record"] = first
-        await self._write(
-            flow,
-            flow_record(flow, "client_abort" if aborted else "upstream_error", details=details),
-            fail_closed=False,
-        )
+        outcome = "client_abort" if aborted else "upstream_error"
+        await self._write(flow, outcome, details, fail_closed=False)
 
     async def _write(
-        self, flow: http.HTTPFlow, record: dict[str, Any], *, fail_closed: bool
-    ) -> bool:
+        self,
+        flow: http.HTTPFlow,
+        outcome: str | None = None,
+        details: dict[str, str | int | bool] | None = None,
+        *,
+        fail_closed: bool,
+    ) -> str | None:
+        """Build and commit the flow's record; its id, or ``None`` when it could not be
+        written (then, with ``fail_closed``, the client gets a 503 instead of the answer)."""
         try:
-            await self.trail.record_data(record)
-            return True
-        except AuditUnavailable:
-            if fail_closed and flow.response is not None:
-                ctx = FlowContext.of(flow)
-                provider = ctx.destination.provider if ctx.destination else "openai"
-                message = (
-                    "Egress Warden cannot record this request in the audit trail right now, "
-                    "so it was not sent. Try again shortly; if it persists, tell your IT "
-                    "service desk."
-                )
-                flow.response = http.Response.make(
-                    503,
-                    error_body(provider, 503, message, "warden_audit_unavailable"),
-                    {"Content-Type": "application/json", "Retry-After": "30"},
-                )
-                ctx.replace(outcome="audit_error").save(flow)
-            return False
+            record = flow_record(flow, outcome, details)
+        except Exception:  # a bug of ours: the answer still must not go out unrecorded
+            logger.exception(
+                "the audit record of a flow to %s could not be built", flow.request.pretty_host
+            )
+        else:
+            try:
+                await self.trail.record_data(record)
+                return str(record["record_id"])
+            except AuditUnavailable:
+                pass  # the trail logged why
+        if fail_closed and flow.response is not None:
+            ctx = FlowContext.of(flow)
+            provider = ctx.destination.provider if ctx.destination else "openai"
+            message = (
+                "Egress Warden cannot record this request in the audit trail right now, "
+                "so its answer is withheld. Try again shortly; if it persists, tell your "
+                "IT service desk."
+            )
+            flow.response = http.Response.make(
+                503,
+                error_body(provider, 503, message, "warden_audit_unavailable"),
+                {"Content-Type": "application/json", "Retry-After": "30"},
+            )
+            ctx.replace(outcome="audit_error").save(flow)
+        return None

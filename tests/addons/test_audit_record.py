@@ -146,3 +146,33 @@ def test_fit_text_keeps_what_it_can() -> None:
     assert fit_text("toolong", max_len=5) == "tool…"
     assert fit_text("a\nb", max_len=5) == "a\ufffdb"
     assert fit_text("a\nb\x00", max_len=5, multiline=True) == "a\nb\ufffd"
+
+
+class _UnusedTrail:
+    async def record_data(self, data: dict[str, Any]) -> None:
+        raise AssertionError("nothing may be written when the record could not be built")
+
+
+async def test_a_record_that_cannot_be_built_withholds_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A test double for a fault no real peer produces: a bug of ours in building the
+    # record. The answer must not go out unrecorded; the client gets a 503 instead.
+    from warden.addons import audit as audit_addon
+
+    def broken(*args: object, **kwargs: object) -> dict[str, Any]:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(audit_addon, "flow_record", broken)
+    flow = _flow(destination=_openai())
+    addon = audit_addon.Audit(_UnusedTrail())  # type: ignore[arg-type]
+    await addon.response(flow)
+    assert flow.response is not None and flow.response.status_code == 503
+    assert b"warden_audit_unavailable" in (flow.response.content or b"")
+    assert FlowContext.of(flow).outcome == "audit_error"
+    # on the stream's first record the same: nothing of the stream is sent
+    streamed = _flow(destination=_openai())
+    assert streamed.response is not None
+    streamed.response.stream = True
+    await addon.responseheaders(streamed)
+    assert streamed.response.status_code == 503
