@@ -65,8 +65,15 @@ async def _client(
 
 
 async def drive(
-    url: str, proxy: str | None, ca: Path | None, clients: int, seconds: float
+    url: str,
+    proxy: str | None,
+    ca: Path | None,
+    clients: int,
+    seconds: float,
+    pid: int | None = None,
 ) -> dict[str, float]:
+    """Requests/s and latency over ``seconds`` after a short warm-up; with ``pid``, also the
+    proxy's CPU and the machine's load over exactly that measured window."""
     ssl_ctx: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else False
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -78,6 +85,7 @@ async def drive(
             )
         )
         latencies: list[float] = []
+        before = _load(pid)
         start = time.perf_counter()
         await asyncio.gather(
             *(
@@ -86,13 +94,28 @@ async def drive(
             )
         )
         elapsed = time.perf_counter() - start
+        after = _load(pid)
     q = statistics.quantiles(latencies, n=100)
+    n = len(latencies)
+    cpu, main_cpu, ticks, idle = (a - b for a, b in zip(after, before, strict=True))
     return {
-        "rps": len(latencies) / elapsed,
+        "rps": n / elapsed,
         "p50": q[49] * 1000,
         "p99": q[98] * 1000,
-        "n": len(latencies),
+        "n": n,
+        "cpu_us": 1e6 * cpu / n,
+        # share of one core the proxy's own process used (its event loop)
+        "loop": 100 * main_cpu / elapsed,
+        "busy": 100 * (1 - idle / ticks) if ticks else 0.0,
     }
+
+
+def _load(pid: int | None) -> tuple[float, float, int, int]:
+    """(proxy CPU with children, without, machine ticks, idle ticks) at this moment."""
+    ticks, idle = machine_ticks()
+    if pid is None:
+        return 0.0, 0.0, ticks, idle
+    return cpu_seconds(pid), cpu_seconds(pid, children=False), ticks, idle
 
 
 def cpu_seconds(pid: int, children: bool = True) -> float:
@@ -194,17 +217,9 @@ def main() -> None:
             for _ in range(args.rounds):
                 # alternate the targets so a slow moment of the machine hits all of them
                 for name, (url, proxy, ca, pid) in targets.items():
-                    before = cpu_seconds(pid) if pid else 0.0
-                    main_before = cpu_seconds(pid, children=False) if pid else 0.0
-                    all_before, idle_before = machine_ticks()
-                    r = asyncio.run(drive(url, proxy, ca, clients, args.seconds))
-                    all_after, idle_after = machine_ticks()
-                    r["busy"] = 100 * (1 - (idle_after - idle_before) / (all_after - all_before))
-                    r["cpu_us"] = 1e6 * (cpu_seconds(pid) - before) / r["n"] if pid else 0.0
-                    main_cpu = cpu_seconds(pid, children=False) - main_before if pid else 0.0
-                    # share of one core the proxy's own process used (its event loop)
-                    r["loop"] = 100 * main_cpu / (r["n"] / r["rps"]) if pid else 0.0
-                    runs[name].append(r)
+                    runs[name].append(
+                        asyncio.run(drive(url, proxy, ca, clients, args.seconds, pid))
+                    )
             for name, results in runs.items():
                 rounds[(name, clients)] = results
                 m = {k: statistics.median(r[k] for r in results) for k in results[0]}
