@@ -17,6 +17,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from warden.addons.answers import answer_error
 from warden.addons.identify import client_address
 from warden.addons.prompts import redacted_prompt
 from warden.audit import AuditUnavailable, format_ts
@@ -31,7 +32,6 @@ from warden.audit.record import (
 )
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
-from warden.providers.errors import error_body
 
 logger = logging.getLogger("warden.audit")
 
@@ -244,30 +244,38 @@ class Audit:
     ) -> str | None:
         """Build and commit the flow's record; its id, or ``None`` when it could not be
         written (then, with ``fail_closed``, the client gets a 503 instead of the answer)."""
+        record_id = await self._commit(flow, outcome, details)
+        if record_id is None and fail_closed and flow.response is not None:
+            message = (
+                "Egress Warden cannot record this request in the audit trail right now, "
+                "so its answer is withheld. Try again shortly; if it persists, tell your "
+                "IT service desk."
+            )
+            answer_error(
+                flow,
+                503,
+                message,
+                "warden_audit_unavailable",
+                "audit_error",
+                {"Retry-After": "30"},
+            )
+        return record_id
+
+    async def _commit(
+        self,
+        flow: http.HTTPFlow,
+        outcome: str | None,
+        details: dict[str, str | int | bool] | None,
+    ) -> str | None:
         try:
             record = flow_record(flow, outcome, details)
         except Exception:  # a bug of ours: the answer still must not go out unrecorded
             logger.exception(
                 "the audit record of a flow to %s could not be built", flow.request.pretty_host
             )
-        else:
-            try:
-                await self.trail.record_data(record)
-                return str(record["record_id"])
-            except AuditUnavailable:
-                pass  # the trail logged why
-        if fail_closed and flow.response is not None:
-            ctx = FlowContext.of(flow)
-            provider = ctx.destination.provider if ctx.destination else "openai"
-            message = (
-                "Egress Warden cannot record this request in the audit trail right now, "
-                "so its answer is withheld. Try again shortly; if it persists, tell your "
-                "IT service desk."
-            )
-            flow.response = http.Response.make(
-                503,
-                error_body(provider, 503, message, "warden_audit_unavailable"),
-                {"Content-Type": "application/json", "Retry-After": "30"},
-            )
-            ctx.replace(outcome="audit_error").save(flow)
-        return None
+            return None
+        try:
+            await self.trail.record_data(record)
+        except AuditUnavailable:
+            return None  # AuditTrail logged why
+        return str(record["record_id"])

@@ -27,8 +27,8 @@ from typing import Any, Final
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
+from warden.addons.answers import answer_error
 from warden.context import FlowContext
-from warden.providers.errors import error_body
 
 logger = logging.getLogger("warden.pipeline")
 
@@ -100,13 +100,13 @@ class Pipeline:
             stage.call(updated)
 
     async def running(self) -> None:
-        for stage in self._by_hook["running"]:
-            result = stage.call()  # type: ignore[call-arg]
-            if stage.is_async:
-                await result  # type: ignore[misc]
+        await self._lifecycle("running")
 
     async def done(self) -> None:
-        for stage in self._by_hook["done"]:
+        await self._lifecycle("done")
+
+    async def _lifecycle(self, hook: str) -> None:
+        for stage in self._by_hook[hook]:
             result = stage.call()  # type: ignore[call-arg]
             if stage.is_async:
                 await result  # type: ignore[misc]
@@ -181,15 +181,8 @@ def _refuse_connection(stage: _Stage, data: ServerConnectionHookData) -> None:
 
 def refuse(flow: http.HTTPFlow, stage: str) -> None:
     """Answer ``flow`` with a 502 the client's SDK can read, and mark it ``gateway_error``."""
-    ctx = FlowContext.of(flow)
-    provider = ctx.destination.provider if ctx.destination else "openai"
     message = (
         f"Egress Warden could not check this request (internal error in {stage}), so it was "
         "not sent. Tell your IT service desk; the gateway log has the details."
     )
-    flow.response = http.Response.make(
-        502,
-        error_body(provider, 502, message, "warden_internal_error"),
-        {"Content-Type": "application/json"},
-    )
-    ctx.replace(outcome="gateway_error").save(flow)
+    answer_error(flow, 502, message, "warden_internal_error", "gateway_error")

@@ -19,6 +19,7 @@ import weakref
 
 from mitmproxy import http
 
+from warden.addons.answers import answer_error
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.scope import parsed_request
@@ -34,22 +35,11 @@ from warden.dlp import (
     restore_json_response,
 )
 from warden.policy import decide
-from warden.providers.errors import error_body
 from warden.providers.parse import rewrite_request
 
 logger = logging.getLogger("warden.redact")
 
 _vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
-
-
-def _refuse(
-    flow: http.HTTPFlow, ctx: FlowContext, status: int, message: str, code: str, outcome: str
-) -> None:
-    provider = ctx.destination.provider if ctx.destination else "openai"
-    flow.response = http.Response.make(
-        status, error_body(provider, status, message, code), {"Content-Type": "application/json"}
-    )
-    ctx.replace(outcome=outcome).save(flow)
 
 
 class Redactor:
@@ -97,9 +87,8 @@ class Redactor:
             if self.runner.profile(profile).on_error == "allow":
                 ctx.replace(notes=(*ctx.notes, "dlp_error_allowed")).save(flow)
                 return
-            _refuse(
+            answer_error(
                 flow,
-                ctx,
                 503,
                 "Egress Warden could not check this request for sensitive data, so it was not "
                 f"sent. Try again shortly; if it persists, contact {self.contact}.",
@@ -115,9 +104,8 @@ class Redactor:
         ctx.save(flow)
         if result.blocked:
             types = ", ".join(sorted(result.blocked_types))
-            _refuse(
+            answer_error(
                 flow,
-                ctx,
                 403,
                 f"Egress Warden stopped this request: it contains {types}, which must not be "
                 f"sent to AI services at {self.company}. Remove it and try again; questions: "
@@ -144,9 +132,8 @@ class Redactor:
                 return  # allowed as it is: the scan informed the decision only
         if result.changed:
             if not parsed.rewritable:
-                _refuse(
+                answer_error(
                     flow,
-                    ctx,
                     403,
                     "This request is signed by the client (AWS SigV4), so Egress Warden cannot "
                     "remove the sensitive data it contains; remove it yourself and try again.",

@@ -52,6 +52,12 @@ def _openai(model: str | None = "gpt-4o-mini") -> Destination:
     )
 
 
+def _person(**claims: Any) -> Principal:
+    return Principal(
+        tenant="acme", issuer="https://idp.example", subject="u-1", auth_method="jwt", **claims
+    )
+
+
 def _accepted(data: dict[str, Any]) -> AuditRecord:
     record = AuditRecord.from_dict(data)  # what the writer process does before committing
     assert record.to_dict() == data  # nothing changed on the way: DB and syslog agree
@@ -61,11 +67,7 @@ def _accepted(data: dict[str, Any]) -> AuditRecord:
 def test_a_full_record_is_accepted_unchanged() -> None:
     flow = _flow(
         destination=_openai(),
-        principal=Principal(
-            tenant="acme",
-            issuer="https://idp.example",
-            subject="u-1",
-            auth_method="device",
+        principal=_person(
             email="ada@example.com",
             department="R&D",
             groups=("staff", "ml"),
@@ -114,14 +116,8 @@ def test_hostile_model_names_are_fitted_not_refused(model: str) -> None:
 def test_hostile_upstream_and_idp_values_are_fitted() -> None:
     flow = _flow(
         destination=_openai(),
-        principal=Principal(
-            tenant="acme",
-            issuer="https://idp.example",
-            subject="u-1",
-            auth_method="jwt",
-            email="x" * 500,
-            department="ops\r\nInjected: yes",
-            groups=("ok", "bad\x07", ""),
+        principal=_person(
+            email="x" * 500, department="ops\r\nInjected: yes", groups=("ok", "bad\x07", "")
         ),
         usage=Usage(10**20, None, False),
     )
