@@ -19,7 +19,9 @@ database, so none is lost.
 The pipe carries length-prefixed `marshal` frames: a private channel between the gateway
 and the child it started, both of the same Python, never a network input.
 
-Parent to child: ``("r", id, record.to_dict())``; end of input means stop.
+Parent to child: ``("r", id, data)``, a record in ``AuditRecord.to_dict``'s shape (flow
+records are built as data in the gateway): the child checks it with ``AuditRecord.from_dict``
+before it commits, and answers ``err`` naming the field it refuses. End of input means stop.
 Child to parent: ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
 ``("err", id, message)``, ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
 ``("fatal", message, fix)`` (could not open the database or key; the child exits).
