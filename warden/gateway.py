@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from mitmproxy import options
-from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 from warden import addons as warden_addons
@@ -38,6 +38,7 @@ from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
 from warden.scim_wiring import ScimRuntime
+from warden.startup_check import StartupErrorCheck
 
 if TYPE_CHECKING:
     from warden.addons.redact import Redactor
@@ -203,8 +204,9 @@ class Gateway:
                     config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
                 )
             ),
-            errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
         )
+        # mitmproxy's start-up error check; it leaves the chain once start-up is over
+        master.addons.add(StartupErrorCheck(master.addons))
         configure_mitmproxy(master.options, config, catalog)
         unsafe = config.unsafe_testing is not None
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)

@@ -109,6 +109,23 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert "control.listen.port" in out.stderr
 
 
+def test_proxy_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = WardenProcess(tmp_path, {})
+        proc.config_path.write_text(
+            proc.config_path.read_text().replace(str(proc.proxy_port), str(port))
+        )
+        out = subprocess.run(proc.argv, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"failed to listen on 127.0.0.1:{port}" in out.stderr
+    assert "proxy.listen.port" in out.stderr
+
+
 def test_version() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "warden.cli", "--version"],
