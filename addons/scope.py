@@ -61,6 +61,10 @@ def allow_hosts_patterns(patterns: Iterable[str]) -> list[str]:
     return [r"^(?:" + "|".join(alternatives) + r")\.?:\d+$"]
 
 
+#: How many distinct Host spellings Scope remembers the destination of.
+MAX_REMEMBERED_HOSTS = 4096
+
+
 def _normalize(host: str) -> str:
     return host.lower().rstrip(".")
 
@@ -72,6 +76,9 @@ class Scope:
         self.catalog = catalog
         self.refused = tuple(refused)
         self.metrics = metrics
+        # The destination (None: not in the catalog) per Host as clients spell it: the same
+        # few hosts come again and again. Bounded, as clients choose what they send.
+        self._destinations: dict[str, Destination | None] = {}
 
     def _refusal(self, host: str) -> RefusedHost | None:
         if not self.refused:
@@ -106,10 +113,21 @@ class Scope:
         if refusal := self._refusal(host):
             self._refuse(flow, refusal)
             return
-        service = self.catalog.match(host)
-        if service is None:
+        destination = self._destination_of(host)
+        if destination is None:
             return  # not ours: plain HTTP to some other site goes on untouched
-        FlowContext.of(flow).replace(destination=self._destination(service, host)).save(flow)
+        FlowContext.of(flow).replace(destination=destination).save(flow)
+
+    def _destination_of(self, host: str) -> Destination | None:
+        try:
+            return self._destinations[host]
+        except KeyError:
+            pass
+        service = self.catalog.match(host)
+        destination = None if service is None else self._destination(service, host)
+        if len(self._destinations) < MAX_REMEMBERED_HOSTS:
+            self._destinations[host] = destination
+        return destination
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:

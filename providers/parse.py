@@ -13,6 +13,7 @@ that callers need one import.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from . import anthropic, azure, bedrock, formbody, gemini, jsonbody, openai, webapps
@@ -42,6 +43,26 @@ ADAPTERS: dict[str, Adapter] = {
     "claude-web": webapps.CLAUDE,
     "gemini-web": webapps.GEMINI,
 }
+
+
+#: Request paths up to this length have their route remembered (``_route``).
+ROUTE_CACHE_MAX_PATH = 512
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_route(service_id: str, path: str) -> Route | None:
+    return ADAPTERS[service_id].route(split_target(path))
+
+
+def _route(service_id: str, adapter: Adapter, target: str) -> Route | None:
+    """The adapter's route for a request target. Clients send the same few paths again and
+    again, so routes of ordinary paths are remembered; the query is not part of the key
+    (routes never depend on it, and it may carry an API key, e.g. Gemini's ``?key=``). The
+    cache is bounded: endless distinct paths only evict each other."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    if len(path) > ROUTE_CACHE_MAX_PATH:
+        return adapter.route(split_target(path))
+    return _cached_route(service_id, path)
 
 
 def _document(adapter: Adapter, body: bytes) -> dict[str, object]:
@@ -81,7 +102,7 @@ def parse_request(
         return ParsedRequest.unparsed(service.id, "no request shape for this service")
     if method.upper() != "POST":
         return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
-    found = adapter.route(split_target(path))
+    found = _route(service.id, adapter, path)
     if found is None:
         return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
     try:

@@ -113,7 +113,7 @@ class FlowContext:
     def of(cls, flow: _HasMetadata) -> FlowContext:
         raw = flow.metadata.get(METADATA_KEY)
         if not isinstance(raw, dict):
-            return cls()
+            return _EMPTY if cls is FlowContext else cls()
         cached = _decoded.get(flow)
         if cached is not None and cached[0] is raw:
             return cached[1]
@@ -164,6 +164,8 @@ class FlowContext:
 
 
 _CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowContext))
+#: The context of a flow no addon has written to yet (immutable, so one will do).
+_EMPTY: Final = FlowContext()
 
 # Every addon reads the context in each hook; decoding the dict each time costs more than
 # the addons' own work. The decoded context is kept per flow, valid while the metadata

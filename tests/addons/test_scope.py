@@ -10,6 +10,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
+from warden.addons import scope as scope_module
 from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
 from warden.context import FlowContext
 from warden.metrics import GatewayMetrics
@@ -132,3 +133,26 @@ def test_non_catalog_flow_gets_no_context() -> None:
         scope.requestheaders(flow)
         scope.request(flow)
     assert FlowContext.of(flow) == FlowContext()
+
+
+def test_hosts_remembered_are_bounded_and_later_hosts_still_scoped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Clients choose the Host they send: junk hosts must not grow the table without end,
+    # and a catalog host that comes after the table is full is still intercepted.
+    monkeypatch.setattr(scope_module, "MAX_REMEMBERED_HOSTS", 3)
+    scope = _scope()
+    with taddons.context(scope):
+        for i in range(5):
+            junk = tflow.tflow()
+            junk.request.host = f"junk{i}.example"
+            scope.requestheaders(junk)
+            assert FlowContext.of(junk) == FlowContext()
+        flows = [_openai_flow(b"{}") for _ in range(2)]
+        flows[1].request.host = "API.OpenAI.com."
+        for flow in flows:
+            scope.requestheaders(flow)
+    assert len(scope._destinations) == 3
+    for flow in flows:
+        dest = FlowContext.of(flow).destination
+        assert dest is not None and (dest.service_id, dest.host) == ("openai", "api.openai.com")

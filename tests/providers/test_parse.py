@@ -132,3 +132,35 @@ def test_recursion_error_in_extraction_is_caught(monkeypatch: pytest.MonkeyPatch
         "m",
         "body nesting too deep",
     )
+
+
+GEMINI_BODY = compact({"contents": [{"parts": [{"text": "hi"}]}]})
+
+
+def test_routes_are_remembered_by_path_never_by_query() -> None:
+    # Gemini clients may put their API key in the query: the route cache must not hold it.
+    parse_module._cached_route.cache_clear()
+    for key in ("AIza-first", "AIza-second", "AIza-third"):
+        path = f"/v1beta/models/gemini-2.0-flash:generateContent?key={key}"
+        parsed = parse("gemini", path, GEMINI_BODY)
+        assert (parsed.api, parsed.model) == ("gemini.generate_content", "gemini-2.0-flash")
+    info = parse_module._cached_route.cache_info()
+    assert (info.currsize, info.hits) == (1, 2)
+
+
+def test_long_paths_are_routed_but_not_remembered() -> None:
+    parse_module._cached_route.cache_clear()
+    model = "m" * parse_module.ROUTE_CACHE_MAX_PATH
+    parsed = parse("gemini", f"/v1beta/models/{model}:generateContent", GEMINI_BODY)
+    assert (parsed.api, parsed.model) == ("gemini.generate_content", model)
+    assert parse_module._cached_route.cache_info().currsize == 0
+
+
+def test_remembered_routes_are_bounded() -> None:
+    parse_module._cached_route.cache_clear()
+    maxsize = parse_module._cached_route.cache_info().maxsize
+    assert maxsize is not None
+    for i in range(maxsize + 10):
+        parsed = parse("gemini", f"/v1beta/models/m{i}:generateContent", GEMINI_BODY)
+        assert parsed.model == f"m{i}"
+    assert parse_module._cached_route.cache_info().currsize == maxsize
