@@ -53,7 +53,17 @@ def _is_identity_header(name: str) -> bool:
     return norm == "proxy-authorization" or bool(_IDENTITY_HEADERS.match(norm))
 
 
+@functools.lru_cache(maxsize=4096)
+def _to_strip(raw_name: bytes) -> bool:
+    """Whether ``strip_identity_headers`` removes or edits a header of this raw name."""
+    name = raw_name.decode("utf-8", "surrogateescape")
+    return name.lower() == "cookie" or _is_identity_header(name)
+
+
 def strip_identity_headers(headers: http.Headers) -> None:
+    # Most requests carry none of these: a look at the raw names, and nothing else to do.
+    if not any(_to_strip(name) for name, _ in headers.fields):
+        return
     for name in [name for name in headers if _is_identity_header(name)]:
         del headers[name]
     cookies = headers.get_all("cookie")

@@ -115,18 +115,18 @@ class FlowContext:
         if not isinstance(raw, dict):
             return _EMPTY if cls is FlowContext else cls()
         cached = _decoded.get(flow)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
+        if cached is not None and cached.raw is raw:
+            return cached.ctx
         ctx = _from_plain(cls, raw)
         _remember(flow, raw, ctx)
         return ctx
 
     def save(self, flow: _HasMetadata) -> None:
         cached = _decoded.get(flow)
-        if cached is not None and flow.metadata.get(METADATA_KEY) is cached[0]:
+        if cached is not None and flow.metadata.get(METADATA_KEY) is cached.raw:
             # Most saves change one field: the others keep the plain form they had (their
             # values are immutable, so the same object means the same plain form).
-            old_raw, old = cached
+            old_raw, old = cached.raw, cached.ctx
             raw = {
                 name: old_raw[name]
                 if (value := getattr(self, name)) is getattr(old, name) and name in old_raw
@@ -136,7 +136,10 @@ class FlowContext:
         else:
             raw = _to_plain(self)
         flow.metadata[METADATA_KEY] = raw
-        _remember(flow, raw, self)
+        if cached is not None:  # the flow's entry is updated in place: no new weak reference
+            cached.raw, cached.ctx = raw, self
+        else:
+            _remember(flow, raw, self)
 
     def replace(
         self,
@@ -167,18 +170,27 @@ _CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Flow
 #: The context of a flow no addon has written to yet (immutable, so one will do).
 _EMPTY: Final = FlowContext()
 
+
+class _Decoded:
+    """A flow's context and the metadata dict it was decoded from (or saved as)."""
+
+    __slots__ = ("ctx", "raw")
+
+    def __init__(self, raw: dict[str, Any], ctx: FlowContext) -> None:
+        self.raw = raw
+        self.ctx = ctx
+
+
 # Every addon reads the context in each hook; decoding the dict each time costs more than
 # the addons' own work. The decoded context is kept per flow, valid while the metadata
 # still holds the very dict it was decoded from (anything that replaces it is seen).
-_decoded: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], FlowContext]] = (
-    weakref.WeakKeyDictionary()
-)
+_decoded: weakref.WeakKeyDictionary[Any, _Decoded] = weakref.WeakKeyDictionary()
 
 
 def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None:
     # An object that takes no weak reference gets no cache; the result is still correct.
     try:  # noqa: SIM105 - contextlib.suppress costs a context manager on every hook call
-        _decoded[flow] = (raw, ctx)
+        _decoded[flow] = _Decoded(raw, ctx)
     except TypeError:
         pass
 
