@@ -187,6 +187,12 @@ class _Decoded:
 _decoded: weakref.WeakKeyDictionary[Any, _Decoded] = weakref.WeakKeyDictionary()
 
 
+def forget(flow: _HasMetadata) -> None:
+    """Drop the flow's decoded context (its metadata keeps the context): call once no
+    addon reads it any more, so that it is freed now instead of with the flow."""
+    _decoded.pop(flow, None)
+
+
 def _remember(flow: _HasMetadata, raw: dict[str, Any], ctx: FlowContext) -> None:
     # An object that takes no weak reference gets no cache; the result is still correct.
     try:  # noqa: SIM105 - contextlib.suppress costs a context manager on every hook call

@@ -10,8 +10,9 @@ from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectHook, ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
 
+from warden import context as context_module
 from warden.addons.pipeline import Pipeline
-from warden.context import Destination, FlowContext
+from warden.context import Destination, FlowContext, Usage
 
 
 class Recorder:
@@ -131,3 +132,39 @@ def test_async_load_is_refused_at_start() -> None:
 
     with pytest.raises(TypeError, match="must not be async"):
         Pipeline([AsyncLoad()])
+
+
+class _Counter:
+    """Records the context each stage sees, and counts its answer's tokens."""
+
+    def __init__(self) -> None:
+        self.seen: list[FlowContext] = []
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        ctx = FlowContext.of(flow)
+        self.seen.append(ctx)
+        ctx.replace(usage=Usage(3, 4, False)).save(flow)
+
+
+class _AsyncAudit:
+    async def response(self, flow: http.HTTPFlow) -> None:
+        assert FlowContext.of(flow).usage is not None
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_after_the_last_response_stage_the_decoded_context_is_let_go(
+    asynchronous: bool,
+) -> None:
+    # The decoded context would otherwise live as long as the flow, which only the cycle
+    # collector frees; the flow's metadata still holds the context.
+    stages: list[object] = [_Counter()]
+    if asynchronous:
+        stages.append(_AsyncAudit())  # makes the pipeline's response hook a coroutine
+    pipeline = Pipeline(stages)
+    flow = _openai_flow()
+    flow.response = http.Response.make(200, b"{}")
+    await _hook(pipeline, "response", flow)
+    assert flow not in context_module._decoded
+    ctx = FlowContext.of(flow)  # decoded again from the metadata
+    assert ctx.usage == Usage(3, 4, False)
+    assert ctx.destination is not None and ctx.destination.host == "api.openai.com"
