@@ -1,6 +1,6 @@
 """Proxy overhead benchmark: the same small HTTPS POSTs direct, via bare mitmproxy, via warden.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/proxy.py [--seconds 3] [--rounds 3]``).
+Run: ``make bench`` (or ``.venv/bin/python bench/proxy.py [--seconds 3] [--rounds 5]``).
 One run starts aimock as the upstream, a bare mitmproxy (bench/bare_mitmproxy.py),
 ``warden run`` as shipped (c) and ``warden run`` with only the stages issue 2 built (c2,
 via bench/warden_stages.py), all with test-bed routing to aimock; then drives ~1 KB JSON
@@ -146,7 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
     ap.add_argument(
-        "--rounds", type=int, default=3, help="b and c are measured alternately this often"
+        "--rounds", type=int, default=5, help="b, c and c2 are measured alternately this often"
     )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
