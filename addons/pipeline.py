@@ -13,11 +13,13 @@ unchecked. Here an exception in a stage before the request leaves (``http_connec
 ``requestheaders``, ``request``) answers the client with a 502 in the provider's error
 shape and marks the flow ``gateway_error``; on ``server_connect`` it refuses the upstream
 connection; later stages (response side) are logged and the remaining stages still run,
-so the flow is still audited. After the last stage of ``response`` or ``error`` the flow's
-decoded context is let go (``context.forget``): no stage reads it after that, and it is
-freed at once instead of with the flow, which only the cycle collector frees (fewer
-objects for it to walk: ~3 µs per request). Lifecycle hooks (``load``, ``configure``, ``running``,
+so the flow is still audited. Lifecycle hooks (``load``, ``configure``, ``running``,
 ``done``) raise as before, so start-up problems stop the gateway.
+
+After the last stage of ``response`` or ``error`` the flow's decoded context is let go
+(``context.forget``): no stage reads it after that, and it is freed at once instead of
+with the flow, which only the cycle collector frees (fewer objects for it to walk: ~3 µs
+per request).
 """
 
 from __future__ import annotations
