@@ -21,7 +21,7 @@ from warden.addons.answers import answer_error
 from warden.addons.identify import client_address
 from warden.addons.prompts import redacted_prompt
 from warden.audit import AuditUnavailable, format_ts
-from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_text
+from warden.audit.fields import MAX_SAFE_INT, fit_details, fit_text
 from warden.audit.record import (
     MAX_FINDINGS,
     MAX_GROUPS,
@@ -140,21 +140,14 @@ def flow_record(
     chosen = outcome or ctx.outcome or ("redacted" if findings else "allowed")
     if chosen not in _OUTCOMES | {"allowed", "upstream_error", "client_abort", "audit_error"}:
         chosen = "allowed"
-    fitted: dict[str, str | int | bool] = {
-        key: fit_text(value, max_len=MAX_DETAIL_VALUE_LEN) or "-"
-        if isinstance(value, str)
-        else value
-        for key, value in (details or {}).items()
-    }
+    fitted = fit_details(details or {})
     status = resp.status_code if resp is not None else None
     if status is not None and not 100 <= status <= 599:
         fitted["upstream_status"] = status  # the schema's status is an HTTP one
         status = None
     if resp is not None and d is not None and ctx.outcome is None:
         # The provider's own request id lets the SIEM join our record with the provider's logs.
-        rid = fit_text(
-            resp.headers.get("x-request-id") or resp.headers.get("request-id"), max_len=128
-        )
+        rid = fit_text(_upstream_request_id(resp.headers), max_len=128)
         if rid:
             fitted["upstream_request_id"] = rid
     data: dict[str, Any] = {
@@ -178,6 +171,18 @@ def flow_record(
     if prompt is not None:
         data["prompt"] = prompt
     return data
+
+
+def _upstream_request_id(headers: http.Headers) -> str | None:
+    """x-request-id (OpenAI) or request-id (Anthropic), found in one pass over the headers."""
+    found: str | None = None
+    for name, value in headers.fields:
+        lowered = name.lower()
+        if lowered == b"x-request-id":
+            return value.decode("utf-8", "surrogateescape")
+        if lowered == b"request-id" and found is None:
+            found = value.decode("utf-8", "surrogateescape")
+    return found
 
 
 def _count(tokens: int | None) -> int | None:

@@ -180,6 +180,17 @@ MAX_DETAILS: Final = 32
 MAX_DETAIL_VALUE_LEN: Final = 1024
 
 
+def fit_details(value: Mapping[str, DetailValue]) -> dict[str, DetailValue]:
+    """Details whose text may come from a client, an upstream, an IdP or a reviewer, each
+    string fitted (`fit_text`) to what `details` accepts; empty strings become "-"."""
+    return {
+        key: (fit_text(item, max_len=MAX_DETAIL_VALUE_LEN) or "-")
+        if isinstance(item, str)
+        else item
+        for key, item in value.items()
+    }
+
+
 def details(name: str, value: object) -> dict[str, DetailValue]:
     """A flat mapping of lower-case keys to short strings, safe ints or booleans."""
     if not isinstance(value, Mapping):

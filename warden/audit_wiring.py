@@ -26,7 +26,7 @@ from warden.audit import (
     load_or_create_signing_key,
     purge,
 )
-from warden.audit.fields import MAX_DETAIL_VALUE_LEN, fit_text
+from warden.audit.fields import fit_details, fit_text
 from warden.audit.record import SYSTEM_TENANT
 from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
@@ -226,7 +226,7 @@ class AuditTrail:
             auth_method=event.auth_method,
             client_addr=event.client_addr or None,
         )
-        details = _fitted(event.details)  # a CONNECT host, a client's reason to fail
+        details = fit_details(event.details)  # a CONNECT host, a client's reason to fail
         if event.reason:
             details["reason"] = fit_text(event.reason, max_len=200) or "-"
         self.submit(
@@ -254,18 +254,6 @@ class AuditTrail:
                 tenant=tenant or SYSTEM_TENANT,
                 event=event,
                 outcome=outcome,
-                details=_fitted(details),  # SCIM userNames, a reviewer's subject text
+                details=fit_details(details),  # SCIM userNames, a reviewer's subject text
             )
         )
-
-
-def _fitted(details: Mapping[str, str | int | bool]) -> dict[str, str | int | bool]:
-    """Event details that may carry what a client, IdP or reviewer sent, fitted to the
-    record's limits: an odd value must not turn the event into an exception in whoever
-    emitted it (the identify stage, a portal or SCIM request that already took effect)."""
-    return {
-        key: (fit_text(value, max_len=MAX_DETAIL_VALUE_LEN) or "-")
-        if isinstance(value, str)
-        else value
-        for key, value in details.items()
-    }

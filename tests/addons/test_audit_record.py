@@ -90,6 +90,24 @@ def test_a_full_record_is_accepted_unchanged() -> None:
     assert record.timing is not None and record.timing.total_ms == 30
 
 
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"request-id": "req_anthropic"}, "req_anthropic"),  # Anthropic's name
+        ({"Request-Id": "second", "X-Request-Id": "first"}, "first"),  # OpenAI's wins
+        ({}, None),
+    ],
+)
+def test_the_providers_request_id_is_recorded(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    flow = _flow(destination=_openai())
+    assert flow.response is not None
+    flow.response.headers.update(headers)
+    record = _accepted(flow_record(flow))
+    assert record.details.get("upstream_request_id") == expected
+
+
 def test_records_without_a_destination_or_answer_are_accepted() -> None:
     flow = tflow.tflow()
     flow.request.host = "chat.deepseek.com"
