@@ -47,35 +47,35 @@ _IDENTITY_HEADERS = re.compile(
 )
 
 
+_OTHER, _IDENTITY, _COOKIE = 0, 1, 2
+
+
 @functools.lru_cache(maxsize=4096)  # names repeat from request to request
-def _is_identity_header(name: str) -> bool:
-    norm = name.lower().replace("_", "-")
-    return norm == "proxy-authorization" or bool(_IDENTITY_HEADERS.match(norm))
-
-
-@functools.lru_cache(maxsize=4096)
-def _to_strip(raw_name: bytes) -> bool:
-    """Whether ``strip_identity_headers`` removes or edits a header of this raw name."""
-    name = raw_name.decode("utf-8", "surrogateescape")
-    return name.lower() == "cookie" or _is_identity_header(name)
+def _header_kind(raw_name: bytes) -> int:
+    norm = raw_name.decode("utf-8", "surrogateescape").lower().replace("_", "-")
+    if norm == "proxy-authorization" or _IDENTITY_HEADERS.match(norm):
+        return _IDENTITY
+    return _COOKIE if norm == "cookie" else _OTHER
 
 
 def strip_identity_headers(headers: http.Headers) -> None:
-    # Most requests carry none of these: a look at the raw names, and nothing else to do.
-    if not any(_to_strip(name) for name, _ in headers.fields):
+    # One look at the raw names; most requests carry none of these and stay untouched.
+    fields = headers.fields
+    kinds = [_header_kind(name) for name, _ in fields]
+    if not any(kinds):
         return
-    for name in [name for name in headers if _is_identity_header(name)]:
-        del headers[name]
-    cookies = headers.get_all("cookie")
-    if cookies:
-        kept = []
-        for header in cookies:
-            parts = [
-                p for p in header.split(";") if p.strip().split("=", 1)[0] not in PORTAL_COOKIES
-            ]
-            if parts:
-                kept.append(";".join(parts).strip())
-        headers.set_all("cookie", kept)
+    if _IDENTITY in kinds:
+        headers.fields = tuple(
+            f for f, kind in zip(fields, kinds, strict=True) if kind != _IDENTITY
+        )
+    if _COOKIE not in kinds:
+        return
+    cookies = []
+    for header in headers.get_all("cookie"):
+        parts = [p for p in header.split(";") if p.strip().split("=", 1)[0] not in PORTAL_COOKIES]
+        if parts:
+            cookies.append(";".join(parts).strip())
+    headers.set_all("cookie", cookies)
 
 
 def is_navigation(request: http.Request) -> bool:
