@@ -92,7 +92,11 @@ def test_clean_shutdown_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
     assert "Traceback" not in proc.log()
 
 
-def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [("control", "cannot listen on"), ("proxy", "failed to listen on")],
+)
+def test_port_in_use_is_a_clear_error(tmp_path: Path, which: str, message: str) -> None:
     import socket
 
     with socket.socket() as busy:
@@ -100,30 +104,12 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = WardenProcess(tmp_path, {})
-        proc.config_path.write_text(
-            proc.config_path.read_text().replace(str(proc.control_port), str(port))
-        )
+        taken = proc.control_port if which == "control" else proc.proxy_port
+        proc.config_path.write_text(proc.config_path.read_text().replace(str(taken), str(port)))
         out = subprocess.run(proc.argv, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
-    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
-    assert "control.listen.port" in out.stderr
-
-
-def test_proxy_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        proc = WardenProcess(tmp_path, {})
-        proc.config_path.write_text(
-            proc.config_path.read_text().replace(str(proc.proxy_port), str(port))
-        )
-        out = subprocess.run(proc.argv, capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0
-    assert f"failed to listen on 127.0.0.1:{port}" in out.stderr
-    assert "proxy.listen.port" in out.stderr
+    assert f"{message} 127.0.0.1:{port}" in out.stderr
+    assert f"{which}.listen.port" in out.stderr  # names the config key to change
 
 
 def test_version() -> None:
