@@ -42,7 +42,9 @@ def chain(
         ]
         routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
-    addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
+    limits = config.proxy.limits
+    scope = Scope(catalog, refused, metrics, limits.decoded_body_bytes)
+    addons: list[object] = [guard, scope, identify]
     if policy is not None:
         addons.append(policy)
     if config.unsafe_testing is not None:
@@ -52,7 +54,7 @@ def chain(
     # body); its responseheaders hook must come after the response reader's, to wrap it.
     counter = [QuotaCounter(policy.runtime)] if policy is not None else []
     addons += [
-        ResponseReader(),
+        ResponseReader(limits.decoded_body_bytes),
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),

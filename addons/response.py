@@ -9,18 +9,20 @@ token usage of streamed answers is known when the stream ends without holding it
 from __future__ import annotations
 
 import logging
-import zlib
-from collections.abc import Callable
+from collections.abc import Iterator
 
-import brotli
-import zstandard
 from mitmproxy import http
 
+from warden.addons.answers import answer_error
+from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
 from warden.context import FlowContext, Usage
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.streams import StreamParser
 
 logger = logging.getLogger("warden.response")
+
+#: The default bound on an answer once content-decoded (``proxy.limits``).
+DECODED_BODY_BYTES = 64 * 1024 * 1024
 
 STREAMING_TYPES = (
     "text/event-stream",
@@ -30,42 +32,42 @@ STREAMING_TYPES = (
 
 
 class _Decoder:
-    """Incremental content-decoding of a response body, for the parser's copy only."""
+    """Incremental content-decoding of a streamed answer, for the parser's copy only.
 
-    def __init__(self, encoding: str) -> None:
-        self._fn: Callable[[bytes], bytes] | None
-        match encoding.strip().lower():
-            case "" | "identity":
-                self._fn = lambda b: b
-            case "gzip" | "x-gzip":
-                self._fn = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress
-            case "deflate":
-                self._fn = zlib.decompressobj().decompress
-            case "br":
-                self._fn = brotli.Decompressor().process
-            case "zstd":
-                self._fn = zstandard.ZstdDecompressor().decompressobj().decompress
-            case _:
-                self._fn = None
+    Bounded (``addons/bodies.py``): past the limit, or on a corrupt body, it stops
+    decoding and the parser sees no more; the stream itself goes on to the client as sent.
+    """
 
-    def __call__(self, chunk: bytes) -> bytes:
-        if self._fn is None:
-            return b""
+    def __init__(self, encoding: str, limit: int) -> None:
+        self._decoder: Decoder | None
         try:
-            return self._fn(chunk)
-        except Exception:  # a corrupt body is the client's to notice; we stop reading it
-            logger.debug("stopped decoding a streamed body after a decoding error")
-            self._fn = None
-            return b""
+            self._decoder = Decoder(encoding, limit)
+        except UndecodableBody:
+            self._decoder = None
+
+    def __call__(self, chunk: bytes) -> Iterator[bytes]:
+        if self._decoder is None:
+            return
+        try:
+            yield from self._decoder.pieces(chunk)
+        except (BodyTooLarge, UndecodableBody) as exc:
+            logger.warning("stopped reading a streamed answer's usage: %s", exc)
+            self._decoder = None
 
 
 class StreamTap:
     """A mitmproxy ``stream`` callable that passes chunks through and reads usage on the side."""
 
-    def __init__(self, flow: http.HTTPFlow, parser: StreamParser, encoding: str) -> None:
+    def __init__(
+        self,
+        flow: http.HTTPFlow,
+        parser: StreamParser,
+        encoding: str,
+        limit: int = DECODED_BODY_BYTES,
+    ) -> None:
         self._flow = flow
         self._parser = parser
-        self._decode = _Decoder(encoding)
+        self._decode = _Decoder(encoding, limit)
         self._input: int | None = None
         self._output: int | None = None
 
@@ -77,7 +79,8 @@ class StreamTap:
 
     def __call__(self, chunk: bytes) -> bytes:
         if chunk:
-            self._take(self._parser.feed(self._decode(chunk)))
+            for piece in self._decode(chunk):
+                self._take(self._parser.feed(piece))
         else:  # mitmproxy signals the end of the body with an empty chunk
             self._take(self._parser.close())
             if self._input is not None or self._output is not None:
@@ -96,6 +99,9 @@ def wants_streaming(response: http.Response, stream_requested: bool) -> bool:
 
 
 class ResponseReader:
+    def __init__(self, decoded_body_bytes: int = DECODED_BODY_BYTES) -> None:
+        self.decoded_body_bytes = decoded_body_bytes
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.error:
             return
@@ -108,7 +114,7 @@ class ResponseReader:
             flow.response.stream = True
             return
         encoding = flow.response.headers.get("content-encoding", "")
-        flow.response.stream = StreamTap(flow, parser, encoding)
+        flow.response.stream = StreamTap(flow, parser, encoding, self.decoded_body_bytes)
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.stream:
@@ -116,7 +122,26 @@ class ResponseReader:
         ctx = FlowContext.of(flow)
         if ctx.destination is None or ctx.destination.api is None or ctx.outcome:
             return
-        body = flow.response.get_content(strict=False) or b""
+        raw = flow.response.raw_content or b""
+        try:
+            body = decoded(
+                raw, flow.response.headers.get("content-encoding"), self.decoded_body_bytes
+            )
+        except BodyTooLarge as exc:
+            # Withheld: the client's SDK would inflate it too, and the redactor that runs
+            # after this stage decodes the answer to restore pseudonyms.
+            logger.warning("withheld an answer from %s: %s", flow.request.pretty_host, exc)
+            answer_error(
+                flow,
+                502,
+                f"Egress Warden withheld the answer of {ctx.destination.host}: it is larger "
+                f"than {exc.limit} bytes once decoded (proxy.limits.decoded_body_bytes).",
+                "warden_answer_too_large",
+                "upstream_error",
+            )
+            return
+        except UndecodableBody:
+            body = raw  # as before: the usage reader finds nothing in it
         usage = parse_usage(ctx.destination.api, body)
         if usage is not None:
             ctx.replace(usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)).save(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
+from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.names import Misdirected, is_address, judge
 from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
@@ -71,6 +72,8 @@ def allow_hosts_patterns(patterns: Iterable[str]) -> list[str]:
 
 #: How many distinct Host spellings Scope remembers the destination of.
 MAX_REMEMBERED_HOSTS = 4096
+#: The default bound on a request body once content-decoded (``proxy.limits``).
+DECODED_BODY_BYTES = 64 * 1024 * 1024
 
 
 def _normalize(host: str) -> str:
@@ -79,11 +82,16 @@ def _normalize(host: str) -> str:
 
 class Scope:
     def __init__(
-        self, catalog: Catalog, refused: Sequence[RefusedHost], metrics: GatewayMetrics
+        self,
+        catalog: Catalog,
+        refused: Sequence[RefusedHost],
+        metrics: GatewayMetrics,
+        decoded_body_bytes: int = DECODED_BODY_BYTES,
     ) -> None:
         self.catalog = catalog
         self.refused = tuple(refused)
         self.metrics = metrics
+        self.decoded_body_bytes = decoded_body_bytes
         # The destination (None: not in the catalog) per Host as clients spell it: the same
         # few hosts come again and again. Bounded, as clients choose what they send.
         self._destinations: dict[str, Destination | None] = {}
@@ -206,12 +214,22 @@ class Scope:
         if ctx.destination is None:
             return
         service = self.catalog.service(ctx.destination.service_id)
+        raw = flow.request.raw_content or b""
+        try:
+            body = decoded(
+                raw, flow.request.headers.get("content-encoding"), self.decoded_body_bytes
+            )
+        except BodyTooLarge as exc:
+            self._too_large(flow, exc)
+            return
+        except UndecodableBody:
+            body = raw  # as sent: the adapter finds no shape in it, policy decides on that
         parsed = parse_request(
             service,
             flow.request.method,
             flow.request.path,
             flow.request.headers,  # read by the adapters that need it (Bedrock) only
-            flow.request.get_content(strict=False) or b"",
+            body,
         )
         _parsed[flow] = parsed
         ctx.replace(
@@ -228,6 +246,24 @@ class Scope:
                 segments=len(parsed.segments),
             )
         ).save(flow)
+
+    def _too_large(self, flow: http.HTTPFlow, exc: BodyTooLarge) -> None:
+        """A body that decodes past the limit (a decompression bomb, or just too much)."""
+        self.metrics.limits.labels("decoded_request_body").inc()
+        logger.warning("refused a request to %s: %s", flow.request.pretty_host, exc)
+        reason = f"the request body is larger than {exc.limit} bytes once decoded"
+        FlowContext.of(flow).replace(
+            decision=Decision("block", "limits.decoded_body_bytes", "-", reason)
+        ).save(flow)
+        answer_error(
+            flow,
+            413,
+            f"Egress Warden refused this request: {reason} (proxy.limits.decoded_body_bytes). "
+            "Send less at once.",
+            "warden_request_too_large",
+            "blocked",
+            {"Connection": "close"},
+        )
 
     @staticmethod
     def _destination(service: Service, host: str) -> Destination:

@@ -109,6 +109,10 @@ def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog)
         connection_strategy=(
             "lazy" if config.unsafe_testing is not None else config.proxy.connection_strategy
         ),
+        # proxy.limits: mitmproxy reads no body over this size, and closes silent
+        # connections (the rest of the limits are warden.addons.connections' and the stages').
+        body_size_limit=str(config.proxy.limits.body_bytes),
+        tcp_timeout=config.proxy.limits.idle_seconds,
     )
 
 
@@ -193,9 +197,10 @@ class Gateway:
             )
 
         master = Master(options.Options(), with_termlog=False)
+        server = proxyserver.Proxyserver()
         master.addons.add(
             core.Core(),
-            proxyserver.Proxyserver(),
+            server,
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),

@@ -33,6 +33,12 @@ class GatewayMetrics:
             ["decision"],
             registry=self.registry,
         )
+        self.limits = Counter(
+            "warden_limits",
+            "Requests, answers and connections cut by a limit of proxy.limits, by limit.",
+            ["limit"],
+            registry=self.registry,
+        )
         self.flows = Counter(
             "warden_flows",
             "Intercepted flows by catalog host and outcome.",

@@ -5,8 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
+from collections.abc import Callable
 
+import brotli
 import pytest
+import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
@@ -322,3 +326,34 @@ def test_plain_http_whose_url_and_host_header_disagree_is_refused(url_host: str,
     _, ctx = _judged(flow)
     assert flow.response is not None and flow.response.status_code == 421, ctx
     assert ctx.outcome == "refused_host"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_a_request_that_decodes_past_the_limit_is_refused_before_parsing(encoding: str) -> None:
+    """Before, ``get_content`` inflated the whole body (1 MB of gzip: 1 GiB) and the
+    parser's 32 MB check came after."""
+    encoders: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "br": brotli.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+    }
+    encode = encoders[encoding]
+    scope = Scope(Catalog.default(), [], GatewayMetrics(), decoded_body_bytes=1024 * 1024)
+    flow = _openai_flow(b"")
+    flow.request.headers["content-encoding"] = encoding
+    flow.request.raw_content = encode(b'{"messages": [' + b" " * (8 * 1024 * 1024) + b"]}")
+    with taddons.context(scope):
+        scope.requestheaders(flow)
+        scope.request(flow)
+    assert flow.response is not None and flow.response.status_code == 413
+    assert (
+        "1048576 bytes once decoded" in json.loads(flow.response.content or b"")["error"]["message"]
+    )
+    ctx = FlowContext.of(flow)
+    assert ctx.outcome == "blocked"
+    assert ctx.decision is not None and ctx.decision.rule_id == "limits.decoded_body_bytes"
+    assert scope_module.parsed_request(flow) is None
+    assert (
+        'warden_limits_total{limit="decoded_request_body"} 1.0' in scope.metrics.render().decode()
+    )
