@@ -23,6 +23,7 @@ from mitmproxy.master import Master
 from warden import addons as warden_addons
 from warden import store
 from warden.addons.audit import Audit
+from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
@@ -92,6 +93,16 @@ def _constraint_names(config: Config, catalog: Catalog) -> tuple[str, ...]:
     if host is not None and not host.replace(".", "").isdigit() and ":" not in host:
         names.append(host.lower())
     return tuple(names)
+
+
+def connection_limits(config: Config) -> ConnectionLimits:
+    limits = config.proxy.limits
+    return ConnectionLimits(
+        header_bytes=limits.header_bytes,
+        header_seconds=limits.header_seconds,
+        connections_per_client=limits.connections_per_client,
+        pending_heads_per_client=limits.pending_heads_per_client,
+    )
 
 
 def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog) -> None:
@@ -204,6 +215,7 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
+            ConnectionGuard(connection_limits(config), server.connections, self.metrics),
             Pipeline(
                 warden_addons.chain(
                     config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
