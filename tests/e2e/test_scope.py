@@ -1,9 +1,11 @@
-"""Scope end to end: non-catalog TLS passes through untouched; unsanctioned hosts get 403."""
+"""Scope end to end: non-catalog TLS passes through untouched; unsanctioned hosts get 403;
+a flow is judged on its SNI and Host too (an IP CONNECT with a catalog SNI, domain fronting)."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import socket
 import ssl
 import threading
@@ -316,3 +318,33 @@ def test_connect_by_address_must_sign_in_and_is_audited(
     metrics = enforcing.metrics()
     assert 'warden_connects_total{decision="by_address"}' in metrics
     assert 'warden_scope_by_name_total{decision="misdirected"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("url_host", "host", "status"),
+    [("203.0.113.7", "api.openai.com", 200), ("[::1]", "api.openai.com", 200)],
+)
+def test_plain_http_to_an_address_with_a_catalog_host_is_judged(
+    gateway: WardenProcess, url_host: str, host: str, status: int
+) -> None:
+    """Plain HTTP in absolute form: the URL names an address, the Host header OpenAI."""
+    body = json.dumps(HELLO).encode()
+    sock = socket.create_connection(("127.0.0.1", gateway.proxy_port), timeout=20)
+    with sock:
+        sock.sendall(
+            f"POST http://{url_host}{CHAT_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        answer = tunnel.read_answer(sock)
+    assert answer.status == status, answer
+    assert answer.headers.get("x-warden-unsafe-test-routing") == "1"  # judged as OpenAI
+
+
+def test_plain_http_whose_url_and_host_disagree_is_refused(gateway: WardenProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", gateway.proxy_port), timeout=20)
+    with sock:
+        sock.sendall(b"GET http://evil.test/v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+        answer = tunnel.read_answer(sock)
+    assert answer.status == 421, answer
+    assert "domain fronting is refused" in str(answer.json()["error"])
