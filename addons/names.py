@@ -19,7 +19,10 @@ policy, no DLP, no record. So a flow is judged on all three names:
   as for any other flow) and the request goes to the service's real host name, not to
   the address the client chose. Refusing instead would break clients that pin an
   address for a catalog host (hosts files, split DNS) and gain nothing: the request is
-  checked and recorded like every other, and the address never receives it.
+  checked and recorded like every other, and the address never receives it. (With
+  ``connection_strategy: eager`` mitmproxy has opened a connection to the address at
+  CONNECT time, and shaken hands with it to learn its certificate; no request goes
+  over it.)
 
 An IP literal in the SNI does not count as a name (RFC 6066 forbids it there); a TLS
 connection by IP without an SNI never reaches the addons: mitmproxy cannot see a name to

@@ -76,6 +76,32 @@ MAX_REMEMBERED_HOSTS = 4096
 DECODED_BODY_BYTES = 64 * 1024 * 1024
 
 
+def _host_header(request: http.Request) -> str | None:
+    """The host the request names in its head: the Host field, or HTTP/2's ``:authority``.
+
+    A request naming two different hosts there (two Host fields, or an ``:authority``
+    and a Host field that differ, which mitmproxy would pass on as the HTTP/1 Host) gets
+    them joined as mitmproxy's ``host_header`` joins repeated fields: a name no host has,
+    so when one of them is a catalog host the flow is refused as misdirected (RFC 9112
+    3.2 answers two Host fields with 400 anyway). One pass over the field names, with no
+    lower-casing of names that cannot be ``host`` (mitmproxy's lookup lower-cases all).
+    """
+    hosts = [
+        value
+        for name, value in request.data.headers.fields
+        if len(name) == 4 and name.lower() == b"host"
+    ]
+    if request.is_http2 or request.is_http3:
+        authority = request.data.authority
+        if authority:
+            hosts = [authority, *(h for h in hosts if h != authority)]
+    if not hosts:
+        return None
+    if len(hosts) == 1:
+        return hosts[0].decode("utf-8", "surrogateescape")
+    return ", ".join(h.decode("utf-8", "surrogateescape") for h in hosts)
+
+
 def _normalize(host: str) -> str:
     return host.lower().rstrip(".")
 
@@ -133,7 +159,7 @@ class Scope:
         request = flow.request
         host = request.host
         sni = flow.client_conn.sni
-        host_header = request.host_header
+        host_header = _host_header(request)
         if (sni is None or sni == host) and (host_header is None or host_header == host):
             # Every name the flow carries is the target, byte for byte (nearly every flow).
             if refusal := self._refusal(host):

@@ -357,3 +357,48 @@ def test_a_request_that_decodes_past_the_limit_is_refused_before_parsing(encodin
     assert (
         'warden_limits_total{limit="decoded_request_body"} 1.0' in scope.metrics.render().decode()
     )
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        [("Host", "api.openai.com"), ("Host", "evil.test")],
+        [("Host", "evil.test"), ("host", "api.openai.com")],
+        [("Host", "api.openai.com"), ("HOST", "api.openai.com")],
+    ],
+    ids=["catalog-then-other", "other-then-catalog", "same-twice"],
+)
+def test_two_host_fields_are_refused(hosts: list[tuple[str, str]]) -> None:
+    flow = _tunnelled("api.openai.com", "api.openai.com", None)
+    flow.request.headers.fields = (
+        *((k.encode(), v.encode()) for k, v in hosts),
+        *flow.request.headers.fields,
+    )
+    _, ctx = _judged(flow)
+    assert flow.response is not None and flow.response.status_code == 421
+    assert ctx.outcome == "refused_host"
+
+
+@pytest.mark.parametrize(
+    ("authority", "host", "refused"),
+    [
+        ("api.openai.com", "evil.test", True),
+        ("evil.test", "api.openai.com", True),
+        ("api.openai.com", "api.openai.com", False),
+        ("api.openai.com", None, False),
+    ],
+)
+def test_http2_authority_and_host_field_must_agree(
+    authority: str, host: str | None, refused: bool
+) -> None:
+    """mitmproxy sends an HTTP/2 request upstream as HTTP/1 with its Host field when it
+    has one, else with ``:authority``: both must name the same host."""
+    flow = _tunnelled("api.openai.com", "api.openai.com", host)
+    flow.request.http_version = "HTTP/2.0"
+    flow.request.authority = authority
+    _, ctx = _judged(flow)
+    if refused:
+        assert flow.response is not None and flow.response.status_code == 421
+    else:
+        assert flow.response is None
+        assert ctx.destination is not None and ctx.destination.service_id == "openai"
