@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 GROWTH = 128 * MIB
 DECODED_LIMIT = 8 * MIB
+BODY_LIMIT = 2 * MIB  # above the 1 MB bombs, so they reach the decoding bound
 HEADER_SECONDS = 2  # short, so the test is quick; the wait for it below is generous
 PENDING_HEADS = 20
 
@@ -98,6 +99,7 @@ def limited(
     )
     cfg = yaml.safe_load(w.config_path.read_text())
     cfg["proxy"]["limits"] = {
+        "body_bytes": BODY_LIMIT,
         "decoded_body_bytes": DECODED_LIMIT,
         "header_seconds": HEADER_SECONDS,
         "pending_heads_per_client": PENDING_HEADS,
@@ -184,6 +186,26 @@ def test_an_answer_bomb_is_withheld_with_502_and_little_memory(limited: WardenPr
         if (r.get("destination") or {}).get("service") == "anthropic"
     ]
     assert records and all(r["outcome"] == "upstream_error" for r in records)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_not_read(limited: WardenProcess, chunked: bool) -> None:
+    body = b'{"messages": [' + b" " * (2 * BODY_LIMIT) + b"]}"
+    with _client(limited) as c, _Peak(limited) as peak:
+        answer = c.post(
+            CHAT,
+            content=iter([body]) if chunked else body,  # an iterator goes out chunked
+            headers={"Content-Type": "application/json"},
+        )
+    assert answer.status_code == 413, answer.text[:300]
+    assert "body_size_limit" in answer.text
+    assert peak.growth < GROWTH, f"peak RSS grew by {peak.growth / MIB:.0f} MiB"
+    recorded = [
+        r
+        for r in limited.audit_records()
+        if "body_size_limit" in str((r.get("details") or {}).get("error", ""))
+    ]
+    assert recorded and recorded[-1]["destination"]["service"] == "openai"
 
 
 def _send_until_closed(sock: socket.socket, first: bytes, total: int) -> int:
