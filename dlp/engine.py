@@ -29,9 +29,9 @@ from presidio_analyzer import (
 )
 from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine
 
-from .prescan import Prescan
 from .ner import SCORE as NER_SCORE
 from .ner import NameFinder, model_directory
+from .prescan import Prescan
 from .profiles import NER_TYPES, DlpProfile, EntityRule
 from .recognizers import build_recognizers
 from .recognizers.base import PRIORITY_NER, PRIORITY_PII
@@ -67,9 +67,7 @@ class NerRecognizer(EntityRecognizer):
         ignored = frozenset(model.labels_to_ignore)
         wanted = [e for e in profile.rules() if e in NER_TYPES and e not in ignored]
         self.finder = NameFinder(directory, wanted, ignored)
-        super().__init__(
-            supported_entities=wanted or ["PERSON"], name="NerRecognizer", version="1"
-        )
+        super().__init__(supported_entities=wanted or ["PERSON"], name="NerRecognizer", version="1")
 
     def load(self) -> None:
         pass

@@ -49,7 +49,15 @@ LABELS: dict[str, str] = {
     "NORP": "NRP",
 }
 #: The model's components other than ``ner``: never loaded.
-_EXCLUDED = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter", "morphologizer")
+_EXCLUDED = (
+    "tok2vec",
+    "tagger",
+    "parser",
+    "attribute_ruler",
+    "lemmatizer",
+    "senter",
+    "morphologizer",
+)
 #: Scores by type: NER gives no per-entity probability, so one fixed score per type,
 #: above the profiles' default threshold (0.4) and below every pattern's certainty.
 SCORE = 0.6
@@ -115,7 +123,9 @@ def is_prose(line: str) -> bool:
         return False
     # identifiers: camelCase, snake_case, dotted.names dominate
     identifiers = sum(
-        1 for w in words if "_" in w or ("." in w.strip(".,;:") and not w.endswith(".")) or _camel(w)
+        1
+        for w in words
+        if "_" in w or ("." in w.strip(".,;:") and not w.endswith(".")) or _camel(w)
     )
     return identifiers * 3 <= len(words)
 
@@ -175,10 +185,11 @@ def looks_like_a_name(value: str) -> bool:
 # --------------------------------------------------------------------------- gazetteer
 
 
-def first_names() -> frozenset[str]:
-    """Given names in Latin script from Faker's person providers (86 locales, MIT): a
-    gazetteer for the names a small English model does not know (``Søren``, ``Ágnes``,
-    ``Nikolaj``). Built once per process from the installed package, never downloaded."""
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _faker_names(attrs: tuple[str, ...]) -> set[str]:
     import importlib
     import pkgutil
 
@@ -186,13 +197,19 @@ def first_names() -> frozenset[str]:
 
     names: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        provider = getattr(
+            importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None
+        )
         if provider is None:
             continue
-        for attr in ("first_names", "first_names_male", "first_names_female"):
+        for attr in attrs:
             value = next((b.__dict__[attr] for b in provider.__mro__ if attr in b.__dict__), None)
             if isinstance(value, tuple | list | set | frozenset | dict):
                 names.update(n for n in value if isinstance(n, str))
+    return names
+
+
+def _usable(names: set[str]) -> frozenset[str]:
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return frozenset(
@@ -204,37 +221,70 @@ def first_names() -> frozenset[str]:
         and all(ord(c) < 0x250 for c in n)
         and n.lower() not in STOP_WORDS
         and n.lower() not in _NOT_NAMES
+        and n.lower() not in _PLACE_OR_ORG
+        and n.lower() not in _COMPANY_WORDS
     )
+
+
+def first_names() -> frozenset[str]:
+    """Given names in Latin script from Faker's person providers (86 locales, MIT): a
+    gazetteer for the names a small English model does not know (``Søren``, ``Ágnes``,
+    ``Nikolaj``). Built once per process from the installed package, never downloaded."""
+    return _usable(_faker_names(("first_names", "first_names_male", "first_names_female")))
 
 
 #: Words Faker lists as given names that are far more often something else in a prompt.
 _NOT_NAMES = frozenset(
-    "page chase hope summer will may mark bill grant art rose jack max china paris sky "
-    "rain star king queen dean major judge earl baron duke sterling ruby amber crystal "
-    "pearl jade ivy lily iris daisy violet holly heather olive hazel dawn faith grace "
-    "joy honor august april june january march monday sunday friday".split()
+    _words(
+        "page chase hope summer will may mark bill grant art rose jack max china paris sky "
+        "rain star king queen dean major judge earl baron duke sterling ruby amber crystal "
+        "pearl jade ivy lily iris daisy violet holly heather olive hazel dawn faith grace "
+        "joy honor august april june january march monday sunday friday"
+    )
 )
 #: A last word that makes a capitalised run a place or an organisation, not a person.
 _PLACE_OR_ORG = frozenset(
-    "street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place pl "
-    "square park parkway highway hwy bridge viaduct station city county state province "
-    "island islands valley hill hills mountain river lake beach bay port harbour harbor "
-    "inc ltd llc plc corp corporation company co group gmbh ag sa bv university college "
-    "school hospital clinic bank church airport hotel center centre mission suite apt "
-    "chaussee strasse straße gasse weg platz".split()
+    _words(
+        "street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place pl "
+        "square park parkway highway hwy bridge viaduct station city county state province "
+        "island islands valley hill hills mountain river lake beach bay port harbour harbor "
+        "inc ltd llc plc corp corporation company co group gmbh ag sa bv university college "
+        "school hospital clinic bank church airport hotel center centre mission suite apt "
+        "chaussee strasse straße gasse weg platz"
+    )
 )
 #: Words right before a lone given name that make it a person (``Dear Sofia``).
 _CUES = frozenset(
-    "dear hi hello hey thanks thank mr mrs ms miss dr prof sir madam name named called "
-    "cc attn ask asked tell told from with by for and met meet call email emailed "
-    "contact contacted colleague manager customer client patient user employee".split()
+    _words(
+        "dear hi hello hey thanks thank mr mrs ms miss dr prof sir madam name named called "
+        "cc attn ask asked tell told from with by for and met meet call email emailed "
+        "contact contacted colleague manager customer client patient user employee"
+    )
 )
-_CAPITALISED = re.compile(r"(?<![\w.@/\\-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'’-]+\b")
+_CAPITALISED = re.compile(
+    r"(?<![\w.@/\\-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019]+)?\b"
+)
+#: Lower-case words after a lone given name that make it the subject of a sentence.
+_VERBS = frozenset(
+    _words(
+        "is was has had said says asked told wrote writes lives lived works worked began "
+        "started joined left called emailed sent wants wanted needs needed will would can "
+        "could should thinks thought knows knew"
+    )
+)
 _NAME_REST = re.compile(
     r"(?:\s+[A-Z]\.?)?(?:\s+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)\s+)?"
-    r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'’-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'’-]+)?){1,2}"
+    r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+)?){1,2}"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
+
+
+def _next_word(text: str, end: int) -> str:
+    m = _FOLLOWING.match(text, end)
+    return m.group(1) if m else ""
+
+
+_FOLLOWING = re.compile(r" ([a-z]+)\b")
 
 
 def gazetteer_names(text: str, names: frozenset[str]) -> list[tuple[int, int]]:
@@ -243,7 +293,8 @@ def gazetteer_names(text: str, names: frozenset[str]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     pos = 0
     for m in _CAPITALISED.finditer(text):
-        if m.start() < pos or m.group() not in names:
+        word = m.group()
+        if m.start() < pos or (word not in names and word.split("-")[0] not in names):
             continue
         end = m.end()
         rest = _NAME_REST.match(text, end)
@@ -257,13 +308,19 @@ def gazetteer_names(text: str, names: frozenset[str]) -> list[tuple[int, int]]:
         gap = text[before.end(1) : m.start()] if before else ""
         after = text[end : end + 2]
         if (
-            before is not None
-            and (
-                before.group(1).lower() in _CUES
-                or text[max(0, m.start() - 9) : m.start()].lower().endswith(("name is ", "i am ", "i'm "))
-                or (before.group(1)[0].islower() and "." not in gap and "\n" not in gap)
+            (
+                before is not None
+                and (
+                    before.group(1).lower() in _CUES
+                    or text[max(0, m.start() - 9) : m.start()]
+                    .lower()
+                    .endswith(("name is ", "i am ", "i'm "))
+                    or (before.group(1)[0].islower() and "." not in gap and "\n" not in gap)
+                )
             )
-        ) or after in (": ", ":\"", "'s", "’s"):
+            or after in (": ", ':"', "'s", "\u2019s", ", ")
+            or _next_word(text, end) in _VERBS
+        ):
             out.append((m.start(), end))
             pos = end
     return out
@@ -352,23 +409,40 @@ class NameFinder:
         if not chunks:
             return []
         out: list[tuple[str, int, int]] = []
-        people = "PERSON" in self.labels.values()
+        people: list[tuple[int, int]] = []
         for chunk, doc in zip(chunks, self.nlp.pipe(c.text for c in chunks), strict=True):
+            others: list[tuple[int, int]] = []
             for ent in doc.ents:
-                kind = self.labels.get(ent.label_)
-                if kind is None:
-                    continue
                 value = ent.text.rstrip()
-                if kind == "PERSON" and not self._person(value):
+                span = (chunk.start + ent.start_char, chunk.start + ent.start_char + len(value))
+                if ent.label_ in ("PERSON", "PER"):
+                    if self._person(value):
+                        people.append(span)
                     continue
-                start = chunk.start + ent.start_char
-                out.append((kind, start, start + len(value)))
-            if people:
-                out.extend(
-                    ("PERSON", chunk.start + a, chunk.start + b)
-                    for a, b in gazetteer_names(chunk.text, self.names)
-                )
+                others.append(span)
+                if kind := self.labels.get(ent.label_):
+                    out.append((kind, *span))
+            if self.people:
+                people.extend(self._gazetteer(text, chunk, others))
+        if self.people:
+            kept = [p for p in people if not _address_or_company(text, *p)]
+            out.extend(("PERSON", a, b) for a, b in _propagate(text, chunks, kept))
         return out
+
+    def _gazetteer(
+        self, text: str, chunk: Chunk, others: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """Given names the model missed, and surnames after a title (``Dr. Savage``); a
+        lone given name the model read as a place or a group (``Paris``, ``German``) stays
+        what the model said."""
+        for a, b in gazetteer_names(chunk.text, self.names):
+            span = (chunk.start + a, chunk.start + b)
+            lone = " " not in text[span[0] : span[1]]
+            if lone and any(o[0] < span[1] and span[0] < o[1] for o in others):
+                continue
+            yield span
+        for m in _TITLED.finditer(chunk.text):
+            yield (chunk.start + m.start(1), chunk.start + m.end(1))
 
     def _person(self, value: str) -> bool:
         """A PERSON span of the model that can be a name: a lone word must be a known
@@ -380,6 +454,66 @@ class NameFinder:
         if words[-1].strip(".").lower() in _PLACE_OR_ORG:
             return False
         return len(words) > 1 or value in self.names
+
+    @property
+    def people(self) -> bool:
+        return "PERSON" in self.labels.values()
+
+
+#: A title, then a capitalised name: ``Mrs. Olson``, ``Dr Savage``, ``Prof. Ana de Souza``.
+_TITLED = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Herr|Frau|Mme|Mlle|Sr|Sra)\.?\s+"
+    r"((?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)(?:\s+(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
+)
+#: Words that make a capitalised run a company, a product or a place.
+_COMPANY_WORDS = frozenset(
+    _words(
+        "holdings group energy capital partners pharma pharmaceuticals therapeutics bioscience "
+        "biosciences systems solutions technologies technology software labs laboratories "
+        "investment investments financial finance insurance bank bancorp trust fund foundation "
+        "industries international global services consulting media entertainment records "
+        "airlines motors automotive foods brands retail realty properties reit networks "
+        "communications telecom electric power oil gas mining resources logistics"
+    )
+)
+
+
+def _address_or_company(text: str, start: int, end: int) -> bool:
+    """A span next to a house number (``788 Fitjabraut 87``, ``Via Carlo Cattaneo 12``) is
+    part of an address; one holding a company word is a company."""
+    before = text[max(0, start - 8) : start].rstrip(" ,")
+    after = text[end : end + 6].lstrip(" ,")
+    if (before and before[-1].isdigit()) or (after and after[0].isdigit()):
+        return True
+    if text[max(0, start - 12) : start].lower().rstrip().endswith(("via", "rua", "calle", "rue")):
+        return True
+    return any(w.strip(".,").lower() in _COMPANY_WORDS for w in text[start:end].split())
+
+
+def _propagate(
+    text: str, chunks: Sequence[Chunk], people: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """``people`` plus every other whole-word mention, in the prose, of a name part found
+    once (``… directed by Anne Frederiksen and starring Frederiksen``)."""
+    parts = {
+        w
+        for a, b in people
+        for w in text[a:b].split()
+        if len(w) > 2 and w[0].isupper() and w.isalpha() and w not in _NOT_NAMES_TITLE
+    }
+    if not parts:
+        return people
+    found = list(people)
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(map(re.escape, sorted(parts))) + r")(?![\w-])")
+    for chunk in chunks:
+        for m in pattern.finditer(chunk.text):
+            span = (chunk.start + m.start(), chunk.start + m.end())
+            if not any(p[0] < span[1] and span[0] < p[1] for p in found):
+                found.append(span)
+    return found
+
+
+_NOT_NAMES_TITLE = frozenset(w.title() for w in _PLACE_OR_ORG | _CUES | _NOT_NAMES)
 
 
 def pinned_files(data: Path, names: Sequence[str]) -> dict[str, str]:

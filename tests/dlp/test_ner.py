@@ -42,9 +42,15 @@ def people(detector: Detector, text: str) -> list[str]:
     [
         ("Please draft a reply to Maria Gonzalez about the refund.", ["Maria Gonzalez"]),
         ("Hi Søren, can you check the Q3 numbers?", ["Søren"]),
-        ("The contract was signed by Ágnes Kovács and Nikolaj Berg.", ["Ágnes Kovács", "Nikolaj Berg"]),
+        (
+            "The contract was signed by Ágnes Kovács and Nikolaj Berg.",
+            ["Ágnes Kovács", "Nikolaj Berg"],
+        ),
         ("Dear Dr. Helena Carlsen,\nthank you for the call.", ["Helena Carlsen"]),
-        ("Summarize this: Ingrid Olsen asked Tomasz to resend the invoice.", ["Ingrid Olsen", "Tomasz"]),
+        (
+            "Summarize this: Ingrid Olsen asked Tomasz to resend the invoice.",
+            ["Ingrid Olsen", "Tomasz"],
+        ),
         # quoted prompts carry literal \n escapes
         ("Chloe: What a wife.\\nJesse: Remember me?", ["Chloe", "Jesse"]),
     ],
@@ -56,7 +62,7 @@ def test_names_in_prose(detector: Detector, text: str, names: list[str]) -> None
 @pytest.mark.parametrize(
     "text",
     [
-        "Traceback (most recent call last):\n  File \"app.py\", line 12, in handle\n    "
+        'Traceback (most recent call last):\n  File "app.py", line 12, in handle\n    '
         "raise ValueError(user.name)\nValueError: Kristian",
         "2024-05-01 12:00:03 INFO Started worker pid=4411 user=Helena host=web-1",
         "[ERROR] 2017-10-07 21:14:09 PaymentService: card declined for account 4411",
