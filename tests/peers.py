@@ -188,7 +188,10 @@ class WardenProcess(Peer):
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:
-            wait_until(healthy, 30, "warden", self.proc)
+            # Returns as soon as the gateway is healthy; the bound only says when a start
+            # that never completes is reported. Generous: DLP workers that load the NER
+            # model take several seconds each on a loaded 2-core CI machine.
+            wait_until(healthy, 120, "warden", self.proc)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
