@@ -65,7 +65,15 @@ SECRET_TYPES = (
     "ENV_SECRET",
     "WARDEN_DEVICE_CREDENTIAL",
 )
-PII_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+PII_TYPES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "STREET_ADDRESS",
+)
 PATTERN_TYPES = frozenset(SECRET_TYPES + PII_TYPES)
 #: Entity types that only a NER model finds (Presidio's spaCy mapping).
 NER_TYPES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME"})
@@ -302,6 +310,7 @@ def default_profile() -> DlpProfile:
             "IBAN_CODE": "mask",
             "US_SSN": "redact",
             "IP_ADDRESS": "redact",
+            "STREET_ADDRESS": "redact",
         }
     )
     return DlpProfile(entities=entities)
