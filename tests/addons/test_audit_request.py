@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from mitmproxy import http
-from mitmproxy.test import tflow
+from mitmproxy.test import tflow, tutils
 
 from warden.addons.audit import Audit
 from warden.audit_config import AuditSettings
@@ -45,7 +45,7 @@ def _flow(tenant: str = "acme") -> http.HTTPFlow:
 
 
 def _answer(flow: http.HTTPFlow) -> None:
-    flow.response = tflow.tresp()
+    flow.response = tutils.tresp()
     flow.response.timestamp_start = flow.request.timestamp_start + 0.02
     flow.response.timestamp_end = flow.request.timestamp_start + 0.03
 
