@@ -5,9 +5,11 @@ are remembered per client connection, as mitmproxy's proxyauth does, in memory o
 person behind them is looked up again on every request, so a revocation (logout, SCIM
 deactivation) cuts a connection that is already open. A service JWT's verdict is kept per
 connection (verifying its signature on every request would cost ~0.1 ms) together with
-the session store's revocation count at the time; any revocation since (SCIM deactivation,
-deletion or removal from the last access group, a reviewer's revoke) makes the next
-request verify the token and ask the directory again, exactly as a new connection would.
+the session store's revocation count at the time; any revocation since (a SCIM
+deprovisioning, a logout, a reviewer's revoke) makes the next request verify the token and
+ask the directory again, exactly as a new connection would. So the directory (deactivation,
+deletion, removal from the last LLM access group) cuts a service token at once; ending
+warden sessions does not, as the token is the IdP's, valid until it expires.
 Without credentials, a browser whose address is bound to a portal session is known by that
 binding; an unknown browser navigation is sent to the portal, and an API call gets 407 in
 its provider's error shape.

@@ -288,7 +288,10 @@ class AuditWriterProcess:
             waiter = self._pending.pop(ident, None)
             if waiter is not None:
                 _fail(waiter, AuditUnavailable(str(text)))
-        elif kind == "cp" and self._on_checkpoint is not None:
+        elif kind == "cp":
+            self.commit_failure = None  # a checkpoint was committed: the database writes
+            if self._on_checkpoint is None:
+                return
             try:
                 self._on_checkpoint(Checkpoint(*message[1:]))
             except Exception:
