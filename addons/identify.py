@@ -176,6 +176,14 @@ class Identify:
                         "run `warden login` again",
                     )
                 return found
+            # The common case inline (no coroutine of its own): the verdict still stands.
+            cached = self._jwt_cache.get(flow.client_conn)
+            if (
+                cached is not None
+                and cached[1] == self.resolver.sessions.revocations
+                and cached[0].expires_at > time.time()
+            ):
+                return cached[0]
             return await self._bearer(flow.client_conn, credential.secret)
         addr = client_address(flow)
         if addr and self._surrogate_eligible(addr):
