@@ -156,7 +156,9 @@ class IdentityResolver:
             raise CredentialRejected("tenant_not_allowed", str(exc)) from None
         if self.user_allowed is not None and not self.user_allowed(user):
             raise CredentialRejected(
-                "deprovisioned", "this identity was deactivated in the directory"
+                "deprovisioned",
+                "your company's directory has deactivated or removed this identity, or taken "
+                "it out of the groups allowed to use LLMs.",
             )
         expires = verified.expires_at
         if expires.tzinfo is None:

@@ -6,6 +6,10 @@ is enough: there is nothing to brute-force). The proxy resolves identities from 
 in-memory index only, never from disk and never from the IdP; every write goes to SQLite
 first and then to memory, and every revocation removes from memory at once, so
 deprovisioning takes effect on the very next request.
+
+``revocations`` counts every revocation (of a session, a person, a device credential),
+including one that found nothing to end here: a service JWT has no session, yet a
+connection that authenticated with one re-checks its person when the count changes.
 """
 
 from __future__ import annotations
@@ -112,6 +116,9 @@ class SessionStore:
         self._conn = conn
         self._clock = clock
         self._lock = threading.Lock()  # writes come from the portal's threads and the loop
+        #: Bumped by every revocation; identities cached per connection (service JWTs)
+        #: are re-checked when it moves. An int compare per request, nothing more.
+        self.revocations = 0
         for statement in SCHEMA:
             conn.execute(statement)
         self._index = self._load()
@@ -249,6 +256,9 @@ class SessionStore:
         lock as the database, so no request resolves a revoked session afterwards."""
         ids = [sid for sid in session_ids if sid in self._index.sessions]
         if not ids:
+            # The person may still hold a credential we keep no session for (a service
+            # JWT): connections that cached one must look again.
+            self._bump()
             return 0
         now = self._clock()
         marks = ",".join("?" * len(ids))
@@ -274,7 +284,12 @@ class SessionStore:
             self._index.surrogates = {
                 k: v for k, v in self._index.surrogates.items() if v[0] not in gone
             }
+            self.revocations += 1
         return len(ids)
+
+    def _bump(self) -> None:
+        with self._lock:
+            self.revocations += 1
 
     def revoke_user(self, tenant: str, issuer: str | None, subject: str, reason: str) -> int:
         """Every session of a person (``issuer`` None: of any issuer in that tenant)."""
@@ -324,6 +339,7 @@ class SessionStore:
             self._conn.execute(
                 "UPDATE device_credentials SET revoked_at = ? WHERE id = ?", (self._clock(), cid)
             )
+            self.revocations += 1
         return True
 
     def refresh_due(self, now: float, every_s: float) -> list[tuple[Session, bytes]]:
