@@ -59,6 +59,14 @@ SCHEMA = (
         session_id TEXT NOT NULL REFERENCES sessions(id),
         expires_at REAL NOT NULL
     )""",
+    # A reviewer's revocation of a person: credentials the gateway does not keep (service
+    # JWTs from the IdP) issued before this moment are refused.
+    """CREATE TABLE IF NOT EXISTS person_revocations (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        revoked_at REAL NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    )""",
 )
 
 
@@ -107,6 +115,7 @@ class _Index:
     sessions: dict[str, Session] = field(default_factory=dict)
     devices: dict[str, tuple[str, float]] = field(default_factory=dict)  # hash -> (session, exp)
     surrogates: dict[str, tuple[str, float]] = field(default_factory=dict)  # addr -> (session, exp)
+    not_before: dict[tuple[str, str], float] = field(default_factory=dict)  # (tenant, sub) -> t
 
 
 class SessionStore:
@@ -162,6 +171,10 @@ class SessionStore:
         ):
             if sid in index.sessions:
                 index.surrogates[addr] = (sid, exp)
+        for tenant, sub, at in self._conn.execute(
+            "SELECT tenant, subject, revoked_at FROM person_revocations"
+        ):
+            index.not_before[(tenant, sub)] = at
         return index
 
     # -- creating ----------------------------------------------------------------------
@@ -292,7 +305,17 @@ class SessionStore:
             self.revocations += 1
 
     def revoke_user(self, tenant: str, issuer: str | None, subject: str, reason: str) -> int:
-        """Every session of a person (``issuer`` None: of any issuer in that tenant)."""
+        """Every session of a person (``issuer`` None: of any issuer in that tenant), and
+        every credential of theirs the gateway does not keep (a service JWT) issued
+        before now: ``not_before`` refuses those, on open connections too."""
+        now = self._clock()
+        with self._lock, self._tx():
+            self._conn.execute(
+                "INSERT INTO person_revocations (tenant, subject, revoked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (tenant, subject) DO UPDATE SET revoked_at = excluded.revoked_at",
+                (tenant, subject, now),
+            )
+            self._index.not_before[(tenant, subject)] = now
         return self.revoke_sessions(
             [
                 s.id
@@ -303,6 +326,10 @@ class SessionStore:
             ],
             reason,
         )
+
+    def not_before(self, tenant: str, subject: str) -> float | None:
+        """When a reviewer last revoked this person: a credential issued earlier is void."""
+        return self._index.not_before.get((tenant, subject))
 
     def revoke_person(self, tenant: str, identifiers: Iterable[str], reason: str) -> int:
         """Every session in ``tenant`` whose subject or e-mail is one of ``identifiers``

@@ -4,7 +4,8 @@ One keep-alive connection through the proxy (one httpx client, and the test chec
 the same TCP connection throughout) gets an answer; then the directory (SCIM, spoken as
 Entra ID speaks it) deactivates the person, deletes them or removes them from the last
 LLM access group, or the person logs out; the very next request on that connection is
-refused with a readable reason and nothing of it reaches the upstream. The table covers
+refused with a readable reason and nothing of it reaches the upstream. The same holds when
+a security reviewer revokes the person (the admin API the console uses). The table covers
 device credentials (`warden login`), portal sessions (a browser's address bound to its
 session) and service JWTs from the IdP; logout applies to the first two only (a service
 token has no sign-out at the gateway: its IdP ends it by expiry).
@@ -183,7 +184,19 @@ KINDS: dict[str, tuple[Callable[[Bed], SignedIn], str, str]] = {
     "session": (sign_in_browser, "bob", "bob@acme.example"),
     "jwt": (sign_in_jwt, SERVICE_ID, f"{SERVICE_ID}@acme.example"),
 }
-ACTIONS = ["deactivate", "delete", "group_removal", "logout"]
+ACTIONS = ["deactivate", "delete", "group_removal", "logout", "reviewer_revoke"]
+
+
+def reviewer_revoke(bed: Bed, subject: str) -> None:
+    """A security reviewer revokes the person (the console's path: the admin API)."""
+    token = (bed.warden.workdir / "state" / "admin.token").read_text().strip()
+    r = httpx.post(
+        f"{bed.warden.control_url}/admin/sessions/revoke",
+        json={"tenant": "acme", "subject": subject},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
 
 
 def local_port(response: httpx.Response) -> int:
@@ -218,6 +231,8 @@ def test_the_next_request_on_an_open_connection_is_refused(
                 directory.delete(uid)
             elif action == "group_removal":
                 directory.remove_from_group(uid)
+            elif action == "reviewer_revoke":
+                reviewer_revoke(bed, subject)
             else:
                 assert signed.logout is not None
                 signed.logout()
@@ -241,9 +256,12 @@ def test_the_next_request_on_an_open_connection_is_refused(
 def test_reprovisioned_service_token_works_on_a_new_connection(
     bed: Bed, directory: Directory
 ) -> None:
-    """Control: a JWT connection is refused only because of the directory, not forever."""
+    """Control: a JWT connection is refused only because of the directory or a reviewer's
+    revocation, not forever: a token issued after the revocation works."""
     uid = directory.provision(SERVICE_ID, f"{SERVICE_ID}@acme.example")
     try:
+        reviewer_revoke(bed, SERVICE_ID)
+        time.sleep(1.1)  # JWT `iat` has whole seconds: the next token must be newer
         with sign_in_jwt(bed).client as client:
             assert client.post(CHAT, json=BODY).status_code == 200
     finally:
