@@ -4,6 +4,14 @@ Server-sent events, AWS event streams and chunked bodies of unknown length are s
 each chunk goes to the client as it arrives. A ``StreamTap`` sees a copy of every chunk,
 decodes the content-encoding incrementally and feeds the provider's stream parser, so
 token usage of streamed answers is known when the stream ends without holding it back.
+
+A streamed flow has one mitmproxy stream callable, ``AnswerStream``. Other stages add
+their rewriting steps to it (``add_stream_stage``: the pseudonym restorer), and it hands
+mitmproxy only chunks that are not empty. mitmproxy 12 sends every chunk a stream
+callable returns as its own HTTP/1.1 chunk, and an empty one is ``0\r\n\r\n``, the end
+of the body: a step that holds a partial event back (and so has nothing to pass on yet)
+must yield no chunk at all, or the client sees the answer end there and reads the rest
+as the next response.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
+from typing import Protocol
 
 import brotli
 import zstandard
@@ -86,6 +95,57 @@ class StreamTap:
         return chunk
 
 
+class StreamStage(Protocol):
+    """A rewriting step of a streamed answer: bytes in, the bytes to pass on now out."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes:
+        """What is left when the upstream's body ends."""
+        ...
+
+
+class AnswerStream:
+    """The one mitmproxy stream callable of a streamed flow: its stages in order, then the
+    usage tap; never an empty chunk before the end (see the module doc)."""
+
+    def __init__(self, tap: StreamTap | None) -> None:
+        self._stages: list[StreamStage] = []
+        self._tap = tap
+
+    def add(self, stage: StreamStage) -> None:
+        self._stages.append(stage)
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        if chunk:
+            out = chunk
+            for stage in self._stages:
+                out = stage.feed(out)
+                if not out:
+                    return []
+            if self._tap is not None:
+                self._tap(out)
+            return [out]
+        out = b""  # the end of the body: every stage lets go of what it holds
+        for stage in self._stages:
+            out = (stage.feed(out) if out else b"") + stage.close()
+        if self._tap is not None:
+            if out:
+                self._tap(out)
+            self._tap(b"")
+        return [out] if out else []
+
+
+def add_stream_stage(flow: http.HTTPFlow, stage: StreamStage) -> bool:
+    """Adds ``stage`` to the flow's streamed answer; ``False`` when the answer is not
+    streamed through an ``AnswerStream`` (then nothing was added)."""
+    stream = flow.response.stream if flow.response is not None else None
+    if not isinstance(stream, AnswerStream):
+        return False
+    stream.add(stage)
+    return True
+
+
 def wants_streaming(response: http.Response, stream_requested: bool) -> bool:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in STREAMING_TYPES:
@@ -104,11 +164,9 @@ class ResponseReader:
         if dest is None or not wants_streaming(flow.response, dest.stream):
             return
         parser = stream_parser_for(dest.api) if dest.api else None
-        if parser is None:
-            flow.response.stream = True
-            return
         encoding = flow.response.headers.get("content-encoding", "")
-        flow.response.stream = StreamTap(flow, parser, encoding)
+        tap = StreamTap(flow, parser, encoding) if parser is not None else None
+        flow.response.stream = AnswerStream(tap)
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.stream:

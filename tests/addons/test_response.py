@@ -104,3 +104,23 @@ def test_plain_response_usage_is_read() -> None:
         assert flow.response.stream is False
         reader.response(flow)
     assert FlowContext.of(flow).usage == Usage(5, 1, False)
+
+
+def test_answer_stream_never_hands_mitmproxy_an_empty_chunk() -> None:
+    """mitmproxy writes an empty chunk as ``0\\r\\n\\r\\n`` (the end of the body): a stage
+    holding a partial event must yield no chunk at all. Fed one byte at a time, the
+    restorer holds most bytes back; the stream still returns only non-empty chunks and
+    the usage tap reads the whole answer."""
+    from warden.addons.response import AnswerStream
+    from warden.dlp import PseudonymVault, SseRestorer
+
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    stream = AnswerStream(StreamTap(flow, parser, "identity"))
+    stream.add(SseRestorer("openai.chat_completions", PseudonymVault({"<P_1>": "Ann"})))
+    returned = [stream(SSE[i : i + 1]) for i in range(len(SSE))] + [stream(b"")]
+    chunks = [c for out in returned for c in out]
+    assert b"" not in chunks and [] in returned  # some bytes were held, none sent empty
+    assert b"".join(chunks) == SSE
+    assert FlowContext.of(flow).usage == Usage(11, 2, False)

@@ -1,0 +1,184 @@
+"""Streamed answers end to end: the real gateway (``warden run``) with a pseudonym active,
+a loopback upstream of our own that cuts its events where aimock cannot (``data:`` line and
+blank line apart, one byte per write), and the real openai and anthropic SDKs: the full
+restored answer arrives, and the same client connection serves the next request.
+
+Connection reuse is asserted with the anthropic SDK: it reads a stream to its end. The
+openai SDK stops reading at ``data: [DONE]`` and closes the response before the chunked
+body's last chunk, so its connection is never reused, through the gateway or not.
+
+Before the fix, a chunk holding no complete event made the restorer return ``b""``, which
+mitmproxy wrote as ``0\r\n\r\n``: the SDKs got an empty answer and the next request
+on the connection read the rest of the old answer as its status line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.split_upstream import SplitUpstream, every_byte, sse_event
+from tests.e2e.stream_clients import ConnectionCount, anthropic_client, openai_client
+from tests.peers import UNSAFE_ENV, WardenProcess
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMPT = "Draft a short apology to Jane Roe for the late delivery."
+PLACEHOLDER = "<CUSTOMER_1>"  # what the demo profile's pseudonymize writes for Jane Roe
+DELTAS = ["Dear <CUS", "TOMER_1>, we are", " sorry. Regards to ", PLACEHOLDER, "!"]
+RESTORED = "Dear Jane Roe, we are sorry. Regards to Jane Roe!"
+
+
+def chat_events(deltas: list[str]) -> list[list[bytes]]:
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        doc = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return json.dumps(doc).encode()
+
+    events = [sse_event(chunk({"role": "assistant", "content": ""}))]
+    events += [sse_event(chunk({"content": d})) for d in deltas]
+    events += [sse_event(chunk({}, "stop")), sse_event(b"[DONE]")]
+    return events
+
+
+def anthropic_events(deltas: list[str]) -> list[list[bytes]]:
+    def event(name: str, **fields: object) -> list[bytes]:
+        return sse_event(json.dumps({"type": name, **fields}).encode(), name.encode())
+
+    message: dict[str, object] = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
+    events = [
+        event("message_start", message=message),
+        event("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+    ]
+    events += [
+        event("content_block_delta", index=0, delta={"type": "text_delta", "text": d})
+        for d in deltas
+    ]
+    events += [
+        event("content_block_stop", index=0),
+        event(
+            "message_delta",
+            delta={"stop_reason": "end_turn", "stop_sequence": None},
+            usage={"output_tokens": 9},
+        ),
+        event("message_stop"),
+    ]
+    return events
+
+
+def line_then_blank(events: list[list[bytes]]) -> list[bytes]:
+    return [piece for event in events for piece in event]
+
+
+def byte_by_byte(events: list[list[bytes]]) -> list[bytes]:
+    return every_byte(line_then_blank(events))
+
+
+SPLITS: dict[str, Callable[[list[list[bytes]]], list[bytes]]] = {
+    "line_then_blank": line_then_blank,
+    "every_byte": byte_by_byte,
+}
+
+
+class Script:
+    """What the upstream answers next (a test sets ``pieces``)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def __call__(self, path: str, body: bytes) -> Iterable[bytes]:
+        return self.pieces
+
+
+@pytest.fixture(scope="module")
+def script() -> Script:
+    return Script()
+
+
+@pytest.fixture(scope="module")
+def upstream(script: Script) -> Iterator[SplitUpstream]:
+    server = SplitUpstream(script).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def warden(
+    upstream: SplitUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WardenProcess]:
+    gateway = WardenProcess(
+        tmp_path_factory.mktemp("streams"),
+        {
+            "unsafe_testing": {"route_catalog_hosts_to": upstream.url},
+            "dlp": {
+                "profiles_file": str(ROOT / "packaging" / "demo" / "dlp-profiles.yaml"),
+                "default_profile": "pii-basic",
+                "workers": 1,
+            },
+        },
+        env=UNSAFE_ENV,
+    )
+    gateway.start()
+    yield gateway
+    gateway.stop()
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_openai_sdk_gets_the_whole_restored_answer(
+    warden: WardenProcess, upstream: SplitUpstream, script: Script, split: str
+) -> None:
+    script.pieces = SPLITS[split](chat_events(DELTAS))
+    client = openai_client(warden.proxy_url, warden.ca_cert, ConnectionCount())
+    before = len(upstream.journal)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    client.close()
+    assert text == RESTORED
+    sent = upstream.wait_for_requests(before + 1)[before:]
+    assert b"Jane Roe" not in sent[0].body and PLACEHOLDER.encode() in sent[0].body
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_anthropic_sdk_gets_the_whole_answer_and_reuses_its_connection(
+    warden: WardenProcess, upstream: SplitUpstream, script: Script, split: str
+) -> None:
+    script.pieces = SPLITS[split](anthropic_events(DELTAS))
+    count = ConnectionCount()
+    client = anthropic_client(warden.proxy_url, warden.ca_cert, count)
+    before = len(upstream.journal)
+    for _ in range(2):  # the second request goes over the connection the first one left
+        events = client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+        )
+        text = "".join(
+            e.delta.text
+            for e in events
+            if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        )
+        assert text == RESTORED
+    client.close()
+    assert count.opened == 1, "a new connection was needed: the first answer left it unusable"
+    sent = upstream.wait_for_requests(before + 2)[before:]
+    assert all(b"Jane Roe" not in r.body and PLACEHOLDER.encode() in r.body for r in sent)
