@@ -159,7 +159,8 @@ class Redactor:
         dest = FlowContext.of(flow).destination
         if dest is None or dest.api not in STREAM_APIS:
             return  # a stream shape the restorer does not know: placeholders stay visible
-        add_stream_stage(flow, SseRestorer(dest.api, vault))
+        api = dest.api
+        add_stream_stage(flow, lambda limit: SseRestorer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
         vault = _vaults.get(flow)

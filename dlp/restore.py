@@ -15,6 +15,11 @@ streamed ones, where a placeholder may arrive split across events (``<PER`` + ``
   Responses). Other events pass through byte for byte, comments and ``id:`` lines too.
 - ``restore_json_response``: every string of a non-streamed JSON answer.
 
+Linear time and bounded: lines come from ``providers.sse.SseLines`` (which never rescans
+what it holds), and an event larger than ``max_event_bytes`` (config
+``streams.max_event_bytes``) raises ``StreamTooLarge`` out of ``feed``: the caller cuts the
+answer there (fail closed) instead of passing it on unrestored or holding it unbounded.
+
 Placeholders are restored only if they are in the flow's vault: ``<EMAIL_ADDRESS_1>`` of
 a value that was redacted (not pseudonymized) stays as it is.
 """
@@ -25,6 +30,8 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+
+from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, SseLines, StreamTooLarge
 
 from .operators import PLACEHOLDER, PseudonymVault
 
@@ -121,9 +128,6 @@ def restore_json_response(api: str | None, body: bytes, vault: PseudonymVault | 
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
-#: An event larger than this is not held for restoring (the stream passes on unchanged).
-MAX_EVENT_BYTES = 16 * 1024 * 1024
-
 Emit = list[bytes]
 
 
@@ -197,17 +201,26 @@ class SseRestorer:
 
     ``feed(chunk)`` returns the bytes to pass on now (whole events only: a partial event
     is held until its end arrives); ``close()`` returns the rest at the end of the
-    stream. ``feed(b"")`` means the end too, as mitmproxy's stream hook signals it."""
+    stream. ``feed(b"")`` means the end too, as mitmproxy's stream hook signals it.
+    ``feed`` raises ``StreamTooLarge`` for an event over ``max_event_bytes``."""
 
-    def __init__(self, api: str, vault: PseudonymVault | None) -> None:
+    def __init__(
+        self,
+        api: str,
+        vault: PseudonymVault | None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         handler = _HANDLERS.get(api)
         if handler is None:
             raise ValueError(f"no streamed-answer restorer for api {api!r}; see STREAM_APIS")
         self._vault = vault or PseudonymVault()
         self._handle: Callable[[SseRestorer, _Event, dict[str, Any], Emit], bool] = handler
         self._streams = _Streams(self._vault)
-        self._buffer = b""
-        self._lines: list[bytes] = []
+        self._limit = max_event_bytes
+        self._splitter = SseLines(max_event_bytes)
+        self._lines: list[bytes] = []  # the lines of the event not yet ended
+        self._event_size = 0
+        self._form: str | None = None  # "sse" or "json", from the first non-blank byte
         self._closed = False
         self._eol = b"\n"
         self._last_chunk: dict[str, Any] = {}  # OpenAI chat: id/model of the last chunk
@@ -218,45 +231,38 @@ class SseRestorer:
             return self.close()
         if not self._vault or self._closed or self._passthrough:
             return chunk
-        self._buffer += chunk
-        head = self._buffer.lstrip()
-        if self._not_sse(head):
-            # a JSON array stream (Gemini without alt=sse) or an event too large to hold:
-            # passed on as it is (placeholders stay visible; nothing leaks)
-            self._passthrough = True
-            held, self._buffer = b"".join(self._lines) + self._buffer, b""
-            self._lines = []
-            return held
+        if self._form is None:
+            head = chunk.lstrip()
+            if not head:
+                return chunk  # white space before the first event: nothing to restore
+            self._form = "json" if head[:1] in (b"[", b"{") else "sse"
+            if self._form == "json":
+                # a JSON array stream (Gemini without alt=sse): passed on as it is
+                # (placeholders stay visible; nothing leaks)
+                self._passthrough = True
+                return chunk
         out: list[bytes] = []
-        pos = 0
-        while (m := _LINE_END.search(self._buffer, pos)) is not None:
-            if m.group(0) == b"\r" and m.end() == len(self._buffer):
-                break  # maybe the first half of a CRLF split across chunks
-            line = self._buffer[pos : m.end()]
-            pos = m.end()
+        for line in self._splitter.feed(chunk):
+            self._lines.append(line)
+            self._event_size += len(line)
+            if self._event_size > self._limit:
+                self._lines, self._event_size = [], 0
+                raise StreamTooLarge(self._limit)
             if line in (b"\n", b"\r\n", b"\r"):
-                self._lines.append(line)
                 out.append(self._event(self._lines))
-                self._lines = []
-            else:
-                self._lines.append(line)
-        self._buffer = self._buffer[pos:]
+                self._lines, self._event_size = [], 0
         return b"".join(out)
-
-    def _not_sse(self, head: bytes) -> bool:
-        if head[:1] in (b"[", b"{"):
-            return True
-        return len(self._buffer) + sum(map(len, self._lines)) > MAX_EVENT_BYTES
 
     def close(self) -> bytes:
         if self._closed:
             return b""
         self._closed = True
-        if not self._vault:
+        if not self._vault or self._passthrough:
             return b""
-        rest = b"".join(self._lines) + self._buffer
-        self._lines, self._buffer = [], b""
-        return self._flush_events() + rest
+        lines, rest = self._splitter.close()
+        held = b"".join(self._lines) + b"".join(lines) + rest
+        self._lines, self._event_size = [], 0
+        return self._flush_events() + held
 
     def _event(self, lines: list[bytes]) -> bytes:
         raw = b"".join(lines)

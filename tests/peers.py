@@ -134,6 +134,9 @@ class Aimock(Peer):
 class WardenProcess(Peer):
     """``warden run`` as a user runs it: its own process, a YAML config, a state folder."""
 
+    #: How long ``start`` waits for /healthz; DLP workers (Presidio) take longer on a busy host.
+    ready_timeout_s: float = 30
+
     def __init__(
         self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None
     ) -> None:
@@ -188,7 +191,7 @@ class WardenProcess(Peer):
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:
-            wait_until(healthy, 30, "warden", self.proc)
+            wait_until(healthy, self.ready_timeout_s, "warden", self.proc)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None

@@ -70,6 +70,12 @@ class SplitUpstream:
             threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
 
     def _connection(self, conn: socket.socket) -> None:
+        try:
+            self._requests(conn)
+        except OSError:
+            return  # the gateway closed the connection (a cut answer, the end of a test)
+
+    def _requests(self, conn: socket.socket) -> None:
         buffer = b""
         with conn:
             while True:
@@ -95,10 +101,7 @@ class SplitUpstream:
                 with self._changed:
                     self.journal.append(Received(path, body))
                     self._changed.notify_all()
-                try:
-                    self._write_answer(conn, self.answer(path, body))
-                except OSError:
-                    return  # the gateway cut the answer and closed the connection
+                self._write_answer(conn, self.answer(path, body))
 
     def _write_answer(self, conn: socket.socket, pieces: Iterable[bytes]) -> None:
         conn.sendall(

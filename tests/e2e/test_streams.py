@@ -14,13 +14,20 @@ on the connection read the rest of the old answer as its status line."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import openai
 import pytest
 
 from tests.e2e.split_upstream import SplitUpstream, every_byte, sse_event
-from tests.e2e.stream_clients import ConnectionCount, anthropic_client, openai_client
+from tests.e2e.stream_clients import (
+    ConnectionCount,
+    anthropic_client,
+    http_client,
+    openai_client,
+)
 from tests.peers import UNSAFE_ENV, WardenProcess
 
 pytestmark = pytest.mark.e2e
@@ -98,12 +105,17 @@ SPLITS: dict[str, Callable[[list[list[bytes]]], list[bytes]]] = {
 
 
 class Script:
-    """What the upstream answers next (a test sets ``pieces``)."""
+    """What the upstream answers next: ``pieces``, or for a request whose body holds a key
+    of ``special``, what that function yields."""
 
     def __init__(self) -> None:
         self.pieces: list[bytes] = []
+        self.special: dict[bytes, Callable[[], Iterable[bytes]]] = {}
 
     def __call__(self, path: str, body: bytes) -> Iterable[bytes]:
+        for key, answer in self.special.items():
+            if key in body:
+                return answer()
         return self.pieces
 
 
@@ -132,9 +144,11 @@ def warden(
                 "default_profile": "pii-basic",
                 "workers": 1,
             },
+            "streams": {"max_event_bytes": 32 * 1024 * 1024},
         },
         env=UNSAFE_ENV,
     )
+    gateway.ready_timeout_s = 120  # a DLP worker starts Presidio: slow on a busy 2-core host
     gateway.start()
     yield gateway
     gateway.stop()
@@ -182,3 +196,106 @@ def test_anthropic_sdk_gets_the_whole_answer_and_reuses_its_connection(
     assert count.opened == 1, "a new connection was needed: the first answer left it unusable"
     sent = upstream.wait_for_requests(before + 2)[before:]
     assert all(b"Jane Roe" not in r.body and PLACEHOLDER.encode() in r.body for r in sent)
+
+
+def run_hostile(
+    warden: WardenProcess, script: Script, upstream: SplitUpstream, line_mb: int
+) -> tuple[dict[str, object], threading.Event, threading.Event, threading.Thread]:
+    """Starts a client whose upstream answers one ``line_mb`` MB SSE line (16 KB writes,
+    no pause), then holds the end of its answer until the returned ``release`` is set.
+    ``started`` is set once the line's first bytes are written."""
+    started, release = threading.Event(), threading.Event()
+
+    def hostile() -> Iterator[bytes]:
+        yield b'data: {"choices": [{"index": 0, "delta": {"content": "' + PLACEHOLDER.encode()
+        started.set()
+        for _ in range(line_mb * 64):
+            yield b"x" * 16384
+        release.wait(120)
+        yield b'"}}]}\n\n'
+        yield b"data: [DONE]\n\n"
+
+    script.special = {b"hostile": hostile}
+    upstream.gap_s = 0
+    outcome: dict[str, object] = {}
+
+    def hostile_client() -> None:
+        client = openai_client(warden.proxy_url, warden.ca_cert, ConnectionCount())
+        try:
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hostile: " + PROMPT}],
+                stream=True,
+            )
+            outcome["text"] = "".join(c.choices[0].delta.content or "" for c in stream)
+        except openai.APIError as exc:
+            outcome["error"] = exc.message
+        finally:
+            client.close()
+            started.set()  # also when the request failed before the upstream answered
+
+    thread = threading.Thread(target=hostile_client, daemon=True)
+    thread.start()
+    return outcome, started, release, thread
+
+
+@pytest.fixture
+def hostile_cleanup(script: Script, upstream: SplitUpstream) -> Iterator[None]:
+    yield
+    script.special = {}
+    upstream.gap_s = 0.002
+
+
+@pytest.mark.usefixtures("hostile_cleanup")
+def test_a_16_mb_line_does_not_stall_another_client(
+    warden: WardenProcess, script: Script, upstream: SplitUpstream
+) -> None:
+    """A hostile upstream streams one 16 MB SSE line (this gateway's streams.max_event_bytes
+    is 32 MB, so it is read, restored and passed on whole). Another client's request,
+    sent as soon as the upstream starts writing the line, completes while the hostile
+    answer is still open (the upstream holds its end until then), and the hostile client
+    gets its whole answer within its own 60 s timeout. On the old code, which re-scanned
+    its buffer per chunk (issue 19: 18 MB took 619 s), this test failed: the 16 MB line
+    did not get through in 60 s. (The other client was slowed but answered there too:
+    that work came in many short steps, one per read.) 30 s for the other client is
+    generous for an answer that takes milliseconds."""
+    script.pieces = line_then_blank(chat_events(DELTAS))
+    outcome, started, release, thread = run_hostile(warden, script, upstream, 16)
+    try:
+        assert started.wait(120), "the hostile upstream did not get to send its line"
+        other = openai.OpenAI(
+            api_key="sk-test",
+            max_retries=0,
+            timeout=30,
+            http_client=http_client(warden.proxy_url, warden.ca_cert, ConnectionCount()),
+        )
+        stream = other.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        other.close()
+        assert text == RESTORED
+        assert thread.is_alive() and not outcome  # the hostile answer was still open
+    finally:
+        release.set()
+    thread.join(120)
+    answer = str(outcome.get("text", outcome))
+    assert answer.startswith("Jane Roe" + "x" * 100) and len(answer) == 8 + 16 * 1024 * 1024
+
+
+@pytest.mark.usefixtures("hostile_cleanup")
+def test_a_line_over_the_limit_cuts_the_answer_with_an_error_event(
+    warden: WardenProcess, script: Script, upstream: SplitUpstream
+) -> None:
+    """33 MB in one line, over this gateway's 32 MB: the answer is cut (fail closed) with
+    an error event the SDK raises, naming the limit; the rest is dropped, not held."""
+    outcome, started, release, thread = run_hostile(warden, script, upstream, 33)
+    try:
+        assert started.wait(120)
+        thread.join(120)
+    finally:
+        release.set()
+    assert "error" in outcome, outcome
+    message = str(outcome["error"])
+    assert "cut this answer" in message and "streams.max_event_bytes" in message
+    assert "cut a streamed answer" in warden.log()
