@@ -198,6 +198,48 @@ def test_anthropic_sdk_gets_the_whole_answer_and_reuses_its_connection(
     assert all(b"Jane Roe" not in r.body and PLACEHOLDER.encode() in r.body for r in sent)
 
 
+def tool_call_events(arguments: str) -> list[list[bytes]]:
+    """An OpenAI chat tool call whose arguments come one character per delta."""
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return json.dumps(
+            {"id": "c", "object": "chat.completion.chunk", "choices": [choice]}
+        ).encode()
+
+    start = {"index": 0, "id": "call_1", "type": "function"}
+    start["function"] = {"name": "send_email", "arguments": ""}
+    events = [sse_event(chunk({"role": "assistant", "tool_calls": [start]}))]
+    for c in arguments:
+        call = {"index": 0, "function": {"arguments": c}}
+        events.append(sse_event(chunk({"tool_calls": [call]})))
+    return [*events, sse_event(chunk({}, "tool_calls")), sse_event(b"[DONE]")]
+
+
+def test_escaped_tool_call_arguments_split_at_every_byte(
+    warden: WardenProcess, script: Script
+) -> None:
+    """Arguments as an HTML-escaping encoder writes them (\\u003cCUSTOMER_1\\u003e), one
+    character per delta, one byte per TCP write: aimock cannot write either."""
+    escaped = '{"to": "\\u003cCUSTOMER_1\\u003e", "cc": "\\u003cCUSTOMER_1>"}'
+    script.pieces = byte_by_byte(tool_call_events(escaped))
+    client = openai_client(warden.proxy_url, warden.ca_cert, ConnectionCount())
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
+    )
+    pieces = [
+        call.function.arguments or ""
+        for c in stream
+        if c.choices
+        for call in c.choices[0].delta.tool_calls or []
+        if call.function is not None
+    ]
+    client.close()
+    joined = "".join(pieces)
+    assert "CUSTOMER_1" not in joined
+    assert json.loads(joined) == {"to": "Jane Roe", "cc": "Jane Roe"}
+
+
 def run_hostile(
     warden: WardenProcess, script: Script, upstream: SplitUpstream, line_mb: int
 ) -> tuple[dict[str, object], threading.Event, threading.Event, threading.Thread]:
