@@ -307,3 +307,23 @@ def test_text_and_arguments_of_one_answer_are_restored_apart() -> None:
             calls[call["index"]] = calls.get(call["index"], "") + call["function"]["arguments"]
     assert text == f"To {NAME}."
     assert json.loads(calls[0]) == {"a": NAME} and json.loads(calls[1]) == {"b": "jane@example.com"}
+
+
+def test_argument_restoring_work_grows_linearly() -> None:
+    """Arguments of 8x the size take about 8x the CPU time, whatever the mix of plain
+    text, escapes and placeholder prefixes (a ratio, not a time bound: tests/scaling.py)."""
+    from tests.scaling import LINEAR_BOUND, growth
+
+    unit = "plain text \\u003cCUST <CUSTOMER_1> \\n \\u00e9 <EMAIL_ADDRESS_1> a<b "
+
+    def make(n: int) -> list[str]:
+        text = '{"note": "' + unit * n + '"}'
+        return [text[i : i + 7] for i in range(0, len(text), 7)]
+
+    def run(pieces: list[str]) -> None:
+        r = JsonTextRestorer(VAULT)
+        out = "".join(r.feed(p) for p in pieces) + r.flush()
+        assert "<CUSTOMER_1>" not in out
+
+    ratio = growth(run, make, 400)
+    assert ratio < LINEAR_BOUND, f"8x the input took {ratio:.1f}x the CPU time"
