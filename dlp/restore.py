@@ -13,7 +13,10 @@ streamed ones, where a placeholder may arrive split across events (``<PER`` + ``
   follows placeholders across deltas and ``\\u`` escapes) and whole tool-call objects, and
   which events end an output. Each output (choice, tool call, content block, output
   item) has its own restorer; text held when an output ends goes out in an extra delta
-  event just before the ending event. Every other string of an event is restored whole
+  event just before the event that ends it (just after it when that event is a last
+  chunk carrying a delta of its own: OpenAI's ``finish_reason``, Gemini's
+  ``finishReason``). Gemini's JSON-array stream (without ``alt=sse``) passes through
+  unrestored (placeholders stay visible). Every other string of an event is restored whole
   (JSON-aware for the table's ``json_strings``: Responses' ``.done`` arguments). An
   event is re-serialized only when it changed; others pass through byte for byte,
   comments and ``id:`` lines too.
