@@ -26,7 +26,6 @@ import gzip
 import json
 import os
 import ssl
-import statistics
 import sys
 import tempfile
 import time
@@ -84,7 +83,7 @@ class HostileUpstream:
         await resp.prepare(request)
         try:
             if kind == 2:  # one endless SSE line
-                await resp.write(b"event: content_block_delta\ndata: {\"x\": \"")
+                await resp.write(b'event: content_block_delta\ndata: {"x": "')
                 for _ in range(256):
                     await resp.write(b"a" * 65536)
                     await asyncio.sleep(0.005)
@@ -124,8 +123,14 @@ async def good_client(
 
 
 async def hostile_upstream_calls(proxy: str, ctx: ssl.SSLContext, stop: asyncio.Event) -> None:
-    body = json.dumps({"model": "claude-3-5-haiku-latest", "max_tokens": 64, "stream": True,
-                       "messages": [{"role": "user", "content": "hi"}]}).encode()
+    body = json.dumps(
+        {
+            "model": "claude-3-5-haiku-latest",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    ).encode()
     async with aiohttp.ClientSession() as session:
         while not stop.is_set():
             try:
@@ -228,8 +233,10 @@ async def phase(
     stop = asyncio.Event()
     samples: list[tuple[float, float]] = []
     peaks: list[float] = []
-    tasks = [asyncio.create_task(good_client(warden.proxy_url, ctx, stop, samples))
-             for _ in range(clients)]
+    tasks = [
+        asyncio.create_task(good_client(warden.proxy_url, ctx, stop, samples))
+        for _ in range(clients)
+    ]
     tasks.append(asyncio.create_task(sample_rss(warden.proc.pid, stop, peaks)))
     if attack:
         tasks += [
@@ -279,14 +286,22 @@ async def run(args: argparse.Namespace) -> int:
     ok_base = [ms for ms in base if ms != float("inf")]
     ok_hit = [ms for ms in hit if ms != float("inf")]
     ratio = p(ok_hit, 0.99) / p(ok_base, 0.99)
-    print(f"{'phase':<10}{'requests':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}")
-    print(f"{'baseline':<10}{len(base):>10}{len(base) - len(ok_base):>8}"
-          f"{p(ok_base, 0.5):>9.1f}{p(ok_base, 0.99):>9.1f}{base_rss:>13.0f}")
-    print(f"{'attack':<10}{len(hit):>10}{failed:>8}"
-          f"{p(ok_hit, 0.5):>9.1f}{p(ok_hit, 0.99):>9.1f}{hit_rss:>13.0f}")
-    print(f"p99 attack/baseline {ratio:.2f} (target <= 2); peak RSS {hit_rss:.0f} MB "
-          f"(bound {args.rss_mb} MB); RSS after the attack {settled:.0f} MB; "
-          f"good requests failed under attack: {failed}")
+    print(
+        f"{'phase':<10}{'requests':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}"
+    )
+    print(
+        f"{'baseline':<10}{len(base):>10}{len(base) - len(ok_base):>8}"
+        f"{p(ok_base, 0.5):>9.1f}{p(ok_base, 0.99):>9.1f}{base_rss:>13.0f}"
+    )
+    print(
+        f"{'attack':<10}{len(hit):>10}{failed:>8}"
+        f"{p(ok_hit, 0.5):>9.1f}{p(ok_hit, 0.99):>9.1f}{hit_rss:>13.0f}"
+    )
+    print(
+        f"p99 attack/baseline {ratio:.2f} (target <= 2); peak RSS {hit_rss:.0f} MB "
+        f"(bound {args.rss_mb} MB); RSS after the attack {settled:.0f} MB; "
+        f"good requests failed under attack: {failed}"
+    )
     good = ratio <= 2 and hit_rss <= args.rss_mb and failed == 0
     print("targets met" if good else "TARGETS MISSED")
     return 0 if good else 1

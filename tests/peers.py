@@ -134,8 +134,7 @@ class Aimock(Peer):
 class WardenProcess(Peer):
     """``warden run`` as a user runs it: its own process, a YAML config, a state folder."""
 
-    #: How long ``start`` waits for /healthz; DLP workers (Presidio) take longer on a busy host.
-    #: Generous: DLP workers that load Presidio and the NER model take several seconds
+    #: How long ``start`` waits for /healthz. Generous: DLP workers that load Presidio and the NER model take several seconds
     #: each on a loaded 2-core CI machine; an event wait, so a healthy start is not slower.
     ready_timeout_s: float = 120
 
