@@ -39,10 +39,14 @@ sys.path.insert(0, str(ROOT))
 
 from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, free_port  # noqa: E402
 
+#: The benchmark's ~1 KB chat request (aimock's fixture answers the user message "benchmark").
 BODY = json.dumps(
     {
         "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "soak " + "lorem ipsum dolor " * 50}],
+        "messages": [
+            {"role": "user", "content": "soak " + "lorem ipsum dolor " * 50},
+            {"role": "user", "content": "benchmark"},
+        ],
     }
 ).encode()
 BOMB = gzip.compress(b"\0" * (1 << 30), compresslevel=9)  # ~1 MB on the wire, 1 GiB inflated
@@ -261,6 +265,7 @@ async def run(args: argparse.Namespace) -> int:
     hostile = HostileUpstream()
     await hostile.start()
     aimock.start()
+    (work / "warden").mkdir()
     warden = WardenProcess(
         work / "warden",
         {
@@ -271,7 +276,6 @@ async def run(args: argparse.Namespace) -> int:
         },
         env=UNSAFE_ENV,
     )
-    (work / "warden").mkdir()
     try:
         warden.start()
         ctx = ssl.create_default_context(cafile=str(warden.ca_cert))
