@@ -32,7 +32,7 @@ from . import anthropic, gemini, openai
 from .adapter import Extracted, Route
 from .fields import Segments, ShapeError, as_object
 from .requestpath import ANY, match
-from .shapes import SegmentPath, TextSegment
+from .shapes import TextSegment
 
 type SideCallKind = Literal["token_count", "telemetry", "model_list", "bootstrap"]
 
@@ -62,20 +62,9 @@ class SideRoute:
 
 
 def telemetry_strings(doc: dict[str, object]) -> Extracted:
-    """Every string value of ``doc`` (object keys are names the client chose, not data),
-    in document order, walked without recursion."""
+    """Every string value of ``doc`` (object keys are names the client chose, not data)."""
     segments = Segments()
-    stack: list[tuple[SegmentPath, object]] = [((), doc)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, str):
-            if len(segments) >= MAX_TELEMETRY_STRINGS:
-                raise ShapeError("too many strings in a telemetry body")
-            segments.add(path, "input", node)
-        elif isinstance(node, dict):
-            stack.extend(((*path, k), v) for k, v in reversed(list(node.items())))
-        elif isinstance(node, list):
-            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
+    segments.add_strings(doc, (), "input", MAX_TELEMETRY_STRINGS)
     return Extracted(segments.freeze())
 
 

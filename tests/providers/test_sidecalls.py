@@ -199,7 +199,7 @@ def test_telemetry_reads_every_string_and_bounds_the_count() -> None:
     ]
     too_many = json.dumps({"e": ["s"] * (MAX_TELEMETRY_STRINGS + 1)}).encode()
     parsed = parse("anthropic", "/api/event_logging/batch", too_many)
-    assert parsed.unparsed_reason == "too many strings in a telemetry body"
+    assert parsed.unparsed_reason == "too many strings in the body"
 
 
 def test_deep_telemetry_is_walked_without_recursion() -> None:
