@@ -15,8 +15,10 @@ What a side call carries is read as strictly as a prompt:
 - telemetry carries whatever the client logs: every string of its JSON body is a text
   segment, so DLP sees all of it (a body of more than ``MAX_TELEMETRY_STRINGS`` strings
   is not read, and so refused as unparsed);
-- model listings and bootstrap calls are ``GET`` requests without a body; one that
-  comes with a body is not read (unparsed), so nothing rides along unseen.
+- model listings and most bootstrap calls are ``GET`` requests without a body; one that
+  comes with a body is not read (unparsed), so nothing rides along unseen. Claude Code's
+  feature-flag evaluation (``POST /api/eval/{client key}``) is a bootstrap call with a
+  body (the client's attributes): every string of it is scanned, as for telemetry.
 
 Paths were taken from the providers' API references and, for Claude Code, from its
 requests through the gateway (@anthropic-ai/claude-code 2.1.332).
@@ -121,6 +123,16 @@ SIDE_ROUTES: Final[dict[str, tuple[SideRoute, ...]]] = {
         ),
         SideRoute("GET", ("v1", "models"), "anthropic.models", "model_list"),
         SideRoute("GET", ("v1", "models", ANY), "anthropic.models", "model_list"),
+        *(
+            SideRoute(
+                "POST",
+                ("api", name, ANY),
+                "anthropic.feature_flags",
+                "bootstrap",
+                lambda _, doc: telemetry_strings(doc),
+            )
+            for name in ("eval", "eval-authed")
+        ),
         *(
             SideRoute("GET", tuple(path.split("/")), "anthropic.client_bootstrap", "bootstrap")
             for path in (

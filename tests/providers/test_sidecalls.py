@@ -53,6 +53,15 @@ MESSAGES = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content
             None,
         ),
         (
+            "anthropic",
+            "POST",
+            "/api/eval/sdk-zAZezfDKGoZuXXKe",
+            {"attributes": {"id": 7, "email": EMAIL}, "forcedFeatures": []},
+            "anthropic.feature_flags",
+            "bootstrap",
+            None,
+        ),
+        (
             "openai",
             "POST",
             "/v1/responses/input_tokens",
