@@ -188,7 +188,9 @@ class WardenProcess(Peer):
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:
-            wait_until(healthy, 30, "warden", self.proc)
+            # Waits on /healthz; the bound only ends a start that hangs. Generous: on a busy
+            # 2-core CI the DLP model load and the audit writer alone took over 30 s.
+            wait_until(healthy, 120, "warden", self.proc)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
