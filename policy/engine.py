@@ -307,7 +307,8 @@ def _side_calls(
     decides it."""
     chosen: dict[str, str] = {}
     for setting in settings:
-        chosen.update(setting)
+        for kind, action in setting.items():
+            chosen[kind] = action
     out: dict[str, PolicyDecision | None] = {}
     for kind in SIDE_CALL_KINDS:
         if chosen.get(kind, SIDE_CALL_DEFAULTS[kind]) != "block":

@@ -83,9 +83,9 @@ def test_anthropic_sdk_raises_with_rule(policy: CompiledPolicy) -> None:
     with pytest.raises(anthropic.BadRequestError) as exc:
         anthropic_call(block_response("anthropic", blocked(policy), COMPANY, CONTACT), calls)()
     assert "fin-no-4o" in str(exc.value) and len(calls) == 1
-    assert (
-        exc.value.status_code == 400 and exc.value.body["error"]["type"] == "invalid_request_error"
-    )  # type: ignore[index]
+    body = exc.value.body
+    assert exc.value.status_code == 400 and isinstance(body, dict)
+    assert body["error"]["type"] == "invalid_request_error"
 
 
 def test_quota_429_with_retry_after() -> None:
