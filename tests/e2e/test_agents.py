@@ -166,8 +166,15 @@ def test_prompt_is_redacted_and_audited(
     assert passthrough_connects(bed) == passthrough
 
 
+#: Each CLI's own file-reading tool: Claude Code's Read, Gemini CLI's read_file, and for
+#: Codex a shell command (exec_command: `cat notes.txt`) run in its read-only sandbox.
 @pytest.mark.parametrize(
-    ("cli", "prompt"), [("claude", "agent-read-notes"), ("gemini", "agent-gemini-read")]
+    ("cli", "prompt"),
+    [
+        ("claude", "agent-read-notes"),
+        ("gemini", "agent-gemini-read"),
+        ("codex", "agent-codex-read"),
+    ],
 )
 def test_file_read_with_a_tool_is_redacted(
     cli: str, prompt: str, bed: Bed, employee: Employee, workdir: Path, notes: Path
