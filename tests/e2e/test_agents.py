@@ -243,7 +243,7 @@ def test_claude_side_calls_are_recognized_and_audited(
     assert not unparsed, unparsed
 
 
-def node_openai(employee: Employee, home: Path, *, dispatcher: bool) -> dict[str, Any]:
+def node_openai(employee: Employee, home: Path, *, dispatcher: str) -> dict[str, Any]:
     """tests/e2e/clients/node_openai.mjs on this machine's Node (20 in CI), set up as
     docs/clients/node.md says: HTTPS_PROXY, NODE_EXTRA_CA_CERTS, the API key and, for
     Node 20, undici's EnvHttpProxyAgent as the global dispatcher."""
@@ -254,7 +254,7 @@ def node_openai(employee: Employee, home: Path, *, dispatcher: bool) -> dict[str
         "HTTPS_PROXY": employee.proxy,
         "NODE_EXTRA_CA_CERTS": str(employee.ca_file),
         "OPENAI_API_KEY": "sk-dummy-for-the-gateway-test",
-        "WARDEN_TEST_DISPATCHER": "1" if dispatcher else "0",
+        "WARDEN_TEST_DISPATCHER": dispatcher,
     }
     out = subprocess.run(
         ["node", str(NODE_CLIENT), f"agent-probe: write to {EMAIL}"],
@@ -273,11 +273,12 @@ def intercepted_connects(bed: Bed) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+@pytest.mark.parametrize("dispatcher", ["global", "client"])
 def test_node_openai_sdk_with_the_dispatcher_is_intercepted(
-    bed: Bed, employee: Employee, workdir: Path
+    dispatcher: str, bed: Bed, employee: Employee, workdir: Path
 ) -> None:
     before, audited = len(bed.aimock.journal()), len(alice_flows(bed))
-    result = node_openai(employee, workdir / "node-with", dispatcher=True)
+    result = node_openai(employee, workdir / f"node-{dispatcher}", dispatcher=dispatcher)
     assert result.get("text") == "Noted: the agent probe reached the mock upstream.", result
     upstream = journal_since(bed, before)
     assert EMAIL not in upstream and "<EMAIL_ADDRESS_1>" in upstream
@@ -293,7 +294,7 @@ def test_node_fetch_without_the_dispatcher_goes_direct(
     SDK connects to api.openai.com itself (which this offline test bed cannot resolve)
     and the gateway never sees the request."""
     before, connects = len(bed.aimock.journal()), intercepted_connects(bed)
-    result = node_openai(employee, workdir / "node-without", dispatcher=False)
+    result = node_openai(employee, workdir / "node-without", dispatcher="none")
     # offline (CI): the name does not resolve; with internet: the real API refuses the key
     assert result.get("error") in ("APIConnectionError", "AuthenticationError"), result
     assert len(bed.aimock.journal()) == before

@@ -1,15 +1,18 @@
-// A user's Node program: the npm `openai` SDK, configured only by environment and, with
-// WARDEN_TEST_DISPATCHER=1, the two lines docs/clients/node.md tells Node 20 users to add
-// (undici's EnvHttpProxyAgent as the global dispatcher). Node 20's fetch ignores
-// HTTPS_PROXY without them. Prints one JSON line: the answer's text, or the error.
+// A user's Node program: the npm `openai` SDK, configured only by environment and the
+// lines docs/clients/node.md tells Node 20 users to add: undici's EnvHttpProxyAgent as the
+// global dispatcher (WARDEN_TEST_DISPATCHER=global) or as this client's fetch dispatcher
+// (=client). Node 20's fetch ignores HTTPS_PROXY without them (=none). Prints one JSON
+// line: the answer's text, or the error.
 import OpenAI from "openai";
 import { EnvHttpProxyAgent, setGlobalDispatcher } from "undici";
 
-if (process.env.WARDEN_TEST_DISPATCHER === "1") {
+const mode = process.env.WARDEN_TEST_DISPATCHER;
+if (mode === "global") {
   setGlobalDispatcher(new EnvHttpProxyAgent());
 }
+const fetchOptions = mode === "client" ? { dispatcher: new EnvHttpProxyAgent() } : undefined;
 
-const client = new OpenAI({ maxRetries: 0, timeout: 20_000 });
+const client = new OpenAI({ maxRetries: 0, timeout: 20_000, fetchOptions });
 try {
   const r = await client.chat.completions.create({
     model: "gpt-4o-mini",
