@@ -243,6 +243,78 @@ def test_claude_side_calls_are_recognized_and_audited(
     assert not unparsed, unparsed
 
 
+def curl_through(employee: Employee, method: str, url: str, body: str | None) -> str:
+    """curl as docs/clients/curl.md sets it up; returns status line and body."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HTTPS_PROXY": employee.proxy}
+    env["CURL_CA_BUNDLE"] = str(employee.ca_file)
+    args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data-binary", body]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+COUNT_BODY = json.dumps(
+    {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": f"mail {EMAIL}"}]}
+)
+GEMINI_COUNT = json.dumps({"contents": [{"parts": [{"text": f"mail {EMAIL}"}]}]})
+
+
+#: Side calls as they arrive from any client: (method, url, body, kind, rule the
+#: decision names, whether the prompt's e-mail address was found and redacted).
+@pytest.mark.parametrize(
+    ("method", "url", "body", "kind", "rule", "redacted"),
+    [
+        (
+            "POST",
+            "https://api.anthropic.com/v1/messages/count_tokens",
+            COUNT_BODY,
+            "token_count",
+            "acme-redact",
+            True,
+        ),
+        (
+            "POST",
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens",
+            GEMINI_COUNT,
+            "token_count",
+            "acme-redact",
+            True,
+        ),
+        (
+            "POST",
+            "https://api.anthropic.com/api/event_logging/batch",
+            json.dumps({"events": [{"event_data": {"note": EMAIL}}]}),
+            "telemetry",
+            "tenant:acme/side_calls/telemetry",
+            False,
+        ),
+        ("GET", "https://api.openai.com/v1/models", None, "model_list", "acme-redact", False),
+    ],
+)
+def test_side_calls_end_to_end(
+    method: str,
+    url: str,
+    body: str | None,
+    kind: str,
+    rule: str,
+    redacted: bool,
+    bed: Bed,
+    employee: Employee,
+) -> None:
+    audited = len(alice_flows(bed))
+    answer = curl_through(employee, method, url, body)
+    flow = [r for r in alice_flows(bed)[audited:] if r["details"].get("side_call") == kind][-1]
+    assert flow["decision"]["rule_id"] == rule, flow
+    if redacted:
+        assert flow["outcome"] == "redacted"
+        assert ("EMAIL_ADDRESS", 1) in {(f["entity_type"], f["count"]) for f in flow["findings"]}
+    if rule.endswith("/side_calls/telemetry"):
+        assert answer.endswith("\n400") and "side_calls" in answer and "telemetry" in answer
+        assert flow["outcome"] == "blocked"
+
+
 def node_openai(employee: Employee, home: Path, *, dispatcher: str) -> dict[str, Any]:
     """tests/e2e/clients/node_openai.mjs on this machine's Node (20 in CI), set up as
     docs/clients/node.md says: HTTPS_PROXY, NODE_EXTRA_CA_CERTS, the API key and, for
