@@ -40,6 +40,7 @@ from warden.audit.record import (
 )
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
+from warden.providers.sidecalls import side_call_of
 
 logger = logging.getLogger("warden.audit")
 
@@ -160,6 +161,8 @@ def flow_record(
         rid = fit_text(_upstream_request_id(resp.headers), max_len=128)
         if rid:
             fitted["upstream_request_id"] = rid
+    if d is not None and (side_call := side_call_of(d.api)) is not None:
+        fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap
     data: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "record_id": new_record_id(),

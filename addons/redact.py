@@ -36,6 +36,7 @@ from warden.dlp import (
     restore_json_response,
 )
 from warden.policy import decide
+from warden.providers.errors import refusal_status
 from warden.providers.parse import rewrite_request
 
 logger = logging.getLogger("warden.redact")
@@ -107,7 +108,7 @@ class Redactor:
             types = ", ".join(sorted(result.blocked_types))
             answer_error(
                 flow,
-                403,
+                refusal_status(ctx.destination.provider if ctx.destination else "openai"),
                 f"Egress Warden stopped this request: it contains {types}, which must not be "
                 f"sent to AI services at {self.company}. Remove it and try again; questions: "
                 f"{self.contact}.",
@@ -135,7 +136,7 @@ class Redactor:
             if not parsed.rewritable:
                 answer_error(
                     flow,
-                    403,
+                    refusal_status(dest.provider),
                     "This request is signed by the client (AWS SigV4), so Egress Warden cannot "
                     "remove the sensitive data it contains; remove it yourself and try again.",
                     "warden_dlp_signed_request",

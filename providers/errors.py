@@ -29,6 +29,20 @@ _ANTHROPIC_TYPE = {
 }
 
 
+#: The status a refusal (policy or DLP block, coaching notice) answers with, by provider.
+#: Claude Code reports every 403 as "Failed to authenticate" (checked with 2.1.332:
+#: 403 with any error type does; 400 ``invalid_request_error`` shows "API Error: 400"
+#: and our message), so Anthropic refusals are 400s. The other SDKs and CLIs show a 403
+#: with its message as a refusal (openai's PermissionDeniedError, Gemini CLI's
+#: PERMISSION_DENIED, Codex's "unexpected status 403 Forbidden: <message>").
+_REFUSAL_STATUS = {"anthropic": 400}
+
+
+def refusal_status(provider: str) -> int:
+    """The HTTP status a refused request answers with for ``provider``'s clients."""
+    return _REFUSAL_STATUS.get(provider, 403)
+
+
 def error_body(provider: str, status: int, message: str, code: str) -> bytes:
     """The JSON body of an error the gateway answers itself, for ``provider``'s SDKs."""
     doc: dict[str, object]
