@@ -66,8 +66,10 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = self.formatException(record.exc_info)
         # json escapes the C0 controls; these three also end a line for str.splitlines.
         text = json.dumps(entry, ensure_ascii=False)
-        return text.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace(
-            "\u2029", "\\u2029"
+        return (
+            text.replace("\x85", "\\u0085")
+            .replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029")
         )
 
 
