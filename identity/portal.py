@@ -209,6 +209,13 @@ class Portal:
             samesite="Lax",
         )
 
+    def _forget(self, response: web.StreamResponse, name: str) -> None:
+        # A deletion is a Set-Cookie too: a __Host- one without Secure is ignored by
+        # browsers, so it carries the same attributes as the cookie it removes.
+        response.del_cookie(
+            self._name(name), path="/", secure=self.secure, httponly=True, samesite="Lax"
+        )
+
     def _session_of(self, request: web.Request) -> Session | None:
         token = request.cookies.get(self._name(SESSION_COOKIE))
         return self.sessions.session_by_token(token) if token else None
@@ -394,7 +401,7 @@ class Portal:
         )
         response = web.HTTPFound(attempt.next_url)
         self._cookie(response, SESSION_COOKIE, issued.token, int(self.settings.session_lifetime_s))
-        response.del_cookie(self._name(LOGIN_COOKIE), path="/")
+        self._forget(response, LOGIN_COOKIE)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -417,7 +424,7 @@ class Portal:
                 )
             )
         response = self.page("Signed out", "<p>You are signed out.</p>")
-        response.del_cookie(self._name(SESSION_COOKIE), path="/")
+        self._forget(response, SESSION_COOKIE)
         return response
 
     # -- device login (RFC 8628, for `warden login`) ----------------------------------

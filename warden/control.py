@@ -22,6 +22,18 @@ type Probe = Callable[[], str]
 PROBES_KEY = web.AppKey("probes", dict[str, Probe])
 
 
+# A year, the usual preload floor; no includeSubDomains: the portal's host name says
+# nothing about which sibling hosts speak TLS.
+HSTS = "max-age=31536000"
+
+
+async def _strict_transport(request: web.Request, response: web.StreamResponse) -> None:
+    """HSTS on every answer sent over TLS, so a browser never falls back to http for the
+    portal (its cookies are Secure, the login would break half-way)."""
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+
+
 async def healthz(request: web.Request) -> web.Response:
     # The facts fixed at start are serialized once; the probes are asked each time.
     probes = request.app[PROBES_KEY]
@@ -64,4 +76,5 @@ def build_app(
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/metrics", metrics)
     app.router.add_routes(routes or [])
+    app.on_response_prepare.append(_strict_transport)
     return app
