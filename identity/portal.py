@@ -40,7 +40,8 @@ DEPROVISIONED = (
     "If this is a mistake, contact your IT service desk."
 )
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
-MAX_PENDING = 10_000  # pending logins and device grants kept at most (oldest dropped)
+MAX_PENDING = 10_000  # pending logins and device grants kept at most (see _Pending)
+PER_SOURCE = 32  # pending logins per client address (tabs, retries), see _Pending
 # With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
 # host can set or read them). A plain-http portal is only allowed on loopback, for
 # development, where a Secure cookie would not come back; it drops prefix and Secure.
@@ -88,26 +89,105 @@ class _DeviceAttempt:
     label: str
 
 
+def source_of(addr: str | None) -> str:
+    """Whose pending logins these are: the client's IPv4 address, or its IPv6 /64 (one
+    host commonly holds a whole /64, so a single address would be no bound at all)."""
+    try:
+        ip = ipaddress.ip_address(addr or "")
+    except ValueError:
+        return addr or "-"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
 class _Pending[T]:
-    """A bounded, expiring map (pending logins and device grants)."""
+    """A bounded, expiring map (pending logins and device grants), fair between sources.
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
+    Anyone can start a login, so the bound must not let one source push out another's
+    login in progress. Each source keeps at most ``per_source`` entries (more drop its
+    own oldest); when the whole map is full, the oldest entry of the source holding the
+    most goes, and on a tie the asking source's own. A flood from one address (or one
+    IPv6 /64) thus only ever evicts itself, and so does a flood from many sources while
+    any of them holds more than the victim; a victim with one pending login loses it
+    only when ``limit`` distinct sources each hold one (10,000 addresses).
+    """
+
+    def __init__(
+        self, clock: Callable[[], float], limit: int = MAX_PENDING, per_source: int = PER_SOURCE
+    ) -> None:
+        self._items: dict[str, tuple[float, T, str]] = {}
+        self._by_source: dict[str, OrderedDict[str, None]] = {}
+        # count -> the sources holding that many (insertion-ordered): the heaviest source
+        # is found in at most ``per_source`` steps.
+        self._by_count: dict[int, dict[str, None]] = {}
         self._clock = clock
+        self._limit = limit
+        self._per_source = per_source
 
-    def put(self, key: str, value: T, ttl: float) -> None:
-        now = self._clock()
-        self._items[key] = (now + ttl, value)
-        while len(self._items) > MAX_PENDING:
-            self._items.popitem(last=False)
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def pending_of(self, source: str) -> int:
+        return len(self._by_source.get(source, ()))
+
+    def put(self, key: str, value: T, ttl: float, source: str = "-") -> None:
+        self._drop(key)
+        keys = self._by_source.get(source)
+        if keys is not None:
+            now = self._clock()
+            while keys and self._items[next(iter(keys))][0] <= now:  # its expired ones
+                self._drop(next(iter(keys)))
+            while len(keys) >= self._per_source:
+                self._drop(next(iter(keys)))
+        while len(self._items) >= self._limit:
+            self._drop_from_heaviest(source)
+        self._items[key] = (self._clock() + ttl, value, source)
+        keys = self._by_source.setdefault(source, OrderedDict())
+        keys[key] = None
+        self._recount(source, len(keys) - 1, len(keys))
 
     def pop(self, key: str) -> T | None:
-        item = self._items.pop(key, None)
-        return item[1] if item is not None and item[0] > self._clock() else None
+        item = self._items.get(key)
+        if item is None:
+            return None
+        self._drop(key)
+        return item[1] if item[0] > self._clock() else None
 
     def get(self, key: str) -> T | None:
         item = self._items.get(key)
         return item[1] if item is not None and item[0] > self._clock() else None
+
+    def _drop(self, key: str) -> None:
+        item = self._items.pop(key, None)
+        if item is None:
+            return
+        source = item[2]
+        keys = self._by_source[source]
+        del keys[key]
+        if not keys:
+            del self._by_source[source]
+        self._recount(source, len(keys) + 1, len(keys))
+
+    def _recount(self, source: str, before: int, after: int) -> None:
+        if before:
+            holders = self._by_count[before]
+            del holders[source]
+            if not holders:
+                del self._by_count[before]
+        if after:
+            self._by_count.setdefault(after, {})[source] = None
+
+    def _drop_from_heaviest(self, asking: str) -> None:
+        """Make room: the oldest entry of the source holding the most; on a tie, the
+        asking source's own."""
+        for count in range(self._per_source, 0, -1):
+            holders = self._by_count.get(count)
+            if holders:
+                own = self.pending_of(asking) >= count
+                source = asking if own else next(iter(holders))
+                self._drop(next(iter(self._by_source[source])))
+                return
 
 
 def eligible_for_surrogate(addr: str, settings: PortalSettings) -> bool:
@@ -275,6 +355,7 @@ class Portal:
             state,
             _LoginAttempt(idp.id, nonce, verifier, next_url, browser, self._clock()),
             LOGIN_TTL_S,
+            source_of(request.remote),
         )
         response = web.HTTPFound(url)
         self._cookie(response, LOGIN_COOKIE, browser, LOGIN_TTL_S)
@@ -478,6 +559,7 @@ class Portal:
                 label,
             ),
             grant.expires_in,
+            source_of(request.remote),
         )
         return web.json_response(
             {

@@ -66,7 +66,11 @@ def settings(public_url: str) -> PortalSettings:
 
 @asynccontextmanager
 async def portal_bed(
-    tmp_path: Path, public_url: str = "http://127.0.0.1", idp: DevIdp | None = None, **kw: Any
+    tmp_path: Path,
+    public_url: str = "http://127.0.0.1",
+    idp: DevIdp | None = None,
+    port: int | None = None,
+    **kw: Any,
 ) -> AsyncIterator[PortalBed]:
     idps: dict[str, ConfiguredIdp] = {}
     if idp is not None:
@@ -75,7 +79,7 @@ async def portal_bed(
             "warden-portal",
             PORTAL_SECRET,
             device_client_id="warden-cli",
-            scopes=("openid", "email", "profile"),
+            scopes=("openid", "email", "profile", "warden"),
             algorithms=("RS256",),
         )
         mapping = ClaimMapping(
@@ -87,7 +91,7 @@ async def portal_bed(
     portal = Portal(settings(public_url), idps, SessionStore(conn), events, lambda _h: False, **kw)
     app = web.Application()
     app.add_routes(portal.routes())
-    server = TestServer(app, host="127.0.0.1")
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield PortalBed(portal, server, events)
