@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 
@@ -46,7 +47,14 @@ _scanners: dict[str, Scanner] = {}
 _WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
 
 
-def _init_worker(profiles: dict[str, DlpProfile], hash_keys: dict[str, bytes]) -> None:
+def _init_worker(
+    profiles: dict[str, DlpProfile],
+    hash_keys: dict[str, bytes],
+    lifeline: Callable[[int], None] | None = None,
+    parent_pid: int = 0,
+) -> None:
+    if lifeline is not None:  # first: a gateway that dies now must not leave us behind
+        lifeline(parent_pid)
     _scanners.clear()
     for profile_id, profile in profiles.items():
         scanner = Scanner(profile, hash_keys.get(profile_id))
@@ -75,10 +83,13 @@ class DlpRunner:
         max_in_flight: int | None = None,
         timeout: float = 5.0,
         job: ScanJob = scan_in_worker,
+        lifeline: Callable[[int], None] | None = None,
     ) -> None:
         """``hash_keys``: profile id -> HMAC key, needed by profiles that ``hash``.
         ``max_in_flight`` defaults to four per worker. ``job`` replaces the worker's scan
-        function (tests use it to crash or hang a worker); it must be importable by name."""
+        function (tests use it to crash or hang a worker); it must be importable by name.
+        ``lifeline``, importable by name too, runs first in each worker with the parent's
+        pid: it makes the worker die with the gateway (``warden.lifeline``)."""
         keys = dict(hash_keys or {})
         missing = [pid for pid, p in profiles.items() if p.uses("hash") and not keys.get(pid)]
         if missing:
@@ -93,6 +104,7 @@ class DlpRunner:
         self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * workers
         self._timeout = timeout
         self._job = job
+        self._lifeline = lifeline
         self._in_flight = 0
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
@@ -158,7 +170,7 @@ class DlpRunner:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._profiles, self._keys),
+                initargs=(self._profiles, self._keys, self._lifeline, os.getpid()),
             )
         return self._executor
 
