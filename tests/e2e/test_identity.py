@@ -405,14 +405,21 @@ def test_portal_errors_are_pages_not_stack_traces(bed: Bed) -> None:
         assert r.status_code == 400 and "did not sign you in (access_denied)" in r.text
 
 
-@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r", "\u2028", "\x85"])
-def test_a_callback_error_cannot_forge_a_log_line(bed: Bed, newline: str) -> None:
+@pytest.mark.parametrize(
+    "newline,source",
+    [("\n", 11), ("\r\n", 12), ("\r", 13), ("\u2028", 14), ("\x85", 15)],
+    ids=["lf", "crlf", "cr", "u2028", "nel"],
+)
+def test_a_callback_error_cannot_forge_a_log_line(bed: Bed, newline: str, source: int) -> None:
     """Issue 19 (9): the IdP's `error` on the callback is the attacker's text; it is logged
-    (login.failed reason=idp_error:...), and must stay inside its own line."""
+    (login.failed reason=idp_error:...), and must stay inside its own line. Each case comes
+    from its own loopback address: anonymous failures from one source are logged once a
+    minute (then counted, issue 19, 7)."""
     portal = bed.warden.control_url
     marker = f"FORGED{secrets.token_hex(4)}"
     forged = f"x{newline}{marker} INFO login.ok"  # the reason keeps 40 characters
-    with httpx.Client(timeout=10) as c:
+    transport = httpx.HTTPTransport(local_address=f"127.0.0.{source}")
+    with httpx.Client(timeout=10, transport=transport) as c:
         start = c.get(f"{portal}/portal/login", params={"next": "https://chatgpt.com/"})
         state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
         r = c.get(f"{portal}/portal/callback", params={"state": state, "error": forged})
