@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import contextlib
+import datetime
 import logging
 import socket
 import time
