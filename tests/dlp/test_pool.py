@@ -46,7 +46,7 @@ async def test_scan_in_a_worker(runner: DlpRunner) -> None:
 
 
 async def test_busy_fails_fast(runner: DlpRunner) -> None:
-    slow = [asyncio.create_task(runner.scan(segs("sleep 0.5"), "p")) for _ in range(2)]
+    slow = [asyncio.create_task(runner.scan(segs("sleep 0.5"), "p", who)) for who in "ab"]
     await asyncio.sleep(0.05)
     with pytest.raises(DlpBusy):
         await runner.scan(segs("a@x.io"), "p")
