@@ -42,6 +42,11 @@ DEPROVISIONED = (
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
 MAX_PENDING = 10_000  # pending logins and device grants kept at most (see _Pending)
 PER_SOURCE = 32  # pending logins per client address (tabs, retries), see _Pending
+# Starting a sign-in costs the event loop the proxy runs on; anonymous starts are rationed
+# (LoginRations): per source a burst of 60, then one a second (a terminal server's staff
+# arriving at nine fit); for everyone together 50 a second, a few % of one core.
+SOURCE_BURST, SOURCE_EVERY_S = 60, 1.0
+GLOBAL_BURST, GLOBAL_PER_S = 100, 50.0
 # With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
 # host can set or read them). A plain-http portal is only allowed on loopback, for
 # development, where a Secure cookie would not come back; it drops prefix and Secure.
@@ -190,6 +195,39 @@ class _Pending[T]:
                 return
 
 
+class LoginRations:
+    """Token buckets for anonymous sign-in starts (login, callback, device start): one per
+    source (``source_of``) and one shared. A source over its ration gets 429 for itself
+    alone; the shared one bounds what a flood from many sources can cost signed-in users,
+    at the price that such a flood delays sign-ins (never existing sessions)."""
+
+    def __init__(self, clock: Callable[[], float], max_sources: int = MAX_PENDING) -> None:
+        self._clock = clock
+        self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._shared = (float(GLOBAL_BURST), clock())
+        self._max_sources = max_sources
+
+    def take(self, source: str) -> str | None:
+        """None when ``source`` may start one; else why not (for the 429 page)."""
+        now = self._clock()
+        tokens, at = self._sources.pop(source, (float(SOURCE_BURST), now))
+        tokens = min(float(SOURCE_BURST), tokens + (now - at) / SOURCE_EVERY_S)
+        shared, shared_at = self._shared
+        shared = min(float(GLOBAL_BURST), shared + (now - shared_at) * GLOBAL_PER_S)
+        why = None
+        if tokens < 1:
+            why = "too many sign-in attempts from this address"
+        elif shared < 1:
+            why = "too many sign-in attempts right now"
+        else:
+            tokens, shared = tokens - 1, shared - 1
+        self._sources[source] = (tokens, now)  # most recent last
+        while len(self._sources) > self._max_sources:  # forget the longest idle (full again)
+            self._sources.popitem(last=False)
+        self._shared = (shared, now)
+        return why
+
+
 def eligible_for_surrogate(addr: str, settings: PortalSettings) -> bool:
     if not settings.surrogate_networks:
         return False
@@ -227,6 +265,7 @@ class Portal:
         self._clock = clock
         self._logins: _Pending[_LoginAttempt] = _Pending(clock)
         self._devices: _Pending[_DeviceAttempt] = _Pending(clock)
+        self._rations = LoginRations(clock)
 
     @property
     def secure(self) -> bool:
@@ -322,7 +361,26 @@ class Portal:
 
     # -- browser login -------------------------------------------------------------
 
+    def _rationed(self, request: web.Request, as_json: bool = False) -> web.Response | None:
+        why = self._rations.take(source_of(request.remote))
+        if why is None:
+            return None
+        headers = {"Retry-After": "2"}
+        if as_json:
+            return web.json_response(
+                {"error": "slow_down", "message": f"{why}; try again in a few seconds"},
+                status=429,
+                headers=headers,
+            )
+        page = self.page(
+            "Please wait", f"<p>{html.escape(why)}. Try again in a few seconds.</p>", 429
+        )
+        page.headers.update(headers)
+        return page
+
     async def login(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._rationed(request)) is not None:
+            return refused
         next_url = safe_next(
             request.query.get("next"), allowed_hosts=self.is_catalog_host, default="/portal/"
         )
@@ -394,6 +452,8 @@ class Portal:
         )
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._rationed(request)) is not None:
+            return refused
         q = request.query
         state = q.get("state", "")
         attempt = self._logins.pop(state) if state else None
@@ -522,6 +582,8 @@ class Portal:
         return body
 
     async def device_start(self, request: web.Request) -> web.Response:
+        if (refused := self._rationed(request, as_json=True)) is not None:
+            return refused
         body = await self._json(request)
         idp = self._choose_idp(_str(body.get("idp")))
         if idp is None:

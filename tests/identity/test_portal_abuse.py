@@ -1,5 +1,6 @@
 """Anonymous portal abuse (issue 19, finding 7): a login flood from one source cannot
-push out another person's login in progress.
+push out another person's login in progress, and anonymous sign-in starts are rationed
+per source and overall (the portal shares the proxy's event loop).
 
 Before: 10,050 anonymous ``GET /portal/login`` evicted the oldest pending logins of
 everyone (one global, oldest-first bound of 10,000).
@@ -16,7 +17,17 @@ import httpx
 import pytest
 
 from tests.peers import free_port
-from warden.identity.portal import MAX_PENDING, PER_SOURCE, _Pending, source_of
+from warden.identity.portal import (
+    GLOBAL_BURST,
+    GLOBAL_PER_S,
+    MAX_PENDING,
+    PER_SOURCE,
+    SOURCE_BURST,
+    SOURCE_EVERY_S,
+    LoginRations,
+    _Pending,
+    source_of,
+)
 
 from .devidp import DevIdp, portal_client
 from .portal_bed import PORTAL_SECRET, portal_bed
@@ -53,6 +64,36 @@ def test_a_source_over_its_cap_drops_its_own_oldest() -> None:
     for n in range(5):
         pending.put(f"k{n}", str(n), 600, "10.0.0.1")
     assert [pending.get(f"k{n}") for n in range(5)] == [None, None, "2", "3", "4"]
+
+
+def test_rations_refuse_a_flooding_source_alone_and_refill() -> None:
+    clock = Clock()
+    rations = LoginRations(clock)
+    taken = [rations.take("192.0.2.66") for _ in range(SOURCE_BURST + 10)]
+    assert taken[:SOURCE_BURST] == [None] * SOURCE_BURST
+    assert set(taken[SOURCE_BURST:]) == {"too many sign-in attempts from this address"}
+    assert rations.take("192.0.2.7") is None  # another address is not affected
+    clock.now += SOURCE_EVERY_S
+    assert rations.take("192.0.2.66") is None  # one more after the refill time
+    assert rations.take("192.0.2.66") is not None
+
+
+def test_rations_bound_a_flood_from_many_sources() -> None:
+    clock = Clock()
+    rations = LoginRations(clock)
+    granted = sum(rations.take(f"10.0.{n // 250}.{n % 250}") is None for n in range(5000))
+    assert granted == GLOBAL_BURST  # at once: the shared burst, then nothing
+    clock.now += 1.0
+    granted = sum(rations.take(f"10.1.{n // 250}.{n % 250}") is None for n in range(5000))
+    assert granted == int(GLOBAL_PER_S)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_expired_entries_leave_and_a_pop_is_once() -> None:
@@ -119,7 +160,9 @@ async def test_a_login_flood_from_one_address_leaves_anothers_login_working(
                 victim.get, bed.url("/portal/login"), params={"next": "/portal/"}
             )
             assert start.status_code == 302, start.text
-            # More anonymous logins from another address than the whole map holds.
+            # More anonymous logins from another address than the whole map holds: beyond
+            # its ration they are refused (429), and what it holds stays within its bound.
+            statuses: dict[int, int] = {}
             async with bed.client("127.0.0.3") as attacker:
                 queue = iter(range(MAX_PENDING + 50))
 
@@ -128,10 +171,11 @@ async def test_a_login_flood_from_one_address_leaves_anothers_login_working(
                         async with attacker.get(
                             bed.url("/portal/login"), allow_redirects=False
                         ) as r:
-                            assert r.status == 302
+                            statuses[r.status] = statuses.get(r.status, 0) + 1
 
                 await asyncio.gather(*(flood() for _ in range(16)))
-            assert bed.portal._logins.pending_of("127.0.0.3") == PER_SOURCE
+            assert set(statuses) == {302, 429} and statuses[302] < 100, statuses
+            assert bed.portal._logins.pending_of("127.0.0.3") <= PER_SOURCE
             # The victim signs in at the IdP and comes back: the login still completes.
             callback = await asyncio.to_thread(
                 idp.password_login,
