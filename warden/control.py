@@ -21,7 +21,7 @@ HEALTH_KEY = web.AppKey("health", str)
 type Probe = Callable[[], str]
 PROBES_KEY = web.AppKey("probes", dict[str, Probe])
 #: What the gateway still waits for before it serves (the proxy port), or "" once it does.
-STARTING_KEY = web.AppKey("starting", Probe)
+STARTING_KEY: web.AppKey[Callable[[], str]] = web.AppKey("starting")
 
 
 # A year, the usual preload floor; no includeSubDomains: the portal's host name says
