@@ -6,7 +6,9 @@ enforced (test-bed routing to aimock). Signed-in users are service clients with 
 the IdP as ``Proxy-Authorization: Bearer``, sending ~1 KB chat requests over keep-alive
 HTTPS through the proxy. Each round measures them twice, alternately: quiet, and while a
 separate process floods the portal with anonymous ``GET /portal/login`` from 16 loopback
-addresses as fast as it can (issue 19, finding 7: 24 logins/s had raised every signed-in
+addresses as fast as it can, and (control) while the same flood hits a separate server
+process instead, which shows what the flood costs the shared machine rather than the
+gateway (issue 19, finding 7: 24 logins/s had raised every signed-in
 user's p50 from 11 ms to 1.2 s). It prints, per phase, the medians over the rounds of the
 users' requests/s, p50 and p99, the logins/s the flood sent and the portal started
 (the rest are rationed, 429), and the flood/quiet ratios. The flood runs in its own process so that its work does not slow the measuring
@@ -35,7 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.identity.devidp import DevIdp, portal_client, service_client  # noqa: E402
-from tests.peers import UNSAFE_ENV, Aimock, WardenProcess  # noqa: E402
+from tests.peers import (  # noqa: E402
+    UNSAFE_ENV,
+    Aimock,
+    WardenProcess,
+    free_port,
+    port_open,
+    wait_until,
+)
 
 URL = "https://api.openai.com/v1/chat/completions"
 RESOURCE = "urn:egress-warden:proxy"
@@ -73,6 +82,23 @@ async def flood(portal: str, seconds: float, connections: int) -> None:
     await asyncio.gather(*(one(n) for n in range(connections)))
     elapsed = time.perf_counter() - start
     print(json.dumps({"sent": sent, "started": started, "seconds": elapsed}), flush=True)
+
+
+async def bystander(port: int) -> None:
+    """A separate server that answers the flood as the portal answers a rationed login
+    (429): flooding it shows what the flood costs the machine (two shared cores), apart
+    from what it costs the gateway's event loop."""
+    from aiohttp import web
+
+    async def login(_request: web.Request) -> web.Response:
+        return web.Response(status=429, text="too many sign-in attempts from this address")
+
+    app = web.Application()
+    app.router.add_get("/portal/login", login)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
 
 
 # -- the signed-in users --------------------------------------------------------------------
@@ -166,6 +192,38 @@ def _configure(warden: WardenProcess, idp: DevIdp, aimock: Aimock) -> None:
     warden.config_path.write_text(yaml.safe_dump(cfg))
 
 
+def _flooded(
+    args: argparse.Namespace, warden: WardenProcess, token: str, target: str
+) -> dict[str, float]:
+    """The signed-in users measured while a separate process floods ``target``."""
+    # The flood starts first and outlasts the measured window.
+    flooder = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--flood",
+            target,
+            "--seconds",
+            str(args.seconds + 1.5),
+            "--flood-connections",
+            str(args.flood_connections),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+    )
+    time.sleep(0.5)
+    latencies = asyncio.run(
+        users(warden.proxy_url, warden.ca_cert, token, args.clients, args.seconds)
+    )
+    out, _ = flooder.communicate(timeout=120)
+    achieved = json.loads(out.strip().splitlines()[-1])
+    row = _stats(latencies, args.seconds)
+    row["sent"] = achieved["sent"] / achieved["seconds"]
+    row["started"] = achieved["started"] / achieved["seconds"]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -173,53 +231,44 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="concurrent signed-in users")
     ap.add_argument("--flood-connections", type=int, default=16)
     ap.add_argument("--flood", metavar="PORTAL_URL", help=argparse.SUPPRESS)
+    ap.add_argument("--bystander", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.flood:
         asyncio.run(flood(args.flood, args.seconds, args.flood_connections))
+        return
+    if args.bystander:
+        asyncio.run(bystander(args.bystander))
         return
     with tempfile.TemporaryDirectory(prefix="warden-bench-portal-") as tmp:
         work = Path(tmp)
         aimock, idp, warden = _bed(work)
         peers = [aimock, idp, warden]
+        peers_procs: list[subprocess.Popen[bytes]] = []
         try:
             aimock.start()
             idp.start()
             _configure(warden, idp, aimock)
             warden.start()
             token = idp.client_credentials_token("bench-svc", SECRET, RESOURCE)
-            rows: dict[str, list[dict[str, float]]] = {"quiet": [], "flood": []}
+            side_port = free_port()
+            side = subprocess.Popen(
+                [sys.executable, __file__, "--bystander", str(side_port)]
+            )
+            peers_procs.append(side)
+            wait_until(lambda: port_open(side_port), 30, "the bystander server", side)
+            targets = {"flood": warden.control_url, "control": f"http://127.0.0.1:{side_port}"}
+            rows: dict[str, list[dict[str, float]]] = {"quiet": [], "flood": [], "control": []}
             for _ in range(args.rounds):
                 latencies = asyncio.run(
                     users(warden.proxy_url, warden.ca_cert, token, args.clients, args.seconds)
                 )
                 rows["quiet"].append(_stats(latencies, args.seconds))
-                # The flood starts first and outlasts the measured window by a second.
-                flooder = subprocess.Popen(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--flood",
-                        warden.control_url,
-                        "--seconds",
-                        str(args.seconds + 1.5),
-                        "--flood-connections",
-                        str(args.flood_connections),
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
-                )
-                time.sleep(0.5)
-                latencies = asyncio.run(
-                    users(warden.proxy_url, warden.ca_cert, token, args.clients, args.seconds)
-                )
-                out, _ = flooder.communicate(timeout=120)
-                achieved = json.loads(out.strip().splitlines()[-1])
-                row = _stats(latencies, args.seconds)
-                row["sent"] = achieved["sent"] / achieved["seconds"]
-                row["started"] = achieved["started"] / achieved["seconds"]
-                rows["flood"].append(row)
+                for phase, target in targets.items():
+                    rows[phase].append(_flooded(args, warden, token, target))
         finally:
+            for proc in peers_procs:
+                proc.terminate()
+                proc.wait(10)
             for peer in reversed(peers):
                 peer.stop()
     med = {
@@ -238,11 +287,17 @@ def main() -> None:
         sent = f"{m['sent']:14.0f}" if "sent" in m else f"{'-':>14s}"
         started = f"{m['started']:10.0f}" if "started" in m else f"{'-':>10s}"
         print(f"{phase:8s} {m['rps']:8.0f} {m['p50']:8.2f} {m['p99']:8.2f} {sent} {started}")
-    q, f = med["quiet"], med["flood"]
+    q = med["quiet"]
+    for phase in ("flood", "control"):
+        f = med[phase]
+        print(
+            f"{phase}/quiet: p50 x{f['p50'] / q['p50']:.2f} ({f['p50'] - q['p50']:+.2f} ms), "
+            f"p99 x{f['p99'] / q['p99']:.2f} ({f['p99'] - q['p99']:+.2f} ms), "
+            f"req/s x{f['rps'] / q['rps']:.2f}"
+        )
     print(
-        f"\nflood/quiet: p50 x{f['p50'] / q['p50']:.2f} ({f['p50'] - q['p50']:+.2f} ms), "
-        f"p99 x{f['p99'] / q['p99']:.2f} ({f['p99'] - q['p99']:+.2f} ms), "
-        f"req/s x{f['rps'] / q['rps']:.2f}"
+        "(control: the same flood against a separate server answering 429, i.e. what the "
+        "flood costs the shared machine, not the gateway)"
     )
 
 
