@@ -58,17 +58,23 @@ BODY = json.dumps(
 # -- the flood (its own process) ------------------------------------------------------------
 
 
-async def flood(portal: str, seconds: float, connections: int) -> None:
+async def flood(portal: str, seconds: float, connections: int, rate: float = 0.0) -> None:
     """Anonymous logins as fast as the portal answers; prints how many it sent and how
     many the portal started (302; the rest were rationed: 429)."""
     sent = started = 0
-    deadline = time.perf_counter() + seconds
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    gap = connections / rate if rate > 0 else 0.0  # per connection, for ``rate`` in all
 
     async def one(n: int) -> None:
         nonlocal sent, started
         connector = aiohttp.TCPConnector(local_addr=(f"127.0.1.{n + 1}", 0))
         async with aiohttp.ClientSession(connector=connector) as session:
+            due = begin + gap * n / connections
             while time.perf_counter() < deadline:
+                if gap:
+                    due += gap
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 async with session.get(
                     f"{portal}/portal/login", params={"next": "/portal/"}, allow_redirects=False
                 ) as r:
@@ -207,6 +213,8 @@ def _flooded(
             str(args.seconds + 1.5),
             "--flood-connections",
             str(args.flood_connections),
+            "--flood-rate",
+            str(args.flood_rate),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -230,11 +238,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=4, help="concurrent signed-in users")
     ap.add_argument("--flood-connections", type=int, default=16)
+    ap.add_argument(
+        "--flood-rate", type=float, default=0.0, help="logins/s in all (0: as fast as it can)"
+    )
     ap.add_argument("--flood", metavar="PORTAL_URL", help=argparse.SUPPRESS)
     ap.add_argument("--bystander", metavar="PORT", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.flood:
-        asyncio.run(flood(args.flood, args.seconds, args.flood_connections))
+        asyncio.run(flood(args.flood, args.seconds, args.flood_connections, args.flood_rate))
         return
     if args.bystander:
         asyncio.run(bystander(args.bystander))
@@ -251,9 +262,7 @@ def main() -> None:
             warden.start()
             token = idp.client_credentials_token("bench-svc", SECRET, RESOURCE)
             side_port = free_port()
-            side = subprocess.Popen(
-                [sys.executable, __file__, "--bystander", str(side_port)]
-            )
+            side = subprocess.Popen([sys.executable, __file__, "--bystander", str(side_port)])
             peers_procs.append(side)
             wait_until(lambda: port_open(side_port), 30, "the bystander server", side)
             targets = {"flood": warden.control_url, "control": f"http://127.0.0.1:{side_port}"}
@@ -276,8 +285,9 @@ def main() -> None:
     }
     print(
         f"\n## Signed-in users ({args.clients} concurrent, keep-alive HTTPS, JWT) with and "
-        f"without an anonymous portal login flood; medians of {args.rounds} rounds of "
-        f"{args.seconds:g} s\n"
+        f"without an anonymous portal login flood "
+        f"({f'{args.flood_rate:g}/s' if args.flood_rate else 'unpaced'}); medians of "
+        f"{args.rounds} rounds of {args.seconds:g} s\n"
     )
     print(
         f"{'phase':8s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
