@@ -83,7 +83,7 @@ class Redactor:
         if profile is None:
             return
         try:
-            result = await self.runner.scan(parsed.segments, profile)
+            result = await self.runner.scan(parsed.segments, profile, _whose(flow, ctx))
         except (DlpBusy, DlpTimeout, DlpError) as exc:
             logger.error("DLP scan failed (%s): %s", type(exc).__name__, exc)
             if self.runner.profile(profile).on_error == "allow":
@@ -170,3 +170,13 @@ class Redactor:
         dest = FlowContext.of(flow).destination
         body = flow.response.get_content(strict=False) or b""
         flow.response.content = restore_json_response(dest.api if dest else None, body, vault)
+
+
+def _whose(flow: http.HTTPFlow, ctx: FlowContext) -> str:
+    """Whose DLP load this is (the pool bounds and queues each apart): the person, else
+    the client address (identity off)."""
+    p = ctx.principal
+    if p is not None:
+        return f"{p.tenant}\x00{p.issuer}\x00{p.subject}"
+    peer = flow.client_conn.peername
+    return f"addr:{peer[0]}" if peer else "-"

@@ -129,6 +129,8 @@ class WriterSettings:
             str(self.policy.every_seconds),
             "--heartbeat-seconds",
             str(self.policy.heartbeat_seconds),
+            "--parent-pid",
+            str(os.getpid()),
         ]
 
 
@@ -434,7 +436,15 @@ def child_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every-records", type=int, required=True)
     ap.add_argument("--every-seconds", type=float, required=True)
     ap.add_argument("--heartbeat-seconds", type=float, required=True)
+    ap.add_argument("--parent-pid", type=int, default=0, help="die when this process dies")
     args = ap.parse_args(argv)
+    if args.parent_pid:
+        # Killed with the gateway: a commit cut short rolls back, and the gateway that
+        # waited for it is gone. (End of input stops us too, but only once every holder
+        # of the pipe's other end has closed it.)
+        from warden.lifeline import die_with_parent
+
+        die_with_parent(args.parent_pid)
     # The gateway stops us by closing our input; a Ctrl-C or systemd's SIGTERM to the whole
     # group must not cut a commit short.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
