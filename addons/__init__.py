@@ -54,7 +54,7 @@ def chain(
     # body); its responseheaders hook must come after the response reader's, to wrap it.
     counter = [QuotaCounter(policy.runtime)] if policy is not None else []
     addons += [
-        ResponseReader(limits.decoded_body_bytes),
+        ResponseReader(config.streams.max_event_bytes, limits.decoded_body_bytes),
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),

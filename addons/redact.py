@@ -22,6 +22,7 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
+from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
 from warden.context import EntityCount, FlowContext, Redaction
 from warden.dlp import (
@@ -35,6 +36,7 @@ from warden.dlp import (
     restore_json_response,
 )
 from warden.policy import decide
+from warden.providers.errors import refusal_status
 from warden.providers.parse import rewrite_request
 
 logger = logging.getLogger("warden.redact")
@@ -81,7 +83,7 @@ class Redactor:
         if profile is None:
             return
         try:
-            result = await self.runner.scan(parsed.segments, profile)
+            result = await self.runner.scan(parsed.segments, profile, _whose(flow, ctx))
         except (DlpBusy, DlpTimeout, DlpError) as exc:
             logger.error("DLP scan failed (%s): %s", type(exc).__name__, exc)
             if self.runner.profile(profile).on_error == "allow":
@@ -106,7 +108,7 @@ class Redactor:
             types = ", ".join(sorted(result.blocked_types))
             answer_error(
                 flow,
-                403,
+                refusal_status(ctx.destination.provider if ctx.destination else "openai"),
                 f"Egress Warden stopped this request: it contains {types}, which must not be "
                 f"sent to AI services at {self.company}. Remove it and try again; questions: "
                 f"{self.contact}.",
@@ -134,7 +136,7 @@ class Redactor:
             if not parsed.rewritable:
                 answer_error(
                     flow,
-                    403,
+                    refusal_status(dest.provider),
                     "This request is signed by the client (AWS SigV4), so Egress Warden cannot "
                     "remove the sensitive data it contains; remove it yourself and try again.",
                     "warden_dlp_signed_request",
@@ -158,23 +160,8 @@ class Redactor:
         dest = FlowContext.of(flow).destination
         if dest is None or dest.api not in STREAM_APIS:
             return  # a stream shape the restorer does not know: placeholders stay visible
-        restorer = SseRestorer(dest.api, vault)
-        inner = flow.response.stream
-
-        def restore(chunk: bytes) -> bytes:
-            if chunk:
-                out = restorer.feed(chunk)
-                if callable(inner) and out:
-                    inner(out)  # the usage tap reads a copy and returns it unchanged
-                return out
-            out = restorer.close()
-            if callable(inner):
-                if out:
-                    inner(out)
-                inner(b"")  # the end of the body, for the usage tap
-            return out
-
-        flow.response.stream = restore
+        api = dest.api
+        add_stream_stage(flow, lambda limit: SseRestorer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
         vault = _vaults.get(flow)
@@ -183,3 +170,13 @@ class Redactor:
         dest = FlowContext.of(flow).destination
         body = flow.response.get_content(strict=False) or b""
         flow.response.content = restore_json_response(dest.api if dest else None, body, vault)
+
+
+def _whose(flow: http.HTTPFlow, ctx: FlowContext) -> str:
+    """Whose DLP load this is (the pool bounds and queues each apart): the person, else
+    the client address (identity off)."""
+    p = ctx.principal
+    if p is not None:
+        return f"{p.tenant}\x00{p.issuer}\x00{p.subject}"
+    peer = flow.client_conn.peername
+    return f"addr:{peer[0]}" if peer else "-"

@@ -6,8 +6,12 @@ inherited mitmproxy state or event loop), each of which builds one ``Scanner`` p
 profile in its initializer, once. The runner bounds the work it takes on and never lets a
 scan wait without limit:
 
-- at most ``max_in_flight`` scans are queued or running; one more fails at once with
-  ``DlpBusy`` instead of queueing behind the others;
+- at most ``max_in_flight`` scans are queued or running, and at most
+  ``max_in_flight_per_principal`` of one person's (or one client address's); one more
+  fails at once with ``DlpBusy``, for that person only, instead of queueing;
+- the workers are handed out fairly (``FairSlots``): a waiting scan starts round-robin
+  between people, one person runs on at most all workers but one, and a scan that finds
+  no free worker within ``timeout`` fails with ``DlpBusy``;
 - a scan that takes longer than ``timeout`` seconds fails with ``DlpTimeout``; if it was
   already running, its worker is stuck on it, so the pool is replaced (its workers are
   killed; other scans running on it fail with ``DlpError``);
@@ -24,12 +28,14 @@ import asyncio
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 
 from warden.providers import TextSegment
 
 from .errors import DlpBusy, DlpError, DlpTimeout
+from .fairness import FairSlots
 from .plan import Scanner, ScanResult
 from .profiles import DlpProfile
 
@@ -46,7 +52,14 @@ _scanners: dict[str, Scanner] = {}
 _WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
 
 
-def _init_worker(profiles: dict[str, DlpProfile], hash_keys: dict[str, bytes]) -> None:
+def _init_worker(
+    profiles: dict[str, DlpProfile],
+    hash_keys: dict[str, bytes],
+    lifeline: Callable[[int], None] | None = None,
+    parent_pid: int = 0,
+) -> None:
+    if lifeline is not None:  # first: a gateway that dies now must not leave us behind
+        lifeline(parent_pid)
     _scanners.clear()
     for profile_id, profile in profiles.items():
         scanner = Scanner(profile, hash_keys.get(profile_id))
@@ -73,12 +86,18 @@ class DlpRunner:
         hash_keys: Mapping[str, bytes] | None = None,
         workers: int = 2,
         max_in_flight: int | None = None,
+        max_in_flight_per_principal: int | None = None,
         timeout: float = 5.0,
         job: ScanJob = scan_in_worker,
+        lifeline: Callable[[int], None] | None = None,
     ) -> None:
         """``hash_keys``: profile id -> HMAC key, needed by profiles that ``hash``.
-        ``max_in_flight`` defaults to four per worker. ``job`` replaces the worker's scan
-        function (tests use it to crash or hang a worker); it must be importable by name."""
+        ``max_in_flight`` defaults to four per worker, ``max_in_flight_per_principal`` to
+        half of it (at least one): one person never holds more than half the places, and
+        their scans beyond a worker's worth wait their turn. ``job`` replaces the worker's scan
+        function (tests use it to crash or hang a worker); it must be importable by name.
+        ``lifeline``, importable by name too, runs first in each worker with the parent's
+        pid: it makes the worker die with the gateway (``warden.lifeline``)."""
         keys = dict(hash_keys or {})
         missing = [pid for pid, p in profiles.items() if p.uses("hash") and not keys.get(pid)]
         if missing:
@@ -91,8 +110,18 @@ class DlpRunner:
         self._keys = keys
         self._workers = workers
         self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * workers
+        self._per_principal = (
+            max_in_flight_per_principal
+            if max_in_flight_per_principal is not None
+            else max(1, self._max_in_flight // 2)
+        )
+        self._in_flight_of: dict[str, int] = {}
+        # One running scan per worker; one person on all but one worker (when there are two
+        # or more), so somebody else's scan always finds a worker free.
+        self._slots = FairSlots(workers, max(1, workers - 1))
         self._timeout = timeout
         self._job = job
+        self._lifeline = lifeline
         self._in_flight = 0
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
 
@@ -112,20 +141,52 @@ class DlpRunner:
             *(loop.run_in_executor(executor, _ready) for _ in range(self._workers))
         )
 
-    async def scan(self, segments: Sequence[TextSegment], profile_id: str) -> ScanResult:
-        """The ``ScanResult`` for ``segments`` under ``profile_id``. Raises ``DlpBusy``,
-        ``DlpTimeout`` or ``DlpError``; ``KeyError`` for an unknown profile (a config bug)."""
+    def in_flight_of(self, principal: str) -> int:
+        return self._in_flight_of.get(principal, 0)
+
+    def running_for(self, principal: str) -> int:
+        return self._slots.running_for(principal)
+
+    async def scan(
+        self, segments: Sequence[TextSegment], profile_id: str, principal: str = "-"
+    ) -> ScanResult:
+        """The ``ScanResult`` for ``segments`` under ``profile_id``, on behalf of
+        ``principal`` (whose load is bounded and queued apart from others'). Raises
+        ``DlpBusy``, ``DlpTimeout`` or ``DlpError``; ``KeyError`` for an unknown profile
+        (a config bug)."""
         if profile_id not in self._profiles:
             raise KeyError(f"no DLP profile {profile_id!r}")
         if not segments:
             return ScanResult({}, (), frozenset(), None)
         if self._in_flight >= self._max_in_flight:
             raise DlpBusy(f"DLP scan refused: {self._in_flight} scans already in flight")
+        mine = self.in_flight_of(principal)
+        if mine >= self._per_principal:
+            raise DlpBusy(
+                f"DLP scan refused: this person already has {mine} scans in flight "
+                f"(at most {self._per_principal})"
+            )
         self._in_flight += 1
+        self._in_flight_of[principal] = mine + 1
         try:
-            return await self._submit(profile_id, tuple(segments))
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._slots.acquire(principal)
+            except TimeoutError:
+                raise DlpBusy(
+                    f"DLP scan refused: no DLP worker was free within {self._timeout:g} s"
+                ) from None
+            try:
+                return await self._submit(profile_id, tuple(segments))
+            finally:
+                self._slots.release(principal)
         finally:
             self._in_flight -= 1
+            left = self._in_flight_of[principal] - 1
+            if left:
+                self._in_flight_of[principal] = left
+            else:
+                del self._in_flight_of[principal]
 
     async def _submit(self, profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
         executor = self._pool()
@@ -158,7 +219,7 @@ class DlpRunner:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._profiles, self._keys),
+                initargs=(self._profiles, self._keys, self._lifeline, os.getpid()),
             )
         return self._executor
 

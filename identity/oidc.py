@@ -132,9 +132,30 @@ class OidcClient:
         self._jwks: JwksCache | None = None
         self._lock = asyncio.Lock()
         self._last_ok = -PROBE_TTL_S
+        self._oauth_client: AsyncOAuth2Client | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._oauth_client is not None:
+            await self._oauth_client.aclose()
+
+    @property
+    def _oauth(self) -> AsyncOAuth2Client:
+        """authlib's client, built once: each one is an httpx client with its own TLS
+        context (tens of ms of CPU on the event loop), so one per login let anonymous
+        logins slow every signed-in user's requests. It holds no per-login state: state,
+        nonce, verifier and redirect URI are passed on each call, and token requests
+        withhold any token."""
+        if self._oauth_client is None:
+            self._oauth_client = AsyncOAuth2Client(
+                client_id=self.client_id,
+                client_secret=self._client_secret,
+                scope=" ".join(self.scopes),
+                code_challenge_method="S256",
+                token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
+                timeout=HTTP_TIMEOUT_S,
+            )
+        return self._oauth_client
 
     # -- discovery ----------------------------------------------------------------
 
@@ -210,14 +231,12 @@ class OidcClient:
     ) -> str:
         d = await self.discovery()
         await self.probe()
-        oauth = AsyncOAuth2Client(
-            client_id=self.client_id,
-            scope=" ".join(self.scopes),
+        url, _ = self._oauth.create_authorization_url(
+            d.authorization_endpoint,
+            state=state,
+            nonce=nonce,
+            code_verifier=code_verifier,
             redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-        )
-        url, _ = oauth.create_authorization_url(
-            d.authorization_endpoint, state=state, nonce=nonce, code_verifier=code_verifier
         )
         return str(url)
 
@@ -225,19 +244,14 @@ class OidcClient:
         self, code: str, redirect_uri: str, code_verifier: str, nonce: str
     ) -> TokenSet:
         d = await self.discovery()
-        oauth = AsyncOAuth2Client(
-            client_id=self.client_id,
-            client_secret=self._client_secret,
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
-            timeout=HTTP_TIMEOUT_S,
-        )
         try:
-            async with oauth:
-                token = await oauth.fetch_token(
-                    d.token_endpoint, code=code, code_verifier=code_verifier
-                )
+            token = await self._oauth.fetch_token(
+                d.token_endpoint,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                redirect_uri=redirect_uri,
+            )
         except httpx.HTTPError as exc:
             raise IdpUnreachable(f"token endpoint: {type(exc).__name__}") from None
         except Exception as exc:  # authlib raises OAuthError subclasses for IdP errors

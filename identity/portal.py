@@ -40,7 +40,13 @@ DEPROVISIONED = (
     "If this is a mistake, contact your IT service desk."
 )
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
-MAX_PENDING = 10_000  # pending logins and device grants kept at most (oldest dropped)
+MAX_PENDING = 10_000  # pending logins and device grants kept at most (see _Pending)
+PER_SOURCE = 32  # pending logins per client address (tabs, retries), see _Pending
+# Starting a sign-in costs the event loop the proxy runs on; anonymous starts are rationed
+# (LoginRations): per source a burst of 60, then one a second (a terminal server's staff
+# arriving at nine fit); for everyone together 50 a second, a few % of one core.
+SOURCE_BURST, SOURCE_EVERY_S = 60, 1.0
+GLOBAL_BURST, GLOBAL_PER_S = 100, 50.0
 # With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
 # host can set or read them). A plain-http portal is only allowed on loopback, for
 # development, where a Secure cookie would not come back; it drops prefix and Secure.
@@ -88,26 +94,138 @@ class _DeviceAttempt:
     label: str
 
 
+def source_of(addr: str | None) -> str:
+    """Whose pending logins these are: the client's IPv4 address, or its IPv6 /64 (one
+    host commonly holds a whole /64, so a single address would be no bound at all)."""
+    try:
+        ip = ipaddress.ip_address(addr or "")
+    except ValueError:
+        return addr or "-"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip)
+
+
 class _Pending[T]:
-    """A bounded, expiring map (pending logins and device grants)."""
+    """A bounded, expiring map (pending logins and device grants), fair between sources.
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
+    Anyone can start a login, so the bound must not let one source push out another's
+    login in progress. Each source keeps at most ``per_source`` entries (more drop its
+    own oldest); when the whole map is full, the oldest entry of the source holding the
+    most goes, and on a tie the asking source's own. A flood from one address (or one
+    IPv6 /64) thus only ever evicts itself, and so does a flood from many sources while
+    any of them holds more than the victim; a victim with one pending login loses it
+    only when ``limit`` distinct sources each hold one (10,000 addresses).
+    """
+
+    def __init__(
+        self, clock: Callable[[], float], limit: int = MAX_PENDING, per_source: int = PER_SOURCE
+    ) -> None:
+        self._items: dict[str, tuple[float, T, str]] = {}
+        self._by_source: dict[str, OrderedDict[str, None]] = {}
+        # count -> the sources holding that many (insertion-ordered): the heaviest source
+        # is found in at most ``per_source`` steps.
+        self._by_count: dict[int, dict[str, None]] = {}
         self._clock = clock
+        self._limit = limit
+        self._per_source = per_source
 
-    def put(self, key: str, value: T, ttl: float) -> None:
-        now = self._clock()
-        self._items[key] = (now + ttl, value)
-        while len(self._items) > MAX_PENDING:
-            self._items.popitem(last=False)
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def pending_of(self, source: str) -> int:
+        return len(self._by_source.get(source, ()))
+
+    def put(self, key: str, value: T, ttl: float, source: str = "-") -> None:
+        self._drop(key)
+        keys = self._by_source.get(source)
+        if keys is not None:
+            now = self._clock()
+            while keys and self._items[next(iter(keys))][0] <= now:  # its expired ones
+                self._drop(next(iter(keys)))
+            while len(keys) >= self._per_source:
+                self._drop(next(iter(keys)))
+        while len(self._items) >= self._limit:
+            self._drop_from_heaviest(source)
+        self._items[key] = (self._clock() + ttl, value, source)
+        keys = self._by_source.setdefault(source, OrderedDict())
+        keys[key] = None
+        self._recount(source, len(keys) - 1, len(keys))
 
     def pop(self, key: str) -> T | None:
-        item = self._items.pop(key, None)
-        return item[1] if item is not None and item[0] > self._clock() else None
+        item = self._items.get(key)
+        if item is None:
+            return None
+        self._drop(key)
+        return item[1] if item[0] > self._clock() else None
 
     def get(self, key: str) -> T | None:
         item = self._items.get(key)
         return item[1] if item is not None and item[0] > self._clock() else None
+
+    def _drop(self, key: str) -> None:
+        item = self._items.pop(key, None)
+        if item is None:
+            return
+        source = item[2]
+        keys = self._by_source[source]
+        del keys[key]
+        if not keys:
+            del self._by_source[source]
+        self._recount(source, len(keys) + 1, len(keys))
+
+    def _recount(self, source: str, before: int, after: int) -> None:
+        if before:
+            holders = self._by_count[before]
+            del holders[source]
+            if not holders:
+                del self._by_count[before]
+        if after:
+            self._by_count.setdefault(after, {})[source] = None
+
+    def _drop_from_heaviest(self, asking: str) -> None:
+        """Make room: the oldest entry of the source holding the most; on a tie, the
+        asking source's own."""
+        for count in range(self._per_source, 0, -1):
+            holders = self._by_count.get(count)
+            if holders:
+                own = self.pending_of(asking) >= count
+                source = asking if own else next(iter(holders))
+                self._drop(next(iter(self._by_source[source])))
+                return
+
+
+class LoginRations:
+    """Token buckets for anonymous sign-in starts (login, callback, device start): one per
+    source (``source_of``) and one shared. A source over its ration gets 429 for itself
+    alone; the shared one bounds what a flood from many sources can cost signed-in users,
+    at the price that such a flood delays sign-ins (never existing sessions)."""
+
+    def __init__(self, clock: Callable[[], float], max_sources: int = MAX_PENDING) -> None:
+        self._clock = clock
+        self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, at
+        self._shared = (float(GLOBAL_BURST), clock())
+        self._max_sources = max_sources
+
+    def take(self, source: str) -> str | None:
+        """None when ``source`` may start one; else why not (for the 429 page)."""
+        now = self._clock()
+        tokens, at = self._sources.pop(source, (float(SOURCE_BURST), now))
+        tokens = min(float(SOURCE_BURST), tokens + (now - at) / SOURCE_EVERY_S)
+        shared, shared_at = self._shared
+        shared = min(float(GLOBAL_BURST), shared + (now - shared_at) * GLOBAL_PER_S)
+        why = None
+        if tokens < 1:
+            why = "too many sign-in attempts from this address"
+        elif shared < 1:
+            why = "too many sign-in attempts right now"
+        else:
+            tokens, shared = tokens - 1, shared - 1
+        self._sources[source] = (tokens, now)  # most recent last
+        while len(self._sources) > self._max_sources:  # forget the longest idle (full again)
+            self._sources.popitem(last=False)
+        self._shared = (shared, now)
+        return why
 
 
 def eligible_for_surrogate(addr: str, settings: PortalSettings) -> bool:
@@ -147,6 +265,7 @@ class Portal:
         self._clock = clock
         self._logins: _Pending[_LoginAttempt] = _Pending(clock)
         self._devices: _Pending[_DeviceAttempt] = _Pending(clock)
+        self._rations = LoginRations(clock)
 
     @property
     def secure(self) -> bool:
@@ -209,6 +328,13 @@ class Portal:
             samesite="Lax",
         )
 
+    def _forget(self, response: web.StreamResponse, name: str) -> None:
+        # A deletion is a Set-Cookie too: a __Host- one without Secure is ignored by
+        # browsers, so it carries the same attributes as the cookie it removes.
+        response.del_cookie(
+            self._name(name), path="/", secure=self.secure, httponly=True, samesite="Lax"
+        )
+
     def _session_of(self, request: web.Request) -> Session | None:
         token = request.cookies.get(self._name(SESSION_COOKIE))
         return self.sessions.session_by_token(token) if token else None
@@ -235,7 +361,26 @@ class Portal:
 
     # -- browser login -------------------------------------------------------------
 
+    def _rationed(self, request: web.Request, as_json: bool = False) -> web.Response | None:
+        why = self._rations.take(source_of(request.remote))
+        if why is None:
+            return None
+        headers = {"Retry-After": "2"}
+        if as_json:
+            return web.json_response(
+                {"error": "slow_down", "message": f"{why}; try again in a few seconds"},
+                status=429,
+                headers=headers,
+            )
+        page = self.page(
+            "Please wait", f"<p>{html.escape(why)}. Try again in a few seconds.</p>", 429
+        )
+        page.headers.update(headers)
+        return page
+
     async def login(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._rationed(request)) is not None:
+            return refused
         next_url = safe_next(
             request.query.get("next"), allowed_hosts=self.is_catalog_host, default="/portal/"
         )
@@ -268,6 +413,7 @@ class Portal:
             state,
             _LoginAttempt(idp.id, nonce, verifier, next_url, browser, self._clock()),
             LOGIN_TTL_S,
+            source_of(request.remote),
         )
         response = web.HTTPFound(url)
         self._cookie(response, LOGIN_COOKIE, browser, LOGIN_TTL_S)
@@ -306,6 +452,8 @@ class Portal:
         )
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
+        if (refused := self._rationed(request)) is not None:
+            return refused
         q = request.query
         state = q.get("state", "")
         attempt = self._logins.pop(state) if state else None
@@ -394,7 +542,7 @@ class Portal:
         )
         response = web.HTTPFound(attempt.next_url)
         self._cookie(response, SESSION_COOKIE, issued.token, int(self.settings.session_lifetime_s))
-        response.del_cookie(self._name(LOGIN_COOKIE), path="/")
+        self._forget(response, LOGIN_COOKIE)
         return response
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
@@ -417,7 +565,7 @@ class Portal:
                 )
             )
         response = self.page("Signed out", "<p>You are signed out.</p>")
-        response.del_cookie(self._name(SESSION_COOKIE), path="/")
+        self._forget(response, SESSION_COOKIE)
         return response
 
     # -- device login (RFC 8628, for `warden login`) ----------------------------------
@@ -434,6 +582,8 @@ class Portal:
         return body
 
     async def device_start(self, request: web.Request) -> web.Response:
+        if (refused := self._rationed(request, as_json=True)) is not None:
+            return refused
         body = await self._json(request)
         idp = self._choose_idp(_str(body.get("idp")))
         if idp is None:
@@ -471,6 +621,7 @@ class Portal:
                 label,
             ),
             grant.expires_in,
+            source_of(request.remote),
         )
         return web.json_response(
             {

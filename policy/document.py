@@ -25,6 +25,12 @@ from .durations import parse_duration
 Action = Literal["allow", "block", "redact", "coach"]
 LogLevel = Literal["metadata", "redacted", "full-redacted-body"]
 DefaultAction = Literal["allow", "block"]
+#: What a side call of a kind may do (``providers.sidecalls``): go on to the rules, or not.
+SideCallAction = Literal["allow", "block"]
+SideCallKind = Literal["token_count", "telemetry", "model_list", "bootstrap"]
+#: ``side_calls: {telemetry: block, token_count: allow}``: a setting left out inherits
+#: the layer above (department → tenant → defaults → the built-in defaults).
+SideCalls = dict[SideCallKind, SideCallAction]
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,119}$")
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -169,6 +175,8 @@ class GroupLayer(_Strict):
 class DepartmentLayer(_Strict):
     rules: Rules = ()
     quotas: DepartmentQuotas | None = None
+    #: Side calls this department may make, over the tenant's ``side_calls``.
+    side_calls: SideCalls = {}
 
 
 class RoleLayer(_Strict):
@@ -191,6 +199,9 @@ class _Settings(_Strict):
     models: Patterns | None = None
     #: DLP profile used to look for entities when a rule depends on findings.
     scan_profile: str | None = Field(None, min_length=1, max_length=100)
+    #: Side calls (token counting, telemetry, model listing, client bootstrap) allowed to
+    #: go on to the rules or blocked before them; see ``engine.SIDE_CALL_DEFAULTS``.
+    side_calls: SideCalls = {}
 
 
 class Defaults(_Settings):

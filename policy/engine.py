@@ -6,7 +6,11 @@ general to specific: defaults, tenant, department, groups, roles, user):
 1. secure defaults, before any rule: no tenant or an unknown one → block; anonymous →
    block unless T allows anonymous; a request with a body the adapter could not read
    (``parsed=False``) → block unless T allows unparsed traffic. A request without a body
-   (a web app's page load) carries no text, so it goes on to the rules.
+   (a web app's page load) carries no text, so it goes on to the rules. A side call
+   (``providers.sidecalls``: token counting, telemetry, model listing, client bootstrap)
+   whose kind the principal's department, T or the defaults set to ``block`` in
+   ``side_calls`` → block (``SIDE_CALL_DEFAULTS`` where none of them says); an allowed
+   side call goes on to the rules like any request (its text, if any, is scanned).
 2. ``enforce: true`` rules, general → specific: a tenant-wide rule no department or
    user can override.
 3. every other rule, specific → general: user exceptions first, then roles, groups
@@ -22,10 +26,12 @@ caller scans and decides again with the entity types found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
-from .document import PolicyDocument, Rule
+from ..providers.sidecalls import SIDE_CALL_KINDS, side_call_of
+from .document import PolicyDocument, Rule, SideCalls
 from .durations import parse_duration
 from .facts import PrincipalFacts, RequestFacts
 from .globs import Matcher, compile_globs
@@ -42,6 +48,24 @@ __all__ = [
     "compile_policy",
     "decide",
 ]
+
+#: What each side-call kind may do when no layer of the policy says (``side_calls``).
+#: Token counting carries the prompt and is scanned like one, so it is as safe as the
+#: prompt it counts; model listings and client bootstrap carry no body. Telemetry is
+#: blocked: it is not needed for any work, and what it holds is the client's choice
+#: (allowed, every string of it is scanned).
+SIDE_CALL_DEFAULTS: Final[Mapping[str, str]] = {
+    "token_count": "allow",
+    "telemetry": "block",
+    "model_list": "allow",
+    "bootstrap": "allow",
+}
+SIDE_CALL_WORDS: Final[Mapping[str, str]] = {
+    "token_count": "Token counting",
+    "telemetry": "Usage telemetry from AI clients",
+    "model_list": "Listing models",
+    "bootstrap": "Client start-up settings",
+}
 
 NO_TENANT = "policy/no-tenant"
 UNKNOWN_TENANT = "policy/unknown-tenant"
@@ -111,6 +135,20 @@ class CompiledTenant:
     anonymous: PolicyDecision
     unparsed: PolicyDecision
     default_rule: str
+    #: Per side-call kind, the block decision when the tenant blocks it (else ``None``).
+    side_calls: Mapping[str, PolicyDecision | None] = field(default_factory=dict)
+    #: The same for departments that set ``side_calls`` themselves.
+    department_side_calls: Mapping[str, Mapping[str, PolicyDecision | None]] = field(
+        default_factory=dict
+    )
+
+    def side_call_block(self, kind: str, department: str | None) -> PolicyDecision | None:
+        """The block decision for a side call of ``kind``, or ``None`` when it may go on."""
+        if department is not None:
+            own = self.department_side_calls.get(department)
+            if own is not None:
+                return own.get(kind)
+        return self.side_calls.get(kind)
 
     def roles_of(self, principal: PrincipalFacts) -> tuple[str, ...]:
         """Roles the principal holds here: given ones and those its groups map to."""
@@ -228,6 +266,17 @@ def compile_policy(document: PolicyDocument) -> CompiledPolicy:
                 matched_path=(name, f"{name}/unparsed"),
             ),
             default_rule=f"{name}/default",
+            side_calls=_side_calls(name, version, logging, (d.side_calls, tp.side_calls)),
+            department_side_calls={
+                k: _side_calls(
+                    f"{name}/dept:{k}",
+                    version,
+                    logging,
+                    (d.side_calls, tp.side_calls, v.side_calls),
+                )
+                for k, v in tp.departments.items()
+                if v.side_calls
+            },
         )
     return CompiledPolicy(
         version,
@@ -250,6 +299,34 @@ def compile_policy(document: PolicyDocument) -> CompiledPolicy:
     )
 
 
+def _side_calls(
+    layer: str, version: str, logging: str, settings: tuple[SideCalls, ...]
+) -> dict[str, PolicyDecision | None]:
+    """Per side-call kind: ``None`` (allowed: on to the rules) or the block decision.
+    ``settings`` go from general to specific; the most specific one that names a kind
+    decides it."""
+    chosen: dict[str, str] = {}
+    for setting in settings:
+        for kind, action in setting.items():
+            chosen[kind] = action
+    out: dict[str, PolicyDecision | None] = {}
+    for kind in SIDE_CALL_KINDS:
+        if chosen.get(kind, SIDE_CALL_DEFAULTS[kind]) != "block":
+            out[kind] = None
+            continue
+        rule_id = f"{layer}/side_calls/{kind}"
+        out[kind] = PolicyDecision(
+            "block",
+            rule_id,
+            version,
+            f"{SIDE_CALL_WORDS[kind]} is turned off by policy (side_calls: {kind}: block); "
+            "this does not stop your prompts.",
+            logging=logging,
+            matched_path=(layer, rule_id),
+        )
+    return out
+
+
 #: The brief's name; ``compile_policy`` does not shadow the builtin where that matters.
 compile = compile_policy
 
@@ -268,6 +345,11 @@ def decide(
         return t.anonymous
     if not request.parsed and request.body_bytes > 0 and not t.allow_unparsed:
         return t.unparsed
+    kind = side_call_of(request.api)
+    if kind is not None:
+        refused = t.side_call_block(kind, principal.department)
+        if refused is not None:
+            return refused
     layers = t.layers_for(principal)
     provider = request.provider.lower()
     service = request.service.lower()

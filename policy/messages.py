@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from ..providers.errors import error_body
+from ..providers.errors import error_body, refusal_status
 from .engine import PolicyDecision
 from .quotas import QuotaVerdict
 
@@ -78,9 +78,14 @@ def quota_message(verdict: QuotaVerdict, company: str, contact: str) -> str:
 
 
 def block_response(provider: str, decision: PolicyDecision, company: str, contact: str) -> ApiError:
-    """403 in ``provider``'s error shape (openai, anthropic, google, aws, ...)."""
+    """403 in ``provider``'s error shape (openai, google, aws, ...); 400 for Anthropic,
+    whose Claude Code shows a 403 as an authentication failure (``refusal_status``)."""
     return _error(
-        provider, 403, block_message(decision, company, contact), "policy_blocked", decision
+        provider,
+        refusal_status(provider),
+        block_message(decision, company, contact),
+        "policy_blocked",
+        decision,
     )
 
 
@@ -91,9 +96,9 @@ def coach_response(
     contact: str,
     acknowledge_url: str | None = None,
 ) -> ApiError:
-    """403 telling an API client where to acknowledge the coaching notice."""
+    """403 (Anthropic: 400) telling an API client where to acknowledge the notice."""
     text = coach_message(decision, company, contact, acknowledge_url)
-    return _error(provider, 403, text, "coaching_required", decision)
+    return _error(provider, refusal_status(provider), text, "coaching_required", decision)
 
 
 def quota_response(provider: str, verdict: QuotaVerdict, company: str, contact: str) -> ApiError:

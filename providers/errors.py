@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from .eventstream import encode_message
+
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -25,6 +27,20 @@ _ANTHROPIC_TYPE = {
     429: "rate_limit_error",
     503: "overloaded_error",
 }
+
+
+#: The status a refusal (policy or DLP block, coaching notice) answers with, by provider.
+#: Claude Code reports every 403 as "Failed to authenticate" (checked with 2.1.332:
+#: 403 with any error type does; 400 ``invalid_request_error`` shows "API Error: 400"
+#: and our message), so Anthropic refusals are 400s. The other SDKs and CLIs show a 403
+#: with its message as a refusal (openai's PermissionDeniedError, Gemini CLI's
+#: PERMISSION_DENIED, Codex's "unexpected status 403 Forbidden: <message>").
+_REFUSAL_STATUS = {"anthropic": 400}
+
+
+def refusal_status(provider: str) -> int:
+    """The HTTP status a refused request answers with for ``provider``'s clients."""
+    return _REFUSAL_STATUS.get(provider, 403)
 
 
 def error_body(provider: str, status: int, message: str, code: str) -> bytes:
@@ -48,3 +64,19 @@ def error_body(provider: str, status: int, message: str, code: str) -> bytes:
     else:  # openai, microsoft (Azure OpenAI speaks OpenAI's shape), and anything else
         doc = {"error": {"message": message, "type": "egress_warden", "code": code, "param": None}}
     return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def stream_error_event(provider: str, api: str, message: str, code: str) -> bytes:
+    """An error event that ends a streamed answer the gateway cuts, in the stream's own
+    framing: an AWS event-stream exception message for Bedrock, else a server-sent event
+    ``error`` whose data is the provider's error body (the OpenAI and Anthropic SDKs raise
+    on it with our message)."""
+    if api.startswith("bedrock."):
+        body = json.dumps({"message": message}, ensure_ascii=False).encode()
+        headers = {
+            ":message-type": "exception",
+            ":exception-type": "internalServerException",
+            ":content-type": "application/json",
+        }
+        return encode_message(headers, body)
+    return b"event: error\ndata: " + error_body(provider, 502, message, code) + b"\n\n"

@@ -91,6 +91,22 @@ class Segments:
         if text is not None:
             self.add((*path, key), role, text)
 
+    def add_strings(self, value: object, path: SegmentPath, role: str, limit: int) -> None:
+        """Adds every string inside ``value`` (a decoded JSON value) in document order,
+        walked without recursion; object keys are names, not text. More than ``limit``
+        segments in all raise ``ShapeError``: such a body is not read."""
+        stack: list[tuple[SegmentPath, object]] = [(path, value)]
+        while stack:
+            at, node = stack.pop()
+            if isinstance(node, str):
+                if len(self._items) >= limit:
+                    raise ShapeError("too many strings in the body")
+                self.add(at, role, node)
+            elif isinstance(node, dict):
+                stack.extend(((*at, k), v) for k, v in reversed(list(node.items())))
+            elif isinstance(node, list):
+                stack.extend(((*at, i), v) for i, v in reversed(list(enumerate(node))))
+
     def __len__(self) -> int:
         return len(self._items)
 

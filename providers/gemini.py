@@ -2,7 +2,8 @@
 and ``:embedContent`` under ``/v1beta/``, ``/v1/`` or ``/v1alpha/``.
 
 The model and whether the answer streams come from the path. Text: ``contents[].parts[]
-.text`` (role "user", or "model" which counts as "assistant") and the system instruction's
+.text`` (role "user", or "model" which counts as "assistant"), every string of a part's
+``functionResponse.response`` (a tool's result, role "tool") and the system instruction's
 parts. The REST API accepts proto field names in camelCase and snake_case alike, so both
 ``systemInstruction`` and ``system_instruction`` are read.
 """
@@ -39,9 +40,26 @@ def route(segments: tuple[str, ...]) -> Route | None:
     return None
 
 
+#: A ``functionResponse`` with more strings than this is not read (the request is then
+#: unparsed and refused): tool results are files and command output, not JSON dumps.
+MAX_TOOL_RESULT_STRINGS = 20_000
+
+
 def _parts(segments: Segments, content: dict[str, object], path: SegmentPath, role: str) -> None:
     for j, raw in enumerate(opt_list(content, "parts") or ()):
-        segments.add_field(as_object(raw, "part"), "text", (*path, "parts", j), role)
+        part = as_object(raw, "part")
+        segments.add_field(part, "text", (*path, "parts", j), role)
+        # A tool's result (a file an agent read, a command's output) is text the user's
+        # machine sends: every string of its ``response`` object is scanned.
+        for key in ("functionResponse", "function_response"):
+            result = opt_object(part, key)
+            if result is not None and result.get("response") is not None:
+                segments.add_strings(
+                    result["response"],
+                    (*path, "parts", j, key, "response"),
+                    "tool",
+                    MAX_TOOL_RESULT_STRINGS,
+                )
 
 
 def extract(found: Route, doc: dict[str, object]) -> Extracted:

@@ -5,7 +5,9 @@ decodes the body and lets the adapter find the text. It never raises on what a c
 sent: anything it cannot read comes back ``parsed=False`` with a fixed reason, and the
 caller decides (redaction fails closed on it). A POST to a path that is not an inference
 endpoint of the service, and every other method, is "not an inference endpoint" with
-``api=None``; a recognized endpoint with an unreadable body keeps its ``api``.
+``api=None`` unless it is a side call (``sidecalls``: token counting, telemetry, model
+listing, client bootstrap), which gets its own api id; a recognized endpoint with an
+unreadable body keeps its ``api``.
 
 ``parse_usage``, ``stream_parser_for`` and ``rewrite_request`` are re-exported here so
 that callers need one import.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from . import anthropic, azure, bedrock, formbody, gemini, jsonbody, openai, webapps
+from . import anthropic, azure, bedrock, formbody, gemini, jsonbody, openai, sidecalls, webapps
 from .adapter import Adapter, Route
 from .catalog import Service
 from .fields import ShapeError
@@ -90,6 +92,30 @@ def _parse(
     )
 
 
+def _side_call(service: Service, method: str, path: str, body: bytes) -> ParsedRequest:
+    """A side call (``sidecalls``) read as strictly as a prompt, else not an inference
+    endpoint."""
+    found = sidecalls.side_route(service.id, method, split_target(path))
+    if found is None:
+        return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
+    side, captured = found
+    if side.extract is None:
+        if body:
+            return ParsedRequest.unparsed(service.id, "a body where the API takes none", side.api)
+        return ParsedRequest(service.id, side.api, None, False, (), True, True, None)
+    try:
+        extracted = side.extract(captured, jsonbody.load_object(body))
+    except (BodyError, ShapeError) as exc:
+        return ParsedRequest.unparsed(service.id, exc.reason, side.api)
+    except RecursionError:
+        return ParsedRequest.unparsed(service.id, "body nesting too deep", side.api)
+    except Exception:  # a bug of ours must not take the proxy down; callers fail closed
+        return ParsedRequest.unparsed(service.id, "request could not be parsed", side.api)
+    return ParsedRequest(
+        service.id, side.api, extracted.model, False, extracted.segments, True, True, None
+    )
+
+
 def parse_request(
     service: Service, method: str, path: str, headers: Mapping[str, str], body: bytes
 ) -> ParsedRequest:
@@ -100,11 +126,9 @@ def parse_request(
     adapter = ADAPTERS.get(service.id)
     if adapter is None:
         return ParsedRequest.unparsed(service.id, "no request shape for this service")
-    if method.upper() != "POST":
-        return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
-    found = _route(service.id, adapter, path)
+    found = _route(service.id, adapter, path) if method.upper() == "POST" else None
     if found is None:
-        return ParsedRequest.unparsed(service.id, NOT_INFERENCE)
+        return _side_call(service, method, path, body)
     try:
         return _parse(service, adapter, found, headers, body)
     except RecursionError:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import logging
 import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from warden.audit.syslog_format import Facility, SyslogFormatter
 from warden.audit.syslog_transport import open_transport
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
 from warden.audit_config import AuditSettings
-from warden.identity.events import AuthEvent
+from warden.identity.events import WINDOW_S, AnonymousEventThrottle, AuthEvent
 
 logger = logging.getLogger("warden.audit")
 
@@ -66,6 +68,10 @@ class AuditTrail:
         load_or_create_signing_key(audit_dir)
         cp = settings.checkpoints
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Anonymous failures (bad credentials, forged callbacks): a record per source and
+        # minute plus a count, not one each; a flood from outside cannot fill the disk.
+        self.throttle = AnonymousEventThrottle(time.monotonic)
+        self._summaries: asyncio.Task[None] | None = None
         self.shipper: SyslogShipper | None = None
         self.formatter: SyslogFormatter | None = None
         if settings.syslog is not None:
@@ -107,8 +113,24 @@ class AuditTrail:
         await self.writer.start()
         if self.shipper is not None:
             await self.shipper.start()
+        self._summaries = asyncio.create_task(self._keep_summarising(), name="auth-summaries")
+
+    async def _keep_summarising(self, every_s: float = WINDOW_S / 4) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            self.summarise()
+
+    def summarise(self, force: bool = False) -> None:
+        """Record the counts of throttled anonymous failures whose window ended."""
+        for summary in self.throttle.due(force):
+            self._record_event(summary)
 
     async def stop(self) -> None:
+        if self._summaries is not None:
+            self._summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._summaries
+        self.summarise(force=True)  # no count is lost at shutdown
         await self.writer.close()
         if self.shipper is not None:
             await self.shipper.stop()
@@ -160,9 +182,22 @@ class AuditTrail:
 
     def writer_problem(self) -> str:
         """For /healthz: why flows are refused because of the audit writer, or ""."""
-        if self.writer.running or self.fail_open:
+        if self.fail_open:
             return ""
-        return "the audit writer process is not running: flows are refused until it restarts"
+        if not self.writer.running:
+            return "the audit writer process is not running: flows are refused until it restarts"
+        failure = self.writer.commit_failure
+        if failure is not None:
+            # Red until a record is committed again (the next flow, login or event tries).
+            return (
+                f"audit records cannot be written ({failure[:300]}): flows are refused until "
+                "a write succeeds; free disk space or fix the audit database"
+            )
+        return ""
+
+    def fails_closed(self, tenant: str) -> bool:
+        """True when a flow of ``tenant`` must not go on without its record."""
+        return not self._fails_open(tenant)
 
     def _fails_open(self, tenant: str) -> bool:
         if tenant in self._fail_open_tenants:
@@ -210,14 +245,19 @@ class AuditTrail:
     # -- AuthEvents ------------------------------------------------------------------
 
     def emit(self, event: AuthEvent) -> None:
+        if self.throttle.admit(event):
+            self._record_event(event)
+
+    def _record_event(self, event: AuthEvent) -> None:
         logger.info(
-            "%s tenant=%s sub=%s method=%s client=%s%s",
+            "%s tenant=%s sub=%s method=%s client=%s%s%s",
             event.name,
             event.tenant or "-",
             event.subject or "-",
             event.auth_method or "-",
             event.client_addr or "-",
             f" reason={event.reason}" if event.reason else "",
+            f" repeats={event.details['repeats']}" if "repeats" in event.details else "",
         )
         principal = Principal(
             issuer=event.issuer if event.subject else None,

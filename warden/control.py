@@ -20,10 +20,28 @@ HEALTH_KEY = web.AppKey("health", str)
 #: name -> a check that returns what is wrong (flows are being refused), or "" when fine.
 type Probe = Callable[[], str]
 PROBES_KEY = web.AppKey("probes", dict[str, Probe])
+#: What the gateway still waits for before it serves (the proxy port), or "" once it does.
+STARTING_KEY: web.AppKey[Callable[[], str]] = web.AppKey("starting")
+
+
+# A year, the usual preload floor; no includeSubDomains: the portal's host name says
+# nothing about which sibling hosts speak TLS.
+HSTS = "max-age=31536000"
+
+
+async def _strict_transport(request: web.Request, response: web.StreamResponse) -> None:
+    """HSTS on every answer sent over TLS, so a browser never falls back to http for the
+    portal (its cookies are Secure, the login would break half-way)."""
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 async def healthz(request: web.Request) -> web.Response:
     # The facts fixed at start are serialized once; the probes are asked each time.
+    waiting = request.app[STARTING_KEY]()
+    if waiting:  # a 200 promises a proxy that accepts connections
+        body = {**json.loads(request.app[HEALTH_KEY]), "status": "starting", "waiting": waiting}
+        return web.json_response(body, status=503)
     probes = request.app[PROBES_KEY]
     failing = {name: problem for name, probe in probes.items() if (problem := probe())}
     if not failing:
@@ -53,6 +71,7 @@ def build_app(
     health: dict[str, object],
     routes: list[web.RouteDef] | None = None,
     probes: Mapping[str, Probe] | None = None,
+    starting: Probe = lambda: "",
 ) -> web.Application:
     # SCIM group replacements with many members are the largest bodies here.
     app = web.Application(client_max_size=1024 * 1024)
@@ -60,8 +79,10 @@ def build_app(
     app[CA_CERT_KEY] = ca_cert
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})
     app[PROBES_KEY] = dict(probes or {})
+    app[STARTING_KEY] = starting
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/metrics", metrics)
     app.router.add_routes(routes or [])
+    app.on_response_prepare.append(_strict_transport)
     return app

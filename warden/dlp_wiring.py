@@ -15,6 +15,7 @@ import yaml
 from warden.config import Config, ConfigError
 from warden.dlp import DlpProfile, DlpRunner, ProfileError, load_profiles
 from warden.keyfiles import read_or_create
+from warden.lifeline import die_with_parent
 
 HASH_KEY_FILE = "dlp-hash.key"
 
@@ -51,4 +52,5 @@ def build_runner(config: Config, profiles: dict[str, DlpProfile]) -> DlpRunner:
         hash_keys={pid: key for pid in profiles},
         workers=config.dlp.workers,
         timeout=config.dlp.timeout_s,
+        lifeline=die_with_parent,
     )

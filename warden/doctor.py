@@ -438,6 +438,8 @@ def _gateway_health(config: Config, timeout: float) -> tuple[str, str] | None:
         failing = data.get("failing")
         why = "; ".join(map(str, failing.values())) if isinstance(failing, dict) else "?"
         return f"warden {data.get('version', '?')}, running", why or "?"
+    if r.status_code == 503 and data.get("status") == "starting":
+        return f"warden {data.get('version', '?')}, starting", str(data.get("waiting") or "?")
     return None
 
 

@@ -127,6 +127,15 @@ def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog)
     )
 
 
+def proxy_not_listening(server: proxyserver.Proxyserver) -> str:
+    """For /healthz: "" once every proxy listener accepts connections (mitmproxy opens
+    them when the master runs, after the audit writer and the DLP workers are up)."""
+    instances = list(server.servers)
+    if instances and not server.servers.is_updating and all(i.is_running for i in instances):
+        return ""
+    return "the proxy port does not listen yet"
+
+
 @dataclass
 class Gateway:
     config: Config
@@ -208,14 +217,14 @@ class Gateway:
             )
 
         master = Master(options.Options(), with_termlog=False)
-        server = proxyserver.Proxyserver()
+        proxy_server = proxyserver.Proxyserver()
         master.addons.add(
             core.Core(),
-            server,
+            proxy_server,
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            ConnectionGuard(connection_limits(config), server.connections, self.metrics),
+            ConnectionGuard(connection_limits(config), proxy_server.connections, self.metrics),
             Pipeline(
                 warden_addons.chain(
                     config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
@@ -242,6 +251,7 @@ class Gateway:
                 *pac,
             ],
             probes={"audit_writer": trail.writer_problem},
+            starting=lambda: proxy_not_listening(proxy_server),
         )
         self.metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
         trail.writer.on_restart = self.metrics.audit_writer_restarts.inc

@@ -46,6 +46,11 @@ from sly.yacc import ParserMeta  # type: ignore[import-untyped]
 from .errors import ScimError, invalid_filter
 
 MAX_FILTER_LENGTH = 4096  # IdPs send short filters; a long one is a mistake or an attack
+# IdPs nest at most two levels and join at most a few terms; the parser, compiler and
+# evaluator recurse once per level and per logical operator, so both are bounded well
+# below the interpreter's recursion limit.
+MAX_FILTER_DEPTH = 16  # ( and [ open at once
+MAX_FILTER_OPERATORS = 64  # and, or, not
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -66,6 +71,8 @@ class _Lexer(SCIMLexer):  # type: ignore[misc]
     @_pattern(r'"(?:[^"\\]|\\.)*"')
     def COMP_VALUE(self, t: Any) -> Any:
         t.value = json.loads(t.value)
+        if not _is_unicode(t.value):  # "\ud800": no UTF-8 for it, nothing can equal it
+            raise invalid_filter("a string in the filter holds a lone UTF-16 surrogate")
         return t
 
     @_pattern(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
@@ -196,7 +203,11 @@ def parse_filter(text: str, model: type[Resource[Any]]) -> ScimFilter:
     if not text.strip():
         raise invalid_filter("the filter is empty")
     try:
-        tree = _Parser().parse(_Lexer().tokenize(text))
+        tokens = list(_Lexer().tokenize(text))
+        _check_shape(tokens)
+        tree = _Parser().parse(iter(tokens))
+    except ScimError:
+        raise
     except Exception as exc:  # the library raises bare Exception subclasses
         raise invalid_filter(
             f"the filter {text!r} is not valid SCIM filter syntax: {exc}"
@@ -204,6 +215,37 @@ def parse_filter(text: str, model: type[Resource[Any]]) -> ScimFilter:
     if tree is None:
         raise invalid_filter(f"the filter {text!r} is not valid SCIM filter syntax")
     return ScimFilter(text, _Compiler(model).node(tree))
+
+
+def _check_shape(tokens: list[Any]) -> None:
+    depth = deepest = operators = 0
+    for token in tokens:
+        if token.type in ("LPAREN", "LBRACKET"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.type in ("RPAREN", "RBRACKET"):
+            depth -= 1
+        elif token.type in ("AND", "OR", "NOT"):
+            operators += 1
+    if deepest > MAX_FILTER_DEPTH:
+        raise invalid_filter(
+            f"the filter nests ( ) and [ ] {deepest} deep; at most {MAX_FILTER_DEPTH} are allowed"
+        )
+    if operators > MAX_FILTER_OPERATORS:
+        raise invalid_filter(
+            f"the filter joins {operators} terms with and/or/not; at most "
+            f"{MAX_FILTER_OPERATORS} are allowed"
+        )
+
+
+def _is_unicode(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Compiler:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -49,6 +50,14 @@ LIST_SCHEMA = str(ListResponse.__schema__)
 PREFIX = "/scim/v2/{tenant}"
 
 Handler = Callable[[web.Request, RequestScope], Awaitable[web.Response]]
+
+# A SCIM resource or PatchOp nests about six levels; the JSON decoder and everything after
+# it recurse per level, so a deeper body is refused before it is decoded.
+MAX_JSON_DEPTH = 32
+# startIndex and count are positions in a list held in memory; SQLite's integers end at
+# 2**63 and a larger value must be a 400, not an overflow.
+MAX_LIST_NUMBER = 2**31 - 1
+_JSON_STRUCTURE = re.compile(r'[\\"\[\]{}]')
 
 
 def scim_routes(service: ScimService, public_url: str | None = None) -> list[web.RouteDef]:
@@ -251,9 +260,52 @@ async def _json(request: web.Request) -> Any:
     if not raw:
         raise ScimError(400, "the request has no body; send a JSON object", "invalidSyntax")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScimError(400, f"the request body is not UTF-8: {exc}", "invalidSyntax") from None
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ScimError(
+            400,
+            f"the request body nests {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed",
+            "invalidSyntax",
+        )
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise ScimError(400, f"the request body is not JSON: {exc}", "invalidSyntax") from None
+    try:  # "\ud800" decodes to a string no database or UTF-8 answer can hold
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_value(
+            "the request body holds a lone UTF-16 surrogate (an unpaired \\uD800-\\uDFFF "
+            "escape); send valid Unicode"
+        ) from None
+    return body
+
+
+def json_depth(text: str) -> int:
+    """How deep ``text``'s arrays and objects nest (strings skipped), in linear time: the
+    regex finds only brackets, quotes and backslashes."""
+    depth = deepest = 0
+    in_string = False
+    escaped = -1  # the position a backslash makes literal
+    for match in _JSON_STRUCTURE.finditer(text):
+        pos, ch = match.start(), match.group()
+        if pos == escaped:
+            continue
+        if ch == "\\":
+            escaped = pos + 1
+        elif ch == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _int(query: Any, name: str, default: int) -> int:
@@ -265,10 +317,18 @@ def _opt_int(query: Any, name: str) -> int | None:
     raw = query.get(name)
     if raw is None or raw == "":
         return None
+    if len(raw) > 20:
+        raise invalid_value(f"{name} must be an integer up to {MAX_LIST_NUMBER}")
     try:
-        return int(raw)
+        return _list_number(name, int(raw))
     except ValueError:
         raise invalid_value(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _list_number(name: str, value: int) -> int:
+    if abs(value) > MAX_LIST_NUMBER:
+        raise invalid_value(f"{name} {value} is out of range: at most {MAX_LIST_NUMBER}")
+    return value
 
 
 def _params(model: Any, attributes: Any, excluded: Any) -> ResponseParameters[Any] | None:
@@ -302,8 +362,10 @@ def _search(
     if filter_text is not None and not isinstance(filter_text, str):
         raise ScimError(400, "filter must be a string", "invalidFilter")
     start, count = lowered.get("startindex", 1), lowered.get("count")
-    if not isinstance(start, int) or (count is not None and not isinstance(count, int)):
+    if not _is_int(start) or (count is not None and not _is_int(count)):
         raise invalid_value("startIndex and count must be integers")
+    start = _list_number("startIndex", start)
+    count = None if count is None else _list_number("count", count)
 
     def joined(value: Any) -> str | None:
         return ",".join(value) if isinstance(value, list) else value
@@ -312,6 +374,10 @@ def _search(
         model, joined(lowered.get("attributes")), joined(lowered.get("excludedattributes"))
     )
     return filter_text, start, count, params
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _dump(rendered: Rendered, ctx: Context, params: ResponseParameters[Any] | None) -> Any:

@@ -244,6 +244,7 @@ class ScimService:
             model.active = True
         active = bool(model.active)
         with self._write():
+            self._external_id_free(scope.tenant, model.external_id, user_id)
             try:
                 row = self.store.insert_user(
                     scope.tenant,
@@ -335,6 +336,7 @@ class ScimService:
             return Rendered(self._user_model(scope, before), before.version)
         now = _now_iso(self._clock)
         with self._write():
+            self._external_id_free(scope.tenant, model.external_id, before.id)
             try:
                 row = self.store.update_user(
                     scope.tenant,
@@ -657,6 +659,10 @@ class ScimService:
         department = ext.get("department") if isinstance(ext, dict) else None
         return department if isinstance(department, str) else None
 
+    def gates_by_group(self, tenant: str) -> bool:
+        """True when only members of ``tenant``'s LLM access groups may use LLMs."""
+        return tenant in self._llm_groups
+
     def has_llm_access(self, tenant: str, user: str) -> bool | None:
         """Active and (no group gating, or in an LLM access group); None if unknown."""
         row = self.find_user(tenant, user)
@@ -669,6 +675,20 @@ class ScimService:
 
     def _write(self) -> contextlib.AbstractContextManager[None]:
         return self.store.transaction()
+
+    def _external_id_free(self, tenant: str, external_id: str | None, user_id: str) -> None:
+        """A user's ``externalId`` is unique in its tenant: sign-in and deprovisioning find
+        people by it, and two holders would make "who is this" a guess (RFC 7644 §3.3:
+        409 ``uniqueness``). Checked inside the write transaction."""
+        if not external_id:
+            return
+        holders = self.store.users_by_external_id(tenant, external_id)
+        if any(h.id != user_id for h in holders):
+            raise ScimError(
+                409,
+                f"externalId {external_id!r} already belongs to another user in this tenant",
+                "uniqueness",
+            )
 
     def _user_row(self, tenant: str, user_id: str) -> StoredUser:
         row = self.store.user(tenant, user_id)

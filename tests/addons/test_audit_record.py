@@ -8,6 +8,7 @@ what goes to syslog), also when a client, an upstream or an IdP chose hostile va
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -190,3 +191,20 @@ async def test_a_record_that_cannot_be_built_withholds_the_answer(
     streamed.response.stream = True
     await addon.responseheaders(streamed)
     assert streamed.response.status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("api", "side_call"),
+    [
+        ("anthropic.count_tokens", "token_count"),
+        ("anthropic.event_logging", "telemetry"),
+        ("openai.models", "model_list"),
+        ("anthropic.client_bootstrap", "bootstrap"),
+        ("openai.chat_completions", None),
+        (None, None),
+    ],
+)
+def test_side_calls_are_named_in_the_record(api: str | None, side_call: str | None) -> None:
+    destination = dataclasses.replace(_openai(None), api=api)
+    record = _accepted(flow_record(_flow(destination=destination)))
+    assert record.details.get("side_call") == side_call

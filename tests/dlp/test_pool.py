@@ -46,7 +46,7 @@ async def test_scan_in_a_worker(runner: DlpRunner) -> None:
 
 
 async def test_busy_fails_fast(runner: DlpRunner) -> None:
-    slow = [asyncio.create_task(runner.scan(segs("sleep 0.5"), "p")) for _ in range(2)]
+    slow = [asyncio.create_task(runner.scan(segs("sleep 0.5"), "p", who)) for who in "ab"]
     await asyncio.sleep(0.05)
     with pytest.raises(DlpBusy):
         await runner.scan(segs("a@x.io"), "p")
@@ -58,7 +58,11 @@ async def test_busy_fails_fast(runner: DlpRunner) -> None:
 async def test_timeout_then_recovery(runner: DlpRunner) -> None:
     with pytest.raises(DlpTimeout):
         await runner.scan(segs("sleep 30"), "p")
-    result = await runner.scan(segs("a@x.io"), "p")  # a new pool took over
+    # A new pool takes over; its worker imports Presidio first, which on a loaded 2-core
+    # CI takes longer than the 3 s scan timeout this fixture needs to provoke a hang: wait
+    # for the worker (start() has no deadline), then the scan's own 3 s are for the scan.
+    await runner.start()
+    result = await runner.scan(segs("a@x.io"), "p")
     assert result.changed
 
 
@@ -67,6 +71,7 @@ async def test_worker_crash_then_recovery(runner: DlpRunner) -> None:
         await runner.scan(segs("crash"), "p")
     assert type(info.value) is DlpError and "died" in str(info.value)
     assert "restarts" in info.value.diagnostics()
+    await runner.start()  # the new worker's import, outside the 3 s (see above)
     assert (await runner.scan(segs("a@x.io"), "p")).changed
 
 

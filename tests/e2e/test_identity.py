@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ import pytest
 import yaml
 
 from tests.identity.devidp import DevIdp, portal_client, public_client, service_client
-from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -402,6 +403,30 @@ def test_portal_errors_are_pages_not_stack_traces(bed: Bed) -> None:
         state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
         r = c.get(f"{portal}/portal/callback", params={"state": state, "error": "access_denied"})
         assert r.status_code == 400 and "did not sign you in (access_denied)" in r.text
+
+
+@pytest.mark.parametrize(
+    "newline,source",
+    [("\n", 11), ("\r\n", 12), ("\r", 13), ("\u2028", 14), ("\x85", 15)],
+    ids=["lf", "crlf", "cr", "u2028", "nel"],
+)
+def test_a_callback_error_cannot_forge_a_log_line(bed: Bed, newline: str, source: int) -> None:
+    """Issue 19 (9): the IdP's `error` on the callback is the attacker's text; it is logged
+    (login.failed reason=idp_error:...), and must stay inside its own line. Each case comes
+    from its own loopback address: anonymous failures from one source are logged once a
+    minute (then counted, issue 19, 7)."""
+    portal = bed.warden.control_url
+    marker = f"FORGED{secrets.token_hex(4)}"
+    forged = f"x{newline}{marker} INFO login.ok"  # the reason keeps 40 characters
+    transport = httpx.HTTPTransport(local_address=f"127.0.0.{source}")
+    with httpx.Client(timeout=10, transport=transport) as c:
+        start = c.get(f"{portal}/portal/login", params={"next": "https://chatgpt.com/"})
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        r = c.get(f"{portal}/portal/callback", params={"state": state, "error": forged})
+        assert r.status_code == 400
+    wait_until(lambda: marker in bed.warden.log(), 30, "the failed login in the log")
+    lines = [ln for ln in bed.warden.log().splitlines() if marker in ln]
+    assert len(lines) == 1 and "login.failed" in lines[0], lines
 
 
 def test_browser_login_binds_the_address_and_replay_fails(aimock: Aimock, tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ def test_model_not_listed_for_the_tenant_is_denied(bed: Bed) -> None:
 
 def test_anthropic_sdk_block_is_readable(bed: Bed) -> None:
     result = sdk(bed, "anthropic", token(bed, "eng"), "mistral-large-latest")
-    assert result["error"] == "PermissionDeniedError" and result["status"] == 403
+    # 400, not 403: Claude Code shows a 403 as "Failed to authenticate" (providers/errors.py)
+    assert result["error"] == "BadRequestError" and result["status"] == 400
     assert "tenant:acme/models" in result["message"]
 
 

@@ -77,10 +77,15 @@ def test_openai_sdk_raises_with_rule_reason_and_contact(policy: CompiledPolicy) 
 
 
 def test_anthropic_sdk_raises_with_rule(policy: CompiledPolicy) -> None:
+    # 400 invalid_request_error, not 403: Claude Code shows every 403 as "Failed to
+    # authenticate" (tests/e2e/test_agents.py shows the refusal it prints instead)
     calls: list[int] = []
-    with pytest.raises(anthropic.PermissionDeniedError) as exc:
+    with pytest.raises(anthropic.BadRequestError) as exc:
         anthropic_call(block_response("anthropic", blocked(policy), COMPANY, CONTACT), calls)()
     assert "fin-no-4o" in str(exc.value) and len(calls) == 1
+    body = exc.value.body
+    assert exc.value.status_code == 400 and isinstance(body, dict)
+    assert body["error"]["type"] == "invalid_request_error"
 
 
 def test_quota_429_with_retry_after() -> None:

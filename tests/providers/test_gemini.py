@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from warden.providers.gemini import MAX_TOOL_RESULT_STRINGS
+from warden.providers.rewrite import rewrite_request
+
 from .helpers import parse, table
 from .payloads import GEMINI_EMBED, GEMINI_GENERATE, compact
 
@@ -94,12 +97,50 @@ def test_wrong_shapes(doc: dict[str, object], reason: str) -> None:
     [
         "/v1beta/models",
         "/v1beta/models/gemini-2.5-flash",
-        "/v1beta/models/gemini-2.5-flash:countTokens",
         "/v1beta/models/:generateContent",
         "/v1beta/files",
         "/v2/models/m:generateContent",
     ],
 )
 def test_not_inference(path: str) -> None:
+    # POSTs: GET model listings and :countTokens are side calls (test_sidecalls.py)
     parsed = parse("gemini", path, compact(GEMINI_GENERATE))
     assert (parsed.api, parsed.unparsed_reason) == (None, "not an inference endpoint")
+
+
+@pytest.mark.parametrize("key", ["functionResponse", "function_response"])
+def test_tool_results_are_text(key: str) -> None:
+    """A tool's result (Gemini CLI's read_file output) is scanned: before, a file an agent
+    read went upstream unseen (found by tests/e2e/test_agents.py)."""
+    doc = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "read notes"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "read_file", "args": {}}}]},
+            {
+                "role": "user",
+                "parts": [
+                    {
+                        key: {
+                            "name": "read_file",
+                            "response": {"output": "mail maria@example.org", "lines": [1, "x"]},
+                        }
+                    }
+                ],
+            },
+        ]
+    }
+    raw = compact(doc)
+    parsed = parse("gemini", "/v1beta/models/m:streamGenerateContent", raw)
+    assert table(parsed)[1:] == [
+        (("contents", 2, "parts", 0, key, "response", "output"), "tool", "mail maria@example.org"),
+        (("contents", 2, "parts", 0, key, "response", "lines", 1), "tool", "x"),
+    ]
+    out = rewrite_request(parsed, raw, {parsed.segments[1].path: "mail <EMAIL_ADDRESS_1>"})
+    assert b"maria@example.org" not in out and b"<EMAIL_ADDRESS_1>" in out
+
+
+def test_tool_results_with_too_many_strings_are_not_read() -> None:
+    response = {"rows": ["s"] * (MAX_TOOL_RESULT_STRINGS + 1)}
+    doc = {"contents": [{"role": "user", "parts": [{"functionResponse": {"response": response}}]}]}
+    parsed = parse("gemini", "/v1beta/models/m:generateContent", compact(doc))
+    assert not parsed.parsed and parsed.unparsed_reason == "too many strings in the body"

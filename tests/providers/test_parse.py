@@ -65,7 +65,7 @@ def test_reasons_never_echo_the_body() -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/v1/models"),
+        ("GET", "/v1/files"),  # GET /v1/models is a side call (test_sidecalls.py)
         ("GET", "/v1/chat/completions"),
         ("POST", "/v1/files"),
         ("POST", "/v1/models"),
