@@ -4,6 +4,9 @@ Server-sent events, AWS event streams and chunked bodies of unknown length are s
 each chunk goes to the client as it arrives. A ``StreamTap`` sees a copy of every chunk,
 decodes the content-encoding incrementally and feeds the provider's stream parser, so
 token usage of streamed answers is known when the stream ends without holding it back.
+Decoding, streamed or whole, stops at ``proxy.limits.decoded_body_bytes``
+(``addons/bodies.py``): a plain answer past it is withheld (502), a stream's usage tap
+stops reading.
 
 A streamed flow has one mitmproxy stream callable, ``AnswerStream``. Other stages add
 their rewriting steps to it (``add_stream_stage``: the pseudonym restorer), and it hands

@@ -185,7 +185,10 @@ def test_an_answer_bomb_is_withheld_with_502_and_little_memory(limited: WardenPr
         for r in limited.audit_records()
         if (r.get("destination") or {}).get("service") == "anthropic"
     ]
-    assert records and all(r["outcome"] == "upstream_error" for r in records)
+    # (with fail_closed the request has a record of its own before it leaves; the answer's
+    # record joins it)
+    withheld = [r for r in records if r["outcome"] == "upstream_error" and r["status"] == 502]
+    assert len(withheld) >= 3, records
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
