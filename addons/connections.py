@@ -61,7 +61,7 @@ class ConnectionLimits:
     header_bytes: int = DEFAULT_HEADER_BYTES
     header_seconds: float = 30.0
     connections_per_client: int = 1024
-    pending_heads_per_client: int = 128
+    pending_heads_per_client: int = 256
 
 
 class _Limits:

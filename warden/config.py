@@ -108,8 +108,10 @@ class ProxyLimits(_Strict):
     #: Connections one client address may hold open at once; more are closed at once.
     #: Raise it for an address many people share (a NAT or terminal server).
     connections_per_client: int = Field(1024, ge=1, le=1_000_000)
-    #: Of those, connections that have not yet completed a request head.
-    pending_heads_per_client: int = Field(128, ge=1, le=1_000_000)
+    #: Of those, connections that have not yet completed a request head (each holds at
+    #: most header_bytes: 256 x 64 KiB = 16 MiB per address at worst). A burst of new
+    #: connections from one address counts here until their heads arrive.
+    pending_heads_per_client: int = Field(256, ge=1, le=1_000_000)
 
 
 class ProxySettings(_Strict):
