@@ -102,11 +102,8 @@ SECRET_CASES = [
     (secrets.EnvSecretRecognizer, 'cfg = {"api_key": "k-123456"}', [("k-123456", 0.8)]),
     (secrets.EnvSecretRecognizer, "max_tokens: 4096\ntoken_type: bearer\n", []),
     (secrets.EnvSecretRecognizer, "password = os.environ['DB_PASSWORD']\n", []),
-    (
-        secrets.EnvSecretRecognizer,
-        "echo x DB_PASSWORD=hunter2xyz\n",
-        [],
-    ),  # not a line start, unquoted
+    # anywhere in a line, not only at its start (issue 20)
+    (secrets.EnvSecretRecognizer, "echo x DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
     (secrets.EnvSecretRecognizer, 'DB_PASSWORD="${DB_PASSWORD}"\n', []),
     (
         secrets.EnvSecretRecognizer,

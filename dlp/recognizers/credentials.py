@@ -1,0 +1,341 @@
+"""Credentials known by their context, not their format: HTTP authorization headers and
+``curl -u``, passwords in connection strings, Azure storage and SAS keys, and the values
+of secret-named settings anywhere in a line (``.env``, shell, Dockerfile ``ENV``/``ARG``,
+YAML, JSON, INI, code, URL queries, log lines, kube and docker configs).
+
+Where each looks comes from the public rule sets, read for the contexts (not copied):
+gitleaks (``cmd/generate/config/rules/generic.go``, ``curl.go``, ``azure.go``,
+``kubernetes.go`` and the sample contexts of ``cmd/generate/config/utils/generate.go``)
+and Yelp detect-secrets (``plugins/keyword.py``'s secret names, ``basic_auth.py``,
+``azure_storage_key.py``, ``npm.py``).
+
+Each recognizer matches ``NAME <operator> VALUE`` shapes with a named group ``v`` for the
+value and then judges the pair in Python: how strongly the name says "secret"
+(``_strength``) and whether the value is one (``placeholders.py``). A name that ends in
+a password, secret or token word is strong: any value that is not a placeholder counts
+(unquoted values in code must not be a bare identifier: ``password = pwd_from_vault`` is a
+variable). A weak name (``*_KEY``, ``auth``, ``sig``) needs a value that looks generated.
+
+They run on the pre-scan's windows of the whole text (``analyze_windows``), so that
+``^`` and look-behinds see the real text before a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
+
+import regex
+from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from .base import SecretRecognizer
+from .placeholders import is_identifier, is_placeholder, looks_random
+
+Window = tuple[int, int]
+
+#: Strong names: the name's last word says the value is a secret. Matched against the
+#: whole name in lower case (``smtp_pass``, ``ldap_bind_pw``, ``_authtoken``,
+#: ``clientsecret``, ``client-key-data``). After gitleaks' generic rule and
+#: detect-secrets' keyword list.
+_STRONG_NAME = regex.compile(
+    r"""
+    .*(?:password|passwd|passphrase|passwort|contrase(?:ñ|n)a|secret|token|credentials?|creds
+      |api[_\-.]?key|access[_\-.]?key|secret[_\-.]?key|priv(?:ate)?[_\-.]?key
+      |(?:auth|signing|encryption|master|client|account|service|db|database|app|shared[_\-.]?access)
+       [_\-.]?key
+      |key[_\-.]?data|key[_\-.]?pass|sas[_\-.]?token|bearer)
+    | (?:.*[_\-.])?(?:pass|pw|pwd|pass_?word)
+    """,
+    regex.VERBOSE,
+)
+#: Names that end in a secret word but hold public or structural values.
+_NOT_SECRET_NAME = regex.compile(
+    r".*(?:public[_\-.]?key|pub[_\-.]?key|key[_\-.]?id|token[_\-.]?(?:type|url|uri|endpoint|"
+    r"file|path|name|length|count|limit)|secret[_\-.]?(?:name|ref|arn|id|path)|passport"
+    r"|bypass|compass|max[_\-.]?tokens?|num[_\-.]?tokens?|tokens?[_\-.]?count|keyboard)"
+)
+#: Weak names: a key of some kind; the value has to look generated.
+_WEAK_NAME = regex.compile(r".*(?:key|auth|sig|signature|hmac|salt|pat|dsn|cookie|session)")
+
+
+def _strength(name: str) -> int:
+    """2: the name says secret; 1: it may hold one; 0: it does not."""
+    n = name.lower().strip("\"'`$@")
+    if _NOT_SECRET_NAME.fullmatch(n):
+        return 0
+    if _STRONG_NAME.fullmatch(n):
+        return 2
+    if name.endswith(("Pass", "Pw", "Pwd", "PW", "PWD")):  # dbPass, ldapBindPw
+        return 2
+    return 1 if _WEAK_NAME.fullmatch(n) else 0
+
+
+class ContextRecognizer(SecretRecognizer):
+    """A secret recognizer whose patterns capture the value in a group ``v`` and whose
+    matches are judged by ``accept``. ``analyze_windows`` runs the patterns on windows
+    of the whole text (the engine calls it instead of slicing)."""
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        return self.analyze_windows(text, [(0, len(text))])
+
+    def analyze_windows(self, text: str, windows: Sequence[Window]) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        metadata = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
+        for pattern, compiled in self._compiled():
+            for lo, hi in windows:
+                for m in compiled.finditer(text, lo, hi, overlapped=False):
+                    for start, end in self._values(pattern.name, m, text):
+                        results.append(
+                            RecognizerResult(
+                                self.ENTITY, start, end, pattern.score, None, dict(metadata)
+                            )
+                        )
+        return list(EntityRecognizer.remove_duplicates(results))
+
+    def _compiled(self) -> list[tuple[Pattern, regex.Pattern[str]]]:
+        cached: list[tuple[Pattern, regex.Pattern[str]]] | None = getattr(self, "_cache", None)
+        if cached is None:
+            cached = [(p, regex.compile(p.regex, regex.MULTILINE)) for p in self.patterns]
+            self._cache = cached
+        return cached
+
+    def _values(self, kind: str, m: regex.Match[str], text: str) -> Iterator[tuple[int, int]]:
+        start, end = m.span("v")
+        value = text[start:end]
+        # closing brackets and a sentence's full stop belong to the text, not the value
+        trimmed = value.rstrip(")]}>,.")
+        end -= len(value) - len(trimmed)
+        if end > start and self.accept(kind, m, trimmed, text):
+            yield start, end
+
+    def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
+        """Is ``value`` (matched by the pattern named ``kind``) a credential?"""
+        return not is_placeholder(value)
+
+
+def _at_line_start(text: str, pos: int) -> bool:
+    """Only whitespace, ``export``, ``- `` or ``ENV``/``ARG`` between the line's start and
+    ``pos``: a ``.env``/YAML/Dockerfile line, not code."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    head = text[line_start:pos].strip()
+    return head in ("", "-", "export", "ENV", "ARG", "set", "setx", "$env:")
+
+
+class ConnectionStringPasswordRecognizer(ContextRecognizer):
+    """The password of ``scheme://user:password@host`` (database URLs, brokers, proxies,
+    ``mongodb+srv://``); the user may be empty (``redis://:password@host``). ADO.NET's
+    ``Password=…;`` is a secret-named setting (``EnvSecretRecognizer``)."""
+
+    ENTITY = "PASSWORD"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "password in a URL's user info",
+            r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@\"'<>]{0,128}:"
+            r"(?P<v>[^\s/@\"'<>]{1,256})@(?=[^\s@/\"'])",
+            0.85,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["password", "connection", "url", "dsn"]
+    TRIGGER = r"://"
+
+
+class AzureKeyRecognizer(ContextRecognizer):
+    """Azure storage account keys and shared access keys in connection strings
+    (``AccountKey=…;``, ``SharedAccessKey=…``), SAS signatures (``sig=…`` in a SAS URL or
+    ``SharedAccessSignature=…``), and Entra ID (Azure AD) client secrets (``…8Q~…``)."""
+
+    ENTITY = "AZURE_KEY"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Azure account or shared access key",
+            r"(?i)(?<![A-Za-z0-9])(?:AccountKey|SharedAccessKey|PrimaryKey|SecondaryKey)"
+            r"[ \t]*[=:][ \t]*[\"']?(?P<v>[A-Za-z0-9+/]{30,100}={0,2})(?![A-Za-z0-9+/=])",
+            0.9,
+        ),
+        Pattern(
+            "Azure SAS signature",
+            r"(?i)(?:[?&;]|SharedAccessSignature=|\bsig=)(?:[^\s\"'<>]{0,400}?[&;?])?"
+            r"sig=(?P<v>[A-Za-z0-9%+/]{20,200}(?:=|%3D){0,2})(?![A-Za-z0-9%+/=])",
+            0.9,
+        ),
+        Pattern(
+            "Azure AD client secret",
+            r"(?<![A-Za-z0-9_~.\-])(?P<v>[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34})"
+            r"(?![A-Za-z0-9_~.\-])",
+            0.9,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["azure", "storage", "key"]
+    TRIGGER = r"accountkey|sharedaccesskey|primarykey|secondarykey|sig=|[0-9]q~"
+    TRIGGER_LOWER = True
+    REACH_BEFORE = 420
+    REACH_AFTER = 210
+
+    def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
+        return looks_random(value, min_length=20, min_entropy=3.0)
+
+
+#: Authorization schemes whose parameter is a credential (RFC 9110 and the common
+#: vendor ones: GitHub's ``token``, Discord's ``Bot``, Okta's ``SSWS``).
+_SCHEMES = r"(?:Bearer|Basic|Token|Bot|SSWS|ApiKey|Api-Key|Key|OAuth|Digest|AWS4-HMAC-SHA256|Splunk|GenieKey|Zoho-oauthtoken|DeepL-Auth-Key)"
+
+
+class HttpCredentialRecognizer(ContextRecognizer):
+    """Credentials in HTTP requests as people paste them: ``Authorization`` and
+    ``Proxy-Authorization`` headers with any scheme (curl ``-H``, raw requests, logs,
+    JSON header maps), API-key headers (``X-Api-Key``, ``api-key``, ``X-Auth-Token``,
+    ``Private-Token``, ``Ocp-Apim-Subscription-Key`` …), ``curl -u user:password``, and
+    docker's ``"auth": "<base64 user:password>"``."""
+
+    ENTITY = "HTTP_CREDENTIAL"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Authorization header",
+            rf"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*[:=][ \t]*[\"']?[ \t]*{_SCHEMES}[ \t]+"
+            r"(?P<v>[A-Za-z0-9._~+/=:\-]{6,2000})",
+            0.85,
+        ),
+        Pattern(
+            "Authorization header without a scheme",
+            r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*:[ \t]*[\"']?(?P<v>[A-Za-z0-9._~+/=\-]{16,2000})",
+            0.8,
+        ),
+        Pattern(
+            "bearer token in prose or logs",
+            r"(?i)(?<![A-Za-z0-9])bearer[ \t]+(?P<v>[A-Za-z0-9._~+/=\-]{16,2000})",
+            0.8,
+        ),
+        Pattern(
+            "API key header",
+            r"(?i)(?<![A-Za-z0-9\-])(?:x-)?(?:api-?key|apikey|auth-?token|access-?token|"
+            r"private-?token|goog-api-key|functions-key|subscription-key|x-token|secret|"
+            r"ocp-apim-subscription-key|x-vault-token|x-shopify-access-token|x-figma-token|"
+            r"x-amz-security-token|cookie)[\"']?[ \t]*:[ \t]*[\"']?(?P<v>[^\s\"',;]{8,2000})",
+            0.8,
+        ),
+        Pattern(
+            "curl -u / --user",
+            r"(?<![A-Za-z0-9\-])(?:-u|--user)(?:=|[ \t]{1,5})(?P<q>[\"']?)"
+            r"[^\s:\"']{0,128}:(?P<v>[^\s\"']{3,256})(?P=q)(?=\s|$)",
+            0.85,
+        ),
+        Pattern(
+            "docker config auth",
+            r"\"(?:auth|identitytoken|registrytoken)\"[ \t]*:[ \t]*\"(?P<v>[A-Za-z0-9+/=_\-.]{12,2000})\"",
+            0.85,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["authorization", "bearer", "header", "curl"]
+    TRIGGER = (
+        r"authorization|bearer|api-?key|apikey|-token|_token|token\"?:|-key\"?:|secret\"?:|"
+        r"cookie|-u |--user|\"auth\"|identitytoken|registrytoken"
+    )
+    TRIGGER_LOWER = True
+    REACH_BEFORE = 40
+    REACH_AFTER = 2040
+
+    def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
+        if is_placeholder(value):
+            return False
+        if kind == "curl -u / --user":  # any password but a placeholder
+            return len(value) >= 3
+        if kind == "Authorization header" and " basic" in m.group(0).lower():
+            return len(value) >= 8  # base64 of user:password
+        return looks_random(value, min_length=12, min_entropy=2.5)
+
+
+#: A secret-ish name: word characters, dots and dashes, maybe quoted.
+_NAME = r"(?P<name>[A-Za-z_$@][A-Za-z0-9_.\-]{0,80})"
+_OP = r"(?P<op>:::=|::=|:=|\?=|\.=|\?\?=|=>|\|\||=|:)"
+#: Unquoted values: up to whitespace, a quote, or a separator of the surrounding format.
+_BARE = r"(?P<v>[^\s\"'`,;&|\\]{1,512})"
+_QUOTED = r"(?P<q>[\"'`])(?P<v>[^\"'`\r\n]{1,512})(?P=q)"
+
+
+class EnvSecretRecognizer(ContextRecognizer):
+    """Values of secret-named settings anywhere in a line: ``.env`` and shell
+    (``DB_PASSWORD=…``, ``export GITHUB_TOKEN=…``, ``docker run -e SMTP_PASS=…``),
+    Dockerfile (``ENV API_TOKEN=…``, ``ENV API_TOKEN …``, ``ARG``), YAML and kube configs
+    (``client_secret: …``, ``token: …``, ``client-key-data: …``), JSON and code with quotes
+    (``"api_key": "…"``, ``password = "…"``, ``apiToken := `…```), INI and ``aws
+    configure`` files (``aws_secret_access_key = …``), npm's ``_authToken=…``, URL queries
+    (``?api_key=…``, ``&access_token=…``), log lines (``… token=… user=…``), XML elements,
+    and a generated-looking value right after a secret word in prose ("my API key is …")."""
+
+    ENTITY = "ENV_SECRET"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "quoted value of a secret-named key",
+            rf"(?<![A-Za-z0-9_.\-]){_NAME}[\"'`\]]?"
+            r"(?:[ \t]*:?[ \t]*[A-Za-z][\w<>\[\]]{0,20})??"  # a type: `var token string =`
+            rf"[ \t]*{_OP}[ \t]*@?{_QUOTED}",
+            0.8,
+        ),
+        Pattern(
+            "quoted key and value pair (setProperty(\"KEY\", \"value\"))",
+            rf"[\"']{_NAME}[\"'][ \t]*,[ \t]*{_QUOTED}",
+            0.8,
+        ),
+        Pattern(
+            "unquoted value of a secret-named key",
+            rf"(?<![A-Za-z0-9_.\-]){_NAME}(?P<sp>[ \t]*){_OP}(?P<sp2>[ \t]*)(?![\"'`@]){_BARE}",
+            0.8,
+        ),
+        Pattern(
+            "Dockerfile ENV/ARG with a space",
+            rf"(?m)^[ \t]*(?:ENV|ARG)[ \t]+{_NAME}[ \t]+(?![\"'=]){_BARE}",
+            0.8,
+        ),
+        Pattern(
+            "URL query parameter",
+            r"[?&;](?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})=(?P<v>[^&#\s\"'<>]{4,1024})",
+            0.8,
+        ),
+        Pattern(
+            "XML element",
+            r"<(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})>\s*(?P<v>[^<>\s]{4,1024})\s*</(?P=name)>",
+            0.8,
+        ),
+        Pattern(
+            "generated-looking value after a secret word",
+            r"(?i)(?<![A-Za-z0-9_])(?P<name>password|passwd|passphrase|secret|token|"
+            r"api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|credentials?)"
+            r"(?:[ \t]+(?:is|was|are|of|for|to|:|=|->|=>|-)){0,3}[ \t]*[:=]?[ \t]*[\"'`]?"
+            r"(?P<v>[A-Za-z0-9+/_\-.=~!@#$%^*]{16,512})",
+            0.8,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["password", "secret", "token", "env"]
+    TRIGGER = r"pass|pwd|pw|secret|token|key|cred|auth|bearer|sig|salt|hmac|pat|dsn|session|cookie|contrase"
+    TRIGGER_LOWER = True
+    REACH_BEFORE = 8
+    REACH_AFTER = 600
+
+    def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
+        if is_placeholder(value):
+            return False
+        if kind == "generated-looking value after a secret word":
+            return looks_random(value, min_length=16, min_entropy=3.2)
+        strength = _strength(m.group("name"))
+        if strength == 0:
+            return False
+        if strength == 1:
+            return looks_random(value, min_length=16, min_entropy=3.0)
+        groups = m.groupdict()
+        if groups.get("q") is not None:  # quoted: any value but a placeholder
+            return True
+        # unquoted: a bare identifier is a variable in code, except on a .env/YAML line
+        line_assignment = groups.get("op") in ("=", ":") and not groups.get("sp")
+        if line_assignment and _at_line_start(text, m.start("name")):
+            return True
+        return not is_identifier(value)
