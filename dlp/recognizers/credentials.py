@@ -217,11 +217,11 @@ class HttpCredentialRecognizer(ContextRecognizer):
         ),
         Pattern(
             "API key header",
-            r"(?i)(?<![A-Za-z0-9\-])(?:x-)?(?:api-?key|apikey|auth-?token|access-?token|"
+            r"(?i)(?<![A-Za-z0-9_\-])(?:x-)?(?:api-?key|apikey|auth-?token|access-?token|"
             r"private-?token|goog-api-key|functions-key|subscription-key|x-token|secret|"
             r"ocp-apim-subscription-key|x-vault-token|x-shopify-access-token|x-figma-token|"
             r"x-amz-security-token|cookie)[\"']?[ \t]*:[ \t]*[\"']?(?P<v>[^\s\"',;]{8,2000})",
-            0.8,
+            0.85,
         ),
         Pattern(
             "curl -u / --user",

@@ -33,7 +33,9 @@ _TEMPLATE = regex.compile(
 
 #: Masked or elided values: ``****``, ``xxxx``, ``sk-...``, ``xoxb-***``, ``••••``,
 #: ``****************ABCD`` (``aws configure list``), ``<redacted>``.
-_MASKED = regex.compile(r".*(?:\*{3}|\.{3}|…|•{2}|#{4}|_{4}).*|(?i:[x*#.\-_0•]+)|(?i:x{4,}.*)")
+_MASKED = regex.compile(
+    r".*(?:\*{3}|\.{3}|…|•{2}|#{4}|_{4}|(?i:x{6,})|0{8,}).*|(?i:[x*#.\-_0•]+)|(?i:x{4,}.*)"
+)
 
 #: Words that name a secret instead of holding it. A value made only of these words and
 #: separators is a placeholder (``YOUR_API_KEY``, ``your-token-here``, ``changeme``,

@@ -175,9 +175,12 @@ def test_phone_numbers_in_the_configured_regions() -> None:
     ]
 
 
-def test_phone_regions_limit_national_numbers() -> None:
-    # a German national number is not a US number; an international one is found anyway
-    assert phones("030 12345678 or +49 30 12345678", ("US",)) == [("+49 30 12345678", 0.4)]
+def test_phone_regions_add_to_presidios_defaults() -> None:
+    # Presidio's eight default regions are always searched (recall never below stock's):
+    # a German national number is found under a US-only profile; an international one
+    # is found in any case
+    found_us = phones("030 12345678 or +41 27 240 04 99", ("US",))
+    assert found_us == [("+41 27 240 04 99", 0.4), ("030 12345678", 0.4)]
 
 
 @pytest.mark.parametrize(
