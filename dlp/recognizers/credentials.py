@@ -93,13 +93,21 @@ class ContextRecognizer(SecretRecognizer):
         }
         for pattern, compiled in self._compiled():
             for lo, hi in windows:
-                for m in compiled.finditer(text, lo, hi, overlapped=False):
-                    for start, end in self._values(pattern.name, m, text):
+                pos = lo
+                while pos < hi:
+                    m = compiled.search(text, pos, hi)
+                    if m is None:
+                        break
+                    accepted = list(self._values(pattern.name, m, text))
+                    for start, end in accepted:
                         results.append(
                             RecognizerResult(
                                 self.ENTITY, start, end, pattern.score, None, dict(metadata)
                             )
                         )
+                    # a rejected match may hide one inside it ("failed: token=…" read as
+                    # the name "failed"): search again from its value
+                    pos = m.end() if accepted or m.start("v") <= m.start() else m.start("v")
         return list(EntityRecognizer.remove_duplicates(results))
 
     def _compiled(self) -> list[tuple[Pattern, regex.Pattern[str]]]:
@@ -112,6 +120,8 @@ class ContextRecognizer(SecretRecognizer):
     def _values(self, kind: str, m: regex.Match[str], text: str) -> Iterator[tuple[int, int]]:
         start, end = m.span("v")
         value = text[start:end]
+        if is_placeholder(value) or text[end : end + 2] in ("..", "[R", "<r"):
+            return  # "<SUMO KEY>", "ops_eyJ..[Redacted]"
         # closing brackets and a sentence's full stop belong to the text, not the value
         trimmed = value.rstrip(")]}>,.")
         end -= len(value) - len(trimmed)
@@ -225,8 +235,8 @@ class HttpCredentialRecognizer(ContextRecognizer):
         ),
         Pattern(
             "curl -u / --user",
-            r"(?<![A-Za-z0-9\-])(?:-u|--user)(?:=|[ \t]{1,5})(?P<q>[\"']?)"
-            r"[^\s:\"']{0,128}:(?P<v>[^\s\"']{3,256})(?P=q)(?=\s|$)",
+            r"(?<![A-Za-z0-9\-])(?:-u|--user)(?:=|[ \t]{1,5})[\"']?[^\s:\"']{0,128}[\"']?:"
+            r"(?P<q>[\"']?)(?P<v>[^\s\"']{3,256})(?P=q)[\"']?(?=\s|$)",
             0.85,
         ),
         Pattern(
@@ -251,6 +261,8 @@ class HttpCredentialRecognizer(ContextRecognizer):
             return len(value) >= 3
         if kind == "Authorization header" and " basic" in m.group(0).lower():
             return len(value) >= 8  # base64 of user:password
+        if value.isdigit():  # numeric tokens exist (Discord client secrets)
+            return len(value) >= 24
         return looks_random(value, min_length=12, min_entropy=2.5)
 
 
@@ -277,7 +289,8 @@ class EnvSecretRecognizer(ContextRecognizer):
         Pattern(
             "quoted value of a secret-named key",
             rf"(?<![A-Za-z0-9_.\-]){_NAME}[\"'`\]]?"
-            r"(?:[ \t]*:?[ \t]*[A-Za-z][\w<>\[\]]{0,20})??"  # a type: `var token string =`
+            # a type after the name: `var token string =`, `val token: String =`
+            r"(?:[ \t]*:[ \t]*[A-Za-z][\w<>\[\]?]{0,20}|[ \t]+(?:string|\[\]byte))?"
             rf"[ \t]*{_OP}[ \t]*@?{_QUOTED}",
             0.8,
         ),
@@ -310,8 +323,8 @@ class EnvSecretRecognizer(ContextRecognizer):
             "generated-looking value after a secret word",
             r"(?i)(?<![A-Za-z0-9_])(?P<name>password|passwd|passphrase|secret|token|"
             r"api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|credentials?)"
-            r"(?:[ \t]+(?:is|was|are|of|for|to|:|=|->|=>|-)){0,3}[ \t]*[:=]?[ \t]*[\"'`]?"
-            r"(?P<v>[A-Za-z0-9+/_\-.=~!@#$%^*]{16,512})",
+            r"(?:[ \t]+(?:is|was|are|of|for|to|->|=>|-)){0,3}(?:[ \t]*[:=][ \t]*|[ \t]+)[\"'`]?"
+            r"(?P<v>[A-Za-z0-9][A-Za-z0-9+/_\-.=~!@#$%^*]{15,511})",
             0.8,
         ),
     ]
@@ -329,9 +342,11 @@ class EnvSecretRecognizer(ContextRecognizer):
         strength = _strength(m.group("name"))
         if strength == 0:
             return False
-        if strength == 1:
-            return looks_random(value, min_length=16, min_entropy=3.0)
+        if strength == 1:  # UUID-shaped keys are common (Heroku, HubSpot, Snyk): 2.5
+            return looks_random(value, min_length=16, min_entropy=2.5)
         groups = m.groupdict()
+        if groups.get("q") == "`" and " " in value:
+            return False  # shell command substitution: `vault read …`
         if groups.get("q") is not None:  # quoted: any value but a placeholder
             return True
         # unquoted: a bare identifier is a variable in code, except on a .env/YAML line

@@ -34,7 +34,7 @@ _TEMPLATE = regex.compile(
 #: Masked or elided values: ``****``, ``xxxx``, ``sk-...``, ``xoxb-***``, ``••••``,
 #: ``****************ABCD`` (``aws configure list``), ``<redacted>``.
 _MASKED = regex.compile(
-    r".*(?:\*{3}|\.{3}|…|•{2}|#{4}|_{4}|(?i:x{6,})|0{8,}).*|(?i:[x*#.\-_0•]+)|(?i:x{4,}.*)"
+    r".*(?:\*{3}|\.{2}|…|•{2}|#{4}|_{4}|(?i:x{6,})|0{8,}).*|(?i:[x*#.\-_0•]+)|(?i:x{4,}.*)"
 )
 
 #: Words that name a secret instead of holding it. A value made only of these words and
@@ -56,9 +56,17 @@ _WORDS = (
 )
 _WORDS_ONLY = regex.compile(rf"(?i)(?:(?:{_WORDS})[\s_\-.:/]*)+")
 
+#: Eight letters in alphabet order (``klmnopqr``, ``fghijklm``): typed by a
+#: person writing an example; a generated value has one with negligible probability.
+_SEQUENCE = regex.compile(
+    r"(?:abcdefgh|bcdefghi|cdefghij|defghijk|efghijkl|fghijklm|ghijklmn|hijklmno|ijklmnop|"
+    r"jklmnopq|klmnopqr|lmnopqrs|mnopqrst|nopqrstu|opqrstuv|pqrstuvw|qrstuvwx|rstuvwxy|"
+    r"stuvwxyz)"
+)
+
 #: Identifier-shaped values (``pwd_from_vault``, ``getPassword``, ``settings.DB_PASS``):
 #: in code an unquoted value after ``=`` is a variable, not a secret.
-_IDENTIFIER = regex.compile(r"[A-Za-z_][A-Za-z_]*(?:\.[A-Za-z_][A-Za-z_]*)*")
+_IDENTIFIER = regex.compile(r"[A-Za-z_][A-Za-z_\-]*(?:\.[A-Za-z_][A-Za-z_\-]*)*")
 
 
 def is_placeholder(value: str) -> bool:
@@ -71,6 +79,7 @@ def is_placeholder(value: str) -> bool:
         or _TEMPLATE.fullmatch(v)
         or _WORDS_ONLY.fullmatch(v)
         or len(set(v.lower())) <= 2
+        or _SEQUENCE.search(v)
     )
 
 

@@ -67,7 +67,7 @@ class OpenAiKeyRecognizer(SecretRecognizer):
 
     def invalidate_result(self, pattern_text: str) -> bool:
         # "sk-learn-model-registry-..." and other hyphenated words have no digit
-        return not _has_digit_and_letter(pattern_text[3:])
+        return not _has_digit_and_letter(pattern_text[3:]) or _masked(pattern_text[3:])
 
 
 class AnthropicKeyRecognizer(SecretRecognizer):
@@ -83,7 +83,7 @@ class AnthropicKeyRecognizer(SecretRecognizer):
     TRIGGER = r"sk-ant-"
 
     def invalidate_result(self, pattern_text: str) -> bool:
-        return not _has_digit_and_letter(pattern_text[7:])
+        return not _has_digit_and_letter(pattern_text[7:]) or _masked(pattern_text[7:])
 
 
 class AwsAccessKeyIdRecognizer(SecretRecognizer):
@@ -161,7 +161,7 @@ class SlackTokenRecognizer(SecretRecognizer):
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "Slack token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-, xoxo-, xoxe-, xoxe.xoxp-)",
-            r"(?<![A-Za-z0-9])(?:xoxe\.)?xox[abeoprs]-[A-Za-z0-9][A-Za-z0-9-]{9,250}"
+            r"(?<![A-Za-z0-9])(?:xoxe\.)?xox[abeoprs]-[A-Za-z0-9][A-Za-z0-9-]{14,250}"
             r"(?![A-Za-z0-9-])",
             0.9,
         ),
@@ -184,6 +184,10 @@ class SlackTokenRecognizer(SecretRecognizer):
         if "hooks.slack.com/" in pattern_text:
             return _masked(pattern_text.rsplit("/", 1)[-1])
         body = pattern_text.split("-", 1)[1]
+        if body[1:2] == "-":
+            body = body[2:]  # xoxe.xoxp-1-…, xapp-1-…: the version is not the secret
+        if pattern_text.endswith("-"):
+            return True  # cut short by a mask: xoxp-…-####
         return not any(c.isdigit() for c in body) or is_placeholder(body) or "xxxx" in body.lower()
 
 
@@ -236,8 +240,10 @@ class GitLabTokenRecognizer(SecretRecognizer):
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "GitLab token (glpat-, gldt-, glrt-, glptt-, glcbt-, glft-, glimt-, glagent-, …)",
-            r"(?<![A-Za-z0-9_\-])(?:glpat|gldt|glrt|glptt|glcbt|glft|glimt|glagent|gloas|glsoat|"
-            r"glffct)-[A-Za-z0-9_\-]{20,300}(?:\.[0-9a-z]{9})?(?![A-Za-z0-9_\-])",
+            r"(?<![A-Za-z0-9_\-])(?:(?:glpat|gldt|glrt|glft|glsoat|glffct)-[A-Za-z0-9_\-]{20,300}"
+            r"(?:\.[0-9a-z]{9})?|glimt-[A-Za-z0-9_\-]{25}|glagent-[A-Za-z0-9_\-]{50}"
+            r"|gloas-[A-Za-z0-9_\-]{64}|glptt-[0-9a-f]{40}|glcbt-[0-9a-zA-Z]{1,5}_[A-Za-z0-9_\-]{20})"
+            r"(?![A-Za-z0-9_\-])",
             0.95,
         ),
         Pattern(
@@ -261,7 +267,8 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Hugging Face token", r"hf_[A-Za-z]{34}"),
     ("Hugging Face organization token", r"api_org_[A-Za-z]{34}"),
     ("npm token", r"npm_[A-Za-z0-9]{36}"),
-    ("PyPI upload token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,1000}"),
+    ("PyPI upload token", r"pypi-AgE[A-Za-z0-9_\-]{60,1000}"),
+    ("Discord bot token", r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}"),
     ("Twilio API key", r"SK[0-9a-f]{32}"),
     ("SendGrid API key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"),
     ("DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}"),
@@ -278,7 +285,7 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Pulumi token", r"pul-[a-f0-9]{40}"),
     ("ReadMe API key", r"rdme_[a-z0-9]{70}"),
     ("RubyGems API key", r"rubygems_[a-f0-9]{48}"),
-    ("Sentry token", r"sntry[us]_[A-Za-z0-9+/=_]{64,400}"),
+    ("Sentry token", r"sntryu_[a-f0-9]{64}|sntrys_eyJ[A-Za-z0-9+/=_]{60,400}"),
     ("Sourcegraph token", r"sgp_(?:[a-fA-F0-9]{16}_)?[a-fA-F0-9]{40}"),
     ("Square token", r"(?:sq0atp|sq0csp)-[A-Za-z0-9_\-]{22,60}|EAAA[A-Za-z0-9_\-]{56,60}"),
     ("PlanetScale token", r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_=.\-]{32,64}"),
@@ -321,6 +328,8 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Discord webhook", r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}"),
     ("Microsoft Teams webhook", r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/\-]{100,300}"),
     ("Telegram bot token", r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"),
+    ("Facebook page token", r"EAA[MC][A-Za-z0-9]{100,400}"),
+    ("Facebook access token", r"[0-9]{15,16}[|%][A-Za-z0-9_\-]{27,40}"),
 )
 
 
@@ -346,7 +355,7 @@ class VendorTokenRecognizer(SecretRecognizer):
         r"\.atlasv1\.|hv[sb]\.|AGE-SECRET|A3-|ops_eyJ|ATATT3|AKCp|cmVmd|LTAI|CLOJARS_|"
         r"duffel_|EZ[AT]K|FLWSECK|fo1_|fm[12]|fio-u-|HRKU-|ico-|s-s4t2|API-|sha256~|tk-us-|"
         r"xkeysib-|sm_|shippo_|tfp_|v1\.0-|p8e-|pat[A-Za-z0-9]{14}\.|4b1d|ABSK|"
-        r"/api/webhooks/|\.webhook\.office\.com|:AA"
+        r"[A-Za-z0-9_\-]{23}\.[A-Za-z0-9_\-]{6}\.|/api/webhooks/|\.webhook\.office\.com|:AA|EAA[MC]|[0-9]{15}[|%]"
     )
 
     def invalidate_result(self, pattern_text: str) -> bool:
@@ -380,6 +389,11 @@ class PrivateKeyRecognizer(SecretRecognizer):
     TRIGGER = r"-----BEGIN "
     REACH_AFTER = 20200
 
+    def invalidate_result(self, pattern_text: str) -> bool:
+        # armour around nothing ("anything", an empty body) is an example, not a key
+        body = pattern_text.split("-----", 2)[-1].rsplit("-----END", 1)[0]
+        return sum(c.isalnum() or c in "+/" for c in body) < 32
+
 
 class JwtRecognizer(SecretRecognizer):
     """JSON Web Tokens: three base64url parts whose first two are JSON objects (``eyJ`` is
@@ -390,7 +404,7 @@ class JwtRecognizer(SecretRecognizer):
         Pattern(
             "JWT (header.payload.signature)",
             # a full stop after the signature ends a sentence, not the token
-            rf"(?<![{_TOK}.])eyJ[{_TOK}]{{8,}}\.eyJ[{_TOK}]{{8,}}\.[{_TOK}]*"
+            rf"(?<![{_TOK}.])eyJ[{_TOK}]{{8,}}\.eyJ[{_TOK}]{{8,}}(?:\.[{_TOK}]*)?"
             rf"(?![{_TOK}]|\.[{_TOK}])",
             0.8,
         )
