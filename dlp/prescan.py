@@ -37,9 +37,13 @@ class Prescan:
         # Recognizers sharing a trigger share one search.
         by_trigger: dict[tuple[str, bool], list[int]] = {}
         self._whole: list[int] = []
+        self._literals: list[tuple[tuple[str, ...], int]] = []
         for i, r in enumerate(self._recognizers):
             trigger = getattr(r, "TRIGGER", None)
-            if trigger is None:
+            literals = getattr(r, "TRIGGER_LITERALS", ())
+            if literals:
+                self._literals.append((tuple(literals), i))
+            elif trigger is None:
                 self._whole.append(i)
             else:
                 key = (trigger, bool(getattr(r, "TRIGGER_LOWER", False)))
@@ -50,6 +54,11 @@ class Prescan:
         """(recognizer, its merged windows), for each recognizer with at least one."""
         for i in self._whole:
             yield self._recognizers[i], [(0, len(text))]
+        for literals, i in self._literals:
+            found = _find_all(text, literals)
+            if found:
+                r = self._recognizers[i]
+                yield r, _merge(text, found, r.REACH_BEFORE, r.REACH_AFTER)
         lowered: str | None = None
         for pattern, lower, indexes in self._triggers:
             source = text
@@ -63,6 +72,18 @@ class Prescan:
             for i in indexes:
                 r = self._recognizers[i]
                 yield r, _merge(text, hits, r.REACH_BEFORE, r.REACH_AFTER)
+
+
+def _find_all(text: str, literals: tuple[str, ...]) -> list[Window]:
+    """Every occurrence of each literal, in text order."""
+    hits: list[Window] = []
+    for literal in literals:
+        start = text.find(literal)
+        while start >= 0:
+            hits.append((start, start + len(literal)))
+            start = text.find(literal, start + 1)
+    hits.sort()
+    return hits
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

@@ -11,6 +11,9 @@ pre-scan (``prescan.py``) reads:
   and after the trigger's end, in characters. The pre-scan runs the recognizer on that
   window, widened to whitespace so that no window edge cuts a token in two; for entities
   without whitespace (keys, addresses) both are 0 and the window is the token itself.
+- ``TRIGGER_LITERALS``: instead of ``TRIGGER``, literal strings found with ``str.find``;
+  for a recognizer with many prefixes (an alternation of literals makes the ``re`` module
+  try nearly every position).
 - ``TRIGGER_LOWER``: the trigger is matched against the text in lower case (one
   ``str.lower()`` per text is far cheaper than a case-insensitive alternation).
 - ``PRIORITY``: overlapping findings of different types are resolved by priority first
@@ -40,6 +43,7 @@ class Triggered:
     """Mixin with the pre-scan attributes (see the module docstring)."""
 
     TRIGGER: ClassVar[str | None] = None
+    TRIGGER_LITERALS: ClassVar[tuple[str, ...]] = ()
     REACH_BEFORE: ClassVar[int] = 0
     REACH_AFTER: ClassVar[int] = 0
     TRIGGER_LOWER: ClassVar[bool] = False

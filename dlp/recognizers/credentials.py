@@ -56,7 +56,7 @@ _NOT_SECRET_NAME = regex.compile(
     r"|bypass|compass|max[_\-.]?tokens?|num[_\-.]?tokens?|tokens?[_\-.]?count|keyboard)"
 )
 #: Weak names: a key of some kind; the value has to look generated.
-_WEAK_NAME = regex.compile(r".*(?:key|auth|sig|signature|hmac|salt|pat|dsn|cookie|session)")
+_WEAK_NAME = regex.compile(r".*(?:key|auth)")
 
 
 def _strength(name: str) -> int:
@@ -86,11 +86,26 @@ class ContextRecognizer(SecretRecognizer):
         return self.analyze_windows(text, [(0, len(text))])
 
     def analyze_windows(self, text: str, windows: Sequence[Window]) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = []
         metadata = {
             RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
         }
+        spans: dict[tuple[int, int], float] = {}
+        for kind, score, m in self._matches(text, windows):
+            for start, end in self._values(kind, m, text):
+                spans[start, end] = max(score, spans.get((start, end), 0.0))
+        results = [
+            RecognizerResult(self.ENTITY, start, end, score, None, dict(metadata))
+            for (start, end), score in spans.items()
+        ]
+        return list(EntityRecognizer.remove_duplicates(results))
+
+    def _matches(
+        self, text: str, windows: Sequence[Window]
+    ) -> Iterator[tuple[str, float, regex.Match[str]]]:
+        """Every pattern's matches in the windows, left to right; after a rejected match
+        the search goes on from its value (``failed: token=…`` first reads as the name
+        ``failed``)."""
         for pattern, compiled in self._compiled():
             for lo, hi in windows:
                 pos = lo
@@ -98,17 +113,8 @@ class ContextRecognizer(SecretRecognizer):
                     m = compiled.search(text, pos, hi)
                     if m is None:
                         break
-                    accepted = list(self._values(pattern.name, m, text))
-                    for start, end in accepted:
-                        results.append(
-                            RecognizerResult(
-                                self.ENTITY, start, end, pattern.score, None, dict(metadata)
-                            )
-                        )
-                    # a rejected match may hide one inside it ("failed: token=…" read as
-                    # the name "failed"): search again from its value
-                    pos = m.end() if accepted or m.start("v") <= m.start() else m.start("v")
-        return list(EntityRecognizer.remove_duplicates(results))
+                    yield pattern.name, pattern.score, m
+                    pos = m.start("v") if m.start("v") > m.start() else m.end()
 
     def _compiled(self) -> list[tuple[Pattern, regex.Pattern[str]]]:
         cached: list[tuple[Pattern, regex.Pattern[str]]] | None = getattr(self, "_cache", None)
@@ -118,6 +124,8 @@ class ContextRecognizer(SecretRecognizer):
         return cached
 
     def _values(self, kind: str, m: regex.Match[str], text: str) -> Iterator[tuple[int, int]]:
+        if m.start("v") == m.end("v"):
+            return
         start, end = m.span("v")
         value = text[start:end]
         if is_placeholder(value) or text[end : end + 2] in ("..", "[R", "<r"):
@@ -131,6 +139,47 @@ class ContextRecognizer(SecretRecognizer):
     def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
         """Is ``value`` (matched by the pattern named ``kind``) a credential?"""
         return not is_placeholder(value)
+
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-$@+")
+
+
+class AnchoredContextRecognizer(ContextRecognizer):
+    """A context recognizer whose matches start at (or just before) the name that holds
+    its trigger word: instead of trying every pattern at every position of a window, it
+    tries them only where a match can start around each trigger (the name's first
+    character, the one before it, the previous word, the line's start). Matches reach
+    at most ``REACH_AFTER`` past the trigger, in the full text and in a window alike, so
+    both paths find the same."""
+
+    def _matches(
+        self, text: str, windows: Sequence[Window]
+    ) -> Iterator[tuple[str, float, regex.Match[str]]]:
+        trigger = regex.compile(self.TRIGGER or "(?!)")
+        lowered = text.lower() if self.TRIGGER_LOWER else text
+        if len(lowered) != len(text):
+            lowered = text
+        compiled = self._compiled()
+        tried: set[int] = set()
+        n = len(text)
+        for lo, hi in windows:
+            for t in trigger.finditer(lowered, lo, hi):
+                b = t.start()
+                while b > 0 and text[b - 1] in _NAME_CHARS:
+                    b -= 1
+                prev = b - 1
+                while prev > 0 and text[prev - 1] in _NAME_CHARS:
+                    prev -= 1
+                starts = {b, max(0, b - 1), t.start(), text.rfind("\n", 0, b) + 1}
+                if b >= 2 and text[b - 1] in " _-":
+                    starts.add(prev)
+                end = min(n, t.end() + self.REACH_AFTER)
+                for start in sorted(starts - tried):
+                    tried.add(start)
+                    for pattern, rx in compiled:
+                        m = rx.match(text, start, end)
+                        if m is not None:
+                            yield pattern.name, pattern.score, m
 
 
 def _at_line_start(text: str, pos: int) -> bool:
@@ -186,7 +235,7 @@ class AzureKeyRecognizer(ContextRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["azure", "storage", "key"]
-    TRIGGER = r"accountkey|sharedaccesskey|primarykey|secondarykey|sig=|[0-9]q~"
+    TRIGGER = r"accountkey|sharedaccesskey|primarykey|secondarykey|sig=|q~"
     TRIGGER_LOWER = True
     REACH_BEFORE = 420
     REACH_AFTER = 210
@@ -200,7 +249,7 @@ class AzureKeyRecognizer(ContextRecognizer):
 _SCHEMES = r"(?:Bearer|Basic|Token|Bot|SSWS|ApiKey|Api-Key|Key|OAuth|Digest|AWS4-HMAC-SHA256|Splunk|GenieKey|Zoho-oauthtoken|DeepL-Auth-Key)"
 
 
-class HttpCredentialRecognizer(ContextRecognizer):
+class HttpCredentialRecognizer(AnchoredContextRecognizer):
     """Credentials in HTTP requests as people paste them: ``Authorization`` and
     ``Proxy-Authorization`` headers with any scheme (curl ``-H``, raw requests, logs,
     JSON header maps), API-key headers (``X-Api-Key``, ``api-key``, ``X-Auth-Token``,
@@ -270,11 +319,11 @@ class HttpCredentialRecognizer(ContextRecognizer):
 _NAME = r"(?P<name>[A-Za-z_$@][A-Za-z0-9_.\-]{0,80})"
 _OP = r"(?P<op>:::=|::=|:=|\?=|\.=|\?\?=|=>|\|\||=|:)"
 #: Unquoted values: up to whitespace, a quote, or a separator of the surrounding format.
-_BARE = r"(?P<v>[^\s\"'`,;&|\\]{1,512})"
-_QUOTED = r"(?P<q>[\"'`])(?P<v>[^\"'`\r\n]{1,512})(?P=q)"
+_BARE = r"(?P<v>[^\s\"'`,;&|\\]{1,300})"
+_QUOTED = r"(?P<q>[\"'`])(?P<v>[^\"'`\r\n]{1,300})(?P=q)"
 
 
-class EnvSecretRecognizer(ContextRecognizer):
+class EnvSecretRecognizer(AnchoredContextRecognizer):
     """Values of secret-named settings anywhere in a line: ``.env`` and shell
     (``DB_PASSWORD=…``, ``export GITHUB_TOKEN=…``, ``docker run -e SMTP_PASS=…``),
     Dockerfile (``ENV API_TOKEN=…``, ``ENV API_TOKEN …``, ``ARG``), YAML and kube configs
@@ -311,12 +360,12 @@ class EnvSecretRecognizer(ContextRecognizer):
         ),
         Pattern(
             "URL query parameter",
-            r"[?&;](?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})=(?P<v>[^&#\s\"'<>]{4,1024})",
+            r"[?&;](?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})=(?P<v>[^&#\s\"'<>]{4,300})",
             0.8,
         ),
         Pattern(
             "XML element",
-            r"<(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})>\s*(?P<v>[^<>\s]{4,1024})\s*</(?P=name)>",
+            r"<(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})>\s*(?P<v>[^<>\s]{4,300})\s*</(?P=name)>",
             0.8,
         ),
         Pattern(
@@ -324,15 +373,15 @@ class EnvSecretRecognizer(ContextRecognizer):
             r"(?i)(?<![A-Za-z0-9_])(?P<name>password|passwd|passphrase|secret|token|"
             r"api[ _\-]?key|access[ _\-]?key|secret[ _\-]?key|private[ _\-]?key|credentials?)"
             r"(?:[ \t]+(?:is|was|are|of|for|to|->|=>|-)){0,3}(?:[ \t]*[:=][ \t]*|[ \t]+)[\"'`]?"
-            r"(?P<v>[A-Za-z0-9][A-Za-z0-9+/_\-.=~!@#$%^*]{15,511})",
+            r"(?P<v>[A-Za-z0-9][A-Za-z0-9+/_\-.=~!@#$%^*]{15,299})",
             0.8,
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["password", "secret", "token", "env"]
-    TRIGGER = r"pass|pwd|pw|secret|token|key|cred|auth|bearer|sig|salt|hmac|pat|dsn|session|cookie|contrase"
+    TRIGGER = r"pass|pwd|pw|secret|token|key|cred|auth|bearer|contrase"
     TRIGGER_LOWER = True
     REACH_BEFORE = 8
-    REACH_AFTER = 600
+    REACH_AFTER = 420
 
     def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
         if is_placeholder(value):

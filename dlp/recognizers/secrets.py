@@ -268,7 +268,6 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Hugging Face organization token", r"api_org_[A-Za-z]{34}"),
     ("npm token", r"npm_[A-Za-z0-9]{36}"),
     ("PyPI upload token", r"pypi-AgE[A-Za-z0-9_\-]{60,1000}"),
-    ("Discord bot token", r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}"),
     ("Twilio API key", r"SK[0-9a-f]{32}"),
     ("SendGrid API key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"),
     ("DigitalOcean token", r"do[opr]_v1_[a-f0-9]{64}"),
@@ -322,14 +321,12 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Typeform token", r"tfp_[A-Za-z0-9_=.\-]{59}"),
     ("Cloudflare origin CA key", r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}"),
     ("Adobe client secret", r"p8e-[A-Za-z0-9]{32}"),
-    ("Airtable token", r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}"),
     ("ClickHouse Cloud key", r"4b1d[A-Za-z0-9]{38}"),
     ("AWS Bedrock API key", r"ABSK[A-Za-z0-9+/]{109,269}={0,2}"),
     ("Discord webhook", r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}"),
     ("Microsoft Teams webhook", r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/\-]{100,300}"),
     ("Telegram bot token", r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"),
     ("Facebook page token", r"EAA[MC][A-Za-z0-9]{100,400}"),
-    ("Facebook access token", r"[0-9]{15,16}[|%][A-Za-z0-9_\-]{27,40}"),
 )
 
 
@@ -348,15 +345,20 @@ class VendorTokenRecognizer(SecretRecognizer):
         )
     ]
     CONTEXT: ClassVar[list[str]] = ["token", "key", "api"]
-    TRIGGER = (
-        r"hf_|api_org_|npm_|pypi-|SK[0-9a-f]{4}|SG\.|do[opr]_v1_|shp(?:at|ca|pa|ss)_|key-|"
-        r"-us[0-9]|dapi|dp\.|dt0c01\.|lin_api_|NR(?:AK|II|JS)-|ntn_|PMAK-|pul-|rdme_|"
-        r"rubygems_|sntry|sgp_|sq0|EAAA|pscale_|pnu_|pplx-|xai-|gsk_|r8_|glc_|glsa_|eyJrIjoi|"
-        r"\.atlasv1\.|hv[sb]\.|AGE-SECRET|A3-|ops_eyJ|ATATT3|AKCp|cmVmd|LTAI|CLOJARS_|"
-        r"duffel_|EZ[AT]K|FLWSECK|fo1_|fm[12]|fio-u-|HRKU-|ico-|s-s4t2|API-|sha256~|tk-us-|"
-        r"xkeysib-|sm_|shippo_|tfp_|v1\.0-|p8e-|pat[A-Za-z0-9]{14}\.|4b1d|ABSK|"
-        r"[A-Za-z0-9_\-]{23}\.[A-Za-z0-9_\-]{6}\.|/api/webhooks/|\.webhook\.office\.com|:AA|EAA[MC]|[0-9]{15}[|%]"
-    )
+    #: Literal prefixes, found with ``str.find`` (an alternation of sixty literals costs
+    #: the ``re`` module a try at nearly every position of the text).
+    TRIGGER = None
+    TRIGGER_LITERALS = (
+        "hf_", "api_org_", "npm_", "pypi-", "SK", "SG.", "dop_v1_", "doo_v1_", "dor_v1_",
+        "shpat_", "shpca_", "shppa_", "shpss_", "key-", "-us", "dapi", "dp.", "dt0c01.",
+        "lin_api_", "NRAK-", "NRII-", "NRJS-", "ntn_", "PMAK-", "pul-", "rdme_", "rubygems_",
+        "sntry", "sgp_", "sq0", "EAAA", "pscale_", "pnu_", "pplx-", "xai-", "gsk_", "r8_",
+        "glc_", "glsa_", "eyJrIjoi", ".atlasv1.", "hvs.", "hvb.", "AGE-SECRET", "A3-",
+        "ops_eyJ", "ATATT3", "AKCp", "cmVmd", "LTAI", "CLOJARS_", "duffel_", "EZAK", "EZTK",
+        "FLWSECK", "fo1_", "fm1", "fm2", "fio-u-", "HRKU-", "ico-", "s-s4t2", "API-",
+        "sha256~", "tk-us-", "xkeysib-", "sm_", "shippo_", "tfp_", "v1.0-", "p8e-", "4b1d",
+        "ABSK", "/api/webhooks/", ".webhook.office.com", ":AA", "EAAM", "EAAC",
+    )  # fmt: skip
 
     def invalidate_result(self, pattern_text: str) -> bool:
         if _masked(pattern_text[-16:]):
@@ -365,6 +367,43 @@ class VendorTokenRecognizer(SecretRecognizer):
         # Mailchimp hex, Octopus' API-…: a real one mixes letters and digits)
         tail = pattern_text[-24:]
         return not _has_digit_and_letter(tail) and not pattern_text.startswith(("hf_", "api_org_"))
+
+
+class DiscordBotTokenRecognizer(SecretRecognizer):
+    """Discord bot tokens: the bot's id in base64, a timestamp and an HMAC, dot-joined."""
+
+    ENTITY = "VENDOR_API_KEY"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Discord bot token",
+            r"(?<![A-Za-z0-9_\-.])[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\."
+            r"[A-Za-z0-9_\-]{27,38}(?![A-Za-z0-9_\-])",
+            0.85,
+        )
+    ]
+    CONTEXT: ClassVar[list[str]] = ["discord", "bot", "token"]
+    TRIGGER = r"\.[A-Za-z0-9_\-]{6}\."
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        return _masked(pattern_text[-27:]) or not _has_digit_and_letter(pattern_text)
+
+
+class FacebookAccessTokenRecognizer(SecretRecognizer):
+    """Facebook app access tokens: the app id, ``|`` (or ``%7C``), and the app secret."""
+
+    ENTITY = "VENDOR_API_KEY"
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Facebook app access token",
+            r"(?<![0-9])[0-9]{15,16}(?:\||%7C)[A-Za-z0-9_\-]{27,40}(?![A-Za-z0-9_\-])",
+            0.85,
+        )
+    ]
+    CONTEXT: ClassVar[list[str]] = ["facebook", "token"]
+    TRIGGER = r"[0-9](?:\||%7C)[A-Za-z0-9_\-]{27}"
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        return _masked(pattern_text[-27:])
 
 
 class PrivateKeyRecognizer(SecretRecognizer):
@@ -450,6 +489,8 @@ SECRET_RECOGNIZERS: tuple[type[SecretRecognizer], ...] = (
     PrivateKeyRecognizer,
     JwtRecognizer,
     VendorTokenRecognizer,
+    DiscordBotTokenRecognizer,
+    FacebookAccessTokenRecognizer,
     AzureKeyRecognizer,
     HttpCredentialRecognizer,
     ConnectionStringPasswordRecognizer,
