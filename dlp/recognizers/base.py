@@ -73,3 +73,28 @@ class SecretRecognizer(Triggered, PatternRecognizer):
             context=list(context or self.CONTEXT),
             global_regex_flags=CASE_SENSITIVE,
         )
+
+
+def find_all(
+    text: str, literals: tuple[str, ...], lo: int = 0, hi: int | None = None
+) -> list[tuple[int, int]]:
+    """Every occurrence of each literal in ``text[lo:hi]``, in text order."""
+    hi = len(text) if hi is None else hi
+    hits: list[tuple[int, int]] = []
+    for literal in literals:
+        start = text.find(literal, lo, hi)
+        while start >= 0:
+            hits.append((start, start + len(literal)))
+            start = text.find(literal, start + 1, hi)
+    hits.sort()
+    return hits
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def lower(text: str) -> str:
+    """``text`` in lower case with every character at its place (``str.lower`` turns a
+    few characters into two, "İ" for one; then only ASCII letters are lowered)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)

@@ -29,7 +29,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from .base import SecretRecognizer
+from .base import SecretRecognizer, find_all, lower
 from .placeholders import is_identifier, is_placeholder, looks_random
 
 Window = tuple[int, int]
@@ -150,33 +150,42 @@ class AnchoredContextRecognizer(ContextRecognizer):
     tries them only where a match can start around each trigger (the name's first
     character, the one before it, the previous word, the line's start). Matches reach
     at most ``REACH_AFTER`` past the trigger, in the full text and in a window alike, so
-    both paths find the same."""
+    both paths find the same. ``STARTS`` narrows where each pattern is tried: ``name``
+    (the name's first character), ``before`` (the character before it: a quote, ``?``,
+    ``<``), ``word`` (the trigger itself), ``previous`` (the word before: "api key"),
+    ``line`` (the line's start)."""
+
+    STARTS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def _matches(
         self, text: str, windows: Sequence[Window]
     ) -> Iterator[tuple[str, float, regex.Match[str]]]:
-        trigger = regex.compile(self.TRIGGER or "(?!)")
-        lowered = text.lower() if self.TRIGGER_LOWER else text
-        if len(lowered) != len(text):
-            lowered = text
+        lowered = lower(text) if self.TRIGGER_LOWER else text
         compiled = self._compiled()
-        tried: set[int] = set()
+        tried: set[tuple[str, int]] = set()
         n = len(text)
         for lo, hi in windows:
-            for t in trigger.finditer(lowered, lo, hi):
-                b = t.start()
+            for t_start, t_end in find_all(lowered, self.TRIGGER_LITERALS, lo, hi):
+                b = t_start
                 while b > 0 and text[b - 1] in _NAME_CHARS:
                     b -= 1
                 prev = b - 1
                 while prev > 0 and text[prev - 1] in _NAME_CHARS:
                     prev -= 1
-                starts = {b, max(0, b - 1), t.start(), text.rfind("\n", 0, b) + 1}
-                if b >= 2 and text[b - 1] in " _-":
-                    starts.add(prev)
-                end = min(n, t.end() + self.REACH_AFTER)
-                for start in sorted(starts - tried):
-                    tried.add(start)
-                    for pattern, rx in compiled:
+                where = {
+                    "name": b,
+                    "before": max(0, b - 1),
+                    "word": t_start,
+                    "line": text.rfind("\n", 0, b) + 1,
+                    "previous": prev if b >= 2 and text[b - 1] in " _-" else b,
+                }
+                end = min(n, t_end + self.REACH_AFTER)
+                for pattern, rx in compiled:
+                    for tag in self.STARTS.get(pattern.name, tuple(where)):
+                        start = where[tag]
+                        if (pattern.name, start) in tried:
+                            continue
+                        tried.add((pattern.name, start))
                         m = rx.match(text, start, end)
                         if m is not None:
                             yield pattern.name, pattern.score, m
@@ -295,10 +304,12 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["authorization", "bearer", "header", "curl"]
-    TRIGGER = (
-        r"authorization|bearer|api-?key|apikey|-token|_token|token\"?:|-key\"?:|secret\"?:|"
-        r"cookie|-u |--user|\"auth\"|identitytoken|registrytoken"
-    )
+    TRIGGER = None
+    TRIGGER_LITERALS = (
+        "authorization", "bearer", "api-key", "apikey", "-token", "_token", "token:",
+        'token":', "-key:", '-key":', "secret:", 'secret":', "cookie", "-u ", "-u\t", "-u=",
+        "--user", '"auth"', "identitytoken", "registrytoken",
+    )  # fmt: skip
     TRIGGER_LOWER = True
     REACH_BEFORE = 40
     REACH_AFTER = 2040
@@ -334,6 +345,15 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
     and a generated-looking value right after a secret word in prose ("my API key is …")."""
 
     ENTITY = "ENV_SECRET"
+    STARTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "quoted value of a secret-named key": ("name",),
+        "quoted key and value pair (setProperty(\"KEY\", \"value\"))": ("before",),
+        "unquoted value of a secret-named key": ("name",),
+        "Dockerfile ENV/ARG with a space": ("line",),
+        "URL query parameter": ("before",),
+        "XML element": ("before",),
+        "generated-looking value after a secret word": ("word", "previous", "name"),
+    }
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "quoted value of a secret-named key",
@@ -378,7 +398,10 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["password", "secret", "token", "env"]
-    TRIGGER = r"pass|pwd|pw|secret|token|key|cred|auth|bearer|contrase"
+    TRIGGER = None
+    TRIGGER_LITERALS = (
+        "pass", "pw", "secret", "token", "key", "cred", "auth", "bearer", "contrase"
+    )  # fmt: skip
     TRIGGER_LOWER = True
     REACH_BEFORE = 8
     REACH_AFTER = 420

@@ -42,7 +42,17 @@ from .base import PRIORITY_PII, Triggered
 
 #: Presidio's ``PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS``: always searched, so that
 #: recall is never below stock Presidio's; a profile's ``phone_regions`` add to them.
-BASE_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+#: (CA is left out: it shares the North American plan with US, which finds its numbers.)
+BASE_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "BR")
+
+
+@functools.lru_cache(maxsize=512)
+def _min_length(region: str) -> int:
+    """The fewest digits a valid national number of ``region`` has: a cluster with fewer
+    cannot hold one, and the matcher need not parse it for that region."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    lengths = metadata.general_desc.possible_length if metadata is not None else ()
+    return min((n for n in lengths if n > 0), default=1)
 
 #: Phone numbers with fewer digits are not looked for: in the supported regions the valid
 #: ones are short service numbers, and every year or port number would be a candidate.
@@ -194,6 +204,8 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
             # "+…" numbers parse the same in every region
             regions = self._regions[:1] if cluster.startswith("+") else self._regions
             for region in regions:
+                if digits < _min_length(region) and not cluster.startswith("+"):
+                    continue
                 for m_start, m_end in _matches(window, region, self._leniency):
                     results.append(
                         RecognizerResult(

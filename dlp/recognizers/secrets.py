@@ -178,7 +178,10 @@ class SlackTokenRecognizer(SecretRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["slack", "token"]
-    TRIGGER = r"xox[abeoprs]-|xapp-|hooks\.slack\.com/"
+    TRIGGER = None
+    TRIGGER_LITERALS = (
+        "xoxa-", "xoxb-", "xoxe-", "xoxo-", "xoxp-", "xoxr-", "xoxs-", "xapp-", "hooks.slack.com/"
+    )  # fmt: skip
 
     def invalidate_result(self, pattern_text: str) -> bool:
         if "hooks.slack.com/" in pattern_text:
@@ -209,7 +212,8 @@ class StripeKeyRecognizer(SecretRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["stripe", "key"]
-    TRIGGER = r"k_live_|k_test_|k_prod_|whsec_"
+    TRIGGER = None
+    TRIGGER_LITERALS = ("k_live_", "k_test_", "k_prod_", "whsec_")
 
     def invalidate_result(self, pattern_text: str) -> bool:
         body = pattern_text.rsplit("_", 1)[1]
@@ -253,7 +257,11 @@ class GitLabTokenRecognizer(SecretRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["gitlab", "token"]
-    TRIGGER = r"gl(?:pat|dt|rt|ptt|cbt|ft|imt|agent|oas|soat|ffct)-|GR1348941"
+    TRIGGER = None
+    TRIGGER_LITERALS = (
+        "glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glft-", "glimt-", "glagent-", "gloas-",
+        "glsoat-", "glffct-", "GR1348941",
+    )  # fmt: skip
 
     def invalidate_result(self, pattern_text: str) -> bool:
         body = pattern_text.split("-", 1)[1] if "-" in pattern_text[:9] else pattern_text[9:]
@@ -400,7 +408,7 @@ class FacebookAccessTokenRecognizer(SecretRecognizer):
         )
     ]
     CONTEXT: ClassVar[list[str]] = ["facebook", "token"]
-    TRIGGER = r"[0-9](?:\||%7C)[A-Za-z0-9_\-]{27}"
+    TRIGGER = r"\|[A-Za-z0-9_\-]{27}|%7C[A-Za-z0-9_\-]{27}"
 
     def invalidate_result(self, pattern_text: str) -> bool:
         return _masked(pattern_text[-27:])
