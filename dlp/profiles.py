@@ -72,7 +72,7 @@ SECRET_TYPES = (
 #: What a secret type gets in a profile that does not name it: secrets are always
 #: scanned for (a credential is never a thing a tenant forgets to enable); a profile may
 #: choose another action for one (``block``, ``hash`` …) but cannot turn it off.
-SECRET_DEFAULT_ACTION: Action = "redact"
+SECRET_DEFAULT_ACTION: Action = "redact"  # noqa: S105 (an action, not a password)
 #: The highest threshold a secret type can have: a profile-wide ``score_threshold`` or a
 #: ``min_score`` above it would turn the context recognizers (0.8) off.
 SECRET_MAX_THRESHOLD = 0.8

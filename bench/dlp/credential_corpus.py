@@ -84,7 +84,14 @@ def tokens(src: str) -> list[tuple[str, str]]:
         if m.group("raw"):
             out.append(("s", m.group("raw")[1:-1]))
         elif m.group("str"):
-            out.append(("s", json.loads(m.group("str").replace("\\'", "'")) if "\\x" not in m.group("str") else m.group("str")[1:-1]))
+            out.append(
+                (
+                    "s",
+                    json.loads(m.group("str").replace("\\'", "'"))
+                    if "\\x" not in m.group("str")
+                    else m.group("str")[1:-1],
+                )
+            )
         elif m.group("id"):
             out.append(("id", m.group("id")))
         elif m.group("p"):
@@ -291,7 +298,9 @@ def place(template: str, identifier: str, secret: str) -> tuple[str, tuple[int, 
     i = identifier.lower().replace("-", "_")
     filled = template.replace("{i}", "\0i").replace("{I}", "\0I").replace("{s}", "\0s")
     filled = filled.replace("{{", "{").replace("}}", "}")
-    filled = filled.replace("\0i", i if "_" in template or "{i}-" in template else _camel(i)[0].lower() + _camel(i)[1:])
+    filled = filled.replace(
+        "\0i", i if "_" in template or "{i}-" in template else _camel(i)[0].lower() + _camel(i)[1:]
+    )
     filled = filled.replace("\0I", i.upper())
     start = filled.index("\0s")
     return filled.replace("\0s", secret), (start, start + len(secret))
@@ -480,16 +489,18 @@ def _docs_for(
     rule = rules.get(rule_id)
     if rule is None:
         return
-    span = secret_span(rule[0], rule[1], item)
-    if span is None:
+    found = secret_span(rule[0], rule[1], item)
+    if found is None:
         return
+    span = found
     secret = item[span[0] : span[1]]
     fake = refake(secret, rng)
     text = item[: span[0]] + fake + item[span[1] :]
     # the fake must still be what gitleaks' rule finds there
     if secret_span(rule[0], rule[1], text) != (span[0], span[0] + len(fake)):
         fake, text = secret, item
-    yield Doc(text, rule_id, "gitleaks: literal", where, [(span[0], span[0] + len(fake))])
+    gold = (span[0], span[0] + len(fake))
+    yield Doc(text, rule_id, "gitleaks: literal", where, [gold])
 
 
 # --- detect-secrets ----------------------------------------------------------------------------
@@ -528,9 +539,19 @@ def detect_secrets_docs(root: Path) -> Iterator[Doc]:
                     # AKIAZZZZ…): placeholders, which we never flag by design
                     continue
                 if flag:
-                    yield Doc(payload, f"detect-secrets {plugin}", "detect-secrets payload", where, [], True, True)
+                    yield Doc(
+                        payload,
+                        f"detect-secrets {plugin}",
+                        "detect-secrets payload",
+                        where,
+                        [],
+                        True,
+                        True,
+                    )
                 else:
-                    yield Doc(payload, "negative", f"detect-secrets false ({plugin})", where, [], False)
+                    yield Doc(
+                        payload, "negative", f"detect-secrets false ({plugin})", where, [], False
+                    )
 
 
 # --- negatives ---------------------------------------------------------------------------------
@@ -563,7 +584,9 @@ def negatives(rng: random.Random, n: int) -> Iterator[Doc]:
         ),
         "hex": lambda: f"checksum: {hexs(64)}\nmd5 {hexs(32)}",
         "uuid": lambda: f"id: {uuid()}\nparent_id: {uuid()}",
-        "git sha": lambda: f"commit {hexs(40)}\nMerge: {hexs(7)} {hexs(7)}\n    fix: bump deps ({hexs(12)})",
+        "git sha": lambda: (
+            f"commit {hexs(40)}\nMerge: {hexs(7)} {hexs(7)}\n    fix: bump deps ({hexs(12)})"
+        ),
         "base64": lambda: f"data:image/png;base64,{b64(rng.randint(60, 200))}",
         "certificate": lambda: (
             "-----BEGIN CERTIFICATE-----\n"
@@ -617,7 +640,10 @@ def _commit(root: Path) -> str:
         return (root / "COMMIT").read_text().strip()
     try:
         return subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -649,7 +675,9 @@ def main() -> None:
         for d in kept:
             f.write(json.dumps(asdict(d), ensure_ascii=False) + "\n")
     pos = sum(d.positive for d in kept)
-    print(f"{len(kept)} documents ({pos} positive, {len(kept) - pos} negative); {dropped} ambiguous false positives dropped -> {args.out}")
+    print(
+        f"{len(kept)} documents ({pos} positive, {len(kept) - pos} negative); {dropped} ambiguous false positives dropped -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import cast
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -117,7 +118,7 @@ def main() -> int:
             if not findings:
                 misses.append(f"[{kind} | {context}] {text[:200]!r}")
             continue
-        spans = [tuple(s) for s in doc["spans"]]  # type: ignore[union-attr]
+        spans = [(int(s[0]), int(s[1])) for s in cast(list[list[int]], doc["spans"])]
         for start, end in spans:
             hit = any(f.start < end and start < f.end for f in findings)
             for t in tallies:

@@ -23,16 +23,18 @@ They run on the pre-scan's windows of the whole text (``analyze_windows``), so t
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import regex
-from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer import AnalysisExplanation, EntityRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .base import SecretRecognizer, find_all, lower
 from .placeholders import is_identifier, is_placeholder, looks_random
 
 Window = tuple[int, int]
+#: Results of the pre-scan path carry no explanation (as in ``engine._run_patterns``).
+_NO_EXPLANATION = cast(AnalysisExplanation, None)
 
 #: Strong names: the name's last word says the value is a secret. Matched against the
 #: whole name in lower case (``smtp_pass``, ``ldap_bind_pw``, ``_authtoken``,
@@ -87,7 +89,7 @@ class ContextRecognizer(SecretRecognizer):
 
     def analyze_windows(self, text: str, windows: Sequence[Window]) -> list[RecognizerResult]:
         metadata = {
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_NAME_KEY: cast(Any, self).name,
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
         }
         spans: dict[tuple[int, int], float] = {}
@@ -95,7 +97,7 @@ class ContextRecognizer(SecretRecognizer):
             for start, end in self._values(kind, m, text):
                 spans[start, end] = max(score, spans.get((start, end), 0.0))
         results = [
-            RecognizerResult(self.ENTITY, start, end, score, None, dict(metadata))
+            RecognizerResult(self.ENTITY, start, end, score, _NO_EXPLANATION, dict(metadata))
             for (start, end), score in spans.items()
         ]
         return list(EntityRecognizer.remove_duplicates(results))
@@ -119,7 +121,8 @@ class ContextRecognizer(SecretRecognizer):
     def _compiled(self) -> list[tuple[Pattern, regex.Pattern[str]]]:
         cached: list[tuple[Pattern, regex.Pattern[str]]] | None = getattr(self, "_cache", None)
         if cached is None:
-            cached = [(p, regex.compile(p.regex, regex.MULTILINE)) for p in self.patterns]
+            patterns: list[Pattern] = cast(Any, self).patterns
+            cached = [(p, regex.compile(p.regex, regex.MULTILINE)) for p in patterns]
             self._cache = cached
         return cached
 
@@ -255,7 +258,10 @@ class AzureKeyRecognizer(ContextRecognizer):
 
 #: Authorization schemes whose parameter is a credential (RFC 9110 and the common
 #: vendor ones: GitHub's ``token``, Discord's ``Bot``, Okta's ``SSWS``).
-_SCHEMES = r"(?:Bearer|Basic|Token|Bot|SSWS|ApiKey|Api-Key|Key|OAuth|Digest|AWS4-HMAC-SHA256|Splunk|GenieKey|Zoho-oauthtoken|DeepL-Auth-Key)"
+_SCHEMES = (
+    r"(?:Bearer|Basic|Token|Bot|SSWS|ApiKey|Api-Key|Key|OAuth|Digest|AWS4-HMAC-SHA256|Splunk"
+    r"|GenieKey|Zoho-oauthtoken|DeepL-Auth-Key)"
+)
 
 
 class HttpCredentialRecognizer(AnchoredContextRecognizer):
@@ -275,7 +281,8 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "Authorization header without a scheme",
-            r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*:[ \t]*[\"']?(?P<v>[A-Za-z0-9._~+/=\-]{16,2000})",
+            r"(?i)\b(?:proxy-)?authorization[\"']?[ \t]*:[ \t]*[\"']?"
+            r"(?P<v>[A-Za-z0-9._~+/=\-]{16,2000})",
             0.8,
         ),
         Pattern(
@@ -299,7 +306,8 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "docker config auth",
-            r"\"(?:auth|identitytoken|registrytoken)\"[ \t]*:[ \t]*\"(?P<v>[A-Za-z0-9+/=_\-.]{12,2000})\"",
+            r"\"(?:auth|identitytoken|registrytoken)\"[ \t]*:[ \t]*\""
+            r"(?P<v>[A-Za-z0-9+/=_\-.]{12,2000})\"",
             0.85,
         ),
     ]
@@ -347,7 +355,7 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
     ENTITY = "ENV_SECRET"
     STARTS: ClassVar[dict[str, tuple[str, ...]]] = {
         "quoted value of a secret-named key": ("name",),
-        "quoted key and value pair (setProperty(\"KEY\", \"value\"))": ("before",),
+        'quoted key and value pair (setProperty("KEY", "value"))': ("before",),
         "unquoted value of a secret-named key": ("name",),
         "Dockerfile ENV/ARG with a space": ("line",),
         "URL query parameter": ("before",),
@@ -364,7 +372,7 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
             0.8,
         ),
         Pattern(
-            "quoted key and value pair (setProperty(\"KEY\", \"value\"))",
+            'quoted key and value pair (setProperty("KEY", "value"))',
             rf"[\"']{_NAME}[\"'][ \t]*,[ \t]*{_QUOTED}",
             0.8,
         ),

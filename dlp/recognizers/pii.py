@@ -51,8 +51,10 @@ def _min_length(region: str) -> int:
     """The fewest digits a valid national number of ``region`` has: a cluster with fewer
     cannot hold one, and the matcher need not parse it for that region."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    lengths = metadata.general_desc.possible_length if metadata is not None else ()
+    desc = metadata.general_desc if metadata is not None else None
+    lengths = desc.possible_length if desc is not None else ()
     return min((n for n in lengths if n > 0), default=1)
+
 
 #: Phone numbers with fewer digits are not looked for: in the supported regions the valid
 #: ones are short service numbers, and every year or port number would be a candidate.

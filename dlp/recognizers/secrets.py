@@ -24,7 +24,6 @@ import binascii
 import json
 from typing import ClassVar
 
-import regex
 from presidio_analyzer import Pattern
 
 from .base import SecretRecognizer
@@ -306,7 +305,10 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Terraform Cloud token", r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}"),
     ("HashiCorp Vault token", r"hv[sb]\.[A-Za-z0-9_\-]{90,300}"),
     ("age secret key", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
-    ("1Password secret key", r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})(?:-[A-Z0-9]{5}){3}"),
+    (
+        "1Password secret key",
+        r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})(?:-[A-Z0-9]{5}){3}",
+    ),
     ("1Password service account token", r"ops_eyJ[A-Za-z0-9+/]{250,}={0,3}"),
     ("Atlassian API token", r"ATATT3[A-Za-z0-9_\-=]{186}"),
     ("Artifactory key", r"AKCp[A-Za-z0-9]{69}|cmVmd[A-Za-z0-9]{59}"),
@@ -331,8 +333,14 @@ _VENDOR_FORMATS: tuple[tuple[str, str], ...] = (
     ("Adobe client secret", r"p8e-[A-Za-z0-9]{32}"),
     ("ClickHouse Cloud key", r"4b1d[A-Za-z0-9]{38}"),
     ("AWS Bedrock API key", r"ABSK[A-Za-z0-9+/]{109,269}={0,2}"),
-    ("Discord webhook", r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}"),
-    ("Microsoft Teams webhook", r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/\-]{100,300}"),
+    (
+        "Discord webhook",
+        r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}",
+    ),
+    (
+        "Microsoft Teams webhook",
+        r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/\-]{100,300}",
+    ),
     ("Telegram bot token", r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"),
     ("Facebook page token", r"EAA[MC][A-Za-z0-9]{100,400}"),
 )

@@ -18,7 +18,10 @@ from warden.dlp.profiles import PII_TYPES, SECRET_TYPES
 # fake values, built so that no scanner of this repository flags the source itself
 GHP = "ghp_" + "R8kq2Lx9Vw3Tn5Bz7Yc1Hd4Jf6Mg0Ps" + "A1b2c"
 GLPAT = "glpat-" + "x7Kq2Lm9Nw3Rt5Vz8Yb1"
-XAPP = "xapp-1-A052FGTS2DL-5171572773297-" + "610b6a11f4b7eb819e87b767d80e6575a3634791acb9a9ead051da879eb5b55e"
+XAPP = (
+    "xapp-1-A052FGTS2DL-5171572773297-"
+    + "610b6a11f4b7eb819e87b767d80e6575a3634791acb9a9ead051da879eb5b55e"
+)
 XOXB = "xoxb-" + "781236542736-2364535789652-GkwFDQoHqzXDVsC6GzqYUypD"
 WHSEC = "whsec_" + "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH"
 SK_LIVE = "sk_live_" + "51OuEMLAlTWGaDypq4P5cuDHbuKeG4tAG"
@@ -61,7 +64,12 @@ CASES = [
     (
         "Slack webhook URL",
         "curl -X POST https://hooks.slack.com/services/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",
-        [("SLACK_TOKEN", "https://hooks.slack.com/services/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")],
+        [
+            (
+                "SLACK_TOKEN",
+                "https://hooks.slack.com/services/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",
+            )
+        ],
     ),
     ("Stripe webhook secret (whsec_)", f"STRIPE_WEBHOOK_SECRET={WHSEC}\n", [("STRIPE_KEY", WHSEC)]),
     ("Stripe live key in code", f'stripe.api_key = "{SK_LIVE}"', [("STRIPE_KEY", SK_LIVE)]),
@@ -69,7 +77,11 @@ CASES = [
     ("JWT followed by a full stop", f"The token is {JWT}.", [("JWT", JWT)]),
     ("Hugging Face token", f"HF_TOKEN={HF}", [("VENDOR_API_KEY", HF)]),
     ("npm token in .npmrc", f"//registry.npmjs.org/:_authToken={NPM}", [("VENDOR_API_KEY", NPM)]),
-    ("PyPI token in .pypirc", f"[pypi]\nusername = __token__\npassword = {PYPI}\n", [("VENDOR_API_KEY", PYPI)]),
+    (
+        "PyPI token in .pypirc",
+        f"[pypi]\nusername = __token__\npassword = {PYPI}\n",
+        [("VENDOR_API_KEY", PYPI)],
+    ),
     ("SendGrid key", f"sg = SendGridAPIClient('{SENDGRID}')", [("VENDOR_API_KEY", SENDGRID)]),
     ("Twilio API key", f"twilio api key {TWILIO} for sms", [("VENDOR_API_KEY", TWILIO)]),
     ("DigitalOcean PAT", f"export DIGITALOCEAN_TOKEN={DOP}", [("VENDOR_API_KEY", DOP)]),
@@ -81,7 +93,11 @@ CASES = [
         [("HTTP_CREDENTIAL", RANDOM)],
     ),
     ("basic auth header", f"Authorization: Basic {BASIC}\r\n", [("HTTP_CREDENTIAL", BASIC)]),
-    ("X-Api-Key header", f"curl -H \"X-Api-Key: {RANDOM}\" https://x.example", [("HTTP_CREDENTIAL", RANDOM)]),
+    (
+        "X-Api-Key header",
+        f'curl -H "X-Api-Key: {RANDOM}" https://x.example',
+        [("HTTP_CREDENTIAL", RANDOM)],
+    ),
     ("curl -u", f"curl -u deploy:{PW} https://ci.example.net", [("HTTP_CREDENTIAL", PW)]),
     (
         "docker config auths",
@@ -106,9 +122,17 @@ CASES = [
     ("SMTP_PASS in .env", f"SMTP_HOST=mail\nSMTP_PASS={PW}\n", [("ENV_SECRET", PW)]),
     ("DATABASE_PASS mid-line", f"docker run -e DATABASE_PASS={PW} app", [("ENV_SECRET", PW)]),
     ("LDAP_BIND_PW", f"export LDAP_BIND_PW='{PW}'", [("ENV_SECRET", PW)]),
-    ("Dockerfile ENV with a space", f"FROM python:3.13\nENV API_TOKEN {RANDOM}\n", [("ENV_SECRET", RANDOM)]),
+    (
+        "Dockerfile ENV with a space",
+        f"FROM python:3.13\nENV API_TOKEN {RANDOM}\n",
+        [("ENV_SECRET", RANDOM)],
+    ),
     ("Dockerfile ARG", f"ARG NPM_PASSWORD={PW}\n", [("ENV_SECRET", PW)]),
-    ("kube secret token", f"users:\n- name: ci\n  user:\n    token: {RANDOM}\n", [("ENV_SECRET", RANDOM)]),
+    (
+        "kube secret token",
+        f"users:\n- name: ci\n  user:\n    token: {RANDOM}\n",
+        [("ENV_SECRET", RANDOM)],
+    ),
     (
         "kube client-key-data",
         "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFB\n",
@@ -116,7 +140,11 @@ CASES = [
     ),
     ("JSON key", f'{{"client_secret": "{RANDOM}"}}', [("ENV_SECRET", RANDOM)]),
     ("Go short assignment", f"apiToken := `{RANDOM}`", [("ENV_SECRET", RANDOM)]),
-    ("URL query access_token", f"GET /cb?state=1&access_token={RANDOM}&x=1", [("ENV_SECRET", RANDOM)]),
+    (
+        "URL query access_token",
+        f"GET /cb?state=1&access_token={RANDOM}&x=1",
+        [("ENV_SECRET", RANDOM)],
+    ),
     (
         "log line",
         f"2024-05-01T10:00:00Z WARN auth failed user=bob password={PW} ip=-",
@@ -132,7 +160,11 @@ CASES = [
         "[default]\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKY\n",
         [("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKY")],
     ),
-    ("high-entropy value after a secret word", f"the api key is {RANDOM} ok", [("ENV_SECRET", RANDOM)]),
+    (
+        "high-entropy value after a secret word",
+        f"the api key is {RANDOM} ok",
+        [("ENV_SECRET", RANDOM)],
+    ),
 ]
 
 

@@ -128,7 +128,10 @@ def test_a_profile_chooses_the_secret_action_but_cannot_turn_it_off() -> None:
         {
             "p": {
                 "score_threshold": 0.95,
-                "entities": {"GITHUB_TOKEN": "block", "ENV_SECRET": {"action": "hash", "min_score": 1.0}},
+                "entities": {
+                    "GITHUB_TOKEN": "block",
+                    "ENV_SECRET": {"action": "hash", "min_score": 1.0},
+                },
             }
         }
     )["p"]
@@ -141,7 +144,9 @@ def test_a_profile_chooses_the_secret_action_but_cannot_turn_it_off() -> None:
 
 
 def test_demo_profiles_cover_the_common_tokens() -> None:
-    demo = load_profiles_yaml(Path(__file__).parents[2] / "packaging" / "demo" / "dlp-profiles.yaml")
+    demo = load_profiles_yaml(
+        Path(__file__).parents[2] / "packaging" / "demo" / "dlp-profiles.yaml"
+    )
     for profile in demo.values():
         for entity in ("GITHUB_TOKEN", "GOOGLE_API_KEY", "STRIPE_KEY", "SLACK_TOKEN", "JWT"):
             assert entity in profile.rules()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from warden.dlp.recognizers import pii, secrets
+from warden.dlp.recognizers import credentials, pii, secrets
 from warden.dlp.recognizers.base import Triggered
 
 AKIA = "AKIA2E0A8F3B244C9986"
@@ -85,28 +85,32 @@ SECRET_CASES = [
     ),
     (secrets.JwtRecognizer, "eyJhbGciOiJIUzI1NiJ9", []),
     (
-        secrets.ConnectionStringPasswordRecognizer,
+        credentials.ConnectionStringPasswordRecognizer,
         "postgres://app:S3cr3t!x@db.internal:5432/app",
         [("S3cr3t!x", 0.85)],
     ),
-    (secrets.ConnectionStringPasswordRecognizer, "amqp://guest:${RABBIT_PASSWORD}@mq:5672", []),
-    (secrets.ConnectionStringPasswordRecognizer, "https://example.com/a:b@c", []),
-    (secrets.EnvSecretRecognizer, "DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
-    (secrets.EnvSecretRecognizer, "DB_PASSWORD=B#q0Cs^BQd # comment\n", [("B#q0Cs^BQd", 0.8)]),
-    (secrets.EnvSecretRecognizer, "  export GITHUB_TOKEN=abcd1234efgh\n", [("abcd1234efgh", 0.8)]),
+    (credentials.ConnectionStringPasswordRecognizer, "amqp://guest:${RABBIT_PASSWORD}@mq:5672", []),
+    (credentials.ConnectionStringPasswordRecognizer, "https://example.com/a:b@c", []),
+    (credentials.EnvSecretRecognizer, "DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
+    (credentials.EnvSecretRecognizer, "DB_PASSWORD=B#q0Cs^BQd # comment\n", [("B#q0Cs^BQd", 0.8)]),
     (
-        secrets.EnvSecretRecognizer,
+        credentials.EnvSecretRecognizer,
+        "  export GITHUB_TOKEN=abcd1234efgh\n",
+        [("abcd1234efgh", 0.8)],
+    ),
+    (
+        credentials.EnvSecretRecognizer,
         'client_secret: "my long secret value"',
         [("my long secret value", 0.8)],
     ),
-    (secrets.EnvSecretRecognizer, 'cfg = {"api_key": "k-123456"}', [("k-123456", 0.8)]),
-    (secrets.EnvSecretRecognizer, "max_tokens: 4096\ntoken_type: bearer\n", []),
-    (secrets.EnvSecretRecognizer, "password = os.environ['DB_PASSWORD']\n", []),
+    (credentials.EnvSecretRecognizer, 'cfg = {"api_key": "k-123456"}', [("k-123456", 0.8)]),
+    (credentials.EnvSecretRecognizer, "max_tokens: 4096\ntoken_type: bearer\n", []),
+    (credentials.EnvSecretRecognizer, "password = os.environ['DB_PASSWORD']\n", []),
     # anywhere in a line, not only at its start (issue 20)
-    (secrets.EnvSecretRecognizer, "echo x DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
-    (secrets.EnvSecretRecognizer, 'DB_PASSWORD="${DB_PASSWORD}"\n', []),
+    (credentials.EnvSecretRecognizer, "echo x DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
+    (credentials.EnvSecretRecognizer, 'DB_PASSWORD="${DB_PASSWORD}"\n', []),
     (
-        secrets.EnvSecretRecognizer,
+        credentials.EnvSecretRecognizer,
         "password = pwd_from_vault\n",
         [],
     ),  # code: unquoted is a variable
