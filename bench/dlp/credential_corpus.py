@@ -494,11 +494,17 @@ def _docs_for(
         return
     span = found
     secret = item[span[0] : span[1]]
-    fake = refake(secret, rng)
-    text = item[: span[0]] + fake + item[span[1] :]
-    # the fake must still be what gitleaks' rule finds there
-    if secret_span(rule[0], rule[1], text) != (span[0], span[0] + len(fake)):
-        fake, text = secret, item
+    # the fake must still be what gitleaks' rule finds there; a value that cannot be
+    # made fake that way is left out, never kept as it was
+    for _ in range(8):
+        fake = refake(secret, rng)
+        text = item[: span[0]] + fake + item[span[1] :]
+        if secret_span(rule[0], rule[1], text) == (span[0], span[0] + len(fake)):
+            break
+    else:
+        return
+    if fake == secret and not secret.startswith("ey"):
+        return
     gold = (span[0], span[0] + len(fake))
     yield Doc(text, rule_id, "gitleaks: literal", where, [gold])
 
