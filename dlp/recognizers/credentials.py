@@ -183,7 +183,14 @@ class AnchoredContextRecognizer(ContextRecognizer):
                     "previous": prev if b >= 2 and text[b - 1] in " _-" else b,
                 }
                 end = min(n, t_end + self.REACH_AFTER)
+                e = t_end
+                while e < n and text[e] in _NAME_CHARS:
+                    e += 1
+                while e < n and text[e] in "\"'`] \t":
+                    e += 1
                 for pattern, rx in compiled:
+                    if not self.worth_trying(pattern.name, text, b, e, where["line"]):
+                        continue
                     for tag in self.STARTS.get(pattern.name, tuple(where)):
                         start = where[tag]
                         if (pattern.name, start) in tried:
@@ -192,6 +199,12 @@ class AnchoredContextRecognizer(ContextRecognizer):
                         m = rx.match(text, start, end)
                         if m is not None:
                             yield pattern.name, pattern.score, m
+
+    def worth_trying(self, kind: str, text: str, name: int, after: int, line: int) -> bool:
+        """A cheap look at the text around a trigger before a pattern is tried: ``name``
+        is where the name starts, ``after`` the first character after it (past closing
+        quotes and blanks), ``line`` the line's start."""
+        return True
 
 
 def _at_line_start(text: str, pos: int) -> bool:
@@ -311,6 +324,14 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
             0.85,
         ),
     ]
+    STARTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Authorization header": ("name",),
+        "Authorization header without a scheme": ("name",),
+        "bearer token in prose or logs": ("word",),
+        "API key header": ("name",),
+        "curl -u / --user": ("word",),
+        "docker config auth": ("word", "before"),
+    }
     CONTEXT: ClassVar[list[str]] = ["authorization", "bearer", "header", "curl"]
     TRIGGER = None
     TRIGGER_LITERALS = (
@@ -413,6 +434,21 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
     TRIGGER_LOWER = True
     REACH_BEFORE = 8
     REACH_AFTER = 420
+
+    def worth_trying(self, kind: str, text: str, name: int, after: int, line: int) -> bool:
+        c = text[after : after + 1]
+        before = text[name - 1 : name] if name > 0 else ""
+        if kind.startswith(("quoted value", "unquoted value")):
+            return c in (":", "=", "?", ".", "|") or text.startswith(("string", "[]byte"), after)
+        if kind.startswith("quoted key and value pair"):
+            return c == "," and before in ('"', "'")
+        if kind == "URL query parameter":
+            return c == "=" and before in ("?", "&", ";")
+        if kind == "XML element":
+            return c == ">" and before == "<"
+        if kind == "Dockerfile ENV/ARG with a space":
+            return text[line:name].strip() in ("ENV", "ARG")
+        return True
 
     def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
         if is_placeholder(value):
