@@ -175,8 +175,11 @@ class AnchoredContextRecognizer(ContextRecognizer):
                 prev = b - 1
                 while prev > 0 and text[prev - 1] in _NAME_CHARS:
                     prev -= 1
+                name = b
+                while name < t_start and text[name] == "-":
+                    name += 1  # --password=…: the name follows a CLI flag's dashes
                 where = {
-                    "name": b,
+                    "name": name,
                     "before": max(0, b - 1),
                     "word": t_start,
                     "line": text.rfind("\n", 0, b) + 1,
@@ -318,6 +321,24 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
             0.85,
         ),
         Pattern(
+            "auth tuple in code (requests, httpx)",
+            r"(?<![A-Za-z0-9_])auth[ \t]*=[ \t]*[\(\[][ \t]*[\"'][^\"'\r\n]{0,128}[\"'][ \t]*,[ \t]*"
+            r"(?P<q>[\"'])(?P<v>[^\"'\r\n]{3,256})(?P=q)",
+            0.85,
+        ),
+        Pattern(
+            "password flag of a command",
+            r"(?<![A-Za-z0-9_\-])(?:--password|--passwd|--pass|--token|--secret|--api-key|"
+            r"--client-secret)(?:=|[ \t]+)(?P<q>[\"']?)(?P<v>[^\s\"']{3,256})(?P=q)(?=\s|$)",
+            0.85,
+        ),
+        Pattern(
+            "login -p",
+            r"(?<![A-Za-z0-9_\-])login\b[^\r\n]{0,200}?[ \t]-p[ \t]+(?P<q>[\"']?)"
+            r"(?P<v>[^\s\"']{3,256})(?P=q)(?=\s|$)",
+            0.85,
+        ),
+        Pattern(
             "docker config auth",
             r"\"(?:auth|identitytoken|registrytoken)\"[ \t]*:[ \t]*\""
             r"(?P<v>[A-Za-z0-9+/=_\-.]{12,2000})\"",
@@ -331,13 +352,17 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
         "API key header": ("name",),
         "curl -u / --user": ("word",),
         "docker config auth": ("word", "before"),
+        "auth tuple in code (requests, httpx)": ("word",),
+        "password flag of a command": ("word",),
+        "login -p": ("word",),
     }
     CONTEXT: ClassVar[list[str]] = ["authorization", "bearer", "header", "curl"]
     TRIGGER = None
     TRIGGER_LITERALS = (
         "authorization", "bearer", "api-key", "apikey", "-token", "_token", "token:",
         'token":', "-key:", '-key":', "secret:", 'secret":', "cookie", "-u ", "-u\t", "-u=",
-        "--user", '"auth"', "identitytoken", "registrytoken",
+        "--user", '"auth"', "identitytoken", "registrytoken", "auth=", "auth =", "--pass",
+        "--token", "--secret", "--api-key", "--client-secret", "login",
     )  # fmt: skip
     TRIGGER_LOWER = True
     REACH_BEFORE = 40
@@ -346,8 +371,10 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
     def accept(self, kind: str, m: regex.Match[str], value: str, text: str) -> bool:
         if is_placeholder(value):
             return False
-        if kind == "curl -u / --user":  # any password but a placeholder
-            return len(value) >= 3
+        if kind in ("curl -u / --user", "auth tuple in code (requests, httpx)", "login -p"):
+            return len(value) >= 3  # any password but a placeholder
+        if kind == "password flag of a command":
+            return len(value) >= 4 and not value.startswith(("-", "$"))
         if kind == "Authorization header" and " basic" in m.group(0).lower():
             return len(value) >= 8  # base64 of user:password
         if value.isdigit():  # numeric tokens exist (Discord client secrets)
@@ -382,11 +409,12 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         "URL query parameter": ("before",),
         "XML element": ("before",),
         "generated-looking value after a secret word": ("word", "previous", "name"),
+        "password after a password word in prose": ("word",),
     }
     PATTERNS: ClassVar[list[Pattern]] = [
         Pattern(
             "quoted value of a secret-named key",
-            rf"(?<![A-Za-z0-9_.\-]){_NAME}[\"'`\]]?"
+            rf"(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-){_NAME}[\"'`\]]?"
             # a type after the name: `var token string =`, `val token: String =`
             r"(?:[ \t]*:[ \t]*[A-Za-z][\w<>\[\]?]{0,20}|[ \t]+(?:string|\[\]byte))?"
             rf"[ \t]*{_OP}[ \t]*@?{_QUOTED}",
@@ -399,7 +427,8 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "unquoted value of a secret-named key",
-            rf"(?<![A-Za-z0-9_.\-]){_NAME}(?P<sp>[ \t]*){_OP}(?P<sp2>[ \t]*)(?![\"'`@]){_BARE}",
+            rf"(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-){_NAME}(?P<sp>[ \t]*){_OP}(?P<sp2>[ \t]*)(?![\"'`@])"
+            rf"{_BARE}",
             0.8,
         ),
         Pattern(
@@ -409,12 +438,18 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "URL query parameter",
-            r"[?&;](?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})=(?P<v>[^&#\s\"'<>]{4,300})",
+            r"[?&;](?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})=(?P<v>[^&;#\s\"'<>]{4,300})",
             0.8,
         ),
         Pattern(
             "XML element",
             r"<(?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,60})>\s*(?P<v>[^<>\s]{4,300})\s*</(?P=name)>",
+            0.8,
+        ),
+        Pattern(
+            "password after a password word in prose",
+            r"(?i)(?<![A-Za-z0-9_])(?P<name>password|passwd|passphrase|pwd|passwort|contrase(?:ñ|n)a)"
+            r"(?:[ \t]*:|(?:[ \t]+(?:is|was|ist|es|est|->)){1,2})[ \t]+[\"'`]?(?P<v>[^\s\"'`]{6,128})",
             0.8,
         ),
         Pattern(
@@ -455,6 +490,12 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
             return False
         if kind == "generated-looking value after a secret word":
             return looks_random(value, min_length=16, min_entropy=3.2)
+        if kind == "password after a password word in prose":
+            # a word is a judgement ("wrong", "correct"), a password has a digit or symbol
+            value = value.rstrip(".,;:!?")
+            return (
+                len(value) >= 6 and any(not c.isalpha() for c in value) and not is_identifier(value)
+            )
         strength = _strength(m.group("name"))
         if strength == 0:
             return False

@@ -165,6 +165,23 @@ CASES = [
         f"the api key is {RANDOM} ok",
         [("ENV_SECRET", RANDOM)],
     ),
+    ("password in prose", f"my password is {PW} thanks", [("ENV_SECRET", PW)]),
+    ("CLI flag --password=", f"mysql -u root --password={PW} -h db", [("HTTP_CREDENTIAL", PW)]),
+    (
+        "docker login -p",
+        f"docker login -u bob -p {PW} registry.example.com",
+        [("HTTP_CREDENTIAL", PW)],
+    ),
+    (
+        "requests auth tuple",
+        f"requests.get(url, auth=('admin', '{PW}'))",
+        [("HTTP_CREDENTIAL", PW)],
+    ),
+    (
+        "ADO.NET connection string",
+        f"Server=tcp:db.example.net,1433;User ID=app;Password={PW};Encrypt=True;",
+        [("ENV_SECRET", PW)],
+    ),
 ]
 
 
@@ -210,6 +227,9 @@ PLACEHOLDERS = [
     "?api_key=YOUR_KEY&q=1",
     "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx",
     "the password is wrong",
+    "the password is correct.",
+    "mkdir -p build && ssh -p 2222 host",
+    "--password=$DB_PASSWORD",
     "reset your password at https://example.com/reset?token=",
 ]
 
