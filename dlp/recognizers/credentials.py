@@ -322,7 +322,8 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "auth tuple in code (requests, httpx)",
-            r"(?<![A-Za-z0-9_])auth[ \t]*=[ \t]*[\(\[][ \t]*[\"'][^\"'\r\n]{0,128}[\"'][ \t]*,[ \t]*"
+            r"(?<![A-Za-z0-9_])auth[ \t]*=[ \t]*[\(\[][ \t]*[\"'][^\"'\r\n]{0,128}[\"']"
+            r"[ \t]*,[ \t]*"
             r"(?P<q>[\"'])(?P<v>[^\"'\r\n]{3,256})(?P=q)",
             0.85,
         ),
@@ -427,7 +428,8 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         ),
         Pattern(
             "unquoted value of a secret-named key",
-            rf"(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-){_NAME}(?P<sp>[ \t]*){_OP}(?P<sp2>[ \t]*)(?![\"'`@])"
+            rf"(?<![A-Za-z0-9_.]|[A-Za-z0-9_.]-){_NAME}(?P<sp>[ \t]*){_OP}(?P<sp2>[ \t]*)"
+            r"(?![\"'`@])"
             rf"{_BARE}",
             0.8,
         ),
@@ -449,7 +451,8 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
         Pattern(
             "password after a password word in prose",
             r"(?i)(?<![A-Za-z0-9_])(?P<name>password|passwd|passphrase|pwd|passwort|contrase(?:ñ|n)a)"
-            r"(?:[ \t]*:|(?:[ \t]+(?:is|was|ist|es|est|->)){1,2})[ \t]+[\"'`]?(?P<v>[^\s\"'`]{6,128})",
+            r"(?:[ \t]*:|(?:[ \t]+(?:is|was|ist|es|est|->)){1,2})[ \t]+[\"'`]?"
+            r"(?P<v>[^\s\"'`]{6,128})",
             0.8,
         ),
         Pattern(
