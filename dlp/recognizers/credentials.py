@@ -1,7 +1,8 @@
-"""Credentials known by their context, not their format: HTTP authorization headers and
-``curl -u``, passwords in connection strings, Azure storage and SAS keys, and the values
-of secret-named settings anywhere in a line (``.env``, shell, Dockerfile ``ENV``/``ARG``,
-YAML, JSON, INI, code, URL queries, log lines, kube and docker configs).
+"""Credentials known by their context, not their format: HTTP authorization headers,
+``curl -u`` and password flags, passwords in connection strings, Azure storage and SAS
+keys, and the values of secret-named settings anywhere in a line (``.env``, shell,
+Dockerfile ``ENV``/``ARG``, YAML, JSON, INI, code, URL queries, log lines, kube and docker
+configs, prose).
 
 Where each looks comes from the public rule sets, read for the contexts (not copied):
 gitleaks (``cmd/generate/config/rules/generic.go``, ``curl.go``, ``azure.go``,
@@ -18,6 +19,8 @@ variable). A weak name (``*_KEY``, ``auth``, ``sig``) needs a value that looks g
 
 They run on the pre-scan's windows of the whole text (``analyze_windows``), so that
 ``^`` and look-behinds see the real text before a window.
+
+(Over 400 lines because of the patterns' shapes, one per context; the logic is ~100.)
 """
 
 from __future__ import annotations
@@ -284,8 +287,9 @@ class HttpCredentialRecognizer(AnchoredContextRecognizer):
     """Credentials in HTTP requests as people paste them: ``Authorization`` and
     ``Proxy-Authorization`` headers with any scheme (curl ``-H``, raw requests, logs,
     JSON header maps), API-key headers (``X-Api-Key``, ``api-key``, ``X-Auth-Token``,
-    ``Private-Token``, ``Ocp-Apim-Subscription-Key`` …), ``curl -u user:password``, and
-    docker's ``"auth": "<base64 user:password>"``."""
+    ``Private-Token``, ``Ocp-Apim-Subscription-Key`` …), ``curl -u user:password``,
+    password flags of commands (``--password=…``, ``docker login -p …``), ``auth=(user,
+    password)`` in code, and docker's ``"auth": "<base64 user:password>"``."""
 
     ENTITY = "HTTP_CREDENTIAL"
     PATTERNS: ClassVar[list[Pattern]] = [
