@@ -56,6 +56,16 @@ def _min_length(region: str) -> int:
     return min((n for n in lengths if n > 0), default=1)
 
 
+@functools.lru_cache(maxsize=512)
+def _max_length(region: str) -> int:
+    """The most digits a valid national number of ``region`` has (a cluster may hold two
+    more: a trunk prefix and a digit the matcher leaves out)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = metadata.general_desc if metadata is not None else None
+    lengths = desc.possible_length if desc is not None else ()
+    return max((n for n in lengths if n > 0), default=_MAX_PHONE_DIGITS)
+
+
 #: Phone numbers with fewer digits are not looked for: in the supported regions the valid
 #: ones are short service numbers, and every year or port number would be a candidate.
 MIN_PHONE_DIGITS = 7
@@ -178,6 +188,7 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
 
     def __init__(self, regions: Sequence[str], leniency: int = 1) -> None:
         # the profile's regions first (an international number is parsed in the first)
+        self._own = len(dict.fromkeys(regions))
         regions = tuple(dict.fromkeys((*regions, *BASE_PHONE_REGIONS)))
         super().__init__(supported_regions=regions, leniency=leniency)
         self._name = type(self).__name__
@@ -205,10 +216,17 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
             window = text[lo : end + 1]
             # "+…" numbers parse the same in every region
             regions = self._regions[:1] if cluster.startswith("+") else self._regions
-            for region in regions:
-                if digits < _min_length(region) and not cluster.startswith("+"):
-                    continue
+            found_here = False
+            for i, region in enumerate(regions):
+                if i >= self._own and found_here:
+                    break  # Presidio's extra regions only where the profile's found nothing
+                if not cluster.startswith("+") and (
+                    digits < _min_length(region)
+                    or (i >= self._own and digits > _max_length(region) + 2)
+                ):
+                    continue  # too few (or, for an extra region, too many) digits for it
                 for m_start, m_end in _matches(window, region, self._leniency):
+                    found_here = True
                     results.append(
                         RecognizerResult(
                             entity_type=self.supported_entities[0],
