@@ -100,7 +100,8 @@ class CardNumberRecognizer(Triggered, CreditCardRecognizer):
 
     PATTERN = (
         "All Credit Cards (weak)",
-        r"\b(?!1\d{12}(?!\d))(?:"
+        # not a group of a longer hyphenated token (UUIDs: d7b0d0e2-6231-4240-8243-c4c1…)
+        r"(?<![0-9A-Za-z]-)\b(?!1\d{12}(?!\d))(?:"
         # 13-17 digits: Presidio's pattern (plus the 2-series)
         r"(?:4\d{3}|5[0-5]\d{2}|2[2-7]\d{2}|6\d{3}|1\d{3}|3\d{3})"
         r"[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}"
@@ -110,7 +111,7 @@ class CardNumberRecognizer(Triggered, CreditCardRecognizer):
         r"|(?:4\d{3}|5[0678]\d{2}|6\d{3}|220\d)(?:[- ]?\d{4}){3}[- ]?\d{2,3}"
         # Maestro 12 digits
         r"|(?:50[123]\d|5[6-8]\d{2}|6\d{3})[- ]?\d{4}[- ]?\d{4}"
-        r")\b(?![- ]?\d)",
+        r")\b(?![- ]?\d)(?!-[0-9A-Za-z])",
         0.3,
     )
     TRIGGER = r"\d{4}[- ]?\d{3}"

@@ -306,3 +306,8 @@ def test_timestamps_are_not_phone_numbers(text: str) -> None:
 )
 def test_phones_at_least_stock_presidios_regions(text: str, number: str) -> None:
     assert pii(text) == [("PHONE_NUMBER", number)]
+
+
+def test_uuid_groups_are_not_cards() -> None:
+    # 6231-4240-8243 passes Luhn; inside a UUID it is not a 12-digit Maestro card
+    assert pii("x.id != 'd7b0d0e2-6231-4240-8243-c4c123c28e51'") == []
