@@ -61,7 +61,7 @@ _NOT_SECRET_NAME = regex.compile(
     r"|bypass|compass|max[_\-.]?tokens?|num[_\-.]?tokens?|tokens?[_\-.]?count|keyboard)"
 )
 #: Weak names: a key of some kind; the value has to look generated.
-_WEAK_NAME = regex.compile(r".*(?:key|auth)")
+_WEAK_NAME = regex.compile(r".*(?:key|auth|login)")
 
 
 def _strength(name: str) -> int:
@@ -471,7 +471,7 @@ class EnvSecretRecognizer(AnchoredContextRecognizer):
     CONTEXT: ClassVar[list[str]] = ["password", "secret", "token", "env"]
     TRIGGER = None
     TRIGGER_LITERALS = (
-        "pass", "pw", "secret", "token", "key", "cred", "auth", "bearer", "contrase"
+        "pass", "pw", "secret", "token", "key", "cred", "auth", "bearer", "contrase", "login"
     )  # fmt: skip
     TRIGGER_LOWER = True
     REACH_BEFORE = 8

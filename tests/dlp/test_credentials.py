@@ -166,6 +166,16 @@ CASES = [
         [("ENV_SECRET", RANDOM)],
     ),
     ("password in prose", f"my password is {PW} thanks", [("ENV_SECRET", PW)]),
+    (
+        "Slack legacy workspace token",
+        '"token": "xoxa-2-q8Zr2Vt6Wm4X"',
+        [("SLACK_TOKEN", "xoxa-2-q8Zr2Vt6Wm4X")],
+    ),
+    (
+        "SonarQube login under a weak name",
+        'SONAR_LOGIN := "05227664AFEBDCB7529673853BAECFFA45288319"',
+        [("ENV_SECRET", "05227664AFEBDCB7529673853BAECFFA45288319")],
+    ),
     ("CLI flag --password=", f"mysql -u root --password={PW} -h db", [("HTTP_CREDENTIAL", PW)]),
     (
         "docker login -p",
