@@ -28,8 +28,10 @@ Sources (read from local clones, cited per document in its ``source`` field):
 
 Nothing real: literal true positives copied into the rule sets from public repositories
 have their secret replaced by random characters of the same classes (the vendor prefix
-kept), so every credential in the corpus is fake; JWTs and PEM blocks are the rule sets'
-published test values and are kept as they are.
+kept), so every credential in the corpus is fake; JWTs keep the rule sets' published
+header and claims (their JSON must stay valid) with a random signature, so none verifies;
+PEM blocks keep their armour around a random body. Values that cannot be made fake so
+are left out.
 """
 
 from __future__ import annotations
@@ -349,7 +351,13 @@ def refake(value: str, rng: random.Random) -> str:
     """``value`` with its characters after the vendor prefix replaced by random ones of the
     same class (drawn from the classes' characters present in the value)."""
     if value.startswith("ey"):
-        return value  # JWT examples: published test tokens, their JSON must stay valid
+        # a JWT: header and claims stay (their JSON must stay valid), the signature is
+        # replaced, so that no token copied into the rule sets would verify
+        head, dot, signature = value.rpartition(".")
+        if not dot or head.count(".") != 1:
+            return value
+        alphabet = string.ascii_letters + string.digits + "-_"
+        return head + "." + "".join(rng.choice(alphabet) if c.isalnum() else c for c in signature)
     if "-----BEGIN" in value:
         # a PEM block: keep its armour, replace the body with random base64 (no key
         # material of any kind is committed)
@@ -503,7 +511,7 @@ def _docs_for(
             break
     else:
         return
-    if fake == secret and not secret.startswith("ey"):
+    if fake == secret and "." not in secret:
         return
     gold = (span[0], span[0] + len(fake))
     yield Doc(text, rule_id, "gitleaks: literal", where, [gold])
