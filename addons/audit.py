@@ -56,8 +56,12 @@ def flow_record(
     flow: http.HTTPFlow,
     outcome: str | None = None,
     details: dict[str, str | int | bool] | None = None,
+    ctx: FlowContext | None = None,
 ) -> dict[str, Any]:
     """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
+
+    ``ctx`` stands in for the flow's own context where one flow carries several exchanges
+    (a WebSocket's messages and turns: addons/websocket.py).
 
     Built as data, not as an `AuditRecord`: the audit writer process checks every field
     (`AuditRecord.from_dict`) before it commits, so the event loop does not check them a
@@ -66,7 +70,8 @@ def flow_record(
     (`fit_text`): such a value must not make its own flow unrecordable. A record that
     still fails the writer's check fails its flow closed, as any unwritable record does.
     """
-    ctx = FlowContext.of(flow)
+    if ctx is None:
+        ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
     req, resp = flow.request, flow.response
     principal: dict[str, Any] = {
@@ -196,6 +201,36 @@ class Audit:
         self._stream_start: weakref.WeakKeyDictionary[http.HTTPFlow, str] = (
             weakref.WeakKeyDictionary()
         )
+        # The record of each WebSocket upgrade (101): its messages' records name it.
+        self._sessions: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+
+    def session_record(self, flow: http.HTTPFlow) -> str | None:
+        """The record id of ``flow``'s WebSocket upgrade, once written."""
+        return self._sessions.get(flow)
+
+    async def record(
+        self,
+        flow: http.HTTPFlow,
+        ctx: FlowContext,
+        outcome: str | None,
+        details: dict[str, str | int | bool],
+        fail_closed: bool,
+    ) -> str | None:
+        """Commit one record of an exchange inside ``flow`` (a WebSocket message or turn),
+        described by ``ctx``; its id, or ``None`` when it could not be written (the caller
+        decides what failing closed means there: ``fail_closed`` is for the caller's log)."""
+        try:
+            data = flow_record(flow, outcome, details, ctx)
+        except Exception:
+            logger.exception("the audit record of a WebSocket message could not be built")
+            return None
+        try:
+            await self.trail.record_data(data)
+        except AuditUnavailable:
+            if fail_closed:
+                logger.error("a WebSocket message was refused: its record cannot be written")
+            return None
+        return str(data["record_id"])
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:
         if FlowContext.of(flow).outcome == "refused_host":
@@ -223,7 +258,9 @@ class Audit:
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
-        await self._write(flow, fail_closed=True)
+        record_id = await self._write(flow, fail_closed=True)
+        if record_id is not None and flow.response is not None and flow.response.status_code == 101:
+            self._sessions[flow] = record_id
 
     async def error(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)

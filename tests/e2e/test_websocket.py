@@ -1,0 +1,274 @@
+"""WebSockets through the real gateway to aimock's Responses WebSocket mode and Realtime
+API: a real client (aiohttp: CONNECT, TLS with the gateway's CA, upgrade) against a real
+upstream socket. Each message is judged as the same prompt over HTTP is: what aimock
+received is asserted on its journal, the refusals on the error events the client got,
+the turn on the audit trail. Before this stage the gateway let every message through
+unread (issue 21): these tests fail on that code at the first assertion on the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
+from tests.e2e.test_policy import token
+from tests.identity.devidp import service_client
+from tests.peers import Aimock
+from tests.wsclient import exchange, text_of
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL = "jane.customer@example.com"
+OPENAI_KEY = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1w"
+AWS = "AKIAIOSFODNN7EXAMPLE"
+GREETING = "Hello from the mock upstream. How can I help?"
+RESPONSES = "wss://api.openai.com/v1/responses"
+REALTIME = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+POLICY = {
+    "dlp_profiles": ["pii-basic"],
+    "defaults": {"default_action": "block"},
+    "tenants": {
+        "acme": {
+            "models": ["gpt-4o*", "gpt-realtime*"],
+            "rules": [
+                {
+                    "id": "acme-redact",
+                    "match": {"kind": "api"},
+                    "action": "redact",
+                    "dlp_profile": "pii-basic",
+                }
+            ],
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+    tmp = tmp_path_factory.mktemp("websocket")
+    policy = tmp / "policy.yaml"
+    policy.write_text(yaml.safe_dump(POLICY))
+    clients = [service_client("svc-eng", SERVICE_SECRET, {"tenant": "acme", "department": "eng"})]
+    b = start_bed(
+        tmp,
+        aimock,
+        surrogate=False,
+        extra_clients=clients,
+        extra_config={
+            "policy": {"file": str(policy)},
+            "dlp": {
+                "profiles_file": str(ROOT / "packaging" / "demo" / "dlp-profiles.yaml"),
+                "workers": 1,
+            },
+        },
+    )
+    # A small message cap, so that a test can cross it: set in the bed's own config.
+    b.warden.stop()
+    config = yaml.safe_load(b.warden.config_path.read_text())
+    config["proxy"]["websocket_max_message_bytes"] = 65536
+    b.warden.config_path.write_text(yaml.safe_dump(config))
+    b.warden.start()
+    yield b
+    b.warden.stop()
+    b.idp.stop()
+
+
+def create(prompt: str, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    """A ``response.create`` as Codex CLI sends it (the HTTP body's fields, flattened)."""
+    return {
+        "type": "response.create",
+        "model": model,
+        "instructions": "You are a helpful assistant.",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}
+        ],
+        "tools": [],
+        "store": False,
+    }
+
+
+def ws(bed: Bed, sends: list[Any], url: str = RESPONSES, bearer: str | None = "eng") -> Any:
+    return exchange(
+        bed.warden.proxy_url,
+        bed.warden.ca_cert,
+        url,
+        sends,
+        token(bed, bearer) if bearer else None,
+    )
+
+
+def http_responses(bed: Bed, body: dict[str, Any]) -> httpx.Response:
+    """The same request over HTTP: POST /v1/responses through the gateway."""
+    proxy = httpx.Proxy(
+        bed.warden.proxy_url, headers={"Proxy-Authorization": f"Bearer {token(bed, 'eng')}"}
+    )
+    tls = ssl.create_default_context(cafile=str(bed.warden.ca_cert))
+    with httpx.Client(proxy=proxy, verify=tls, timeout=60) as client:
+        return client.post(
+            "https://api.openai.com/v1/responses",
+            json=body,
+            headers={"Authorization": "Bearer sk-test"},
+        )
+
+
+def ws_journal(bed: Bed) -> list[dict[str, Any]]:
+    return [e for e in bed.aimock.journal() if e.get("method") == "WS"]
+
+
+def upstream_user_text(entry: dict[str, Any]) -> str:
+    """The last user message aimock received (its journal holds the chat form)."""
+    body = entry["body"] if isinstance(entry["body"], dict) else json.loads(entry["body"])
+    users = [m for m in body["messages"] if m.get("role") == "user"]
+    content = users[-1]["content"]
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
+def acme_records(bed: Bed) -> list[dict[str, Any]]:
+    return bed.warden.audit_records("acme")
+
+
+def test_redacted_over_the_socket_as_over_http(bed: Bed) -> None:
+    prompt = f"hello warden, write to {EMAIL} with key {OPENAI_KEY}"
+    before = len(ws_journal(bed))
+    up = ws(bed, [create(prompt)])
+    assert up.status == 101, up.body
+    events = up.events[0]
+    assert events[-1]["type"] == "response.completed", events
+    assert text_of(events) == GREETING
+    entries = ws_journal(bed)
+    assert len(entries) == before + 1
+    over_socket = upstream_user_text(entries[-1])
+    assert EMAIL not in over_socket and OPENAI_KEY not in over_socket
+    assert "<EMAIL_ADDRESS_1>" in over_socket and "<OPENAI_API_KEY_1>" in over_socket
+    http = http_responses(bed, {k: v for k, v in create(prompt).items() if k != "type"})
+    assert http.status_code == 200, http.text
+    http_entry = [e for e in bed.aimock.journal() if e.get("path") == "/v1/responses"][-1]
+    assert upstream_user_text(http_entry) == over_socket
+
+
+def test_the_turn_is_audited_with_model_findings_and_usage(bed: Bed) -> None:
+    up = ws(bed, [create(f"hello warden, mail {EMAIL}")])
+    assert up.events[0][-1]["type"] == "response.completed"
+    records = acme_records(bed)
+    session = [r for r in records if r["status"] == 101 and not r["details"]][-1]
+    assert session["destination"]["api"] == "openai.responses_websocket"
+    turns = [r for r in records if r["details"].get("flow_record") == session["record_id"]]
+    turn = next(r for r in turns if r["details"].get("event") == "response.create")
+    assert turn["details"]["transport"] == "websocket" and turn["details"]["turn"] == 1
+    assert turn["destination"]["model"] == "gpt-4o-mini"
+    assert turn["outcome"] == "redacted"
+    assert {(f["entity_type"], f["count"]) for f in turn["findings"]} == {("EMAIL_ADDRESS", 1)}
+    assert turn["decision"]["rule_id"] == "acme-redact"
+    end = next(r for r in turns if r["details"].get("phase") == "turn_end")
+    assert end["details"]["turn_record"] == turn["record_id"]
+    assert end["usage"] is not None and end["usage"]["tokens_out"] is not None
+    assert EMAIL not in json.dumps(records)
+
+
+REFUSED = [
+    pytest.param(create(f"hello warden, deploy with {AWS}"), "warden_dlp_blocked", id="aws-key"),
+    pytest.param(create("hello warden, project Bluebird"), "warden_dlp_blocked", id="codename"),
+    pytest.param(create("hello warden", model="o1-pro"), "policy_blocked", id="unapproved-model"),
+]
+
+
+@pytest.mark.parametrize(("message", "code"), REFUSED)
+def test_refused_over_the_socket_as_over_http(bed: Bed, message: dict[str, Any], code: str) -> None:
+    before = len(ws_journal(bed))
+    up = ws(bed, [message, create("hello warden")])
+    assert up.status == 101, up.body
+    refused, after = up.events
+    assert [e["type"] for e in refused] == ["error"]
+    error = refused[0]["error"]
+    assert error["code"] == code
+    http = http_responses(bed, {k: v for k, v in message.items() if k != "type"})
+    assert http.status_code == 403
+    assert error["message"] == http.json()["error"]["message"]
+    assert AWS not in error["message"]
+    # the refused message never left; the session goes on with the next one
+    assert after[-1]["type"] == "response.completed"
+    assert len(ws_journal(bed)) == before + 1
+    assert "Bluebird" not in upstream_user_text(ws_journal(bed)[-1])
+
+
+UNREADABLE = [
+    pytest.param("not json at all", id="not-json"),
+    pytest.param(b"\x00\x01binary", id="binary"),
+    pytest.param({"type": "response.create", "input": 42}, id="wrong-shape"),
+    pytest.param({"type": "session.hijack", "input": "x"}, id="unknown-event"),
+    pytest.param('{"type":"response.create","input":"a","input":"hello warden"}', id="repeat-key"),
+    pytest.param({"type": "response.create", "input": "x" * 70000}, id="over-the-cap"),
+]
+
+
+@pytest.mark.parametrize("message", UNREADABLE)
+def test_a_message_the_gateway_cannot_read_does_not_leave(bed: Bed, message: Any) -> None:
+    before = len(ws_journal(bed))
+    up = ws(bed, [message])
+    assert up.status == 101
+    assert [e["type"] for e in up.events[0]] == ["error"], up.events
+    error = up.events[0][0]["error"]
+    if isinstance(message, dict) and len(str(message["input"])) > 65536:
+        assert error["code"] == "warden_message_too_large"
+    else:  # refused as an unreadable HTTP body is: the tenant does not allow unparsed content
+        assert error["code"] == "policy_blocked" and "tenant:acme/unparsed" in error["message"]
+    assert len(ws_journal(bed)) == before
+
+
+UNKNOWN_SOCKETS = [
+    "wss://api.openai.com/v1/unknown-socket",
+    "wss://api.openai.com/v1/responses/extra",
+    "wss://chatgpt.com/backend-api/ws",
+    "wss://api.anthropic.com/v1/messages",
+]
+
+
+@pytest.mark.parametrize("url", UNKNOWN_SOCKETS)
+def test_an_unknown_socket_on_a_catalog_host_is_refused(bed: Bed, url: str) -> None:
+    up = ws(bed, [], url=url)
+    assert up.status == 403, up
+
+
+def test_upgrade_without_credentials_gets_407(bed: Bed) -> None:
+    assert ws(bed, [], bearer=None).status == 407
+
+
+def test_pseudonym_is_restored_in_server_events(bed: Bed) -> None:
+    up = ws(bed, [create("Draft a short apology to Jane Roe for the late delivery.")])
+    events = up.events[0]
+    assert events[-1]["type"] == "response.completed", events
+    assert text_of(events).startswith("Dear Jane Roe,")  # a placeholder within one delta
+    assert "Jane Roe" not in upstream_user_text(ws_journal(bed)[-1])
+
+
+def test_realtime_text_is_redacted_and_audio_counted(bed: Bed) -> None:
+    item = {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": f"hello warden, I am {EMAIL}"}],
+        },
+    }
+    up = exchange(
+        bed.warden.proxy_url,
+        bed.warden.ca_cert,
+        REALTIME,
+        [item, {"type": "response.create"}],
+        token(bed, "eng"),
+        answered=frozenset(
+            {"error", "response.done", "conversation.item.added", "conversation.item.created"}
+        ),
+    )
+    assert up.status == 101, up.body
+    assert all(e["type"] != "error" for batch in up.events for e in batch), up.events
+    assert EMAIL not in json.dumps(bed.aimock.journal())
