@@ -254,7 +254,7 @@ class WebSocketInspector:
             "closed_by": "client" if ws.closed_by_client else "server",
         }
         if ws.close_code is not None:
-            details["close_code"] = ws.close_code
+            details["close_code"] = int(ws.close_code)  # wsproto gives an IntEnum
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------

@@ -23,6 +23,8 @@ import aiohttp
 ANSWERED = frozenset(
     {"error", "response.completed", "response.done", "response.failed", "response.incomplete"}
 )
+#: Client events the server answers with nothing: sent without waiting.
+UNANSWERED = frozenset({"input_audio_buffer.append"})
 TIMEOUT_S = 60  # only a hung gateway reaches it; a busy CI answers in well under a second
 
 
@@ -66,6 +68,8 @@ async def _exchange(
                     await ws.send_str(item)
                 else:
                     await ws.send_str(json.dumps(item))
+                    if item.get("type") in UNANSWERED:
+                        continue
                 got: list[dict[str, Any]] = []
                 while True:
                     msg = await ws.receive(timeout=TIMEOUT_S)

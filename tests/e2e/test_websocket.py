@@ -21,7 +21,7 @@ import yaml
 from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import token
 from tests.identity.devidp import service_client
-from tests.peers import Aimock
+from tests.peers import Aimock, wait_until
 from tests.wsclient import exchange, text_of
 
 pytestmark = pytest.mark.e2e
@@ -250,25 +250,96 @@ def test_pseudonym_is_restored_in_server_events(bed: Bed) -> None:
     assert "Jane Roe" not in upstream_user_text(ws_journal(bed)[-1])
 
 
-def test_realtime_text_is_redacted_and_audio_counted(bed: Bed) -> None:
-    item = {
+def session_end(bed: Bed, api: str) -> dict[str, Any]:
+    """The last session's ``websocket_end`` record: written when the gateway has seen the
+    close, which comes after the client's last read, so it is waited for."""
+    found: list[dict[str, Any]] = []
+
+    def written() -> bool:
+        found[:] = [
+            r
+            for r in acme_records(bed)
+            if r["details"].get("phase") == "websocket_end" and r["destination"]["api"] == api
+        ]
+        return bool(found)
+
+    try:
+        wait_until(written, 30, "the session's end record")
+    except TimeoutError:
+        raise AssertionError(bed.warden.log()[-3000:]) from None
+    return found[-1]
+
+
+REALTIME_ANSWERED = frozenset({"error", "response.done", "conversation.item.added"})
+
+
+def realtime(bed: Bed, sends: list[Any], url: str = REALTIME) -> Any:
+    return exchange(
+        bed.warden.proxy_url,
+        bed.warden.ca_cert,
+        url,
+        sends,
+        token(bed, "eng"),
+        answered=REALTIME_ANSWERED | {"input_audio_buffer.committed", "session.updated"},
+    )
+
+
+def user_item(text: str) -> dict[str, Any]:
+    return {
         "type": "conversation.item.create",
         "item": {
             "type": "message",
             "role": "user",
-            "content": [{"type": "input_text", "text": f"hello warden, I am {EMAIL}"}],
+            "content": [{"type": "input_text", "text": text}],
         },
     }
-    up = exchange(
-        bed.warden.proxy_url,
-        bed.warden.ca_cert,
-        REALTIME,
-        [item, {"type": "response.create"}],
-        token(bed, "eng"),
-        answered=frozenset(
-            {"error", "response.done", "conversation.item.added", "conversation.item.created"}
-        ),
+
+
+def test_realtime_text_is_redacted_and_audio_counted(bed: Bed) -> None:
+    audio = {"type": "input_audio_buffer.append", "audio": "AAAA" * 100}
+    up = realtime(
+        bed,
+        [audio, audio, user_item(f"hello warden, I am {EMAIL}"), {"type": "response.create"}],
     )
     assert up.status == 101, up.body
     assert all(e["type"] != "error" for batch in up.events for e in batch), up.events
-    assert EMAIL not in json.dumps(bed.aimock.journal())
+    assert up.events[-1][-1]["type"] == "response.done"
+    entry = [e for e in ws_journal(bed) if e.get("path") == "/v1/realtime"][-1]
+    assert EMAIL not in json.dumps(entry) and "<EMAIL_ADDRESS_1>" in upstream_user_text(entry)
+    end = session_end(bed, "openai.realtime")
+    assert end["details"]["audio_frames"] == 2 and end["details"]["audio_bytes"] == 600
+    assert end["details"]["turns"] == 1
+
+
+REALTIME_REFUSED = [
+    pytest.param(user_item(f"hello warden, key {AWS}"), "warden_dlp_blocked", id="aws-key"),
+    pytest.param(
+        {"type": "session.update", "session": {"type": "realtime", "instructions": "Bluebird"}},
+        "warden_dlp_blocked",
+        id="codename-in-instructions",
+    ),
+    pytest.param(
+        {"type": "session.update", "session": {"type": "realtime", "model": "o1-pro"}},
+        "policy_blocked",
+        id="unapproved-model",
+    ),
+    pytest.param({"type": "transcript.inject", "text": "x"}, "policy_blocked", id="unknown-event"),
+]
+
+
+@pytest.mark.parametrize(("message", "code"), REALTIME_REFUSED)
+def test_realtime_refusals(bed: Bed, message: dict[str, Any], code: str) -> None:
+    up = realtime(bed, [message])
+    assert up.status == 101, up.body
+    errors = [e for e in up.events[0] if e["type"] == "error"]
+    assert [e["error"]["code"] for e in errors] == [code], up.events
+    assert AWS not in json.dumps(bed.aimock.journal())
+
+
+def test_realtime_unapproved_model_is_refused_at_the_upgrade(bed: Bed) -> None:
+    up = realtime(bed, [], url="wss://api.openai.com/v1/realtime?model=o1-pro")
+    assert up.status == 403
+    record = acme_records(bed)[-1]
+    assert record["decision"]["rule_id"] == "tenant:acme/models"
+    assert record["destination"]["api"] == "openai.realtime"
+    assert record["destination"]["model"] == "o1-pro"
