@@ -258,9 +258,14 @@ class Audit:
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
-        record_id = await self._write(flow, fail_closed=True)
-        if record_id is not None and flow.response is not None and flow.response.status_code == 101:
-            self._sessions[flow] = record_id
+        if flow.response is not None and flow.response.status_code == 101:
+            # a WebSocket's upgrade: the session's record, which its messages' records name
+            opened: dict[str, str | int | bool] = {"transport": "websocket", "phase": "opened"}
+            record_id = await self._write(flow, details=opened, fail_closed=True)
+            if record_id is not None:
+                self._sessions[flow] = record_id
+            return
+        await self._write(flow, fail_closed=True)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)

@@ -159,7 +159,8 @@ def test_the_turn_is_audited_with_model_findings_and_usage(bed: Bed) -> None:
     up = ws(bed, [create(f"hello warden, mail {EMAIL}")])
     assert up.events[0][-1]["type"] == "response.completed"
     records = acme_records(bed)
-    session = [r for r in records if r["status"] == 101 and not r["details"]][-1]
+    session = [r for r in records if r["details"].get("phase") == "opened"][-1]
+    assert session["status"] == 101 and session["details"]["transport"] == "websocket"
     assert session["destination"]["api"] == "openai.responses_websocket"
     turns = [r for r in records if r["details"].get("flow_record") == session["record_id"]]
     turn = next(r for r in turns if r["details"].get("event") == "response.create")
