@@ -15,8 +15,13 @@ unread. Here:
   in the DLP worker pool, then the message is rewritten and forwarded. A message that is
   refused is dropped and the client gets the protocol's own ``error`` event with the same
   words an HTTP client would read. A message the adapter cannot read is refused.
-- Each server event has the session's pseudonyms restored (``restore_json_response``,
-  one complete JSON document per event) and its usage read at the end of a turn.
+- Each server event has the session's pseudonyms restored (``dlp.socket_restore``: text
+  deltas of one output as one stream, so a placeholder split across two deltas is
+  restored; other events as whole JSON documents) and its usage read at the end of a
+  turn. When an output's text ends in a held tail, the tail goes out as one more delta
+  in place of the ``*.done`` event, which is injected after it (mitmproxy sends an
+  injected message after the other messages of the same read: it may come a few events
+  late).
 - The audit trail gets the upgrade's record (the session, status 101), one record per
   judged client message (``details.transport = "websocket"``, ``details.turn``), a
   ``turn_end`` record with the turn's usage, joined by ``details.turn_record``, and a
@@ -36,7 +41,7 @@ import json
 import logging
 import time
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mitmproxy import ctx as mitmproxy_ctx
@@ -60,7 +65,7 @@ from warden.providers.sockets import (
 
 if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
     from warden.addons.redact import Redactor
-    from warden.dlp import PseudonymVault
+    from warden.dlp.socket_restore import SocketRestorer
 
 logger = logging.getLogger("warden.websocket")
 
@@ -74,7 +79,7 @@ class Session:
 
     protocol: SocketProtocol | None
     model: str | None
-    vaults: list[PseudonymVault] = field(default_factory=list)
+    restorer: SocketRestorer | None = None
     turns: int = 0
     client_messages: int = 0
     server_messages: int = 0
@@ -428,7 +433,12 @@ class WebSocketInspector:
                 session.protocol.api, message.content, result.replacements
             )
         if result.vault is not None:
-            session.vaults.append(result.vault)
+            from warden.dlp.socket_restore import SocketRestorer, merge_vaults
+
+            if session.restorer is None:
+                session.restorer = SocketRestorer(result.vault)
+            else:
+                session.restorer.vault = merge_vaults(session.restorer.vault, result.vault)
         return turn
 
     async def _admit(
@@ -477,13 +487,11 @@ class WebSocketInspector:
     ) -> None:
         if session.protocol is None or len(message.content) > self.max_message_bytes:
             return  # not read: answers are not where text leaves, and cannot be restored
-        if session.vaults and b"<" in message.content:
-            from warden.dlp import restore_json_response
-
-            content = message.content
-            for vault in session.vaults:
-                content = restore_json_response(session.protocol.api, content, vault)
-            message.content = content
+        if session.restorer is not None and message.is_text:
+            restored = session.restorer.restore(message.content)
+            message.content = restored[0]
+            for later in restored[1:]:
+                inject(flow, later)  # the held tail went out first, in this message
         event = read_server(session.protocol, message.content, message.is_text)
         if not event.ends_turn or session.open_turn is None:
             return

@@ -243,6 +243,18 @@ def test_upgrade_without_credentials_gets_407(bed: Bed) -> None:
     assert ws(bed, [], bearer=None).status == 407
 
 
+def test_a_placeholder_split_across_deltas_is_restored(bed: Bed) -> None:
+    """aimock sends this answer three characters per delta (fixtures/aimock/websocket.json):
+    ``<CUSTOMER_1>`` arrives in five pieces."""
+    up = ws(bed, [create("Write a note to Jane Roe in small pieces.")])
+    events = up.events[0]
+    assert events[-1]["type"] == "response.completed", events
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert len(deltas) > 15  # three characters each: the placeholder was split upstream
+    assert text_of(events) == "Dear Jane Roe, this note arrives three characters at a time."
+    assert "CUSTOMER" not in json.dumps(events)
+
+
 def test_pseudonym_is_restored_in_server_events(bed: Bed) -> None:
     up = ws(bed, [create("Draft a short apology to Jane Roe for the late delivery.")])
     events = up.events[0]
