@@ -54,6 +54,7 @@ from warden.context import EntityCount, FlowContext, Redaction, Usage
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
 from warden.providers.errors import error_body
 from warden.providers.rewrite import rewrite_request
+from warden.providers.shapes import SegmentPath, TextSegment
 from warden.providers.sockets import (
     ClientMessage,
     SocketProtocol,
@@ -70,6 +71,10 @@ if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
 logger = logging.getLogger("warden.websocket")
 
 _GENERIC_CONTACT = "your IT service desk"
+#: The path of the scanned text that holds the session's issued placeholders (no message
+#: has a key with angle brackets at the top, and it is never written back).
+_ISSUED: SegmentPath = ("<issued placeholders>",)
+_ISSUED_LABEL = "<issued placeholders>"
 
 
 @dataclass(slots=True)
@@ -384,8 +389,16 @@ class WebSocketInspector:
         profile = profile_for(turn.decision, redactor.default_profile)
         if profile is None:
             return turn
+        segments = read.segments
+        if session.restorer is not None:
+            # Each scan numbers its pseudonyms from 1, and a socket's turns continue one
+            # conversation (previous_response_id): the placeholders this session already
+            # issued stand in the scanned text, so the scan skips their numbers and no
+            # placeholder means two people to the model.
+            issued = " ".join(session.restorer.vault)
+            segments = (*segments, TextSegment(_ISSUED, "system", issued))
         try:
-            result = await redactor.runner.scan(read.segments, profile)
+            result = await redactor.runner.scan(segments, profile)
         except (DlpBusy, DlpTimeout, DlpError) as exc:
             logger.error("DLP scan of a WebSocket message failed (%s): %s", type(exc).__name__, exc)
             if redactor.runner.profile(profile).on_error == "allow":
@@ -398,9 +411,14 @@ class WebSocketInspector:
                 flow, session, turn, details, text, "warden_dlp_unavailable", 503, "dlp_error"
             )
             return None
+        result.replacements.pop(_ISSUED, None)
         turn = turn.replace(
             redaction=Redaction(
-                tuple(EntityCount(f.entity_type, f.count, f.segment) for f in result.findings)
+                tuple(
+                    EntityCount(f.entity_type, f.count, f.segment)
+                    for f in result.findings
+                    if f.segment != _ISSUED_LABEL
+                )
             )
         )
         if result.blocked:

@@ -15,7 +15,7 @@ from mitmproxy import http
 from mitmproxy.flow import Flow
 from mitmproxy.proxy.layers.http._hooks import HttpRequestHook, HttpResponseHook
 from mitmproxy.proxy.layers.websocket import WebsocketMessageHook
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
@@ -100,7 +100,7 @@ async def test_a_101_the_stage_did_not_admit_is_refused() -> None:
     """mitmproxy would relay a 101 to a request without the WebSocket headers as raw TCP."""
     flow = upgrade("/v1/chat/completions")
     del flow.request.headers["upgrade"]
-    flow.response = tflow.tresp(status_code=101)
+    flow.response = tutils.tresp(status_code=101)
     await call(inspector(), HttpResponseHook(flow))
     assert flow.response.status_code == 502
 

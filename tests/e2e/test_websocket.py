@@ -356,3 +356,14 @@ def test_realtime_unapproved_model_is_refused_at_the_upgrade(bed: Bed) -> None:
     assert record["decision"]["rule_id"] == "tenant:acme/models"
     assert record["destination"]["api"] == "openai.realtime"
     assert record["destination"]["model"] == "o1-pro"
+
+
+def test_pseudonyms_of_later_turns_do_not_reuse_numbers(bed: Bed) -> None:
+    """Turns of one socket continue one conversation: a new person gets a new number."""
+    first = "Draft a short apology to Jane Roe for the late delivery."
+    second = "hello warden, and one to Contoso Ltd as well."
+    up = ws(bed, [create(first), create(second)])
+    assert text_of(up.events[0]).startswith("Dear Jane Roe,")
+    assert text_of(up.events[1]) == GREETING
+    upstream = upstream_user_text(ws_journal(bed)[-1])
+    assert "Contoso" not in upstream and "<CUSTOMER_2>" in upstream, upstream
