@@ -29,6 +29,7 @@ _CONTROL = frozenset(
     }
 )
 _TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
+TURN_END_MARKERS = (b"response.done",)
 
 
 def _item(segments: Segments, item: dict[str, object], path: SegmentPath) -> None:

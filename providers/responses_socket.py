@@ -22,6 +22,7 @@ from .responses import openai_responses_usage
 from .socketshapes import ClientMessage, ServerEvent
 
 _TURN_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+TURN_END_MARKERS = (b"response.completed", b"response.incomplete", b"response.failed", b"error")
 
 
 def read_client(doc: dict[str, object]) -> ClientMessage:

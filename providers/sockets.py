@@ -53,14 +53,20 @@ class SocketProtocol:
     api: str
     read_client: ClientReader
     read_server: ServerReader
+    #: What a server event that ends a turn holds somewhere in its bytes (its type): other
+    #: events are not decoded at all, as they say nothing the gateway records.
+    turn_end_markers: tuple[bytes, ...] = ()
 
 
 _PROTOCOLS: dict[tuple[str, tuple[str, ...]], SocketProtocol] = {
     ("openai", ("v1", "responses")): SocketProtocol(
-        "openai.responses_websocket", responses_socket.read_client, responses_socket.read_server
+        "openai.responses_websocket",
+        responses_socket.read_client,
+        responses_socket.read_server,
+        responses_socket.TURN_END_MARKERS,
     ),
     ("openai", ("v1", "realtime")): SocketProtocol(
-        "openai.realtime", realtime.read_client, realtime.read_server
+        "openai.realtime", realtime.read_client, realtime.read_server, realtime.TURN_END_MARKERS
     ),
 }
 
@@ -106,8 +112,11 @@ def read_client(protocol: SocketProtocol, content: bytes, is_text: bool) -> Clie
 
 def read_server(protocol: SocketProtocol, content: bytes, is_text: bool) -> ServerEvent:
     """The server event ``content`` read by ``protocol``; an event it cannot read says
-    nothing (it still goes to the client: the answer side is not where text leaves)."""
+    nothing (it still goes to the client: the answer side is not where text leaves), and
+    an event without a turn end's marker is not decoded (``event`` is then ``None``)."""
     if not is_text:
+        return ServerEvent(None)
+    if protocol.turn_end_markers and not any(m in content for m in protocol.turn_end_markers):
         return ServerEvent(None)
     doc = _load(content)
     if isinstance(doc, str):

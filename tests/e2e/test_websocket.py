@@ -158,7 +158,19 @@ def test_redacted_over_the_socket_as_over_http(bed: Bed) -> None:
 def test_the_turn_is_audited_with_model_findings_and_usage(bed: Bed) -> None:
     up = ws(bed, [create(f"hello warden, mail {EMAIL}")])
     assert up.events[0][-1]["type"] == "response.completed"
-    records = acme_records(bed)
+    records: list[dict[str, Any]] = []
+
+    def turn_ended() -> bool:
+        # the turn-end record is written beside the answer's last event, not before it
+        records[:] = acme_records(bed)
+        opened = [r for r in records if r["details"].get("phase") == "opened"]
+        return any(
+            r["details"].get("phase") == "turn_end"
+            and r["details"].get("flow_record") == opened[-1]["record_id"]
+            for r in records
+        )
+
+    wait_until(turn_ended, 30, "the turn's end record")
     session = [r for r in records if r["details"].get("phase") == "opened"][-1]
     assert session["status"] == 101 and session["details"]["transport"] == "websocket"
     assert session["destination"]["api"] == "openai.responses_websocket"

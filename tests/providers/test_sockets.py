@@ -4,6 +4,7 @@ say; messages the adapters cannot read are ``unreadable``, never an exception.""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from typing import Any
@@ -259,7 +260,7 @@ SERVER = [
     (
         RESPONSES,
         {"type": "response.output_text.delta", "delta": "hi"},
-        ("response.output_text.delta", None, False),
+        (None, None, False),
     ),
     (
         REALTIME,
@@ -267,7 +268,7 @@ SERVER = [
         ("response.done", Usage(1, 2), True),
     ),
     (REALTIME, {"type": "response.done", "response": "?"}, ("response.done", None, False)),
-    (REALTIME, {"type": "session.created"}, ("session.created", None, False)),
+    (REALTIME, {"type": "session.created"}, (None, None, False)),
     (REALTIME, {"no": "type"}, (None, None, False)),
 ]
 
@@ -288,8 +289,9 @@ def test_error_event_is_what_openai_clients_read() -> None:
 
 
 def test_reading_is_linear() -> None:
-    """A message of many items costs in proportion to its size: 20x the items take far
-    less than 20x20 the time (generous, for a busy CI: quadratic work would take 400x)."""
+    """A message of many items costs in proportion to its size: 10x the items take well
+    under 40x the time (linear: 10x; quadratic work: 100x). The best of five runs with the
+    collector off, so that a busy CI's pauses do not decide it."""
 
     def cost(n: int) -> float:
         doc = {
@@ -297,9 +299,16 @@ def test_reading_is_linear() -> None:
             "input": [{"type": "message", "role": "user", "content": USER}] * n,
         }
         content = message(doc)
-        start = time.perf_counter()
-        read_client(RESPONSES, content, True)
-        return time.perf_counter() - start
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            read_client(RESPONSES, content, True)
+            best = min(best, time.perf_counter() - start)
+        return best
 
-    small, large = min(cost(1000) for _ in range(3)), min(cost(20_000) for _ in range(3))
-    assert large < small * 100
+    gc.disable()
+    try:
+        small, large = cost(2_000), cost(20_000)
+    finally:
+        gc.enable()
+    assert large < small * 40
