@@ -45,15 +45,8 @@ def chain(
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
     addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
     # Before policy: it names the socket's api and model, which the policy decides on.
-    helper = policy or redactor
     addons.append(
-        WebSocketInspector(
-            audit,
-            policy,
-            redactor,
-            config.proxy.websocket_max_message_bytes,
-            *((helper.company, helper.contact) if helper is not None else ()),
-        )
+        WebSocketInspector(audit, policy, redactor, config.proxy.websocket_max_message_bytes)
     )
     if policy is not None:
         addons.append(policy)

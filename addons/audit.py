@@ -57,11 +57,13 @@ def flow_record(
     outcome: str | None = None,
     details: dict[str, str | int | bool] | None = None,
     ctx: FlowContext | None = None,
+    prompt: str | None = None,
 ) -> dict[str, Any]:
     """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
 
     ``ctx`` stands in for the flow's own context where one flow carries several exchanges
-    (a WebSocket's messages and turns: addons/websocket.py).
+    (a WebSocket's messages and turns: addons/websocket.py); ``prompt`` is then that
+    exchange's redacted prompt, instead of the flow's.
 
     Built as data, not as an `AuditRecord`: the audit writer process checks every field
     (`AuditRecord.from_dict`) before it commits, so the event loop does not check them a
@@ -70,6 +72,7 @@ def flow_record(
     (`fit_text`): such a value must not make its own flow unrecordable. A record that
     still fails the writer's check fails its flow closed, as any unwritable record does.
     """
+    exchange = ctx is not None  # one exchange of a flow that carries several
     if ctx is None:
         ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
@@ -172,9 +175,10 @@ def flow_record(
         "timing": timing,
         "details": fitted,
     }
-    prompt = fit_text(redacted_prompt(flow), max_len=MAX_PROMPT_CHARS, multiline=True)
-    if prompt is not None:
-        data["prompt"] = prompt
+    kept = prompt if exchange else redacted_prompt(flow)
+    fitted_prompt = fit_text(kept, max_len=MAX_PROMPT_CHARS, multiline=True)
+    if fitted_prompt is not None:
+        data["prompt"] = fitted_prompt
     return data
 
 
@@ -215,12 +219,13 @@ class Audit:
         outcome: str | None,
         details: dict[str, str | int | bool],
         fail_closed: bool,
+        prompt: str | None = None,
     ) -> str | None:
         """Commit one record of an exchange inside ``flow`` (a WebSocket message or turn),
         described by ``ctx``; its id, or ``None`` when it could not be written (the caller
         decides what failing closed means there: ``fail_closed`` is for the caller's log)."""
         try:
-            data = flow_record(flow, outcome, details, ctx)
+            data = flow_record(flow, outcome, details, ctx, prompt)
         except Exception:
             logger.exception("the audit record of a WebSocket message could not be built")
             return None

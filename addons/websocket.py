@@ -137,15 +137,15 @@ class WebSocketInspector:
         enforcer: PolicyEnforcer | None,
         redactor: Redactor | None,
         max_message_bytes: int,
-        company: str = "your company",
-        contact: str = _GENERIC_CONTACT,
     ) -> None:
         self.audit = audit
         self.enforcer = enforcer
         self.redactor = redactor
         self.max_message_bytes = max_message_bytes
-        self.company = company
-        self.contact = contact
+        # who to name in refusals: the policy's (or the redactor's) company and contact
+        named = enforcer or redactor
+        self.company = named.company if named is not None else "your company"
+        self.contact = named.contact if named is not None else _GENERIC_CONTACT
         self._pending: set[asyncio.Task[str | None]] = set()
 
     async def done(self) -> None:
@@ -340,14 +340,15 @@ class WebSocketInspector:
             # allowed unread by the tenant's policy: it leaves as it is, recorded as such
             await self._admit(flow, session, turn, details, read)
             return
+        prompt = None
         if self.redactor is not None and read.segments:
-            outcome = await self._redact(flow, session, message, read, turn, size)
-            if outcome is None:
+            redacted = await self._redact(flow, session, message, read, turn, size)
+            if redacted is None:
                 return
-            turn = outcome
+            turn, prompt = redacted
         if read.model is not None:
             session.model = read.model
-        await self._admit(flow, session, turn, details, read)
+        await self._admit(flow, session, turn, details, read, prompt)
 
     def _policy_refusal(
         self,
@@ -385,8 +386,9 @@ class WebSocketInspector:
         read: ClientMessage,
         turn: FlowContext,
         size: int,
-    ) -> FlowContext | None:
-        """DLP on the message's text; the context to record, or ``None`` when refused."""
+    ) -> tuple[FlowContext, str | None] | None:
+        """DLP on the message's text: the context to record and, where the decision's
+        logging level asks for it, the redacted prompt; ``None`` when refused."""
         from warden.addons.redact import profile_for
         from warden.dlp import DlpBusy, DlpError, DlpTimeout
 
@@ -395,7 +397,7 @@ class WebSocketInspector:
         details = {**self._join(flow), "event": read.event, "turn": session.turns}
         profile = profile_for(turn.decision, redactor.default_profile)
         if profile is None:
-            return turn
+            return turn, None
         segments = read.segments
         if session.restorer is not None:
             # Each scan numbers its pseudonyms from 1, and a socket's turns continue one
@@ -409,7 +411,7 @@ class WebSocketInspector:
         except (DlpBusy, DlpTimeout, DlpError) as exc:
             logger.error("DLP scan of a WebSocket message failed (%s): %s", type(exc).__name__, exc)
             if redactor.runner.profile(profile).on_error == "allow":
-                return turn.replace(notes=(*turn.notes, "dlp_error_allowed"))
+                return turn.replace(notes=(*turn.notes, "dlp_error_allowed")), None
             text = (
                 "Egress Warden could not check this message for sensitive data, so it was not "
                 f"sent. Try again shortly; if it persists, contact {self.contact}."
@@ -452,7 +454,7 @@ class WebSocketInspector:
                 await self._refused(flow, session, turn, details, *refusal)
                 return None
             if second.action != "redact":
-                return turn  # allowed as it is: the scan informed the decision only
+                return turn, None  # allowed as it is: the scan informed the decision only
         if result.changed:
             message.content = rewrite_request(
                 session.protocol.api, message.content, result.replacements
@@ -464,7 +466,10 @@ class WebSocketInspector:
                 session.restorer = SocketRestorer(result.vault)
             else:
                 session.restorer.vault = merge_vaults(session.restorer.vault, result.vault)
-        return turn
+        prompt = None
+        if turn.decision is not None and turn.decision.logging != "metadata":
+            prompt = "\n\n".join(result.replacements.get(s.path, s.text) for s in read.segments)
+        return turn, prompt
 
     async def _admit(
         self,
@@ -473,8 +478,9 @@ class WebSocketInspector:
         turn: FlowContext,
         details: dict[str, str | int | bool],
         read: ClientMessage,
+        prompt: str | None = None,
     ) -> None:
-        record_id = await self.audit.record(flow, turn, None, details, fail_closed=False)
+        record_id = await self.audit.record(flow, turn, None, details, True, prompt)
         if record_id is None:
             session.refused += 1
             refuse_message(

@@ -8,9 +8,11 @@ here the hooks are called through mitmproxy's own addon manager, with the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import yaml
 from mitmproxy import http
 from mitmproxy.flow import Flow
 from mitmproxy.proxy.layers.http._hooks import HttpRequestHook, HttpResponseHook
@@ -22,8 +24,10 @@ from wsproto.frame_protocol import Opcode
 from warden.addons import websocket
 from warden.addons.audit import Audit
 from warden.addons.pipeline import Pipeline
+from warden.addons.policy import PolicyEnforcer
 from warden.addons.websocket import Session, WebSocketInspector
-from warden.context import Destination, FlowContext
+from warden.context import Destination, FlowContext, Principal
+from warden.policy_wiring import PolicyRuntime
 from warden.providers.sockets import socket_protocol
 
 
@@ -144,3 +148,37 @@ async def test_an_oversized_client_message_is_refused_unread() -> None:
     injected = await call(Pipeline([inspector()]), WebsocketMessageHook(flow))
     assert flow.websocket.messages[-1].dropped
     assert json.loads(injected[0])["error"]["code"] == "warden_message_too_large"
+
+
+def enforcer(tmp_path: Path, allow_unparsed: bool) -> PolicyEnforcer:
+    policy = {
+        "defaults": {"default_action": "allow"},
+        "tenants": {"acme": {"allow_unparsed": allow_unparsed}},
+    }
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    runtime = PolicyRuntime(
+        path,
+        tmp_path / "state.db",
+        {"acme"},
+        None,
+        lambda *args, **kwargs: None,
+        "http://portal.test",
+        lambda host: True,
+    )
+    return PolicyEnforcer(runtime, "Acme", "it@acme.test")
+
+
+@pytest.mark.parametrize(("allow_unparsed", "refused"), [(False, True), (True, False)])
+async def test_an_unknown_socket_follows_the_tenants_allow_unparsed(
+    tmp_path: Path, allow_unparsed: bool, refused: bool
+) -> None:
+    flow = upgrade("/v1/some-new-socket")
+    ctx = FlowContext.of(flow)
+    ctx.replace(principal=Principal("acme", "https://idp.test", "alice", "device")).save(flow)
+    stage = WebSocketInspector(cast(Audit, None), enforcer(tmp_path, allow_unparsed), None, 1024)
+    await call(stage, HttpRequestHook(flow))
+    assert (flow.response is not None) == refused
+    if refused:
+        assert flow.response is not None and flow.response.status_code == 403
+        assert "it@acme.test" in (flow.response.text or "")

@@ -45,6 +45,7 @@ POLICY = {
                     "match": {"kind": "api"},
                     "action": "redact",
                     "dlp_profile": "pii-basic",
+                    "logging": "redacted",
                 }
             ],
         }
@@ -71,12 +72,6 @@ def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Be
             },
         },
     )
-    # A small message cap, so that a test can cross it: set in the bed's own config.
-    b.warden.stop()
-    config = yaml.safe_load(b.warden.config_path.read_text())
-    config["proxy"]["websocket_max_message_bytes"] = 65536
-    b.warden.config_path.write_text(yaml.safe_dump(config))
-    b.warden.start()
     yield b
     b.warden.stop()
     b.idp.stop()
@@ -181,6 +176,7 @@ def test_the_turn_is_audited_with_model_findings_and_usage(bed: Bed) -> None:
     assert turn["outcome"] == "redacted"
     assert {(f["entity_type"], f["count"]) for f in turn["findings"]} == {("EMAIL_ADDRESS", 1)}
     assert turn["decision"]["rule_id"] == "acme-redact"
+    assert "<EMAIL_ADDRESS_1>" in turn["prompt"]  # the policy keeps redacted prompts
     end = next(r for r in turns if r["details"].get("phase") == "turn_end")
     assert end["details"]["turn_record"] == turn["record_id"]
     assert end["usage"] is not None and end["usage"]["tokens_out"] is not None
@@ -219,7 +215,8 @@ UNREADABLE = [
     pytest.param({"type": "response.create", "input": 42}, id="wrong-shape"),
     pytest.param({"type": "session.hijack", "input": "x"}, id="unknown-event"),
     pytest.param('{"type":"response.create","input":"a","input":"hello warden"}', id="repeat-key"),
-    pytest.param({"type": "response.create", "input": "x" * 70000}, id="over-the-cap"),
+    # over proxy.websocket_max_message_bytes (16 MiB by default): refused unread
+    pytest.param({"type": "response.create", "input": "x" * (17 << 20)}, id="over-the-cap"),
 ]
 
 
@@ -230,7 +227,7 @@ def test_a_message_the_gateway_cannot_read_does_not_leave(bed: Bed, message: Any
     assert up.status == 101
     assert [e["type"] for e in up.events[0]] == ["error"], up.events
     error = up.events[0][0]["error"]
-    if isinstance(message, dict) and len(str(message["input"])) > 65536:
+    if isinstance(message, dict) and len(str(message["input"])) > 16 << 20:
         assert error["code"] == "warden_message_too_large"
     else:  # refused as an unreadable HTTP body is: the tenant does not allow unparsed content
         assert error["code"] == "policy_blocked" and "tenant:acme/unparsed" in error["message"]
