@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from . import jsonbody, realtime, responses_socket
@@ -58,16 +58,24 @@ class SocketProtocol:
     turn_end_markers: tuple[bytes, ...] = ()
 
 
-_PROTOCOLS: dict[tuple[str, tuple[str, ...]], SocketProtocol] = {
-    ("openai", ("v1", "responses")): SocketProtocol(
-        "openai.responses_websocket",
-        responses_socket.read_client,
-        responses_socket.read_server,
-        responses_socket.TURN_END_MARKERS,
-    ),
-    ("openai", ("v1", "realtime")): SocketProtocol(
-        "openai.realtime", realtime.read_client, realtime.read_server, realtime.TURN_END_MARKERS
-    ),
+_RESPONSES = SocketProtocol(
+    "openai.responses_websocket",
+    responses_socket.read_client,
+    responses_socket.read_server,
+    responses_socket.TURN_END_MARKERS,
+)
+_REALTIME = SocketProtocol(
+    "openai.realtime", realtime.read_client, realtime.read_server, realtime.TURN_END_MARKERS
+)
+_AZURE_REALTIME = replace(_REALTIME, api="azure.realtime")
+
+#: (service, path) -> the protocol, and the query parameter that names the model (Azure's
+#: first Realtime API names the deployment, which stands for the model as in its HTTP API).
+_PROTOCOLS: dict[tuple[str, tuple[str, ...]], tuple[SocketProtocol, str]] = {
+    ("openai", ("v1", "responses")): (_RESPONSES, "model"),
+    ("openai", ("v1", "realtime")): (_REALTIME, "model"),
+    ("azure-openai", ("openai", "realtime")): (_AZURE_REALTIME, "deployment"),
+    ("azure-openai", ("openai", "v1", "realtime")): (_AZURE_REALTIME, "model"),
 }
 
 
@@ -76,12 +84,13 @@ def socket_protocol(service_id: str, target: str) -> tuple[SocketProtocol, str |
     and the model the URL names (Realtime's ``?model=``); ``None`` when no adapter knows
     the socket (the caller refuses it unless policy allows unreadable traffic)."""
     path, _, query = target.partition("?")
-    protocol = _PROTOCOLS.get((service_id, split_target(path.split("#", 1)[0])))
-    if protocol is None:
+    found = _PROTOCOLS.get((service_id, split_target(path.split("#", 1)[0])))
+    if found is None:
         return None
+    protocol, model_parameter = found
     model = None
-    for name, value in parse_qsl(query[:4096], keep_blank_values=True):
-        if name == "model" and value:
+    for name, value in parse_qsl(query.split("#", 1)[0][:4096], keep_blank_values=True):
+        if name == model_parameter and value:
             model = value[:256]
     return protocol, model
 

@@ -41,6 +41,18 @@ REALTIME = protocol("/v1/realtime?model=gpt-realtime")
         ("openai", "/v1/realtime?model=", "openai.realtime", None),
         ("openai", "/v1/realtime?model=a&model=b", "openai.realtime", "b"),
         ("openai", "/v1/realtime", "openai.realtime", None),
+        (
+            "azure-openai",
+            "/openai/realtime?api-version=2025-04-01-preview&deployment=gpt-realtime",
+            "azure.realtime",
+            "gpt-realtime",
+        ),
+        (
+            "azure-openai",
+            "/openai/v1/realtime?model=gpt-realtime",
+            "azure.realtime",
+            "gpt-realtime",
+        ),
     ],
 )
 def test_known_sockets(service: str, target: str, api: str, model: str | None) -> None:
@@ -58,7 +70,7 @@ def test_known_sockets(service: str, target: str, api: str, model: str | None) -
         ("openai", "/"),
         ("chatgpt-web", "/backend-api/ws"),
         ("anthropic", "/v1/responses"),
-        ("azure-openai", "/openai/realtime"),
+        ("azure-openai", "/openai/responses"),
         ("gemini", "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"),
     ],
 )
