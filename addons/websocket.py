@@ -163,7 +163,10 @@ class WebSocketInspector:
         upgrade = _is_upgrade(flow.request)
         if dest is None or ctx.outcome is not None or upgrade is None:
             return
-        if upgrade != "websocket" or not mitmproxy_ctx.options.websocket:
+        # mitmproxy relays an upgrade it does not see as a WebSocket (no version header,
+        # the option off, another protocol) as raw TCP: none of those may switch here.
+        version = flow.request.headers.get("sec-websocket-version")
+        if upgrade != "websocket" or not version or not mitmproxy_ctx.options.websocket:
             self._refuse_upgrade(
                 flow,
                 400,
@@ -220,7 +223,10 @@ class WebSocketInspector:
         # tunnel: only upgrades admitted above may switch protocols.
         if flow.response is None or flow.response.status_code != 101:
             return
-        if FlowContext.of(flow).destination is None or flow in _admitted:
+        if FlowContext.of(flow).destination is None:
+            return
+        switched_to = (flow.response.headers.get("upgrade") or "").strip().lower()
+        if flow in _admitted and switched_to == "websocket":
             return
         self._refuse_upgrade(
             flow,
@@ -272,6 +278,8 @@ class WebSocketInspector:
         }
         if ws.close_code is not None:
             details["close_code"] = int(ws.close_code)  # wsproto gives an IntEnum
+        if session.open_turn is not None:  # the socket closed before the turn's answer ended
+            details["unfinished_turn_record"] = session.open_turn[0]
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------

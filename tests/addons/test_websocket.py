@@ -100,13 +100,27 @@ async def test_known_sockets_are_admitted_with_api_and_model(
     assert dest is not None and (dest.api, dest.model, dest.parsed) == (api, model, True)
 
 
-async def test_a_101_the_stage_did_not_admit_is_refused() -> None:
-    """mitmproxy would relay a 101 to a request without the WebSocket headers as raw TCP."""
-    flow = upgrade("/v1/chat/completions")
-    del flow.request.headers["upgrade"]
-    flow.response = tutils.tresp(status_code=101)
-    await call(inspector(), HttpResponseHook(flow))
-    assert flow.response.status_code == 502
+async def test_an_upgrade_without_a_websocket_version_is_refused() -> None:
+    """mitmproxy relays a 101 to a request without ``Sec-WebSocket-Version`` as raw TCP."""
+    flow = upgrade("/v1/responses")
+    del flow.request.headers["sec-websocket-version"]
+    await call(inspector(), HttpRequestHook(flow))
+    assert flow.response is not None and flow.response.status_code == 400
+
+
+@pytest.mark.parametrize("switched_to", ["", "h2c", "tcp"])
+async def test_a_101_that_is_not_an_admitted_websocket_is_refused(switched_to: str) -> None:
+    """mitmproxy would relay such a 101 as a raw TCP tunnel."""
+    admitted = upgrade("/v1/responses")
+    await call(inspector(), HttpRequestHook(admitted))
+    assert admitted.response is None
+    unadmitted = upgrade("/v1/chat/completions")
+    del unadmitted.request.headers["upgrade"]
+    for flow, answer in ((admitted, switched_to), (unadmitted, "websocket")):
+        flow.response = tutils.tresp(status_code=101)
+        flow.response.headers["upgrade"] = answer
+        await call(inspector(), HttpResponseHook(flow))
+        assert flow.response.status_code == 502
 
 
 def socket_flow(*contents: bytes) -> http.HTTPFlow:
