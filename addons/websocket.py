@@ -244,8 +244,14 @@ class WebSocketInspector:
         _sessions[flow] = Session(*admitted)
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            return
+        # mitmproxy keeps every message of a socket in the flow for as long as it is open;
+        # the gateway needs none of the earlier ones (mitmproxy relays the current one from
+        # its own reference), so a long session does not grow without bound.
+        del flow.websocket.messages[:-1]
         session = _sessions.get(flow)
-        if session is None or flow.websocket is None:
+        if session is None:
             return
         message = flow.websocket.messages[-1]
         if message.injected:

@@ -196,3 +196,10 @@ async def test_an_unknown_socket_follows_the_tenants_allow_unparsed(
     if refused:
         assert flow.response is not None and flow.response.status_code == 403
         assert "it@acme.test" in (flow.response.text or "")
+
+
+async def test_a_long_session_keeps_only_the_message_in_hand() -> None:
+    flow = socket_flow(*(b'{"type":"response.cancel"}' for _ in range(50)))
+    assert flow.websocket is not None
+    await call(Pipeline([inspector()]), WebsocketMessageHook(flow))
+    assert len(flow.websocket.messages) == 1
