@@ -46,7 +46,9 @@ def chain(
     addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
     # Before policy: it names the socket's api and model, which the policy decides on.
     addons.append(
-        WebSocketInspector(audit, policy, redactor, config.proxy.websocket_max_message_bytes)
+        WebSocketInspector(
+            audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify
+        )
     )
     if policy is not None:
         addons.append(policy)

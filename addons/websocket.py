@@ -50,8 +50,10 @@ from mitmproxy import http
 from mitmproxy.websocket import WebSocketMessage
 
 from warden.addons.audit import Audit
+from warden.addons.identify import Identify
 from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
 from warden.context import EntityCount, FlowContext, Redaction, Usage
+from warden.identity.resolver import CredentialRejected
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
 from warden.providers.errors import error_body
 from warden.providers.rewrite import rewrite_request
@@ -137,8 +139,10 @@ class WebSocketInspector:
         enforcer: PolicyEnforcer | None,
         redactor: Redactor | None,
         max_message_bytes: int,
+        identify: Identify | None = None,
     ) -> None:
         self.audit = audit
+        self.identify = identify
         self.enforcer = enforcer
         self.redactor = redactor
         self.max_message_bytes = max_message_bytes
@@ -333,6 +337,20 @@ class WebSocketInspector:
         )
         turn = base.replace(destination=dest)
         details = {**self._join(flow), "event": read.event, "turn": session.turns}
+        signed_out = await self._signed_out(flow)
+        if signed_out is not None:
+            await self._refused(
+                flow,
+                session,
+                turn,
+                details,
+                signed_out,
+                "warden_unauthenticated",
+                407,
+                "unauthenticated",
+            )
+            session.muted = signed_out
+            return
         size = len(message.content)
         if self.enforcer is not None:
             policy = self.enforcer.runtime.holder.get()
@@ -363,6 +381,26 @@ class WebSocketInspector:
         if read.model is not None:
             session.model = read.model
         await self._admit(flow, session, turn, details, read, prompt)
+
+    async def _signed_out(self, flow: http.HTTPFlow) -> str | None:
+        """Why the person behind the socket may no longer send (signed out, credential
+        revoked, SCIM deactivation), or ``None``. The same look-up every HTTP request on
+        the connection gets, so a revocation also ends an open socket's next message."""
+        identify = self.identify
+        if identify is None:
+            return None
+        try:
+            # Identify's own per-request look-up (private there): one rule for both.
+            who = await identify._who(flow)
+        except CredentialRejected as exc:
+            problem = exc.message
+        else:
+            if who is not None or not identify.enforce:
+                return None
+            problem = "Egress Warden: you are not signed in."
+        return (
+            f"{problem} This session is stopped; sign in again (`warden login`) and open a new one."
+        )
 
     def _policy_refusal(
         self,

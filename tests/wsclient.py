@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,13 @@ async def _exchange(
     sends: Sequence[bytes | str | dict[str, Any]],
     bearer: str | None,
     answered: frozenset[str],
+    device: str | None,
+    between: Callable[[int], None] | None,
 ) -> Upgrade:
     tls = ssl.create_default_context(cafile=str(ca))
     headers = {"Proxy-Authorization": f"Bearer {bearer}"} if bearer else {}
+    if device:
+        headers = {"Proxy-Authorization": aiohttp.BasicAuth("device", device).encode()}
     async with aiohttp.ClientSession() as session:
         try:
             ws = await session.ws_connect(
@@ -61,7 +65,9 @@ async def _exchange(
             return Upgrade(exc.status, exc.message)
         result = Upgrade(101)
         async with ws:
-            for item in sends:
+            for i, item in enumerate(sends):
+                if between is not None and i:
+                    between(i)
                 if isinstance(item, bytes):
                     await ws.send_bytes(item)
                 elif isinstance(item, str):
@@ -91,8 +97,12 @@ def exchange(
     sends: Sequence[bytes | str | dict[str, Any]],
     bearer: str | None = None,
     answered: frozenset[str] = ANSWERED,
+    device: str | None = None,
+    between: Callable[[int], None] | None = None,
 ) -> Upgrade:
-    return asyncio.run(_exchange(proxy, ca, url, sends, bearer, answered))
+    """``device``: a device credential (``warden login``) instead of a bearer token;
+    ``between(i)`` runs before the ``i``-th send (from 1), e.g. to revoke a credential."""
+    return asyncio.run(_exchange(proxy, ca, url, sends, bearer, answered, device, between))
 
 
 def text_of(events: list[dict[str, Any]]) -> str:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
+from tests.e2e.test_identity import SERVICE_SECRET, Bed, device_login, start_bed
 from tests.e2e.test_policy import token
 from tests.identity.devidp import service_client
 from tests.peers import Aimock, wait_until
@@ -376,3 +376,33 @@ def test_pseudonyms_of_later_turns_do_not_reuse_numbers(bed: Bed) -> None:
     assert text_of(up.events[1]) == GREETING
     upstream = upstream_user_text(ws_journal(bed)[-1])
     assert "Contoso" not in upstream and "<CUSTOMER_2>" in upstream, upstream
+
+
+def test_revocation_stops_an_open_socket(bed: Bed) -> None:
+    """Signed in with `warden login`'s device credential: the first turn passes, the
+    credential is revoked, the next message on the same socket is refused and the session
+    is stopped, as the next HTTP request on an open connection is."""
+    login = device_login(bed, "alice", "dev-alice-password")
+
+    def revoke(_: int) -> None:
+        revoked = httpx.post(
+            f"{bed.warden.control_url}/portal/device/revoke",
+            json={"credential": login["credential"]},
+            timeout=10,
+        )
+        assert revoked.json() == {"revoked": True}
+
+    before = len(ws_journal(bed))
+    up = exchange(
+        bed.warden.proxy_url,
+        bed.warden.ca_cert,
+        RESPONSES,
+        [create("hello warden"), create("hello warden, again")],
+        device=login["credential"],
+        between=revoke,
+    )
+    assert up.events[0][-1]["type"] == "response.completed", up.events
+    [refused] = up.events[1]
+    assert refused["type"] == "error" and refused["error"]["code"] == "warden_unauthenticated"
+    assert "warden login" in refused["error"]["message"]
+    assert len(ws_journal(bed)) == before + 1
