@@ -42,7 +42,7 @@ import json
 import logging
 import time
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mitmproxy import ctx as mitmproxy_ctx
@@ -74,6 +74,9 @@ if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
 logger = logging.getLogger("warden.websocket")
 
 _GENERIC_CONTACT = "your IT service desk"
+#: Lanes of one socket whose turn ends are waited for (a peer opening endless lanes gets
+#: its later turns recorded without their usage).
+MAX_OPEN_TURNS = 64
 #: The path of the scanned text that holds the session's issued placeholders (no message
 #: has a key with angle brackets at the top, and it is never written back).
 _ISSUED: SegmentPath = ("<issued placeholders>",)
@@ -95,7 +98,8 @@ class Session:
     audio_bytes: int = 0
     refused: int = 0
     muted: str | None = None
-    open_turn: tuple[str, FlowContext, float] | None = None
+    #: Turns whose answer is under way, by lane (``stream_id``; ``None`` the only one).
+    open_turns: dict[str | None, tuple[str, FlowContext, float]] = field(default_factory=dict)
 
 
 # The protocol of each admitted upgrade (set in ``request``, turned into a session when
@@ -288,8 +292,8 @@ class WebSocketInspector:
         }
         if ws.close_code is not None:
             details["close_code"] = int(ws.close_code)  # wsproto gives an IntEnum
-        if session.open_turn is not None:  # the socket closed before the turn's answer ended
-            details["unfinished_turn_record"] = session.open_turn[0]
+        if session.open_turns:  # the socket closed before these turns' answers ended
+            details["unfinished_turns"] = len(session.open_turns)
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------
@@ -543,8 +547,9 @@ class WebSocketInspector:
                 503,
             )
             return
-        if read.kind == "turn":
-            session.open_turn = (record_id, turn, time.time())
+        lanes = session.open_turns
+        if read.kind == "turn" and (len(lanes) < MAX_OPEN_TURNS or read.lane in lanes):
+            lanes[read.lane] = (record_id, turn, time.time())
 
     async def _refused(
         self,
@@ -575,13 +580,15 @@ class WebSocketInspector:
             message.content = restored[0]
             for later in restored[1:]:
                 inject(flow, later)  # the held tail went out first, in this message
-        if session.open_turn is None:
+        if not session.open_turns:
             return
         event = read_server(session.protocol, message.content, message.is_text)
         if not event.ends_turn:
             return
-        record_id, turn, started = session.open_turn
-        session.open_turn = None
+        opened = session.open_turns.pop(event.lane, None)
+        if opened is None:
+            return
+        record_id, turn, started = opened
         usage = event.usage
         turn = turn.replace(
             usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)

@@ -7,7 +7,8 @@ so its text is read by the HTTP adapter's own reader; Codex's warm-up (``generat
 false``) is the same event. ``response.append`` (the first version of the mode) adds
 input items and asks for the next answer; ``response.steer`` queues input (a string or
 messages) for a running response. ``response.cancel`` carries no text. Any other event
-is not understood and refused by the caller.
+is not understood and refused by the caller. A ``stream_id`` runs the turn on one lane of
+a multiplexed socket; the server's events of that turn carry it back.
 
 Server events are the streamed Responses events, one JSON document per message; a turn
 ends with ``response.completed`` (or ``.incomplete``, ``.failed``, ``error``), which
@@ -34,6 +35,7 @@ def read_client(doc: dict[str, object]) -> ClientMessage:
             kind,
             extracted.model,
             extracted.segments,
+            lane=_lane(doc),
         )
     if kind == "response.cancel":
         return ClientMessage("control", kind)
@@ -47,5 +49,14 @@ def read_server(doc: dict[str, object]) -> ServerEvent:
     response = opt_object(doc, "response") if kind != "error" else None
     usage = opt_object(response, "usage") if response is not None else None
     return ServerEvent(
-        str(kind), openai_responses_usage(usage) if usage is not None else None, ends_turn=True
+        str(kind),
+        openai_responses_usage(usage) if usage is not None else None,
+        ends_turn=True,
+        lane=_lane(doc),
     )
+
+
+def _lane(doc: dict[str, object]) -> str | None:
+    """``stream_id``: one socket runs parallel conversations on lanes; events name theirs."""
+    lane = doc.get("stream_id")
+    return lane[:128] if isinstance(lane, str) else None

@@ -26,6 +26,8 @@ class ClientMessage:
     segments: tuple[TextSegment, ...] = ()
     audio_bytes: int = 0
     reason: str | None = None
+    #: The multiplexing lane (Responses ``stream_id``) the turn runs on; ``None``: the one.
+    lane: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +37,4 @@ class ServerEvent:
     event: str | None
     usage: Usage | None = None
     ends_turn: bool = False
+    lane: str | None = None

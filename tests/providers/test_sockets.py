@@ -324,3 +324,11 @@ def test_reading_is_linear() -> None:
     finally:
         gc.enable()
     assert large < small * 40
+
+
+def test_lanes_of_a_multiplexed_socket() -> None:
+    create = {"type": "response.create", "stream_id": "lane-2", "input": "hi"}
+    assert read_client(RESPONSES, message(create), True).lane == "lane-2"
+    done = {"type": "response.completed", "stream_id": "lane-2", "response": {}}
+    assert read_server(RESPONSES, message(done), True).lane == "lane-2"
+    assert read_client(RESPONSES, message({"type": "response.create"}), True).lane is None
