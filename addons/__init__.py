@@ -59,7 +59,7 @@ def chain(
     # body); its responseheaders hook must come after the response reader's, to wrap it.
     counter = [QuotaCounter(policy.runtime)] if policy is not None else []
     addons += [
-        ResponseReader(),
+        ResponseReader(config.streams.max_event_bytes),
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),

@@ -1,11 +1,19 @@
-"""Audit: one record per flow, committed before the response is released to the client.
+"""Audit: a flow's record committed before its prompt leaves, and its answer's before release.
 
-Plain responses are recorded in the ``response`` hook, which mitmproxy awaits before it
-sends anything. A streamed answer is recorded when its headers arrive, before the first
-byte goes out, and a second record (``details.phase = "stream_end"``) adds usage and
-timing when the stream ends. Refusals at CONNECT and failed flows are recorded too. When
-the record cannot be written the flow fails closed (503 in the provider's error shape)
-unless the config says fail_open.
+With ``fail_closed`` (the default) a flow that is about to go upstream is recorded first,
+in the ``request`` hook, as the chain's last stage: who, where, the decision and the
+findings (``details.phase = "request"``; never the prompt text). If that record cannot be
+committed the request is answered here (503 in the provider's error shape) and nothing
+leaves. The answer's record follows and names the first one (``details.flow_record``),
+as a streamed answer's end record always named its start record: plain responses are
+recorded in the ``response`` hook, which mitmproxy awaits before it sends anything; a
+streamed answer when its headers arrive, before the first byte goes out, and again
+(``details.phase = "stream_end"``) with usage and timing when the stream ends. The
+answer's record carries the (redacted) prompt where the tenant's policy keeps it.
+
+Flows answered before they leave (refused host, sign-in challenge, policy or DLP block)
+get one record, as do failed flows. A tenant that chose ``fail_open`` keeps one record
+per flow, written after the answer, and the flow goes on when it cannot be written.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import datetime
 import logging
 import weakref
-from typing import Any
+from typing import Any, Final
 
 from mitmproxy import http
 
@@ -58,6 +66,8 @@ def flow_record(
     details: dict[str, str | int | bool] | None = None,
     ctx: FlowContext | None = None,
     prompt: str | None = None,
+    *,
+    with_prompt: bool = True,
 ) -> dict[str, Any]:
     """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
 
@@ -175,11 +185,17 @@ def flow_record(
         "timing": timing,
         "details": fitted,
     }
+    if not with_prompt:
+        return data
     kept = prompt if exchange else redacted_prompt(flow)
     fitted_prompt = fit_text(kept, max_len=MAX_PROMPT_CHARS, multiline=True)
     if fitted_prompt is not None:
         data["prompt"] = fitted_prompt
     return data
+
+
+#: ``details`` of the record committed before a request leaves.
+REQUEST_PHASE: Final = {"phase": "request"}
 
 
 def _upstream_request_id(headers: http.Headers) -> str | None:
@@ -202,9 +218,11 @@ def _count(tokens: int | None) -> int | None:
 class Audit:
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
-        self._stream_start: weakref.WeakKeyDictionary[http.HTTPFlow, str] = (
-            weakref.WeakKeyDictionary()
-        )
+        # The id of a flow's first record (its request record, else a stream's start
+        # record): its later records name it in details.flow_record.
+        self._first: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+        # Flows whose streamed answer's start record is committed.
+        self._streaming: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
         # The record of each WebSocket upgrade (101): its messages' records name it.
         self._sessions: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
 
@@ -241,6 +259,36 @@ class Audit:
         if FlowContext.of(flow).outcome == "refused_host":
             await self._write(flow, fail_closed=False)
 
+    async def request(self, flow: http.HTTPFlow) -> None:
+        """The last stage before the request leaves: commit its record, or refuse it."""
+        if flow.response or flow.error or not flow.live:
+            return  # answered here (challenge, block ...): recorded once, in `response`
+        ctx = FlowContext.of(flow)
+        if ctx.destination is None:
+            return
+        if not self.trail.fails_closed(ctx.principal.tenant if ctx.principal else SYSTEM_TENANT):
+            return
+        record_id = await self._commit(flow, None, dict(REQUEST_PHASE), with_prompt=False)
+        if record_id is None:
+            answer_error(
+                flow,
+                503,
+                "Egress Warden cannot record this request in the audit trail right now, so "
+                "it was not sent. Try again shortly; if it persists, tell your IT service desk.",
+                "warden_audit_unavailable",
+                "audit_error",
+                {"Retry-After": "30"},
+            )
+            return
+        self._first[flow] = record_id
+
+    def _joined(self, flow: http.HTTPFlow, phase: str | None = None) -> dict[str, str | int | bool]:
+        first = self._first.get(flow)
+        details: dict[str, str | int | bool] = {} if phase is None else {"phase": phase}
+        if first is not None:
+            details["flow_record"] = first
+        return details
+
     async def responseheaders(self, flow: http.HTTPFlow) -> None:
         if (
             flow.response is None
@@ -248,41 +296,43 @@ class Audit:
             or FlowContext.of(flow).destination is None
         ):
             return
-        record_id = await self._write(flow, fail_closed=True)
+        record_id = await self._write(flow, details=self._joined(flow), fail_closed=True)
         if record_id is not None:
-            self._stream_start[flow] = record_id
+            self._first.setdefault(flow, record_id)
+            self._streaming.add(flow)
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
         if ctx.destination is None and ctx.outcome is None:
             return  # not an LLM flow: nothing to record
-        first = self._stream_start.pop(flow, None)
-        if first is not None:
-            details: dict[str, str | int | bool] = {"phase": "stream_end", "flow_record": first}
+        if flow in self._streaming:
+            self._streaming.discard(flow)
+            details = self._joined(flow, "stream_end")
+            self._first.pop(flow, None)
             await self._write(flow, details=details, fail_closed=False)
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
+        details = self._joined(flow)
+        self._first.pop(flow, None)
         if flow.response is not None and flow.response.status_code == 101:
             # a WebSocket's upgrade: the session's record, which its messages' records name
-            opened: dict[str, str | int | bool] = {"transport": "websocket", "phase": "opened"}
-            record_id = await self._write(flow, details=opened, fail_closed=True)
+            details.update({"transport": "websocket", "phase": "opened"})
+            record_id = await self._write(flow, details=details, fail_closed=True)
             if record_id is not None:
                 self._sessions[flow] = record_id
             return
-        await self._write(flow, fail_closed=True)
+        await self._write(flow, details=details or None, fail_closed=True)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
         if ctx.destination is None:
             return
         aborted = flow.error is not None and "client disconnected" in flow.error.msg.lower()
-        first = self._stream_start.pop(flow, None)
-        details: dict[str, str | int | bool] = {
-            "error": (flow.error.msg if flow.error else "")[:200]
-        }
-        if first is not None:
-            details["flow_record"] = first
+        self._streaming.discard(flow)
+        details = self._joined(flow)
+        self._first.pop(flow, None)
+        details["error"] = (flow.error.msg if flow.error else "")[:200]
         outcome = "client_abort" if aborted else "upstream_error"
         await self._write(flow, outcome, details, fail_closed=False)
 
@@ -297,7 +347,14 @@ class Audit:
         """Build and commit the flow's record; its id, or ``None`` when it could not be
         written (then, with ``fail_closed``, the client gets a 503 instead of the answer)."""
         record_id = await self._commit(flow, outcome, details)
-        if record_id is None and fail_closed and flow.response is not None:
+        ctx = FlowContext.of(flow)
+        # A flow refused because its request could not be recorded keeps that answer.
+        if (
+            record_id is None
+            and fail_closed
+            and flow.response is not None
+            and ctx.outcome != "audit_error"
+        ):
             message = (
                 "Egress Warden cannot record this request in the audit trail right now, "
                 "so its answer is withheld. Try again shortly; if it persists, tell your "
@@ -318,9 +375,11 @@ class Audit:
         flow: http.HTTPFlow,
         outcome: str | None,
         details: dict[str, str | int | bool] | None,
+        *,
+        with_prompt: bool = True,
     ) -> str | None:
         try:
-            record = flow_record(flow, outcome, details)
+            record = flow_record(flow, outcome, details, with_prompt=with_prompt)
         except Exception:  # a bug of ours: the answer still must not go out unrecorded
             logger.exception(
                 "the audit record of a flow to %s could not be built", flow.request.pretty_host

@@ -3,9 +3,16 @@
 Proxy credentials arrive on the CONNECT (HTTPS) or on the request itself (plain HTTP) and
 are remembered per client connection, as mitmproxy's proxyauth does, in memory only; the
 person behind them is looked up again on every request, so a revocation (logout, SCIM
-deactivation) cuts a connection that is already open. Without credentials, a browser
-whose address is bound to a portal session is known by that binding; an unknown browser
-navigation is sent to the portal, and an API call gets 407 in its provider's error shape.
+deactivation) cuts a connection that is already open. A service JWT's verdict is kept per
+connection (verifying its signature on every request would cost ~0.1 ms) together with
+the session store's revocation count at the time; any revocation since (a SCIM
+deprovisioning, a logout, a reviewer's revoke) makes the next request verify the token and
+ask the directory again, exactly as a new connection would. So the directory (deactivation,
+deletion, removal from the last LLM access group) cuts a service token at once; ending
+warden sessions does not, as the token is the IdP's, valid until it expires.
+Without credentials, a browser whose address is bound to a portal session is known by that
+binding; an unknown browser navigation is sent to the portal, and an API call gets 407 in
+its provider's error shape.
 Credentials, portal cookies and client-sent identity headers never go upstream.
 """
 
@@ -101,9 +108,10 @@ class Identify:
         self._by_conn: weakref.WeakKeyDictionary[connection.Client, ProxyCredential] = (
             weakref.WeakKeyDictionary()
         )
-        self._jwt_cache: weakref.WeakKeyDictionary[connection.Client, ResolvedIdentity] = (
-            weakref.WeakKeyDictionary()
-        )
+        # (verdict, the session store's revocation count it was reached under)
+        self._jwt_cache: weakref.WeakKeyDictionary[
+            connection.Client, tuple[ResolvedIdentity, int]
+        ] = weakref.WeakKeyDictionary()
         self._refused_conn: weakref.WeakKeyDictionary[connection.Client, CredentialRejected] = (
             weakref.WeakKeyDictionary()
         )
@@ -122,6 +130,7 @@ class Identify:
         if header is None:
             return
         del flow.request.headers["proxy-authorization"]
+        revocations = self.resolver.sessions.revocations  # read before any await
         try:
             credential = parse_proxy_authorization(header)
             resolved = await self.resolver.resolve(credential)
@@ -135,7 +144,7 @@ class Identify:
         self._by_conn[flow.client_conn] = credential
         self._refused_conn.pop(flow.client_conn, None)
         if resolved.auth_method == "jwt":
-            self._jwt_cache[flow.client_conn] = resolved
+            self._jwt_cache[flow.client_conn] = (resolved, revocations)
 
     def _rejected(self, flow: http.HTTPFlow, exc: CredentialRejected) -> None:
         self.events.emit(
@@ -167,15 +176,32 @@ class Identify:
                         "run `warden login` again",
                     )
                 return found
+            # The common case inline (no coroutine of its own): the verdict still stands.
             cached = self._jwt_cache.get(flow.client_conn)
-            if cached is None or cached.expires_at <= time.time():
-                cached = await self.resolver.bearer(credential.secret)
-                self._jwt_cache[flow.client_conn] = cached
-            return cached
+            if (
+                cached is not None
+                and cached[1] == self.resolver.sessions.revocations
+                and cached[0].expires_at > time.time()
+            ):
+                return cached[0]
+            return await self._bearer(flow.client_conn, credential.secret)
         addr = client_address(flow)
         if addr and self._surrogate_eligible(addr):
             return self.resolver.surrogate(addr)
         return None
+
+    async def _bearer(self, conn: connection.Client, token: str) -> ResolvedIdentity:
+        revocations = self.resolver.sessions.revocations  # read before any await
+        cached = self._jwt_cache.get(conn)
+        if cached is not None and cached[1] == revocations and cached[0].expires_at > time.time():
+            return cached[0]
+        try:
+            resolved = await self.resolver.bearer(token)
+        except CredentialRejected:
+            self._jwt_cache.pop(conn, None)
+            raise
+        self._jwt_cache[conn] = (resolved, revocations)
+        return resolved
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:

@@ -22,6 +22,7 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
+from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
 from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.dlp import (
@@ -162,23 +163,8 @@ class Redactor:
         dest = FlowContext.of(flow).destination
         if dest is None or dest.api not in STREAM_APIS:
             return  # a stream shape the restorer does not know: placeholders stay visible
-        restorer = SseRestorer(dest.api, vault)
-        inner = flow.response.stream
-
-        def restore(chunk: bytes) -> bytes:
-            if chunk:
-                out = restorer.feed(chunk)
-                if callable(inner) and out:
-                    inner(out)  # the usage tap reads a copy and returns it unchanged
-                return out
-            out = restorer.close()
-            if callable(inner):
-                if out:
-                    inner(out)
-                inner(b"")  # the end of the body, for the usage tap
-            return out
-
-        flow.response.stream = restore
+        api = dest.api
+        add_stream_stage(flow, lambda limit: SseRestorer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
         vault = _vaults.get(flow)

@@ -4,6 +4,20 @@ Server-sent events, AWS event streams and chunked bodies of unknown length are s
 each chunk goes to the client as it arrives. A ``StreamTap`` sees a copy of every chunk,
 decodes the content-encoding incrementally and feeds the provider's stream parser, so
 token usage of streamed answers is known when the stream ends without holding it back.
+
+A streamed flow has one mitmproxy stream callable, ``AnswerStream``. Other stages add
+their rewriting steps to it (``add_stream_stage``: the pseudonym restorer), and it hands
+mitmproxy only chunks that are not empty. mitmproxy 12 sends every chunk a stream
+callable returns as its own HTTP/1.1 chunk, and an empty one is ``0\r\n\r\n``, the end
+of the body: a step that holds a partial event back (and so has nothing to pass on yet)
+must yield no chunk at all, or the client sees the answer end there and reads the rest
+as the next response.
+
+Bounded: every parser and stage holds at most ``streams.max_event_bytes`` of one line,
+event or message. Beyond it the answer is cut (fail closed): the client gets an error
+event in the stream's own framing (when the body is not compressed; a compressed body
+just ends), the rest of the upstream's body is dropped as it arrives, and the flow's
+record says ``upstream_error``.
 """
 
 from __future__ import annotations
@@ -11,13 +25,16 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable
+from typing import Protocol
 
 import brotli
 import zstandard
 from mitmproxy import http
 
 from warden.context import FlowContext, Usage
+from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
+from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge
 from warden.providers.streams import StreamParser
 
 logger = logging.getLogger("warden.response")
@@ -69,6 +86,11 @@ class StreamTap:
         self._input: int | None = None
         self._output: int | None = None
 
+    @property
+    def too_large(self) -> bool:
+        """The parser met a line, event or message over its limit (see the module doc)."""
+        return self._parser.too_large
+
     def _take(self, events: list) -> None:  # type: ignore[type-arg]
         for event in events:
             if event.usage is not None:
@@ -86,6 +108,95 @@ class StreamTap:
         return chunk
 
 
+class StreamStage(Protocol):
+    """A rewriting step of a streamed answer: bytes in, the bytes to pass on now out."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes:
+        """What is left when the upstream's body ends."""
+        ...
+
+
+class AnswerStream:
+    """The one mitmproxy stream callable of a streamed flow: its stages in order, then the
+    usage tap; never an empty chunk before the end, cut when a limit is met (see the
+    module doc)."""
+
+    def __init__(
+        self,
+        flow: http.HTTPFlow,
+        tap: StreamTap | None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        cut_event: bytes | None = None,
+    ) -> None:
+        self.max_event_bytes = max_event_bytes
+        self._flow = flow
+        self._stages: list[StreamStage] = []
+        self._tap = tap
+        self._cut_event = cut_event
+        self._cut = False
+
+    def add(self, stage: StreamStage) -> None:
+        self._stages.append(stage)
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        if self._cut:
+            return []  # what the upstream sends after the cut is dropped as it comes
+        try:
+            return self._pass(chunk)
+        except StreamTooLarge as exc:
+            return self._cut_here(str(exc))
+
+    def _pass(self, chunk: bytes) -> list[bytes]:
+        if chunk:
+            out = chunk
+            for stage in self._stages:
+                out = stage.feed(out)
+                if not out:
+                    return []
+            self._read(out)
+            return [out]
+        out = b""  # the end of the body: every stage lets go of what it holds
+        for stage in self._stages:
+            out = (stage.feed(out) if out else b"") + stage.close()
+        if out:
+            self._read(out)
+        if self._tap is not None:
+            self._tap(b"")
+        return [out] if out else []
+
+    def _read(self, out: bytes) -> None:
+        if self._tap is not None:
+            self._tap(out)
+            if self._tap.too_large:
+                raise StreamTooLarge(self.max_event_bytes)
+
+    def _cut_here(self, reason: str) -> list[bytes]:
+        self._cut = True
+        self._stages = []
+        logger.warning("cut a streamed answer from %s: %s", self._flow.request.pretty_host, reason)
+        FlowContext.of(self._flow).replace(outcome="upstream_error").save(self._flow)
+        return [self._cut_event] if self._cut_event else []
+
+
+def add_stream_stage(flow: http.HTTPFlow, make: Callable[[int], StreamStage]) -> bool:
+    """Adds the stage ``make(max_event_bytes)`` to the flow's streamed answer; ``False``
+    when the answer is not streamed through an ``AnswerStream`` (then nothing was added)."""
+    stream = flow.response.stream if flow.response is not None else None
+    if not isinstance(stream, AnswerStream):
+        return False
+    stream.add(make(stream.max_event_bytes))
+    return True
+
+
+_CUT_MESSAGE = (
+    "Egress Warden cut this answer: the AI service sent a single stream event larger "
+    "than {limit} bytes, more than the gateway holds (streams.max_event_bytes). Try "
+    "again; if such answers are expected, ask your administrator to raise that limit."
+)
+
+
 def wants_streaming(response: http.Response, stream_requested: bool) -> bool:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in STREAMING_TYPES:
@@ -96,6 +207,9 @@ def wants_streaming(response: http.Response, stream_requested: bool) -> bool:
 
 
 class ResponseReader:
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self.max_event_bytes = max_event_bytes
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.error:
             return
@@ -103,12 +217,15 @@ class ResponseReader:
         dest = ctx.destination
         if dest is None or not wants_streaming(flow.response, dest.stream):
             return
-        parser = stream_parser_for(dest.api) if dest.api else None
-        if parser is None:
-            flow.response.stream = True
-            return
+        limit = self.max_event_bytes
+        parser = stream_parser_for(dest.api, limit) if dest.api else None
         encoding = flow.response.headers.get("content-encoding", "")
-        flow.response.stream = StreamTap(flow, parser, encoding)
+        tap = StreamTap(flow, parser, encoding) if parser is not None else None
+        cut = None
+        if encoding.strip().lower() in ("", "identity"):  # else an event cannot be added
+            message = _CUT_MESSAGE.format(limit=limit)
+            cut = stream_error_event(dest.provider, dest.api or "", message, "warden_stream_cut")
+        flow.response.stream = AnswerStream(flow, tap, limit, cut)
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.stream:

@@ -23,7 +23,9 @@ Parent to child: ``("r", id, data)``, a record in ``AuditRecord.to_dict``'s shap
 records are built as data in the gateway): the child checks it with ``AuditRecord.from_dict``
 before it commits, and answers ``err`` naming the field it refuses. End of input means stop.
 Child to parent: ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
-``("err", id, message)``, ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
+``("err", id, message, cause)`` (cause ``"record"``: this record was refused, a bad field
+or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
+``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
 ``("fatal", message, fix)`` (could not open the database or key; the child exits).
 """
 
@@ -38,6 +40,7 @@ import marshal
 import os
 import select
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -161,6 +164,8 @@ class AuditWriterProcess:
         self._restart_task: asyncio.Task[None] | None = None
         #: Called after the child ended unexpectedly and runs again (e.g. a metric).
         self.on_restart: Callable[[], None] | None = None
+        #: Why the database refused the last commit, until a later one succeeds (/healthz).
+        self.commit_failure: str | None = None
 
     @property
     def closing(self) -> bool:
@@ -211,6 +216,7 @@ class AuditWriterProcess:
             await asyncio.to_thread(_kill, proc)
             raise AuditStoreError(str(first[1]), fix=str(first[2]))
         self._proc, self._out, self._reader = proc, out, reader
+        self.commit_failure = None  # a new child: its first commit will tell
         self._running = True
         log.info("audit writer process %d is running", proc.pid)
 
@@ -271,15 +277,21 @@ class AuditWriterProcess:
         kind = message[0]
         if kind == "ok":
             _, ident, seq, tenant, tenant_seq, record_id, digest = message
+            self.commit_failure = None
             waiter = self._pending.pop(ident, None)
             if waiter is not None:
                 _succeed(waiter, Appended(seq, tenant, tenant_seq, record_id, digest))
         elif kind == "err":
-            _, ident, text = message
+            _, ident, text, cause = message
+            if cause == "commit":
+                self.commit_failure = str(text)
             waiter = self._pending.pop(ident, None)
             if waiter is not None:
                 _fail(waiter, AuditUnavailable(str(text)))
-        elif kind == "cp" and self._on_checkpoint is not None:
+        elif kind == "cp":
+            self.commit_failure = None  # a checkpoint was committed: the database writes
+            if self._on_checkpoint is None:
+                return
             try:
                 self._on_checkpoint(Checkpoint(*message[1:]))
             except Exception:
@@ -489,13 +501,13 @@ def _serve(audit_log: AuditLog, schedule: CheckpointScheduler, out: _Output) -> 
             try:
                 taken.append((ident, AuditRecord.from_dict(data)))
             except AuditRecordError as exc:
-                refused.append(("err", ident, str(exc)))
+                refused.append(("err", ident, str(exc), "record"))
         answers = refused
         if taken:
             outcomes = commit_batch(audit_log, [record for _, record in taken])
             for (ident, _), outcome in zip(taken, outcomes, strict=True):
                 if isinstance(outcome, AuditUnavailable):
-                    answers.append(("err", ident, str(outcome)))
+                    answers.append(("err", ident, str(outcome), _cause(outcome)))
                 else:
                     answers.append(
                         (
@@ -511,6 +523,14 @@ def _serve(audit_log: AuditLog, schedule: CheckpointScheduler, out: _Output) -> 
         if answers:
             out.send(*answers)
         schedule.after_batch({record.tenant for _, record in taken}, stopping=ended)
+
+
+def _cause(failure: AuditUnavailable) -> str:
+    """ "record" when only this record was refused (a duplicate id), else "commit"."""
+    store_error = failure.__cause__
+    if store_error is not None and isinstance(store_error.__cause__, sqlite3.IntegrityError):
+        return "record"
+    return "commit"
 
 
 if __name__ == "__main__":

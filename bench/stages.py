@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.proxy import BODY  # noqa: E402
-from warden.addons.audit import flow_record  # noqa: E402
+from warden.addons.audit import REQUEST_PHASE, flow_record  # noqa: E402
 from warden.addons.response import ResponseReader  # noqa: E402
 from warden.addons.scope import Scope  # noqa: E402
 from warden.addons.telemetry import Telemetry  # noqa: E402
@@ -73,6 +73,11 @@ def answer(flow: http.HTTPFlow) -> None:
     flow.response.timestamp_end = flow.response.timestamp_start + 0.001
 
 
+def request_record(flow: http.HTTPFlow) -> dict[str, object]:
+    """The record the audit stage commits before the request leaves (fail_closed)."""
+    return flow_record(flow, None, dict(REQUEST_PHASE), with_prompt=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--flows", type=int, default=5000)
@@ -88,6 +93,7 @@ def main() -> None:
         ("Scope.requestheaders", scope.requestheaders, True),
         ("Scope.request (parses the body)", scope.request, True),
         ("UnsafeTestRouting.request", routing.request, False),
+        ("request_record (audit, before it leaves)", request_record, False),
         (None, answer, False),
         ("UnsafeTestRouting.responseheaders", routing.responseheaders, False),
         ("ResponseReader.responseheaders", reader.responseheaders, True),

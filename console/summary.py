@@ -6,6 +6,11 @@ tenant list is spelled out, also for the administrator, so SQLite can seek per t
 and aggregates in SQL. Tokens and findings live in the JSON body, so those two passes
 read the bodies of the range: a day of a busy gateway is quick, a week takes longer,
 which is why the screen computes them in a worker thread.
+
+A flow may leave more than one record: the record committed before its request left, then
+its answer's (and a stream's end) naming the first in ``details.flow_record``. A request
+is counted, and its outcome, once: on the flow's first record. Tokens are summed over all
+of them (only the answer's records carry usage).
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ class Summary:
         return sum(g.tokens for g in self.groups)
 
 
+#: True for a flow's first record (and any other kind): it names no earlier record.
+_FIRST = "(json_extract(body, '$.details.flow_record') IS NULL)"
+
+
 def summarize(
     conn: sqlite3.Connection, scope: ReviewerScope, now: datetime.datetime, hours: int
 ) -> Summary:
@@ -68,8 +77,9 @@ def summarize(
     groups = tuple(
         GroupTotals(*row)
         for row in conn.execute(
-            "SELECT tenant, coalesce(department, '-'), COUNT(*), "  # noqa: S608 - constant SQL
-            "SUM(outcome = 'blocked'), SUM(outcome = 'redacted'), "
+            "SELECT tenant, coalesce(department, '-'), "  # noqa: S608 - constant SQL
+            f"SUM({_FIRST}), SUM({_FIRST} AND outcome = 'blocked'), "
+            f"SUM({_FIRST} AND outcome = 'redacted'), "
             "SUM(coalesce(json_extract(body, '$.usage.tokens_in'), 0) "
             "  + coalesce(json_extract(body, '$.usage.tokens_out'), 0)) "
             f"FROM records INDEXED BY records_tenant_ts WHERE {tin} AND ts >= ? AND ts < ? "
@@ -83,6 +93,7 @@ def summarize(
             "SELECT json_extract(f.value, '$.entity_type'), SUM(json_extract(f.value, '$.count')) "  # noqa: S608
             f"FROM records r INDEXED BY records_tenant_ts, json_each(r.body, '$.findings') f "
             f"WHERE r.{tin} AND r.ts >= ? AND r.ts < ? AND instr(r.body, '\"findings\":[{{') > 0 "
+            "AND json_extract(r.body, '$.details.flow_record') IS NULL "
             "GROUP BY 1 ORDER BY 2 DESC, 1",
             rng,
         )
@@ -90,7 +101,7 @@ def summarize(
     hourly = _per_hour(
         conn,
         "SELECT substr(ts, 1, 13), COUNT(*) FROM records INDEXED BY records_tenant_ts "  # noqa: S608
-        f"WHERE {tin} AND ts >= ? AND ts < ? GROUP BY 1",
+        f"WHERE {tin} AND ts >= ? AND ts < ? AND {_FIRST} GROUP BY 1",
         rng,
         start,
         hours,

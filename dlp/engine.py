@@ -4,8 +4,8 @@ the pre-scan (the default) or with Presidio over the whole text (the reference).
 
 Built once per process and profile (the pool's workers build theirs in their
 initializer). Presidio runs on its no-op NLP engine, so nothing is downloaded or loaded;
-a profile with ``ner`` loads a spaCy pipeline from disk instead, and its recognizer then
-runs over the whole text (NER has no cheap trigger).
+a profile with ``ner`` adds ``NerRecognizer``, which runs a pinned spaCy NER model over
+the prose of the whole text (NER has no cheap trigger; see ``ner.py``).
 
 Both paths end in the same post-processing: per-type thresholds, Presidio's duplicate
 removal, the allow-list, and overlap resolution (``resolve``). A finding is therefore the
@@ -27,12 +27,14 @@ from presidio_analyzer import (
     RecognizerRegistry,
     RecognizerResult,
 )
-from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, NlpEngineProvider, NoOpNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine
 
+from .ner import SCORE as NER_SCORE
+from .ner import NameFinder, model_directory
 from .prescan import Prescan
-from .profiles import DlpProfile, EntityRule
+from .profiles import NER_TYPES, DlpProfile, EntityRule
 from .recognizers import build_recognizers
-from .recognizers.base import PRIORITY_PII
+from .recognizers.base import PRIORITY_NER, PRIORITY_PII
 
 LANGUAGE = "en"
 
@@ -52,57 +54,42 @@ class Finding:
     score: float
 
 
-def nlp_configuration(profile: DlpProfile) -> dict[str, Any]:
-    """Presidio's NLP engine configuration for ``profile``: the no-op engine, or a spaCy
-    pipeline from the profile's model directory with Presidio's default entity mapping and
-    the profile's ``labels_to_ignore``."""
-    if profile.ner is None:
-        return {
-            "nlp_engine_name": "no_op",
-            "models": [{"lang_code": LANGUAGE, "model_name": "no_op"}],
-        }
-    return {
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": LANGUAGE, "model_name": str(profile.ner.path)}],
-        "ner_model_configuration": {
-            "model_to_presidio_entity_mapping": {
-                "PER": "PERSON",
-                "PERSON": "PERSON",
-                "NORP": "NRP",
-                "FAC": "LOCATION",
-                "LOC": "LOCATION",
-                "GPE": "LOCATION",
-                "LOCATION": "LOCATION",
-                "ORG": "ORGANIZATION",
-                "ORGANIZATION": "ORGANIZATION",
-                "DATE": "DATE_TIME",
-                "TIME": "DATE_TIME",
-            },
-            "low_confidence_score_multiplier": 0.4,
-            "low_score_entity_names": [],
-            "labels_to_ignore": list(profile.ner.labels_to_ignore),
-        },
-    }
+class NerRecognizer(EntityRecognizer):
+    """The profile's NER model (``dlp/ner.py``) as a Presidio recognizer: it runs over the
+    prose of the whole text (NER has no cheap trigger), and ranks below every pattern."""
 
+    PRIORITY = PRIORITY_NER
 
-def _nlp_engine(profile: DlpProfile) -> NlpEngine:
-    if profile.ner is None:
-        return NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "no_op"}])
-    engine: NlpEngine = NlpEngineProvider(
-        nlp_configuration=nlp_configuration(profile)
-    ).create_engine()
-    return engine
+    def __init__(self, profile: DlpProfile) -> None:
+        assert profile.ner is not None
+        model = profile.ner
+        directory = model.path if model.path is not None else model_directory(str(model.package))
+        ignored = frozenset(model.labels_to_ignore)
+        wanted = [e for e in profile.rules() if e in NER_TYPES and e not in ignored]
+        self.finder = NameFinder(directory, wanted, ignored)
+        super().__init__(supported_entities=wanted or ["PERSON"], name="NerRecognizer", version="1")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        wanted = set(entities)
+        return [
+            RecognizerResult(kind, start, end, NER_SCORE)
+            for kind, start, end in self.finder.find(text)
+            if kind in wanted
+        ]
 
 
 def build_analyzer(profile: DlpProfile, recognizers: Sequence[EntityRecognizer]) -> AnalyzerEngine:
-    """Presidio's ``AnalyzerEngine`` with exactly ``recognizers`` (no predefined set)."""
-    nlp_engine = _nlp_engine(profile)
+    """Presidio's ``AnalyzerEngine`` with exactly ``recognizers`` (no predefined set), on
+    the no-op NLP engine: the NER model, if any, is one of ``recognizers``."""
     registry = RecognizerRegistry(recognizers=list(recognizers), supported_languages=[LANGUAGE])
-    if profile.ner is not None:
-        registry.add_nlp_recognizer(nlp_engine=nlp_engine)
     return AnalyzerEngine(
         registry=registry,
-        nlp_engine=nlp_engine,
+        nlp_engine=NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "no_op"}]),
         supported_languages=[LANGUAGE],
         default_score_threshold=profile.score_threshold,
     )
@@ -116,14 +103,14 @@ class Detector:
         self.profile = profile
         self.rules: dict[str, EntityRule] = profile.rules()
         self.recognizers = build_recognizers(profile)
-        self.analyzer = build_analyzer(profile, self.recognizers)
-        # NER recognizers are added by the analyzer; they run on the whole text.
-        self._ner = [r for r in self.analyzer.registry.recognizers if r not in self.recognizers]
+        # The NER model runs over the whole text's prose: no pre-scan trigger.
+        self._ner = [NerRecognizer(profile)] if profile.ner is not None else []
+        self.analyzer = build_analyzer(profile, [*self.recognizers, *self._ner])
         self.prescan = Prescan(self.recognizers)
         self.entities = sorted(self.rules)
         self._priority = {
             entity: getattr(r, "PRIORITY", PRIORITY_PII)
-            for r in self.recognizers
+            for r in [*self._ner, *self.recognizers]
             for entity in r.supported_entities
         }
         self._thresholds = {entity: profile.threshold(entity) for entity in self.entities}
@@ -137,10 +124,8 @@ class Detector:
         raw: list[RecognizerResult] = []
         for recognizer, windows in self.prescan.windows(text):
             raw.extend(_run(recognizer, text, windows))
-        if self._ner:
-            artifacts = self.analyzer.nlp_engine.process_text(text, LANGUAGE)
-            for recognizer in self._ner:
-                raw.extend(recognizer.analyze(text, self.entities, artifacts))
+        for recognizer in self._ner:
+            raw.extend(recognizer.analyze(text, self.entities))
         return self._finish(text, raw)
 
     def detect_full(self, text: str) -> list[Finding]:

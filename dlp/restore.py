@@ -7,13 +7,26 @@ streamed ones, where a placeholder may arrive split across events (``<PER`` + ``
   and so never more than the longest placeholder minus one character. ``flush()``
   returns what is held when the stream ends.
 - ``SseRestorer``: raw SSE bytes of a streamed answer (OpenAI chat and completions,
-  OpenAI Responses, Anthropic messages, Gemini ``alt=sse``). Each event's ``data:`` JSON
-  is decoded, its text deltas go through one ``PseudonymRestorer`` per output (choice,
-  content block, output item), and the event is re-serialized only when it changed. Text
-  held at the end of an output is sent before that output's closing event (folded into
-  the finishing chunk for OpenAI chat, as an extra delta event for Anthropic and
-  Responses). Other events pass through byte for byte, comments and ``id:`` lines too.
-- ``restore_json_response``: every string of a non-streamed JSON answer.
+  OpenAI Responses, Anthropic messages, Gemini ``alt=sse``). One engine for every api:
+  ``providers.answerfields.ANSWER_SHAPES`` says where each api's events carry text
+  deltas, tool-call argument deltas (JSON text: ``argstream.JsonTextRestorer``, which
+  follows placeholders across deltas and ``\\u`` escapes) and whole tool-call objects, and
+  which events end an output. Each output (choice, tool call, content block, output
+  item) has its own restorer; text held when an output ends goes out in an extra delta
+  event just before the event that ends it (just after it when that event is a last
+  chunk carrying a delta of its own: OpenAI's ``finish_reason``, Gemini's
+  ``finishReason``). Gemini's JSON-array stream (without ``alt=sse``) passes through
+  unrestored (placeholders stay visible). Every other string of an event is restored whole
+  (JSON-aware for the table's ``json_strings``: Responses' ``.done`` arguments). An
+  event is re-serialized only when it changed; others pass through byte for byte,
+  comments and ``id:`` lines too.
+- ``restore_json_response``: every string of a non-streamed JSON answer, tool-call
+  arguments (JSON in a string) JSON-aware.
+
+Linear time and bounded: lines come from ``providers.sse.SseLines`` (which never rescans
+what it holds), and an event larger than ``max_event_bytes`` (config
+``streams.max_event_bytes``) raises ``StreamTooLarge`` out of ``feed``: the caller cuts the
+answer there (fail closed) instead of passing it on unrestored or holding it unbounded.
 
 Placeholders are restored only if they are in the flow's vault: ``<EMAIL_ADDRESS_1>`` of
 a value that was redacted (not pseudonymized) stays as it is.
@@ -23,9 +36,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
+from warden.providers.answerfields import ANSWER_SHAPES, EACH, AnswerField, AnswerShape, Path
+from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, SseLines, StreamTooLarge
+
+from .argstream import JsonTextRestorer, restore_json_text
 from .operators import PLACEHOLDER, PseudonymVault
 
 __all__ = ["STREAM_APIS", "PseudonymRestorer", "SseRestorer", "restore_json_response"]
@@ -98,6 +115,49 @@ def _restore_strings(node: Any, vault: PseudonymVault) -> tuple[Any, bool]:
     return node, False
 
 
+def _walk(
+    node: object, path: Path, indexes: tuple[int, ...] = ()
+) -> Iterator[tuple[tuple[int, ...], dict[str, Any], str]]:
+    """Every (list indexes, holder, key) that ``path`` reaches in ``node`` (``*``: every
+    element of a list; an element's ``index`` field, else its position, is its index)."""
+    for i, step in enumerate(path):
+        if step == EACH:
+            if not isinstance(node, list):
+                return
+            for pos, item in enumerate(node):
+                index = item.get("index", pos) if isinstance(item, dict) else pos
+                yield from _walk(item, path[i + 1 :], (*indexes, index))
+            return
+        if not isinstance(node, dict):
+            return
+        if i == len(path) - 1:
+            if step in node:
+                yield indexes, node, step
+            return
+        node = node.get(step)
+
+
+def _value(doc: object, path: Path) -> object:
+    for step in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(step)
+    return doc
+
+
+def _restore_json_strings(doc: object, shape: AnswerShape, vault: PseudonymVault) -> bool:
+    """Tool-call arguments (a JSON document in a string) restored JSON-aware, in place."""
+    changed = False
+    for path in shape.json_strings:
+        for _, holder, key in list(_walk(doc, path)):
+            text = holder[key]
+            if isinstance(text, str):
+                new = restore_json_text(text, vault)
+                changed |= new != text
+                holder[key] = new
+    return changed
+
+
 def _dumps(doc: object) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
@@ -106,23 +166,21 @@ def restore_json_response(api: str | None, body: bytes, vault: PseudonymVault | 
     """A non-streamed JSON answer (any api: every string in it) with the vault's
     placeholders restored. ``body`` is content-decoded; it comes back unchanged, byte for
     byte, when it is not JSON or holds no placeholder of the vault."""
-    del api  # every string is restored, whatever the API's shape
-    if not vault or b"<" not in body:
+    if not vault or (b"<" not in body and b"\\u003" not in body.lower()):
         return body
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return body
-    doc, changed = _restore_strings(doc, vault)
-    return _dumps(doc).encode("utf-8") if changed else body
+    shape = ANSWER_SHAPES.get(api or "")
+    changed = _restore_json_strings(doc, shape, vault) if shape is not None else False
+    doc, plain = _restore_strings(doc, vault)
+    return _dumps(doc).encode("utf-8") if changed or plain else body
 
 
 # --- SSE --------------------------------------------------------------------------------
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-
-#: An event larger than this is not held for restoring (the stream passes on unchanged).
-MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 Emit = list[bytes]
 
@@ -169,27 +227,43 @@ def _synthetic(name: str | None, doc: object, eol: bytes) -> bytes:
     return head + b"data: " + _dumps(doc).encode("utf-8") + eol + eol
 
 
-class _Streams:
-    """One ``PseudonymRestorer`` per output of a streamed answer."""
+class _Outputs:
+    """One restorer per open output of a streamed answer, keyed by (field name, *key)."""
 
     def __init__(self, vault: PseudonymVault) -> None:
         self._vault = vault
-        self._open: dict[object, PseudonymRestorer] = {}
+        self._open: dict[
+            tuple[object, ...], tuple[AnswerField, PseudonymRestorer | JsonTextRestorer]
+        ] = {}
 
-    def feed(self, key: object, text: str) -> str:
-        restorer = self._open.get(key)
-        if restorer is None:
-            restorer = self._open[key] = PseudonymRestorer(self._vault)
-        return restorer.feed(text)
+    def feed(self, field: AnswerField, key: tuple[object, ...], text: str) -> str:
+        entry = self._open.get(key)
+        if entry is None:
+            restorer = (
+                JsonTextRestorer(self._vault)
+                if field.kind == "json"
+                else PseudonymRestorer(self._vault)
+            )
+            entry = self._open[key] = (field, restorer)
+        return entry[1].feed(text)
 
-    def flush(self, key: object) -> str:
-        restorer = self._open.pop(key, None)
-        return restorer.flush() if restorer is not None else ""
-
-    def flush_all(self) -> dict[object, str]:
-        held = {key: r.flush() for key, r in self._open.items()}
-        self._open.clear()
-        return {key: text for key, text in held.items() if text}
+    def close(
+        self, names: tuple[str, ...], prefix: tuple[object, ...] | None
+    ) -> list[tuple[AnswerField, tuple[object, ...], str]]:
+        """Ends the outputs of ``names`` (``*``: all) whose key starts with ``prefix``
+        (``None``: any); what they held, with their field and key values."""
+        ended = []
+        for key in list(self._open):
+            field, restorer = self._open[key]
+            if "*" not in names and field.name not in names:
+                continue
+            if prefix is not None and key[1 : 1 + len(prefix)] != prefix:
+                continue
+            del self._open[key]
+            held = restorer.flush()
+            if held:
+                ended.append((field, key[1:], held))
+        return ended
 
 
 class SseRestorer:
@@ -197,20 +271,29 @@ class SseRestorer:
 
     ``feed(chunk)`` returns the bytes to pass on now (whole events only: a partial event
     is held until its end arrives); ``close()`` returns the rest at the end of the
-    stream. ``feed(b"")`` means the end too, as mitmproxy's stream hook signals it."""
+    stream. ``feed(b"")`` means the end too, as mitmproxy's stream hook signals it.
+    ``feed`` raises ``StreamTooLarge`` for an event over ``max_event_bytes``."""
 
-    def __init__(self, api: str, vault: PseudonymVault | None) -> None:
-        handler = _HANDLERS.get(api)
-        if handler is None:
+    def __init__(
+        self,
+        api: str,
+        vault: PseudonymVault | None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        shape = ANSWER_SHAPES.get(api)
+        if shape is None or api not in STREAM_APIS:
             raise ValueError(f"no streamed-answer restorer for api {api!r}; see STREAM_APIS")
+        self._shape = shape
         self._vault = vault or PseudonymVault()
-        self._handle: Callable[[SseRestorer, _Event, dict[str, Any], Emit], bool] = handler
-        self._streams = _Streams(self._vault)
-        self._buffer = b""
-        self._lines: list[bytes] = []
+        self._outputs = _Outputs(self._vault)
+        self._limit = max_event_bytes
+        self._splitter = SseLines(max_event_bytes)
+        self._lines: list[bytes] = []  # the lines of the event not yet ended
+        self._event_size = 0
+        self._form: str | None = None  # "sse" or "json", from the first non-blank byte
         self._closed = False
         self._eol = b"\n"
-        self._last_chunk: dict[str, Any] = {}  # OpenAI chat: id/model of the last chunk
+        self._last: dict[str, Any] = {}  # the last event's document (tail events copy ids)
         self._passthrough = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -218,45 +301,38 @@ class SseRestorer:
             return self.close()
         if not self._vault or self._closed or self._passthrough:
             return chunk
-        self._buffer += chunk
-        head = self._buffer.lstrip()
-        if self._not_sse(head):
-            # a JSON array stream (Gemini without alt=sse) or an event too large to hold:
-            # passed on as it is (placeholders stay visible; nothing leaks)
-            self._passthrough = True
-            held, self._buffer = b"".join(self._lines) + self._buffer, b""
-            self._lines = []
-            return held
+        if self._form is None:
+            head = chunk.lstrip()
+            if not head:
+                return chunk  # white space before the first event: nothing to restore
+            self._form = "json" if head[:1] in (b"[", b"{") else "sse"
+            if self._form == "json":
+                # a JSON array stream (Gemini without alt=sse): passed on as it is
+                # (placeholders stay visible; nothing leaks)
+                self._passthrough = True
+                return chunk
         out: list[bytes] = []
-        pos = 0
-        while (m := _LINE_END.search(self._buffer, pos)) is not None:
-            if m.group(0) == b"\r" and m.end() == len(self._buffer):
-                break  # maybe the first half of a CRLF split across chunks
-            line = self._buffer[pos : m.end()]
-            pos = m.end()
+        for line in self._splitter.feed(chunk):
+            self._lines.append(line)
+            self._event_size += len(line)
+            if self._event_size > self._limit:
+                self._lines, self._event_size = [], 0
+                raise StreamTooLarge(self._limit)
             if line in (b"\n", b"\r\n", b"\r"):
-                self._lines.append(line)
                 out.append(self._event(self._lines))
-                self._lines = []
-            else:
-                self._lines.append(line)
-        self._buffer = self._buffer[pos:]
+                self._lines, self._event_size = [], 0
         return b"".join(out)
-
-    def _not_sse(self, head: bytes) -> bool:
-        if head[:1] in (b"[", b"{"):
-            return True
-        return len(self._buffer) + sum(map(len, self._lines)) > MAX_EVENT_BYTES
 
     def close(self) -> bytes:
         if self._closed:
             return b""
         self._closed = True
-        if not self._vault:
+        if not self._vault or self._passthrough:
             return b""
-        rest = b"".join(self._lines) + self._buffer
-        self._lines, self._buffer = [], b""
-        return self._flush_events() + rest
+        lines, rest = self._splitter.close()
+        held = b"".join(self._lines) + b"".join(lines) + rest
+        self._lines, self._event_size = [], 0
+        return self._flush_events() + held
 
     def _event(self, lines: list[bytes]) -> bytes:
         raw = b"".join(lines)
@@ -272,178 +348,77 @@ class SseRestorer:
             return raw
         if not isinstance(doc, dict):
             return raw
-        before: Emit = []
-        changed = self._handle(self, event, doc, before)
-        return b"".join(before) + (event.with_data(doc) if changed else raw)
+        changed = self._feed_fields(doc)
+        self._last = doc
+        before, after = self._ended_outputs(doc)
+        changed |= _restore_json_strings(doc, self._shape, self._vault)
+        _, plain = _restore_strings(doc, self._vault)
+        return before + (event.with_data(doc) if changed or plain else raw) + after
 
-    def _flush_events(self) -> bytes:
-        held = self._streams.flush_all()
-        return b"".join(self._tail_event(key, text) for key, text in held.items())
-
-    def _tail_event(self, key: object, text: str) -> bytes:
-        kind, *ids = key if isinstance(key, tuple) else (key,)
-        if kind == "chat":
-            doc = {
-                **self._last_chunk,
-                "choices": [{"index": ids[0], "delta": {"content": text}, "finish_reason": None}],
-            }
-            return _synthetic(None, doc, self._eol)
-        if kind == "completion":
-            doc = {
-                **self._last_chunk,
-                "choices": [{"index": ids[0], "text": text, "finish_reason": None}],
-            }
-            return _synthetic(None, doc, self._eol)
-        if kind == "anthropic":
-            return _synthetic("content_block_delta", _anthropic_delta(ids[0], text), self._eol)
-        if kind == "responses":
-            item_id, output_index, content_index = ids
-            doc = {
-                "type": "response.output_text.delta",
-                "item_id": item_id,
-                "output_index": output_index,
-                "content_index": content_index,
-                "delta": text,
-            }
-            return _synthetic("response.output_text.delta", doc, self._eol)
-        doc = {
-            "candidates": [
-                {"index": ids[0], "content": {"role": "model", "parts": [{"text": text}]}}
-            ]
-        }
-        return _synthetic(None, doc, self._eol)
-
-    # --- per-API handlers: restore the event in place, put extra events into ``before``
-
-    def _openai_chat(self, event: _Event, doc: dict[str, Any], before: Emit) -> bool:
-        return self._openai(doc, "chat")
-
-    def _openai_completions(self, event: _Event, doc: dict[str, Any], before: Emit) -> bool:
-        return self._openai(doc, "completion")
-
-    def _openai(self, doc: dict[str, Any], kind: str) -> bool:
-        self._last_chunk = {k: doc[k] for k in ("id", "object", "created", "model") if k in doc}
-        choices = doc.get("choices")
+    def _feed_fields(self, doc: dict[str, Any]) -> bool:
         changed = False
-        for pos, choice in enumerate(choices if isinstance(choices, list) else ()):
-            if not isinstance(choice, dict):
+        for field in self._shape.fields:
+            if not all(_value(doc, path) == value for path, value in field.when):
                 continue
-            index = choice.get("index", pos)
-            key = (kind, index)
-            if kind == "chat":
-                holder = choice.get("delta")
-                field = "content"
-            else:
-                holder, field = choice, "text"
-            if not isinstance(holder, dict):
-                continue
-            text = holder.get(field)
-            new = self._streams.feed(key, text) if isinstance(text, str) else None
-            if choice.get("finish_reason") is not None:
-                tail = self._streams.flush(key)
-                if tail:
-                    new = (new or "") + tail
-            if new is not None and new != text:
-                holder[field] = new
-                changed = True
-        return changed
-
-    def _anthropic(self, event: _Event, doc: dict[str, Any], before: Emit) -> bool:
-        kind = doc.get("type")
-        index = doc.get("index")
-        if kind == "content_block_delta":
-            delta = doc.get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
-                text = delta.get("text")
-                if isinstance(text, str):
-                    new = self._streams.feed(("anthropic", index), text)
-                    delta["text"] = new
-                    return new != text
-            return False
-        if kind == "content_block_stop":
-            tail = self._streams.flush(("anthropic", index))
-            if tail:
-                before.append(
-                    _synthetic("content_block_delta", _anthropic_delta(index, tail), event.eol)
+            for indexes, holder, name in list(_walk(doc, field.path)):
+                value = holder[name]
+                if field.kind == "object":
+                    holder[name], c = _restore_strings(value, self._vault)
+                    changed |= c
+                    continue
+                if not isinstance(value, str):
+                    continue
+                key = (
+                    field.name,
+                    *indexes[: field.lists_in_key],
+                    *(_value(doc, k) for k in field.key),
                 )
-            return False
-        if kind == "message_stop":
-            before.append(self._flush_events())
-            return False
-        _, changed = _restore_strings(doc, self._vault)
-        return changed
-
-    def _responses(self, event: _Event, doc: dict[str, Any], before: Emit) -> bool:
-        kind = doc.get("type")
-        key = ("responses", doc.get("item_id"), doc.get("output_index"), doc.get("content_index"))
-        if kind == "response.output_text.delta":
-            text = doc.get("delta")
-            if isinstance(text, str):
-                new = self._streams.feed(key, text)
-                doc["delta"] = new
-                return new != text
-            return False
-        if kind == "response.output_text.done":
-            tail = self._streams.flush(key)
-            if tail:
-                extra: dict[str, Any] = {"type": "response.output_text.delta"}
-                for k in ("item_id", "output_index", "content_index"):
-                    if k in doc:
-                        extra[k] = doc[k]
-                extra["delta"] = tail
-                if "sequence_number" in doc:
-                    extra["sequence_number"] = doc["sequence_number"]
-                before.append(_synthetic("response.output_text.delta", extra, event.eol))
-        _, changed = _restore_strings(doc, self._vault)
-        return changed
-
-    def _gemini(self, event: _Event, doc: dict[str, Any], before: Emit) -> bool:
-        candidates = doc.get("candidates")
-        changed = False
-        for pos, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
-            if not isinstance(candidate, dict):
-                continue
-            key = ("gemini", candidate.get("index", pos))
-            content = candidate.get("content")
-            parts = content.get("parts") if isinstance(content, dict) else None
-            last_text: dict[str, Any] | None = None
-            for part in parts if isinstance(parts, list) else ():
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    text = part["text"]
-                    part["text"] = self._streams.feed(key, text)
-                    changed |= part["text"] != text
-                    last_text = part
-            if candidate.get("finishReason") is not None:
-                tail = self._streams.flush(key)
-                if tail:
-                    if last_text is None:
-                        candidate.setdefault("content", {"role": "model"}).setdefault(
-                            "parts", []
-                        ).append({"text": tail})
-                    else:
-                        last_text["text"] += tail
+                new = self._outputs.feed(field, key, value)
+                if new != value:
+                    holder[name] = new
                     changed = True
         return changed
 
+    def _ended_outputs(self, doc: dict[str, Any]) -> tuple[bytes, bytes]:
+        """Tail events of the outputs ``doc`` ends: those to send before it (an event
+        that only ends outputs) and after it (a last chunk that carries a delta of its
+        own and says it is the last one, as OpenAI's and Gemini's do)."""
+        before: list[bytes] = []
+        after: list[bytes] = []
+        for end in self._shape.closes:
+            if not all(_value(doc, path) == value for path, value in end.when):
+                continue
+            if end.flag is not None:
+                for indexes, holder, name in list(_walk(doc, end.flag)):
+                    if holder[name] is not None:
+                        after += self._tails(self._outputs.close(end.fields, indexes))
+            else:
+                prefix = tuple(_value(doc, k) for k in end.key) if end.key else None
+                before += self._tails(self._outputs.close(end.fields, prefix))
+        return b"".join(before), b"".join(after)
 
-def _anthropic_delta(index: object, text: str) -> dict[str, Any]:
-    return {
-        "type": "content_block_delta",
-        "index": index,
-        "delta": {"type": "text_delta", "text": text},
-    }
+    def _flush_events(self) -> bytes:
+        return b"".join(self._tails(self._outputs.close(("*",), None)))
 
+    def _tails(self, ended: list[tuple[AnswerField, tuple[object, ...], str]]) -> list[bytes]:
+        out = []
+        for field, key, text in ended:
+            if field.tail is not None:
+                name, doc = field.tail(key, text, self._last)
+                out.append(_synthetic(name, doc, self._eol))
+        return out
 
-_HANDLERS: dict[str, Callable[[SseRestorer, _Event, dict[str, Any], Emit], bool]] = {
-    "openai.chat_completions": SseRestorer._openai_chat,
-    "azure.chat_completions": SseRestorer._openai_chat,
-    "openai.completions": SseRestorer._openai_completions,
-    "azure.completions": SseRestorer._openai_completions,
-    "openai.responses": SseRestorer._responses,
-    "azure.responses": SseRestorer._responses,
-    "anthropic.messages": SseRestorer._anthropic,
-    "gemini.stream_generate_content": SseRestorer._gemini,
-}
 
 #: Apis whose streamed answers ``SseRestorer`` can restore.
-STREAM_APIS = frozenset(_HANDLERS)
+STREAM_APIS = frozenset(
+    {
+        "openai.chat_completions",
+        "azure.chat_completions",
+        "openai.completions",
+        "azure.completions",
+        "openai.responses",
+        "azure.responses",
+        "anthropic.messages",
+        "gemini.stream_generate_content",
+    }
+)

@@ -156,7 +156,19 @@ class IdentityResolver:
             raise CredentialRejected("tenant_not_allowed", str(exc)) from None
         if self.user_allowed is not None and not self.user_allowed(user):
             raise CredentialRejected(
-                "deprovisioned", "this identity was deactivated in the directory"
+                "deprovisioned",
+                "your company's directory has deactivated or removed this identity, or taken "
+                "it out of the groups allowed to use LLMs.",
+            )
+        revoked_at = self.sessions.not_before(user.tenant, user.subject)
+        issued_at = verified.claims.get("iat")
+        if revoked_at is not None and (
+            not isinstance(issued_at, int | float) or issued_at <= revoked_at
+        ):
+            raise CredentialRejected(
+                "revoked",
+                "a security reviewer revoked this identity's access after this token was "
+                "issued: get a new token from your identity provider",
             )
         expires = verified.expires_at
         if expires.tzinfo is None:

@@ -6,6 +6,10 @@ is enough: there is nothing to brute-force). The proxy resolves identities from 
 in-memory index only, never from disk and never from the IdP; every write goes to SQLite
 first and then to memory, and every revocation removes from memory at once, so
 deprovisioning takes effect on the very next request.
+
+``revocations`` counts every revocation (of a session, a person, a device credential),
+including one that found nothing to end here: a service JWT has no session, yet a
+connection that authenticated with one re-checks its person when the count changes.
 """
 
 from __future__ import annotations
@@ -55,6 +59,14 @@ SCHEMA = (
         session_id TEXT NOT NULL REFERENCES sessions(id),
         expires_at REAL NOT NULL
     )""",
+    # A reviewer's revocation of a person: credentials the gateway does not keep (service
+    # JWTs from the IdP) issued before this moment are refused.
+    """CREATE TABLE IF NOT EXISTS person_revocations (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        revoked_at REAL NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    )""",
 )
 
 
@@ -103,6 +115,7 @@ class _Index:
     sessions: dict[str, Session] = field(default_factory=dict)
     devices: dict[str, tuple[str, float]] = field(default_factory=dict)  # hash -> (session, exp)
     surrogates: dict[str, tuple[str, float]] = field(default_factory=dict)  # addr -> (session, exp)
+    not_before: dict[tuple[str, str], float] = field(default_factory=dict)  # (tenant, sub) -> t
 
 
 class SessionStore:
@@ -112,6 +125,9 @@ class SessionStore:
         self._conn = conn
         self._clock = clock
         self._lock = threading.Lock()  # writes come from the portal's threads and the loop
+        #: Bumped by every revocation; identities cached per connection (service JWTs)
+        #: are re-checked when it moves. An int compare per request, nothing more.
+        self.revocations = 0
         for statement in SCHEMA:
             conn.execute(statement)
         self._index = self._load()
@@ -155,6 +171,10 @@ class SessionStore:
         ):
             if sid in index.sessions:
                 index.surrogates[addr] = (sid, exp)
+        for tenant, sub, at in self._conn.execute(
+            "SELECT tenant, subject, revoked_at FROM person_revocations"
+        ):
+            index.not_before[(tenant, sub)] = at
         return index
 
     # -- creating ----------------------------------------------------------------------
@@ -249,6 +269,9 @@ class SessionStore:
         lock as the database, so no request resolves a revoked session afterwards."""
         ids = [sid for sid in session_ids if sid in self._index.sessions]
         if not ids:
+            # The person may still hold a credential we keep no session for (a service
+            # JWT): connections that cached one must look again.
+            self._bump()
             return 0
         now = self._clock()
         marks = ",".join("?" * len(ids))
@@ -274,10 +297,25 @@ class SessionStore:
             self._index.surrogates = {
                 k: v for k, v in self._index.surrogates.items() if v[0] not in gone
             }
+            self.revocations += 1
         return len(ids)
 
+    def _bump(self) -> None:
+        with self._lock:
+            self.revocations += 1
+
     def revoke_user(self, tenant: str, issuer: str | None, subject: str, reason: str) -> int:
-        """Every session of a person (``issuer`` None: of any issuer in that tenant)."""
+        """Every session of a person (``issuer`` None: of any issuer in that tenant), and
+        every credential of theirs the gateway does not keep (a service JWT) issued
+        before now: ``not_before`` refuses those, on open connections too."""
+        now = self._clock()
+        with self._lock, self._tx():
+            self._conn.execute(
+                "INSERT INTO person_revocations (tenant, subject, revoked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (tenant, subject) DO UPDATE SET revoked_at = excluded.revoked_at",
+                (tenant, subject, now),
+            )
+            self._index.not_before[(tenant, subject)] = now
         return self.revoke_sessions(
             [
                 s.id
@@ -288,6 +326,10 @@ class SessionStore:
             ],
             reason,
         )
+
+    def not_before(self, tenant: str, subject: str) -> float | None:
+        """When a reviewer last revoked this person: a credential issued earlier is void."""
+        return self._index.not_before.get((tenant, subject))
 
     def revoke_person(self, tenant: str, identifiers: Iterable[str], reason: str) -> int:
         """Every session in ``tenant`` whose subject or e-mail is one of ``identifiers``
@@ -324,6 +366,7 @@ class SessionStore:
             self._conn.execute(
                 "UPDATE device_credentials SET revoked_at = ? WHERE id = ?", (self._clock(), cid)
             )
+            self.revocations += 1
         return True
 
     def refresh_due(self, now: float, every_s: float) -> list[tuple[Session, bytes]]:

@@ -19,6 +19,7 @@ from .responses import anthropic_usage, gemini_usage, openai_chat_usage, openai_
 from .shapes import StreamEvent, Usage
 from .sse import SseEvent
 from .streambase import (
+    DEFAULT_MAX_EVENT_BYTES,
     SseStreamParser,
     StreamParser,
     UsageTotals,
@@ -118,8 +119,8 @@ def gemini_chunk(doc: dict[str, object], totals: UsageTotals) -> StreamEvent:
 
 
 class _GeminiSse(SseStreamParser):
-    def __init__(self, totals: UsageTotals) -> None:
-        super().__init__()
+    def __init__(self, totals: UsageTotals, max_event_bytes: int) -> None:
+        super().__init__(max_event_bytes)
         self._usage = totals
 
     def _on_event(self, event: SseEvent) -> StreamEvent | None:
@@ -130,29 +131,40 @@ class _GeminiSse(SseStreamParser):
 class GeminiStream(StreamParser):
     """SSE (``alt=sse``) or a streamed JSON array, decided by the first non-blank byte."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self._usage = UsageTotals()
+        self._limit = max_event_bytes
         self._sse: _GeminiSse | None = None
         self._array: JsonArrayDecoder | None = None
-        self._pending = b""
+        self._blank = 0  # bytes of leading white space seen so far (they are not kept)
+        self._too_large = False
 
     @property
     def broken(self) -> bool:
         if self._array is not None:
             return self._array.broken
-        return self._sse.broken if self._sse is not None else False
+        return self._sse.broken if self._sse is not None else self._too_large
+
+    @property
+    def too_large(self) -> bool:
+        if self._array is not None:
+            return self._array.too_large
+        return self._sse.too_large if self._sse is not None else self._too_large
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         if self._sse is None and self._array is None:
-            self._pending += chunk
-            head = self._pending.lstrip(b" \t\r\n")
+            # Only this chunk is looked at: leading white space means nothing in either
+            # form, so it is counted (and bounded), not kept.
+            head = chunk.lstrip(b" \t\r\n")
             if not head:
+                self._blank += len(chunk)
+                self._too_large = self._blank > self._limit
                 return []
-            chunk, self._pending = self._pending, b""
+            chunk = head
             if head.startswith(b"["):
-                self._array = JsonArrayDecoder()
+                self._array = JsonArrayDecoder(self._limit)
             else:
-                self._sse = _GeminiSse(self._usage)
+                self._sse = _GeminiSse(self._usage, self._limit)
         if self._sse is not None:
             return self._sse.feed(chunk)
         assert self._array is not None

@@ -23,19 +23,24 @@ from .apistreams import anthropic_event
 from .eventstream import EventStreamDecoder, EventStreamMessage
 from .responses import bedrock_invocation_metrics, bedrock_usage
 from .shapes import StreamEvent, Usage
+from .sse import DEFAULT_MAX_EVENT_BYTES
 from .streambase import StreamParser, UsageTotals, json_object, sub_object
 
 _TEXT_FIELDS = ("outputText", "generation", "completion")
 
 
 class BedrockStream(StreamParser):
-    def __init__(self) -> None:
-        self._decoder = EventStreamDecoder()
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._decoder = EventStreamDecoder(max_event_bytes)
         self._usage = UsageTotals()
 
     @property
     def broken(self) -> bool:
         return self._decoder.broken
+
+    @property
+    def too_large(self) -> bool:
+        return self._decoder.too_large
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         return self._events(self._decoder.feed(chunk))

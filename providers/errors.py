@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from .eventstream import encode_message
+
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -48,3 +50,19 @@ def error_body(provider: str, status: int, message: str, code: str) -> bytes:
     else:  # openai, microsoft (Azure OpenAI speaks OpenAI's shape), and anything else
         doc = {"error": {"message": message, "type": "egress_warden", "code": code, "param": None}}
     return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def stream_error_event(provider: str, api: str, message: str, code: str) -> bytes:
+    """An error event that ends a streamed answer the gateway cuts, in the stream's own
+    framing: an AWS event-stream exception message for Bedrock, else a server-sent event
+    ``error`` whose data is the provider's error body (the OpenAI and Anthropic SDKs raise
+    on it with our message)."""
+    if api.startswith("bedrock."):
+        body = json.dumps({"message": message}, ensure_ascii=False).encode()
+        headers = {
+            ":message-type": "exception",
+            ":exception-type": "internalServerException",
+            ":content-type": "application/json",
+        }
+        return encode_message(headers, body)
+    return b"event: error\ndata: " + error_body(provider, 502, message, code) + b"\n\n"

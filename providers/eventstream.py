@@ -8,7 +8,12 @@ Corruption handling, as the format allows: a message whose final CRC is wrong (t
 prelude being right) is dropped and decoding goes on with the next message, since its
 length was trustworthy. A wrong prelude CRC, an impossible length or a stream that ends
 inside a message leaves no way to find the next message boundary: the decoder marks
-itself broken and returns nothing more.
+itself broken and returns nothing more. A message longer than the cap (within the
+format) also marks it ``too_large``: the answer is cut there (fail closed).
+
+Linear time: the buffer is a ``bytearray`` (appends and deletes at the front are
+amortized O(1) per byte) and a message's length is known from its prelude, so a message
+arriving in many chunks is not rescanned.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-#: AWS caps event-stream messages at 16 MiB of payload and 128 KiB of headers.
+#: AWS caps event-stream messages at 16 MiB of payload and 128 KiB of headers; the stream's
+#: ``max_event_bytes`` (config ``streams.max_event_bytes``) may set a lower cap.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 128 * 1024 + 16
 PRELUDE_BYTES = 12
 MIN_MESSAGE_BYTES = PRELUDE_BYTES + 4
@@ -68,10 +74,28 @@ def _headers(raw: bytes) -> dict[str, HeaderValue]:
     return headers
 
 
+def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message with string headers (for the gateway's own error events)."""
+    raw_headers = b"".join(
+        struct.pack(">B", len(name.encode()))
+        + name.encode()
+        + struct.pack(">BH", 7, len(value.encode()))
+        + value.encode()
+        for name, value in headers.items()
+    )
+    total = PRELUDE_BYTES + len(raw_headers) + len(payload) + 4
+    head = struct.pack(">II", total, len(raw_headers))
+    prelude = head + struct.pack(">I", zlib.crc32(head))
+    body = prelude + raw_headers + payload
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
 class EventStreamDecoder:
-    def __init__(self) -> None:
+    def __init__(self, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._limit = min(max_message_bytes, MAX_MESSAGE_BYTES)
         self._buffer = bytearray()
         self._broken = False
+        self.too_large = False
         self.dropped = 0  # messages dropped for a wrong message CRC or bad headers
 
     @property
@@ -91,6 +115,10 @@ class EventStreamDecoder:
                 or headers_len > total - MIN_MESSAGE_BYTES
             ):
                 self._broken = True
+                self._buffer = bytearray()
+                break
+            if total > self._limit:
+                self._broken = self.too_large = True
                 self._buffer = bytearray()
                 break
             if len(self._buffer) < total:

@@ -6,9 +6,9 @@ arrived, whatever the chunk boundaries. It scans bytes, which is safe for UTF-8:
 bytes of a multi-byte character never look like ASCII quotes, brackets or backslashes.
 
 Elements must be objects or arrays. Anything else where an element or separator belongs,
-an element over ``MAX_ELEMENT_BYTES`` or bytes after the closing ``]`` mark the decoder
-broken: it returns no further elements. An element that is bracket-balanced but not
-valid JSON is skipped and decoding goes on.
+an element over ``max_element_bytes`` (``too_large``: config ``streams.max_event_bytes``)
+or bytes after the closing ``]`` mark the decoder broken: it returns no further elements.
+An element that is bracket-balanced but not valid JSON is skipped and decoding goes on.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ import re
 
 from . import jsonbody
 from .jsonbody import BodyError
-
-MAX_ELEMENT_BYTES = 16 * 1024 * 1024
+from .sse import DEFAULT_MAX_EVENT_BYTES
 
 _STRUCTURE = re.compile(rb'["{}\[\]]')
 _STRING_END = re.compile(rb'["\\]')
 
 
 class JsonArrayDecoder:
-    def __init__(self) -> None:
+    def __init__(self, max_element_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._limit = max_element_bytes
+        self.too_large = False
         self._started = False
         self._done = False
         self._broken = False
@@ -82,8 +83,8 @@ class JsonArrayDecoder:
         m = pattern.search(chunk, pos)
         end = len(chunk) if m is None else m.end()
         self._element += chunk[pos:end]
-        if len(self._element) > MAX_ELEMENT_BYTES:
-            self._broken = True
+        if len(self._element) > self._limit:
+            self._broken = self.too_large = True
             self._element = bytearray()
             return len(chunk)
         if m is None:

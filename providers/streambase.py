@@ -4,7 +4,9 @@ the server-sent-events plumbing.
 A parser is fed the content-decoded body of one streamed answer in chunks of any size and
 returns ``StreamEvent``s. It never raises on what the server sent: a payload it cannot
 read yields no event and the parser goes on; only a framing error it cannot recover from
-(see each decoder) marks it ``broken``, after which it returns no events.
+(see each decoder) marks it ``broken``, after which it returns no events. A line, event or
+message over the stream's ``max_event_bytes`` marks it ``too_large`` (and broken): the
+caller cuts the answer there, since it can no longer read it (fail closed).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from abc import ABC, abstractmethod
 from . import jsonbody
 from .jsonbody import BodyError
 from .shapes import StreamEvent, Usage
-from .sse import SseDecoder, SseEvent
+from .sse import DEFAULT_MAX_EVENT_BYTES, SseDecoder, SseEvent, StreamTooLarge
+
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SseStreamParser", "StreamParser", "StreamTooLarge"]
 
 
 class StreamParser(ABC):
@@ -22,6 +26,11 @@ class StreamParser(ABC):
     @abstractmethod
     def broken(self) -> bool:
         """True once the stream's framing is lost; no more events will come."""
+
+    @property
+    def too_large(self) -> bool:
+        """True once the stream carried more than ``max_event_bytes`` in one piece."""
+        return False
 
     @abstractmethod
     def feed(self, chunk: bytes) -> list[StreamEvent]:
@@ -75,13 +84,17 @@ def event_name(event: SseEvent, doc: dict[str, object] | None) -> str | None:
 class SseStreamParser(StreamParser):
     """A parser for providers that stream server-sent events; subclasses read one event."""
 
-    def __init__(self) -> None:
-        self._sse = SseDecoder()
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self._sse = SseDecoder(max_event_bytes)
         self._usage = UsageTotals()
 
     @property
     def broken(self) -> bool:
         return self._sse.broken
+
+    @property
+    def too_large(self) -> bool:
+        return self._sse.too_large
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         return self._read(self._sse.feed(chunk))

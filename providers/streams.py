@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 from .apistreams import AnthropicStream, GeminiStream, OpenAIChatStream, ResponsesStream
 from .bedrockstream import BedrockStream
+from .sse import DEFAULT_MAX_EVENT_BYTES
 from .streambase import StreamParser
 from .webstreams import ChatGptWebStream, ClaudeWebStream
 
 __all__ = ["STREAMING_APIS", "StreamParser", "stream_parser_for"]
 
-_PARSERS: dict[str, Callable[[], StreamParser]] = {
+_PARSERS: dict[str, Callable[[int], StreamParser]] = {
     "openai.chat_completions": OpenAIChatStream,
     "openai.completions": OpenAIChatStream,
     "azure.chat_completions": OpenAIChatStream,
@@ -34,9 +35,11 @@ _PARSERS: dict[str, Callable[[], StreamParser]] = {
 STREAMING_APIS = frozenset(_PARSERS)
 
 
-def stream_parser_for(api: str) -> StreamParser | None:
-    """A new parser for one streamed answer of ``api``; ``None`` when the api's answers do
-    not stream or their format is not read (Gemini's web app: a length-prefixed private
-    format)."""
+def stream_parser_for(
+    api: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> StreamParser | None:
+    """A new parser for one streamed answer of ``api``, holding at most ``max_event_bytes``
+    of one line, event or message; ``None`` when the api's answers do not stream or their
+    format is not read (Gemini's web app: a length-prefixed private format)."""
     factory = _PARSERS.get(api)
-    return factory() if factory is not None else None
+    return factory(max_event_bytes) if factory is not None else None

@@ -134,6 +134,10 @@ class Aimock(Peer):
 class WardenProcess(Peer):
     """``warden run`` as a user runs it: its own process, a YAML config, a state folder."""
 
+    #: How long ``start`` waits for /healthz. Generous: DLP workers that load Presidio and the NER model take several seconds
+    #: each on a loaded 2-core CI machine; an event wait, so a healthy start is not slower.
+    ready_timeout_s: float = 120
+
     def __init__(
         self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None
     ) -> None:
@@ -188,7 +192,9 @@ class WardenProcess(Peer):
                 return r.status == 200 and port_open(self.proxy_port)
 
         try:
-            wait_until(healthy, 30, "warden", self.proc)
+            # Returns as soon as the gateway is healthy; the bound only says when a start
+            # that never completes is reported (see ``ready_timeout_s``).
+            wait_until(healthy, self.ready_timeout_s, "warden", self.proc)
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None

@@ -160,9 +160,22 @@ class AuditTrail:
 
     def writer_problem(self) -> str:
         """For /healthz: why flows are refused because of the audit writer, or ""."""
-        if self.writer.running or self.fail_open:
+        if self.fail_open:
             return ""
-        return "the audit writer process is not running: flows are refused until it restarts"
+        if not self.writer.running:
+            return "the audit writer process is not running: flows are refused until it restarts"
+        failure = self.writer.commit_failure
+        if failure is not None:
+            # Red until a record is committed again (the next flow, login or event tries).
+            return (
+                f"audit records cannot be written ({failure[:300]}): flows are refused until "
+                "a write succeeds; free disk space or fix the audit database"
+            )
+        return ""
+
+    def fails_closed(self, tenant: str) -> bool:
+        """True when a flow of ``tenant`` must not go on without its record."""
+        return not self._fails_open(tenant)
 
     def _fails_open(self, tenant: str) -> bool:
         if tenant in self._fail_open_tenants:

@@ -155,6 +155,13 @@ class DlpSettings(_Strict):
     timeout_s: float = Field(5.0, gt=0, le=120)
 
 
+class StreamSettings(_Strict):
+    #: The largest line, event or message one streamed answer may carry (SSE, AWS event
+    #: stream, JSON array element), in bytes. Beyond it the answer is cut with an error
+    #: event: the gateway neither holds it without limit nor passes it on unread.
+    max_event_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+
+
 class LogSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -213,6 +220,7 @@ class Config(_Strict):
     #: Without a policy every signed-in flow is allowed (and said so at start).
     policy: PolicySettings | None = None
     dlp: DlpSettings | None = None
+    streams: StreamSettings = StreamSettings()
     unsafe_testing: UnsafeTesting | None = None
 
     @property

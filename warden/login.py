@@ -481,15 +481,18 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def env_lines(proxy_with_credential: str, ca_file: Path) -> list[str]:
-    """SSL_CERT_FILE and REQUESTS_CA_BUNDLE *replace* a client's trust store (Python,
-    curl), so they name a bundle of the system's CAs plus the gateway's: sites the proxy
-    passes through untouched keep verifying. NODE_EXTRA_CA_CERTS adds to Node's own."""
+    """SSL_CERT_FILE, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE *replace* a client's trust
+    store (Python, requests, curl), so they name a bundle of the system's CAs plus the
+    gateway's: sites the proxy passes through untouched keep verifying. curl needs its own
+    variable: Debian's curl has a compiled-in CA file and ignores SSL_CERT_FILE.
+    NODE_EXTRA_CA_CERTS adds to Node's own."""
     bundle = shlex.quote(str(ca_file.with_name(BUNDLE_FILE)))
     ca = shlex.quote(str(ca_file))
     return [
         f"export HTTPS_PROXY={shlex.quote(proxy_with_credential)}",
         f"export SSL_CERT_FILE={bundle}",
         f"export REQUESTS_CA_BUNDLE={bundle}",
+        f"export CURL_CA_BUNDLE={bundle}",
         f"export NODE_EXTRA_CA_CERTS={ca}",
     ]
 

@@ -55,17 +55,24 @@ class ScimRuntime:
         self.audit("scim.access_cut", tenant, {"scim_id": user.id, "sessions_ended": count})
 
     def allows(self, user: UserIdentity) -> bool:
-        """False when SCIM says this person is deactivated or has no LLM group any more."""
+        """False when SCIM says this person is deactivated or has no LLM group any more.
+
+        In a tenant that gates LLM use by group, a person the directory does not know (never
+        provisioned, or deleted) is in no such group either: refused. Without gating, SCIM
+        only takes access away from the people it knows."""
         if user.tenant not in self.enabled:
             return True
+        known = False
         for key in (user.subject, user.email):
             if not key:
                 continue
             if self.service.is_active(user.tenant, key) is False:
                 return False
-            if self.service.has_llm_access(user.tenant, key) is False:
+            access = self.service.has_llm_access(user.tenant, key)
+            if access is False:
                 return False
-        return True
+            known = known or access is not None
+        return known or not self.service.gates_by_group(user.tenant)
 
     def routes(self, public_url: str) -> list[web.RouteDef]:
         return scim_routes(self.service, public_url)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from presidio_analyzer import EntityRecognizer
 
 from ..profiles import DlpProfile
+from .address import ENTITY as STREET_ADDRESS
+from .address import StreetAddressRecognizer
 from .custom import custom_recognizer
 from .pii import PII_RECOGNIZERS, RegionalPhoneRecognizer
 from .secrets import SECRET_RECOGNIZERS
@@ -23,6 +25,8 @@ def build_recognizers(profile: DlpProfile) -> list[EntityRecognizer]:
         if cls.ENTITY in wanted:
             out.append(cls())
     out.extend(make() for entity, make in PII_RECOGNIZERS.items() if entity in wanted)
+    if STREET_ADDRESS in wanted:
+        out.append(StreetAddressRecognizer())
     if "PHONE_NUMBER" in wanted:
         out.append(RegionalPhoneRecognizer(regions=profile.phone_regions))
     for entity, spec in profile.custom.items():

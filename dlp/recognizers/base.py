@@ -33,6 +33,8 @@ CASE_SENSITIVE = regex.DOTALL | regex.MULTILINE
 
 PRIORITY_SECRET = 2
 PRIORITY_PII = 1
+#: A NER model's guess (names, places): never overrides a pattern finding.
+PRIORITY_NER = 0
 PRIORITY_CUSTOM = 3
 
 

@@ -657,6 +657,10 @@ class ScimService:
         department = ext.get("department") if isinstance(ext, dict) else None
         return department if isinstance(department, str) else None
 
+    def gates_by_group(self, tenant: str) -> bool:
+        """True when only members of ``tenant``'s LLM access groups may use LLMs."""
+        return tenant in self._llm_groups
+
     def has_llm_access(self, tenant: str, user: str) -> bool | None:
         """Active and (no group gating, or in an LLM access group); None if unknown."""
         row = self.find_user(tenant, user)

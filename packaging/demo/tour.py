@@ -147,23 +147,53 @@ class Tour:
     # -- helpers ---------------------------------------------------------------------
 
     def device_login(self, user: str, password: str) -> str:
-        portal = self.warden.control_url
-        grant = httpx.post(
-            f"{portal}/portal/device/start", json={"label": "demo"}, timeout=10
-        ).json()
-        print(f"    {user} opens {grant['verification_uri']} and enters {grant['user_code']}")
-        self.idp.approve_device(grant["user_code"], user, password)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(grant["interval"])
-            r = httpx.post(
-                f"{portal}/portal/device/poll", json={"handle": grant["handle"]}, timeout=10
-            ).json()
-            if r["status"] == "ok":
-                return str(r["credential"])
-            if r["status"] not in ("pending", "slow_down"):
-                raise RuntimeError(f"device login ended: {r}")
-        raise RuntimeError("device login did not finish")
+        """``warden login`` exactly as an employee runs it (the real command, in a home of
+        the user's own under the demo folder); the tour plays the user at the IdP's page.
+        Returns the device credential; the export lines are in ``<work>/<user>.env``."""
+        home = self.work / "home" / user
+        env_file = self.work / f"{user}.env"
+        argv = [
+            str(WARDEN),
+            "login",
+            "--no-browser",
+            "--proxy",
+            self.warden.proxy_url,
+            "--write-env",
+            str(env_file),
+        ]
+        print(f"    $ warden login --proxy {self.warden.proxy_url} --write-env {env_file}")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.upper().endswith("_PROXY") and k not in ("WARDEN_PORTAL", "SSL_CERT_FILE")
+        }
+        env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+        home.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            assert proc.stdout is not None
+            shown: list[str] = []
+            while not (len(shown) >= 3 and shown[-3] == "and enter this code:"):
+                line = proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"warden login ended early: {shown} {proc.stderr}")
+                shown.append(line.rstrip("\n"))
+                print(f"    | {shown[-1]}" if shown[-1] else "    |")
+            code = shown[-1].strip()
+            print(f"    ({user} opens that page, enters {code} and signs in)")
+            self.idp.approve_device(code, user, password)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        if proc.returncode != 0:
+            raise RuntimeError(f"warden login failed ({proc.returncode}): {err}")
+        signed_in = next((line for line in out.splitlines() if line.startswith("Signed in")), "")
+        print(f"    | {signed_in}")
+        print(f"    | ... (the proxy settings, with the credential, are in {env_file})")
+        stored = json.loads((home / ".config" / "egress-warden" / "credentials.json").read_text())
+        return str(stored["credential"])
 
     def client(self, credential: str) -> openai.OpenAI:
         proxy = self.warden.proxy_url.replace("http://", f"http://device:{credential}@")
@@ -308,6 +338,35 @@ class Tour:
             "nothing reached the syslog collector",
         )
 
+    def hand_over(self) -> None:
+        """Sign in a person the tour leaves active and run, as printed, the commands the
+        farewell hands to the reader: they must work exactly as shown."""
+        self.step("dave (acme, sales) signs in; the settings `warden login` wrote work as printed")
+        self.device_login("dave", "dev-dave-password")
+        out = subprocess.run(
+            ["bash", "-c", self.try_it()],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.upper().endswith("_PROXY")},
+        )
+        self.check(
+            out.returncode == 0 and "Hello from the mock upstream." in out.stdout,
+            "curl through the gateway with dave's settings: the model answered",
+            f"curl failed ({out.returncode}): {out.stdout[-300:]} {out.stderr[-300:]}",
+        )
+
+    def try_it(self) -> str:
+        """The commands the farewell prints for trying the proxy as dave."""
+        body = json.dumps(
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
+        )
+        return (
+            f". {self.work / 'dave.env'} && curl -sS https://api.openai.com/v1/chat/completions "
+            f"-H 'Authorization: Bearer sk-demo' -H 'Content-Type: application/json' -d '{body}'"
+        )
+
     def farewell(self, wait: bool) -> None:
         cfg = self.warden.config_path
         env = f"env $(cat {self.work / 'env'})"
@@ -319,8 +378,15 @@ class Tour:
         print(
             f"  portal:          {self.warden.control_url}/portal/   (users: alice, bob, carol / dev-<name>-password)"
         )
+        print("\nUse the proxy as dave (signed in above; the tour deactivated alice):")
+        print(f"  {self.try_it()}")
         print(
-            f"  proxy:           export HTTPS_PROXY={self.warden.proxy_url} SSL_CERT_FILE={self.warden.ca_cert}"
+            "Sign in as yourself instead (bob or carol, password dev-<name>-password, at the\n"
+            "dev IdP's page that `warden login` shows):"
+        )
+        print(
+            f"  .venv/bin/warden login --proxy {self.warden.proxy_url} "
+            f"--write-env {self.work / 'me.env'} && . {self.work / 'me.env'}"
         )
         if wait:
             print("\nPress Ctrl-C to stop everything.")
@@ -376,6 +442,7 @@ def main() -> int:
     try:
         tour.start()
         tour.run()
+        tour.hand_over()
         tour.farewell(wait=not args.no_wait)
     except KeyboardInterrupt:
         pass

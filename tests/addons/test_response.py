@@ -104,3 +104,77 @@ def test_plain_response_usage_is_read() -> None:
         assert flow.response.stream is False
         reader.response(flow)
     assert FlowContext.of(flow).usage == Usage(5, 1, False)
+
+
+def test_answer_stream_never_hands_mitmproxy_an_empty_chunk() -> None:
+    """mitmproxy writes an empty chunk as ``0\\r\\n\\r\\n`` (the end of the body): a stage
+    holding a partial event must yield no chunk at all. Fed one byte at a time, the
+    restorer holds most bytes back; the stream still returns only non-empty chunks and
+    the usage tap reads the whole answer."""
+    from warden.addons.response import AnswerStream
+    from warden.dlp import PseudonymVault, SseRestorer
+
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    stream = AnswerStream(flow, StreamTap(flow, parser, "identity"))
+    stream.add(SseRestorer("openai.chat_completions", PseudonymVault({"<P_1>": "Ann"})))
+    returned = [stream(SSE[i : i + 1]) for i in range(len(SSE))] + [stream(b"")]
+    chunks = [c for out in returned for c in out]
+    assert b"" not in chunks and [] in returned  # some bytes were held, none sent empty
+    assert b"".join(chunks) == SSE
+    assert FlowContext.of(flow).usage == Usage(11, 2, False)
+
+
+def _bedrock_delta(text: str) -> bytes:
+    from warden.providers.eventstream import encode_message
+
+    payload = json.dumps({"delta": {"text": text}}).encode()
+    return encode_message({":event-type": "contentBlockDelta", ":message-type": "event"}, payload)
+
+
+#: (api, provider, an answer whose one line, event or message is over 64 KiB)
+OVERSIZED = [
+    (
+        "openai.chat_completions",
+        "openai",
+        b'data: {"choices": [{"delta": {"content": "' + b"x" * 70000,
+    ),
+    ("anthropic.messages", "anthropic", b"event: content_block_delta\ndata: " + b"x" * 70000),
+    ("openai.responses", "openai", (b"data: " + b"1" * 100 + b"\n") * 1000 + b"\n"),
+    ("gemini.stream_generate_content", "google", b"[" + b" " * 10 + b'{"a": "' + b"x" * 70000),
+    ("gemini.stream_generate_content", "google", b" " * 70000),
+    ("bedrock.converse_stream", "aws", _bedrock_delta("x" * 70000)),
+    ("chatgpt.conversation", "openai", b"data: " + b"x" * 70000),
+]
+
+
+@pytest.mark.parametrize(
+    ("api", "provider", "answer"),
+    OVERSIZED,
+    ids=["line", "event", "many-lines", "array", "white-space", "bedrock", "chatgpt"],
+)
+@pytest.mark.parametrize("pseudonyms", [False, True])
+def test_an_oversized_event_cuts_the_answer(
+    api: str, provider: str, answer: bytes, pseudonyms: bool
+) -> None:
+    """Fail closed: the answer ends with the stream's own error event, what follows is
+    dropped (never held), and the flow's outcome is upstream_error; with or without the
+    pseudonym restorer in the stream."""
+    from warden.addons.response import AnswerStream
+    from warden.dlp import PseudonymVault, SseRestorer
+    from warden.dlp.restore import STREAM_APIS
+    from warden.providers.errors import stream_error_event
+
+    flow = _flow()
+    limit = 64 * 1024
+    parser = stream_parser_for(api, limit)
+    assert parser is not None
+    cut = stream_error_event(provider, api, "cut", "warden_stream_cut")
+    stream = AnswerStream(flow, StreamTap(flow, parser, "identity"), limit, cut)
+    if pseudonyms and api in STREAM_APIS:
+        stream.add(SseRestorer(api, PseudonymVault({"<P_1>": "Ann"}), limit))
+    sent = [c for i in range(0, len(answer), 4096) for c in stream(answer[i : i + 4096])]
+    assert sent[-1] == cut and sent.count(cut) == 1
+    assert stream(b"x" * 100_000) == [] and stream(b"\n\n") == [] and stream(b"") == []
+    assert FlowContext.of(flow).outcome == "upstream_error"

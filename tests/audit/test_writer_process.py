@@ -103,8 +103,46 @@ async def test_the_child_refuses_a_record_the_schema_refuses(tmp_path: Path) -> 
         assert "destination.model" in str(results[0]) and "control character" in str(results[0])
         assert not isinstance(results[1], BaseException) and results[1].tenant_seq == 1
         assert _count(tmp_path / "audit.db") == 1
+        # one bad record is not a database that cannot be written: /healthz stays green
+        assert writer.commit_failure is None
+        again = bad | {"record_id": good["record_id"], "destination": good["destination"]}
+        with pytest.raises(AuditUnavailable, match="record_id"):
+            await writer.write_data(again)  # a duplicate id: refused alone
+        assert writer.commit_failure is None
     finally:
         await writer.close()
+
+
+def _commit_failure(writer: AuditWriterProcess) -> str | None:
+    return writer.commit_failure  # read afresh: it changes as acknowledgements arrive
+
+
+async def test_a_refused_commit_is_reported_until_one_succeeds(tmp_path: Path) -> None:
+    """A full disk, made for real: the child's file-size limit (prlimit(2) on RLIMIT_FSIZE,
+    allowed on one's own processes) makes the kernel refuse to grow the database's files,
+    so SQLite fails the commit as on a full disk; lifting it is the disk getting room."""
+    import resource
+
+    writer = AuditWriterProcess(_settings(tmp_path))
+    await writer.start()
+    try:
+        await writer.write(flow_record("acme", 1))
+        assert writer.pid is not None
+        soft, hard = resource.prlimit(writer.pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(writer.pid, resource.RLIMIT_FSIZE, (1024, hard))
+        try:
+            with pytest.raises(AuditUnavailable, match="could not be committed"):
+                await writer.write(flow_record("acme", 2))
+            assert "I/O" in (_commit_failure(writer) or "")
+            assert writer.running  # the child lives on: the disk refuses, not the writer
+        finally:
+            resource.prlimit(writer.pid, resource.RLIMIT_FSIZE, (soft, hard))
+        assert (await writer.write(flow_record("acme", 3))).tenant_seq == 2
+        assert _commit_failure(writer) is None
+    finally:
+        await writer.close()
+    report = verify(tmp_path / "audit.db", load_public_key(tmp_path / PUBLIC_KEY_FILE))
+    assert report.ok, report.describe()
 
 
 async def test_submit_from_another_thread(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from warden.dlp import DlpProfile, ProfileError, default_profile, load_profiles, load_profiles_yaml
-from warden.dlp.profiles import PATTERN_TYPES
+from warden.dlp.profiles import DEFAULT_NER_PACKAGE, PATTERN_TYPES
 
 EXAMPLE = """
 default:
@@ -100,7 +100,14 @@ def test_ner_model_directory_must_exist(tmp_path: Path) -> None:
             {"p": {"ner": {"path": str(tmp_path / "missing")}, "entities": {"PERSON": "redact"}}}
         )
     ok = load_profiles({"p": {"ner": {"path": str(tmp_path)}, "entities": {"PERSON": "redact"}}})
-    assert "ORGANIZATION" in ok["p"].ner.labels_to_ignore  # type: ignore[union-attr]
+    assert ok["p"].ner is not None and ok["p"].ner.package is None
+    with pytest.raises(ProfileError, match="not both"):
+        load_profiles({"p": {"ner": {"path": str(tmp_path), "package": "x"}}})
+
+
+def test_ner_without_a_source_is_the_shipped_model() -> None:
+    ok = load_profiles({"p": {"ner": {}, "entities": {"PERSON": "redact"}}})
+    assert ok["p"].ner is not None and ok["p"].ner.package == DEFAULT_NER_PACKAGE
 
 
 def test_not_yaml_and_not_a_mapping() -> None:

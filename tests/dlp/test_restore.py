@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.scaling import LINEAR_BOUND, growth
 from warden.dlp import PseudonymRestorer, PseudonymVault, SseRestorer, restore_json_response
 from warden.dlp.restore import STREAM_APIS
 
@@ -281,3 +282,34 @@ def test_restore_json_response() -> None:
     assert restore_json_response("anthropic.messages", plain, VAULT) is plain
     assert restore_json_response("x", b"<not json", VAULT) == b"<not json"
     assert restore_json_response("x", body, None) == body
+
+
+def test_sse_restorer_work_grows_linearly() -> None:
+    """One long event in 16-byte chunks, 32 KB and 256 KB: the old restorer re-joined and
+    re-scanned what it held per chunk (quadratic). A CPU-time ratio, not a time bound:
+    see tests/scaling.py."""
+
+    def make(n: int) -> list[bytes]:
+        return (
+            [b'data: {"choices": [{"delta": {"content": "']
+            + [b"<PERSON_1> " * 2] * n
+            + [b'"}}]}\n\n']
+        )
+
+    def run(chunks: list[bytes]) -> None:
+        r = SseRestorer("openai.chat_completions", VAULT)
+        out = b"".join(r.feed(c) for c in chunks) + r.close()
+        assert b"<PERSON_1>" not in out
+
+    ratio = growth(run, make, 1600)
+    assert ratio < LINEAR_BOUND, f"8x the input took {ratio:.1f}x the CPU time"
+
+
+def test_an_event_over_the_limit_raises_instead_of_being_held() -> None:
+    from warden.providers.sse import StreamTooLarge
+
+    r = SseRestorer("openai.chat_completions", VAULT, max_event_bytes=64 * 1024)
+    assert r.feed(b"data: " + b"x" * 60000 + b"\n\n")  # under the limit: restored as usual
+    with pytest.raises(StreamTooLarge, match=r"streams\.max_event_bytes"):
+        for _ in range(20):
+            r.feed(b"data: " + b"y" * 4000 + b"\n")  # one event of many lines

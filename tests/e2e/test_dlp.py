@@ -101,6 +101,10 @@ def test_email_and_card_never_reach_the_upstream(bed: Bed) -> None:
         EMAIL not in out and CARD not in out
     )  # the audit trail holds types and counts, and the redacted prompt
     assert "<EMAIL_ADDRESS_1>" in flow.get("prompt", "")
+    # The record committed before the prompt left has the same findings, never the prompt.
+    (first,) = [r for r in records if r["record_id"] == flow["details"]["flow_record"]]
+    assert first["details"]["phase"] == "request" and "prompt" not in first
+    assert first["findings"] == flow["findings"] and first["outcome"] == "redacted"
 
 
 def test_block_entity_stops_the_request_with_a_readable_error(bed: Bed) -> None:

@@ -147,6 +147,7 @@ def test_login_sdk_call_then_logout(login_bed: Bed, tmp_path: Path) -> None:
         "HTTPS_PROXY",
         "SSL_CERT_FILE",
         "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
         "NODE_EXTRA_CA_CERTS",
     }
     host_port = bed.warden.proxy_url.removeprefix("http://")
@@ -156,7 +157,12 @@ def test_login_sdk_call_then_logout(login_bed: Bed, tmp_path: Path) -> None:
     folder = tmp_path / "xdg" / "egress-warden"
     ca_file = folder / "ca.pem"
     bundle = folder / "ca-bundle.pem"
-    assert exports["SSL_CERT_FILE"] == exports["REQUESTS_CA_BUNDLE"] == str(bundle)
+    assert (
+        exports["SSL_CERT_FILE"]
+        == exports["REQUESTS_CA_BUNDLE"]
+        == exports["CURL_CA_BUNDLE"]
+        == str(bundle)
+    )
     assert exports["NODE_EXTRA_CA_CERTS"] == str(ca_file)
     # The bundle keeps the system's CAs (pass-through sites still verify) and adds ours.
     assert bundle.read_bytes().endswith(ca_file.read_bytes())

@@ -141,3 +141,19 @@ def test_refresh_may_not_change_the_owner(db: Path) -> None:
     assert s.session_by_token(issued.token).user.department == "research"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="who the session belongs to"):
         s.update_user(issued.session, BOB)
+
+
+def test_every_revocation_moves_the_revocation_count(db: Path) -> None:
+    """Connections that cache a verdict (service JWTs) re-check when the count moves, so
+    even a revocation that ends no session here (a person with only a JWT) moves it."""
+    s = store(db, Clock())
+    issued = s.create_session(ALICE, "oidc", 3600)
+    cred = s.issue_device_credential(issued.session)
+    seen = [s.revocations]
+    s.revoke_person("acme", ["nobody"], "deprovisioned by SCIM")  # ends nothing
+    seen.append(s.revocations)
+    assert s.revoke_device_credential(cred)
+    seen.append(s.revocations)
+    assert s.revoke_user("acme", None, "u-alice", "revoked by a reviewer") == 1
+    seen.append(s.revocations)
+    assert seen == sorted(set(seen)) and len(seen) == 4

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from warden.providers import jsonarray
 from warden.providers.jsonarray import JsonArrayDecoder
 
 from .helpers import splits
@@ -63,6 +62,7 @@ def test_empty_array_and_empty_stream() -> None:
     assert decode([b""]) == ([], False)
 
 
-def test_overlong_element_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonarray, "MAX_ELEMENT_BYTES", 16)
-    assert decode([b'[{"a": "0123456789abcdef"}, {"b": 1}]']) == ([], True)
+def test_overlong_element_breaks() -> None:
+    decoder = JsonArrayDecoder(max_element_bytes=16)
+    assert decoder.feed(b'[{"a": "0123456789abcdef"}, {"b": 1}]') == []
+    assert decoder.broken and decoder.too_large

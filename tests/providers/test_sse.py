@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from warden.providers import sse
 from warden.providers.sse import SseDecoder, SseEvent
 
 from .helpers import splits
@@ -71,17 +70,15 @@ def test_a_split_crlf_is_one_line_end() -> None:
     assert decode(b"data: a\r", b"\ndata: b\n\n") == [SseEvent("message", "a\nb")]
 
 
-def test_overlong_line_breaks_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sse, "MAX_LINE_CHARS", 10)
-    decoder = SseDecoder()
+def test_overlong_line_breaks_the_decoder() -> None:
+    decoder = SseDecoder(max_event_bytes=10)
     assert decoder.feed(b"data: ok\n\n") == [SseEvent("message", "ok")]
     assert decoder.feed(b"data: " + b"x" * 20) == []
-    assert decoder.broken
+    assert decoder.broken and decoder.too_large
     assert decoder.feed(b"\n\ndata: later\n\n") == [] and decoder.close() == []
 
 
-def test_overlong_event_breaks_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sse, "MAX_LINE_CHARS", 10)
-    decoder = SseDecoder()
+def test_overlong_event_breaks_the_decoder() -> None:
+    decoder = SseDecoder(max_event_bytes=10)
     assert decoder.feed(b"data: 1234\ndata: 5678\ndata: 9\n") == []
     assert decoder.broken

@@ -167,3 +167,18 @@ CLAUDE_EVENTS = [
 def test_claude_every_split() -> None:
     for chunks in splits(CLAUDE):
         assert feed_all(ClaudeWebStream(), chunks) == CLAUDE_EVENTS
+
+
+def test_chatgpt_rebuilding_work_is_bounded() -> None:
+    """Tiny replace operations next to a large text would make the parser rebuild the
+    whole text per event (work quadratic in the stream): past 16x the stream's size it
+    stops and says too_large, so the answer is cut instead of the event loop stalled."""
+    parser = ChatGptWebStream()
+    parser.feed(sse(("delta", {"p": "", "o": "add", "v": message(["x" * 400_000, ""])})))
+    replace = sse(("delta", {"p": "/message/content/parts/1", "o": "replace", "v": "y"}))
+    fed = 0
+    while not parser.too_large and fed < 1000:
+        parser.feed(replace)
+        fed += 1
+    assert parser.too_large and parser.broken and fed < 100
+    assert parser.feed(replace) == []

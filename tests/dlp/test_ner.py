@@ -1,0 +1,141 @@
+"""The NER stage (dlp/ner.py) with the real pinned model: names in prose, nothing in code
+and logs, never over a pattern finding, and a model whose files changed is refused."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from warden.dlp import DlpProfile
+from warden.dlp.engine import Detector
+from warden.dlp.ner import NerModelError, _verify, is_prose, model_directory, prose_chunks
+from warden.dlp.profiles import DEFAULT_NER_PACKAGE
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(
+        DlpProfile.model_validate(
+            {
+                "ner": {},
+                "phone_regions": ["US", "CH", "DE"],
+                "entities": {
+                    "PERSON": "redact",
+                    "LOCATION": "redact",
+                    "PHONE_NUMBER": "redact",
+                    "US_SSN": "block",
+                    "EMAIL_ADDRESS": "redact",
+                },
+            }
+        )
+    )
+
+
+def people(detector: Detector, text: str) -> list[str]:
+    return [text[f.start : f.end] for f in detector.detect(text) if f.entity_type == "PERSON"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Please draft a reply to Maria Gonzalez about the refund.", ["Maria Gonzalez"]),
+        ("Hi Søren, can you check the Q3 numbers?", ["Søren"]),
+        (
+            "The contract was signed by Ágnes Kovács and Nikolaj Berg.",
+            ["Ágnes Kovács", "Nikolaj Berg"],
+        ),
+        ("Dear Dr. Helena Carlsen,\nthank you for the call.", ["Helena Carlsen"]),
+        (
+            "Summarize this: Ingrid Olsen asked Tomasz to resend the invoice.",
+            ["Ingrid Olsen", "Tomasz"],
+        ),
+        # quoted prompts carry literal \n escapes
+        ("Chloe: What a wife.\\nJesse: Remember me?", ["Chloe", "Jesse"]),
+    ],
+)
+def test_names_in_prose(detector: Detector, text: str, names: list[str]) -> None:
+    assert people(detector, text) == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Traceback (most recent call last):\n  File "app.py", line 12, in handle\n    '
+        "raise ValueError(user.name)\nValueError: Kristian",
+        "2024-05-01 12:00:03 INFO Started worker pid=4411 user=Helena host=web-1",
+        "[ERROR] 2017-10-07 21:14:09 PaymentService: card declined for account 4411",
+        "    at com.acme.billing.InvoiceService.render(InvoiceService.java:87)",
+        "def send_mail(recipient, subject):\n    return smtp.send(recipient, subject)",
+        '{"firstName": "config", "lastName": "Loader", "retries": 3}',
+        "const Discipline = require('discipline'); // Metallica Orchestra",
+        "SMTP_USER=mailer\nDATABASE_URL=postgres://db/app\nLOG_LEVEL=debug",
+        "SELECT name, email FROM users WHERE id = 7;",
+        "spec:\n  containers:\n    - name: api\n      image: acme/api:1.4",
+    ],
+)
+def test_no_people_in_code_logs_and_config(detector: Detector, text: str) -> None:
+    assert people(detector, text) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "prose"),
+    [
+        ("Could you rewrite this paragraph for Anna?", True),
+        ("Name:    Mehrudin M. Thaler", True),
+        ("Shawn: Remember me, Matthew?", True),
+        ("2024-05-01T12:00:03Z WARN retrying", False),
+        ("    return self._cache[key]", False),
+        ('  "user_name": "jdoe",', False),
+        ("export API_TOKEN=abc", False),
+        ("userName = getUserName(request)", False),
+        ("}", False),
+    ],
+)
+def test_prose_lines(line: str, prose: bool) -> None:
+    assert is_prose(line) is prose
+
+
+def test_prose_chunks_keep_offsets() -> None:
+    text = "Hello Anna,\nx = compute(y);\nplease call Bob.\n"
+    chunks = list(prose_chunks(text))
+    assert [c.text for c in chunks] == ["Hello Anna,\n", "please call Bob.\n"]
+    assert all(text[c.start : c.start + len(c.text)] == c.text for c in chunks)
+
+
+def test_ner_never_overrides_a_pattern_finding(detector: Detector) -> None:
+    """NER's guesses rank below every pattern type: a phone number stays one phone number
+    (it used to be relabelled and only ``04 99`` redacted) and an SSN block still fires."""
+    text = "Call Ursula Meier at +41 (0)27 240 04 99 or write to ursula.meier@example.ch."
+    found = {(f.entity_type, text[f.start : f.end]) for f in detector.detect(text)}
+    assert ("PHONE_NUMBER", "+41 (0)27 240 04 99") in found
+    assert ("EMAIL_ADDRESS", "ursula.meier@example.ch") in found
+    assert ("PERSON", "Ursula Meier") in found
+    ssn = "Her SSN is 212-45-6789, says John Smith."
+    kinds = {f.entity_type: ssn[f.start : f.end] for f in detector.detect(ssn)}
+    assert kinds["US_SSN"] == "212-45-6789"
+
+
+def test_a_model_whose_files_changed_is_refused(tmp_path: Path) -> None:
+    data = model_directory(DEFAULT_NER_PACKAGE)  # verified: the installed files are pinned
+    copy = tmp_path / data.name
+    shutil.copytree(data, copy)
+    _verify(DEFAULT_NER_PACKAGE, copy)  # an identical copy passes
+    model = copy / "ner" / "model"
+    blob = bytearray(model.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    model.write_bytes(bytes(blob))
+    with pytest.raises(NerModelError, match="not the pinned one") as info:
+        _verify(DEFAULT_NER_PACKAGE, copy)
+    assert "Reinstall the pinned model package" in info.value.diagnostics()
+    (copy / "ner" / "model").unlink()
+    with pytest.raises(NerModelError, match="cannot be read"):
+        _verify(DEFAULT_NER_PACKAGE, copy)
+
+
+def test_an_unpinned_package_is_refused() -> None:
+    with pytest.raises(NerModelError, match="not one whose files are pinned"):
+        _verify("en_core_web_lg", Path("/nonexistent"))
+    with pytest.raises(NerModelError, match="not installed"):
+        model_directory("no_such_model_package_xyz")
