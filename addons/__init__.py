@@ -22,6 +22,7 @@ from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
 from .test_routing import UnsafeTestRouting
+from .websocket import WebSocketInspector
 
 
 def chain(
@@ -43,6 +44,12 @@ def chain(
         routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
     addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
+    # Before policy: it names the socket's api and model, which the policy decides on.
+    addons.append(
+        WebSocketInspector(
+            audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify
+        )
+    )
     if policy is not None:
         addons.append(policy)
     if config.unsafe_testing is not None:
