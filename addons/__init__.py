@@ -22,6 +22,7 @@ from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
 from .test_routing import UnsafeTestRouting
+from .websocket import WebSocketInspector
 
 
 def chain(
@@ -45,6 +46,12 @@ def chain(
     limits = config.proxy.limits
     scope = Scope(catalog, refused, metrics, limits.decoded_body_bytes)
     addons: list[object] = [guard, scope, identify]
+    # Before policy: it names the socket's api and model, which the policy decides on.
+    addons.append(
+        WebSocketInspector(
+            audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify
+        )
+    )
     if policy is not None:
         addons.append(policy)
     if config.unsafe_testing is not None:

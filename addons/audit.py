@@ -65,10 +65,16 @@ def flow_record(
     flow: http.HTTPFlow,
     outcome: str | None = None,
     details: dict[str, str | int | bool] | None = None,
+    ctx: FlowContext | None = None,
+    prompt: str | None = None,
     *,
     with_prompt: bool = True,
 ) -> dict[str, Any]:
     """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
+
+    ``ctx`` stands in for the flow's own context where one flow carries several exchanges
+    (a WebSocket's messages and turns: addons/websocket.py); ``prompt`` is then that
+    exchange's redacted prompt, instead of the flow's.
 
     Built as data, not as an `AuditRecord`: the audit writer process checks every field
     (`AuditRecord.from_dict`) before it commits, so the event loop does not check them a
@@ -77,7 +83,9 @@ def flow_record(
     (`fit_text`): such a value must not make its own flow unrecordable. A record that
     still fails the writer's check fails its flow closed, as any unwritable record does.
     """
-    ctx = FlowContext.of(flow)
+    exchange = ctx is not None  # one exchange of a flow that carries several
+    if ctx is None:
+        ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
     req, resp = flow.request, flow.response
     principal: dict[str, Any] = {
@@ -182,9 +190,10 @@ def flow_record(
     }
     if not with_prompt:
         return data
-    prompt = fit_text(redacted_prompt(flow), max_len=MAX_PROMPT_CHARS, multiline=True)
-    if prompt is not None:
-        data["prompt"] = prompt
+    kept = prompt if exchange else redacted_prompt(flow)
+    fitted_prompt = fit_text(kept, max_len=MAX_PROMPT_CHARS, multiline=True)
+    if fitted_prompt is not None:
+        data["prompt"] = fitted_prompt
     return data
 
 
@@ -217,6 +226,37 @@ class Audit:
         self._first: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
         # Flows whose streamed answer's start record is committed.
         self._streaming: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
+        # The record of each WebSocket upgrade (101): its messages' records name it.
+        self._sessions: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+
+    def session_record(self, flow: http.HTTPFlow) -> str | None:
+        """The record id of ``flow``'s WebSocket upgrade, once written."""
+        return self._sessions.get(flow)
+
+    async def record(
+        self,
+        flow: http.HTTPFlow,
+        ctx: FlowContext,
+        outcome: str | None,
+        details: dict[str, str | int | bool],
+        fail_closed: bool,
+        prompt: str | None = None,
+    ) -> str | None:
+        """Commit one record of an exchange inside ``flow`` (a WebSocket message or turn),
+        described by ``ctx``; its id, or ``None`` when it could not be written (the caller
+        decides what failing closed means there: ``fail_closed`` is for the caller's log)."""
+        try:
+            data = flow_record(flow, outcome, details, ctx, prompt)
+        except Exception:
+            logger.exception("the audit record of a WebSocket message could not be built")
+            return None
+        try:
+            await self.trail.record_data(data)
+        except AuditUnavailable:
+            if fail_closed:
+                logger.error("a WebSocket message was refused: its record cannot be written")
+            return None
+        return str(data["record_id"])
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:
         if FlowContext.of(flow).outcome == "refused_host":
@@ -278,6 +318,13 @@ class Audit:
             return  # the stream's first record could not be written; the flow was refused
         details = self._joined(flow)
         self._first.pop(flow, None)
+        if flow.response is not None and flow.response.status_code == 101:
+            # a WebSocket's upgrade: the session's record, which its messages' records name
+            details.update({"transport": "websocket", "phase": "opened"})
+            record_id = await self._write(flow, details=details, fail_closed=True)
+            if record_id is not None:
+                self._sessions[flow] = record_id
+            return
         await self._write(flow, details=details or None, fail_closed=True)
 
     async def error(self, flow: http.HTTPFlow) -> None:

@@ -13,7 +13,8 @@ unchecked. Here an exception in a stage before the request leaves (``http_connec
 ``requestheaders``, ``request``) answers the client with a 502 in the provider's error
 shape and marks the flow ``gateway_error``; on ``server_connect`` it refuses the upstream
 connection; later stages (response side) are logged and the remaining stages still run,
-so the flow is still audited. Lifecycle hooks (``load``, ``configure``, ``running``,
+so the flow is still audited. An exception on a client's WebSocket message drops it and
+stops the session (``addons/websocket.py``). Lifecycle hooks (``load``, ``configure``, ``running``,
 ``done``) raise as before, so start-up problems stop the gateway.
 
 After the last stage of ``response`` or ``error`` the flow's decoded context is let go
@@ -33,6 +34,7 @@ from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
 from warden import context
+from warden.addons import websocket
 from warden.addons.answers import answer_error
 from warden.context import FlowContext
 
@@ -43,7 +45,16 @@ REQUEST_HOOKS: Final = ("http_connect", "requestheaders", "request")
 #: Hooks after the upstream answered: a failure is logged, the other stages still run.
 RESPONSE_HOOKS: Final = ("responseheaders", "response", "error")
 LIFECYCLE_HOOKS: Final = ("load", "configure", "running", "done")
-HOOKS: Final = (*LIFECYCLE_HOOKS, *REQUEST_HOOKS, "server_connect", *RESPONSE_HOOKS)
+#: WebSocket hooks: a failure on a client message drops it and stops the session
+#: (addons/websocket.py); on a server message, at the start or the end, it is logged.
+WEBSOCKET_HOOKS: Final = ("websocket_start", "websocket_message", "websocket_end")
+HOOKS: Final = (
+    *LIFECYCLE_HOOKS,
+    *REQUEST_HOOKS,
+    "server_connect",
+    *RESPONSE_HOOKS,
+    *WEBSOCKET_HOOKS,
+)
 
 type _Call = Callable[[Any], object]
 
@@ -91,6 +102,10 @@ class Pipeline:
                 setattr(self, hook, _then_forget(run) if hook in ("response", "error") else run)
             elif hook == "server_connect":
                 setattr(self, hook, _dispatcher(stages_of_hook, _refuse_connection, stop=True))
+            elif hook == "websocket_message":
+                setattr(self, hook, _dispatcher(stages_of_hook, _stop_socket, stop=True))
+            elif hook in WEBSOCKET_HOOKS:
+                setattr(self, hook, _dispatcher(stages_of_hook, _log_socket(hook), stop=False))
 
     def implementers(self, hook: str) -> list[str]:
         """The stage names that run on ``hook``, in order (for tests and ``warden doctor``)."""
@@ -201,6 +216,34 @@ def _refuse_connection(stage: _Stage, data: ServerConnectionHookData) -> None:
         f"Egress Warden refused this connection: an internal check ({stage.name}) "
         "failed; see the gateway log"
     )
+
+
+def _stop_socket(stage: _Stage, flow: http.HTTPFlow) -> None:
+    """A stage failed on a WebSocket message: a client message is not forwarded and the
+    session stops; a server message is logged and goes on (the answer side)."""
+    assert flow.websocket is not None
+    message = flow.websocket.messages[-1]
+    if not message.from_client or message.injected:
+        logger.exception("%s failed on a WebSocket message from %s", stage.name, flow.request.host)
+        return
+    logger.exception(
+        "%s failed on a WebSocket message to %s; the session was stopped",
+        stage.name,
+        flow.request.pretty_host,
+    )
+    websocket.mute(
+        flow,
+        f"Egress Warden could not check this message (internal error in {stage.name}), so "
+        "it was not sent and this session is stopped. Tell your IT service desk; the "
+        "gateway log has the details.",
+    )
+
+
+def _log_socket(hook: str) -> _Failed:
+    def failed(stage: _Stage, flow: http.HTTPFlow) -> None:
+        logger.exception("%s failed on %s for %s", stage.name, hook, flow.request.pretty_host)
+
+    return failed
 
 
 def refuse(flow: http.HTTPFlow, stage: str) -> None:

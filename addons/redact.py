@@ -24,7 +24,7 @@ from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
-from warden.context import EntityCount, FlowContext, Redaction
+from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.dlp import (
     STREAM_APIS,
     DlpBusy,
@@ -44,6 +44,15 @@ logger = logging.getLogger("warden.redact")
 _vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
 
 
+def profile_for(d: Decision | None, default_profile: str | None) -> str | None:
+    """The DLP profile a decision asks to scan with (the default one when it allows)."""
+    if d is not None and d.dlp_profile and (d.action == "redact" or d.dlp_pending):
+        return d.dlp_profile
+    if d is None or d.action == "allow":
+        return default_profile
+    return None
+
+
 class Redactor:
     def __init__(
         self,
@@ -60,12 +69,7 @@ class Redactor:
         self.contact = contact
 
     def _profile_for(self, ctx: FlowContext) -> str | None:
-        d = ctx.decision
-        if d is not None and d.dlp_profile and (d.action == "redact" or d.dlp_pending):
-            return d.dlp_profile
-        if d is None or d.action == "allow":
-            return self.default_profile
-        return None
+        return profile_for(ctx.decision, self.default_profile)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:

@@ -180,7 +180,12 @@ def _run(
     A plain ``PatternRecognizer`` runs its compiled patterns with ``pos``/``endpos`` on the
     whole text, so look-behinds and ``^`` see the real text before the window (exactly
     Presidio's ``PatternRecognizer`` logic, without its per-match explanation objects).
-    Recognizers with their own ``analyze`` (IBAN, phone) get the window as a slice."""
+    Recognizers with their own ``analyze`` (IBAN, phone) get the window as a slice, and
+    those with ``analyze_windows`` (context secrets) the windows of the whole text."""
+    analyze_windows = getattr(recognizer, "analyze_windows", None)
+    if analyze_windows is not None:
+        found: list[RecognizerResult] = analyze_windows(text, windows)
+        return found
     if (
         isinstance(recognizer, PatternRecognizer)
         and type(recognizer).analyze is PatternRecognizer.analyze

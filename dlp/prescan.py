@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .recognizers.base import find_all
+from .recognizers.base import lower as lower_case
 from .recognizers.pii import widen
 
 Window = tuple[int, int]
@@ -37,9 +39,13 @@ class Prescan:
         # Recognizers sharing a trigger share one search.
         by_trigger: dict[tuple[str, bool], list[int]] = {}
         self._whole: list[int] = []
+        self._literals: list[tuple[tuple[str, ...], int]] = []
         for i, r in enumerate(self._recognizers):
             trigger = getattr(r, "TRIGGER", None)
-            if trigger is None:
+            literals = getattr(r, "TRIGGER_LITERALS", ())
+            if literals:
+                self._literals.append((tuple(literals), i))
+            elif trigger is None:
                 self._whole.append(i)
             else:
                 key = (trigger, bool(getattr(r, "TRIGGER_LOWER", False)))
@@ -51,11 +57,21 @@ class Prescan:
         for i in self._whole:
             yield self._recognizers[i], [(0, len(text))]
         lowered: str | None = None
+        for literals, i in self._literals:
+            r = self._recognizers[i]
+            source = text
+            if getattr(r, "TRIGGER_LOWER", False):
+                if lowered is None:
+                    lowered = lower_case(text)
+                source = lowered
+            found = find_all(source, literals)
+            if found:
+                yield r, _merge(text, found, r.REACH_BEFORE, r.REACH_AFTER)
         for pattern, lower, indexes in self._triggers:
             source = text
             if lower:
                 if lowered is None:
-                    lowered = _lower(text)
+                    lowered = lower_case(text)
                 source = lowered
             hits = [m.span() for m in pattern.finditer(source)]
             if not hits:
@@ -63,16 +79,6 @@ class Prescan:
             for i in indexes:
                 r = self._recognizers[i]
                 yield r, _merge(text, hits, r.REACH_BEFORE, r.REACH_AFTER)
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def _lower(text: str) -> str:
-    """``text`` in lower case with every character at its place (``str.lower`` turns a
-    few characters into two, "İ" for one; then only ASCII letters are lowered)."""
-    lowered = text.lower()
-    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
 
 
 def _merge(text: str, hits: list[Window], before: int, after: int) -> list[Window]:

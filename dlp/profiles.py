@@ -56,15 +56,26 @@ SECRET_TYPES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
     "SLACK_TOKEN",
     "STRIPE_KEY",
     "GOOGLE_API_KEY",
     "PRIVATE_KEY",
     "JWT",
+    "VENDOR_API_KEY",
+    "AZURE_KEY",
+    "HTTP_CREDENTIAL",
     "PASSWORD",
     "ENV_SECRET",
     "WARDEN_DEVICE_CREDENTIAL",
 )
+#: What a secret type gets in a profile that does not name it: secrets are always
+#: scanned for (a credential is never a thing a tenant forgets to enable); a profile may
+#: choose another action for one (``block``, ``hash`` …) but cannot turn it off.
+SECRET_DEFAULT_ACTION: Action = "redact"  # noqa: S105 (an action, not a password)
+#: The highest threshold a secret type can have: a profile-wide ``score_threshold`` or a
+#: ``min_score`` above it would turn the context recognizers (0.8) off.
+SECRET_MAX_THRESHOLD = 0.8
 PII_TYPES = (
     "EMAIL_ADDRESS",
     "PHONE_NUMBER",
@@ -251,19 +262,27 @@ class DlpProfile(_Strict):
         return self
 
     def rules(self) -> dict[str, EntityRule]:
-        """Entity type -> rule, for every type this profile scans for."""
-        out = {
-            name: EntityRule(action=rule) if isinstance(rule, str) else rule
-            for name, rule in self.entities.items()
-        }
+        """Entity type -> rule, for every type this profile scans for: the ones it names,
+        its custom types, and every secret type (``SECRET_DEFAULT_ACTION`` unless named)."""
+        out = dict.fromkeys(SECRET_TYPES, EntityRule(action=SECRET_DEFAULT_ACTION))
+        out.update(
+            {
+                name: EntityRule(action=rule) if isinstance(rule, str) else rule
+                for name, rule in self.entities.items()
+            }
+        )
         out.update({name: spec.rule() for name, spec in self.custom.items()})
         return out
 
     def threshold(self, entity_type: str) -> float:
         rule = self.rules().get(entity_type)
         if rule is not None and rule.min_score is not None:
-            return rule.min_score
-        return self.score_threshold
+            value = rule.min_score
+        else:
+            value = self.score_threshold
+        if entity_type in SECRET_TYPES:
+            return min(value, SECRET_MAX_THRESHOLD)
+        return value
 
     def uses(self, action: Action) -> bool:
         return any(rule.action == action for rule in self.rules().values())

@@ -49,6 +49,20 @@ plugins = false
 apps = false
 """
 
+#: Codex on its default transport: the built-in OpenAI provider, which opens the Responses
+#: API as a WebSocket (``GET /v1/responses`` upgraded) through HTTPS_PROXY; the gateway
+#: inspects each message. Update checks, analytics, plugins and apps still off.
+CODEX_CONFIG_WEBSOCKET = """\
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+apps = false
+"""
+
 #: The settings of docs/clients/gemini-cli.md.
 GEMINI_SETTINGS = {
     "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
@@ -99,10 +113,10 @@ def claude_env(home: Path, employee: Employee, *, quiet: bool = True) -> dict[st
     return env
 
 
-def codex_env(home: Path, employee: Employee) -> dict[str, str]:
+def codex_env(home: Path, employee: Employee, *, websocket: bool = False) -> dict[str, str]:
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True, exist_ok=True)
-    (codex_home / "config.toml").write_text(CODEX_CONFIG)
+    (codex_home / "config.toml").write_text(CODEX_CONFIG_WEBSOCKET if websocket else CODEX_CONFIG)
     env = _base_env(home, employee)
     env.update(
         CODEX_HOME=str(codex_home),

@@ -122,6 +122,9 @@ class ProxySettings(_Strict):
     #: Let clients reach the gateway host's loopback and link-local addresses through the
     #: proxy. Off: the control plane, local services and cloud metadata stay out of reach.
     allow_loopback_destinations: bool = False
+    #: The largest WebSocket message (either direction) the gateway reads; a larger client
+    #: message is refused, a larger server event passes unread.
+    websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
 
 
 class ControlTls(_Strict):

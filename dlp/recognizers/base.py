@@ -11,6 +11,9 @@ pre-scan (``prescan.py``) reads:
   and after the trigger's end, in characters. The pre-scan runs the recognizer on that
   window, widened to whitespace so that no window edge cuts a token in two; for entities
   without whitespace (keys, addresses) both are 0 and the window is the token itself.
+- ``TRIGGER_LITERALS``: instead of ``TRIGGER``, literal strings found with ``str.find``;
+  for a recognizer with many prefixes (an alternation of literals makes the ``re`` module
+  try nearly every position).
 - ``TRIGGER_LOWER``: the trigger is matched against the text in lower case (one
   ``str.lower()`` per text is far cheaper than a case-insensitive alternation).
 - ``PRIORITY``: overlapping findings of different types are resolved by priority first
@@ -42,6 +45,7 @@ class Triggered:
     """Mixin with the pre-scan attributes (see the module docstring)."""
 
     TRIGGER: ClassVar[str | None] = None
+    TRIGGER_LITERALS: ClassVar[tuple[str, ...]] = ()
     REACH_BEFORE: ClassVar[int] = 0
     REACH_AFTER: ClassVar[int] = 0
     TRIGGER_LOWER: ClassVar[bool] = False
@@ -71,3 +75,28 @@ class SecretRecognizer(Triggered, PatternRecognizer):
             context=list(context or self.CONTEXT),
             global_regex_flags=CASE_SENSITIVE,
         )
+
+
+def find_all(
+    text: str, literals: tuple[str, ...], lo: int = 0, hi: int | None = None
+) -> list[tuple[int, int]]:
+    """Every occurrence of each literal in ``text[lo:hi]``, in text order."""
+    hi = len(text) if hi is None else hi
+    hits: list[tuple[int, int]] = []
+    for literal in literals:
+        start = text.find(literal, lo, hi)
+        while start >= 0:
+            hits.append((start, start + len(literal)))
+            start = text.find(literal, start + 1, hi)
+    hits.sort()
+    return hits
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def lower(text: str) -> str:
+    """``text`` in lower case with every character at its place (``str.lower`` turns a
+    few characters into two, "İ" for one; then only ASCII letters are lowered)."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)

@@ -7,11 +7,17 @@ Differences from Presidio's defaults, each on purpose:
 - US SSN runs only Presidio's "medium" pattern (``123-45-6789``, score 0.5). The four
   "very weak" ones (any 9-digit number, 0.05) are below every useful threshold and would
   only cost time.
-- Phone numbers are looked for only in the profile's regions (Presidio's default is eight),
+- Phone numbers are looked for in Presidio's default regions plus the profile's own,
   only where at least ``MIN_PHONE_DIGITS`` digits stand close together, and each candidate
   is handed to python-phonenumbers in a small window instead of the whole text per region
   (the whole-text matcher is most of stock Presidio's time). Matching is the same
-  ``PhoneNumberMatcher`` with the same leniency, so findings are too.
+  ``PhoneNumberMatcher`` with the same leniency, so findings are too, except on dates and
+  times: ``2017-10-07 21`` is a timestamp, never a phone number.
+- E-mail addresses: Presidio's local part admits ``?``, ``=``, ``&`` and ``/``, so in a
+  URL query (``?email=a@b.de``) its match starts before the ``?`` and then fails its own
+  domain check. Here the local part stops at those, and the domain alone is checked.
+- Cards: 12 to 19 digits (Maestro 12-19, Amex 15 in 4-6-5 groups, Visa/UnionPay 19),
+  Luhn-checked; Presidio's pattern covers 13-17.
 """
 
 from __future__ import annotations
@@ -34,25 +40,78 @@ from presidio_analyzer.predefined_recognizers import (
 
 from .base import PRIORITY_PII, Triggered
 
+#: Presidio's ``PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS``: always searched, so that
+#: recall is never below stock Presidio's; a profile's ``phone_regions`` add to them.
+#: (CA is left out: it shares the North American plan with US, which finds its numbers.)
+BASE_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "BR")
+
+
+@functools.lru_cache(maxsize=512)
+def _min_length(region: str) -> int:
+    """The fewest digits a valid national number of ``region`` has: a cluster with fewer
+    cannot hold one, and the matcher need not parse it for that region."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = metadata.general_desc if metadata is not None else None
+    lengths = desc.possible_length if desc is not None else ()
+    return min((n for n in lengths if n > 0), default=1)
+
+
+@functools.lru_cache(maxsize=512)
+def _max_length(region: str) -> int:
+    """The most digits a valid national number of ``region`` has (a cluster may hold two
+    more: a trunk prefix and a digit the matcher leaves out)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = metadata.general_desc if metadata is not None else None
+    lengths = desc.possible_length if desc is not None else ()
+    return max((n for n in lengths if n > 0), default=_MAX_PHONE_DIGITS)
+
+
 #: Phone numbers with fewer digits are not looked for: in the supported regions the valid
 #: ones are short service numbers, and every year or port number would be a candidate.
 MIN_PHONE_DIGITS = 7
 
 
 class EmailAddressRecognizer(Triggered, EmailRecognizer):
+    """Presidio's e-mail recognizer with a local part that stops at URL query characters
+    (see the module doc), and the TLD check on the domain only."""
+
+    PATTERN = (
+        "Email (local part without ?=&/)",
+        r"(?<![A-Za-z0-9!#$%'*+\-^_`{|}~.])[A-Za-z0-9!#$%'*+\-^_`{|}~]"
+        r"(?:[A-Za-z0-9!#$%'*+\-^_`{|}~.]{0,62}[A-Za-z0-9!#$%'*+\-^_`{|}~])?"
+        r"@\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b",
+        0.5,
+    )
     TRIGGER = r"@"  # an address has no whitespace: the window is the token around "@"
     PRIORITY = PRIORITY_PII
+
+    def __init__(self) -> None:
+        super().__init__(patterns=[Pattern(*self.PATTERN)])
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return bool(super().validate_result(pattern_text.rsplit("@", 1)[1]))
 
 
 class CardNumberRecognizer(Triggered, CreditCardRecognizer):
     """Presidio's card pattern and Luhn check, with Mastercard's 2-series (2221-2720,
-    issued since 2017) added: Presidio's pattern misses those. Every match holds four
-    digits, maybe one separator, and three more digits."""
+    issued since 2017) added, and the lengths Presidio misses: Maestro's 12 digits (5018,
+    5020, 5038, 56-69…), Amex's 15 in 4-6-5 groups, and 18-19 digits (Visa, Maestro,
+    UnionPay, Mir). Every match holds four digits, maybe one separator, and three more."""
 
     PATTERN = (
         "All Credit Cards (weak)",
-        r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(2[2-7]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))"
-        r"[- ]?(\d{3,4})[- ]?(\d{3,4})[- ]?(\d{3,5})\b",
+        # not a group of a longer hyphenated token (UUIDs: d7b0d0e2-6231-4240-8243-c4c1…)
+        r"(?<![0-9A-Za-z]-)\b(?!1\d{12}(?!\d))(?:"
+        # 13-17 digits: Presidio's pattern (plus the 2-series)
+        r"(?:4\d{3}|5[0-5]\d{2}|2[2-7]\d{2}|6\d{3}|1\d{3}|3\d{3})"
+        r"[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}"
+        # Amex 4-6-5
+        r"|3[47]\d{2}[- ]?\d{6}[- ]?\d{5}"
+        # 18-19 digits: 4-4-4-4-2/3 or unbroken
+        r"|(?:4\d{3}|5[0678]\d{2}|6\d{3}|220\d)(?:[- ]?\d{4}){3}[- ]?\d{2,3}"
+        # Maestro 12 digits
+        r"|(?:50[123]\d|5[6-8]\d{2}|6\d{3})[- ]?\d{4}[- ]?\d{4}"
+        r")\b(?![- ]?\d)(?!-[0-9A-Za-z])",
         0.3,
     )
     TRIGGER = r"\d{4}[- ]?\d{3}"
@@ -98,6 +157,13 @@ _CLUSTER = re.compile(
 _NOT_A_PHONE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}"
 )
+#: A date inside a cluster (``2017-10-07 21`` before ``:30``, ``07.10.2017 21``): the
+#: cluster is a timestamp, and its digits are not a phone number.
+_DATE = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)\d{2}"
+    r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:19|20)\d{2})(?!\d)"
+)
 _MAX_PHONE_DIGITS = 20
 
 
@@ -122,9 +188,12 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
     PRIORITY = PRIORITY_PII
 
     def __init__(self, regions: Sequence[str], leniency: int = 1) -> None:
-        super().__init__(supported_regions=tuple(regions), leniency=leniency)
+        # the profile's regions first (an international number is parsed in the first)
+        self._own = len(dict.fromkeys(regions))
+        regions = tuple(dict.fromkeys((*regions, *BASE_PHONE_REGIONS)))
+        super().__init__(supported_regions=regions, leniency=leniency)
         self._name = type(self).__name__
-        self._regions: tuple[str, ...] = tuple(regions)
+        self._regions: tuple[str, ...] = regions
         self._leniency = leniency
 
     def analyze(
@@ -142,14 +211,23 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
                 continue
             if _glued(text, start, end):
                 continue
-            if _NOT_A_PHONE.fullmatch(cluster):
+            if _NOT_A_PHONE.fullmatch(cluster) or _DATE.search(cluster):
                 continue
             lo = max(0, start - 1)
             window = text[lo : end + 1]
             # "+…" numbers parse the same in every region
             regions = self._regions[:1] if cluster.startswith("+") else self._regions
-            for region in regions:
+            found_here = False
+            for i, region in enumerate(regions):
+                if i >= self._own and found_here:
+                    break  # Presidio's extra regions only where the profile's found nothing
+                if not cluster.startswith("+") and (
+                    digits < _min_length(region)
+                    or (i >= self._own and digits > _max_length(region) + 2)
+                ):
+                    continue  # too few (or, for an extra region, too many) digits for it
                 for m_start, m_end in _matches(window, region, self._leniency):
+                    found_here = True
                     results.append(
                         RecognizerResult(
                             entity_type=self.supported_entities[0],

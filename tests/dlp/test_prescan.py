@@ -58,3 +58,21 @@ def test_prescan_off_means_full_scan() -> None:
     d = Detector(profile)
     text = "mail a@x.io"
     assert [f.entity_type for f in d.detect(text)] == ["EMAIL_ADDRESS"]
+
+
+def test_same_findings_as_the_full_scan_on_the_credential_corpus(detector: Detector) -> None:
+    # the context recognizers try their patterns only around trigger words, and vendor
+    # prefixes are found with str.find: both must see what a whole-text scan sees
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "bench" / "dlp" / "data" / "credentials.jsonl"
+    docs = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    # whole documents, and documents joined (windows that touch and merge)
+    texts = docs[::3] + ["\n".join(docs[i : i + 8]) for i in range(0, len(docs), 97)]
+    found = 0
+    for text in texts:
+        fast = detector.detect(text)
+        assert fast == detector.detect_full(text), text[:200]
+        found += len(fast)
+    assert found > 400

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from warden.dlp import DlpProfile, ProfileError, default_profile, load_profiles, load_profiles_yaml
-from warden.dlp.profiles import DEFAULT_NER_PACKAGE, PATTERN_TYPES
+from warden.dlp.profiles import DEFAULT_NER_PACKAGE, PATTERN_TYPES, SECRET_TYPES
 
 EXAMPLE = """
 default:
@@ -120,3 +120,40 @@ def test_not_yaml_and_not_a_mapping() -> None:
 def test_default_profile_covers_every_pattern_type() -> None:
     assert set(default_profile().rules()) == PATTERN_TYPES
     assert DlpProfile().on_error == "block"
+
+
+def test_secret_types_are_always_on() -> None:
+    # a profile that names only personal data still scans for every secret type
+    p = load_profiles({"p": {"entities": {"EMAIL_ADDRESS": "redact"}}})["p"]
+    rules = p.rules()
+    assert set(SECRET_TYPES) <= set(rules)
+    assert all(rules[t].action == "redact" for t in SECRET_TYPES)
+
+
+def test_a_profile_chooses_the_secret_action_but_cannot_turn_it_off() -> None:
+    p = load_profiles(
+        {
+            "p": {
+                "score_threshold": 0.95,
+                "entities": {
+                    "GITHUB_TOKEN": "block",
+                    "ENV_SECRET": {"action": "hash", "min_score": 1.0},
+                },
+            }
+        }
+    )["p"]
+    assert p.rules()["GITHUB_TOKEN"].action == "block"
+    assert p.rules()["ENV_SECRET"].action == "hash"
+    # a threshold above the context recognizers' 0.8 would switch them off: capped
+    assert p.threshold("ENV_SECRET") == 0.8
+    assert p.threshold("HTTP_CREDENTIAL") == 0.8
+    assert p.threshold("EMAIL_ADDRESS") == 0.95
+
+
+def test_demo_profiles_cover_the_common_tokens() -> None:
+    demo = load_profiles_yaml(
+        Path(__file__).parents[2] / "packaging" / "demo" / "dlp-profiles.yaml"
+    )
+    for profile in demo.values():
+        for entity in ("GITHUB_TOKEN", "GOOGLE_API_KEY", "STRIPE_KEY", "SLACK_TOKEN", "JWT"):
+            assert entity in profile.rules()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from warden.dlp.recognizers import pii, secrets
+from warden.dlp.recognizers import credentials, pii, secrets
 from warden.dlp.recognizers.base import Triggered
 
 AKIA = "AKIA2E0A8F3B244C9986"
@@ -85,31 +85,32 @@ SECRET_CASES = [
     ),
     (secrets.JwtRecognizer, "eyJhbGciOiJIUzI1NiJ9", []),
     (
-        secrets.ConnectionStringPasswordRecognizer,
+        credentials.ConnectionStringPasswordRecognizer,
         "postgres://app:S3cr3t!x@db.internal:5432/app",
         [("S3cr3t!x", 0.85)],
     ),
-    (secrets.ConnectionStringPasswordRecognizer, "amqp://guest:${RABBIT_PASSWORD}@mq:5672", []),
-    (secrets.ConnectionStringPasswordRecognizer, "https://example.com/a:b@c", []),
-    (secrets.EnvSecretRecognizer, "DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
-    (secrets.EnvSecretRecognizer, "DB_PASSWORD=B#q0Cs^BQd # comment\n", [("B#q0Cs^BQd", 0.8)]),
-    (secrets.EnvSecretRecognizer, "  export GITHUB_TOKEN=abcd1234efgh\n", [("abcd1234efgh", 0.8)]),
+    (credentials.ConnectionStringPasswordRecognizer, "amqp://guest:${RABBIT_PASSWORD}@mq:5672", []),
+    (credentials.ConnectionStringPasswordRecognizer, "https://example.com/a:b@c", []),
+    (credentials.EnvSecretRecognizer, "DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
+    (credentials.EnvSecretRecognizer, "DB_PASSWORD=B#q0Cs^BQd # comment\n", [("B#q0Cs^BQd", 0.8)]),
     (
-        secrets.EnvSecretRecognizer,
+        credentials.EnvSecretRecognizer,
+        "  export GITHUB_TOKEN=abcd1234efgh\n",
+        [("abcd1234efgh", 0.8)],
+    ),
+    (
+        credentials.EnvSecretRecognizer,
         'client_secret: "my long secret value"',
         [("my long secret value", 0.8)],
     ),
-    (secrets.EnvSecretRecognizer, 'cfg = {"api_key": "k-123456"}', [("k-123456", 0.8)]),
-    (secrets.EnvSecretRecognizer, "max_tokens: 4096\ntoken_type: bearer\n", []),
-    (secrets.EnvSecretRecognizer, "password = os.environ['DB_PASSWORD']\n", []),
+    (credentials.EnvSecretRecognizer, 'cfg = {"api_key": "k-123456"}', [("k-123456", 0.8)]),
+    (credentials.EnvSecretRecognizer, "max_tokens: 4096\ntoken_type: bearer\n", []),
+    (credentials.EnvSecretRecognizer, "password = os.environ['DB_PASSWORD']\n", []),
+    # anywhere in a line, not only at its start (issue 20)
+    (credentials.EnvSecretRecognizer, "echo x DB_PASSWORD=hunter2xyz\n", [("hunter2xyz", 0.8)]),
+    (credentials.EnvSecretRecognizer, 'DB_PASSWORD="${DB_PASSWORD}"\n', []),
     (
-        secrets.EnvSecretRecognizer,
-        "echo x DB_PASSWORD=hunter2xyz\n",
-        [],
-    ),  # not a line start, unquoted
-    (secrets.EnvSecretRecognizer, 'DB_PASSWORD="${DB_PASSWORD}"\n', []),
-    (
-        secrets.EnvSecretRecognizer,
+        credentials.EnvSecretRecognizer,
         "password = pwd_from_vault\n",
         [],
     ),  # code: unquoted is a variable
@@ -178,9 +179,12 @@ def test_phone_numbers_in_the_configured_regions() -> None:
     ]
 
 
-def test_phone_regions_limit_national_numbers() -> None:
-    # a German national number is not a US number; an international one is found anyway
-    assert phones("030 12345678 or +49 30 12345678", ("US",)) == [("+49 30 12345678", 0.4)]
+def test_phone_regions_add_to_presidios_defaults() -> None:
+    # Presidio's eight default regions are always searched (recall never below stock's):
+    # a German national number is found under a US-only profile; an international one
+    # is found in any case
+    found_us = phones("030 12345678 or +41 27 240 04 99", ("US",))
+    assert found_us == [("+41 27 240 04 99", 0.4), ("030 12345678", 0.4)]
 
 
 @pytest.mark.parametrize(

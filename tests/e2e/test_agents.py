@@ -4,8 +4,8 @@ reaches the provider (the prompt, and a file the agent read with a tool), the fl
 audited with its model and findings, a block reads as a refusal in the CLI's output, and
 Claude Code's side calls are recognized and audited as such.
 
-Select with ``pytest -m agents``. Codex runs on its HTTP transport here; its default
-Responses WebSocket transport is inspected on the ``websocket`` branch (issue 21.1).
+Select with ``pytest -m agents``. Codex runs on both of its transports: HTTP (the guide's
+set-up) and its default Responses WebSocket, which the gateway inspects per message.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.agentbed import Employee, claude_env, run_agent
+from tests.agentbed import Employee, claude_env, codex_env, run_agent
 from tests.e2e.test_identity import Bed, device_login, start_bed
 from tests.peers import NODE_BIN, Aimock
 
@@ -164,6 +164,36 @@ def test_prompt_is_redacted_and_audited(
     assert flow["outcome"] == "redacted" and flow["principal"]["auth_method"] == "device"
     # configured as the guide says, the CLI sends nothing through the proxy to other hosts
     assert passthrough_connects(bed) == passthrough
+
+
+def test_codex_over_its_websocket_transport_is_redacted_and_audited(
+    bed: Bed, employee: Employee, workdir: Path
+) -> None:
+    """Codex's default transport: the Responses API over a WebSocket. The prompt is
+    redacted in the socket message that reaches aimock and the turn is audited, exactly as
+    over HTTP (before issue 21.1 the socket was a bypass: the prompt went out verbatim)."""
+    home = workdir / "codex-ws"
+    home.mkdir()
+    before, audited = len(bed.aimock.journal()), len(alice_flows(bed))
+    run = run_agent(
+        "codex",
+        f"agent-probe: write to {EMAIL} about the order",
+        home,
+        employee,
+        env=codex_env(home, employee, websocket=True),
+    )
+    assert run.returncode == 0, run.output
+    assert "agent probe reached the mock upstream" in run.output
+    upstream = journal_since(bed, before)
+    assert "agent-probe" in upstream, "the CLI's request did not reach aimock"
+    assert EMAIL not in upstream and "<EMAIL_ADDRESS_1>" in upstream
+    flows = alice_flows(bed)[audited:]
+    turns = [r for r in flows if (r.get("details") or {}).get("transport") == "websocket"]
+    assert any(
+        ("EMAIL_ADDRESS", 1) in {(f["entity_type"], f["count"]) for f in r["findings"]}
+        for r in turns
+    ), turns
+    assert any((r.get("details") or {}).get("turn") for r in turns), turns
 
 
 #: Each CLI's own file-reading tool: Claude Code's Read, Gemini CLI's read_file, and for
