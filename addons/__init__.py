@@ -43,7 +43,9 @@ def chain(
         ]
         routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
-    addons: list[object] = [guard, Scope(catalog, refused, metrics), identify]
+    limits = config.proxy.limits
+    scope = Scope(catalog, refused, metrics, limits.decoded_body_bytes)
+    addons: list[object] = [guard, scope, identify]
     # Before policy: it names the socket's api and model, which the policy decides on.
     addons.append(
         WebSocketInspector(
@@ -59,7 +61,7 @@ def chain(
     # body); its responseheaders hook must come after the response reader's, to wrap it.
     counter = [QuotaCounter(policy.runtime)] if policy is not None else []
     addons += [
-        ResponseReader(config.streams.max_event_bytes),
+        ResponseReader(config.streams.max_event_bytes, limits.decoded_body_bytes),
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),

@@ -4,6 +4,9 @@ Server-sent events, AWS event streams and chunked bodies of unknown length are s
 each chunk goes to the client as it arrives. A ``StreamTap`` sees a copy of every chunk,
 decodes the content-encoding incrementally and feeds the provider's stream parser, so
 token usage of streamed answers is known when the stream ends without holding it back.
+Decoding, streamed or whole, stops at ``proxy.limits.decoded_body_bytes``
+(``addons/bodies.py``): a plain answer past it is withheld (502), a stream's usage tap
+stops reading.
 
 A streamed flow has one mitmproxy stream callable, ``AnswerStream``. Other stages add
 their rewriting steps to it (``add_stream_stage``: the pseudonym restorer), and it hands
@@ -23,14 +26,13 @@ record says ``upstream_error``.
 from __future__ import annotations
 
 import logging
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
-import brotli
-import zstandard
 from mitmproxy import http
 
+from warden.addons.answers import answer_error
+from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
 from warden.context import FlowContext, Usage
 from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
@@ -38,6 +40,9 @@ from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge
 from warden.providers.streams import StreamParser
 
 logger = logging.getLogger("warden.response")
+
+#: The default bound on an answer once content-decoded (``proxy.limits``).
+DECODED_BODY_BYTES = 64 * 1024 * 1024
 
 STREAMING_TYPES = (
     "text/event-stream",
@@ -47,42 +52,42 @@ STREAMING_TYPES = (
 
 
 class _Decoder:
-    """Incremental content-decoding of a response body, for the parser's copy only."""
+    """Incremental content-decoding of a streamed answer, for the parser's copy only.
 
-    def __init__(self, encoding: str) -> None:
-        self._fn: Callable[[bytes], bytes] | None
-        match encoding.strip().lower():
-            case "" | "identity":
-                self._fn = lambda b: b
-            case "gzip" | "x-gzip":
-                self._fn = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress
-            case "deflate":
-                self._fn = zlib.decompressobj().decompress
-            case "br":
-                self._fn = brotli.Decompressor().process
-            case "zstd":
-                self._fn = zstandard.ZstdDecompressor().decompressobj().decompress
-            case _:
-                self._fn = None
+    Bounded (``addons/bodies.py``): past the limit, or on a corrupt body, it stops
+    decoding and the parser sees no more; the stream itself goes on to the client as sent.
+    """
 
-    def __call__(self, chunk: bytes) -> bytes:
-        if self._fn is None:
-            return b""
+    def __init__(self, encoding: str, limit: int) -> None:
+        self._decoder: Decoder | None
         try:
-            return self._fn(chunk)
-        except Exception:  # a corrupt body is the client's to notice; we stop reading it
-            logger.debug("stopped decoding a streamed body after a decoding error")
-            self._fn = None
-            return b""
+            self._decoder = Decoder(encoding, limit)
+        except UndecodableBody:
+            self._decoder = None
+
+    def __call__(self, chunk: bytes) -> Iterator[bytes]:
+        if self._decoder is None:
+            return
+        try:
+            yield from self._decoder.pieces(chunk)
+        except (BodyTooLarge, UndecodableBody) as exc:
+            logger.warning("stopped reading a streamed answer's usage: %s", exc)
+            self._decoder = None
 
 
 class StreamTap:
     """A mitmproxy ``stream`` callable that passes chunks through and reads usage on the side."""
 
-    def __init__(self, flow: http.HTTPFlow, parser: StreamParser, encoding: str) -> None:
+    def __init__(
+        self,
+        flow: http.HTTPFlow,
+        parser: StreamParser,
+        encoding: str,
+        limit: int = DECODED_BODY_BYTES,
+    ) -> None:
         self._flow = flow
         self._parser = parser
-        self._decode = _Decoder(encoding)
+        self._decode = _Decoder(encoding, limit)
         self._input: int | None = None
         self._output: int | None = None
 
@@ -99,7 +104,8 @@ class StreamTap:
 
     def __call__(self, chunk: bytes) -> bytes:
         if chunk:
-            self._take(self._parser.feed(self._decode(chunk)))
+            for piece in self._decode(chunk):
+                self._take(self._parser.feed(piece))
         else:  # mitmproxy signals the end of the body with an empty chunk
             self._take(self._parser.close())
             if self._input is not None or self._output is not None:
@@ -207,8 +213,13 @@ def wants_streaming(response: http.Response, stream_requested: bool) -> bool:
 
 
 class ResponseReader:
-    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        decoded_body_bytes: int = DECODED_BODY_BYTES,
+    ) -> None:
         self.max_event_bytes = max_event_bytes
+        self.decoded_body_bytes = decoded_body_bytes
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.error:
@@ -220,7 +231,11 @@ class ResponseReader:
         limit = self.max_event_bytes
         parser = stream_parser_for(dest.api, limit) if dest.api else None
         encoding = flow.response.headers.get("content-encoding", "")
-        tap = StreamTap(flow, parser, encoding) if parser is not None else None
+        tap = (
+            StreamTap(flow, parser, encoding, self.decoded_body_bytes)
+            if parser is not None
+            else None
+        )
         cut = None
         if encoding.strip().lower() in ("", "identity"):  # else an event cannot be added
             message = _CUT_MESSAGE.format(limit=limit)
@@ -233,7 +248,26 @@ class ResponseReader:
         ctx = FlowContext.of(flow)
         if ctx.destination is None or ctx.destination.api is None or ctx.outcome:
             return
-        body = flow.response.get_content(strict=False) or b""
+        raw = flow.response.raw_content or b""
+        try:
+            body = decoded(
+                raw, flow.response.headers.get("content-encoding"), self.decoded_body_bytes
+            )
+        except BodyTooLarge as exc:
+            # Withheld: the client's SDK would inflate it too, and the redactor that runs
+            # after this stage decodes the answer to restore pseudonyms.
+            logger.warning("withheld an answer from %s: %s", flow.request.pretty_host, exc)
+            answer_error(
+                flow,
+                502,
+                f"Egress Warden withheld the answer of {ctx.destination.host}: it is larger "
+                f"than {exc.limit} bytes once decoded (proxy.limits.decoded_body_bytes).",
+                "warden_answer_too_large",
+                "upstream_error",
+            )
+            return
+        except UndecodableBody:
+            body = raw  # as before: the usage reader finds nothing in it
         usage = parse_usage(ctx.destination.api, body)
         if usage is not None:
             ctx.replace(usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)).save(

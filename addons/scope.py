@@ -5,6 +5,12 @@ option does the pass-through (every other CONNECT becomes a raw TCP tunnel, so t
 sees the real server's certificate); ``allow_hosts_patterns`` builds its value from the
 catalog. This addon refuses unsanctioned AI hosts at CONNECT and records, for each
 intercepted flow, what the provider adapter made of the request.
+
+A flow is judged on what is actually intercepted, never on the CONNECT target alone:
+the TLS SNI and the Host header count as much as the target (``addons/names.py`` says
+how they are reconciled). A flow whose target is an IP literal but whose SNI or Host
+names a catalog host is judged as that service and sent to its real host name; names
+that disagree around a catalog host are refused with 421 and recorded.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from dataclasses import dataclass
 
 from mitmproxy import http
 
-from warden.context import Destination, FlowContext
+from warden.addons.answers import answer_error
+from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
+from warden.addons.names import Misdirected, is_address, judge
+from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
@@ -63,6 +72,34 @@ def allow_hosts_patterns(patterns: Iterable[str]) -> list[str]:
 
 #: How many distinct Host spellings Scope remembers the destination of.
 MAX_REMEMBERED_HOSTS = 4096
+#: The default bound on a request body once content-decoded (``proxy.limits``).
+DECODED_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _host_header(request: http.Request) -> str | None:
+    """The host the request names in its head: the Host field, or HTTP/2's ``:authority``.
+
+    A request naming two different hosts there (two Host fields, or an ``:authority``
+    and a Host field that differ, which mitmproxy would pass on as the HTTP/1 Host) gets
+    them joined as mitmproxy's ``host_header`` joins repeated fields: a name no host has,
+    so when one of them is a catalog host the flow is refused as misdirected (RFC 9112
+    3.2 answers two Host fields with 400 anyway). One pass over the field names, with no
+    lower-casing of names that cannot be ``host`` (mitmproxy's lookup lower-cases all).
+    """
+    hosts = [
+        value
+        for name, value in request.data.headers.fields
+        if len(name) == 4 and name.lower() == b"host"
+    ]
+    if request.is_http2 or request.is_http3:
+        authority = request.data.authority
+        if authority:
+            hosts = [authority, *(h for h in hosts if h != authority)]
+    if not hosts:
+        return None
+    if len(hosts) == 1:
+        return hosts[0].decode("utf-8", "surrogateescape")
+    return ", ".join(h.decode("utf-8", "surrogateescape") for h in hosts)
 
 
 def _normalize(host: str) -> str:
@@ -71,11 +108,16 @@ def _normalize(host: str) -> str:
 
 class Scope:
     def __init__(
-        self, catalog: Catalog, refused: Sequence[RefusedHost], metrics: GatewayMetrics
+        self,
+        catalog: Catalog,
+        refused: Sequence[RefusedHost],
+        metrics: GatewayMetrics,
+        decoded_body_bytes: int = DECODED_BODY_BYTES,
     ) -> None:
         self.catalog = catalog
         self.refused = tuple(refused)
         self.metrics = metrics
+        self.decoded_body_bytes = decoded_body_bytes
         # The destination (None: not in the catalog) per Host as clients spell it: the same
         # few hosts come again and again. Bounded, as clients choose what they send.
         self._destinations: dict[str, Destination | None] = {}
@@ -94,6 +136,9 @@ class Scope:
         FlowContext.of(flow).replace(outcome="refused_host").save(flow)
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
+        # The labels say what the CONNECT target names; only the TLS SNI or Host that
+        # follow decide a target that is no catalog host (``by_address``: an IP literal;
+        # ``passthrough``: another name, refused later if its SNI names a catalog host).
         if flow.response or flow.error:
             return
         host = flow.request.host
@@ -103,20 +148,79 @@ class Scope:
             self._refuse(flow, refusal)
         elif self.catalog.match(host):
             self.metrics.connects.labels("intercept").inc()
+        elif is_address(host):
+            self.metrics.connects.labels("by_address").inc()
         else:
             self.metrics.connects.labels("passthrough").inc()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        host = flow.request.host
-        if refusal := self._refusal(host):
-            self._refuse(flow, refusal)
-            return
-        destination = self._destination_of(host)
+        request = flow.request
+        host = request.host
+        sni = flow.client_conn.sni
+        host_header = _host_header(request)
+        if (sni is None or sni == host) and (host_header is None or host_header == host):
+            # Every name the flow carries is the target, byte for byte (nearly every flow).
+            if refusal := self._refusal(host):
+                self._refuse(flow, refusal)
+                return
+            destination = self._destination_of(host)
+        else:
+            destination = self._judge_names(flow, host, sni, host_header)
         if destination is None:
             return  # not ours: plain HTTP to some other site goes on untouched
         FlowContext.of(flow).replace(destination=destination).save(flow)
+
+    def _judge_names(
+        self, flow: http.HTTPFlow, target: str, sni: str | None, host_header: str | None
+    ) -> Destination | None:
+        """The destination of a flow whose names differ (see ``addons/names.py``)."""
+        for name in (target, sni, host_header):
+            if name and (refusal := self._refusal(name)):
+                self._refuse(flow, refusal)
+                return None
+        verdict = judge(
+            target,
+            sni,
+            host_header,
+            lambda name: self.catalog.match(name) is not None,
+            target_label="CONNECT target" if flow.client_conn.tls else "request target",
+        )
+        if verdict is None:
+            return None
+        if isinstance(verdict, Misdirected):
+            self._misdirected(flow, verdict)
+            return None
+        destination = self._destination_of(verdict)
+        if destination is not None and is_address(target):
+            # Judged as the service its SNI or Host names: it goes to that service's
+            # real host, never to the address the client chose.
+            flow.request.host = verdict
+            self.metrics.scope_by_name.labels("intercept").inc()
+        return destination
+
+    def _misdirected(self, flow: http.HTTPFlow, verdict: Misdirected) -> None:
+        logger.warning(
+            "refused a request from %s whose names disagree: %s",
+            flow.client_conn.peername[0] if flow.client_conn.peername else "-",
+            verdict.reason,
+        )
+        self.metrics.scope_by_name.labels("misdirected").inc()
+        destination = self._destination_of(verdict.catalog_host)
+        ctx = FlowContext.of(flow)
+        ctx.replace(
+            destination=destination,
+            decision=Decision("block", "scope.misdirected", "-", verdict.reason),
+        ).save(flow)
+        answer_error(
+            flow,
+            421,
+            f"Egress Warden refused this request: {verdict.reason}.",
+            "warden_misdirected_request",
+            "refused_host",
+            {"Connection": "close"},
+        )
 
     def _destination_of(self, host: str) -> Destination | None:
         try:
@@ -136,12 +240,22 @@ class Scope:
         if ctx.destination is None:
             return
         service = self.catalog.service(ctx.destination.service_id)
+        raw = flow.request.raw_content or b""
+        try:
+            body = decoded(
+                raw, flow.request.headers.get("content-encoding"), self.decoded_body_bytes
+            )
+        except BodyTooLarge as exc:
+            self._too_large(flow, exc)
+            return
+        except UndecodableBody:
+            body = raw  # as sent: the adapter finds no shape in it, policy decides on that
         parsed = parse_request(
             service,
             flow.request.method,
             flow.request.path,
             flow.request.headers,  # read by the adapters that need it (Bedrock) only
-            flow.request.get_content(strict=False) or b"",
+            body,
         )
         _parsed[flow] = parsed
         ctx.replace(
@@ -158,6 +272,24 @@ class Scope:
                 segments=len(parsed.segments),
             )
         ).save(flow)
+
+    def _too_large(self, flow: http.HTTPFlow, exc: BodyTooLarge) -> None:
+        """A body that decodes past the limit (a decompression bomb, or just too much)."""
+        self.metrics.limits.labels("decoded_request_body").inc()
+        logger.warning("refused a request to %s: %s", flow.request.pretty_host, exc)
+        reason = f"the request body is larger than {exc.limit} bytes once decoded"
+        FlowContext.of(flow).replace(
+            decision=Decision("block", "limits.decoded_body_bytes", "-", reason)
+        ).save(flow)
+        answer_error(
+            flow,
+            413,
+            f"Egress Warden refused this request: {reason} (proxy.limits.decoded_body_bytes). "
+            "Send less at once.",
+            "warden_request_too_large",
+            "blocked",
+            {"Connection": "close"},
+        )
 
     @staticmethod
     def _destination(service: Service, host: str) -> Destination:

@@ -57,11 +57,14 @@ ANSWER = json.dumps(
 
 def new_flow() -> http.HTTPFlow:
     flow = tflow.tflow()
+    flow.client_conn.sni = "api.openai.com"  # as a real client's TLS names it
     flow.request = http.Request.make(
         "POST",
         "https://api.openai.com/v1/chat/completions",
         BODY,
-        http.Headers(content_type="application/json", authorization="Bearer sk-bench"),
+        http.Headers(
+            host="api.openai.com", content_type="application/json", authorization="Bearer sk-bench"
+        ),
     )
     flow.request.timestamp_end = flow.request.timestamp_start + 0.001
     return flow

@@ -76,8 +76,47 @@ class ListenAddress(_Strict):
         return v
 
 
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class ProxyLimits(_Strict):
+    """What one client or upstream can make the proxy hold, in memory and in time.
+
+    Every value bounds something a client or an upstream chooses; the defaults leave room
+    for any real LLM request (a 20 MB image in base64, browsers' cookie-heavy heads) while
+    keeping one hostile peer from exhausting the gateway.
+    """
+
+    #: Largest request or answer body read from the network, as sent (mitmproxy's
+    #: ``body_size_limit``). Applies to every body the proxy reads: intercepted flows and
+    #: plain-HTTP requests through it; TLS tunnels to other hosts are never read.
+    body_bytes: int = Field(64 * MIB, ge=64 * KIB, le=4096 * MIB)
+    #: Largest body once content-decoded (gzip, deflate, br, zstd). Decoding stops as soon
+    #: as it passes this size: a request gets 413, an answer 502, and the flow is recorded.
+    decoded_body_bytes: int = Field(64 * MIB, ge=64 * KIB, le=4096 * MIB)
+    #: Largest request or answer head (request or status line and header fields);
+    #: a larger request head gets 431 and its connection is closed.
+    header_bytes: int = Field(64 * KIB, ge=4 * KIB, le=4 * MIB)
+    #: Seconds a client has to complete a request head, counted from its first byte (or
+    #: from the connection's start, for its first request); then 408 and the connection
+    #: is closed.
+    header_seconds: float = Field(30, ge=1, le=600)
+    #: Seconds a connection may stay silent both ways before it is closed (mitmproxy's
+    #: ``tcp_timeout``). Streams that send nothing for longer end too.
+    idle_seconds: int = Field(600, ge=10, le=86400)
+    #: Connections one client address may hold open at once; more are closed at once.
+    #: Raise it for an address many people share (a NAT or terminal server).
+    connections_per_client: int = Field(1024, ge=1, le=1_000_000)
+    #: Of those, connections that have not yet completed a request head (each holds at
+    #: most header_bytes: 256 x 64 KiB = 16 MiB per address at worst). A burst of new
+    #: connections from one address counts here until their heads arrive.
+    pending_heads_per_client: int = Field(256, ge=1, le=1_000_000)
+
+
 class ProxySettings(_Strict):
     listen: ListenAddress = ListenAddress(port=8080)
+    limits: ProxyLimits = ProxyLimits()
     #: ``lazy`` opens the upstream connection only when the first request arrives.
     connection_strategy: Literal["eager", "lazy"] = "eager"
     #: Let clients reach the gateway host's loopback and link-local addresses through the

@@ -23,6 +23,7 @@ from mitmproxy.master import Master
 from warden import addons as warden_addons
 from warden import store
 from warden.addons.audit import Audit
+from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
@@ -94,6 +95,16 @@ def _constraint_names(config: Config, catalog: Catalog) -> tuple[str, ...]:
     return tuple(names)
 
 
+def connection_limits(config: Config) -> ConnectionLimits:
+    limits = config.proxy.limits
+    return ConnectionLimits(
+        header_bytes=limits.header_bytes,
+        header_seconds=limits.header_seconds,
+        connections_per_client=limits.connections_per_client,
+        pending_heads_per_client=limits.pending_heads_per_client,
+    )
+
+
 def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog) -> None:
     """Set mitmproxy's options; call after the addons that declare them were added."""
     from warden.addons.scope import allow_hosts_patterns
@@ -109,6 +120,10 @@ def configure_mitmproxy(opts: options.Options, config: Config, catalog: Catalog)
         connection_strategy=(
             "lazy" if config.unsafe_testing is not None else config.proxy.connection_strategy
         ),
+        # proxy.limits: mitmproxy reads no body over this size, and closes silent
+        # connections (the rest of the limits are warden.addons.connections' and the stages').
+        body_size_limit=str(config.proxy.limits.body_bytes),
+        tcp_timeout=config.proxy.limits.idle_seconds,
     )
 
 
@@ -209,6 +224,7 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
+            ConnectionGuard(connection_limits(config), proxy_server.connections, self.metrics),
             Pipeline(
                 warden_addons.chain(
                     config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor

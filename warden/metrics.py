@@ -19,8 +19,24 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.connects = Counter(
             "warden_connects",
-            "CONNECT requests by scope decision (intercept, passthrough, blocked).",
+            "CONNECT requests by what their target names: a catalog host (intercept), an "
+            "unsanctioned one (blocked), an IP literal (by_address) or another name "
+            "(passthrough); the last two are decided on the TLS SNI and Host that follow.",
             ["decision"],
+            registry=self.registry,
+        )
+        self.scope_by_name = Counter(
+            "warden_scope_by_name",
+            "Requests judged on their TLS SNI or Host rather than their target: sent to a "
+            "catalog host named so while the target was an IP literal (intercept), or "
+            "refused because the names disagree around a catalog host (misdirected).",
+            ["decision"],
+            registry=self.registry,
+        )
+        self.limits = Counter(
+            "warden_limits",
+            "Requests, answers and connections cut by a limit of proxy.limits, by limit.",
+            ["limit"],
             registry=self.registry,
         )
         self.flows = Counter(

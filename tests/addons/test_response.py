@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Callable
 
 import brotli
 import pytest
@@ -178,3 +179,41 @@ def test_an_oversized_event_cuts_the_answer(
     assert sent[-1] == cut and sent.count(cut) == 1
     assert stream(b"x" * 100_000) == [] and stream(b"\n\n") == [] and stream(b"") == []
     assert FlowContext.of(flow).outcome == "upstream_error"
+
+
+MIB = 1024 * 1024
+BOMBS: dict[str, Callable[[int], bytes]] = {
+    "gzip": lambda n: gzip.compress(bytes(n), 9),
+    "deflate": lambda n: zlib.compress(bytes(n), 9),
+    "br": lambda n: brotli.compress(bytes(n), quality=1),  # type: ignore[no-untyped-call]
+    "zstd": lambda n: zstandard.ZstdCompressor().compress(bytes(n)),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(BOMBS))
+def test_an_answer_that_decodes_past_the_limit_is_withheld(encoding: str) -> None:
+    """Before, ``get_content`` inflated the whole answer (1 MB of gzip: 1 GiB) first."""
+    reader = ResponseReader(decoded_body_bytes=1 * MIB)
+    flow = _flow(stream=False)
+    assert flow.response is not None
+    flow.response.headers["content-type"] = "application/json"
+    flow.response.headers["content-encoding"] = encoding
+    flow.response.raw_content = BOMBS[encoding](8 * MIB)
+    with taddons.context(reader):
+        reader.response(flow)
+    assert flow.response.status_code == 502
+    message = json.loads(flow.response.content or b"")["error"]["message"]
+    assert "larger than 1048576 bytes once decoded" in message
+    assert FlowContext.of(flow).outcome == "upstream_error"  # recorded as such
+
+
+@pytest.mark.parametrize("encoding", sorted(BOMBS))
+def test_a_streamed_bomb_stops_the_usage_reader_not_the_stream(encoding: str) -> None:
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, encoding, limit=1 * MIB)
+    wire = BOMBS[encoding](8 * MIB)
+    out = b"".join(tap(wire[i : i + 4096]) for i in range(0, len(wire), 4096)) + tap(b"")
+    assert out == wire
+    assert FlowContext.of(flow).usage is None

@@ -1,9 +1,11 @@
-"""Scope end to end: non-catalog TLS passes through untouched; unsanctioned hosts get 403."""
+"""Scope end to end: non-catalog TLS passes through untouched; unsanctioned hosts get 403;
+a flow is judged on its SNI and Host too (an IP CONNECT with a catalog SNI, domain fronting)."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import socket
 import ssl
 import threading
@@ -16,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.peers import WardenProcess
+from tests.e2e import tunnel
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -196,3 +199,152 @@ def test_gateway_host_loopback_and_metadata_are_out_of_reach(tmp_path: Path) -> 
         assert b" 502 " in reply.split(b"\r\n")[0] and b"warden_flows" not in reply
     finally:
         w.stop()
+
+
+# -- a CONNECT by address with the SNI of a catalog host (issue 19, finding 1) -------------
+
+CHAT_PATH = "/v1/chat/completions"
+HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello warden"}]}
+
+
+def _by_address(w: WardenProcess, connect: str, sni: str | None, host: str) -> tunnel.Answer:
+    """The attacker's own client: it does not check the certificate it is shown (the one
+    the gateway issues for an IP target also names the address, which a name-constrained
+    CA does not permit, so a checking client would stop there)."""
+    return tunnel.post_in_tunnel(
+        w.proxy_port,
+        connect=connect,
+        sni=sni,
+        host=host,
+        ca=None,
+        path=CHAT_PATH,
+        payload=HELLO,
+    )
+
+
+@pytest.mark.parametrize("connect", ["203.0.113.7:443", "[::1]:443", "[2001:db8::7]:443"])
+def test_connect_by_address_with_catalog_sni_is_judged_as_the_service(
+    gateway: WardenProcess, connect: str
+) -> None:
+    """Before: intercepted (the SNI matched) but not judged, the request went to the
+    address the client chose and nothing was recorded. Now it is an OpenAI flow: routed
+    (the test bed routes judged catalog flows to aimock) and audited."""
+    answer = _by_address(gateway, connect, "API.OpenAI.com.", "api.openai.com")
+    assert answer.status == 200, answer
+    assert answer.headers.get("x-warden-unsafe-test-routing") == "1"
+    assert "Hello from the mock upstream" in answer.body.decode()
+
+
+@pytest.mark.parametrize(
+    ("connect", "sni", "host"),
+    [
+        ("203.0.113.7:443", "api.openai.com", "evil.test"),
+        ("api.openai.com:443", "api.openai.com", "evil.test"),
+        ("api.openai.com:443", "evil.test", "api.openai.com"),
+        ("evil.test:443", "api.openai.com", "api.openai.com"),
+        ("[::1]:443", "api.openai.com", "chatgpt.com"),
+    ],
+)
+def test_names_that_disagree_are_refused_with_421(
+    gateway: WardenProcess, connect: str, sni: str, host: str
+) -> None:
+    answer = _by_address(gateway, connect, sni, host)
+    assert answer.status == 421, answer
+    assert "domain fronting is refused" in str(answer.json()["error"])
+
+
+def test_connect_by_address_without_sni_stays_a_tunnel(
+    gateway: WardenProcess, https_server: tuple[int, Path, bytes]
+) -> None:
+    """No name to judge on: the tunnel leads to the address, with its own certificate."""
+    port, cert_path, server_der = https_server
+    sock, head = connect_via_proxy(gateway.proxy_port, f"127.0.0.1:{port}")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    ctx = ssl.create_default_context(cafile=str(cert_path))
+    ctx.check_hostname = False
+    with ctx.wrap_socket(sock) as tls:  # no server_hostname: no SNI
+        seen = tls.getpeercert(binary_form=True)
+    assert seen is not None
+    assert hashlib.sha256(seen).hexdigest() == hashlib.sha256(server_der).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def enforcing(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WardenProcess]:
+    """A gateway that enforces sign-in (its IdP is never reached: no credential is sent)."""
+    w = WardenProcess(
+        tmp_path_factory.mktemp("enforcing"),
+        {
+            "unsafe_testing": {"route_catalog_hosts_to": aimock.url},
+            "identity": {
+                "mode": "enforce",
+                "identity_providers": [
+                    {
+                        "id": "dev",
+                        "issuer": f"http://127.0.0.1:{free_port()}",
+                        "client_id": "warden-portal",
+                        "client_secret_env": "WARDEN_TEST_PORTAL_SECRET",
+                        "tenant": "acme",
+                    }
+                ],
+                "tenants": [{"id": "acme", "display_name": "Acme", "identity_providers": ["dev"]}],
+            },
+        },
+        env={**UNSAFE_ENV, "WARDEN_TEST_PORTAL_SECRET": "unused"},
+    )
+    w.start()
+    yield w
+    w.stop()
+
+
+@pytest.mark.parametrize("connect", ["203.0.113.7:443", "[::1]:443"])
+def test_connect_by_address_must_sign_in_and_is_audited(
+    enforcing: WardenProcess, connect: str
+) -> None:
+    answer = _by_address(enforcing, connect, "api.openai.com", "api.openai.com")
+    assert answer.status == 407, answer
+    assert "not signed in" in str(answer.json()["error"])
+    fronted = _by_address(enforcing, connect, "api.openai.com", "evil.test")
+    assert fronted.status == 421
+    records = [
+        r
+        for r in enforcing.audit_records()
+        if (r.get("destination") or {}).get("service") == "openai"
+    ]
+    outcomes = [(r["outcome"], r["status"]) for r in records]
+    assert ("unauthenticated", 407) in outcomes
+    refused = [r for r in records if r["outcome"] == "refused_host" and r["status"] == 421]
+    assert refused and refused[-1]["decision"]["rule_id"] == "scope.misdirected"
+    assert "evil.test" in refused[-1]["decision"]["reason"]
+    metrics = enforcing.metrics()
+    assert 'warden_connects_total{decision="by_address"}' in metrics
+    assert 'warden_scope_by_name_total{decision="misdirected"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("url_host", "host", "status"),
+    [("203.0.113.7", "api.openai.com", 200), ("[::1]", "api.openai.com", 200)],
+)
+def test_plain_http_to_an_address_with_a_catalog_host_is_judged(
+    gateway: WardenProcess, url_host: str, host: str, status: int
+) -> None:
+    """Plain HTTP in absolute form: the URL names an address, the Host header OpenAI."""
+    body = json.dumps(HELLO).encode()
+    sock = socket.create_connection(("127.0.0.1", gateway.proxy_port), timeout=20)
+    with sock:
+        sock.sendall(
+            f"POST http://{url_host}{CHAT_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        answer = tunnel.read_answer(sock)
+    assert answer.status == status, answer
+    assert answer.headers.get("x-warden-unsafe-test-routing") == "1"  # judged as OpenAI
+
+
+def test_plain_http_whose_url_and_host_disagree_is_refused(gateway: WardenProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", gateway.proxy_port), timeout=20)
+    with sock:
+        sock.sendall(b"GET http://evil.test/v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n")
+        answer = tunnel.read_answer(sock)
+    assert answer.status == 421, answer
+    assert "domain fronting is refused" in str(answer.json()["error"])
