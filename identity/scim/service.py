@@ -786,9 +786,14 @@ def _meta_view(
     }
 
 
+#: A larger startIndex is past any result anyway; capped so that SQLite's 64-bit OFFSET
+#: never overflows (startIndex=10**20 answered 500).
+MAX_START_INDEX = 2**31
+
+
 def _page(start_index: int, count: int | None) -> tuple[int, int]:
     """RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0; we cap count."""
-    start = max(1, start_index)
+    start = min(max(1, start_index), MAX_START_INDEX)
     size = DEFAULT_PAGE_SIZE if count is None else max(0, min(count, MAX_PAGE_SIZE))
     return start, size
 
