@@ -43,8 +43,14 @@ def anthropic_events(draw: st.DrawFn) -> object:
     kind = draw(
         st.sampled_from(
             [
-                "message_start", "content_block_start", "content_block_delta",
-                "content_block_stop", "message_delta", "message_stop", "ping", "error",
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop",
+                "ping",
+                "error",
             ]
         )
     )
@@ -65,8 +71,11 @@ def responses_events(draw: st.DrawFn) -> object:
     kind = draw(
         st.sampled_from(
             [
-                "response.output_text.delta", "response.output_text.done",
-                "response.refusal.delta", "response.completed", "response.created",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.refusal.delta",
+                "response.completed",
+                "response.created",
             ]
         )
     )
@@ -90,9 +99,7 @@ def responses_events(draw: st.DrawFn) -> object:
 def gemini_chunks(draw: st.DrawFn) -> object:
     parts = draw(
         st.lists(
-            st.fixed_dictionaries(
-                {"text": _text}, optional={"thought": st.booleans()}
-            ),
+            st.fixed_dictionaries({"text": _text}, optional={"thought": st.booleans()}),
             max_size=3,
         )
     )

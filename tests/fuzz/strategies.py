@@ -3,6 +3,7 @@ stream, server-sent-event streams, and bodies mutated from the real samples."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,17 +11,42 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 
+#: ``st.DrawFn`` or ``st.DataObject.draw``: anything that draws from a strategy.
+Draw = Callable[..., Any]
+
 
 def scaled(fraction: float) -> settings:
     """The loaded profile with ``fraction`` of its examples, for the slower properties."""
-    return settings(max_examples=max(10, int(settings.default.max_examples * fraction)))
+    loaded = settings.default
+    assert loaded is not None
+    return settings(max_examples=max(10, int(loaded.max_examples * fraction)))
 
 
 #: Text as a hostile peer sends it: any code point, lone surrogates included (JSON's
 #: ``\\ud800`` escape produces them), and text made of the characters parsers split on.
 _SPECIAL = st.sampled_from(
-    ["<", ">", "_", "\\", '"', "\n", "\r", ":", "/", "%", "~", "\x00", "\ud800", "\udfff",
-     "\ufeff", "é", "A", "1", "<PERSON_1>", "[DONE]"]
+    [
+        "<",
+        ">",
+        "_",
+        "\\",
+        '"',
+        "\n",
+        "\r",
+        ":",
+        "/",
+        "%",
+        "~",
+        "\x00",
+        "\ud800",
+        "\udfff",
+        "\ufeff",
+        "é",
+        "A",
+        "1",
+        "<PERSON_1>",
+        "[DONE]",
+    ]
 )
 texts = st.one_of(
     st.text(alphabet=st.characters(codec=None), max_size=40),
@@ -29,8 +55,23 @@ texts = st.one_of(
 keys = st.one_of(
     st.sampled_from(
         [
-            "type", "text", "content", "role", "messages", "model", "stream", "input",
-            "parts", "delta", "index", "choices", "usage", "data", "value", "id", "prompt",
+            "type",
+            "text",
+            "content",
+            "role",
+            "messages",
+            "model",
+            "stream",
+            "input",
+            "parts",
+            "delta",
+            "index",
+            "choices",
+            "usage",
+            "data",
+            "value",
+            "id",
+            "prompt",
         ]
     ),
     texts,
@@ -44,9 +85,7 @@ scalars = st.one_of(
 )
 json_values: st.SearchStrategy[Any] = st.recursive(
     scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=25,
 )
 
@@ -91,14 +130,14 @@ def _mutate_once(draw: st.DrawFn, node: object) -> object:
     return draw(json_values)
 
 
-def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
+def chunked(draw: Draw, data: bytes) -> list[bytes]:
     """``data`` cut at points hypothesis picks (empty chunks excluded: mitmproxy's stream
     hook reads ``b""`` as the end of the body)."""
     if not data:
         return []
     cuts = draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=12, unique=True))
     bounds = [0, *sorted(c for c in cuts if 0 < c < len(data)), len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 _EOLS = st.sampled_from([b"\n", b"\r\n", b"\r"])
@@ -138,4 +177,3 @@ def sse_streams(
             if draw(st.integers(0, 5)):
                 out += eol
     return out
-

@@ -142,7 +142,7 @@ def tokens(draw: st.DrawFn, keys: dict[str, Key]) -> tuple[str, str | None]:
         "typ": draw(st.sampled_from(["at+jwt", "application/at+jwt", "JWT", None, 5])),
     }
     header = {k: v for k, v in header.items() if v is not None}
-    payload: object = claims()
+    payload: Any = claims()
     if draw(st.booleans()):  # nearly right: the right key and typ, one odd claim
         header |= {"alg": draw(st.sampled_from(fitting)), "kid": keys[which].kid, "typ": "at+jwt"}
         alg = header["alg"]
@@ -158,7 +158,12 @@ def tokens(draw: st.DrawFn, keys: dict[str, Key]) -> tuple[str, str | None]:
     signing_input = ".".join(segments).encode()
     algorithm = get_default_algorithms().get(alg)
     signer: str | None = None
-    if algorithm is not None and alg != "none" and not alg.startswith("HS") and draw(st.integers(0, 3)):
+    if (
+        algorithm is not None
+        and alg != "none"
+        and not alg.startswith("HS")
+        and draw(st.integers(0, 3))
+    ):
         try:
             signature = algorithm.sign(signing_input, keys[which].private)
             signer = which
@@ -216,7 +221,12 @@ def _mapping_of(claims_doc: dict[str, Any]) -> None:
         assert user.tenant in mapping.trusting_tenants
 
 
-@given(st.dictionaries(st.sampled_from(["sub", "tenant", "department", "dept", "groups", "roles", "email"]), json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(["sub", "tenant", "department", "dept", "groups", "roles", "email"]),
+        json_values,
+    )
+)
 def test_claims_mapping(claims_doc: dict[str, Any]) -> None:
     claims_doc.setdefault("sub", "svc-1")
     _mapping_of(claims_doc)

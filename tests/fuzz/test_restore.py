@@ -15,6 +15,7 @@ the rewrite must make them pass (strict: an unexpected pass fails, so the mark g
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -29,7 +30,7 @@ from warden.dlp.restore import STREAM_APIS, restore_text
 from warden.providers.streams import stream_parser_for
 
 from .payloads import PAYLOADS
-from .strategies import chunked, encode, json_values, scaled, sse_streams, texts
+from .strategies import Draw, chunked, encode, json_values, scaled, sse_streams, texts
 
 VAULT = PseudonymVault(
     {
@@ -65,10 +66,10 @@ answer_text = st.lists(
 answer_text_encodable = answer_text.filter(_no_lone_surrogate)
 
 
-def pieces(draw: st.DrawFn, text: str) -> list[str]:
+def pieces(draw: Draw, text: str) -> list[str]:
     cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=8))))
     bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 # --- well-formed streams of each api ----------------------------------------------------
@@ -89,42 +90,99 @@ def well_formed(api: str, deltas: list[str], done: bool) -> list[tuple[str | Non
     if api.endswith("chat_completions"):
         head = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
         events: list[tuple[str | None, object]] = [
-            (None, head | {"choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]})
+            (
+                None,
+                head | {"choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]},
+            )
             for d in deltas
         ]
-        events.append((None, head | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+        events.append(
+            (None, head | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        )
     elif api.endswith(".completions"):
         events = [
             (None, {"id": "c", "choices": [{"index": 0, "text": d, "finish_reason": None}]})
             for d in deltas
         ]
-        events.append((None, {"id": "c", "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}))
+        events.append(
+            (None, {"id": "c", "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
+        )
     elif api.endswith("responses"):
         ids = {"item_id": "i", "output_index": 0, "content_index": 0}
         events = [("response.created", {"type": "response.created"})]
         events += [
-            ("response.output_text.delta", {"type": "response.output_text.delta", **ids, "delta": d})
+            (
+                "response.output_text.delta",
+                {"type": "response.output_text.delta", **ids, "delta": d},
+            )
             for d in deltas
         ]
-        events.append(("response.output_text.done", {"type": "response.output_text.done", **ids, "text": whole}))
-        events.append(("response.completed", {"type": "response.completed", "response": {"usage": {"input_tokens": 1, "output_tokens": 2}}}))
+        events.append(
+            (
+                "response.output_text.done",
+                {"type": "response.output_text.done", **ids, "text": whole},
+            )
+        )
+        events.append(
+            (
+                "response.completed",
+                {
+                    "type": "response.completed",
+                    "response": {"usage": {"input_tokens": 1, "output_tokens": 2}},
+                },
+            )
+        )
     elif api == "anthropic.messages":
         events = [
             ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
         ]
         events += [
-            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": d}})
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": d},
+                },
+            )
             for d in deltas
         ]
         events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
         events.append(("message_stop", {"type": "message_stop"}))
     else:
         events = [
-            (None, {"candidates": [{"content": {"role": "model", "parts": [{"text": d}]}, "index": 0}]})
+            (
+                None,
+                {
+                    "candidates": [
+                        {"content": {"role": "model", "parts": [{"text": d}]}, "index": 0}
+                    ]
+                },
+            )
             for d in deltas
         ]
-        events.append((None, {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}]}))
+        events.append(
+            (
+                None,
+                {
+                    "candidates": [
+                        {
+                            "content": {"role": "model", "parts": [{"text": ""}]},
+                            "finishReason": "STOP",
+                            "index": 0,
+                        }
+                    ]
+                },
+            )
+        )
     if done:
         events.append((None, b"[DONE]"))
     return events
@@ -143,7 +201,9 @@ def client_text(api: str, body: bytes) -> str:
     return "".join(e.text or "" for e in events)
 
 
-def check_well_formed(api: str, text: str, deltas: list[str], chunks_of: Any, eol: bytes, done: bool) -> None:
+def check_well_formed(
+    api: str, text: str, deltas: list[str], chunks_of: Any, eol: bytes, done: bool
+) -> None:
     body = _sse(well_formed(api, deltas, done), eol)
     out = restored_stream(api, chunks_of(body))
     shown = client_text(api, out)
@@ -218,7 +278,13 @@ def test_pseudonym_restorer_any_split(data: st.DataObject) -> None:
     assert "".join(out) == restore_text(text, VAULT)
 
 
-@given(st.one_of(json_values.map(encode), st.binary(max_size=64), answer_text.map(lambda t: encode({"content": t}))))
+@given(
+    st.one_of(
+        json_values.map(encode),
+        st.binary(max_size=64),
+        answer_text.map(lambda t: encode({"content": t})),
+    )
+)
 def test_restore_json_response(body: bytes) -> None:
     assume(not _ESCAPED_SURROGATE.search(body))  # the known crash, see above
     out = restore_json_response("openai.chat_completions", body, VAULT)
@@ -271,8 +337,14 @@ _UNHASHABLE = {
     "azure.completions": {"choices": [{"index": [1], "text": "x"}]},
     "openai.responses": {"type": "response.output_text.delta", "item_id": [], "delta": "x"},
     "azure.responses": {"type": "response.output_text.delta", "item_id": {}, "delta": "x"},
-    "anthropic.messages": {"type": "content_block_delta", "index": [0], "delta": {"type": "text_delta", "text": "x"}},
-    "gemini.stream_generate_content": {"candidates": [{"index": [0], "content": {"parts": [{"text": "x"}]}}]},
+    "anthropic.messages": {
+        "type": "content_block_delta",
+        "index": [0],
+        "delta": {"type": "text_delta", "text": "x"},
+    },
+    "gemini.stream_generate_content": {
+        "candidates": [{"index": [0], "content": {"parts": [{"text": "x"}]}}]
+    },
 }
 
 

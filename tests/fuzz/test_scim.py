@@ -51,7 +51,9 @@ class Tenant:
     def __init__(self, db: Path) -> None:
         self.service, _ = build_service(db, Recorder())
         self.scope = RequestScope(Caller("acme", "fuzz"), "https://warden.example/scim/v2/acme")
-        self.user_id = str(self.service.create_user(self.scope, json.loads(json.dumps(USER))).resource.id)
+        self.user_id = str(
+            self.service.create_user(self.scope, json.loads(json.dumps(USER))).resource.id
+        )
         group = {"displayName": "LLM Users", "members": [{"value": self.user_id}]}
         self.group_id = str(self.service.create_group(self.scope, group).resource.id)
 
@@ -63,16 +65,50 @@ class Tenant:
 # --- filters ----------------------------------------------------------------------------
 
 _ATTRS = [
-    "userName", "USERNAME", "id", "externalId", "active", "title", "displayName",
-    "name.givenName", "name", "emails", "emails.value", "emails.type", "emails.primary",
-    "meta.lastModified", "meta.created", "meta.resourceType", "groups.value", "members",
-    "members.value", "nosuch", "name.nosuch", f"{ENTERPRISE}:department",
-    f"{ENTERPRISE}:manager.value", f"{USER_URN}:userName", "urn:x:y:z",
+    "userName",
+    "USERNAME",
+    "id",
+    "externalId",
+    "active",
+    "title",
+    "displayName",
+    "name.givenName",
+    "name",
+    "emails",
+    "emails.value",
+    "emails.type",
+    "emails.primary",
+    "meta.lastModified",
+    "meta.created",
+    "meta.resourceType",
+    "groups.value",
+    "members",
+    "members.value",
+    "nosuch",
+    "name.nosuch",
+    f"{ENTERPRISE}:department",
+    f"{ENTERPRISE}:manager.value",
+    f"{USER_URN}:userName",
+    "urn:x:y:z",
 ]
 _VALUES = st.one_of(
     st.sampled_from(
-        ['"pat@acme.example"', '"work"', "true", "false", "null", "5", "-1.5e3", "1e999",
-         '"2024-01-01T00:00:00Z"', '"2024-13-99"', '"\\u00e9\\""', '"a\\\\"', '""', "0"]
+        [
+            '"pat@acme.example"',
+            '"work"',
+            "true",
+            "false",
+            "null",
+            "5",
+            "-1.5e3",
+            "1e999",
+            '"2024-01-01T00:00:00Z"',
+            '"2024-13-99"',
+            '"\\u00e9\\""',
+            '"a\\\\"',
+            '""',
+            "0",
+        ]
     ),
     texts.map(lambda t: json.dumps(t)),
 )
@@ -125,7 +161,7 @@ def test_filter_evaluation(tmp_path: Path) -> None:
     @scaled(0.5)
     @given(filters())
     @example("meta.lastModified gt 5")
-    @example('meta.lastModified le true')
+    @example("meta.lastModified le true")
     def check(text: str) -> None:
         _scim_error_only(lambda: tenant.service.list_users(tenant.scope, text, 1, 10))
         _scim_error_only(lambda: tenant.service.list_groups(tenant.scope, text, 1, 10))
@@ -138,12 +174,32 @@ def test_filter_evaluation(tmp_path: Path) -> None:
 _PATHS = st.one_of(
     st.sampled_from(
         [
-            "active", "userName", "title", "name.givenName", "name", "emails",
-            'emails[type eq "work"].value', 'emails[type eq "work"]', "emails[value pr]",
-            "members", 'members[value eq "x"]', "displayName", "externalId",
-            f"{ENTERPRISE}:department", f"{ENTERPRISE}:manager", ENTERPRISE, "urn:x:y",
-            "meta.lastModified", "id", "groups", "schemas", "", "nosuch",
-            'emails[type eq "work"].nosuch', "emails[", "name..givenName",
+            "active",
+            "userName",
+            "title",
+            "name.givenName",
+            "name",
+            "emails",
+            'emails[type eq "work"].value',
+            'emails[type eq "work"]',
+            "emails[value pr]",
+            "members",
+            'members[value eq "x"]',
+            "displayName",
+            "externalId",
+            f"{ENTERPRISE}:department",
+            f"{ENTERPRISE}:manager",
+            ENTERPRISE,
+            "urn:x:y",
+            "meta.lastModified",
+            "id",
+            "groups",
+            "schemas",
+            "",
+            "nosuch",
+            'emails[type eq "work"].nosuch',
+            "emails[",
+            "name..givenName",
         ]
     ),
     texts,
@@ -170,7 +226,9 @@ _PATCH_VALUES = st.one_of(
 def patch_bodies(draw: st.DrawFn) -> object:
     operations = []
     for _ in range(draw(st.integers(0, 3))):
-        op: dict[str, Any] = {"op": draw(st.sampled_from(["add", "remove", "replace", "Replace", "x"]))}
+        op: dict[str, Any] = {
+            "op": draw(st.sampled_from(["add", "remove", "replace", "Replace", "x"]))
+        }
         if draw(st.integers(0, 3)):
             op["path"] = draw(_PATHS)
         if draw(st.integers(0, 3)):
