@@ -22,11 +22,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
+from mitmproxy.http import Headers
 
 from tests.identity.test_jwks import FakeClock, Key, ec_key, jwks_body, rsa_key, start_jwks_server
+from warden.addons.identify import strip_identity_headers
 from warden.identity.claims import ClaimMapping, NotAllowed, user_from_claims
 from warden.identity.jwks import JwksCache, JwksDocumentError, parse_jwks
 from warden.identity.jwt import ServiceTokenVerifier, TokenRejected, VerifiedToken
+from warden.identity.portal import PORTAL_COOKIES
 from warden.identity.resolver import CredentialRejected, ProxyCredential, parse_proxy_authorization
 
 from .strategies import json_values, mutated, scaled, texts
@@ -252,3 +255,60 @@ def test_jwks_document(body: bytes) -> None:
     except JwksDocumentError:
         return
     assert keys and all(k.kid for k in keys.values())
+
+
+# --- what identify strips before a request goes upstream --------------------------------
+
+_HEADER_NAMES = st.one_of(
+    st.sampled_from(
+        [
+            "Proxy-Authorization",
+            "proxy_authorization",
+            "PROXY-AUTHORIZATION",
+            "X-Forwarded-User",
+            "x_forwarded_email",
+            "X-Auth-Request-Groups",
+            "Remote-User",
+            "X-Warden-Principal",
+            "Cookie",
+            "cookie",
+            "Accept",
+            "Content-Type",
+            "X-Other",
+        ]
+    ),
+    st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=":"),
+        min_size=1,
+        max_size=12,
+    ),
+)
+_COOKIE_VALUES = st.lists(
+    st.one_of(
+        st.sampled_from([*PORTAL_COOKIES, "other", " warden_session", "a"]).map(lambda n: f"{n}=v"),
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12),
+    ),
+    max_size=4,
+).map("; ".join)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _HEADER_NAMES,
+            st.one_of(_COOKIE_VALUES, st.binary(max_size=12).map(lambda b: b.decode("latin-1"))),
+        ),
+        max_size=8,
+    )
+)
+def test_identity_headers_never_go_upstream(fields: list[tuple[str, str]]) -> None:
+    headers = Headers([(n.encode("latin-1"), v.encode("latin-1")) for n, v in fields])
+    strip_identity_headers(headers)
+    for name, value in headers.items(multi=True):
+        norm = name.lower().replace("_", "-")
+        assert norm != "proxy-authorization" and not norm.startswith(
+            ("x-forwarded-user", "x-warden-", "x-auth-request-")
+        )
+        if norm == "cookie":
+            names = {part.strip().split("=", 1)[0] for part in value.split(";")}
+            assert not names & set(PORTAL_COOKIES), value
