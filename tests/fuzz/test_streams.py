@@ -15,14 +15,14 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.providers import frames
 from warden.providers.eventstream import EventStreamDecoder
 from warden.providers.jsonarray import JsonArrayDecoder
-from warden.providers.responses import parse_usage
-from warden.providers.shapes import StreamEvent
+from warden.providers.responses import MAX_TOKEN_COUNT, parse_usage
+from warden.providers.shapes import StreamEvent, Usage
 from warden.providers.sse import SseDecoder
 from warden.providers.streams import STREAMING_APIS, StreamParser, stream_parser_for
 
@@ -63,6 +63,8 @@ def check_parser(api: str, data: bytes, chunks: list[bytes]) -> None:
     assert cut == whole, "chunking changed the events"
     events, _ = whole
     assert len(events) <= len(data) + 1
+    for usage in (e.usage for e in events if e.usage is not None):
+        _assert_bounded(usage)
     if FAMILY[api] != "chatgpt":  # KNOWN: see test_chatgpt_text_is_bounded_by_the_stream
         assert sum(len(e.text or "") for e in events) <= len(data)
 
@@ -232,13 +234,26 @@ def test_parse_usage(api: str) -> None:
 
     @scaled(0.2)
     @given(st.one_of(payloads.map(encode), json_values.map(encode), st.binary(max_size=40)))
+    @example(b'{"usage":{"prompt_tokens":18446744073709551616,"input_tokens":1e400}}')
+    @example(b'{"usageMetadata":{"promptTokenCount":18446744073709551616}}')
     def check(body: bytes) -> None:
         usage = parse_usage(api, body)
         if usage is not None:
-            for count in (usage.input_tokens, usage.output_tokens):
-                assert count is None or isinstance(count, int)
+            _assert_bounded(usage)
 
     check()
+
+
+def _assert_bounded(usage: Usage) -> None:
+    """Counts are ints a 64-bit quota counter can add up (found: 2**64 from an upstream)."""
+    for count in (usage.input_tokens, usage.output_tokens):
+        assert count is None or (isinstance(count, int) and 0 <= count <= 3 * MAX_TOKEN_COUNT)
+
+
+def test_huge_usage_in_a_stream_is_not_taken() -> None:
+    body = b'data: {"type":"message_delta","usage":{"output_tokens":18446744073709551616}}\n\n'
+    events, _ = run(_parser("anthropic.messages"), [body])
+    assert events == [StreamEvent(None, None, "message_delta")]
 
 
 @pytest.mark.xfail(
