@@ -306,7 +306,11 @@ def _search(
         raise invalid_value("startIndex and count must be integers")
 
     def joined(value: Any) -> str | None:
-        return ",".join(value) if isinstance(value, list) else value
+        if not isinstance(value, list):
+            return value  # type: ignore[no-any-return]  # checked by ResponseParameters
+        if not all(isinstance(name, str) for name in value):  # join() raised TypeError: 500
+            raise invalid_value("attributes and excludedAttributes list attribute names")
+        return ",".join(value)
 
     params = _params(
         model, joined(lowered.get("attributes")), joined(lowered.get("excludedattributes"))

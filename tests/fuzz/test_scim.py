@@ -22,6 +22,7 @@ from warden.identity.scim.credentials import Caller
 from warden.identity.scim.discovery import GroupModel, UserModel
 from warden.identity.scim.errors import ScimError
 from warden.identity.scim.filters import parse_filter
+from warden.identity.scim.routes import _search
 from warden.identity.scim.service import RequestScope
 
 from .strategies import json_values, mutated, scaled, texts
@@ -297,6 +298,20 @@ def test_list_paging(tmp_path: Path) -> None:
         _scim_error_only(lambda: tenant.service.list_users(tenant.scope, None, start, count))
 
     check()
+
+
+_SEARCH_KEYS = st.sampled_from(
+    ["filter", "startIndex", "count", "attributes", "excludedAttributes", "sortBy", "schemas"]
+)
+
+
+@given(st.one_of(st.dictionaries(_SEARCH_KEYS, st.one_of(json_values, _PATHS)), json_values))
+@example({"attributes": [1]})  # ",".join raised TypeError (a 500) before the fix
+@example({"excludedAttributes": ["name", None]})
+def test_search_request_body(body: object) -> None:
+    """The body of ``POST .search`` (RFC 7644 §3.4.3), as ``routes`` reads it."""
+    for model in (UserModel, GroupModel, UserModel | GroupModel):
+        _scim_error_only(lambda m=model: _search(m, body))
 
 
 def test_service_type_is_the_real_one(tmp_path: Path) -> None:
