@@ -70,6 +70,10 @@ class _Lexer(SCIMLexer):  # type: ignore[misc]
     @_pattern(r'"(?:[^"\\]|\\.)*"')
     def COMP_VALUE(self, t: Any) -> Any:
         t.value = json.loads(t.value)
+        try:  # "\ud800" alone is no text; SQLite raised UnicodeEncodeError on it (a 500)
+            t.value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
         return t
 
     @_pattern(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -809,6 +810,13 @@ def _where(flt: ScimFilter) -> tuple[str, str] | None:
 def _object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ScimError(400, "the request body must be a JSON object", "invalidSyntax")
+    try:  # a lone surrogate (JSON "\ud800") cannot be stored: SQLite raised (a 500)
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_value(
+            "the request body holds a lone surrogate (a \\ud800-\\udfff escape outside a "
+            "pair), which is not text; send the value as UTF-8"
+        ) from None
     return payload
 
 

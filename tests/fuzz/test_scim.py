@@ -163,6 +163,8 @@ def test_filter_evaluation(tmp_path: Path) -> None:
     @given(filters())
     @example("meta.lastModified gt 5")
     @example("meta.lastModified le true")
+    @example('userName eq "\\ud800"')  # UnicodeEncodeError from SQLite (the index probe)
+    @example('displayName eq "x"')  # KeyError: Users have no displayName index
     def check(text: str) -> None:
         _scim_error_only(lambda: tenant.service.list_users(tenant.scope, text, 1, 10))
         _scim_error_only(lambda: tenant.service.list_groups(tenant.scope, text, 1, 10))
@@ -273,6 +275,8 @@ def test_create_and_replace_user(tmp_path: Path) -> None:
 
     @scaled(0.5)
     @given(st.one_of(mutated(USER), json_values), st.booleans())
+    @example({"userName": "\ud800"}, False)  # UnicodeEncodeError from SQLite (a 500)
+    @example(USER | {"title": "\udfff"}, True)
     def check(body: object, replace: bool) -> None:
         if isinstance(body, dict) and isinstance(body.get("userName"), str):
             body["userName"] = body["userName"] + "-" + str(len(str(body)))
