@@ -69,7 +69,10 @@ next_values = st.one_of(
     st.text(max_size=60),
 )
 
-_FORBIDDEN = set(map(chr, range(0x21))) | {"\x7f", "\\", '"', "'", "<", ">", "`"}
+# Never in the result: what a browser strips or reinterprets, and what ends a header value
+# or an HTML attribute. (`'` stays: a valid URL character; HTML use escapes it, see the
+# module doc of redirects.py.)
+_FORBIDDEN = set(map(chr, range(0x21))) | {"\x7f", "\\", '"', "<", ">", "`"}
 
 
 @given(next_values)
@@ -78,6 +81,7 @@ _FORBIDDEN = set(map(chr, range(0x21))) | {"\x7f", "\\", '"', "'", "<", ">", "`"
 @example("/%ed%a0%80")
 @example("/\ud800")
 @example("https://chatgpt.com/\ud800")
+@example("/'")  # a valid URL character (the property was too strict)
 def test_safe_next(value: str) -> None:
     result = safe_next(value, allowed_hosts=ALLOWED)
     assert not _FORBIDDEN & set(result), result
