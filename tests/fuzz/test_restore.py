@@ -357,7 +357,9 @@ def test_stream_with_an_unhashable_index(api: str) -> None:
 
 @pytest.mark.xfail(
     raises=AttributeError,
-    strict=True,
+    # not strict: the streams rewrite merged on main (8f8affb) no longer raises here;
+    # drop this mark once this branch is merged
+    strict=False,
     reason="KNOWN CRASH for the dlp/restore.py rewrite: SseRestorer._gemini appends the held "
     "tail with candidate.setdefault('content', ...).setdefault('parts', []).append(...), "
     "which raises when 'content' is not an object or 'parts' not a list. Fix: check both "
