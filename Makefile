@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= packaging/warden.yaml
 
-.PHONY: demo run test lint typecheck bench clean
+.PHONY: demo run test lint typecheck bench clean fuzz
 
 $(BIN)/warden: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) or run make PYTHON=/path/to/python3.13"; exit 1; }
@@ -43,6 +43,13 @@ lint: $(BIN)/warden typecheck
 test: $(BIN)/warden node_modules/.package-lock.json lint
 	$(BIN)/pytest -q -ra
 
+# The fuzz tests of tests/fuzz/ with many random examples (pytest runs a short fixed round
+# of the same tests). FUZZ_EXAMPLES sets the count; failures replay from .hypothesis/.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(BIN)/warden
+	HYPOTHESIS_PROFILE=fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q \
+	  --timeout=0 tests/fuzz
+
 bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/proxy.py
 	$(BIN)/python bench/stages.py
@@ -51,4 +58,4 @@ bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/dlp/run.py
 
 clean:
-	rm -rf $(VENV) node_modules state demo build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules state demo build .pytest_cache .mypy_cache .ruff_cache .hypothesis

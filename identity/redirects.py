@@ -40,7 +40,9 @@ _HTTPS_PORT: Final = 443
 _C0_OR_SPACE: Final = "".join(chr(c) for c in range(0x21))
 # WHATWG "remove all ASCII tab or newline" (anywhere in the input).
 _TAB_OR_NEWLINE: Final = str.maketrans("", "", "\t\n\r")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Controls, and lone surrogates: no URL a browser sends holds one, and quote() cannot
+# encode it (UnicodeEncodeError instead of the default).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # Letters, digits, hyphen; no `_`, `%`, `@` or other code points a host may not carry here.
 _HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

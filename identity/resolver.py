@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import datetime
 from collections.abc import Callable, Mapping
@@ -59,7 +58,7 @@ def parse_proxy_authorization(value: str) -> ProxyCredential:
     if scheme == "basic" and rest:
         try:
             user, sep, password = base64.b64decode(rest, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text
             raise CredentialRejected(
                 "malformed", "the Basic proxy credentials are not valid base64"
             ) from None

@@ -75,6 +75,8 @@ def parse_yaml(text: str) -> Any:
     """The YAML value of ``text``; ``PolicyError`` for syntax errors and duplicate keys."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise PolicyError([Issue("", "YAML: collections nested too deeply", "yaml")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

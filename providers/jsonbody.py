@@ -88,14 +88,21 @@ def load_object(body: bytes) -> dict[str, object]:
 
 
 def dumps(doc: object) -> str:
-    """Compact JSON as the SDKs send it, non-ASCII characters as they are."""
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON as the SDKs send it, non-ASCII characters as they are; all ``\\u``
+    escapes if a lone surrogate (a client's ``\\ud800``) has no UTF-8 form, so that the
+    text can always be encoded again (a form field, an outer JSON level)."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 def encode(doc: object) -> bytes:
     """``dumps`` as UTF-8; falls back to ``\\u`` escapes for lone surrogates (not UTF-8)."""
     try:
-        return dumps(doc).encode("utf-8")
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

@@ -17,10 +17,15 @@ from .shapes import Usage
 
 UsageReader = Callable[[Mapping[str, object]], Usage | None]
 
+#: No real answer reports more (the largest context windows hold a few million tokens). A
+#: larger figure is not taken: added to the 64-bit quota counters, 2**64 from a hostile
+#: upstream made every later save of the counters fail with OverflowError.
+MAX_TOKEN_COUNT = 2**31 - 1
+
 
 def _count(obj: Mapping[str, object], key: str) -> int | None:
     value = obj.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
         return value
     return None
 

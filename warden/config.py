@@ -357,6 +357,10 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Config:
         raise ConfigError(source, [f"cannot be read: {exc}"]) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(
+            source, ["not valid YAML: collections nested too deeply; a config needs a few levels"]
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f"line {where.line + 1}: " if where is not None else ""

@@ -30,8 +30,12 @@ def load_dlp_profiles(config: Config) -> dict[str, DlpProfile]:
     path = config.dlp.profiles_file
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), [f"cannot read the DLP profiles: {exc}"]) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(
+            str(path), ["cannot read the DLP profiles: YAML collections nested too deeply"]
+        ) from None
     try:
         profiles = load_profiles(data or {})
     except ProfileError as exc:

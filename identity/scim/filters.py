@@ -302,6 +302,12 @@ class _Compiler:
             raise invalid_filter(f"{op} compares strings only")
         if op in ("gt", "ge", "lt", "le") and (value is None or isinstance(value, bool)):
             raise invalid_filter(f"{op} needs a string, number or date to compare with")
+        if attr.kind == "datetime" and value is not None and not isinstance(value, str):
+            # a number or boolean cannot be ordered against a date-time (TypeError: a 500)
+            raise invalid_filter(
+                f"{attr.name!r} is a date-time: compare it with an RFC 3339 string such as "
+                '"2025-01-31T00:00:00Z"'
+            )
         if attr.kind == "datetime" and isinstance(value, str):
             try:
                 when = dt.datetime.fromisoformat(value)

@@ -368,7 +368,11 @@ def _search(
     count = None if count is None else _list_number("count", count)
 
     def joined(value: Any) -> str | None:
-        return ",".join(value) if isinstance(value, list) else value
+        if not isinstance(value, list):
+            return value  # type: ignore[no-any-return]  # checked by ResponseParameters
+        if not all(isinstance(name, str) for name in value):  # join() raised TypeError: 500
+            raise invalid_value("attributes and excludedAttributes list attribute names")
+        return ",".join(value)
 
     params = _params(
         model, joined(lowered.get("attributes")), joined(lowered.get("excludedattributes"))

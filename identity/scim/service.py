@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -806,9 +807,14 @@ def _meta_view(
     }
 
 
+#: A larger startIndex is past any result anyway; capped so that SQLite's 64-bit OFFSET
+#: never overflows (startIndex=10**20 answered 500).
+MAX_START_INDEX = 2**31
+
+
 def _page(start_index: int, count: int | None) -> tuple[int, int]:
     """RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0; we cap count."""
-    start = max(1, start_index)
+    start = min(max(1, start_index), MAX_START_INDEX)
     size = DEFAULT_PAGE_SIZE if count is None else max(0, min(count, MAX_PAGE_SIZE))
     return start, size
 
@@ -824,6 +830,13 @@ def _where(flt: ScimFilter) -> tuple[str, str] | None:
 def _object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ScimError(400, "the request body must be a JSON object", "invalidSyntax")
+    try:  # a lone surrogate (JSON "\ud800") cannot be stored: SQLite raised (a 500)
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_value(
+            "the request body holds a lone surrogate (a \\ud800-\\udfff escape outside a "
+            "pair), which is not text; send the value as UTF-8"
+        ) from None
     return payload
 
 

@@ -211,7 +211,7 @@ class ScimStore:
         ``window``: (offset, limit)."""
         sql = f"SELECT {_USER_COLS} FROM scim_users WHERE tenant = ?"  # noqa: S608
         params: tuple[str | int, ...] = (tenant,)
-        if where is not None:
+        if where is not None and where[0] in _USER_INDEX:  # displayName has no user index
             column = _USER_INDEX[where[0]]  # a fixed column name, never client text
             sql += f" AND {column} = ?"
             params = (tenant, where[1])

@@ -1,0 +1,374 @@
+"""Fuzzing the pseudonym restorer (``dlp/restore.py``) on hostile and on well-formed answers.
+
+Properties: ``SseRestorer`` never raises on any bytes an upstream sends, and passes on the
+same bytes however they are chunked; on a well-formed stream of each api whose text
+deltas are cut anywhere (inside placeholders too) and whose bytes are chunked anywhere,
+the text a client reads (through our own stream parser) is the whole answer restored, and
+no placeholder of the vault is left in it. ``PseudonymRestorer`` gives the whole-text
+result for any split and holds less than the longest placeholder;
+``restore_json_response`` never raises and leaves no vault placeholder in a JSON answer.
+
+Crashes found here that ``dlp/restore.py`` still has are marked ``xfail(strict=True)``
+below with the reason: that file is being rewritten for linear-time stream parsing, and
+the rewrite must make them pass (strict: an unexpected pass fails, so the mark goes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from warden.dlp import PseudonymRestorer, PseudonymVault, SseRestorer, restore_json_response
+from warden.dlp.operators import PLACEHOLDER
+from warden.dlp.restore import STREAM_APIS, restore_text
+from warden.providers.streams import stream_parser_for
+
+from .payloads import PAYLOADS
+from .strategies import Draw, chunked, encode, json_values, scaled, sse_streams, texts
+
+VAULT = PseudonymVault(
+    {
+        "<PERSON_1>": "Alice Example",
+        "<PERSON_12>": "Bob <b>",
+        "<EMAIL_ADDRESS_2>": "a@x.io",
+        "<US_SSN_1>": "078-05-1120",
+    }
+)
+_PLACEHOLDERS = sorted(VAULT.placeholders)
+
+# KNOWN CRASH, left to the rewrite of dlp/restore.py (see the xfail tests at the end): a
+# lone surrogate (JSON ``\\ud800``) in an answer the restorer changes makes it raise
+# UnicodeEncodeError. Until that is fixed the properties leave such text out, so that they
+# can still find everything else; the rewrite should drop ``_NO_LONE_SURROGATE``.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _no_lone_surrogate(text: str) -> bool:
+    return not _LONE_SURROGATE.search(text)
+
+
+#: Answer text: vault placeholders, near misses and hostile characters, side by side.
+answer_text = st.lists(
+    st.one_of(
+        st.sampled_from(_PLACEHOLDERS),
+        st.sampled_from(["<PERSON_3>", "<PERSON_1", "PERSON_1>", "<", "<<", "<PER", "é", "\n"]),
+        texts.filter(lambda t: not PLACEHOLDER.search(t)),
+    ),
+    max_size=10,
+).map("".join)
+answer_text_encodable = answer_text.filter(_no_lone_surrogate)
+
+
+def pieces(draw: Draw, text: str) -> list[str]:
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=8))))
+    bounds = [0, *cuts, len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+# --- well-formed streams of each api ----------------------------------------------------
+
+
+def _sse(events: list[tuple[str | None, object]], eol: bytes) -> bytes:
+    out = b""
+    for name, doc in events:
+        if name:
+            out += b"event: " + name.encode() + eol
+        data = doc if isinstance(doc, bytes) else encode(doc)
+        out += b"data: " + data + eol + eol
+    return out
+
+
+def well_formed(api: str, deltas: list[str], done: bool) -> list[tuple[str | None, object]]:
+    whole = "".join(deltas)
+    if api.endswith("chat_completions"):
+        head = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
+        events: list[tuple[str | None, object]] = [
+            (
+                None,
+                head | {"choices": [{"index": 0, "delta": {"content": d}, "finish_reason": None}]},
+            )
+            for d in deltas
+        ]
+        events.append(
+            (None, head | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        )
+    elif api.endswith(".completions"):
+        events = [
+            (None, {"id": "c", "choices": [{"index": 0, "text": d, "finish_reason": None}]})
+            for d in deltas
+        ]
+        events.append(
+            (None, {"id": "c", "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
+        )
+    elif api.endswith("responses"):
+        ids = {"item_id": "i", "output_index": 0, "content_index": 0}
+        events = [("response.created", {"type": "response.created"})]
+        events += [
+            (
+                "response.output_text.delta",
+                {"type": "response.output_text.delta", **ids, "delta": d},
+            )
+            for d in deltas
+        ]
+        events.append(
+            (
+                "response.output_text.done",
+                {"type": "response.output_text.done", **ids, "text": whole},
+            )
+        )
+        events.append(
+            (
+                "response.completed",
+                {
+                    "type": "response.completed",
+                    "response": {"usage": {"input_tokens": 1, "output_tokens": 2}},
+                },
+            )
+        )
+    elif api == "anthropic.messages":
+        events = [
+            ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+        ]
+        events += [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": d},
+                },
+            )
+            for d in deltas
+        ]
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        events.append(("message_stop", {"type": "message_stop"}))
+    else:
+        events = [
+            (
+                None,
+                {
+                    "candidates": [
+                        {"content": {"role": "model", "parts": [{"text": d}]}, "index": 0}
+                    ]
+                },
+            )
+            for d in deltas
+        ]
+        events.append(
+            (
+                None,
+                {
+                    "candidates": [
+                        {
+                            "content": {"role": "model", "parts": [{"text": ""}]},
+                            "finishReason": "STOP",
+                            "index": 0,
+                        }
+                    ]
+                },
+            )
+        )
+    if done:
+        events.append((None, b"[DONE]"))
+    return events
+
+
+def restored_stream(api: str, chunks: list[bytes]) -> bytes:
+    restorer = SseRestorer(api, VAULT)
+    return b"".join(restorer.feed(c) for c in chunks) + restorer.feed(b"")
+
+
+def client_text(api: str, body: bytes) -> str:
+    parser = stream_parser_for(api)
+    assert parser is not None
+    events = parser.feed(body) + parser.close()
+    assert not parser.broken
+    return "".join(e.text or "" for e in events)
+
+
+def check_well_formed(
+    api: str, text: str, deltas: list[str], chunks_of: Any, eol: bytes, done: bool
+) -> None:
+    body = _sse(well_formed(api, deltas, done), eol)
+    out = restored_stream(api, chunks_of(body))
+    shown = client_text(api, out)
+    assert shown == restore_text(text, VAULT)
+    assert not any(p in shown for p in _PLACEHOLDERS)
+
+
+@pytest.mark.parametrize("api", sorted(STREAM_APIS))
+def test_no_placeholder_survives_any_split(api: str) -> None:
+    @scaled(0.5)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        text = data.draw(answer_text_encodable)
+        deltas = pieces(data.draw, text)
+        eol = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+        done = data.draw(st.booleans())
+        check_well_formed(api, text, deltas, lambda b: chunked(data.draw, b), eol, done)
+
+    check()
+
+
+# --- hostile streams --------------------------------------------------------------------
+
+_FAMILY = {
+    "openai.chat_completions": "openai",
+    "azure.chat_completions": "openai",
+    "openai.completions": "openai",
+    "azure.completions": "openai",
+    "openai.responses": "responses",
+    "azure.responses": "responses",
+    "anthropic.messages": "anthropic",
+    "gemini.stream_generate_content": "gemini",
+}
+
+
+def test_every_restorer_api_is_fuzzed() -> None:
+    assert set(_FAMILY) == set(STREAM_APIS)
+
+
+@pytest.mark.parametrize("api", sorted(STREAM_APIS))
+def test_hostile_stream(api: str) -> None:
+    """Any bytes: no exception, and chunking does not change what is passed on."""
+
+    @scaled(0.5)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        body = data.draw(st.one_of(sse_streams(PAYLOADS[_FAMILY[api]]), st.binary(max_size=64)))
+        assume(not _ESCAPED_SURROGATE.search(body))  # the known crash, see above
+        try:
+            whole = restored_stream(api, [body] if body else [])
+        except (TypeError, AttributeError) as exc:  # KNOWN CRASHES (xfail tests at the end)
+            assume("unhashable" not in str(exc) and "setdefault" not in str(exc))
+            assume("'append'" not in str(exc))
+            raise
+        assert restored_stream(api, chunked(data.draw, body)) == whole
+
+    check()
+
+
+# --- text and JSON ----------------------------------------------------------------------
+
+
+@given(st.data())
+def test_pseudonym_restorer_any_split(data: st.DataObject) -> None:
+    text = data.draw(answer_text)
+    restorer = PseudonymRestorer(VAULT)
+    out = []
+    for piece in pieces(data.draw, text):
+        out.append(restorer.feed(piece))
+        assert restorer.held < VAULT.longest
+    out.append(restorer.flush())
+    assert "".join(out) == restore_text(text, VAULT)
+
+
+@given(
+    st.one_of(
+        json_values.map(encode),
+        st.binary(max_size=64),
+        answer_text.map(lambda t: encode({"content": t})),
+    )
+)
+def test_restore_json_response(body: bytes) -> None:
+    assume(not _ESCAPED_SURROGATE.search(body))  # the known crash, see above
+    out = restore_json_response("openai.chat_completions", body, VAULT)
+    if out is body:
+        return
+    doc = json.loads(out)
+    assert not any(p in json.dumps(doc, ensure_ascii=False) for p in _PLACEHOLDERS)
+
+
+# --- crashes found, left to the rewrite of dlp/restore.py --------------------------------
+
+_SURROGATE_CRASH = pytest.mark.xfail(
+    raises=UnicodeEncodeError,
+    strict=True,
+    reason="KNOWN CRASH for the dlp/restore.py rewrite: an event or answer the restorer "
+    "re-serializes holds a lone surrogate (JSON \\ud800 escape); _dumps(...).encode('utf-8') "
+    "raises. Fix: encode with errors='backslashreplace' (gives the JSON escape back) or "
+    "fall back to ensure_ascii=True",
+)
+
+
+@_SURROGATE_CRASH
+@pytest.mark.parametrize("api", sorted(STREAM_APIS))
+def test_stream_with_a_lone_surrogate_next_to_a_placeholder(api: str) -> None:
+    """Found by ``test_no_placeholder_survives_any_split``: ``<EMAIL_ADDRESS_2>\\ud800``
+    (and ``\\ud800<``, where only the held ``<`` changes the event)."""
+    text = "<EMAIL_ADDRESS_2>\ud800"
+    check_well_formed(api, text, [text], lambda b: [b], b"\n", False)
+
+
+@_SURROGATE_CRASH
+def test_json_answer_with_a_lone_surrogate_next_to_a_placeholder() -> None:
+    body = b'{"content":"<PERSON_1> \\ud800"}'
+    restore_json_response("openai.chat_completions", body, VAULT)
+
+
+_UNHASHABLE_CRASH = pytest.mark.xfail(
+    raises=TypeError,
+    strict=True,
+    reason="KNOWN CRASH for the dlp/restore.py rewrite: a choice/content-block/candidate "
+    "'index' or a Responses 'item_id' that is a JSON array or object becomes part of a "
+    "_Streams dict key: TypeError unhashable type. Fix: key the output streams by a "
+    "hashable form (e.g. json.dumps of the ids) or treat such an event as not restorable",
+)
+
+_UNHASHABLE = {
+    "openai.chat_completions": {"choices": [{"index": [None], "delta": {"content": "<PERSON_1>"}}]},
+    "azure.chat_completions": {"choices": [{"index": {}, "delta": {"content": "x"}}]},
+    "openai.completions": {"choices": [{"index": [None], "text": "x"}]},
+    "azure.completions": {"choices": [{"index": [1], "text": "x"}]},
+    "openai.responses": {"type": "response.output_text.delta", "item_id": [], "delta": "x"},
+    "azure.responses": {"type": "response.output_text.delta", "item_id": {}, "delta": "x"},
+    "anthropic.messages": {
+        "type": "content_block_delta",
+        "index": [0],
+        "delta": {"type": "text_delta", "text": "x"},
+    },
+    "gemini.stream_generate_content": {
+        "candidates": [{"index": [0], "content": {"parts": [{"text": "x"}]}}]
+    },
+}
+
+
+@_UNHASHABLE_CRASH
+@pytest.mark.parametrize("api", sorted(STREAM_APIS))
+def test_stream_with_an_unhashable_index(api: str) -> None:
+    """Found by ``test_hostile_stream[azure.completions]``: ``{"index":[null]}``."""
+    restored_stream(api, [b"data: " + encode(_UNHASHABLE[api]) + b"\n\n"])
+
+
+@pytest.mark.xfail(
+    raises=AttributeError,
+    # not strict: the streams rewrite merged on main (8f8affb) no longer raises here;
+    # drop this mark once this branch is merged
+    strict=False,
+    reason="KNOWN CRASH for the dlp/restore.py rewrite: SseRestorer._gemini appends the held "
+    "tail with candidate.setdefault('content', ...).setdefault('parts', []).append(...), "
+    "which raises when 'content' is not an object or 'parts' not a list. Fix: check both "
+    "types (or emit the tail as its own event as the other apis do)",
+)
+@pytest.mark.parametrize("finish", [b'"content":5', b'"content":{"parts":"x"}'])
+def test_gemini_finish_with_odd_content_after_a_held_tail(finish: bytes) -> None:
+    """Found by reading the restorer while writing these properties: ``<PER`` is held, then
+    a finishing candidate whose ``content`` is not an object (or ``parts`` not a list)."""
+    held = b'data: {"candidates":[{"index":0,"content":{"parts":[{"text":"hi <PER"}]}}]}\n\n'
+    end = b'data: {"candidates":[{"index":0,' + finish + b',"finishReason":"STOP"}]}\n\n'
+    restored_stream("gemini.stream_generate_content", [held, end])
