@@ -126,6 +126,8 @@ def _walk(
                 return
             for pos, item in enumerate(node):
                 index = item.get("index", pos) if isinstance(item, dict) else pos
+                if not isinstance(index, int | str):
+                    index = pos  # a hostile upstream's list or object index: its position
                 yield from _walk(item, path[i + 1 :], (*indexes, index))
             return
         if not isinstance(node, dict):
@@ -162,6 +164,18 @@ def _dumps(doc: object) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
+def _encode(doc: object) -> bytes:
+    """``doc`` as compact JSON bytes. A lone surrogate an upstream sent (JSON ``\\ud800``)
+    goes back out as the same escape: UTF-8 cannot carry it."""
+    return _dumps(doc).encode("utf-8", "backslashreplace")
+
+
+def _hashable(value: object) -> object:
+    """An output's key part: ids are strings or numbers; anything else an upstream sent
+    (a list, an object) is keyed by its JSON text."""
+    return value if value is None or isinstance(value, int | float | str) else _dumps(value)
+
+
 def restore_json_response(api: str | None, body: bytes, vault: PseudonymVault | None) -> bytes:
     """A non-streamed JSON answer (any api: every string in it) with the vault's
     placeholders restored. ``body`` is content-decoded; it comes back unchanged, byte for
@@ -175,7 +189,7 @@ def restore_json_response(api: str | None, body: bytes, vault: PseudonymVault | 
     shape = ANSWER_SHAPES.get(api or "")
     changed = _restore_json_strings(doc, shape, vault) if shape is not None else False
     doc, plain = _restore_strings(doc, vault)
-    return _dumps(doc).encode("utf-8") if changed or plain else body
+    return _encode(doc) if changed or plain else body
 
 
 # --- SSE --------------------------------------------------------------------------------
@@ -215,7 +229,7 @@ class _Event:
         for raw in self.lines:
             if raw.startswith(b"data:") or raw.startswith(b"data\r") or raw.startswith(b"data\n"):
                 if not written:
-                    out.append(b"data: " + _dumps(doc).encode("utf-8") + self.eol)
+                    out.append(b"data: " + _encode(doc) + self.eol)
                     written = True
                 continue
             out.append(raw)
@@ -224,7 +238,7 @@ class _Event:
 
 def _synthetic(name: str | None, doc: object, eol: bytes) -> bytes:
     head = b"event: " + name.encode() + eol if name else b""
-    return head + b"data: " + _dumps(doc).encode("utf-8") + eol + eol
+    return head + b"data: " + _encode(doc) + eol + eol
 
 
 class _Outputs:
@@ -371,7 +385,7 @@ class SseRestorer:
                 key = (
                     field.name,
                     *indexes[: field.lists_in_key],
-                    *(_value(doc, k) for k in field.key),
+                    *(_hashable(_value(doc, k)) for k in field.key),
                 )
                 new = self._outputs.feed(field, key, value)
                 if new != value:

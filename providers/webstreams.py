@@ -191,11 +191,10 @@ class ChatGptWebStream(SseStreamParser):
             text = self._text_of(message)
             full = str(self._full)
             self._work += len(text) + len(full)
-            added = (
-                text[len(full) :]
-                if message_id == self._message_id and text.startswith(full)
-                else text
-            )
+            # What the client has not been shown yet: a patch that only renamed the message
+            # or changed something else adds nothing (reporting the whole text again per
+            # such event would multiply a hostile stream's size).
+            added = text[len(full) :] if text.startswith(full) else text
             self._message_id, self._full = message_id, _Text(text)
         if (
             self._full.size > self._limit

@@ -8,20 +8,19 @@ no placeholder of the vault is left in it. ``PseudonymRestorer`` gives the whole
 result for any split and holds less than the longest placeholder;
 ``restore_json_response`` never raises and leaves no vault placeholder in a JSON answer.
 
-Crashes found here that ``dlp/restore.py`` still has are marked ``xfail(strict=True)``
-below with the reason: that file is being rewritten for linear-time stream parsing, and
-the rewrite must make them pass (strict: an unexpected pass fails, so the mark goes).
+The crashes found here are regression tests at the end (a lone surrogate next to a
+placeholder, an index or id that is a list or an object, a Gemini finish with odd content
+after a held tail).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import re
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from warden.dlp import PseudonymRestorer, PseudonymVault, SseRestorer, restore_json_response
@@ -42,18 +41,6 @@ VAULT = PseudonymVault(
 )
 _PLACEHOLDERS = sorted(VAULT.placeholders)
 
-# KNOWN CRASH, left to the rewrite of dlp/restore.py (see the xfail tests at the end): a
-# lone surrogate (JSON ``\\ud800``) in an answer the restorer changes makes it raise
-# UnicodeEncodeError. Until that is fixed the properties leave such text out, so that they
-# can still find everything else; the rewrite should drop ``_NO_LONE_SURROGATE``.
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _no_lone_surrogate(text: str) -> bool:
-    return not _LONE_SURROGATE.search(text)
-
-
 #: Answer text: vault placeholders, near misses and hostile characters, side by side.
 answer_text = st.lists(
     st.one_of(
@@ -63,7 +50,6 @@ answer_text = st.lists(
     ),
     max_size=10,
 ).map("".join)
-answer_text_encodable = answer_text.filter(_no_lone_surrogate)
 
 
 def pieces(draw: Draw, text: str) -> list[str]:
@@ -216,7 +202,7 @@ def test_no_placeholder_survives_any_split(api: str) -> None:
     @scaled(0.5)
     @given(st.data())
     def check(data: st.DataObject) -> None:
-        text = data.draw(answer_text_encodable)
+        text = data.draw(answer_text)
         deltas = pieces(data.draw, text)
         eol = data.draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
         done = data.draw(st.booleans())
@@ -251,13 +237,7 @@ def test_hostile_stream(api: str) -> None:
     @given(st.data())
     def check(data: st.DataObject) -> None:
         body = data.draw(st.one_of(sse_streams(PAYLOADS[_FAMILY[api]]), st.binary(max_size=64)))
-        assume(not _ESCAPED_SURROGATE.search(body))  # the known crash, see above
-        try:
-            whole = restored_stream(api, [body] if body else [])
-        except (TypeError, AttributeError) as exc:  # KNOWN CRASHES (xfail tests at the end)
-            assume("unhashable" not in str(exc) and "setdefault" not in str(exc))
-            assume("'append'" not in str(exc))
-            raise
+        whole = restored_stream(api, [body] if body else [])
         assert restored_stream(api, chunked(data.draw, body)) == whole
 
     check()
@@ -286,7 +266,6 @@ def test_pseudonym_restorer_any_split(data: st.DataObject) -> None:
     )
 )
 def test_restore_json_response(body: bytes) -> None:
-    assume(not _ESCAPED_SURROGATE.search(body))  # the known crash, see above
     out = restore_json_response("openai.chat_completions", body, VAULT)
     if out is body:
         return
@@ -294,19 +273,9 @@ def test_restore_json_response(body: bytes) -> None:
     assert not any(p in json.dumps(doc, ensure_ascii=False) for p in _PLACEHOLDERS)
 
 
-# --- crashes found, left to the rewrite of dlp/restore.py --------------------------------
-
-_SURROGATE_CRASH = pytest.mark.xfail(
-    raises=UnicodeEncodeError,
-    strict=True,
-    reason="KNOWN CRASH for the dlp/restore.py rewrite: an event or answer the restorer "
-    "re-serializes holds a lone surrogate (JSON \\ud800 escape); _dumps(...).encode('utf-8') "
-    "raises. Fix: encode with errors='backslashreplace' (gives the JSON escape back) or "
-    "fall back to ensure_ascii=True",
-)
+# --- crashes found by the properties above: regression tests ---------------------------
 
 
-@_SURROGATE_CRASH
 @pytest.mark.parametrize("api", sorted(STREAM_APIS))
 def test_stream_with_a_lone_surrogate_next_to_a_placeholder(api: str) -> None:
     """Found by ``test_no_placeholder_survives_any_split``: ``<EMAIL_ADDRESS_2>\\ud800``
@@ -315,20 +284,11 @@ def test_stream_with_a_lone_surrogate_next_to_a_placeholder(api: str) -> None:
     check_well_formed(api, text, [text], lambda b: [b], b"\n", False)
 
 
-@_SURROGATE_CRASH
 def test_json_answer_with_a_lone_surrogate_next_to_a_placeholder() -> None:
     body = b'{"content":"<PERSON_1> \\ud800"}'
-    restore_json_response("openai.chat_completions", body, VAULT)
+    out = restore_json_response("openai.chat_completions", body, VAULT)
+    assert json.loads(out) == {"content": "Alice Example \ud800"}  # the escape goes back out
 
-
-_UNHASHABLE_CRASH = pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="KNOWN CRASH for the dlp/restore.py rewrite: a choice/content-block/candidate "
-    "'index' or a Responses 'item_id' that is a JSON array or object becomes part of a "
-    "_Streams dict key: TypeError unhashable type. Fix: key the output streams by a "
-    "hashable form (e.g. json.dumps of the ids) or treat such an event as not restorable",
-)
 
 _UNHASHABLE = {
     "openai.chat_completions": {"choices": [{"index": [None], "delta": {"content": "<PERSON_1>"}}]},
@@ -348,23 +308,13 @@ _UNHASHABLE = {
 }
 
 
-@_UNHASHABLE_CRASH
 @pytest.mark.parametrize("api", sorted(STREAM_APIS))
 def test_stream_with_an_unhashable_index(api: str) -> None:
     """Found by ``test_hostile_stream[azure.completions]``: ``{"index":[null]}``."""
-    restored_stream(api, [b"data: " + encode(_UNHASHABLE[api]) + b"\n\n"])
+    out = restored_stream(api, [b"data: " + encode(_UNHASHABLE[api]) + b"\n\n"])
+    assert b"<PERSON_1>" not in out
 
 
-@pytest.mark.xfail(
-    raises=AttributeError,
-    # not strict: the streams rewrite merged on main (8f8affb) no longer raises here;
-    # drop this mark once this branch is merged
-    strict=False,
-    reason="KNOWN CRASH for the dlp/restore.py rewrite: SseRestorer._gemini appends the held "
-    "tail with candidate.setdefault('content', ...).setdefault('parts', []).append(...), "
-    "which raises when 'content' is not an object or 'parts' not a list. Fix: check both "
-    "types (or emit the tail as its own event as the other apis do)",
-)
 @pytest.mark.parametrize("finish", [b'"content":5', b'"content":{"parts":"x"}'])
 def test_gemini_finish_with_odd_content_after_a_held_tail(finish: bytes) -> None:
     """Found by reading the restorer while writing these properties: ``<PER`` is held, then

@@ -256,15 +256,6 @@ def test_huge_usage_in_a_stream_is_not_taken() -> None:
     assert events == [StreamEvent(None, None, "message_delta")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN, for the linear-time stream work: ChatGptWebStream reports the whole "
-    "message text again whenever it changes other than by growing (here: only the message "
-    "id changes), so 45-byte events re-emit a 10,000-character text each (100x the input; "
-    "with a 1 MB message, every ~45-byte event costs a 1 MB join and a 1 MB string held in "
-    "the feed's event list). Each event also re-joins the whole text (quadratic). Fix: "
-    "report at most what the event itself carried, and keep the text incrementally",
-)
 def test_chatgpt_text_is_bounded_by_the_stream() -> None:
     """Found by the bounded-output property of ``test_stream_parser[chatgpt.conversation]``."""
     message = {
