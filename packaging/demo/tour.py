@@ -38,7 +38,10 @@ from tests.peers import UNSAFE_ENV, WARDEN, Aimock, Peer, WardenProcess  # noqa:
 HERE = Path(__file__).resolve().parent
 PORTAL_SECRET_ENV = "WARDEN_DEMO_PORTAL_SECRET"
 PORTAL_SECRET = "demo-portal-secret-not-for-production"
-EMAIL, API_KEY = "jane.customer@example.com", "sk-proj-DEMOabcdefghijklmnopqrstuvwxyz0123456789ABCD"
+EMAIL = "jane.customer@example.com"
+# A made-up key shaped like a real one: the DLP profile leaves obvious placeholders
+# (`sk-...`, alphabet runs such as `abcdefgh…`) alone, as it should.
+API_KEY = "sk-proj-huG8GP38g4o5MNJAYKJ1UXXFWXLCpaNfhs0gCa05RFRunzqw"
 
 
 class Tour:
