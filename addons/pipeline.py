@@ -48,8 +48,12 @@ LIFECYCLE_HOOKS: Final = ("load", "configure", "running", "done")
 #: WebSocket hooks: a failure on a client message drops it and stops the session
 #: (addons/websocket.py); on a server message, at the start or the end, it is logged.
 WEBSOCKET_HOOKS: Final = ("websocket_start", "websocket_message", "websocket_end")
+#: Connection hooks (the connection guard's): straight through, as a separate addon's
+#: would be; in the pipeline they spare every flow hook a visit to one more addon.
+CONNECTION_HOOKS: Final = ("client_connected", "client_disconnected", "next_layer")
 HOOKS: Final = (
     *LIFECYCLE_HOOKS,
+    *CONNECTION_HOOKS,
     *REQUEST_HOOKS,
     "server_connect",
     *RESPONSE_HOOKS,
@@ -106,6 +110,8 @@ class Pipeline:
                 setattr(self, hook, _dispatcher(stages_of_hook, _stop_socket, stop=True))
             elif hook in WEBSOCKET_HOOKS:
                 setattr(self, hook, _dispatcher(stages_of_hook, _log_socket(hook), stop=False))
+            elif hook in CONNECTION_HOOKS:
+                setattr(self, hook, _straight(stages_of_hook))
 
     def implementers(self, hook: str) -> list[str]:
         """The stage names that run on ``hook``, in order (for tests and ``warden doctor``)."""
@@ -164,6 +170,18 @@ def _dispatcher(stages: tuple[_Stage, ...], failed: _Failed, *, stop: bool) -> _
                 failed(stage, arg)
                 if stop:
                     return
+
+    return run
+
+
+def _straight(stages: tuple[_Stage, ...]) -> _Call:
+    """Call ``stages`` in order; an exception goes to mitmproxy as from any addon."""
+    if any(stage.is_async for stage in stages):
+        raise TypeError(f"{stages[0].name}: connection hooks must not be async")
+
+    def run(arg: Any) -> None:
+        for stage in stages:
+            stage.call(arg)
 
     return run
 

@@ -126,8 +126,8 @@ def _walk(
                 return
             for pos, item in enumerate(node):
                 index = item.get("index", pos) if isinstance(item, dict) else pos
-                if not isinstance(index, int | str):
-                    index = pos  # a hostile upstream's list or object index: its position
+                if not isinstance(index, int):
+                    index = pos  # a hostile upstream's odd index (a list, an object): position
                 yield from _walk(item, path[i + 1 :], (*indexes, index))
             return
         if not isinstance(node, dict):

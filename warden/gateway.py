@@ -224,11 +224,16 @@ class Gateway:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             disable_h2c.DisableH2C(),
-            ConnectionGuard(connection_limits(config), proxy_server.connections, self.metrics),
             Pipeline(
-                warden_addons.chain(
-                    config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
-                )
+                [
+                    # first: its connection hooks run before any stage sees the connection
+                    ConnectionGuard(
+                        connection_limits(config), proxy_server.connections, self.metrics
+                    ),
+                    *warden_addons.chain(
+                        config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+                    ),
+                ]
             ),
         )
         # mitmproxy's start-up error check; it leaves the chain once start-up is over

@@ -168,3 +168,34 @@ async def test_after_the_last_response_stage_the_decoded_context_is_let_go(
     ctx = FlowContext.of(flow)  # decoded again from the metadata
     assert ctx.usage == Usage(3, 4, False)
     assert ctx.destination is not None and ctx.destination.host == "api.openai.com"
+
+
+def test_connection_hooks_run_in_order_and_raise_like_an_addon() -> None:
+    """The connection guard's hooks run through the pipeline (one addon for mitmproxy to
+    visit per flow hook, not two), in stage order; an exception reaches mitmproxy."""
+    calls: list[str] = []
+
+    class Guard:
+        def client_connected(self, client: object) -> None:
+            calls.append(f"guard {client}")
+
+    class Other:
+        def client_connected(self, client: object) -> None:
+            calls.append(f"other {client}")
+
+        def next_layer(self, nextlayer: object) -> None:
+            raise RuntimeError("broken")
+
+    pipeline = Pipeline([Guard(), Other()])
+    pipeline.client_connected("c1")  # type: ignore[attr-defined]
+    assert calls == ["guard c1", "other c1"]
+    assert pipeline.client_disconnected is None  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="broken"):
+        pipeline.next_layer("layer")  # type: ignore[attr-defined]
+
+    class AsyncGuard:
+        async def client_connected(self, client: object) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="connection hooks must not be async"):
+        Pipeline([AsyncGuard()])
