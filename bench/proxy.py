@@ -31,7 +31,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess, free_port, port_open, wait_until  # noqa: E402
+from bench.bare import start_bare_mitmproxy  # noqa: E402
+from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess  # noqa: E402
 
 #: The stages of the chain that issue 2 built (see bench/warden_stages.py).
 ISSUE_2_STAGES = ("DestinationGuard", "Scope", "UnsafeTestRouting", "ResponseReader", "Telemetry")
@@ -176,21 +177,10 @@ def main() -> None:
         ]
         core.start()
         peers.append(core)
-        bare_port = free_port()
-        bare = Peer(
-            "bare",
-            [
-                sys.executable,
-                str(ROOT / "bench" / "bare_mitmproxy.py"),
-                str(bare_port),
-                str(aimock.port),
-                str(warden.ca_cert.parent),
-            ],
-            log_path=work / "bare.log",
+        bare, bare_port = start_bare_mitmproxy(
+            aimock.port, warden.ca_cert.parent, work / "bare.log"
         )
-        bare.start()
         peers.append(bare)
-        wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
         assert warden.proc is not None and bare.proc is not None and core.proc is not None
 
         api = "https://api.openai.com/v1/chat/completions"

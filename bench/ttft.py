@@ -28,14 +28,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare import start_bare_mitmproxy  # noqa: E402
 from tests.peers import (  # noqa: E402
     UNSAFE_ENV,
     Aimock,
     Peer,
     WardenProcess,
-    free_port,
-    port_open,
-    wait_until,
 )
 
 BODY = json.dumps(
@@ -74,23 +72,12 @@ async def run(args: argparse.Namespace) -> None:
     warden = WardenProcess(
         work / "g", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, env=UNSAFE_ENV
     )
-    bare_port = free_port()
     bare: Peer | None = None
     try:
         warden.start()
-        bare = Peer(
-            "bare",
-            [
-                sys.executable,
-                str(ROOT / "bench" / "bare_mitmproxy.py"),
-                str(bare_port),
-                str(aimock.port),
-                str(warden.ca_cert.parent),
-            ],
-            log_path=work / "bare.log",
+        bare, bare_port = start_bare_mitmproxy(
+            aimock.port, warden.ca_cert.parent, work / "bare.log"
         )
-        bare.start()
-        wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
         ctx = ssl.create_default_context(cafile=str(warden.ca_cert))
         upstream = "https://api.openai.com/v1/chat/completions"
         paths = {

@@ -30,8 +30,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bare import start_bare_mitmproxy  # noqa: E402
 from bench.proxy import cpu_seconds  # noqa: E402
-from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess, free_port, port_open, wait_until  # noqa: E402
+from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess  # noqa: E402
 
 TURN = json.dumps(
     {
@@ -117,21 +118,10 @@ def main() -> None:
         )
         warden.start()
         peers.append(warden)
-        bare_port = free_port()
-        bare = Peer(
-            "bare",
-            [
-                sys.executable,
-                str(ROOT / "bench" / "bare_mitmproxy.py"),
-                str(bare_port),
-                str(aimock.port),
-                str(warden.ca_cert.parent),
-            ],
-            log_path=work / "bare.log",
+        bare, bare_port = start_bare_mitmproxy(
+            aimock.port, warden.ca_cert.parent, work / "bare.log"
         )
-        bare.start()
         peers.append(bare)
-        wait_until(lambda: port_open(bare_port), 30, "bare mitmproxy", bare.proc)
         assert warden.proc is not None and bare.proc is not None
         targets = {
             "b bare mitmproxy": (f"http://127.0.0.1:{bare_port}", bare.proc.pid),
