@@ -15,8 +15,10 @@ streamed ones, where a placeholder may arrive split across events (``<PER`` + ``
   item) has its own restorer; text held when an output ends goes out in an extra delta
   event just before the event that ends it (just after it when that event is a last
   chunk carrying a delta of its own: OpenAI's ``finish_reason``, Gemini's
-  ``finishReason``). Gemini's JSON-array stream (without ``alt=sse``) passes through
-  unrestored (placeholders stay visible). Every other string of an event is restored whole
+  ``finishReason``). Gemini's JSON-array stream (without ``alt=sse``) is restored the
+  same way, element by element, and written out again as one JSON array (``[``, the
+  elements joined by ``,\\r\\n`` as Gemini does, ``]``). Every other string of an event
+  is restored whole
   (JSON-aware for the table's ``json_strings``: Responses' ``.done`` arguments). An
   event is re-serialized only when it changed; others pass through byte for byte,
   comments and ``id:`` lines too.
@@ -40,6 +42,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from warden.providers.answerfields import ANSWER_SHAPES, EACH, AnswerField, AnswerShape, Path
+from warden.providers.jsonarray import JsonArrayDecoder
 from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, SseLines, StreamTooLarge
 
 from .argstream import JsonTextRestorer, restore_json_text
@@ -280,6 +283,10 @@ class _Outputs:
         return ended
 
 
+#: An output a document ended: its field, its key and the text it still held.
+type _Ended = tuple[AnswerField, tuple[object, ...], str]
+
+
 class SseRestorer:
     """Restores pseudonyms in the raw SSE bytes of one streamed answer of ``api``.
 
@@ -309,6 +316,11 @@ class SseRestorer:
         self._eol = b"\n"
         self._last: dict[str, Any] = {}  # the last event's document (tail events copy ids)
         self._passthrough = False
+        #: Gemini without ``alt=sse`` streams one JSON array: its elements are restored like
+        #: events and written out again as ``[`` element ``,`` element … ``]``.
+        self._array: JsonArrayDecoder | None = None
+        self._elements = 0
+        self._array_closed = False
 
     def feed(self, chunk: bytes) -> bytes:
         if not chunk:
@@ -321,10 +333,15 @@ class SseRestorer:
                 return chunk  # white space before the first event: nothing to restore
             self._form = "json" if head[:1] in (b"[", b"{") else "sse"
             if self._form == "json":
-                # a JSON array stream (Gemini without alt=sse): passed on as it is
-                # (placeholders stay visible; nothing leaks)
-                self._passthrough = True
-                return chunk
+                if head[:1] != b"[":
+                    self._passthrough = True  # one JSON object: not a stream form we know
+                    return chunk
+                self._array = JsonArrayDecoder(self._limit)
+                # white space before the array goes on as it came, whatever the chunking
+                lead = chunk[: len(chunk) - len(head)]
+                return lead + self._array_feed(head)
+        if self._array is not None:
+            return self._array_feed(chunk)
         out: list[bytes] = []
         for line in self._splitter.feed(chunk):
             self._lines.append(line)
@@ -337,10 +354,49 @@ class SseRestorer:
                 self._lines, self._event_size = [], 0
         return b"".join(out)
 
+    def _array_feed(self, chunk: bytes) -> bytes:
+        assert self._array is not None
+        docs: list[object] = []
+        for element in self._array.feed(chunk):
+            if isinstance(element, dict):
+                self._feed_fields(element)
+                self._last = element
+                before, after = self._ended(element)
+                _restore_json_strings(element, self._shape, self._vault)
+                element, _ = _restore_strings(element, self._vault)
+                docs += [*self._tail_docs(before), element, *self._tail_docs(after)]
+            else:
+                docs.append(element)
+        if self._array.too_large:
+            raise StreamTooLarge(self._limit)
+        out = self._elements_bytes(docs)
+        if self._array.done and not self._array_closed:
+            out += self._array_end()
+        return out
+
+    def _elements_bytes(self, docs: list[object]) -> bytes:
+        out = []
+        for doc in docs:
+            out.append((b"[" if self._elements == 0 else b",\r\n") + _encode(doc))
+            self._elements += 1
+        return b"".join(out)
+
+    def _array_end(self) -> bytes:
+        """The tails of outputs still open, then the array's end."""
+        self._array_closed = True
+        out = self._elements_bytes(self._tail_docs(self._outputs.close(("*",), None)))
+        return out + (b"]" if self._elements else b"[]")
+
+    def _tail_docs(self, ended: list[_Ended]) -> list[object]:
+        return [field.tail(key, text, self._last)[1] for field, key, text in ended if field.tail]
+
     def close(self) -> bytes:
         if self._closed:
             return b""
         self._closed = True
+        if self._array is not None:
+            self._array.close()
+            return b"" if self._array_closed or self._array.broken else self._array_end()
         if not self._vault or self._passthrough:
             return b""
         lines, rest = self._splitter.close()
@@ -397,24 +453,29 @@ class SseRestorer:
         """Tail events of the outputs ``doc`` ends: those to send before it (an event
         that only ends outputs) and after it (a last chunk that carries a delta of its
         own and says it is the last one, as OpenAI's and Gemini's do)."""
-        before: list[bytes] = []
-        after: list[bytes] = []
+        before, after = self._ended(doc)
+        return b"".join(self._tails(before)), b"".join(self._tails(after))
+
+    def _ended(self, doc: dict[str, Any]) -> tuple[list[_Ended], list[_Ended]]:
+        """The outputs ``doc`` ends, with their held text: (before it, after it)."""
+        before: list[_Ended] = []
+        after: list[_Ended] = []
         for end in self._shape.closes:
             if not all(_value(doc, path) == value for path, value in end.when):
                 continue
             if end.flag is not None:
                 for indexes, holder, name in list(_walk(doc, end.flag)):
                     if holder[name] is not None:
-                        after += self._tails(self._outputs.close(end.fields, indexes))
+                        after += self._outputs.close(end.fields, indexes)
             else:
                 prefix = tuple(_value(doc, k) for k in end.key) if end.key else None
-                before += self._tails(self._outputs.close(end.fields, prefix))
-        return b"".join(before), b"".join(after)
+                before += self._outputs.close(end.fields, prefix)
+        return before, after
 
     def _flush_events(self) -> bytes:
         return b"".join(self._tails(self._outputs.close(("*",), None)))
 
-    def _tails(self, ended: list[tuple[AnswerField, tuple[object, ...], str]]) -> list[bytes]:
+    def _tails(self, ended: list[_Ended]) -> list[bytes]:
         out = []
         for field, key, text in ended:
             if field.tail is not None:

@@ -40,6 +40,11 @@ class JsonArrayDecoder:
     def broken(self) -> bool:
         return self._broken
 
+    @property
+    def done(self) -> bool:
+        """The closing ``]`` has arrived."""
+        return self._done
+
     def feed(self, chunk: bytes) -> list[object]:
         out: list[object] = []
         pos = 0

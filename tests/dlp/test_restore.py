@@ -260,10 +260,41 @@ def test_responses_and_gemini_streams() -> None:
     assert b"Hi " in out and b"Alice Example!" in out
 
 
-def test_json_array_streams_pass_through() -> None:
+GEMINI_ARRAY = (
+    b'[{"candidates":[{"index":0,"content":{"role":"model","parts":[{"text":"Hi <PER"}]}}]}'
+    b'\r\n,{"candidates":[{"index":0,"content":{"role":"model",'
+    b'"parts":[{"text":"SON_1>, how"}]}}]}\r\n,{"candidates":[{"index":0,"content":'
+    b'{"role":"model","parts":[{"text":" is <EMAIL_ADDRESS_2"}]},"finishReason":"STOP"}],'
+    b'"usageMetadata":{"promptTokenCount":3}}\r\n]'
+)
+
+
+def _gemini_text(out: bytes) -> str:
+    return "".join(
+        part.get("text", "")
+        for element in json.loads(out)
+        for candidate in element["candidates"]
+        for part in (candidate.get("content") or {}).get("parts", [])
+    )
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, len(GEMINI_ARRAY)])
+def test_gemini_json_array_stream_is_restored_at_any_split(step: int) -> None:
+    """Gemini without ``alt=sse`` streams one JSON array (it used to pass through with its
+    placeholders): a placeholder split across elements comes back whole, a prefix of one
+    held at the end goes out as it was, and what the client reads is one valid array."""
     r = SseRestorer("gemini.stream_generate_content", VAULT)
-    raw = b'[{"candidates": [{"content": {"parts": [{"text": "<PERSON_1>"}]}}]}]'
-    assert r.feed(raw) + r.close() == raw
+    chunks = [GEMINI_ARRAY[i : i + step] for i in range(0, len(GEMINI_ARRAY), step)]
+    out = b"".join(r.feed(c) for c in chunks) + r.feed(b"")
+    assert _gemini_text(out) == "Hi Alice Example, how is <EMAIL_ADDRESS_2"
+    assert b"<PERSON_1>" not in out
+    assert json.loads(out)[-1].get("usageMetadata") == {"promptTokenCount": 3}
+
+
+def test_gemini_json_array_cut_short_is_not_closed_for_it() -> None:
+    r = SseRestorer("gemini.stream_generate_content", VAULT)
+    out = r.feed(GEMINI_ARRAY[:60]) + r.feed(b"")
+    assert not out.endswith(b"]")  # the upstream never ended its array; neither do we
 
 
 def test_unknown_stream_api() -> None:

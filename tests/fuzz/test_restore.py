@@ -193,7 +193,9 @@ def check_well_formed(
     body = _sse(well_formed(api, deltas, done), eol)
     out = restored_stream(api, chunks_of(body))
     shown = client_text(api, out)
-    assert shown == restore_text(text, VAULT)
+    # lone surrogates that stand side by side may reach the client as one character (a
+    # re-serialized event escapes them, and a JSON reader pairs the escapes): compare pairs
+    assert _paired(shown) == _paired(restore_text(text, VAULT))
     assert not any(p in shown for p in _PLACEHOLDERS)
 
 
@@ -223,6 +225,11 @@ _FAMILY = {
     "anthropic.messages": "anthropic",
     "gemini.stream_generate_content": "gemini",
 }
+
+
+def _paired(text: str) -> str:
+    """``text`` with adjacent surrogate halves joined into the character they pair to."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def test_every_restorer_api_is_fuzzed() -> None:
@@ -269,8 +276,18 @@ def test_restore_json_response(body: bytes) -> None:
     out = restore_json_response("openai.chat_completions", body, VAULT)
     if out is body:
         return
-    doc = json.loads(out)
-    assert not any(p in json.dumps(doc, ensure_ascii=False) for p in _PLACEHOLDERS)
+    values = _string_values(json.loads(out))  # object keys are the provider's, not text
+    assert not any(p in v for v in values for p in _PLACEHOLDERS)
+
+
+def _string_values(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [v for item in node.values() for v in _string_values(item)]
+    if isinstance(node, list):
+        return [v for item in node for v in _string_values(item)]
+    return []
 
 
 # --- crashes found by the properties above: regression tests ---------------------------
