@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,16 @@ class WardenProcess(Peer):
         except (TimeoutError, RuntimeError) as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- warden log ---\n{self.log()}") from None
+
+    def http_client(self, timeout: float = 30) -> httpx.Client:
+        """An httpx client that goes through this gateway's proxy and trusts its CA (and
+        ignores any proxy in the test's own environment)."""
+        return httpx.Client(
+            proxy=self.proxy_url,
+            verify=ssl.create_default_context(cafile=str(self.ca_cert)),
+            timeout=timeout,
+            trust_env=False,
+        )
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """`warden --config <this gateway's config> ARGS`, with the test bed's consent."""

@@ -69,22 +69,11 @@ def audited(
     w.stop()
 
 
-def client(w: WardenProcess) -> httpx.Client:
-    import ssl
-
-    return httpx.Client(
-        proxy=w.proxy_url,
-        verify=ssl.create_default_context(cafile=str(w.ca_cert)),
-        timeout=20,
-        trust_env=False,
-    )
-
-
 def test_flows_are_recorded_verified_and_shipped(
     audited: WardenProcess, collector: Rsyslog
 ) -> None:
     rid = f"req-{uuid.uuid4().hex}"
-    with client(audited) as c:
+    with audited.http_client(20) as c:
         r = c.post(
             CHAT,
             json=body("hello warden"),
@@ -93,7 +82,7 @@ def test_flows_are_recorded_verified_and_shipped(
         assert r.status_code == 200
         with c.stream("POST", CHAT, json=body("stream please", stream=True)) as s:
             assert b"".join(s.iter_bytes()).count(b"data:") > 3
-    with pytest.raises(httpx.ProxyError), client(audited) as c:
+    with pytest.raises(httpx.ProxyError), audited.http_client(20) as c:
         c.get("https://chat.deepseek.com/")
     time.sleep(0.3)
     records = exported(audited)
@@ -152,7 +141,7 @@ def test_crafted_model_names_cannot_keep_a_flow_out_of_the_trail(
     # answer went out unrecorded. Now the name is fitted to the schema and recorded.
     hostile = {"control": "\u001b[2J\nmini", "surrogate": "\ud800", "long": "m" * 400}
     marks = {case: f"{case}-{uuid.uuid4().hex}-" for case in hostile}
-    with client(audited) as c:
+    with audited.http_client(20) as c:
         for case, tail in hostile.items():
             raw = json.dumps({**body("hello warden"), "model": marks[case] + tail})
             r = c.post(CHAT, content=raw.encode(), headers={"Content-Type": "application/json"})
@@ -213,7 +202,7 @@ def test_sigkill_under_load_loses_no_answered_flow(aimock: Aimock, tmp_path: Pat
 
     def load() -> None:
         try:
-            with client(w) as c:
+            with w.http_client(20) as c:
                 while not stop.is_set():
                     rid = f"kill-{uuid.uuid4().hex}"
                     try:
@@ -309,7 +298,7 @@ def test_a_killed_audit_writer_refuses_flows_until_it_is_back(
     try:
         answered: list[str] = []
         refused: list[dict[str, Any]] = []
-        with client(w) as c:
+        with w.http_client(20) as c:
 
             def ask() -> int:
                 rid = f"writer-{uuid.uuid4().hex}"

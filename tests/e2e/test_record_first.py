@@ -19,7 +19,6 @@ import os
 import re
 import resource
 import signal
-import ssl
 import threading
 import time
 import uuid
@@ -54,15 +53,6 @@ def gateway(aimock: Aimock, tmp_path: Path) -> Iterator[WardenProcess]:
     w.stop()
 
 
-def client(w: WardenProcess) -> httpx.Client:
-    return httpx.Client(
-        proxy=w.proxy_url,
-        verify=ssl.create_default_context(cafile=str(w.ca_cert)),
-        timeout=30,
-        trust_env=False,
-    )
-
-
 def writer_pid(w: WardenProcess) -> int:
     assert w.proc is not None
     children = Path(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children").read_text().split()
@@ -93,7 +83,7 @@ def test_a_full_disk_lets_no_prompt_out_and_turns_health_red(
     gateway: WardenProcess, aimock: Aimock
 ) -> None:
     w = gateway
-    with client(w) as c:
+    with w.http_client() as c:
         ok = f"rf-{uuid.uuid4().hex}"
         assert c.post(CHAT, json=ask_body(ok)).status_code == 200
     assert health(w).status_code == 200
@@ -104,7 +94,7 @@ def test_a_full_disk_lets_no_prompt_out_and_turns_health_red(
         marks = [f"rf-{uuid.uuid4().hex}" for _ in range(40)]
 
         def ask(mark: str) -> httpx.Response:
-            with client(w) as c:
+            with w.http_client() as c:
                 return c.post(CHAT, json=ask_body(mark))
 
         with ThreadPoolExecutor(8) as pool:
@@ -122,7 +112,7 @@ def test_a_full_disk_lets_no_prompt_out_and_turns_health_red(
     finally:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))  # room again
     back = f"rf-{uuid.uuid4().hex}"
-    with client(w) as c:
+    with w.http_client() as c:
         assert c.post(CHAT, json=ask_body(back)).status_code == 200
     assert health(w).status_code == 200
     recorded = request_records(w)
@@ -149,7 +139,7 @@ def test_a_killed_writer_under_load_lets_no_prompt_out_unrecorded(
     stop = threading.Event()
 
     def load() -> None:
-        with client(w) as c:
+        with w.http_client() as c:
             while not stop.is_set():
                 mark = f"rf-{uuid.uuid4().hex}"
                 try:
