@@ -16,8 +16,8 @@ Documents, none written against our recognizers:
 Each document goes as the user message of an OpenAI chat request through a real gateway
 (identity enforced with a service JWT from the dev IdP, the demo's ``pii-basic`` profile
 under a ``redact`` rule) to aimock. A value *leaks* when it appears verbatim in what aimock
-received (aimock's journal). A request the gateway blocks sends nothing, so none of its
-values leak.
+received for that document (aimock's journal, matched by a header the gateway passes
+on). A request the gateway blocks sends nothing, so none of its values leak.
 
 Counted: the types the demo profile covers (people, street addresses, e-mail, phone,
 card, IBAN, IP, SSN, every credential). Other types the generator marks (places,
@@ -51,6 +51,8 @@ from tests.peers import Aimock  # noqa: E402
 FIXTURES = ROOT / "tests" / "fixtures" / "aimock"
 CREDENTIALS = ROOT / "bench" / "dlp" / "data" / "credentials.jsonl"
 CHAT = "https://api.openai.com/v1/chat/completions"
+#: aimock's journal keeps its last 1,000 entries: read it after each batch of this many.
+JOURNAL_BATCH = 400
 
 #: The generator's types the demo profile is meant to catch.
 COVERED = {
@@ -99,19 +101,25 @@ def credentials(n: int, seed: int) -> list[tuple[str, list[Gold]]]:
     return docs
 
 
-def upstream_texts(aimock: Aimock, before: int) -> str:
-    """Every message text aimock received after the first ``before`` journal entries."""
-    texts = []
-    for entry in aimock.journal()[before:]:
+def upstream_texts(aimock: Aimock) -> dict[int, str]:
+    """What aimock received for each document (by its ``x-bench-doc`` header) among the
+    entries its journal holds (the last 1,000): the body as JSON and each message's text."""
+    texts: dict[int, list[str]] = {}
+    for entry in aimock.journal():
+        headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+        doc = headers.get("x-bench-doc")
+        if doc is None:
+            continue
         body = entry.get("body")
+        mine = texts.setdefault(int(doc), [])
         if isinstance(body, str):
-            texts.append(body)
+            mine.append(body)
         else:
-            texts.append(json.dumps(body, ensure_ascii=False))
+            mine.append(json.dumps(body, ensure_ascii=False))
             for m in (body or {}).get("messages", []):
                 if isinstance(m.get("content"), str):
-                    texts.append(m["content"])
-    return "\n".join(texts)
+                    mine.append(m["content"])
+    return {doc: "\n".join(parts) for doc, parts in texts.items()}
 
 
 def main() -> None:
@@ -131,7 +139,6 @@ def main() -> None:
         bed = make_bed(Path(tmp), aimock, {"workers": 2})
         try:
             token = bed.idp.client_credentials_token("svc-eng", SERVICE_SECRET, RESOURCE)
-            before = len(aimock.journal())
             statuses: Counter[int] = Counter()
 
             def send(i: int) -> None:
@@ -150,17 +157,20 @@ def main() -> None:
                             "model": "gpt-4o-mini",
                             "messages": [{"role": "user", "content": text}],
                         },
-                        headers={"Authorization": "Bearer sk-test"},
+                        headers={"Authorization": "Bearer sk-test", "X-Bench-Doc": str(i)},
                     )
                 # aimock answers 404 to a prompt none of its fixtures match: it still
                 # received it (its journal has it), which is what is measured here
                 statuses[answer.status_code] += 1
 
             started = time.perf_counter()
+            sent: dict[int, str] = {}
             with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(send, range(len(docs))))
+                for first in range(0, len(docs), JOURNAL_BATCH):
+                    batch = range(first, min(first + JOURNAL_BATCH, len(docs)))
+                    list(pool.map(send, batch))
+                    sent.update(upstream_texts(aimock))  # before the journal drops them
             seconds = time.perf_counter() - started
-            sent = upstream_texts(aimock, before)
         finally:
             bed.warden.stop()
             bed.idp.stop()
@@ -169,11 +179,12 @@ def main() -> None:
     gold_by_type: Counter[str] = Counter()
     leaked_by_type: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
-    for _, gold in docs:
+    for i, (_, gold) in enumerate(docs):
+        received = sent.get(i, "")
         for kind, value in gold:
             family = "CREDENTIAL" if kind.startswith("CREDENTIAL:") else kind
             gold_by_type[family] += 1
-            if value and value in sent:
+            if value and value in received:
                 leaked_by_type[family] += 1
                 examples.setdefault(family, []).append(value)
     print(
