@@ -226,6 +226,54 @@ def _usable(names: set[str]) -> frozenset[str]:
     )
 
 
+#: Endings that make a surname a surname in any sentence (Nordic patronymics, Slavic,
+#: Baltic, Romanian, Armenian, Georgian, Turkish): ``Heiðarsson``, ``Šebková``, ``Katić``.
+_SURNAME_ENDINGS = (
+    "sson",
+    "sen",
+    "dóttir",
+    "dottir",
+    "ová",
+    "ova",
+    "ski",
+    "ska",
+    "cki",
+    "cka",
+    "wicz",
+    "vić",
+    "vic",
+    "ić",
+    "enko",
+    "escu",
+    "eanu",
+    "yan",
+    "ian",
+    "shvili",
+    "dze",
+    "oğlu",
+    "oglu",
+    "uk",
+    "yk",
+    "ikis",
+    "aitis",
+    "ienė",
+    "ytė",
+    "stad",
+    "strand",
+)
+
+
+def distinctive_surnames() -> frozenset[str]:
+    """Surnames from Faker's person providers that cannot be an English word: with a
+    letter outside ASCII or a surname ending (``Zóphoníasson``, ``Thorkildsen``); plain
+    ones (``Stone``, ``Young``, ``Green``) are words too often to be names on their own."""
+    return frozenset(
+        n
+        for n in _usable(_faker_names(("last_names",)))
+        if len(n) >= 5 and (not n.isascii() or n.lower().endswith(_SURNAME_ENDINGS))
+    )
+
+
 def first_names() -> frozenset[str]:
     """Given names in Latin script from Faker's person providers (86 locales, MIT): a
     gazetteer for the names a small English model does not know (``Søren``, ``Ágnes``,
@@ -440,7 +488,7 @@ class NameFinder:
             raise NerModelError(f"the NER model at {directory} cannot be loaded ({exc})") from None
         if "ner" not in self.nlp.pipe_names:
             raise NerModelError(f"the model at {directory} has no `ner` component")
-        self.names = first_names()
+        self.names = first_names() | distinctive_surnames()
         self.places = place_names()
         wanted, skip = frozenset(entities), frozenset(ignored)
         self.labels = {
