@@ -37,7 +37,7 @@ from mitmproxy.proxy import commands, events, layer
 from mitmproxy.proxy.layers import http as http_layers
 from mitmproxy.proxy.layers.http import _http1
 from mitmproxy.proxy.layers.http._base import ReceiveHttp
-from mitmproxy.proxy.layers.http._events import ErrorCode, ResponseProtocolError
+from mitmproxy.proxy.layers.http._events import ErrorCode, HttpEvent, ResponseProtocolError
 
 from warden.metrics import GatewayMetrics
 
@@ -62,13 +62,30 @@ class ConnectionLimits:
     header_seconds: float = 30.0
     connections_per_client: int = 1024
     pending_heads_per_client: int = 256
+    #: ``proxy.limits.body_bytes``, named in the 413 a client gets for a larger body.
+    body_bytes: int | None = None
 
 
 class _Limits:
     """What the bounded connection classes read (one gateway per process)."""
 
     header_bytes: int = DEFAULT_HEADER_BYTES
+    body_bytes: int | None = None
     guard: ConnectionGuard | None = None
+
+
+#: What mitmproxy's HTTP layer says (as the 413's body and as ``flow.error``) when a request
+#: body passes ``body_size_limit``; ``body_too_large`` says it in the gateway's words.
+MITMPROXY_REQUEST_TOO_LARGE: Final = "Request body exceeds mitmproxy's body_size_limit."
+
+
+def body_too_large(limit: int | None) -> str:
+    size = f"{limit} bytes" if limit is not None else "the gateway's limit"
+    return (
+        f"Egress Warden refused this request: its body is larger than {size} "
+        "(proxy.limits.body_bytes). Send less at once, or ask the gateway's admin to raise "
+        "the limit."
+    )
 
 
 def _still_in_head(conn: _http1.Http1Connection) -> bool:
@@ -78,7 +95,16 @@ def _still_in_head(conn: _http1.Http1Connection) -> bool:
 
 
 class BoundedHttp1Server(_http1.Http1Server):
-    """mitmproxy's HTTP/1 server side, with a bound on the request head and its timing."""
+    """mitmproxy's HTTP/1 server side, with a bound on the request head and its timing,
+    and the gateway's own words in the 413 for a body over ``proxy.limits.body_bytes``
+    (mitmproxy's names its own option, which no admin of the gateway sets)."""
+
+    def send(self, event: HttpEvent) -> layer.CommandGenerator[None]:
+        if isinstance(event, ResponseProtocolError) and event.code is ErrorCode.REQUEST_TOO_LARGE:
+            event = ResponseProtocolError(
+                event.stream_id, body_too_large(_Limits.body_bytes), event.code
+            )
+        yield from super().send(event)
 
     def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
         yield from super()._handle_event(event)
@@ -135,15 +161,17 @@ class BoundedHttp1Client(_http1.Http1Client):
             self.state = self.done
 
 
-def install(header_bytes: int) -> None:
+def install(header_bytes: int, body_bytes: int | None = None) -> None:
     """Make mitmproxy's HTTP layer use the bounded classes (idempotent)."""
     _Limits.header_bytes = header_bytes
+    _Limits.body_bytes = body_bytes
     setattr(http_layers, "Http1Server", BoundedHttp1Server)  # noqa: B010
     setattr(http_layers, "Http1Client", BoundedHttp1Client)  # noqa: B010
 
 
-class _Refused(layer.Layer):
-    """The layer of a connection whose first bytes passed the bound: it closes it."""
+class Refused(layer.Layer):
+    """The layer of a connection the gateway refuses once it has read its first bytes (over
+    the head bound, or a tunnel to an unsanctioned host): it closes it."""
 
     def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
         if isinstance(event, events.Start):
@@ -171,7 +199,7 @@ class ConnectionGuard:
         self._counted: set[connection.Client] = set()
         self._owing: dict[str, int] = {}
         self._timers: dict[connection.Client, asyncio.TimerHandle] = {}
-        install(limits.header_bytes)
+        install(limits.header_bytes, limits.body_bytes)
         _Limits.guard = self
 
     # -- mitmproxy hooks ---------------------------------------------------------------
@@ -205,7 +233,7 @@ class ConnectionGuard:
         # protocol (a TLS hello, an HTTP head with its Host line): bounded like a head.
         if nextlayer.layer is None and len(nextlayer.data_client()) > self.limits.header_bytes:
             self.refused("header_bytes", nextlayer.context.client)
-            nextlayer.layer = _Refused(nextlayer.context)
+            nextlayer.layer = Refused(nextlayer.context)
 
     def done(self) -> None:
         for timer in self._timers.values():

@@ -26,7 +26,10 @@ policy, no DLP, no record. So a flow is judged on all three names:
 
 An IP literal in the SNI does not count as a name (RFC 6066 forbids it there); a TLS
 connection by IP without an SNI never reaches the addons: mitmproxy cannot see a name to
-match, so it stays a tunnel. Pure functions; the Scope addon feeds them the flow's names.
+match, so it stays a tunnel. A tunnel whose SNI names an unsanctioned host is closed
+(``Scope.next_layer``), and the leaf shown for an IP target names the SNI only
+(``addons/leafcert.py``), so clients that check the CA's name constraints accept it.
+Pure functions; the Scope addon feeds them the flow's names.
 """
 
 from __future__ import annotations

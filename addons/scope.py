@@ -22,9 +22,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mitmproxy import http
+from mitmproxy.net.tls import starts_like_tls_record
+from mitmproxy.proxy import layer, layers
+from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
+from warden.addons.connections import MITMPROXY_REQUEST_TOO_LARGE, Refused
 from warden.addons.names import Misdirected, is_address, judge
 from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
@@ -153,6 +157,36 @@ class Scope:
         else:
             self.metrics.connects.labels("passthrough").inc()
 
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        """A tunnel whose TLS ClientHello names an unsanctioned host is closed.
+
+        mitmproxy passes a TLS connection through (a TCP tunnel to the CONNECT target)
+        when no name it carries is in the catalog, so no request hook ever sees it: a
+        CONNECT by IP (or by any harmless name) with the SNI of an unsanctioned service
+        reached that service untouched. The decision here reads the same ClientHello
+        mitmproxy read to make its own, and only for connections it is passing through.
+        """
+        if not self.refused or not isinstance(nextlayer.layer, layers.TCPLayer):
+            return
+        data = nextlayer.data_client()
+        if not starts_like_tls_record(data):
+            return
+        try:
+            hello = parse_client_hello(data)
+        except ValueError:
+            return  # not a ClientHello mitmproxy can read: it decided without its SNI too
+        if hello is None or not hello.sni or (refusal := self._refusal(hello.sni)) is None:
+            return
+        client = nextlayer.context.client
+        logger.info(
+            "closed a tunnel from %s whose TLS server name is the unsanctioned host %s (%s)",
+            client.peername[0] if client.peername else "-",
+            _normalize(hello.sni),
+            refusal.reason,
+        )
+        self.metrics.scope_by_name.labels("blocked").inc()
+        nextlayer.layer = Refused(nextlayer.context)
+
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
@@ -270,6 +304,22 @@ class Scope:
                 parsed=parsed.parsed,
                 unparsed_reason=parsed.unparsed_reason,
                 segments=len(parsed.segments),
+            )
+        ).save(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        """A body over ``proxy.limits.body_bytes``: mitmproxy stops reading it and answers
+        413 (in the gateway's words, see ``addons/connections.py``); the record says which
+        limit refused it, as for every other limit."""
+        if flow.error is None or flow.error.msg != MITMPROXY_REQUEST_TOO_LARGE:
+            return
+        self.metrics.limits.labels("body_bytes").inc()
+        FlowContext.of(flow).replace(
+            decision=Decision(
+                "block",
+                "limits.body_bytes",
+                "-",
+                "the request body is larger than proxy.limits.body_bytes",
             )
         ).save(flow)
 

@@ -38,6 +38,23 @@ from .recognizers.base import PRIORITY_NER, PRIORITY_PII
 
 LANGUAGE = "en"
 
+#: Escape sequences pasted as text (``\n`` and ``\t`` out of JSON strings, logs, a
+#: template): every recognizer sees them as the whitespace they stand for, so a value
+#: right after one (``Denmark 83623\n42-51-49-67``) starts a token instead of continuing
+#: ``n42``, and a name after one is a word of its own for the NER model. Two characters
+#: become a space and the character they stand for, so offsets stay the same.
+_ESCAPED_SPACE = regex.compile(r"(?<!\\)\\([ntr])")
+_AS_SPACE = {"n": " \n", "r": " \n", "t": " \t"}
+
+
+def unescaped(text: str) -> str:
+    """``text`` with ``\\n``, ``\\t`` and ``\\r`` as the whitespace they stand for, each
+    still two characters long (a space and a newline or tab)."""
+    if "\\" not in text:
+        return text
+    return _ESCAPED_SPACE.sub(lambda m: _AS_SPACE[m.group(1)], text)
+
+
 # Pattern recognizers ignore NLP artifacts; Presidio's signatures want one anyway, and its
 # results take an explanation that the fast path does not build.
 _NO_ARTIFACTS = cast(NlpArtifacts, None)
@@ -121,6 +138,7 @@ class Detector:
         """The profile's entities in ``text``, overlaps resolved, in text order."""
         if not self.profile.prescan:
             return self.detect_full(text)
+        text = unescaped(text)
         raw: list[RecognizerResult] = []
         for recognizer, windows in self.prescan.windows(text):
             raw.extend(_run(recognizer, text, windows))
@@ -130,6 +148,7 @@ class Detector:
 
     def detect_full(self, text: str) -> list[Finding]:
         """The reference: Presidio's ``AnalyzerEngine.analyze`` over the whole text."""
+        text = unescaped(text)
         raw = self.analyzer.analyze(
             text, language=LANGUAGE, entities=self.entities, score_threshold=0.0
         )

@@ -226,12 +226,104 @@ def _usable(names: set[str]) -> frozenset[str]:
     )
 
 
+#: Endings that make a surname a surname in any sentence (Nordic patronymics, Slavic,
+#: Baltic, Romanian, Armenian, Georgian, Turkish): ``Heiðarsson``, ``Šebková``, ``Katić``.
+_SURNAME_ENDINGS = (
+    "sson",
+    "sen",
+    "dóttir",
+    "dottir",
+    "ová",
+    "ova",
+    "ski",
+    "ska",
+    "cki",
+    "cka",
+    "wicz",
+    "vić",
+    "vic",
+    "ić",
+    "enko",
+    "escu",
+    "eanu",
+    "yan",
+    "ian",
+    "shvili",
+    "dze",
+    "oğlu",
+    "oglu",
+    "uk",
+    "yk",
+    "ikis",
+    "aitis",
+    "ienė",
+    "ytė",
+    "stad",
+    "strand",
+)
+
+
+def distinctive_surnames() -> frozenset[str]:
+    """Surnames from Faker's person providers that cannot be an English word: with a
+    letter outside ASCII or a surname ending (``Zóphoníasson``, ``Thorkildsen``); plain
+    ones (``Stone``, ``Young``, ``Green``) are words too often to be names on their own."""
+    return frozenset(
+        n
+        for n in _usable(_faker_names(("last_names",)))
+        if len(n) >= 5 and (not n.isascii() or n.lower().endswith(_SURNAME_ENDINGS))
+    )
+
+
 def first_names() -> frozenset[str]:
     """Given names in Latin script from Faker's person providers (86 locales, MIT): a
     gazetteer for the names a small English model does not know (``Søren``, ``Ágnes``,
     ``Nikolaj``). Built once per process from the installed package, never downloaded."""
     return _usable(_faker_names(("first_names", "first_names_male", "first_names_female")))
 
+
+def place_names() -> frozenset[str]:
+    """Place names from Faker's address providers (countries, states, regions, cities of
+    its locales) and cities that are also given names: a given name the model read as a
+    place stays a place only when it is one of these (``Victoria``, ``Georgia``), not when
+    the small model guessed (it tags ``Rebecca``, ``Maria``, ``Selam`` as places)."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.address as address
+
+    attrs = (
+        "countries",
+        "states",
+        "provinces",
+        "regions",
+        "cantons",
+        "departments",
+        "prefectures",
+        "municipalities",
+        "cities",
+        "city_names",
+    )
+    names: set[str] = set(_CITIES_AS_NAMES)
+    for module in pkgutil.iter_modules(address.__path__):
+        provider = getattr(
+            importlib.import_module(f"{address.__name__}.{module.name}"), "Provider", None
+        )
+        if provider is None:
+            continue
+        for klass in provider.__mro__:
+            for attr in attrs:
+                value = klass.__dict__.get(attr)
+                if isinstance(value, tuple | list):
+                    names.update(n for n in value if isinstance(n, str))
+    return frozenset(names)
+
+
+#: Well-known cities that are also given names (Faker's city lists are mostly invented).
+_CITIES_AS_NAMES = _words(
+    "Florence Sydney Adelaide Austin Dallas Phoenix Orlando Charlotte Regina Chelsea Savannah "
+    "Lincoln Madison Jackson Houston Denver Eugene Alexandria Augusta Beatrice Marion "
+    "Aurora Columbia Victoria Georgia Carolina Virginia Santiago Valencia Lourdes"
+)
 
 #: Words Faker lists as given names that are far more often something else in a prompt.
 _NOT_NAMES = frozenset(
@@ -258,11 +350,13 @@ _CUES = frozenset(
     _words(
         "dear hi hello hey thanks thank mr mrs ms miss dr prof sir madam name named called "
         "cc attn ask asked tell told from with by for and met meet call email emailed "
+        "said says shouted replied wrote "
         "contact contacted colleague manager customer client patient user employee"
     )
 )
 _CAPITALISED = re.compile(
-    r"(?<![\w.@/\\-])[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019]+)?\b"
+    r"(?<![\w.@/\\-])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019]+"
+    r"(?:-[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019]+)?\b"
 )
 #: Lower-case words after a lone given name that make it the subject of a sentence.
 _VERBS = frozenset(
@@ -273,7 +367,8 @@ _VERBS = frozenset(
     )
 )
 _NAME_REST = re.compile(
-    r"(?:\s+[A-Z]\.?)?(?:\s+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)\s+)?"
+    r"(?:[ \t]+[A-Z]\.?)?"
+    r"(?:[ \t]+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+)?"
     r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+)?){1,2}"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
@@ -300,7 +395,10 @@ def gazetteer_names(text: str, names: frozenset[str]) -> list[tuple[int, int]]:
         rest = _NAME_REST.match(text, end)
         if rest is not None:
             last = rest.group().split()[-1].strip(".").lower()
-            if last not in _PLACE_OR_ORG and last not in _CUES:
+            if last in _PLACE_OR_ORG:
+                pos = rest.end()
+                continue  # a street or a firm named after someone: ``John Mount St.``
+            if last not in _CUES:
                 out.append((m.start(), rest.end()))
                 pos = rest.end()
                 continue
@@ -390,7 +488,8 @@ class NameFinder:
             raise NerModelError(f"the NER model at {directory} cannot be loaded ({exc})") from None
         if "ner" not in self.nlp.pipe_names:
             raise NerModelError(f"the model at {directory} has no `ner` component")
-        self.names = first_names()
+        self.names = first_names() | distinctive_surnames()
+        self.places = place_names()
         wanted, skip = frozenset(entities), frozenset(ignored)
         self.labels = {
             label: kind
@@ -414,6 +513,8 @@ class NameFinder:
             others: list[tuple[int, int]] = []
             for ent in doc.ents:
                 value = ent.text.rstrip()
+                if ent.label_ in ("PERSON", "PER") and "\n" in value:
+                    value = value[: value.index("\n")].rstrip()  # a name is on one line
                 span = (chunk.start + ent.start_char, chunk.start + ent.start_char + len(value))
                 if ent.label_ in ("PERSON", "PER"):
                     if self._person(value):
@@ -425,24 +526,43 @@ class NameFinder:
             if self.people:
                 people.extend(self._gazetteer(text, chunk, others))
         if self.people:
-            kept = [p for p in people if not _address_or_company(text, *p)]
-            out.extend(("PERSON", a, b) for a, b in _propagate(text, chunks, kept))
+            kept = _propagate(
+                text, chunks, [p for p in people if not _address_or_company(text, *p)]
+            )
+            # where a name was found against the model's guess, the model's guess goes
+            out = [f for f in out if not any(a < f[2] and f[1] < b for a, b in kept)]
+            out.extend(("PERSON", a, b) for a, b in kept)
         return out
 
     def _gazetteer(
         self, text: str, chunk: Chunk, others: list[tuple[int, int]]
     ) -> Iterator[tuple[int, int]]:
-        """Given names the model missed, and surnames after a title (``Dr. Savage``); a
-        lone given name the model read as a place or a group (``Paris``, ``German``) stays
-        what the model said."""
+        """Given names the model missed, surnames after a title (``Dr. Savage``), and names
+        after the words that ask for one (``last name? Sjöberg``). A lone given name the
+        model read as a place or a group stays what the model said only when it is a place
+        name (``Victoria``, ``Georgia``): the small model tags given names it does not
+        know as places (``Rebecca is …``, ``my kid Selam``)."""
         for a, b in gazetteer_names(chunk.text, self.names):
             span = (chunk.start + a, chunk.start + b)
-            lone = " " not in text[span[0] : span[1]]
-            if lone and any(o[0] < span[1] and span[0] < o[1] for o in others):
+            value = text[span[0] : span[1]]
+            lone = " " not in value
+            if lone and (
+                _ADDRESS_CUE.search(text, max(0, span[0] - 24), span[0]) is not None
+                or (value in self.places and any(o[0] < span[1] and span[0] < o[1] for o in others))
+            ):
                 continue
             yield span
         for m in _TITLED.finditer(chunk.text):
             yield (chunk.start + m.start(1), chunk.start + m.end(1))
+        for m, certain in _cued_names(chunk.text):
+            name = m.group(1)
+            words = [w.strip(".").lower() for w in name.split()]
+            if (
+                looks_like_a_name(name)
+                and not any(w in _PLACE_OR_ORG or w in _COMPANY_WORDS for w in words)
+                and (certain or len(words) > 1 or name not in self.places)
+            ):
+                yield (chunk.start + m.start(1), chunk.start + m.end(1))
 
     def _person(self, value: str) -> bool:
         """A PERSON span of the model that can be a name: a lone word must be a known
@@ -465,6 +585,61 @@ _TITLED = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Herr|Frau|Mme|Mlle|Sr|Sra)\.?\s+"
     r"((?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)(?:\s+(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
 )
+#: Words right before a lone given name that make it part of an address (``located at
+#: Monika and Turjaška 48``, ``the corner of … and Sari Gardens``).
+_ADDRESS_CUE = re.compile(
+    r"(?i:\b(?:located at|address(?: is| to|:)|corner of|moved to|lives? at|lived in|"
+    r"ship to|deliver to|stop at)\s+(?:\S+\s+){0,4}?)\Z"
+)
+#: Words that ask for a name, then the name: ``My name is Luana``, ``last name? Sjöberg``,
+#: ``Full name: Ana de Souza``.
+_ASKED = re.compile(
+    r"(?i:\b(?:(?:first|last|full|sur|given|family|maiden|middle|my|his|her|their)\s?name"
+    r"|name\s+on\s+the\s+(?:account|card|booking|ticket|reservation)"
+    r"|(?<![A-Za-z] )name(?=\s*:)"
+    r"|(?:directed|written|produced|signed|sent|authored|performed|sung|composed)\s+by))"
+    r"(?:\s+(?:is|was|'s))?\s*[:?\-]?\s+"
+    r"(?:(?:User|Customer|Client|Caller|Me|A|Answer)\s*:\s*)?"  # a speaker's label
+    r"(?![A-Za-z]+\s*:)([A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
+    r"(?:[ \t]+(?:(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|ter)[ \t]+)?"
+    r"(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.?)){0,3})"
+)
+_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
+#: A greeting, then a name and a comma or the line's end: ``Hi Keiran,``, ``Dear Ana Silva:``.
+_GREETED = re.compile(
+    r"\b(?:Hi|Hello|Hey|Dear|Thanks|Cheers|Bye|Welcome|Congratulations|Congrats)\s+"
+    rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)(?=[ \t]*(?:[,!:]|$))",
+    re.MULTILINE,
+)
+#: A name, then ``'s`` and something only a person has: ``Marina's address``.
+_POSSESSIVE = re.compile(
+    rf"(?<![\w.-])({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)['\u2019]s\s+(?:"
+    r"address|phone|number|e-?mail|kid|kids|child|children|son|daughter|wife|husband|"
+    r"partner|mother|mom|mum|father|dad|brother|sister|boss|manager|birthday|family|"
+    r"parents|salary|diagnosis|passport|account|cv|resume)\b"
+)
+#: Words a greeting or a speaker label names that are not people.
+_NOT_ADDRESSEES = frozenset(
+    _words(
+        "team all everyone everybody there folks guys both world friends friend sir madam "
+        "again user customer support admin bot assistant claude chatgpt gemini copilot"
+    )
+)
+
+
+def _cued_names(text: str) -> Iterator[tuple[re.Match[str], bool]]:
+    """Names that the words around them call names, whatever the name (``My name is …``,
+    ``Hi …,``, ``…'s daughter``), each with whether the cue rules out a place (nobody
+    greets a city; a city has no daughter); the caller still checks each looks like one."""
+    for m in _ASKED.finditer(text):
+        yield m, False
+    for m in _GREETED.finditer(text):
+        if m.group(1).lower() not in _NOT_ADDRESSEES:
+            yield m, True
+    for m in _POSSESSIVE.finditer(text):
+        yield m, True
+
+
 #: Words that make a capitalised run a company, a product or a place.
 _COMPANY_WORDS = frozenset(
     _words(

@@ -9,9 +9,10 @@ scan wait without limit:
 - at most ``max_in_flight`` scans are queued or running, and at most
   ``max_in_flight_per_principal`` of one person's (or one client address's); one more
   fails at once with ``DlpBusy``, for that person only, instead of queueing;
-- the workers are handed out fairly (``FairSlots``): a waiting scan starts round-robin
-  between people, one person runs on at most all workers but one, and a scan that finds
-  no free worker within ``timeout`` fails with ``DlpBusy``;
+- the workers are handed out fairly (``FairSlots``): a waiting scan starts in turn by
+  the bytes each person has had scanned (fair queuing, not first come), one person runs
+  on at most all workers but one, and a scan that finds no free worker within
+  ``timeout`` fails with ``DlpBusy``;
 - a scan that takes longer than ``timeout`` seconds fails with ``DlpTimeout``; if it was
   already running, its worker is stuck on it, so the pool is replaced (its workers are
   killed; other scans running on it fail with ``DlpError``);
@@ -50,6 +51,11 @@ _scanners: dict[str, Scanner] = {}
 #: Scanned once by each new worker: loads what the recognizers load lazily (tldextract's
 #: suffix list, compiled patterns) before the first real request pays for it.
 _WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
+
+
+def _cost(segments: Sequence[TextSegment]) -> int:
+    """What a scan asks of a worker, for fair turns: the characters it scans."""
+    return sum(len(segment.text) for segment in segments)
 
 
 def _init_worker(
@@ -171,7 +177,7 @@ class DlpRunner:
         try:
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._slots.acquire(principal)
+                    await self._slots.acquire(principal, _cost(segments))
             except TimeoutError:
                 raise DlpBusy(
                     f"DLP scan refused: no DLP worker was free within {self._timeout:g} s"

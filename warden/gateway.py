@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from mitmproxy import options
-from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver, tlsconfig
+from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
 from warden import addons as warden_addons
@@ -25,6 +25,7 @@ from warden import store
 from warden.addons.audit import Audit
 from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
+from warden.addons.leafcert import NamedLeafTlsConfig
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.admin_api import AdminApi, load_or_create_admin_token
@@ -102,6 +103,7 @@ def connection_limits(config: Config) -> ConnectionLimits:
         header_seconds=limits.header_seconds,
         connections_per_client=limits.connections_per_client,
         pending_heads_per_client=limits.pending_heads_per_client,
+        body_bytes=limits.body_bytes,
     )
 
 
@@ -222,7 +224,7 @@ class Gateway:
             core.Core(),
             proxy_server,
             next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
+            NamedLeafTlsConfig(),
             disable_h2c.DisableH2C(),
             Pipeline(
                 [

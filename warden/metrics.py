@@ -29,7 +29,8 @@ class GatewayMetrics:
             "warden_scope_by_name",
             "Requests judged on their TLS SNI or Host rather than their target: sent to a "
             "catalog host named so while the target was an IP literal (intercept), or "
-            "refused because the names disagree around a catalog host (misdirected).",
+            "refused because the names disagree around a catalog host (misdirected), or "
+            "a tunnel closed because its TLS SNI names an unsanctioned host (blocked).",
             ["decision"],
             registry=self.registry,
         )

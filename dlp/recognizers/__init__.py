@@ -8,7 +8,7 @@ from presidio_analyzer import EntityRecognizer
 
 from ..profiles import DlpProfile
 from .address import ENTITY as STREET_ADDRESS
-from .address import StreetAddressRecognizer
+from .address import AddressPartsRecognizer, PostcodeRecognizer, StreetAddressRecognizer
 from .custom import custom_recognizer
 from .pii import PII_RECOGNIZERS, RegionalPhoneRecognizer
 from .secrets import SECRET_RECOGNIZERS
@@ -26,7 +26,7 @@ def build_recognizers(profile: DlpProfile) -> list[EntityRecognizer]:
             out.append(cls())
     out.extend(make() for entity, make in PII_RECOGNIZERS.items() if entity in wanted)
     if STREET_ADDRESS in wanted:
-        out.append(StreetAddressRecognizer())
+        out += [StreetAddressRecognizer(), AddressPartsRecognizer(), PostcodeRecognizer()]
     if "PHONE_NUMBER" in wanted:
         out.append(RegionalPhoneRecognizer(regions=profile.phone_regions))
     for entity, spec in profile.custom.items():

@@ -94,16 +94,17 @@ class EmailAddressRecognizer(Triggered, EmailRecognizer):
 
 class CardNumberRecognizer(Triggered, CreditCardRecognizer):
     """Presidio's card pattern and Luhn check, with Mastercard's 2-series (2221-2720,
-    issued since 2017) added, and the lengths Presidio misses: Maestro's 12 digits (5018,
-    5020, 5038, 56-69…), Amex's 15 in 4-6-5 groups, and 18-19 digits (Visa, Maestro,
-    UnionPay, Mir). Every match holds four digits, maybe one separator, and three more."""
+    issued since 2017) and JCB's 15-digit 2131 added, and the lengths Presidio misses:
+    Maestro's 12 digits (5018, 5020, 5038, 56-69…), Amex's 15 in 4-6-5 groups, and 18-19
+    digits (Visa, Maestro, UnionPay, Mir). Every match holds four digits, maybe one
+    separator, and three more."""
 
     PATTERN = (
         "All Credit Cards (weak)",
         # not a group of a longer hyphenated token (UUIDs: d7b0d0e2-6231-4240-8243-c4c1…)
         r"(?<![0-9A-Za-z]-)\b(?!1\d{12}(?!\d))(?:"
         # 13-17 digits: Presidio's pattern (plus the 2-series)
-        r"(?:4\d{3}|5[0-5]\d{2}|2[2-7]\d{2}|6\d{3}|1\d{3}|3\d{3})"
+        r"(?:4\d{3}|5[0-5]\d{2}|2[2-7]\d{2}|2131|6\d{3}|1\d{3}|3\d{3})"
         r"[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}"
         # Amex 4-6-5
         r"|3[47]\d{2}[- ]?\d{6}[- ]?\d{5}"
@@ -165,6 +166,24 @@ _DATE = re.compile(
     r"|(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:19|20)\d{2})(?!\d)"
 )
 _MAX_PHONE_DIGITS = 20
+#: A number named as a phone number by its context (``_by_context``): at most E.164's 15
+#: digits, in groups (``468 3505``, ``42-51-49-67``, ``+41 (0)43 363 95 32``), or after a
+#: ``+``; a run of digits with no separator is an id or a card as often as a phone.
+_MAX_CONTEXT_DIGITS = 15
+_GROUPED = re.compile(
+    r"\+\(?\d[\d ()\-.]*"
+    r"|\(?\d{1,6}\)?(?:[ \-.]{1,2}\(?\d{1,6}\)?)+(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,6})?"
+)
+#: Words before a number that name it a phone number (within ``_CONTEXT_BEFORE``).
+_PHONE_WORD = re.compile(
+    r"\b(?:call(?:ed|ing)?|phone|tel|telephone|mobile|cell(?:phone)?|fax|reach(?:ed)?|"
+    r"dial|sms|text(?:ed)? me|whats ?app|landline|hotline|mob|ph|telefon|handy|"
+    r"t[ée]l[ée]phone|portable|messages? to|registered)\b[^\d\n]{0,24}$"
+)
+#: Labels right after a number that name it a phone number (``… office``, ``-Fax``).
+_PHONE_LABEL = re.compile(r"[ \-]{0,2}\(?(?:office|fax|mobile|cell|home|work|tel|phone)\b")
+_CONTEXT_BEFORE = 48
+_CONTEXT_AFTER = 12
 
 
 class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
@@ -218,6 +237,10 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
             # "+…" numbers parse the same in every region
             regions = self._regions[:1] if cluster.startswith("+") else self._regions
             found_here = False
+            if self._by_context(text, start, end, cluster, digits):
+                found_here = True
+                results.append(self._result(start, end))
+                continue
             for i, region in enumerate(regions):
                 if i >= self._own and found_here:
                     break  # Presidio's extra regions only where the profile's found nothing
@@ -228,30 +251,52 @@ class RegionalPhoneRecognizer(Triggered, PhoneRecognizer):
                     continue  # too few (or, for an extra region, too many) digits for it
                 for m_start, m_end in _matches(window, region, self._leniency):
                     found_here = True
-                    results.append(
-                        RecognizerResult(
-                            entity_type=self.supported_entities[0],
-                            start=lo + m_start,
-                            end=lo + m_end,
-                            score=self.SCORE,
-                            recognition_metadata={
-                                RecognizerResult.RECOGNIZER_NAME_KEY: self._name,
-                                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                            },
-                        )
-                    )
+                    results.append(self._result(lo + m_start, lo + m_end))
         return list(EntityRecognizer.remove_duplicates(results))
+
+    def _result(self, start: int, end: int) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type=self.supported_entities[0],
+            start=start,
+            end=end,
+            score=self.SCORE,
+            recognition_metadata={
+                RecognizerResult.RECOGNIZER_NAME_KEY: self._name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            },
+        )
+
+    @staticmethod
+    def _by_context(text: str, start: int, end: int, cluster: str, digits: int) -> bool:
+        """A number the regions' rules do not know, that reads as a phone number anyway:
+        grouped like one (separators between groups, or a leading ``+``) and named as one
+        by the words around it (``call me at``, ``Phone:``, ``… office``, ``-Fax``).
+        python-phonenumbers rejects numbers of regions outside the profile's and numbers
+        whose area code it does not know, which people still write and mean."""
+        if digits > _MAX_CONTEXT_DIGITS or not _GROUPED.fullmatch(cluster.strip()):
+            return False
+        before = text[max(0, start - _CONTEXT_BEFORE) : start].lower()
+        after = text[end : end + _CONTEXT_AFTER].lower()
+        return _PHONE_WORD.search(before) is not None or _PHONE_LABEL.match(after) is not None
 
 
 def _glued(text: str, start: int, end: int) -> bool:
     """The cluster is part of a longer token: a letter right after it (``301ms``), or a
-    hyphen or dot joining it to letters or digits (UUIDs, hex ids, versions)."""
+    hyphen or dot joining it to digits or to a hex group (UUIDs, hex ids, versions). A
+    hyphen before a word (``0731 40 44 23-Office``, ``-Fax``) does not glue: a label."""
     n = len(text)
     if end < n and text[end].isalpha():
         return True
     if end + 1 < n and text[end] in "-." and text[end + 1].isalnum():
-        return True
+        if text[end] == "." or text[end + 1].isdigit():
+            return True
+        tail = _TOKEN.match(text, end + 1)
+        return tail is not None and _HEX_GROUP.fullmatch(tail.group()) is not None
     return start >= 2 and text[start - 1] in "-." and text[start - 2].isalnum()
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9]{1,64}")
+_HEX_GROUP = re.compile(r"[0-9A-Fa-f]{4,}")
 
 
 @functools.lru_cache(maxsize=8192)

@@ -64,3 +64,46 @@ def test_prescan_finds_what_the_full_scan_finds(detector: Detector) -> None:
     ]
     for text in texts:
         assert detector.detect(text) == detector.detect_full(text)
+
+
+# -- the parts of an address without a street-type word (issue 20: 261 of 610 address values
+# of Presidio's own sentence generator reached the upstream through the demo profile) --------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("92046 Rúa do Paseo 11\nSalteras", ["92046 Rúa do Paseo 11"]),
+        ("Jamie Milne\n747 ul. Cicha 58\nWrocław", ["747 ul. Cicha 58"]),
+        ("to the same: Rákóczi út 67. Nemesvámos", ["Rákóczi út 67."]),
+        ("I'd like a taxi to Trenerys gate 232 please", ["Trenerys gate 232"]),
+        ("Wrocław\nPoland 27316", ["27316"]),
+        ("Dayton\nUnited States 33214", ["33214"]),
+        ("Room: Apt. 598, then the lift", ["Apt. 598"]),
+        ("PSC 0454, Box 9082\nAPO AP 34885", ["PSC 0454, Box 9082", "APO AP 34885"]),
+        ("P.O. Box 159 is where it goes", ["P.O. Box 159"]),
+        ("Meet me at USNV Batukayev tomorrow", ["USNV Batukayev"]),
+        ("Highveld, GA 21513", ["Highveld, GA 21513"]),
+        ("Shamhan lives on Velký průhon 426 street.", ["Velký průhon 426"]),
+        ("28792 2184 Albert St, Tokoza", ["28792 2184 Albert St"]),
+    ],
+)
+def test_address_parts(detector: Detector, text: str, expected: list[str]) -> None:
+    assert addresses(detector, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Germany 2014 was the year of the World Cup.",  # a year after a country
+        "In 2019 Apple sold 50 million phones.",
+        "12 March 2020 was a Thursday.",
+        "We bought 16 GB RAM 32 times.",
+        "See section 4 of the test suite",  # lower-case suite, no number after it
+        "build 4411 of Windows 10 Pro 22H2",
+        "Python 3.12 ships in Ubuntu 24.04",
+        "ERROR 2024-05-01 12:00:03 unit 42 failed",
+    ],
+)
+def test_near_misses_of_address_parts(detector: Detector, text: str) -> None:
+    assert addresses(detector, text) == []

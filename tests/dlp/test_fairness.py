@@ -29,18 +29,23 @@ def segs(text: str) -> list[TextSegment]:
 # -- turns, without processes ----------------------------------------------------------------
 
 
-async def _take_turns(slots: FairSlots, plan: list[str]) -> list[str]:
+async def _take_turns(
+    slots: FairSlots, plan: list[str], cost: dict[str, int] | None = None
+) -> list[str]:
     """Queue scans of ``plan``'s principals behind one running scan; the order they run."""
     order: list[str] = []
     await slots.acquire("first")
 
     async def one(who: str) -> None:
-        await slots.acquire(who)
+        await slots.acquire(who, (cost or {}).get(who, 1))
         order.append(who)
         await asyncio.sleep(0)
         slots.release(who)
 
-    tasks = [asyncio.create_task(one(who)) for who in plan]
+    tasks = []
+    for who in plan:  # queued in plan order
+        tasks.append(asyncio.create_task(one(who)))
+        await asyncio.sleep(0)
     await asyncio.sleep(0)
     slots.release("first")
     await asyncio.gather(*tasks)
@@ -50,6 +55,33 @@ async def _take_turns(slots: FairSlots, plan: list[str]) -> list[str]:
 async def test_waiting_scans_run_round_robin_between_people() -> None:
     order = await _take_turns(FairSlots(1, 1), ["flood"] * 5 + ["alice", "bob"])
     assert order[:3] == ["flood", "alice", "bob"]  # not behind the whole flood
+
+
+async def test_turns_go_by_bytes_not_by_count() -> None:
+    """Round-robin by scans gave a person sending 1 MB prompts every other turn against
+    someone sending 1 KB ones (flood, alice, flood, alice, ...): a thousand times the
+    worker time. By bytes, alice's small scans all go before the flood's second."""
+    plan = ["flood"] * 3 + ["alice"] * 3
+    order = await _take_turns(FairSlots(1, 1), plan, {"flood": 1_000_000, "alice": 1_000})
+    assert order == ["flood", "alice", "alice", "alice", "flood", "flood"]
+
+
+async def test_equal_costs_are_plain_round_robin() -> None:
+    order = await _take_turns(FairSlots(1, 1), ["a", "a", "a", "b", "b", "c"])
+    assert order == ["a", "b", "c", "a", "b", "a"]
+
+
+async def test_an_idle_person_saves_up_no_credit() -> None:
+    """Someone who scanned nothing while the flood ran alone starts level with it, not
+    ahead by everything they did not send (which would shut the flood out until the
+    newcomer had caught up with all of its bytes): the turns interleave at once."""
+    slots = FairSlots(1, 1)
+    for _ in range(100):  # the flood alone on the worker
+        await slots.acquire("flood", 1000)
+        slots.release("flood")
+    plan = ["flood", "alice"] * 3
+    order = await _take_turns(slots, plan, {"flood": 1000, "alice": 1000})
+    assert order == ["alice", "flood"] * 3
 
 
 async def test_one_person_runs_on_all_workers_but_one() -> None:

@@ -208,9 +208,7 @@ HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello
 
 
 def _by_address(w: WardenProcess, connect: str, sni: str | None, host: str) -> tunnel.Answer:
-    """The attacker's own client: it does not check the certificate it is shown (the one
-    the gateway issues for an IP target also names the address, which a name-constrained
-    CA does not permit, so a checking client would stop there)."""
+    """The attacker's own client: it does not check the certificate it is shown."""
     return tunnel.post_in_tunnel(
         w.proxy_port,
         connect=connect,
@@ -348,3 +346,71 @@ def test_plain_http_whose_url_and_host_disagree_is_refused(gateway: WardenProces
         answer = tunnel.read_answer(sock)
     assert answer.status == 421, answer
     assert "domain fronting is refused" in str(answer.json()["error"])
+
+
+# -- a tunnel to an unsanctioned host named only by its SNI (issue 19) ----------------------
+
+
+@pytest.mark.parametrize("connect_host", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize("sni", ["chat.deepseek.com", "API.DeepSeek.com"])
+def test_tunnel_whose_sni_is_unsanctioned_is_closed(
+    gateway: WardenProcess, https_server: tuple[int, Path, bytes], connect_host: str, sni: str
+) -> None:
+    """A CONNECT to an address (or any harmless name) whose ClientHello names an
+    unsanctioned service: before, mitmproxy passed it through as a tunnel and the client
+    finished a handshake with whatever listened there; now the gateway reads the SNI and
+    closes the connection before a byte reaches the target."""
+    port, cert_path, _ = https_server
+    closed_before = _closed_by_sni(gateway)
+    sock, head = connect_via_proxy(gateway.proxy_port, f"{connect_host}:{port}")
+    assert b" 200 " in head.split(b"\r\n")[0]  # the CONNECT itself names no refused host
+    ctx = ssl.create_default_context(cafile=str(cert_path))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the attacker's client: it would accept any server
+    try:
+        with pytest.raises((ssl.SSLError, OSError)), ctx.wrap_socket(sock, server_hostname=sni):
+            pass
+    finally:
+        sock.close()
+    assert _closed_by_sni(gateway) == closed_before + 1
+
+
+def _closed_by_sni(w: WardenProcess) -> float:
+    line = 'warden_scope_by_name_total{decision="blocked"} '
+    found = [x for x in w.metrics().splitlines() if x.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+def test_tunnel_whose_sni_is_harmless_still_passes(
+    gateway: WardenProcess, https_server: tuple[int, Path, bytes]
+) -> None:
+    """The negative of the above: a tunnel by address with an SNI that names no refused
+    host is left alone (the server's own certificate, byte for byte)."""
+    port, cert_path, server_der = https_server
+    sock, head = connect_via_proxy(gateway.proxy_port, f"127.0.0.1:{port}")
+    assert b" 200 " in head.split(b"\r\n")[0]
+    ctx = ssl.create_default_context(cafile=str(cert_path))
+    with ctx.wrap_socket(sock, server_hostname="intranet.test") as tls:
+        seen = tls.getpeercert(binary_form=True)
+    assert seen is not None
+    assert hashlib.sha256(seen).hexdigest() == hashlib.sha256(server_der).hexdigest()
+
+
+@pytest.mark.parametrize("connect", ["203.0.113.7:443", "[::1]:443"])
+def test_connect_by_address_shows_a_certificate_a_checking_client_accepts(
+    gateway: WardenProcess, connect: str
+) -> None:
+    """The interception CA is name-constrained to catalog domains and excludes every IP;
+    mitmproxy put the CONNECT target's address into the leaf it issued, so a client that
+    checks name constraints (OpenSSL does) refused it. The leaf now names the SNI only."""
+    answer = tunnel.post_in_tunnel(
+        gateway.proxy_port,
+        connect=connect,
+        sni="api.openai.com",
+        host="api.openai.com",
+        ca=gateway.ca_cert,
+        path=CHAT_PATH,
+        payload=HELLO,
+    )
+    assert answer.status == 200, answer
+    assert "Hello from the mock upstream" in answer.body.decode()
