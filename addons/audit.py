@@ -170,7 +170,7 @@ def flow_record(
         if rid:
             fitted["upstream_request_id"] = rid
     if d is not None and (side_call := side_call_of(d.api)) is not None:
-        fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap
+        fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap, companion
     data: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "record_id": new_record_id(),
