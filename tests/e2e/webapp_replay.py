@@ -191,7 +191,14 @@ class WebAppReplay:
             def do_GET(self) -> None:
                 r = self._receive()
                 path = r.path.split("?", 1)[0]
-                if r.host == "chatgpt.com" and path == "/backend-api/conversations":
+                if path == "/" and r.host in PAGES:
+                    body = PAGES[r.host].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                elif r.host == "chatgpt.com" and path == "/backend-api/conversations":
                     self._json(200, {"items": [], "total": 0, "limit": 28, "offset": 0})
                 elif r.host == "claude.ai" and path.endswith("/chat_conversations"):
                     self._json(200, [])
@@ -290,3 +297,126 @@ class WebAppReplay:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# --- the apps' pages: each performs its app's fetch calls, in order, as the app does ----
+
+#: The prompt the pages send; ``SHOWN`` is where each page writes the answer it read.
+PAGE_PROMPT = "Write a short note to Jane Roe that her order has shipped."
+
+_PAGE = """<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>%(title)s replay</title></head>
+<body><h1>%(title)s replay</h1>
+<button id=send type=button>Send</button>
+<p id=answer></p>
+<script>
+const PROMPT = %(prompt)s;
+const out = document.getElementById("answer");
+async function post(path, body, headers) {
+  return fetch(path, {method: "POST", body: body, headers: headers || {"Content-Type": "application/json"}});
+}
+%(script)s
+document.getElementById("send").addEventListener("click", async () => {
+  out.textContent = "...";
+  try { out.textContent = await converse(); } catch (e) { out.textContent = "error: " + e; }
+});
+</script></body></html>
+"""
+
+_CHATGPT_SCRIPT = r"""
+async function converse() {
+  const list = await fetch("/backend-api/conversations?offset=0&limit=28");
+  if (!list.ok) return "listing: HTTP " + list.status;
+  const req = await post("/backend-api/sentinel/chat-requirements", JSON.stringify({p: "gAAAAACproof"}));
+  if (!req.ok) return "requirements: HTTP " + req.status;
+  const token = (await req.json()).token;
+  const message = {id: crypto.randomUUID(), author: {role: "user"},
+                   content: {content_type: "text", parts: [PROMPT]}};
+  const body = {action: "next", messages: [message], parent_message_id: "client-created-root",
+                model: "auto", supported_encodings: ["v1"]};
+  const prep = await post("/backend-api/f/conversation/prepare",
+    JSON.stringify({...body, partial_query: {content: {parts: [PROMPT]}}}),
+    {"Content-Type": "application/json", "x-conduit-token": "no-token"});
+  if (!prep.ok) return "prepare: HTTP " + prep.status;
+  const conduit = (await prep.json()).conduit_token;
+  const r = await post("/backend-api/f/conversation", JSON.stringify(body), {
+    "Content-Type": "application/json", "Accept": "text/event-stream",
+    "openai-sentinel-chat-requirements-token": token, "x-conduit-token": conduit});
+  if (!r.ok) return "conversation: HTTP " + r.status;
+  // the delta encoding: {"p","o","v"}, a bare {"v"} continues the last path and operation
+  let text = "", lastP = "", lastO = "append";
+  const apply = (op) => {
+    const p = op.p !== undefined ? op.p : lastP, o = op.o !== undefined ? op.o : lastO;
+    if (o === "patch") { op.v.forEach(apply); return; }
+    lastP = p; lastO = o;
+    if (o === "append" && p === "/message/content/parts/0") text += op.v;
+  };
+  for (const line of (await r.text()).split("\n")) {
+    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
+    const doc = JSON.parse(line.slice(6));
+    if (doc !== null && typeof doc === "object" && ("v" in doc || "o" in doc)) apply(doc);
+  }
+  return text;
+}
+"""
+
+_CLAUDE_SCRIPT = r"""
+async function converse() {
+  const base = "/api/organizations/%(org)s/chat_conversations";
+  const uuid = crypto.randomUUID();
+  const created = await post(base, JSON.stringify({uuid: uuid, name: ""}));
+  if (!created.ok) return "create: HTTP " + created.status;
+  const r = await post(base + "/" + uuid + "/completion", JSON.stringify({
+    prompt: PROMPT, timezone: "Europe/Berlin", attachments: [], files: [], sync_sources: [],
+    personalized_styles: [{type: "default", key: "Default", name: "Normal", prompt: "Normal"}],
+    rendering_mode: "messages"}), {"Content-Type": "application/json", "Accept": "text/event-stream"});
+  if (!r.ok) return "completion: HTTP " + r.status;
+  let text = "";
+  for (const line of (await r.text()).split("\n")) {
+    if (!line.startsWith("data: ")) continue;
+    const doc = JSON.parse(line.slice(6));
+    if (doc.type === "content_block_delta" && doc.delta.type === "text_delta") text += doc.delta.text;
+  }
+  return text;
+}
+""".replace("%(org)s", ORG)
+
+_GEMINI_SCRIPT = r"""
+const FORM = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8",
+              "x-goog-ext-525001261-jspb": '[1,null,null,null,"9d8ca3786ebdfbea",null,null,0,[4]]'};
+function form(freq) { return "f.req=" + encodeURIComponent(JSON.stringify(freq)) + "&at=AJvLN6x&"; }
+async function converse() {
+  const rpc = [[["MaZiqc", JSON.stringify([13, null, [0, null, 1]]), null, "generic"]]];
+  const batch = await post("/_/BardChatUi/data/batchexecute?rpcids=MaZiqc&rt=c", form(rpc), FORM);
+  if (!batch.ok) return "batchexecute: HTTP " + batch.status;
+  const inner = JSON.stringify([[PROMPT, 0, null, null, null, null, 0], ["en"], ["", "", ""]]);
+  const r = await post("/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate?rt=c",
+                       form([null, inner]), FORM);
+  if (!r.ok) return "StreamGenerate: HTTP " + r.status;
+  // length-prefixed frames; a JavaScript string's length is in UTF-16 units, as the prefix
+  let s = await r.text(), pos = s.startsWith(")]}'") ? 4 : 0, text = "";
+  while (pos < s.length) {
+    while (pos < s.length && /\s/.test(s[pos])) pos++;
+    const digits = /^\d+/.exec(s.slice(pos));
+    if (!digits) break;
+    pos += digits[0].length;
+    const frame = JSON.parse(s.substr(pos, Number(digits[0])));
+    pos += Number(digits[0]);
+    for (const env of frame) {
+      if (env[0] !== "wrb.fr" || typeof env[2] !== "string") continue;
+      const doc = JSON.parse(env[2]);
+      if (doc[4]) text = doc[4][0][1][0];  // cumulative: the latest is the whole answer
+    }
+  }
+  return text;
+}
+"""
+
+PAGES = {
+    host: _PAGE % {"title": title, "prompt": json.dumps(PAGE_PROMPT), "script": script}
+    for host, title, script in (
+        ("chatgpt.com", "ChatGPT", _CHATGPT_SCRIPT),
+        ("claude.ai", "Claude", _CLAUDE_SCRIPT),
+        ("gemini.google.com", "Gemini", _GEMINI_SCRIPT),
+    )
+}
