@@ -42,7 +42,7 @@ from .fields import (
 )
 from .jsonbody import BodyError, loads
 from .requestpath import ANY
-from .shapes import JSON_STRING
+from .shapes import JSON_STRING, TextSegment
 from .webmodels import chatgpt_model, claude_web_model, gemini_web_model
 
 #: A request part read string by string (styles, MCP tools, object parts) may hold at
@@ -142,6 +142,27 @@ def _gemini_extract(found: Route, doc: dict[str, object]) -> Extracted:
     segments = Segments()
     segments.add((GEMINI_WEB_FIELD, 1, JSON_STRING, 0, 0), "user", first[0])
     return Extracted(segments.freeze(), None, True)
+
+
+#: At most this many file references are named in a record.
+MAX_FILE_REFS = 8
+
+
+def file_references(segments: tuple[TextSegment, ...]) -> tuple[str, ...]:
+    """The files a ChatGPT message points at (``image_asset_pointer`` and other object
+    parts' ``asset_pointer``, ``metadata.attachments[].id``), in order, without repeats,
+    so that the conversation's record names the uploads it uses (ids, never content)."""
+    refs: dict[str, None] = {}
+    for s in segments:
+        path = s.path
+        if path and path[0] == "messages" and (
+            path[-1] == "asset_pointer"
+            or (len(path) >= 4 and path[-3] == "attachments" and path[-1] == "id")
+        ):
+            refs[s.text] = None
+            if len(refs) >= MAX_FILE_REFS:
+                break
+    return tuple(refs)
 
 
 CHATGPT = Adapter(

@@ -139,8 +139,24 @@ def chatgpt_body(model: str) -> dict[str, Any]:
             {
                 "id": str(uuid.uuid4()),
                 "author": {"role": "user"},
-                "content": {"content_type": "text", "parts": [PROMPT]},
-                "metadata": {},
+                "content": {
+                    "content_type": "multimodal_text",
+                    "parts": [
+                        {
+                            "content_type": "image_asset_pointer",
+                            "asset_pointer": "file-service://file-Abc123",
+                            "size_bytes": 48213,
+                            "width": 640,
+                            "height": 480,
+                        },
+                        PROMPT,
+                    ],
+                },
+                "metadata": {
+                    "attachments": [
+                        {"id": "file-Abc123", "name": "parcel.png", "mime_type": "image/png"}
+                    ]
+                },
             }
         ],
         "parent_message_id": "client-created-root",
@@ -191,6 +207,8 @@ def test_chatgpt_conversation_with_its_pre_flight(
     conversation = stream_end(rows, "chatgpt.conversation")
     assert conversation["destination"]["model"] == "gpt-5"  # "auto" as the policy saw it
     assert conversation["usage"]["estimated"] is True and conversation["usage"]["tokens_out"]
+    # the upload the message points at is named (its id, to join the upload's record)
+    assert conversation["details"]["file_refs"] == "file-service://file-Abc123 file-Abc123"
 
 
 def test_claude_conversation_created_then_answered(

@@ -145,3 +145,30 @@ def test_gemini_web_wrong_shapes(body: bytes, reason: str) -> None:
         False,
         reason,
     )
+
+
+def test_chatgpt_file_references_are_named_for_the_record() -> None:
+    from warden.providers.webapps import file_references
+
+    doc = {
+        "messages": [
+            {
+                "author": {"role": "user"},
+                "content": {
+                    "content_type": "multimodal_text",
+                    "parts": [
+                        {"content_type": "image_asset_pointer", "asset_pointer": "sediment://f1"},
+                        "look at this",
+                        {"content_type": "image_asset_pointer", "asset_pointer": "sediment://f1"},
+                    ],
+                },
+                "metadata": {"attachments": [{"id": "file-9", "name": "a.pdf"}]},
+            }
+        ]
+    }
+    parsed = parse("chatgpt-web", "/backend-api/f/conversation", compact(doc))
+    assert file_references(parsed.segments) == ("sediment://f1", "file-9")
+    # the name of the attachment is text like any other: scanned
+    assert ("messages", 0, "metadata", "attachments", 0, "name") in [
+        s.path for s in parsed.segments
+    ]
