@@ -155,9 +155,13 @@ def file_references(segments: tuple[TextSegment, ...]) -> tuple[str, ...]:
     refs: dict[str, None] = {}
     for s in segments:
         path = s.path
-        if path and path[0] == "messages" and (
-            path[-1] == "asset_pointer"
-            or (len(path) >= 4 and path[-3] == "attachments" and path[-1] == "id")
+        if (
+            path
+            and path[0] == "messages"
+            and (
+                path[-1] == "asset_pointer"
+                or (len(path) >= 4 and path[-3] == "attachments" and path[-1] == "id")
+            )
         ):
             refs[s.text] = None
             if len(refs) >= MAX_FILE_REFS:
