@@ -28,8 +28,9 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.identify import client_address
 from warden.addons.prompts import redacted_prompt
+from warden.addons.scope import parsed_request
 from warden.audit import AuditUnavailable, format_ts
-from warden.audit.fields import MAX_SAFE_INT, fit_details, fit_text
+from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_details, fit_text
 from warden.audit.record import (
     MAX_FINDINGS,
     MAX_GROUPS,
@@ -41,6 +42,7 @@ from warden.audit.record import (
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
 from warden.providers.sidecalls import side_call_of
+from warden.providers.webapps import CHATGPT_API, file_references
 
 logger = logging.getLogger("warden.audit")
 
@@ -170,7 +172,11 @@ def flow_record(
         if rid:
             fitted["upstream_request_id"] = rid
     if d is not None and (side_call := side_call_of(d.api)) is not None:
-        fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap
+        fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap, companion
+    if d is not None and d.api == CHATGPT_API and (parsed := parsed_request(flow)) is not None:
+        refs = file_references(parsed.segments)  # uploads a ChatGPT message points at
+        if refs:
+            fitted["file_refs"] = fit_text(" ".join(refs), max_len=MAX_DETAIL_VALUE_LEN) or "-"
     data: dict[str, Any] = {
         "v": SCHEMA_VERSION,
         "record_id": new_record_id(),

@@ -26,20 +26,26 @@ from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
 from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.dlp import (
-    STREAM_APIS,
     DlpBusy,
     DlpError,
     DlpRunner,
     DlpTimeout,
     PseudonymVault,
-    SseRestorer,
+    restore_answer_body,
     restore_json_response,
+    restore_streamed_answer,
+    restores_stream,
 )
 from warden.policy import decide
 from warden.providers.errors import refusal_status
 from warden.providers.parse import rewrite_request
 
 logger = logging.getLogger("warden.redact")
+
+#: The web apps' answers: streams even when they come whole (with a Content-Length).
+WEB_ANSWER_APIS = frozenset(
+    {"chatgpt.conversation", "claude.completion", "gemini_web.stream_generate"}
+)
 
 _vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
 
@@ -162,10 +168,10 @@ class Redactor:
         if vault is None or flow.response is None or not flow.response.stream:
             return
         dest = FlowContext.of(flow).destination
-        if dest is None or dest.api not in STREAM_APIS:
+        if dest is None or dest.api is None or not restores_stream(dest.api):
             return  # a stream shape the restorer does not know: placeholders stay visible
         api = dest.api
-        add_stream_stage(flow, lambda limit: SseRestorer(api, vault, limit))
+        add_stream_stage(flow, lambda limit: restore_streamed_answer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
         vault = _vaults.get(flow)
@@ -173,7 +179,13 @@ class Redactor:
             return
         dest = FlowContext.of(flow).destination
         body = flow.response.get_content(strict=False) or b""
-        flow.response.content = restore_json_response(dest.api if dest else None, body, vault)
+        api = dest.api if dest else None
+        if api in WEB_ANSWER_APIS:  # a web app's event or frame stream that came whole
+            # the body is already bounded (proxy.limits.decoded_body_bytes): one event or
+            # frame may be as large as all of it
+            flow.response.content = restore_answer_body(api, body, vault, len(body) + 1)
+            return
+        flow.response.content = restore_json_response(api, body, vault)
 
 
 def _whose(flow: http.HTTPFlow, ctx: FlowContext) -> str:

@@ -34,6 +34,7 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
 from warden.context import FlowContext, Usage
+from warden.policy.usage import estimate_tokens
 from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge
@@ -90,6 +91,7 @@ class StreamTap:
         self._decode = _Decoder(encoding, limit)
         self._input: int | None = None
         self._output: int | None = None
+        self._estimate = 0  # the answer's tokens estimated from its text (none reported)
 
     @property
     def too_large(self) -> bool:
@@ -98,6 +100,8 @@ class StreamTap:
 
     def _take(self, events: list) -> None:  # type: ignore[type-arg]
         for event in events:
+            if event.text:
+                self._estimate += estimate_tokens((event.text,))
             if event.usage is not None:
                 self._input = event.usage.input_tokens or self._input
                 self._output = event.usage.output_tokens or self._output
@@ -108,9 +112,13 @@ class StreamTap:
                 self._take(self._parser.feed(piece))
         else:  # mitmproxy signals the end of the body with an empty chunk
             self._take(self._parser.close())
+            ctx = FlowContext.of(self._flow)
             if self._input is not None or self._output is not None:
-                ctx = FlowContext.of(self._flow)
                 ctx.replace(usage=Usage(self._input, self._output, False)).save(self._flow)
+            elif self._estimate:
+                # The web apps report no usage: the answer's tokens are estimated (chars / 4)
+                # and marked so; the quota counter estimates the prompt's the same way.
+                ctx.replace(usage=Usage(None, self._estimate, True)).save(self._flow)
         return chunk
 
 

@@ -3,7 +3,8 @@ profile (``engine``), recognizers for secrets, personal data and a tenant's own 
 (``recognizers``), the pre-scan that keeps them fast (``prescan``), redaction operators
 and the pseudonym vault (``operators``), redaction plans (``plan``), the worker pool that
 keeps all of it off the event loop (``pool``), and pseudonym restoring in answers
-(``restore``). It never sees the network; it imports ``warden.providers`` only.
+(``restore``; the web apps' answers: ``webrestore``). It never sees the network; it
+imports ``warden.providers`` only.
 """
 
 from . import _offline  # noqa: F401  (first: keeps Presidio off the network)
@@ -19,6 +20,12 @@ from .restore import (
     SseRestorer,
     restore_json_response,
 )
+from .webrestore import (
+    GeminiFrameRestorer,
+    restore_answer_body,
+    restore_streamed_answer,
+    restores_stream,
+)
 
 __all__ = [
     "STREAM_APIS",
@@ -30,6 +37,7 @@ __all__ = [
     "DlpTimeout",
     "Finding",
     "FindingCount",
+    "GeminiFrameRestorer",
     "ProfileError",
     "PseudonymRestorer",
     "PseudonymVault",
@@ -39,6 +47,9 @@ __all__ = [
     "default_profile",
     "load_profiles",
     "load_profiles_yaml",
+    "restore_answer_body",
     "restore_json_response",
+    "restore_streamed_answer",
+    "restores_stream",
     "segment_label",
 ]

@@ -315,6 +315,7 @@ class SseRestorer:
         self._closed = False
         self._eol = b"\n"
         self._last: dict[str, Any] = {}  # the last event's document (tail events copy ids)
+        self._memo: dict[str, object] = {}  # the shape's ``patches`` state across events
         self._passthrough = False
         #: Gemini without ``alt=sse`` streams one JSON array: its elements are restored like
         #: events and written out again as ``[`` element ``,`` element … ``]``.
@@ -418,12 +419,32 @@ class SseRestorer:
             return raw
         if not isinstance(doc, dict):
             return raw
-        changed = self._feed_fields(doc)
+        starts, changed = self._feed_patches(doc)
+        changed |= self._feed_fields(doc)
         self._last = doc
         before, after = self._ended_outputs(doc)
+        before = starts + before
         changed |= _restore_json_strings(doc, self._shape, self._vault)
         _, plain = _restore_strings(doc, self._vault)
         return before + (event.with_data(doc) if changed or plain else raw) + after
+
+    def _feed_patches(self, doc: dict[str, Any]) -> tuple[bytes, bool]:
+        """Appended text of a patch-encoded event (``AnswerShape.patches``) through its
+        output's restorer; the tails of every output first when the event starts a new
+        message."""
+        patches = self._shape.patches
+        if patches is None:
+            return b"", False
+        found, starts = patches.locate(doc, self._memo)
+        flushed = self._flush_events() if starts else b""
+        changed = False
+        for key, holder, name in found:
+            value = holder[name]
+            new = self._outputs.feed(patches.field, (patches.field.name, *key), value)
+            if new != value:
+                holder[name] = new
+                changed = True
+        return flushed, changed
 
     def _feed_fields(self, doc: dict[str, Any]) -> bool:
         changed = False
@@ -495,5 +516,7 @@ STREAM_APIS = frozenset(
         "azure.responses",
         "anthropic.messages",
         "gemini.stream_generate_content",
+        "chatgpt.conversation",
+        "claude.completion",
     }
 )

@@ -31,6 +31,12 @@ SideCallKind = Literal["token_count", "telemetry", "model_list", "bootstrap"]
 #: ``side_calls: {telemetry: block, token_count: allow}``: a setting left out inherits
 #: the layer above (department → tenant → defaults → the built-in defaults).
 SideCalls = dict[SideCallKind, SideCallAction]
+#: The web apps with companion calls (``providers.companions``): pre-flight, conversation
+#: creation and listing, settings. ``companion_calls: {chatgpt-web: allow, gemini-web:
+#: block}``: allowed calls go on to the rules (every string of their bodies is scanned);
+#: a service left out inherits the layer above (built-in default: allow).
+CompanionService = Literal["chatgpt-web", "claude-web", "gemini-web"]
+CompanionCalls = dict[CompanionService, SideCallAction]
 
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,119}$")
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -177,6 +183,8 @@ class DepartmentLayer(_Strict):
     quotas: DepartmentQuotas | None = None
     #: Side calls this department may make, over the tenant's ``side_calls``.
     side_calls: SideCalls = {}
+    #: Web-app companion calls this department may make, over the tenant's.
+    companion_calls: CompanionCalls = {}
 
 
 class RoleLayer(_Strict):
@@ -202,6 +210,8 @@ class _Settings(_Strict):
     #: Side calls (token counting, telemetry, model listing, client bootstrap) allowed to
     #: go on to the rules or blocked before them; see ``engine.SIDE_CALL_DEFAULTS``.
     side_calls: SideCalls = {}
+    #: Web-app companion calls per service (``CompanionCalls``), allowed or blocked.
+    companion_calls: CompanionCalls = {}
 
 
 class Defaults(_Settings):

@@ -10,7 +10,9 @@ general to specific: defaults, tenant, department, groups, roles, user):
    (``providers.sidecalls``: token counting, telemetry, model listing, client bootstrap)
    whose kind the principal's department, T or the defaults set to ``block`` in
    ``side_calls`` → block (``SIDE_CALL_DEFAULTS`` where none of them says); an allowed
-   side call goes on to the rules like any request (its text, if any, is scanned).
+   side call goes on to the rules like any request (its text, if any, is scanned). A web
+   app's companion call (kind ``companion``: pre-flight, conversation creation, listing,
+   settings) is decided the same way by ``companion_calls`` per service (default allow).
 2. ``enforce: true`` rules, general → specific: a tenant-wide rule no department or
    user can override.
 3. every other rule, specific → general: user exceptions first, then roles, groups
@@ -30,8 +32,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..providers.sidecalls import SIDE_CALL_KINDS, side_call_of
-from .document import PolicyDocument, Rule, SideCalls
+from ..providers.companions import COMPANION_SERVICES
+from ..providers.sidecalls import side_call_of
+from .document import CompanionCalls, PolicyDocument, Rule, SideCalls
 from .durations import parse_duration
 from .facts import PrincipalFacts, RequestFacts
 from .globs import Matcher, compile_globs
@@ -60,6 +63,9 @@ SIDE_CALL_DEFAULTS: Final[Mapping[str, str]] = {
     "model_list": "allow",
     "bootstrap": "allow",
 }
+#: Companion calls of each web app, when no layer says (``companion_calls``): they are
+#: what the app needs to hold a conversation, and every string they carry is scanned.
+COMPANION_CALL_DEFAULT: Final = "allow"
 SIDE_CALL_WORDS: Final[Mapping[str, str]] = {
     "token_count": "Token counting",
     "telemetry": "Usage telemetry from AI clients",
@@ -143,7 +149,8 @@ class CompiledTenant:
     )
 
     def side_call_block(self, kind: str, department: str | None) -> PolicyDecision | None:
-        """The block decision for a side call of ``kind``, or ``None`` when it may go on."""
+        """The block decision for a side call of ``kind`` (a web app's companion calls:
+        ``companion:<service id>``), or ``None`` when it may go on."""
         if department is not None:
             own = self.department_side_calls.get(department)
             if own is not None:
@@ -266,16 +273,23 @@ def compile_policy(document: PolicyDocument) -> CompiledPolicy:
                 matched_path=(name, f"{name}/unparsed"),
             ),
             default_rule=f"{name}/default",
-            side_calls=_side_calls(name, version, logging, (d.side_calls, tp.side_calls)),
+            side_calls=_side_calls(
+                name,
+                version,
+                logging,
+                (d.side_calls, tp.side_calls),
+                (d.companion_calls, tp.companion_calls),
+            ),
             department_side_calls={
                 k: _side_calls(
                     f"{name}/dept:{k}",
                     version,
                     logging,
                     (d.side_calls, tp.side_calls, v.side_calls),
+                    (d.companion_calls, tp.companion_calls, v.companion_calls),
                 )
                 for k, v in tp.departments.items()
-                if v.side_calls
+                if v.side_calls or v.companion_calls
             },
         )
     return CompiledPolicy(
@@ -300,26 +314,49 @@ def compile_policy(document: PolicyDocument) -> CompiledPolicy:
 
 
 def _side_calls(
-    layer: str, version: str, logging: str, settings: tuple[SideCalls, ...]
+    layer: str,
+    version: str,
+    logging: str,
+    settings: tuple[SideCalls, ...],
+    companions: tuple[CompanionCalls, ...] = (),
 ) -> dict[str, PolicyDecision | None]:
-    """Per side-call kind: ``None`` (allowed: on to the rules) or the block decision.
-    ``settings`` go from general to specific; the most specific one that names a kind
-    decides it."""
+    """Per side-call kind (and ``companion:<service>``): ``None`` (allowed: on to the
+    rules) or the block decision. ``settings`` and ``companions`` go from general to
+    specific; the most specific one that names a kind or service decides it."""
     chosen: dict[str, str] = {}
     for setting in settings:
         for kind, action in setting.items():
             chosen[kind] = action
     out: dict[str, PolicyDecision | None] = {}
-    for kind in SIDE_CALL_KINDS:
-        if chosen.get(kind, SIDE_CALL_DEFAULTS[kind]) != "block":
-            out[kind] = None
+    picked: dict[str, str] = {}
+    for companion in companions:
+        for service_id, action in companion.items():
+            picked[service_id] = action
+    for service in COMPANION_SERVICES:
+        if picked.get(service, COMPANION_CALL_DEFAULT) != "block":
+            out[f"companion:{service}"] = None
             continue
-        rule_id = f"{layer}/side_calls/{kind}"
-        out[kind] = PolicyDecision(
+        rule_id = f"{layer}/companion_calls/{service}"
+        out[f"companion:{service}"] = PolicyDecision(
             "block",
             rule_id,
             version,
-            f"{SIDE_CALL_WORDS[kind]} is turned off by policy (side_calls: {kind}: block); "
+            f"The calls {service} makes beside your conversations (pre-flight, creating and "
+            f"listing conversations, settings) are turned off by policy (companion_calls: "
+            f"{service}: block), so the app cannot be used here.",
+            logging=logging,
+            matched_path=(layer, rule_id),
+        )
+    for key in SIDE_CALL_DEFAULTS:
+        if chosen.get(key, SIDE_CALL_DEFAULTS[key]) != "block":
+            out[key] = None
+            continue
+        rule_id = f"{layer}/side_calls/{key}"
+        out[key] = PolicyDecision(
+            "block",
+            rule_id,
+            version,
+            f"{SIDE_CALL_WORDS[key]} is turned off by policy (side_calls: {key}: block); "
             "this does not stop your prompts.",
             logging=logging,
             matched_path=(layer, rule_id),
@@ -345,7 +382,8 @@ def decide(
         return t.anonymous
     if not request.parsed and request.body_bytes > 0 and not t.allow_unparsed:
         return t.unparsed
-    kind = side_call_of(request.api)
+    side_kind = side_call_of(request.api)
+    kind = f"companion:{request.service.lower()}" if side_kind == "companion" else side_kind
     if kind is not None:
         refused = t.side_call_block(kind, principal.department)
         if refused is not None:

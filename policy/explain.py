@@ -93,7 +93,9 @@ def explain(
         why = f"  ({step.why})" if step.why else ""
         lines.append(f"    {mark} {step.rule_id} → {step.action}{why}")
     if decision.rule_id.endswith(("/default", "/models", "/unparsed", "/anonymous")) or (
-        decision.rule_id.startswith("policy/") or "/side_calls/" in decision.rule_id
+        decision.rule_id.startswith("policy/")
+        or "/side_calls/" in decision.rule_id
+        or "/companion_calls/" in decision.rule_id
     ):
         lines.append(f"  built-in: {decision.rule_id} → {decision.action}")
     return "\n".join(lines)
@@ -120,7 +122,7 @@ def trace(
     t = policy.tenants.get(principal.tenant or "")
     if t is None or decision.rule_id in (t.anonymous.rule_id, t.unparsed.rule_id):
         return decision, steps
-    if "/side_calls/" in decision.rule_id:
+    if "/side_calls/" in decision.rule_id or "/companion_calls/" in decision.rule_id:
         return decision, steps  # decided by the side_calls setting, before any rule
     layers = t.layers_for(principal)
     order = [(layer, True) for layer in layers] + [(layer, False) for layer in reversed(layers)]

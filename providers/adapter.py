@@ -46,3 +46,6 @@ class Adapter:
     extract: Callable[[Route, dict[str, object]], Extracted]
     signed_body: Callable[[Mapping[str, str]], bool] = _never_signed
     form_fields: tuple[str, ...] = ()
+    #: The model policy sees, from the one the body named and the headers (the web apps'
+    #: aliases and header-borne ids, ``webmodels.py``); ``None``: as the body named it.
+    resolve_model: Callable[[str | None, Mapping[str, str]], str | None] | None = None

@@ -15,15 +15,21 @@ lists:
 - ``json_strings``: in whole documents (a non-streamed answer, a summary event such as
   Responses' ``.done``), the strings that hold a JSON document (tool-call arguments).
 
-A new answer format (the web apps' answers, WebSocket events) plugs in by adding its
-rows here; the restorer has no per-provider code.
+- ``patches``: text appended by JSON-patch-like operations whose path may be implied by
+  the event before (ChatGPT's delta encoding, ``chatgpt_appends``): a function that finds
+  the appended strings of an event, and says when an event starts a new message (what
+  the outputs still hold goes out before it).
+
+A new answer format plugs in by adding its rows here; the restorer has no per-provider
+code. (Gemini's web app answers in length-prefixed frames of cumulative text, not events
+of deltas: ``dlp/webrestore.py`` restores each frame's strings whole.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Path = tuple[str, ...]
 #: (output key values, held text, the last event seen) -> (SSE event name, event document)
@@ -54,11 +60,25 @@ class OutputsEnd:
     flag: Path | None = None
 
 
+#: (event document, memo kept across the stream's events) -> (appended strings as (output
+#: key, holder, key in holder), whether the event starts a new message)
+PatchLocator = Callable[
+    [dict[str, Any], dict[str, object]], tuple[list[tuple[tuple[object, ...], Any, Any]], bool]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchDeltas:
+    field: AnswerField  # its name, kind (text) and tail event
+    locate: PatchLocator
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerShape:
     fields: tuple[AnswerField, ...]
     closes: tuple[OutputsEnd, ...]
     json_strings: tuple[Path, ...] = ()
+    patches: PatchDeltas | None = None
 
 
 def _chunk_meta(last: Mapping[str, object]) -> dict[str, object]:
@@ -241,6 +261,91 @@ _GEMINI = AnswerShape(
     closes=(OutputsEnd(("gemini.text",), flag=("candidates", EACH, "finishReason")),),
 )
 
+
+def _is_text_path(path: str) -> bool:
+    """``/message/content/parts/<n>`` or ``/message/content/text``: the message's text."""
+    head, _, last = path.rpartition("/")
+    if head == "/message/content/parts":
+        return last.isascii() and last.isdigit()
+    return path == "/message/content/text"
+
+
+def chatgpt_appends(
+    doc: dict[str, Any], memo: dict[str, object]
+) -> tuple[list[tuple[tuple[object, ...], Any, Any]], bool]:
+    """The text ``append`` operations of one ChatGPT event (``{"p", "o", "v"}``, a bare
+    ``{"v"}`` continuing the last path and operation, ``{"o": "patch", "v": [...]}``), as
+    ``providers.webstreams.ChatGptWebStream`` reads them; and whether it starts a new
+    message (``{"p": "", "o": "add"}``, or an old-form event with a whole ``message``)."""
+    found: list[tuple[tuple[object, ...], Any, Any]] = []
+    if not ("v" in doc or "o" in doc or "p" in doc):
+        return found, isinstance(doc.get("message"), dict)
+    new_message = False
+    stack: list[dict[str, Any]] = [doc]
+    budget = 100_000  # operations per event: a hostile event cannot make this loop long
+    while stack and budget > 0:
+        budget -= 1
+        operation = stack.pop()
+        path = operation.get("p", memo.get("p", ""))
+        op = operation.get("o", memo.get("o", "append"))
+        value = operation.get("v")
+        if not isinstance(path, str) or not isinstance(op, str):
+            continue
+        if op == "patch" and isinstance(value, list):
+            stack.extend(reversed([v for v in value if isinstance(v, dict)]))
+            continue
+        memo["p"], memo["o"] = path, op
+        if path == "" and op in ("add", "replace"):
+            new_message = True
+        elif op == "append" and isinstance(value, str) and _is_text_path(path):
+            found.append(((path,), operation, "v"))
+    return found, new_message
+
+
+def _chatgpt_tail(
+    key: tuple[object, ...], text: str, last: Mapping[str, object]
+) -> tuple[str, object]:
+    return "delta", {"p": key[0], "o": "append", "v": text}
+
+
+def _claude_completion(
+    key: tuple[object, ...], text: str, last: Mapping[str, object]
+) -> tuple[str, object]:
+    return "completion", {"type": "completion", "completion": text, "stop_reason": None}
+
+
+_CHATGPT_WEB = AnswerShape(
+    fields=(),
+    closes=(),
+    patches=PatchDeltas(
+        AnswerField("chatgpt.text", "text", ("v",), tail=_chatgpt_tail), chatgpt_appends
+    ),
+)
+
+_CLAUDE_WEB = AnswerShape(
+    fields=(
+        *_ANTHROPIC.fields,
+        AnswerField(
+            "claude.thinking",
+            "text",
+            ("delta", "thinking"),
+            when=((_TYPE, "content_block_delta"), (("delta", "type"), "thinking_delta")),
+            key=(("index",),),
+            tail=_anthropic("thinking_delta", "thinking"),
+        ),
+        AnswerField("claude.completion", "text", ("completion",), tail=_claude_completion),
+    ),
+    closes=(
+        OutputsEnd(
+            ("anthropic.text", "anthropic.args", "claude.thinking"),
+            when=((_TYPE, "content_block_stop"),),
+            key=(("index",),),
+        ),
+        OutputsEnd(("*",), when=((_TYPE, "message_stop"),)),
+        OutputsEnd(("claude.completion",), flag=("stop_reason",)),
+    ),
+)
+
 ANSWER_SHAPES: dict[str, AnswerShape] = {
     "openai.chat_completions": _CHAT,
     "azure.chat_completions": _CHAT,
@@ -251,4 +356,6 @@ ANSWER_SHAPES: dict[str, AnswerShape] = {
     "anthropic.messages": _ANTHROPIC,
     "gemini.stream_generate_content": _GEMINI,
     "gemini.generate_content": _GEMINI,
+    "chatgpt.conversation": _CHATGPT_WEB,
+    "claude.completion": _CLAUDE_WEB,
 }

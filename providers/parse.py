@@ -80,10 +80,13 @@ def _parse(
         extracted = adapter.extract(found, _document(adapter, body))
     except (BodyError, ShapeError) as exc:
         return ParsedRequest.unparsed(service.id, exc.reason, found.api, found.model)
+    model = extracted.model if extracted.model is not None else found.model
+    if adapter.resolve_model is not None:
+        model = adapter.resolve_model(model, headers)
     return ParsedRequest(
         service_id=service.id,
         api=found.api,
-        model=extracted.model if extracted.model is not None else found.model,
+        model=model,
         stream=extracted.stream or found.stream,
         segments=extracted.segments,
         parsed=True,
@@ -104,7 +107,11 @@ def _side_call(service: Service, method: str, path: str, body: bytes) -> ParsedR
             return ParsedRequest.unparsed(service.id, "a body where the API takes none", side.api)
         return ParsedRequest(service.id, side.api, None, False, (), True, True, None)
     try:
-        extracted = side.extract(captured, jsonbody.load_object(body))
+        if side.form_fields:
+            doc = {n: jsonbody.loads(formbody.field(body, n)) for n in side.form_fields}
+        else:
+            doc = jsonbody.load_object(body)
+        extracted = side.extract(captured, doc)
     except (BodyError, ShapeError) as exc:
         return ParsedRequest.unparsed(service.id, exc.reason, side.api)
     except RecursionError:

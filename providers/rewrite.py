@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import formbody, jsonbody
+from .companions import FORM_COMPANION_APIS
 from .jsonbody import BodyError
 from .shapes import ParsedRequest, SegmentPath
 from .webapps import FORM_APIS
@@ -47,7 +48,7 @@ def rewrite_request(
     if not replacements:
         return body
     try:
-        if api in FORM_APIS:
+        if api in FORM_APIS or api in FORM_COMPANION_APIS:
             return _rewrite_form(body, replacements)
         doc: object = jsonbody.load_object(body)
         for path, text in replacements.items():

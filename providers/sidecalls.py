@@ -32,18 +32,22 @@ from typing import Final, Literal
 
 from . import anthropic, gemini, openai
 from .adapter import Extracted, Route
+from .companions import COMPANION_CALLS
 from .fields import Segments, ShapeError, as_object
 from .requestpath import ANY, match
 from .shapes import TextSegment
 
-type SideCallKind = Literal["token_count", "telemetry", "model_list", "bootstrap"]
+type SideCallKind = Literal["token_count", "telemetry", "model_list", "bootstrap", "companion"]
 
-#: Every kind, in the order the documentation lists them.
+#: Every kind, in the order the documentation lists them. ``companion`` is a web app's
+#: call beside the conversation itself (``companions.py``); policy allows it per service
+#: (``companion_calls``), not per kind.
 SIDE_CALL_KINDS: Final[tuple[SideCallKind, ...]] = (
     "token_count",
     "telemetry",
     "model_list",
     "bootstrap",
+    "companion",
 )
 
 #: A telemetry body with more strings than this is not read (refused as unparsed): a
@@ -61,6 +65,9 @@ class SideRoute:
     api: str
     kind: SideCallKind
     extract: Callable[[tuple[str, ...], dict[str, object]], Extracted] | None = None
+    #: Non-empty: the body is form-encoded and ``extract`` gets these fields, each
+    #: JSON-decoded (Gemini's ``batchexecute``); segment paths start with the field name.
+    form_fields: tuple[str, ...] = ()
 
 
 def telemetry_strings(doc: dict[str, object]) -> Extracted:
@@ -68,6 +75,11 @@ def telemetry_strings(doc: dict[str, object]) -> Extracted:
     segments = Segments()
     segments.add_strings(doc, (), "input", MAX_TELEMETRY_STRINGS)
     return Extracted(segments.freeze())
+
+
+def every_string(captured: tuple[str, ...], doc: dict[str, object]) -> Extracted:
+    """``telemetry_strings`` as a route's reader: every string of the body is a segment."""
+    return telemetry_strings(doc)
 
 
 def _anthropic_count(captured: tuple[str, ...], doc: dict[str, object]) -> Extracted:
@@ -167,6 +179,23 @@ SIDE_ROUTES: Final[dict[str, tuple[SideRoute, ...]]] = {
         *(SideRoute("GET", (v, "models", ANY), "gemini.models", "model_list") for v in _V),
     ),
 }
+
+SIDE_ROUTES.update(
+    {
+        service: tuple(
+            SideRoute(
+                c.method,
+                c.pattern,
+                c.api,
+                c.kind,
+                every_string if c.body != "none" else None,
+                (c.body.partition(":")[2],) if c.body.startswith("form:") else (),
+            )
+            for c in calls
+        )
+        for service, calls in COMPANION_CALLS.items()
+    }
+)
 
 #: The side-call kind of each side-call api id.
 KIND_OF_API: Final[dict[str, SideCallKind]] = {

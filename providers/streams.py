@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from .apistreams import AnthropicStream, GeminiStream, OpenAIChatStream, ResponsesStream
 from .bedrockstream import BedrockStream
+from .geminiframes import GeminiWebStream
 from .sse import DEFAULT_MAX_EVENT_BYTES
 from .streambase import StreamParser
 from .webstreams import ChatGptWebStream, ClaudeWebStream
@@ -29,6 +30,7 @@ _PARSERS: dict[str, Callable[[int], StreamParser]] = {
     "bedrock.invoke_stream": BedrockStream,
     "chatgpt.conversation": ChatGptWebStream,
     "claude.completion": ClaudeWebStream,
+    "gemini_web.stream_generate": GeminiWebStream,
 }
 
 #: Apis whose answers can stream and that have a parser.
@@ -39,7 +41,6 @@ def stream_parser_for(
     api: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 ) -> StreamParser | None:
     """A new parser for one streamed answer of ``api``, holding at most ``max_event_bytes``
-    of one line, event or message; ``None`` when the api's answers do not stream or their
-    format is not read (Gemini's web app: a length-prefixed private format)."""
+    of one line, event or message; ``None`` when the api's answers do not stream."""
     factory = _PARSERS.get(api)
     return factory(max_event_bytes) if factory is not None else None

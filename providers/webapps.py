@@ -4,15 +4,26 @@ These are the endpoints the apps' own pages call; they change without notice, so
 unrecognized body is reported unparsed rather than guessed at. Answers always stream.
 
 - ChatGPT: ``POST /backend-api/conversation`` and ``/backend-api/f/conversation`` (also
-  ``/backend-anon/...`` for signed-out use). ``messages[].content.parts[]`` strings, the
-  role in ``messages[].author.role``, ``model`` (e.g. "auto").
+  ``/backend-anon/...`` for signed-out use). ``messages[].content.parts[]``: strings, and
+  objects (``image_asset_pointer``, file references, ``audio_transcription``) every
+  string of which is scanned; ``messages[].content.text``; ``messages[].metadata``
+  (``attachments[]`` names and ids) every string scanned. The role in
+  ``messages[].author.role``, ``model`` (``auto`` resolves through ``webmodels.py``).
 - Claude: ``POST /api/organizations/{org}/chat_conversations/{conv}/completion`` and
   ``/retry_completion``. ``prompt``, ``attachments[].extracted_content`` (text the page
-  extracted from an uploaded file), ``model`` when the user picked one.
+  extracted from an uploaded file), ``personalized_styles[]`` (the style's ``prompt`` and
+  examples), ``tools[]`` (MCP tool definitions the page sends: names, descriptions,
+  schemas) and ``sync_sources`` (connected documents), every string of the last three
+  scanned; ``model`` when the user picked one (else ``claude-web:default``).
 - Gemini: ``POST /_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate``,
   a form body whose ``f.req`` field is the JSON ``[null, "<inner JSON>"]``; the prompt is
   ``inner[0][0]``, so its segment path is ``("f.req", 1, "<json>", 0, 0)`` (see
-  ``shapes.JSON_STRING``). The model is chosen by an opaque header, so it stays ``None``.
+  ``shapes.JSON_STRING``). The model is named by the header
+  ``x-goog-ext-525001261-jspb`` (``webmodels.gemini_web_model``).
+
+Shapes as replayed by public clients: acheong08/ChatGPT (``src/revChatGPT/V1.py``),
+st1vms/unofficial-claude-api (``claude_api/client.py``), HanaokaYuzu/Gemini-API
+(``src/gemini_webapi/client.py``, ``constants.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +42,12 @@ from .fields import (
 )
 from .jsonbody import BodyError, loads
 from .requestpath import ANY
-from .shapes import JSON_STRING
+from .shapes import JSON_STRING, TextSegment
+from .webmodels import chatgpt_model, claude_web_model, gemini_web_model
+
+#: A request part read string by string (styles, MCP tools, object parts) may hold at
+#: most this many strings in all; more and the body is not read (refused as unparsed).
+MAX_PART_STRINGS = 20_000
 
 CHATGPT_API = "chatgpt.conversation"
 CLAUDE_API = "claude.completion"
@@ -63,8 +79,14 @@ def _chatgpt_extract(found: Route, doc: dict[str, object]) -> Extracted:
             continue
         segments.add_field(content, "text", ("messages", i, "content"), role)
         for j, part in enumerate(opt_list(content, "parts") or ()):
+            at = ("messages", i, "content", "parts", j)
             if isinstance(part, str):
-                segments.add(("messages", i, "content", "parts", j), role, part)
+                segments.add(at, role, part)
+            elif isinstance(part, dict):  # image_asset_pointer, file refs: any text in them
+                segments.add_strings(part, at, role, MAX_PART_STRINGS)
+        metadata = opt_object(message, "metadata")
+        if metadata is not None:  # attachments[] (names, ids), other client data
+            segments.add_strings(metadata, ("messages", i, "metadata"), role, MAX_PART_STRINGS)
     return Extracted(segments.freeze(), model_of(doc), True)
 
 
@@ -82,6 +104,12 @@ def _claude_extract(found: Route, doc: dict[str, object]) -> Extracted:
     for i, raw in enumerate(opt_list(doc, "attachments") or ()):
         attachment = as_object(raw, "attachment")
         segments.add_field(attachment, "extracted_content", ("attachments", i), "user")
+    for name, role in (("personalized_styles", "system"), ("tools", "system")):
+        value = opt_list(doc, name)
+        if value is not None:
+            segments.add_strings(value, (name,), role, MAX_PART_STRINGS)
+    if "sync_sources" in doc:
+        segments.add_strings(doc["sync_sources"], ("sync_sources",), "user", MAX_PART_STRINGS)
     return Extracted(segments.freeze(), model_of(doc), True)
 
 
@@ -116,6 +144,40 @@ def _gemini_extract(found: Route, doc: dict[str, object]) -> Extracted:
     return Extracted(segments.freeze(), None, True)
 
 
-CHATGPT = Adapter(_chatgpt_route, _chatgpt_extract)
-CLAUDE = Adapter(_claude_route, _claude_extract)
-GEMINI = Adapter(_gemini_route, _gemini_extract, form_fields=(GEMINI_WEB_FIELD,))
+#: At most this many file references are named in a record.
+MAX_FILE_REFS = 8
+
+
+def file_references(segments: tuple[TextSegment, ...]) -> tuple[str, ...]:
+    """The files a ChatGPT message points at (``image_asset_pointer`` and other object
+    parts' ``asset_pointer``, ``metadata.attachments[].id``), in order, without repeats,
+    so that the conversation's record names the uploads it uses (ids, never content)."""
+    refs: dict[str, None] = {}
+    for s in segments:
+        path = s.path
+        if (
+            path
+            and path[0] == "messages"
+            and (
+                path[-1] == "asset_pointer"
+                or (len(path) >= 4 and path[-3] == "attachments" and path[-1] == "id")
+            )
+        ):
+            refs[s.text] = None
+            if len(refs) >= MAX_FILE_REFS:
+                break
+    return tuple(refs)
+
+
+CHATGPT = Adapter(
+    _chatgpt_route, _chatgpt_extract, resolve_model=lambda model, _: chatgpt_model(model)
+)
+CLAUDE = Adapter(
+    _claude_route, _claude_extract, resolve_model=lambda model, _: claude_web_model(model)
+)
+GEMINI = Adapter(
+    _gemini_route,
+    _gemini_extract,
+    form_fields=(GEMINI_WEB_FIELD,),
+    resolve_model=lambda _, headers: gemini_web_model(headers),
+)

@@ -18,7 +18,12 @@ times its own size in rebuilding, or grows a message's text past ``max_event_byt
 marks the parser ``too_large`` (the answer is cut: fail closed).
 
 Claude's app sends ``completion`` events whose ``completion`` field is the next piece of
-text, or Anthropic Messages events (``content_block_delta`` ...) in newer versions.
+text, or Anthropic Messages events (``content_block_delta`` ...) in newer versions, with
+events of its own: ``message_limit`` (the account's rate-limit window: no text),
+``content_block_delta`` with ``thinking_delta`` (``delta.thinking``) and
+``thinking_summary_delta`` (``delta.summary.summary``). ``message_start.message.model`` is
+empty and no event carries usage: the text the answer streams (thinking included, as it is
+billed as output) is reported so that the caller can estimate the usage and mark it so.
 """
 
 from __future__ import annotations
@@ -214,6 +219,22 @@ class ChatGptWebStream(SseStreamParser):
         return raw if isinstance(raw, str) else ""
 
 
+def _claude_thinking(doc: dict[str, object]) -> str | None:
+    """The thinking text a Claude app event adds (``thinking_delta``,
+    ``thinking_summary_delta``)."""
+    delta = sub_object(doc, "delta") if doc.get("type") == "content_block_delta" else None
+    if delta is None:
+        return None
+    if delta.get("type") == "thinking_delta":
+        thinking = delta.get("thinking")
+        return thinking if isinstance(thinking, str) and thinking else None
+    if delta.get("type") == "thinking_summary_delta":
+        summary = sub_object(delta, "summary")
+        text = summary.get("summary") if summary is not None else None
+        return text if isinstance(text, str) and text else None
+    return None
+
+
 class ClaudeWebStream(SseStreamParser):
     def _on_event(self, event: SseEvent) -> StreamEvent | None:
         doc = json_object(event.data)
@@ -222,5 +243,8 @@ class ClaudeWebStream(SseStreamParser):
         completion = doc.get("completion")
         if isinstance(completion, str):
             return StreamEvent(completion or None, None, event_name(event, doc))
+        thinking = _claude_thinking(doc)
+        if thinking is not None:
+            return StreamEvent(thinking, None, event_name(event, doc))
         text, usage = anthropic_event(doc, self._usage)
         return StreamEvent(text, usage, event_name(event, doc))

@@ -72,6 +72,40 @@ def test_stream_tap_survives_a_corrupt_body() -> None:
     assert FlowContext.of(flow).usage is None
 
 
+def test_stream_tap_estimates_and_marks_the_usage_an_app_does_not_report() -> None:
+    # Claude's web app: no model and no usage in any event
+    flow = _flow()
+    parser = stream_parser_for("claude.completion")
+    assert parser is not None
+    text = "Dear Jane, your order has shipped."  # 34 characters: 9 tokens at 4 a token
+    events = [
+        {"type": "message_start", "message": {"id": "m", "model": "", "content": []}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "Hmm"},
+        },
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": text}},
+        {"type": "message_limit", "message_limit": {"type": "within_limit"}},
+        {"type": "message_stop"},
+    ]
+    wire = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    tap = StreamTap(flow, parser, "identity")
+    tap(wire)
+    tap(b"")
+    assert FlowContext.of(flow).usage == Usage(None, 1 + 9, True)  # thinking counts as output
+
+
+def test_stream_tap_keeps_a_reported_usage_unmarked() -> None:
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(SSE)
+    tap(b"")
+    assert FlowContext.of(flow).usage == Usage(11, 2, False)
+
+
 @pytest.mark.parametrize(
     ("headers", "requested", "expected"),
     [

@@ -118,7 +118,27 @@ def well_formed(api: str, deltas: list[str], done: bool) -> list[tuple[str | Non
                 },
             )
         )
-    elif api == "anthropic.messages":
+    elif api == "chatgpt.conversation":  # the delta encoding (providers/webstreams.py)
+        message = {"id": "m", "author": {"role": "assistant"}, "content": {"parts": [""]}}
+        path = "/message/content/parts/0"
+        events = [
+            ("delta_encoding", b'"v1"'),
+            ("delta", {"p": "", "o": "add", "v": {"message": message}}),
+        ]
+        for i, d in enumerate(deltas):
+            if i == 0:
+                events.append(("delta", {"p": path, "o": "append", "v": d}))
+            elif i % 3 == 2:  # some appends ride inside a patch, after other operations (the
+                # last one's path and operation are what a bare {"v"} continues)
+                ops = [
+                    {"p": "/message/status", "o": "replace", "v": "x"},
+                    {"p": path, "o": "append", "v": d},
+                ]
+                events.append(("delta", {"p": "", "o": "patch", "v": ops}))
+            else:
+                events.append(("delta", {"v": d}))
+        events.append((None, {"type": "message_stream_complete"}))
+    elif api in ("anthropic.messages", "claude.completion"):
         events = [
             ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
             (
@@ -224,6 +244,8 @@ _FAMILY = {
     "azure.responses": "responses",
     "anthropic.messages": "anthropic",
     "gemini.stream_generate_content": "gemini",
+    "chatgpt.conversation": "chatgpt",
+    "claude.completion": "claude",
 }
 
 
@@ -321,6 +343,12 @@ _UNHASHABLE = {
     },
     "gemini.stream_generate_content": {
         "candidates": [{"index": [0], "content": {"parts": [{"text": "x"}]}}]
+    },
+    "chatgpt.conversation": {"p": ["/message"], "o": {}, "v": "<PERSON_1>"},
+    "claude.completion": {
+        "type": "content_block_delta",
+        "index": [0],
+        "delta": {"type": "thinking_delta", "thinking": "x"},
     },
 }
 

@@ -26,6 +26,7 @@ from warden.providers.shapes import StreamEvent, Usage
 from warden.providers.sse import SseDecoder
 from warden.providers.streams import STREAMING_APIS, StreamParser, stream_parser_for
 
+from .gemini_streams import frame_streams
 from .payloads import PAYLOADS, gemini_chunks, shaped
 from .strategies import chunked, encode, json_values, scaled, sse_streams
 
@@ -42,6 +43,7 @@ FAMILY = {
     "claude.completion": "claude",
     "bedrock.converse_stream": "bedrock",
     "bedrock.invoke_stream": "bedrock",
+    "gemini_web.stream_generate": "gemini_web",  # its own properties: test_geminiframes.py
 }
 
 
@@ -129,6 +131,8 @@ def stream_bytes(api: str) -> st.SearchStrategy[bytes]:
     family = FAMILY[api]
     if family == "bedrock":
         return bedrock_streams()
+    if family == "gemini_web":
+        return frame_streams()
     sse = sse_streams(PAYLOADS[family])
     if family == "gemini":
         return st.one_of(sse, gemini_arrays())

@@ -42,6 +42,7 @@ API = {
     "telemetry": "anthropic.event_logging",
     "model_list": "openai.models",
     "bootstrap": "anthropic.client_bootstrap",
+    "companion": "chatgpt.preflight",
 }
 
 

@@ -44,7 +44,6 @@ def test_parser_for_api(api: str, parser_type: type[StreamParser]) -> None:
         "gemini.generate_content",
         "gemini.embed_content",
         "bedrock.converse",
-        "gemini_web.stream_generate",
         "nope",
         "",
     ],

@@ -29,12 +29,15 @@ def test_chatgpt(path: str) -> None:
     parsed = parse("chatgpt-web", path, compact(CHATGPT_CONVERSATION))
     assert (parsed.api, parsed.model, parsed.stream, parsed.rewritable) == (
         "chatgpt.conversation",
-        "auto",
+        "gpt-5",  # "auto" resolves through webmodels.CHATGPT_MODEL_ALIASES
         True,
         True,
     )
+    # object parts (image_asset_pointer, file refs) are scanned string by string too
     assert table(parsed) == [
-        (("messages", 0, "content", "parts", 1), "user", "Draft an email to HR about Jane")
+        (("messages", 0, "content", "parts", 0, "content_type"), "user", "image_asset_pointer"),
+        (("messages", 0, "content", "parts", 0, "asset_pointer"), "user", "file-service://f"),
+        (("messages", 0, "content", "parts", 1), "user", "Draft an email to HR about Jane"),
     ]
 
 
@@ -47,7 +50,7 @@ def test_chatgpt_code_content_and_missing_author() -> None:
         ],
     }
     parsed = parse("chatgpt-web", "/backend-api/conversation", compact(doc))
-    assert parsed.model is None
+    assert parsed.model == "chatgpt-web:default"  # explicit: a model list refuses it
     assert table(parsed) == [
         (("messages", 0, "content", "parts", 0), "user", "no author"),
         (("messages", 1, "content", "text"), "user", "x = 1"),
@@ -57,10 +60,8 @@ def test_chatgpt_code_content_and_missing_author() -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/backend-api/conversation/init",
-        "/backend-api/conversations?offset=0",
-        "/backend-api/lat/r",
-        "/backend-api/sentinel/chat-requirements",
+        "/backend-api/conversations?offset=0",  # a listing is a GET (test_companions)
+        "/backend-api/not-a-known-call",
         "/",
     ],
 )
@@ -84,10 +85,24 @@ def test_get_on_web_apps_is_not_inference() -> None:
 )
 def test_claude(path: str) -> None:
     parsed = parse("claude-web", path, compact(CLAUDE_COMPLETION))
-    assert (parsed.api, parsed.model, parsed.stream) == ("claude.completion", None, True)
+    assert (parsed.api, parsed.model, parsed.stream) == (
+        "claude.completion",
+        "claude-web:default",
+        True,
+    )
+    styles = [
+        (("personalized_styles", 0, key), "system", value)
+        for key, value in {
+            "type": "default",
+            "key": "Default",
+            "name": "Normal",
+            "prompt": "Normal",
+        }.items()
+    ]
     assert table(parsed) == [
         (("prompt",), "user", "Summarize the attached file"),
         (("attachments", 0, "extracted_content"), "user", "Salary of Jane Doe: 90k"),
+        *styles,
     ]
     with_model = parse(
         "claude-web", path, compact({**CLAUDE_COMPLETION, "model": "claude-opus-4-1"})
@@ -99,7 +114,7 @@ def test_gemini_web() -> None:
     parsed = parse("gemini-web", GEMINI_WEB_PATH, gemini_web_body())
     assert (parsed.api, parsed.model, parsed.stream, parsed.rewritable) == (
         "gemini_web.stream_generate",
-        None,
+        "gemini-web:default",  # no model header (webmodels.gemini_web_model)
         True,
         True,
     )
@@ -130,3 +145,30 @@ def test_gemini_web_wrong_shapes(body: bytes, reason: str) -> None:
         False,
         reason,
     )
+
+
+def test_chatgpt_file_references_are_named_for_the_record() -> None:
+    from warden.providers.webapps import file_references
+
+    doc = {
+        "messages": [
+            {
+                "author": {"role": "user"},
+                "content": {
+                    "content_type": "multimodal_text",
+                    "parts": [
+                        {"content_type": "image_asset_pointer", "asset_pointer": "sediment://f1"},
+                        "look at this",
+                        {"content_type": "image_asset_pointer", "asset_pointer": "sediment://f1"},
+                    ],
+                },
+                "metadata": {"attachments": [{"id": "file-9", "name": "a.pdf"}]},
+            }
+        ]
+    }
+    parsed = parse("chatgpt-web", "/backend-api/f/conversation", compact(doc))
+    assert file_references(parsed.segments) == ("sediment://f1", "file-9")
+    # the name of the attachment is text like any other: scanned
+    assert ("messages", 0, "metadata", "attachments", 0, "name") in [
+        s.path for s in parsed.segments
+    ]
