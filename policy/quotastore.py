@@ -11,23 +11,29 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 TABLE = "policy_quota_counters"
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
+# The table, step by step (see warden.state.migrate); ``{bigint}`` and ``{without_rowid}``
+# are the backend's. Released steps are never edited.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "quota counters",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     tenant       TEXT    NOT NULL,
     scope        TEXT    NOT NULL CHECK (scope IN ('user', 'department', 'tenant')),
     key          TEXT    NOT NULL,  -- subject, department name, or '' for the tenant
     metric       TEXT    NOT NULL,  -- requests_per_minute | tokens_per_day | tokens_per_month
-    window_start INTEGER NOT NULL,  -- epoch seconds, UTC, start of the fixed window
-    value        INTEGER NOT NULL,
-    estimated    INTEGER NOT NULL DEFAULT 0,  -- part of value estimated from text length
-    updated_at   INTEGER NOT NULL,
+    window_start {{bigint}} NOT NULL,  -- epoch seconds, UTC, start of the fixed window
+    value        {{bigint}} NOT NULL,
+    estimated    {{bigint}} NOT NULL DEFAULT 0,  -- part of value estimated from text length
+    updated_at   {{bigint}} NOT NULL,
     PRIMARY KEY (tenant, scope, key, metric)
-) WITHOUT ROWID
-"""
+) {{without_rowid}}""",
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +54,6 @@ class QuotaStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        with self._lock, conn:
-            conn.execute(SCHEMA)
-
-    @classmethod
-    def open(cls, path: str | Path) -> QuotaStore:
-        """A store on its own connection to ``path`` (WAL, usable from any thread)."""
-        conn = sqlite3.connect(path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(conn)
 
     def load(self) -> list[CounterRow]:
         with self._lock:

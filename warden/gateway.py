@@ -153,7 +153,8 @@ class Gateway:
         except ValueError as exc:  # listening on 0.0.0.0 with no public_url: address unknown
             logger.warning("no /proxy.pac: %s", exc)
             pac = []
-        state = store.open_state(config.state_db)
+        database = store.open_database(config)
+        state = database.conn
         ca_cert = ensure_ca(config, catalog)
         tenants = config.identity.tenants
         trail = AuditTrail(
@@ -189,7 +190,7 @@ class Gateway:
         if config.policy is not None:
             policy = PolicyRuntime(
                 config.policy.file,
-                config.state_db,
+                database.connect(),
                 {t.id for t in config.identity.tenants},
                 set(profiles) if profiles is not None else None,
                 trail.admin,
@@ -326,5 +327,5 @@ class Gateway:
             await identity.aclose()
             trail.admin("gateway.stopped", None, {})
             await trail.stop()
-            state.close()
+            database.close()
             logger.info("stopped")

@@ -94,7 +94,7 @@ class PolicyRuntime:
     def __init__(
         self,
         policy_file: Path,
-        state_db: Path,
+        quota_conn: sqlite3.Connection,
         known_tenants: set[str],
         known_dlp_profiles: set[str] | None,
         audit: AdminEvent,
@@ -117,9 +117,8 @@ class PolicyRuntime:
             )
         except PolicyError as exc:
             raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
-        conn = sqlite3.connect(state_db, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        self.quota_store = QuotaStore(conn)
+        # its own connection: the quota flush thread writes while the loop reads sessions
+        self.quota_store = QuotaStore(quota_conn)
         self.quotas = Quotas(self.holder.get, self.quota_store)
         self.acks = CoachAcknowledgements()
         self.coach_tokens = CoachTokens()

@@ -22,56 +22,64 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS scim_users (
-        seq INTEGER PRIMARY KEY,          -- creation order: stable pagination
-        tenant TEXT NOT NULL,
-        id TEXT NOT NULL,
-        user_name TEXT NOT NULL,
-        user_name_key TEXT NOT NULL,      -- NFC + casefold: userName is case-insensitive
-        external_id TEXT,
-        active INTEGER NOT NULL,
-        version INTEGER NOT NULL,         -- meta.version is W/"<version>"
-        created TEXT NOT NULL,
-        last_modified TEXT NOT NULL,
-        doc TEXT NOT NULL,                -- SCIM JSON without id, meta, password, groups
-        UNIQUE (tenant, id),
-        UNIQUE (tenant, user_name_key)
-    )""",
-    "CREATE INDEX IF NOT EXISTS scim_users_external ON scim_users (tenant, external_id)",
-    """CREATE TABLE IF NOT EXISTS scim_groups (
-        seq INTEGER PRIMARY KEY,
-        tenant TEXT NOT NULL,
-        id TEXT NOT NULL,
-        display_name TEXT NOT NULL,
-        display_key TEXT NOT NULL,        -- NFC + casefold
-        external_id TEXT,
-        version INTEGER NOT NULL,
-        created TEXT NOT NULL,
-        last_modified TEXT NOT NULL,
-        doc TEXT NOT NULL,                -- SCIM JSON without id, meta, members
-        UNIQUE (tenant, id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS scim_groups_display ON scim_groups (tenant, display_key)",
-    "CREATE INDEX IF NOT EXISTS scim_groups_external ON scim_groups (tenant, external_id)",
-    """CREATE TABLE IF NOT EXISTS scim_members (
-        tenant TEXT NOT NULL,
-        group_id TEXT NOT NULL,
-        member_id TEXT NOT NULL,
-        member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
-        display TEXT,
-        position INTEGER NOT NULL,        -- the order the client gave
-        PRIMARY KEY (tenant, group_id, member_id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS scim_members_member ON scim_members (tenant, member_id)",
-    """CREATE TABLE IF NOT EXISTS scim_deprovision_outbox (
-        seq INTEGER PRIMARY KEY,
-        tenant TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        user TEXT NOT NULL,               -- JSON: id, userName, externalId, emails
-        created_at REAL NOT NULL
-    )""",
+# The tables of this store, step by step (see warden.state.migrate); ``{tokens}`` are
+# the backend's type names. Released steps are never edited.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "SCIM users, groups, members, deprovisioning outbox",
+        (
+            """CREATE TABLE IF NOT EXISTS scim_users (
+            seq {rowid},          -- creation order: stable pagination
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            user_name_key TEXT NOT NULL,      -- NFC + casefold: userName is case-insensitive
+            external_id TEXT,
+            active INTEGER NOT NULL,
+            version INTEGER NOT NULL,         -- meta.version is W/"<version>"
+            created TEXT NOT NULL,
+            last_modified TEXT NOT NULL,
+            doc TEXT NOT NULL,                -- SCIM JSON without id, meta, password, groups
+            UNIQUE (tenant, id),
+            UNIQUE (tenant, user_name_key)
+        )""",
+            "CREATE INDEX IF NOT EXISTS scim_users_external ON scim_users (tenant, external_id)",
+            """CREATE TABLE IF NOT EXISTS scim_groups (
+            seq {rowid},
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            display_key TEXT NOT NULL,        -- NFC + casefold
+            external_id TEXT,
+            version INTEGER NOT NULL,
+            created TEXT NOT NULL,
+            last_modified TEXT NOT NULL,
+            doc TEXT NOT NULL,                -- SCIM JSON without id, meta, members
+            UNIQUE (tenant, id)
+        )""",
+            "CREATE INDEX IF NOT EXISTS scim_groups_display ON scim_groups (tenant, display_key)",
+            "CREATE INDEX IF NOT EXISTS scim_groups_external ON scim_groups (tenant, external_id)",
+            """CREATE TABLE IF NOT EXISTS scim_members (
+            tenant TEXT NOT NULL,
+            group_id TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+            display TEXT,
+            position INTEGER NOT NULL,        -- the order the client gave
+            PRIMARY KEY (tenant, group_id, member_id)
+        )""",
+            "CREATE INDEX IF NOT EXISTS scim_members_member ON scim_members (tenant, member_id)",
+            """CREATE TABLE IF NOT EXISTS scim_deprovision_outbox (
+            seq {rowid},
+            tenant TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            "user" TEXT NOT NULL,             -- JSON: id, userName, externalId, emails;
+                                              -- quoted: USER is reserved in PostgreSQL
+            created_at {float} NOT NULL
+        )""",
+        ),
+    ),
 )
 
 MemberType = Literal["User", "Group"]
@@ -150,8 +158,6 @@ class ScimStore:
         self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0
-        for statement in SCHEMA:
-            conn.execute(statement)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -424,14 +430,14 @@ class ScimStore:
 
     def queue_deprovision(self, tenant: str, user: dict[str, Any], reason: str, now: float) -> None:
         self._conn.execute(
-            "INSERT INTO scim_deprovision_outbox (tenant, user_id, reason, user, created_at)"
+            'INSERT INTO scim_deprovision_outbox (tenant, user_id, reason, "user", created_at)'
             " VALUES (?,?,?,?,?)",
             (tenant, user["id"], reason, _dump(user), now),
         )
 
     def pending_deprovisions(self) -> list[PendingDeprovision]:
         rows = self._conn.execute(
-            "SELECT seq, tenant, reason, user FROM scim_deprovision_outbox ORDER BY seq"
+            'SELECT seq, tenant, reason, "user" FROM scim_deprovision_outbox ORDER BY seq'
         )
         return [PendingDeprovision(seq, t, reason, json.loads(u)) for seq, t, reason, u in rows]
 
