@@ -182,6 +182,14 @@ class SessionStore:
             index.not_before[(tenant, sub)] = at
         return index
 
+    def reload(self) -> None:
+        """Re-read every live row: another process committed a change (a fleet's other
+        instance). Counts as a revocation, so cached identities are re-checked."""
+        index = self._load()
+        with self._lock:
+            self._index = index
+            self.revocations += 1
+
     # -- creating ----------------------------------------------------------------------
 
     def create_session(

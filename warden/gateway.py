@@ -166,6 +166,8 @@ class Gateway:
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
         )
+        # a fleet on PostgreSQL: what another instance commits reaches this one's memory
+        changes = database.watch([(store.SESSION_TABLES, identity.sessions.reload)])
         if not identity.enforce:
             logger.warning(
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
@@ -327,5 +329,7 @@ class Gateway:
             await identity.aclose()
             trail.admin("gateway.stopped", None, {})
             await trail.stop()
+            if changes is not None:
+                changes.stop()
             database.close()
             logger.info("stopped")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from warden.identity.scim import store as scim_store
 from warden.policy import quotastore
 from warden.state import POSTGRESQL, SQLITE, Applied, Domain, StateError, migrate, status
 from warden.state import sqlite as sqlite_state
+from warden.state.dialect import NOTIFY_CHANNEL
 from warden.state.migrate import DomainStatus, require_current
 
 # Before versioned migrations, one ledger row created an unused ``meta`` table; every
@@ -39,12 +40,38 @@ _OWNER_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 
+# PostgreSQL only: every committed write to a table an instance keeps in memory tells
+# every instance (warden/state/listen.py). One notification per statement, not per row.
+SESSION_TABLES = ("sessions", "device_credentials", "surrogate_bindings", "person_revocations")
+NOTIFIED_TABLES = (
+    *SESSION_TABLES,
+    "scim_users",
+    "scim_groups",
+    "scim_members",
+    "scim_tokens",
+)
+_NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "notify every instance of changes to sessions, credentials and SCIM data",
+        (
+            "CREATE FUNCTION warden_state_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$",
+            *(
+                f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()"
+                for table in NOTIFIED_TABLES
+            ),
+        ),
+    ),
+)
+
 DOMAINS: tuple[Domain, ...] = (
     Domain("state", _OWNER_STEPS),
     Domain("identity.sessions", sessions.MIGRATIONS),
     Domain("identity.scim", scim_store.MIGRATIONS),
     Domain("identity.scim_tokens", scim_credentials.MIGRATIONS),
     Domain("policy.quotas", quotastore.MIGRATIONS),
+    Domain("state.notify", _NOTIFY_STEPS, dialects=("postgresql",)),
 )
 
 
@@ -62,6 +89,7 @@ class StateDatabase:
     _connect: Callable[[], sqlite3.Connection]
     _close: Callable[[], None]
     pool: Any = None  # psycopg_pool.ConnectionPool on PostgreSQL
+    dsn: str | None = field(default=None, repr=False)  # PostgreSQL: carries a password
 
     def connect(self) -> sqlite3.Connection:
         """Another connection (SQLite: its own file handle; PostgreSQL: the same pool)."""
@@ -69,6 +97,18 @@ class StateDatabase:
 
     def close(self) -> None:
         self._close()
+
+    def watch(self, callbacks: Iterable[tuple[Iterable[str], Callable[[], None]]]) -> Any:
+        """On PostgreSQL, a started ``ChangeListener`` calling ``callbacks`` (tables, reload)
+        when another instance (or this one) commits a change to those tables; the caller
+        stops it. None on SQLite, where this process is the only writer it must follow."""
+        if self.dsn is None:
+            return None
+        from warden.state.listen import ChangeListener
+
+        listener = ChangeListener(self.dsn, callbacks)
+        listener.start()
+        return listener
 
 
 def open_state(path: Path) -> sqlite3.Connection:
@@ -138,7 +178,9 @@ def open_database(config: Config, env: Mapping[str, str] | None = None) -> State
         pool.close()
         raise
     as_sqlite = cast(sqlite3.Connection, conn)  # the surface the stores use; see the docstring
-    return StateDatabase("postgresql", where, as_sqlite, lambda: as_sqlite, pool.close, pool)
+    return StateDatabase(
+        "postgresql", where, as_sqlite, lambda: as_sqlite, pool.close, pool, _dsn(env)
+    )
 
 
 def describe_state(

@@ -10,7 +10,8 @@ import os
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from warden.identity.sessions import SessionStore, UserIdentity
 from warden.policy.quotastore import CounterRow, QuotaStore
 from warden.state import POSTGRESQL, MigrationsPending, SchemaTooNew, StateError, migrate, status
 from warden.state.postgres import DSN_ENV, PgConnection, open_pool, qmark_to_format
-from warden.store import DOMAINS, StateDatabase, migrate_state, open_database
+from warden.store import DOMAINS, SESSION_TABLES, StateDatabase, migrate_state, open_database
 
 from .test_store import TABLES
 
@@ -247,3 +248,95 @@ def test_warden_db_migrate_and_status_on_postgresql(postgres_dsn: str, tmp_path:
         env={k: v for k, v in os.environ.items() if k != DSN_ENV},
     )
     assert no_dsn.returncode == 2 and DSN_ENV in no_dsn.stderr
+
+
+class Instance:
+    """One gateway's state side: its own pool, session store and change listener."""
+
+    def __init__(self, dsn: str, tmp_path: Path) -> None:
+        self.db = open_database(_config(tmp_path), {DSN_ENV: dsn})
+        self.sessions = SessionStore(self.db.conn)
+        self.reloaded = threading.Event()
+
+        def reload() -> None:
+            self.sessions.reload()
+            self.reloaded.set()
+
+        self.listener = self.db.watch([(SESSION_TABLES, reload)])
+        assert self.listener is not None and self.listener.listening.is_set()
+
+    def close(self) -> None:
+        self.listener.stop()
+        self.db.close()
+
+
+@pytest.fixture
+def fleet(postgres_dsn: str, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
+    migrate_state(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    a, b = Instance(postgres_dsn, tmp_path), Instance(postgres_dsn, tmp_path)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _until(check: Callable[[], bool], within: float, event: threading.Event) -> float:
+    """Seconds until ``check()`` held, re-checked at each ``event`` (a reload); fails after
+    ``within``."""
+    start = time.monotonic()
+    while True:
+        event.clear()
+        if check():
+            return time.monotonic() - start
+        left = within - (time.monotonic() - start)
+        assert left > 0, f"not within {within} s"
+        event.wait(left)
+
+
+def test_a_sign_in_on_one_instance_is_served_by_the_other(fleet: tuple[Instance, Instance]) -> None:
+    a, b = fleet
+    user = UserIdentity("acme", "https://idp", "u-1", "a@acme.example")
+    issued = a.sessions.create_session(user, "device", 3600)
+    device = a.sessions.issue_device_credential(issued.session)
+    # the requirement is 1 s; a notification and an in-memory reload take milliseconds
+    _until(lambda: b.sessions.session_by_device_credential(device) is not None, 1.0, b.reloaded)
+    assert b.sessions.session_by_device_credential(device) == issued.session
+
+
+def test_a_revocation_on_one_instance_cuts_the_other_within_a_second(
+    fleet: tuple[Instance, Instance],
+) -> None:
+    a, b = fleet
+    user = UserIdentity("acme", "https://idp", "u-2")
+    issued = a.sessions.create_session(user, "device", 3600)
+    device = a.sessions.issue_device_credential(issued.session)
+    _until(lambda: b.sessions.session_by_device_credential(device) is not None, 5.0, b.reloaded)
+    seen = b.sessions.revocations
+    a.sessions.revoke_user("acme", None, "u-2", "offboarded")
+    took = _until(lambda: b.sessions.session_by_device_credential(device) is None, 1.0, b.reloaded)
+    assert b.sessions.revocations > seen  # open connections on B re-check their person
+    assert took < 1.0
+
+
+def test_the_listener_comes_back_after_a_database_restart(
+    postgres_server: PostgresServer, fleet: tuple[Instance, Instance]
+) -> None:
+    a, b = fleet
+    user = UserIdentity("acme", "https://idp", "u-3")
+    issued = a.sessions.create_session(user, "device", 3600)
+    device = a.sessions.issue_device_credential(issued.session)
+    _until(lambda: b.sessions.session_by_device_credential(device) is not None, 5.0, b.reloaded)
+
+    postgres_server.stop()
+    # while it is down B keeps serving the sessions it knows, from memory
+    assert b.sessions.session_by_device_credential(device) is not None
+    with pytest.raises(sqlite3.OperationalError):  # and nothing can be written: no revocation
+        a.sessions.revoke_user("acme", None, "u-3", "offboarded")  # is lost half-done
+    postgres_server.start()
+    assert b.listener.listening.wait(30), "B's listener did not reconnect"
+    for _ in range(10):  # the pool may hand out a connection broken by the restart once
+        try:
+            a.sessions.revoke_user("acme", None, "u-3", "offboarded")
+            break
+        except sqlite3.OperationalError:
+            continue
+    _until(lambda: b.sessions.session_by_device_credential(device) is None, 1.0, b.reloaded)

@@ -57,6 +57,8 @@ SQLITE = Dialect(
 # 0x77617264656e ("warden"): the advisory lock every migrator takes, so two instances
 # started at once apply each step exactly once.
 MIGRATION_LOCK = 0x77617264656E
+# The channel of PostgreSQL's change notifications (warden/state/listen.py).
+NOTIFY_CHANNEL = "warden_state"
 
 POSTGRESQL = Dialect(
     "postgresql",

@@ -54,6 +54,8 @@ class Domain:
 
     name: str
     steps: tuple[Step, ...]
+    #: Backends this domain exists on (None: all), e.g. PostgreSQL's change notifications.
+    dialects: tuple[str, ...] | None = None
 
     @property
     def version(self) -> int:
@@ -101,10 +103,12 @@ class MigrationsPending(StateError):
         self.pending = tuple(pending)
 
 
-def _check_domains(domains: Sequence[Domain]) -> None:
+def _check_domains(domains: Sequence[Domain], dialect: Dialect) -> list[Domain]:
+    """The domains that exist on ``dialect``; names must be unique."""
     names = [d.name for d in domains]
     if len(set(names)) != len(names) or LEDGER in names:
         raise ValueError(f"state domains must have unique names: {names}")
+    return [d for d in domains if d.dialects is None or dialect.name in d.dialects]
 
 
 def _ledger_exists(conn: Connection, dialect: Dialect) -> bool:
@@ -127,7 +131,7 @@ def _statuses(recorded: dict[str, int], domains: Sequence[Domain]) -> list[Domai
 
 def status(conn: Connection, dialect: Dialect, domains: Sequence[Domain]) -> list[DomainStatus]:
     """Each domain's recorded and known version, changing nothing; unknown domains last."""
-    _check_domains(domains)
+    domains = _check_domains(domains, dialect)
     recorded = _recorded(conn) if _ledger_exists(conn, dialect) else {}
     return _statuses(recorded, domains)
 
@@ -159,7 +163,7 @@ def migrate(
     Either all of them are applied and recorded or none is. A schema newer than this build
     is refused before anything changes.
     """
-    _check_domains(domains)
+    domains = _check_domains(domains, dialect)
     for statement in dialect.begin:
         conn.execute(statement)
     try:
