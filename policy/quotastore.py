@@ -36,6 +36,25 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def _merge(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN c.window_start = excluded.window_start"
+        f" THEN c.{column} + excluded.{column}"
+        f" WHEN c.window_start < excluded.window_start THEN excluded.{column}"
+        f" ELSE c.{column} END"
+    )
+
+
+_ADD = (
+    f"INSERT INTO {TABLE} AS c VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - constants
+    " ON CONFLICT (tenant, scope, key, metric) DO UPDATE SET "
+    + ", ".join((_merge("value"), _merge("estimated")))
+    + ", window_start = CASE WHEN c.window_start < excluded.window_start"
+    " THEN excluded.window_start ELSE c.window_start END, updated_at = excluded.updated_at"
+    " RETURNING value"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CounterRow:
     tenant: str
@@ -79,6 +98,27 @@ class QuotaStore:
                 batch,
             )
         return len(batch)
+
+    def add(self, rows: Iterable[CounterRow], now: float) -> list[int]:
+        """A fleet's flush: add each row's ``value``/``estimated`` (this instance's increments
+        since its last flush) to the shared counter, in one transaction; the counters' new
+        totals, in order. A row of a newer window starts the counter again; one of an older
+        window (a lagging clock) changes nothing."""
+        batch = [
+            (r.tenant, r.scope, r.key, r.metric, r.window_start, r.value, r.estimated, int(now))
+            for r in rows
+        ]
+        if not batch:
+            return []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                totals = [int(self._conn.execute(_ADD, row).fetchone()[0]) for row in batch]
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return totals
 
     def purge(self, before: float) -> int:
         """Delete rows not updated since ``before`` (their windows are long over)."""

@@ -198,6 +198,7 @@ class Gateway:
                 trail.admin,
                 identity.settings.public_url,
                 lambda host: catalog.match(host) is not None,
+                shared_quotas=database.backend == "postgresql",
             )
             enforcer = PolicyEnforcer(
                 policy, identity.settings.company, identity.settings.help_contact

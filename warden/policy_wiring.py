@@ -43,6 +43,7 @@ logger = logging.getLogger("warden.policy")
 
 COACH_TOKEN_TTL_S = 3600
 FLUSH_EVERY_S = 5.0
+FLEET_FLUSH_EVERY_S = 0.25  # a fleet's quota slack is counted per flush (policy/quotas.py)
 
 AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
 
@@ -100,6 +101,8 @@ class PolicyRuntime:
         audit: AdminEvent,
         portal_url: str,
         is_catalog_host: Callable[[str], bool],
+        *,
+        shared_quotas: bool = False,
     ) -> None:
         self.path = policy_file
         self.audit = audit
@@ -119,7 +122,9 @@ class PolicyRuntime:
             raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
         # its own connection: the quota flush thread writes while the loop reads sessions
         self.quota_store = QuotaStore(quota_conn)
-        self.quotas = Quotas(self.holder.get, self.quota_store)
+        self.quotas = Quotas(self.holder.get, self.quota_store, shared=shared_quotas)
+        # a fleet's counters are shared by flushing: often, to keep each view fresh
+        self.flush_every_s = FLEET_FLUSH_EVERY_S if shared_quotas else FLUSH_EVERY_S
         self.acks = CoachAcknowledgements()
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
@@ -161,7 +166,7 @@ class PolicyRuntime:
 
     async def keep_flushing(self) -> None:
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
+            await asyncio.sleep(self.flush_every_s)
             try:
                 await asyncio.to_thread(self.quotas.flush, time.time())
             except Exception:
