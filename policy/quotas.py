@@ -133,6 +133,9 @@ class Quotas:
         self._policy = policy
         self._store = store
         self._shared = shared
+        #: A fleet's instance calls this when a counter's share until the next flush is
+        #: used up, so the flush can run at once instead of at its next tick.
+        self.share_used: Callable[[], None] | None = None
         self._clock = WindowClock()
         self._tenants: dict[str, _TenantCounters] = {}
         self._create_lock = threading.Lock()
@@ -173,7 +176,18 @@ class Quotas:
             if verdict.ok:
                 for scope, key, _ in scopes:
                     counters.add((scope, key, RPM), minute, 1)
-            return verdict
+            used_up = self._shared and (
+                not verdict.ok
+                or any(
+                    limits.requests_per_minute is not None
+                    and counters.pending((scope, key, RPM), minute)
+                    >= fleet_slack(limits.requests_per_minute)
+                    for scope, key, limits in scopes
+                )
+            )
+        if used_up and self.share_used is not None:
+            self.share_used()
+        return verdict
 
     def record_usage(
         self,

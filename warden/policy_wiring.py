@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -165,8 +166,17 @@ class PolicyRuntime:
         self.watcher.start()
 
     async def keep_flushing(self) -> None:
+        due = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def flush_soon() -> None:
+            loop.call_soon_threadsafe(due.set)
+
+        self.quotas.share_used = flush_soon
         while True:
-            await asyncio.sleep(self.flush_every_s)
+            with contextlib.suppress(TimeoutError):  # a fleet's share used up: flush now
+                await asyncio.wait_for(due.wait(), self.flush_every_s)
+            due.clear()
             try:
                 await asyncio.to_thread(self.quotas.flush, time.time())
             except Exception:

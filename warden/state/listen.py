@@ -25,6 +25,7 @@ from warden.state.dialect import NOTIFY_CHANNEL as CHANNEL
 logger = logging.getLogger("warden.state")
 
 POLL_S = 0.5  # how often the thread looks at its stop flag while no notification comes
+DRAIN_S = 0.002  # after a wake-up: notifications already on the wire join the same reload
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # reconnection back-off; the last value repeats
 
 
@@ -68,8 +69,11 @@ class ChangeListener:
                     self._fire(None)  # anything may have changed while we were not listening
                     self.listening.set()
                     while not self._stop.is_set():
-                        tables = {n.payload for n in conn.notifies(timeout=POLL_S)}
+                        # wake at the first notification, then take what else has already
+                        # arrived (one transaction notifies once per table it wrote)
+                        tables = {n.payload for n in conn.notifies(timeout=POLL_S, stop_after=1)}
                         if tables:
+                            tables |= {n.payload for n in conn.notifies(timeout=DRAIN_S)}
                             self._fire(tables)
             except psycopg.Error as exc:
                 self.listening.clear()
