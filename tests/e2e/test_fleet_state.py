@@ -12,6 +12,7 @@ import datetime
 import os
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,10 @@ BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello 
 RPM = 10
 POLICY = {
     "defaults": {"default_action": "allow"},
-    "tenants": {"acme": {"quotas": {"per_user": {"requests_per_minute": RPM}}}},
+    "tenants": {
+        "acme": {"quotas": {"per_user": {"requests_per_minute": RPM}}},
+        "globex": {},  # no quota: its flows show what continues while the database is down
+    },
 }
 
 
@@ -165,3 +169,67 @@ def test_a_per_user_quota_holds_across_both_instances(fleet: Fleet) -> None:
     admitted = statuses.count(200)
     assert set(statuses) <= {200, 429}, statuses
     assert RPM <= admitted <= RPM + 2 * fleet_slack(RPM), statuses
+
+
+def test_a_database_restart_under_load(fleet: Fleet, postgres_server: object) -> None:
+    """Signed-in flows continue from memory while PostgreSQL is down; writes (here a
+    revocation) fail closed; once it is back, everything recovers by itself."""
+    from tests.postgres import PostgresServer
+
+    assert isinstance(postgres_server, PostgresServer)
+    login = device_login(fleet.a, "carol", "dev-carol-password")  # globex: no quota
+    deadline = time.monotonic() + 5
+    while True:  # until B has learnt of the sign-in (see the first test)
+        with _client(fleet.b, login["credential"]) as probe:
+            answer = probe.post(CHAT, json=BODY)
+        if answer.status_code == 200:
+            break
+        assert time.monotonic() < deadline, answer.text
+
+    statuses: list[int] = []
+    served = threading.Condition()
+    stop = threading.Event()
+
+    def load() -> None:
+        with _client(fleet.b, login["credential"]) as client:
+            while not stop.is_set():
+                code = client.post(CHAT, json=BODY).status_code
+                with served:
+                    statuses.append(code)
+                    served.notify_all()
+
+    def wait_for(count: int) -> None:
+        with served:
+            assert served.wait_for(lambda: len(statuses) >= count, timeout=30), statuses
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        wait_for(3)
+        postgres_server.stop()
+        down_from = len(statuses)
+        wait_for(down_from + 10)  # served from memory while the database is down
+        token = (fleet.a.warden.workdir / "state" / "admin.token").read_text().strip()
+
+        def revoke() -> httpx.Response:
+            return httpx.post(
+                f"{fleet.a.warden.control_url}/admin/sessions/revoke",
+                json={"tenant": "globex", "subject": "carol"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+
+        assert revoke().status_code >= 500  # not committed anywhere: the reviewer is told
+        assert set(statuses) == {200}, statuses
+        postgres_server.start()
+        for _ in range(20):  # the pool replaces connections broken by the restart
+            if (r := revoke()).status_code == 200:
+                break
+        assert r.status_code == 200, r.text
+        t0 = time.monotonic()
+        with served:
+            cut = served.wait_for(lambda: statuses[-1] == 407, timeout=5)
+        assert cut and time.monotonic() - t0 < 1.0, statuses[-5:]
+    finally:
+        stop.set()
+        worker.join(30)
