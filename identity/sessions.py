@@ -27,53 +27,53 @@ from dataclasses import dataclass, field, replace
 SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs no salt or cost
 DEVICE_TOKEN_PREFIX = "wdc_"  # noqa: S105 - a prefix, not a secret; lets secret scanners and our own DLP recognise a leaked credential
 
-# The tables of this store, step by step (see warden.state.migrate); ``{float}`` and
-# ``{blob}`` are the backend's type names. Released steps are never edited.
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sessions (
+        id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
+        tenant TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        email TEXT,
+        department TEXT,
+        groups TEXT NOT NULL DEFAULT '',  -- newline-separated
+        auth_method TEXT NOT NULL,
+        idp_session TEXT,                 -- the IdP's sid, for back-channel logout
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL,
+        revoked_at {float},
+        revoked_reason TEXT,
+        refresh_token {blob},               -- encrypted at rest by the caller, or NULL
+        checked_at {float}                   -- when the IdP last vouched for the user
+    )""",
+    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (tenant, issuer, subject)",
+    """CREATE TABLE IF NOT EXISTS device_credentials (
+        id TEXT PRIMARY KEY,              -- sha256 of the credential, hex
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        label TEXT NOT NULL DEFAULT '',
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL,
+        revoked_at {float}
+    )""",
+    """CREATE TABLE IF NOT EXISTS surrogate_bindings (
+        client_addr TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        expires_at {float} NOT NULL
+    )""",
+    # A reviewer's revocation of a person: credentials the gateway does not keep (service
+    # JWTs from the IdP) issued before this moment are refused.
+    """CREATE TABLE IF NOT EXISTS person_revocations (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        revoked_at {float} NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    )""",
+)
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "sessions, device credentials, surrogate bindings, person revocations",
-        (
-            """CREATE TABLE IF NOT EXISTS sessions (
-            id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
-            tenant TEXT NOT NULL,
-            issuer TEXT NOT NULL,
-            subject TEXT NOT NULL,
-            email TEXT,
-            department TEXT,
-            groups TEXT NOT NULL DEFAULT '',  -- newline-separated
-            auth_method TEXT NOT NULL,
-            idp_session TEXT,                 -- the IdP's sid, for back-channel logout
-            created_at {float} NOT NULL,
-            expires_at {float} NOT NULL,
-            revoked_at {float},
-            revoked_reason TEXT,
-            refresh_token {blob},               -- encrypted at rest by the caller, or NULL
-            checked_at {float}                   -- when the IdP last vouched for the user
-        )""",
-            "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (tenant, issuer, subject)",
-            """CREATE TABLE IF NOT EXISTS device_credentials (
-            id TEXT PRIMARY KEY,              -- sha256 of the credential, hex
-            session_id TEXT NOT NULL REFERENCES sessions(id),
-            label TEXT NOT NULL DEFAULT '',
-            created_at {float} NOT NULL,
-            expires_at {float} NOT NULL,
-            revoked_at {float}
-        )""",
-            """CREATE TABLE IF NOT EXISTS surrogate_bindings (
-            client_addr TEXT PRIMARY KEY,
-            session_id TEXT NOT NULL REFERENCES sessions(id),
-            expires_at {float} NOT NULL
-        )""",
-            # A reviewer's revocation of a person: credentials the gateway does not keep (service
-            # JWTs from the IdP) issued before this moment are refused.
-            """CREATE TABLE IF NOT EXISTS person_revocations (
-            tenant TEXT NOT NULL,
-            subject TEXT NOT NULL,
-            revoked_at {float} NOT NULL,
-            PRIMARY KEY (tenant, subject)
-        )""",
-        ),
-    ),
+    ("sessions, device credentials, surrogate bindings, person revocations", SCHEMA),
 )
 
 

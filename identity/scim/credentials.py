@@ -25,23 +25,21 @@ TOKEN_PREFIX = "wst_"  # noqa: S105 - a prefix, not a secret; lets secret scanne
 TOKEN_BYTES = 32
 MAX_LIVE_TOKENS = 2  # the old and the new one while an IdP is switched over
 
-# The tables of this store, step by step (see warden.state.migrate); ``{tokens}`` are
-# the backend's type names. Released steps are never edited.
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "SCIM bearer tokens",
-        (
-            """CREATE TABLE IF NOT EXISTS scim_tokens (
-            id TEXT PRIMARY KEY,        -- public handle: names the token in events and the CLI
-            tenant TEXT NOT NULL,
-            token_hash TEXT NOT NULL UNIQUE,  -- sha256 of the token, hex
-            created_at {float} NOT NULL,
-            revoked_at {float}
-        )""",
-            "CREATE INDEX IF NOT EXISTS scim_tokens_tenant ON scim_tokens (tenant)",
-        ),
-    ),
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS scim_tokens (
+        id TEXT PRIMARY KEY,              -- public handle: names the token in events and the CLI
+        tenant TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,  -- sha256 of the token, hex
+        created_at {float} NOT NULL,
+        revoked_at {float}
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_tokens_tenant ON scim_tokens (tenant)",
 )
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("SCIM bearer tokens", SCHEMA),)
 
 
 def _hash(token: str) -> str:

@@ -22,64 +22,64 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# The tables of this store, step by step (see warden.state.migrate); ``{tokens}`` are
-# the backend's type names. Released steps are never edited.
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS scim_users (
+        seq {rowid},          -- creation order: stable pagination
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        user_name_key TEXT NOT NULL,      -- NFC + casefold: userName is case-insensitive
+        external_id TEXT,
+        active INTEGER NOT NULL,
+        version INTEGER NOT NULL,         -- meta.version is W/"<version>"
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        doc TEXT NOT NULL,                -- SCIM JSON without id, meta, password, groups
+        UNIQUE (tenant, id),
+        UNIQUE (tenant, user_name_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_users_external ON scim_users (tenant, external_id)",
+    """CREATE TABLE IF NOT EXISTS scim_groups (
+        seq {rowid},
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        display_key TEXT NOT NULL,        -- NFC + casefold
+        external_id TEXT,
+        version INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL,
+        doc TEXT NOT NULL,                -- SCIM JSON without id, meta, members
+        UNIQUE (tenant, id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_groups_display ON scim_groups (tenant, display_key)",
+    "CREATE INDEX IF NOT EXISTS scim_groups_external ON scim_groups (tenant, external_id)",
+    """CREATE TABLE IF NOT EXISTS scim_members (
+        tenant TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        member_id TEXT NOT NULL,
+        member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+        display TEXT,
+        position INTEGER NOT NULL,        -- the order the client gave
+        PRIMARY KEY (tenant, group_id, member_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_members_member ON scim_members (tenant, member_id)",
+    """CREATE TABLE IF NOT EXISTS scim_deprovision_outbox (
+        seq {rowid},
+        tenant TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        "user" TEXT NOT NULL,             -- JSON: id, userName, externalId, emails;
+                                          -- quoted: USER is reserved in PostgreSQL
+        created_at {float} NOT NULL
+    )""",
+)
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "SCIM users, groups, members, deprovisioning outbox",
-        (
-            """CREATE TABLE IF NOT EXISTS scim_users (
-            seq {rowid},          -- creation order: stable pagination
-            tenant TEXT NOT NULL,
-            id TEXT NOT NULL,
-            user_name TEXT NOT NULL,
-            user_name_key TEXT NOT NULL,      -- NFC + casefold: userName is case-insensitive
-            external_id TEXT,
-            active INTEGER NOT NULL,
-            version INTEGER NOT NULL,         -- meta.version is W/"<version>"
-            created TEXT NOT NULL,
-            last_modified TEXT NOT NULL,
-            doc TEXT NOT NULL,                -- SCIM JSON without id, meta, password, groups
-            UNIQUE (tenant, id),
-            UNIQUE (tenant, user_name_key)
-        )""",
-            "CREATE INDEX IF NOT EXISTS scim_users_external ON scim_users (tenant, external_id)",
-            """CREATE TABLE IF NOT EXISTS scim_groups (
-            seq {rowid},
-            tenant TEXT NOT NULL,
-            id TEXT NOT NULL,
-            display_name TEXT NOT NULL,
-            display_key TEXT NOT NULL,        -- NFC + casefold
-            external_id TEXT,
-            version INTEGER NOT NULL,
-            created TEXT NOT NULL,
-            last_modified TEXT NOT NULL,
-            doc TEXT NOT NULL,                -- SCIM JSON without id, meta, members
-            UNIQUE (tenant, id)
-        )""",
-            "CREATE INDEX IF NOT EXISTS scim_groups_display ON scim_groups (tenant, display_key)",
-            "CREATE INDEX IF NOT EXISTS scim_groups_external ON scim_groups (tenant, external_id)",
-            """CREATE TABLE IF NOT EXISTS scim_members (
-            tenant TEXT NOT NULL,
-            group_id TEXT NOT NULL,
-            member_id TEXT NOT NULL,
-            member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
-            display TEXT,
-            position INTEGER NOT NULL,        -- the order the client gave
-            PRIMARY KEY (tenant, group_id, member_id)
-        )""",
-            "CREATE INDEX IF NOT EXISTS scim_members_member ON scim_members (tenant, member_id)",
-            """CREATE TABLE IF NOT EXISTS scim_deprovision_outbox (
-            seq {rowid},
-            tenant TEXT NOT NULL,
-            user_id TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            "user" TEXT NOT NULL,             -- JSON: id, userName, externalId, emails;
-                                              -- quoted: USER is reserved in PostgreSQL
-            created_at {float} NOT NULL
-        )""",
-        ),
-    ),
+    ("SCIM users, groups, members, deprovisioning outbox", SCHEMA),
 )
 
 MemberType = Literal["User", "Group"]
