@@ -15,6 +15,7 @@ reload of B's sessions). And the p50 of ``create_session`` (one transaction) on 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -71,11 +72,10 @@ def main() -> None:
                 user = UserIdentity("acme", "https://idp", f"u{i}")
                 issued = a.create_session(user, "device", 3600)
                 device = a.issue_device_credential(issued.session)
-                seen.append(_wait(lambda d=device: b.session_by_device_credential(d), changed))
+                known = functools.partial(b.session_by_device_credential, device)
+                seen.append(_wait(known, changed))
                 a.revoke_user("acme", None, f"u{i}", "bench")
-                cut.append(
-                    _wait(lambda d=device: b.session_by_device_credential(d) is None, changed)
-                )
+                cut.append(_wait(lambda: known() is None, changed))
             listener.stop()
             writes_pg = []
             for i in range(args.rounds):
