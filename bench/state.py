@@ -43,6 +43,10 @@ def _wait(check: Callable[[], object], event: threading.Event, limit: float = 10
             raise TimeoutError("no change reached B")
 
 
+def _gone(found: Callable[[], object]) -> Callable[[], bool]:
+    return lambda: found() is None
+
+
 def _pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
@@ -75,7 +79,7 @@ def main() -> None:
                 known = functools.partial(b.session_by_device_credential, device)
                 seen.append(_wait(known, changed))
                 a.revoke_user("acme", None, f"u{i}", "bench")
-                cut.append(_wait(lambda: known() is None, changed))
+                cut.append(_wait(_gone(known), changed))
             listener.stop()
             writes_pg = []
             for i in range(args.rounds):
