@@ -213,7 +213,9 @@ def open_pool(
         max_size=max_size,
         kwargs={"autocommit": True},
         check=psycopg_pool.ConnectionPool.check_connection,
-        reconnect_timeout=0,  # keep trying for ever: the database may be down for a while
+        # a failed background connection attempt is dropped at once; the next statement that
+        # needs a connection makes the pool grow again (tested across server restarts)
+        reconnect_timeout=0,
         open=False,
         name="warden-state",
     )
