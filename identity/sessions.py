@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs no salt or cost
 DEVICE_TOKEN_PREFIX = "wdc_"  # noqa: S105 - a prefix, not a secret; lets secret scanners and our own DLP recognise a leaked credential
 
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
@@ -38,35 +40,40 @@ SCHEMA = (
         groups TEXT NOT NULL DEFAULT '',  -- newline-separated
         auth_method TEXT NOT NULL,
         idp_session TEXT,                 -- the IdP's sid, for back-channel logout
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        revoked_at REAL,
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL,
+        revoked_at {float},
         revoked_reason TEXT,
-        refresh_token BLOB,               -- encrypted at rest by the caller, or NULL
-        checked_at REAL                   -- when the IdP last vouched for the user
+        refresh_token {blob},               -- encrypted at rest by the caller, or NULL
+        checked_at {float}                   -- when the IdP last vouched for the user
     )""",
     "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (tenant, issuer, subject)",
     """CREATE TABLE IF NOT EXISTS device_credentials (
         id TEXT PRIMARY KEY,              -- sha256 of the credential, hex
         session_id TEXT NOT NULL REFERENCES sessions(id),
         label TEXT NOT NULL DEFAULT '',
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        revoked_at REAL
+        created_at {float} NOT NULL,
+        expires_at {float} NOT NULL,
+        revoked_at {float}
     )""",
     """CREATE TABLE IF NOT EXISTS surrogate_bindings (
         client_addr TEXT PRIMARY KEY,
         session_id TEXT NOT NULL REFERENCES sessions(id),
-        expires_at REAL NOT NULL
+        expires_at {float} NOT NULL
     )""",
     # A reviewer's revocation of a person: credentials the gateway does not keep (service
     # JWTs from the IdP) issued before this moment are refused.
     """CREATE TABLE IF NOT EXISTS person_revocations (
         tenant TEXT NOT NULL,
         subject TEXT NOT NULL,
-        revoked_at REAL NOT NULL,
+        revoked_at {float} NOT NULL,
         PRIMARY KEY (tenant, subject)
     )""",
+)
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sessions, device credentials, surrogate bindings, person revocations", SCHEMA),
 )
 
 
@@ -128,8 +135,6 @@ class SessionStore:
         #: Bumped by every revocation; identities cached per connection (service JWTs)
         #: are re-checked when it moves. An int compare per request, nothing more.
         self.revocations = 0
-        for statement in SCHEMA:
-            conn.execute(statement)
         self._index = self._load()
 
     @contextlib.contextmanager
@@ -176,6 +181,14 @@ class SessionStore:
         ):
             index.not_before[(tenant, sub)] = at
         return index
+
+    def reload(self) -> None:
+        """Re-read every live row: another process committed a change (a fleet's other
+        instance). Counts as a revocation, so cached identities are re-checked."""
+        index = self._load()
+        with self._lock:
+            self._index = index
+            self.revocations += 1
 
     # -- creating ----------------------------------------------------------------------
 
@@ -236,7 +249,8 @@ class SessionStore:
             if not self._live(session.id):
                 raise SessionEnded("the session ended; sign in again")
             self._conn.execute(
-                "INSERT OR REPLACE INTO surrogate_bindings VALUES (?,?,?)",
+                "INSERT INTO surrogate_bindings VALUES (?,?,?) ON CONFLICT (client_addr) DO UPDATE"
+                " SET session_id = excluded.session_id, expires_at = excluded.expires_at",
                 (addr, session.id, expires),
             )
             self._index.surrogates[addr] = (session.id, expires)

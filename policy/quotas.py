@@ -9,6 +9,21 @@ construction, which the gateway runs off the event loop (a flush thread, shutdow
 Token limits are checked against tokens already used: a request is admitted while the
 counter is below the limit, and its usage is added when the answer is complete, so the
 last admitted request may overshoot a token limit by its own size.
+
+A fleet (``shared=True``, several instances on one PostgreSQL) shares the counters: each
+``flush`` adds this instance's increments since the last one to the shared rows and reads
+back the totals, so an instance's view is the fleet's total as of its last flush plus its
+own increments since. The hot path still never waits on the database. To bound what the
+fleet admits beyond a requests-per-minute limit, an instance admits at most
+``fleet_slack(limit)`` requests per counter between two flushes; past that it refuses
+(retry in a second) until its next flush. Once the fleet's total has reached the limit,
+each instance admits at most that many more before its next flush shows it the total,
+and none after, so N instances together admit at most ``limit + N * fleet_slack(limit)``
+per window, however late or failed their flushes (for a limit of 10 and two instances:
+12). While the database is unreachable an instance admits at most that many more per
+counter and then refuses: a quota fails closed. Token limits gate admission on tokens
+already counted, so there the fleet's overshoot is what the others used since an
+instance's last flush, as for one instance's last request.
 """
 
 from __future__ import annotations
@@ -48,13 +63,21 @@ class QuotaVerdict:
 OK = QuotaVerdict(True)
 
 
+def fleet_slack(limit: int) -> int:
+    """Requests one instance of a fleet may admit per counter between two flushes."""
+    return max(1, limit // 20)
+
+
 class _Counter:
-    __slots__ = ("estimated", "value", "window")
+    __slots__ = ("estimated", "pending", "pending_estimated", "value", "window")
 
     def __init__(self, window: int, value: int = 0, estimated: int = 0) -> None:
         self.window = window
         self.value = value
         self.estimated = estimated
+        # a fleet's increments not yet added to the shared row (see ``Quotas.flush``)
+        self.pending = value
+        self.pending_estimated = estimated
 
 
 _Key = tuple[str, str, str]  # scope, key, metric
@@ -78,10 +101,17 @@ class _TenantCounters:
             self.counters[key] = _Counter(window, amount, estimated)
         elif c.window != window:
             c.window, c.value, c.estimated = window, amount, estimated
+            c.pending, c.pending_estimated = amount, estimated
         else:
             c.value += amount
             c.estimated += estimated
+            c.pending += amount
+            c.pending_estimated += estimated
         self.dirty.add(key)
+
+    def pending(self, key: _Key, window: int) -> int:
+        c = self.counters.get(key)
+        return c.pending if c is not None and c.window == window else 0
 
 
 class Quotas:
@@ -97,9 +127,15 @@ class Quotas:
         policy: Callable[[], CompiledPolicy],
         store: QuotaStore | None = None,
         now: float | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
         self._policy = policy
         self._store = store
+        self._shared = shared
+        #: A fleet's instance calls this when a counter's share until the next flush is
+        #: used up, so the flush can run at once instead of at its next tick.
+        self.share_used: Callable[[], None] | None = None
         self._clock = WindowClock()
         self._tenants: dict[str, _TenantCounters] = {}
         self._create_lock = threading.Lock()
@@ -140,7 +176,18 @@ class Quotas:
             if verdict.ok:
                 for scope, key, _ in scopes:
                     counters.add((scope, key, RPM), minute, 1)
-            return verdict
+            used_up = self._shared and (
+                not verdict.ok
+                or any(
+                    limits.requests_per_minute is not None
+                    and counters.pending((scope, key, RPM), minute)
+                    >= fleet_slack(limits.requests_per_minute)
+                    for scope, key, limits in scopes
+                )
+            )
+        if used_up and self.share_used is not None:
+            self.share_used()
+        return verdict
 
     def record_usage(
         self,
@@ -172,6 +219,8 @@ class Quotas:
         """
         if self._store is None:
             return 0
+        if self._shared:
+            return self._flush_shared(self._store, now)
         rows: list[CounterRow] = []
         taken: list[tuple[_TenantCounters, set[_Key]]] = []
         for tenant, counters in list(self._tenants.items()):
@@ -188,6 +237,34 @@ class Quotas:
                 with counters.lock:
                     counters.dirty |= dirty
             raise
+
+    def _flush_shared(self, store: QuotaStore, now: float) -> int:
+        """Add this instance's pending increments to the fleet's rows; take the totals."""
+        rows: list[CounterRow] = []
+        where: list[tuple[_TenantCounters, _Key]] = []
+        for tenant, counters in list(self._tenants.items()):
+            with counters.lock:
+                dirty, counters.dirty = counters.dirty, set()
+                for key in dirty:
+                    c = counters.counters[key]
+                    rows.append(CounterRow(tenant, *key, c.window, c.pending, c.pending_estimated))
+                    where.append((counters, key))
+        try:
+            totals = store.add(rows, now)
+        except Exception:
+            for counters, key in where:  # the increments stay pending for the next flush
+                with counters.lock:
+                    counters.dirty.add(key)
+            raise
+        for (counters, key), row, total in zip(where, rows, totals, strict=True):
+            with counters.lock:
+                c = counters.counters[key]
+                if c.window != row.window_start:
+                    continue  # a new window began meanwhile: its counts are all pending
+                c.pending -= row.value
+                c.pending_estimated -= row.estimated
+                c.value = total + c.pending
+        return len(rows)
 
     def usage(self, principal: PrincipalFacts, now: float) -> dict[str, dict[str, int]]:
         """What ``principal`` used in the current windows, per scope (for pages, CLI)."""
@@ -243,6 +320,13 @@ class Quotas:
                     worst = QuotaVerdict(
                         False, metric, scope, max(1, math.ceil(end - now)), end, limit, used
                     )
+                elif (
+                    self._shared
+                    and metric == RPM
+                    and worst is None
+                    and counters.pending((scope, key, metric), start) >= fleet_slack(limit)
+                ):  # this instance's share until its next flush is used: see the docstring
+                    worst = QuotaVerdict(False, metric, scope, 1, math.ceil(now) + 1, limit, used)
         return worst or OK
 
     def _counters(self, tenant: str) -> _TenantCounters:
@@ -259,6 +343,6 @@ class Quotas:
             if current.get(row.metric) != row.window_start:
                 continue  # that window is over; the counter starts again from zero
             counters = self._counters(row.tenant)
-            counters.counters[(row.scope, row.key, row.metric)] = _Counter(
-                row.window_start, row.value, row.estimated
-            )
+            counter = _Counter(row.window_start, row.value, row.estimated)
+            counter.pending = counter.pending_estimated = 0  # already in the store
+            counters.counters[(row.scope, row.key, row.metric)] = counter

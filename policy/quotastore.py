@@ -11,23 +11,48 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 TABLE = "policy_quota_counters"
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
+# The table, step by step (see warden.state.migrate); ``{bigint}`` and ``{without_rowid}``
+# are the backend's. Released steps are never edited.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "quota counters",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     tenant       TEXT    NOT NULL,
     scope        TEXT    NOT NULL CHECK (scope IN ('user', 'department', 'tenant')),
     key          TEXT    NOT NULL,  -- subject, department name, or '' for the tenant
     metric       TEXT    NOT NULL,  -- requests_per_minute | tokens_per_day | tokens_per_month
-    window_start INTEGER NOT NULL,  -- epoch seconds, UTC, start of the fixed window
-    value        INTEGER NOT NULL,
-    estimated    INTEGER NOT NULL DEFAULT 0,  -- part of value estimated from text length
-    updated_at   INTEGER NOT NULL,
+    window_start {{bigint}} NOT NULL,  -- epoch seconds, UTC, start of the fixed window
+    value        {{bigint}} NOT NULL,
+    estimated    {{bigint}} NOT NULL DEFAULT 0,  -- part of value estimated from text length
+    updated_at   {{bigint}} NOT NULL,
     PRIMARY KEY (tenant, scope, key, metric)
-) WITHOUT ROWID
-"""
+) {{without_rowid}}""",
+        ),
+    ),
+)
+
+
+def _merge(column: str) -> str:
+    return (
+        f"{column} = CASE WHEN c.window_start = excluded.window_start"
+        f" THEN c.{column} + excluded.{column}"
+        f" WHEN c.window_start < excluded.window_start THEN excluded.{column}"
+        f" ELSE c.{column} END"
+    )
+
+
+_ADD = (
+    f"INSERT INTO {TABLE} AS c VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - constants
+    " ON CONFLICT (tenant, scope, key, metric) DO UPDATE SET "
+    + ", ".join((_merge("value"), _merge("estimated")))
+    + ", window_start = CASE WHEN c.window_start < excluded.window_start"
+    " THEN excluded.window_start ELSE c.window_start END, updated_at = excluded.updated_at"
+    " RETURNING value"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +73,6 @@ class QuotaStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        with self._lock, conn:
-            conn.execute(SCHEMA)
-
-    @classmethod
-    def open(cls, path: str | Path) -> QuotaStore:
-        """A store on its own connection to ``path`` (WAL, usable from any thread)."""
-        conn = sqlite3.connect(path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(conn)
 
     def load(self) -> list[CounterRow]:
         with self._lock:
@@ -83,6 +98,27 @@ class QuotaStore:
                 batch,
             )
         return len(batch)
+
+    def add(self, rows: Iterable[CounterRow], now: float) -> list[int]:
+        """A fleet's flush: add each row's ``value``/``estimated`` (this instance's increments
+        since its last flush) to the shared counter, in one transaction; the counters' new
+        totals, in order. A row of a newer window starts the counter again; one of an older
+        window (a lagging clock) changes nothing."""
+        batch = [
+            (r.tenant, r.scope, r.key, r.metric, r.window_start, r.value, r.estimated, int(now))
+            for r in rows
+        ]
+        if not batch:
+            return []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                totals = [int(self._conn.execute(_ADD, row).fetchone()[0]) for row in batch]
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return totals
 
     def purge(self, before: float) -> int:
         """Delete rows not updated since ``before`` (their windows are long over)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import NODE_BIN, UNSAFE_ENV, Aimock, WardenProcess
+from tests.postgres import PostgresServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -45,3 +46,18 @@ def gateway(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     warden.start()
     yield warden
     warden.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session (tests/postgres.py); fails if it is not installed."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """The DSN of a fresh, empty database on the session's server."""
+    return postgres_server.create_database()

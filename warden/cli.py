@@ -13,6 +13,7 @@ from warden import (
     __version__,
     audit_cli,
     console_cli,
+    db_cli,
     logs,
     policy_cli,
     scim_cli,
@@ -20,6 +21,7 @@ from warden import (
 )
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.config import Config, ConfigError, load_config
+from warden.state import StateError
 
 DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
 
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions_cli.register(sub, _with_config)
     policy_cli.register(sub, _with_config)
     scim_cli.register(sub, _with_config)
+    db_cli.register(sub, _with_config)
     console_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
@@ -244,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CAError as exc:
         print(exc.diagnostics(), file=sys.stderr)
+        return 2
+    except StateError as exc:
+        print(f"warden: {exc.diagnostics()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

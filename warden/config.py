@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from warden.audit_config import AuditSettings
 from warden.identity_config import IdentitySettings
@@ -245,6 +246,30 @@ def _loopback_url(v: str) -> str:
     return v
 
 
+SECRET_IN_CONFIG = "secret_in_config"  # noqa: S105 - an error type name, not a secret
+
+
+class StateSettings(_Strict):
+    """Where sessions, SCIM data and quota counters live (see warden/store.py)."""
+
+    #: ``sqlite``: ``state_dir/state.db``, one host. ``postgresql``: shared by a fleet; the
+    #: DSN comes from the environment (``WARDEN_STATE_DSN``), never from this file.
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    #: Most PostgreSQL connections one instance holds.
+    pool_size: int = Field(8, ge=2, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_dsn_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"dsn", "url", "password"} & set(data):
+            raise PydanticCustomError(
+                SECRET_IN_CONFIG,
+                "the database's DSN (with its password) is never read from the config file: "
+                "set WARDEN_STATE_DSN in the gateway's environment instead",
+            )
+        return data
+
+
 class Config(_Strict):
     #: Where the CA, the databases and the spool live; relative paths are taken from the
     #: directory of the config file.
@@ -260,6 +285,7 @@ class Config(_Strict):
     policy: PolicySettings | None = None
     dlp: DlpSettings | None = None
     streams: StreamSettings = StreamSettings()
+    state: StateSettings = StateSettings()
     unsafe_testing: UnsafeTesting | None = None
 
     @property
@@ -292,6 +318,8 @@ def _format_error(err: Any) -> str:
         return f"{path}: unknown key (check the spelling; allowed keys are in the example config)"
     if err["type"] == "missing":
         return f"{path}: required key is missing"
+    if err["type"] == SECRET_IN_CONFIG:  # never echo the value: it holds a password
+        return f"{path}: {msg}"
     value = err.get("input")
     shown = repr(value)
     if len(shown) > 80:

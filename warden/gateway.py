@@ -155,7 +155,8 @@ class Gateway:
         except ValueError as exc:  # listening on 0.0.0.0 with no public_url: address unknown
             logger.warning("no /proxy.pac: %s", exc)
             pac = []
-        state = store.open_state(config.state_db)
+        database = store.open_database(config)
+        state = database.conn
         ca_cert = ensure_ca(config, catalog)
         tenants = config.identity.tenants
         trail = AuditTrail(
@@ -167,6 +168,8 @@ class Gateway:
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
         )
+        # a fleet on PostgreSQL: what another instance commits reaches this one's memory
+        changes = database.watch([(store.SESSION_TABLES, identity.sessions.reload)])
         if not identity.enforce:
             logger.warning(
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
@@ -191,12 +194,13 @@ class Gateway:
         if config.policy is not None:
             policy = PolicyRuntime(
                 config.policy.file,
-                config.state_db,
+                database.connect(),
                 {t.id for t in config.identity.tenants},
                 set(profiles) if profiles is not None else None,
                 trail.admin,
                 identity.settings.public_url,
                 lambda host: catalog.match(host) is not None,
+                shared_quotas=database.backend == "postgresql",
             )
             enforcer = PolicyEnforcer(
                 policy, identity.settings.company, identity.settings.help_contact
@@ -328,5 +332,7 @@ class Gateway:
             await identity.aclose()
             trail.admin("gateway.stopped", None, {})
             await trail.stop()
-            state.close()
+            if changes is not None:
+                changes.stop()
+            database.close()
             logger.info("stopped")

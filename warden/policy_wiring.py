@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import html
@@ -43,6 +44,7 @@ logger = logging.getLogger("warden.policy")
 
 COACH_TOKEN_TTL_S = 3600
 FLUSH_EVERY_S = 5.0
+FLEET_FLUSH_EVERY_S = 0.25  # a fleet's quota slack is counted per flush (policy/quotas.py)
 
 AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
 
@@ -94,12 +96,14 @@ class PolicyRuntime:
     def __init__(
         self,
         policy_file: Path,
-        state_db: Path,
+        quota_conn: sqlite3.Connection,
         known_tenants: set[str],
         known_dlp_profiles: set[str] | None,
         audit: AdminEvent,
         portal_url: str,
         is_catalog_host: Callable[[str], bool],
+        *,
+        shared_quotas: bool = False,
     ) -> None:
         self.path = policy_file
         self.audit = audit
@@ -117,10 +121,11 @@ class PolicyRuntime:
             )
         except PolicyError as exc:
             raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
-        conn = sqlite3.connect(state_db, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        self.quota_store = QuotaStore(conn)
-        self.quotas = Quotas(self.holder.get, self.quota_store)
+        # its own connection: the quota flush thread writes while the loop reads sessions
+        self.quota_store = QuotaStore(quota_conn)
+        self.quotas = Quotas(self.holder.get, self.quota_store, shared=shared_quotas)
+        # a fleet's counters are shared by flushing: often, to keep each view fresh
+        self.flush_every_s = FLEET_FLUSH_EVERY_S if shared_quotas else FLUSH_EVERY_S
         self.acks = CoachAcknowledgements()
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
@@ -161,8 +166,17 @@ class PolicyRuntime:
         self.watcher.start()
 
     async def keep_flushing(self) -> None:
+        due = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def flush_soon() -> None:
+            loop.call_soon_threadsafe(due.set)
+
+        self.quotas.share_used = flush_soon
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
+            with contextlib.suppress(TimeoutError):  # a fleet's share used up: flush now
+                await asyncio.wait_for(due.wait(), self.flush_every_s)
+            due.clear()
             try:
                 await asyncio.to_thread(self.quotas.flush, time.time())
             except Exception:

@@ -27,7 +27,7 @@ def _tenant(config: Config, tenant: str) -> None:
 
 def cmd_create(config: Config, args: argparse.Namespace) -> int:
     _tenant(config, args.tenant)
-    conn = store.open_state(config.state_db)
+    conn = store.open_database(config).conn
     try:
         token = create_token(conn, args.tenant)
     except TooManyTokens as exc:
@@ -41,7 +41,7 @@ def cmd_create(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_list(config: Config, args: argparse.Namespace) -> int:
     _tenant(config, args.tenant)
-    conn = store.open_state(config.state_db)
+    conn = store.open_database(config).conn
     for info in ScimCredentials(conn).tokens(args.tenant):
         made = datetime.datetime.fromtimestamp(info.created_at, datetime.UTC).isoformat(
             timespec="seconds"
@@ -53,7 +53,7 @@ def cmd_list(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_revoke(config: Config, args: argparse.Namespace) -> int:
     _tenant(config, args.tenant)
-    conn = store.open_state(config.state_db)
+    conn = store.open_database(config).conn
     if not ScimCredentials(conn).revoke(args.tenant, args.id):
         print(f"warden: no valid token {args.id!r} for {args.tenant}", file=sys.stderr)
         return 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import sqlite3
 import ssl
 from collections.abc import Callable
 
@@ -17,12 +16,13 @@ import httpx
 from warden.admin_api import ADMIN_TOKEN_FILE
 from warden.config import Config
 from warden.identity.sessions import SessionStore
+from warden.store import open_database
 
 
 def _store(config: Config) -> SessionStore:
-    if not config.state_db.exists():
+    if config.state.backend == "sqlite" and not config.state_db.exists():
         raise SystemExit(f"warden: no state database at {config.state_db}: has the gateway run?")
-    return SessionStore(sqlite3.connect(config.state_db, isolation_level=None))
+    return SessionStore(open_database(config).conn)
 
 
 def _ts(value: float) -> str:

@@ -25,16 +25,21 @@ TOKEN_PREFIX = "wst_"  # noqa: S105 - a prefix, not a secret; lets secret scanne
 TOKEN_BYTES = 32
 MAX_LIVE_TOKENS = 2  # the old and the new one while an IdP is switched over
 
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS scim_tokens (
         id TEXT PRIMARY KEY,              -- public handle: names the token in events and the CLI
         tenant TEXT NOT NULL,
         token_hash TEXT NOT NULL UNIQUE,  -- sha256 of the token, hex
-        created_at REAL NOT NULL,
-        revoked_at REAL
+        created_at {float} NOT NULL,
+        revoked_at {float}
     )""",
     "CREATE INDEX IF NOT EXISTS scim_tokens_tenant ON scim_tokens (tenant)",
 )
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("SCIM bearer tokens", SCHEMA),)
 
 
 def _hash(token: str) -> str:
@@ -70,8 +75,6 @@ class ScimCredentials:
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
         self._conn = conn
         self._clock = clock
-        for statement in SCHEMA:
-            conn.execute(statement)
 
     def add_token(self, tenant: str) -> str:
         """A new token for ``tenant`` (returned once, never stored); see ``MAX_LIVE_TOKENS``."""

@@ -22,9 +22,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
+# backend's type names (warden/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS scim_users (
-        seq INTEGER PRIMARY KEY,          -- creation order: stable pagination
+        seq {rowid},          -- creation order: stable pagination
         tenant TEXT NOT NULL,
         id TEXT NOT NULL,
         user_name TEXT NOT NULL,
@@ -40,7 +42,7 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS scim_users_external ON scim_users (tenant, external_id)",
     """CREATE TABLE IF NOT EXISTS scim_groups (
-        seq INTEGER PRIMARY KEY,
+        seq {rowid},
         tenant TEXT NOT NULL,
         id TEXT NOT NULL,
         display_name TEXT NOT NULL,
@@ -65,13 +67,19 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS scim_members_member ON scim_members (tenant, member_id)",
     """CREATE TABLE IF NOT EXISTS scim_deprovision_outbox (
-        seq INTEGER PRIMARY KEY,
+        seq {rowid},
         tenant TEXT NOT NULL,
         user_id TEXT NOT NULL,
         reason TEXT NOT NULL,
-        user TEXT NOT NULL,               -- JSON: id, userName, externalId, emails
-        created_at REAL NOT NULL
+        "user" TEXT NOT NULL,             -- JSON: id, userName, externalId, emails;
+                                          -- quoted: USER is reserved in PostgreSQL
+        created_at {float} NOT NULL
     )""",
+)
+# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# never edited, only appended.
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SCIM users, groups, members, deprovisioning outbox", SCHEMA),
 )
 
 MemberType = Literal["User", "Group"]
@@ -150,8 +158,6 @@ class ScimStore:
         self._conn = conn
         self._lock = threading.RLock()
         self._depth = 0
-        for statement in SCHEMA:
-            conn.execute(statement)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -424,14 +430,14 @@ class ScimStore:
 
     def queue_deprovision(self, tenant: str, user: dict[str, Any], reason: str, now: float) -> None:
         self._conn.execute(
-            "INSERT INTO scim_deprovision_outbox (tenant, user_id, reason, user, created_at)"
+            'INSERT INTO scim_deprovision_outbox (tenant, user_id, reason, "user", created_at)'
             " VALUES (?,?,?,?,?)",
             (tenant, user["id"], reason, _dump(user), now),
         )
 
     def pending_deprovisions(self) -> list[PendingDeprovision]:
         rows = self._conn.execute(
-            "SELECT seq, tenant, reason, user FROM scim_deprovision_outbox ORDER BY seq"
+            'SELECT seq, tenant, reason, "user" FROM scim_deprovision_outbox ORDER BY seq'
         )
         return [PendingDeprovision(seq, t, reason, json.loads(u)) for seq, t, reason, u in rows]
 

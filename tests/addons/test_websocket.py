@@ -29,6 +29,7 @@ from warden.addons.websocket import Session, WebSocketInspector
 from warden.context import Destination, FlowContext, Principal
 from warden.policy_wiring import PolicyRuntime
 from warden.providers.sockets import socket_protocol
+from warden.store import open_state
 
 
 class Broken:
@@ -173,7 +174,7 @@ def enforcer(tmp_path: Path, allow_unparsed: bool) -> PolicyEnforcer:
     path.write_text(yaml.safe_dump(policy))
     runtime = PolicyRuntime(
         path,
-        tmp_path / "state.db",
+        open_state(tmp_path / "state.db"),
         {"acme"},
         None,
         lambda *args, **kwargs: None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from warden.audit import (
 from warden.console import ReviewerScope, build_app
 from warden.console.app import ConsoleApp
 from warden.identity.sessions import SessionStore, UserIdentity
+from warden.store import open_state
 
 NOW = datetime.datetime(2025, 3, 2, 12, 0, 0, tzinfo=datetime.UTC)
 RECORDS = 240
@@ -121,7 +121,7 @@ class Files:
 def build_state(path: Path) -> dict[tuple[str, str], str]:
     """Sessions (one per user, two for alice), a device credential and a binding each."""
     ids: dict[tuple[str, str], str] = {}
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = open_state(path)
     with mock.patch("warden.identity.sessions.secrets.token_urlsafe", deterministic_tokens()):
         store = SessionStore(conn, clock=lambda: NOW.timestamp() - 3600)
         for tenant, users in USERS.items():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from warden.identity.refresh import KEY_FILE, RefreshCipher
 from warden.identity.sessions import SessionStore, UserIdentity
+from warden.store import open_state
 
 
 def test_cipher_round_trip_and_tampering(tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ def test_cipher_round_trip_and_tampering(tmp_path: Path) -> None:
 def test_refresh_tokens_never_stored_in_clear(tmp_path: Path) -> None:
     cipher = RefreshCipher.in_folder(tmp_path)
     db = tmp_path / "state.db"
-    store = SessionStore(sqlite3.connect(db, isolation_level=None))
+    store = SessionStore(open_state(db))
     user = UserIdentity("acme", "https://idp", "u1")
     issued = store.create_session(user, "oidc", 3600, refresh_token=cipher.seal("rt-very-secret"))
     store.store_refresh(issued.session.id, cipher.seal("rt-rotated-secret"), 1.0)

@@ -4,7 +4,6 @@ whose IdP is still being discovered waits for it instead of being refused as unk
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from warden.identity.claims import ClaimMapping
 from warden.identity.jwt import ServiceTokenVerifier
 from warden.identity.resolver import CredentialRejected, IdentityResolver, ServiceIssuer
 from warden.identity.sessions import SessionStore
+from warden.store import open_state
 
 from .test_jwks import Key
 from .test_jwt import (  # noqa: F401 - fixtures
@@ -32,8 +32,7 @@ MAPPING = ClaimMapping(ISSUER, "acme", None, "department", "groups", ("acme",))
 
 
 def _resolver(tmp_path: Path) -> IdentityResolver:
-    conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
-    return IdentityResolver(SessionStore(conn), {})
+    return IdentityResolver(SessionStore(open_state(tmp_path / "s.db")), {})
 
 
 async def test_a_token_waits_for_its_idp_then_passes(

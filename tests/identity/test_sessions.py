@@ -14,6 +14,7 @@ from warden.identity.sessions import (
     UserIdentity,
     token_hash,
 )
+from warden.store import open_state
 
 ALICE = UserIdentity(
     "acme", "https://idp.acme.test", "u-alice", "alice@acme.test", "eng", ("llm-users", "eng")
@@ -40,7 +41,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def store(db: Path, clock: Clock) -> SessionStore:
-    return SessionStore(sqlite3.connect(db, isolation_level=None, check_same_thread=False), clock)
+    return SessionStore(open_state(db), clock)
 
 
 def test_tokens_are_stored_only_as_hashes(db: Path) -> None:

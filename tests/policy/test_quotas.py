@@ -19,6 +19,7 @@ from warden.policy.quotastore import TABLE, QuotaStore
 from warden.policy.usage import estimate_tokens, usage_or_estimate
 from warden.policy.windows import month_bounds
 from warden.providers.shapes import Usage
+from warden.store import open_state
 
 QUOTA_POLICY = """
 defaults:
@@ -153,7 +154,7 @@ def test_reload_changes_limits_not_counters(qpolicy: CompiledPolicy) -> None:
 
 def test_counters_survive_a_restart(qpolicy: CompiledPolicy, tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    store = QuotaStore.open(db)
+    store = QuotaStore(open_state(db))
     q = Quotas(lambda: qpolicy, store, now=T0)
     for _ in range(3):
         q.admit(p(department="eng"), T0)
@@ -164,7 +165,7 @@ def test_counters_survive_a_restart(qpolicy: CompiledPolicy, tmp_path: Path) -> 
     assert q.flush(T0) == 0  # nothing changed since
     store.close()
 
-    again = Quotas(lambda: qpolicy, QuotaStore.open(db), now=T0 + 30)
+    again = Quotas(lambda: qpolicy, QuotaStore(open_state(db)), now=T0 + 30)
     v = again.check(p(department="eng"), T0 + 30)
     assert (v.ok, v.limit_name) == (False, "tokens_per_day")
     assert again.usage(p(department="eng"), T0 + 30)["user"] == {
@@ -173,7 +174,7 @@ def test_counters_survive_a_restart(qpolicy: CompiledPolicy, tmp_path: Path) -> 
         "tokens_per_month": 1000,
     }
     # windows that ended while the gateway was down start from zero
-    later = Quotas(lambda: qpolicy, QuotaStore.open(db), now=T0 + 86400)
+    later = Quotas(lambda: qpolicy, QuotaStore(open_state(db)), now=T0 + 86400)
     assert later.usage(p(department="eng"), T0 + 86400)["user"] == {
         "requests_per_minute": 0,
         "tokens_per_day": 0,
@@ -182,7 +183,7 @@ def test_counters_survive_a_restart(qpolicy: CompiledPolicy, tmp_path: Path) -> 
 
 
 def test_store_rows_and_estimated_part(qpolicy: CompiledPolicy, tmp_path: Path) -> None:
-    store = QuotaStore.open(tmp_path / "q.db")
+    store = QuotaStore(open_state(tmp_path / "q.db"))
     q = Quotas(lambda: qpolicy, store, now=T0)
     q.record_usage(p(), 10, 20, True, T0)
     q.record_usage(p(), 5, 5, False, T0)
@@ -208,7 +209,7 @@ def test_store_rows_and_estimated_part(qpolicy: CompiledPolicy, tmp_path: Path) 
 
 
 def test_failed_flush_keeps_changes_for_the_next(qpolicy: CompiledPolicy, tmp_path: Path) -> None:
-    store = QuotaStore.open(tmp_path / "q.db")
+    store = QuotaStore(open_state(tmp_path / "q.db"))
     q = Quotas(lambda: qpolicy, store, now=T0)
     q.admit(p(), T0)
     saved = store.save

@@ -1,0 +1,88 @@
+"""Changes made by other instances, as they commit: PostgreSQL LISTEN/NOTIFY.
+
+Triggers (the ``state.notify`` domain in warden/store.py) send ``pg_notify(CHANNEL,
+table)`` once per writing statement, delivered when its transaction commits, to every
+listening instance (this one included). ``ChangeListener`` holds one connection of its
+own (not the pool's: a listening session must stay open) in a thread and calls the
+callbacks registered for the tables named; the callbacks refresh in-memory state, so the
+proxy's hot path never reads the database.
+
+Notifications sent while the listener is disconnected are lost (PostgreSQL keeps none for
+an absent session), so after every (re)connection every callback runs once: whatever
+changed meanwhile is read back in full.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import psycopg
+
+from warden.state.dialect import NOTIFY_CHANNEL as CHANNEL
+
+logger = logging.getLogger("warden.state")
+
+POLL_S = 0.5  # how often the thread looks at its stop flag while no notification comes
+DRAIN_S = 0.002  # after a wake-up: notifications already on the wire join the same reload
+RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # reconnection back-off; the last value repeats
+
+
+class ChangeListener:
+    def __init__(
+        self, dsn: str, callbacks: Iterable[tuple[Iterable[str], Callable[[], None]]]
+    ) -> None:
+        self._dsn = dsn
+        self._callbacks = [(frozenset(names), callback) for names, callback in callbacks]
+        self._stop = threading.Event()
+        #: Set while listening; cleared while the database is unreachable.
+        self.listening = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="warden-state-listen", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start listening; returns once the first LISTEN is in place (or ``timeout``)."""
+        self._thread.start()
+        self.listening.wait(timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(POLL_S * 4 + 5)
+
+    def _fire(self, tables: set[str] | None) -> None:
+        for names, callback in self._callbacks:
+            if tables is None or names & tables:
+                try:
+                    callback()
+                except Exception:
+                    logger.exception("refreshing from the state database failed")
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    if failures:
+                        logger.warning("state database reachable again: reloading")
+                    failures = 0
+                    self._fire(None)  # anything may have changed while we were not listening
+                    self.listening.set()
+                    while not self._stop.is_set():
+                        # wake at the first notification, then take what else has already
+                        # arrived (one transaction notifies once per table it wrote)
+                        tables = {n.payload for n in conn.notifies(timeout=POLL_S, stop_after=1)}
+                        if tables:
+                            tables |= {n.payload for n in conn.notifies(timeout=DRAIN_S)}
+                            self._fire(tables)
+            except psycopg.Error as exc:
+                self.listening.clear()
+                if not failures:
+                    logger.warning(
+                        "state database notifications interrupted (%s); serving from memory "
+                        "and reconnecting",
+                        type(exc).__name__,
+                    )
+                self._stop.wait(RETRY_S[min(failures, len(RETRY_S) - 1)])
+                failures += 1
+        self.listening.clear()
