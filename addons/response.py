@@ -34,6 +34,7 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
 from warden.context import FlowContext, Usage
+from warden.policy.usage import estimate_tokens
 from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge
@@ -90,6 +91,8 @@ class StreamTap:
         self._decode = _Decoder(encoding, limit)
         self._input: int | None = None
         self._output: int | None = None
+        #: Output tokens estimated from the streamed text, for a provider that reports none.
+        self._estimated_output = 0
 
     @property
     def too_large(self) -> bool:
@@ -98,6 +101,10 @@ class StreamTap:
 
     def _take(self, events: list) -> None:  # type: ignore[type-arg]
         for event in events:
+            if event.text:
+                # Per delta: a streamed delta is mostly one token, so ceil(chars / 4) of each
+                # comes closer than the total's; no text is kept, only the count.
+                self._estimated_output += estimate_tokens((event.text,))
             if event.usage is not None:
                 self._input = event.usage.input_tokens or self._input
                 self._output = event.usage.output_tokens or self._output
@@ -108,7 +115,12 @@ class StreamTap:
                 self._take(self._parser.feed(piece))
         else:  # mitmproxy signals the end of the body with an empty chunk
             self._take(self._parser.close())
-            if self._input is not None or self._output is not None:
+            if self._output is None and self._estimated_output:
+                # No output count from the provider: the streamed text's, marked estimated
+                # (the quota counter estimates a missing input count the same way).
+                usage = Usage(self._input, self._estimated_output, True)
+                FlowContext.of(self._flow).replace(usage=usage).save(self._flow)
+            elif self._input is not None or self._output is not None:
                 ctx = FlowContext.of(self._flow)
                 ctx.replace(usage=Usage(self._input, self._output, False)).save(self._flow)
         return chunk

@@ -28,6 +28,7 @@ from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.names import Misdirected, is_address, judge
 from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
+from warden.providers import conversations
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
 from warden.providers.shapes import ParsedRequest
@@ -270,6 +271,8 @@ class Scope:
                 parsed=parsed.parsed,
                 unparsed_reason=parsed.unparsed_reason,
                 segments=len(parsed.segments),
+                conversation=parsed.conversation
+                or conversations.from_headers(flow.request.headers),
             )
         ).save(flow)
 

@@ -53,6 +53,8 @@ class ParsedRequest:
     parsed: bool
     rewritable: bool
     unparsed_reason: str | None
+    #: The conversation the body or path names (``conversations``), if any.
+    conversation: str | None = None
 
     @classmethod
     def unparsed(
