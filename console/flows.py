@@ -157,6 +157,8 @@ class FlowRow:
     total_ms: int | None
     has_prompt: bool
     sort_value: Any = None
+    #: The provider's or agent's conversation id (``request.conversation``), if any.
+    conversation: str | None = None
 
     @property
     def user(self) -> str:
@@ -327,6 +329,7 @@ def parse_row(row: Sequence[Any], sort_value: Any = None) -> FlowRow:
         total_ms=timing.get("total_ms"),
         has_prompt="prompt" in data,
         sort_value=sort_value,
+        conversation=(data.get("request") or {}).get("conversation"),
     )
 
 

@@ -217,3 +217,33 @@ def test_a_streamed_bomb_stops_the_usage_reader_not_the_stream(encoding: str) ->
     out = b"".join(tap(wire[i : i + 4096]) for i in range(0, len(wire), 4096)) + tap(b"")
     assert out == wire
     assert FlowContext.of(flow).usage is None
+
+
+def test_a_stream_without_usage_counts_its_output_from_the_streamed_text() -> None:
+    """No usage event (a provider or a mock that sends none): the output tokens are the
+    streamed text's estimate, marked estimated, so quotas and the audit count them."""
+    no_usage = (
+        b"".join(
+            b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % piece
+            for piece in (b"Hel", b"lo, ", b"this is a longer delta")
+        )
+        + b"data: [DONE]\n\n"
+    )
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(no_usage)
+    tap(b"")
+    # one token per short delta, ceil(22 / 4) = 6 for the long one
+    assert FlowContext.of(flow).usage == Usage(None, 1 + 1 + 6, True)
+
+
+def test_a_stream_with_usage_keeps_the_providers_count() -> None:
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(SSE)
+    tap(b"")
+    assert FlowContext.of(flow).usage == Usage(11, 2, False)
