@@ -16,16 +16,16 @@ from .context import ConsoleContext
 from .conversations import MAX_RECORDS, Conversation, Turn, load_conversation
 from .symbols import decision_text, outcome_text
 
-#: (label, width) of the turn table's columns.
+#: (label, width) of the turn table's columns (they fit 120 columns with the scrollbar).
 TURN_COLUMNS: tuple[tuple[str, int], ...] = (
     ("#", 3),
     ("Time UTC", 19),
-    ("Model", 18),
+    ("Model", 16),
     ("Decision", 9),
-    ("Outcome", 15),
-    ("Findings", 22),
-    ("Tokens in / out", 18),
-    ("Evidence", 9),
+    ("Outcome", 13),
+    ("Findings", 16),
+    ("Tokens in / out", 16),
+    ("Evidence", 8),
 )
 #: Shown where a turn's record names sealed evidence; opening it is the detail's to do.
 EVIDENCE_MARK = "sealed"
