@@ -268,7 +268,7 @@ async def test_c_on_a_flow_and_on_its_detail_opens_its_conversation(
         assert isinstance(again, ConversationScreen) and again is not view
         await pilot.press("escape", "escape", "escape")
         await pilot.pause()
-        assert app.screen is screen  # type: ignore[comparison-overlap]
+        assert app.screen is screen
 
 
 async def test_c_on_a_flow_without_a_conversation_says_so(make_app: MakeApp, convo: Files) -> None:
