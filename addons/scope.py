@@ -114,9 +114,12 @@ class Scope:
         refused: Sequence[RefusedHost],
         metrics: GatewayMetrics,
         decoded_body_bytes: int = DECODED_BODY_BYTES,
+        threads: conversations.ResponseThreads | None = None,
     ) -> None:
         self.catalog = catalog
         self.refused = tuple(refused)
+        #: OpenAI Responses chains, shared with the response reader, which adds the answers.
+        self.threads = threads if threads is not None else conversations.ResponseThreads()
         self.metrics = metrics
         self.decoded_body_bytes = decoded_body_bytes
         # The destination (None: not in the catalog) per Host as clients spell it: the same
@@ -271,10 +274,18 @@ class Scope:
                 parsed=parsed.parsed,
                 unparsed_reason=parsed.unparsed_reason,
                 segments=len(parsed.segments),
-                conversation=parsed.conversation
-                or conversations.from_headers(flow.request.headers),
+                conversation=self._conversation(parsed, flow.request.headers),
             )
         ).save(flow)
+
+    def _conversation(self, parsed: ParsedRequest, headers: http.Headers) -> str | None:
+        """The body's or path's conversation (a Responses turn's previous answer mapped to
+        its thread), else an agent's session header."""
+        if parsed.conversation is not None:
+            if parsed.api in conversations.RESPONSES_APIS:
+                return self.threads.thread_of(parsed.conversation)
+            return parsed.conversation
+        return conversations.from_headers(headers)
 
     def _too_large(self, flow: http.HTTPFlow, exc: BodyTooLarge) -> None:
         """A body that decodes past the limit (a decompression bomb, or just too much)."""

@@ -22,6 +22,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Final
 
+from . import jsonbody
+
 MAX_CONVERSATION: Final = 128
 _ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
@@ -50,6 +52,17 @@ def from_document(api: str | None, doc: Mapping[str, object]) -> str | None:
             conversation = conversation.get("id")
         return clean_id(conversation) or clean_id(doc.get("previous_response_id"))
     return None
+
+
+def answer_id(api: str | None, body: bytes) -> str | None:
+    """The id of a plain (not streamed) OpenAI Responses answer: its top-level ``id``."""
+    if api not in RESPONSES_APIS or not body:
+        return None
+    try:
+        doc = jsonbody.load_object(body)
+    except (jsonbody.BodyError, RecursionError):
+        return None
+    return clean_id(doc.get("id"))
 
 
 def from_path(api: str | None, segments: tuple[str, ...]) -> str | None:

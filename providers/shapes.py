@@ -87,3 +87,6 @@ class StreamEvent:
     text: str | None
     usage: Usage | None
     raw_event: str | None
+    #: The provider's id of the answer, where its stream names one (OpenAI Responses'
+    #: ``response.created``): later turns refer to it (``conversations.ResponseThreads``).
+    response_id: str | None = None

@@ -5,6 +5,7 @@ aimock upstream, the console's own queries over the gateway's audit database).""
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -96,3 +97,36 @@ def test_an_agent_sessions_three_calls_are_one_conversation(gateway: WardenProce
     query = FlowQuery(conn, ADMIN)
     assert query.count(FlowFilter(conversation=session)) == (3, False)
     assert query.count(FlowFilter(conversation=other)) == (1, False)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_responses_chain_of_three_turns_is_one_conversation(
+    gateway: WardenProcess, stream: bool
+) -> None:
+    """OpenAI Responses: each turn names the answer before it (previous_response_id);
+    the gateway maps every turn to the thread's first answer, streamed or not."""
+    responses = "https://api.openai.com/v1/responses"
+    model = f"gpt-4.1-{uuid.uuid4().hex[:12]}"
+    previous: str | None = None
+    with gateway.http_client() as client:
+        for _ in range(3):
+            body = {"model": model, "input": "hello warden", "stream": stream}
+            if previous is not None:
+                body["previous_response_id"] = previous
+            r = client.post(responses, json=body)
+            assert r.status_code == 200, r.text
+            if stream:
+                created = next(line for line in r.text.splitlines() if '"response.created"' in line)
+                previous = json.loads(created.removeprefix("data:").strip())["response"]["id"]
+            else:
+                previous = r.json()["id"]
+    records = [r for r in gateway.audit_records() if (r["destination"] or {}).get("model") == model]
+    answers = [r for r in records if r["details"].get("phase") not in ("request", "stream_start")]
+    assert len(answers) == 3
+    threads = {r["request"]["conversation"] for r in answers}
+    assert len(threads) == 1 and None not in threads, threads
+    (thread,) = threads
+    conn = _audit(gateway)
+    found = load_conversation(conn, ADMIN, answers[0]["tenant"], thread, None)
+    assert len(found.turns) == 3
+    assert FlowQuery(conn, ADMIN).count(FlowFilter(conversation=thread)) == (3, False)

@@ -89,3 +89,19 @@ def test_response_threads_give_every_turn_of_a_chain_the_first_answers_id() -> N
     # bounded: the oldest entries went; an unknown id starts from itself
     assert threads.thread_of("resp_1") == "resp_1"
     assert threads.thread_of("resp_3") == "resp_1"
+
+
+def test_the_answer_id_of_a_responses_answer() -> None:
+    from warden.providers.apistreams import ResponsesStream
+    from warden.providers.conversations import answer_id
+
+    assert answer_id("openai.responses", b'{"id":"resp_7","object":"response"}') == "resp_7"
+    assert answer_id("openai.chat_completions", b'{"id":"chatcmpl-1"}') is None
+    assert answer_id("openai.responses", b"not json") is None
+    assert answer_id("openai.responses", b'{"id":"resp 7"}') is None  # not an id
+    stream = ResponsesStream()
+    events = stream.feed(
+        b'data: {"type":"response.created","response":{"id":"resp_9"}}\n\n'
+        b'data: {"type":"response.output_text.delta","delta":"hi"}\n\n'
+    )
+    assert [e.response_id for e in events] == ["resp_9", None]
