@@ -247,3 +247,38 @@ def test_a_stream_with_usage_keeps_the_providers_count() -> None:
     tap(SSE)
     tap(b"")
     assert FlowContext.of(flow).usage == Usage(11, 2, False)
+
+
+def test_quotas_count_a_streams_output_from_its_text() -> None:
+    """The quota counter takes the stream's estimated output (and estimates the prompt):
+    a provider that reports no usage no longer under-counts streams."""
+    import time
+    import types
+
+    from warden.addons.policy import QuotaCounter
+    from warden.context import Principal
+    from warden.policy.engine import compile_policy
+    from warden.policy.facts import PrincipalFacts
+    from warden.policy.loader import load_policy
+    from warden.policy.quotas import Quotas
+
+    policy = compile_policy(
+        load_policy(
+            "defaults:\n  quotas:\n    per_user: {tokens_per_day: 100000}\ntenants:\n  acme: {}\n"
+        )
+    )
+    quotas = Quotas(lambda: policy)
+    flow = _flow()
+    ctx = FlowContext.of(flow)
+    ctx.replace(principal=Principal("acme", "https://idp", "bob", "device")).save(flow)
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(b'data: {"choices":[{"delta":{"content":"twelve chars"}}]}\n\ndata: [DONE]\n\n')
+    tap(b"")
+    counter = QuotaCounter(types.SimpleNamespace(quotas=quotas))  # type: ignore[arg-type]
+    counter.response(flow)
+    usage = FlowContext.of(flow).usage
+    assert usage is not None and usage.output_tokens == 3 and usage.estimated
+    used = quotas.usage(PrincipalFacts("acme", "bob", None), time.time())
+    assert used and all(scope["tokens_per_day"] == 3 for scope in used.values())
