@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from warden.config import Config
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
+from warden.providers.conversations import ResponseThreads
 
 from .audit import Audit
 from .destinations import DestinationGuard
@@ -44,7 +45,8 @@ def chain(
         routed = [(u.hostname or "", u.port or 0) for u in map(urlsplit, targets)]
     guard = DestinationGuard(config.proxy.allow_loopback_destinations, routed)
     limits = config.proxy.limits
-    scope = Scope(catalog, refused, metrics, limits.decoded_body_bytes)
+    threads = ResponseThreads()  # OpenAI Responses chains: answers in, later turns mapped
+    scope = Scope(catalog, refused, metrics, limits.decoded_body_bytes, threads)
     addons: list[object] = [guard, scope, identify]
     # Before policy: it names the socket's api and model, which the policy decides on.
     addons.append(
@@ -61,7 +63,7 @@ def chain(
     # body); its responseheaders hook must come after the response reader's, to wrap it.
     counter = [QuotaCounter(policy.runtime)] if policy is not None else []
     addons += [
-        ResponseReader(config.streams.max_event_bytes, limits.decoded_body_bytes),
+        ResponseReader(config.streams.max_event_bytes, limits.decoded_body_bytes, threads),
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),

@@ -7,7 +7,8 @@ committed the request is answered here (503 in the provider's error shape) and n
 leaves. The answer's record follows and names the first one (``details.flow_record``),
 as a streamed answer's end record always named its start record: plain responses are
 recorded in the ``response`` hook, which mitmproxy awaits before it sends anything; a
-streamed answer when its headers arrive, before the first byte goes out, and again
+streamed answer when its headers arrive, before the first byte goes out
+(``details.phase = "stream_start"``), and again
 (``details.phase = "stream_end"``) with usage and timing when the stream ends. The
 answer's record carries the (redacted) prompt where the tenant's policy keeps it.
 
@@ -26,14 +27,18 @@ from typing import Any, Final
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
-from warden.addons.identify import client_address
+from warden.addons.identify import REFUSED_NOTE, client_address
 from warden.addons.prompts import redacted_prompt
 from warden.addons.scope import parsed_request
 from warden.audit import AuditUnavailable, format_ts
 from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_details, fit_text
 from warden.audit.record import (
+    MAX_CLIENT_CHARS,
+    MAX_CONVERSATION_CHARS,
     MAX_FINDINGS,
     MAX_GROUPS,
+    MAX_METHOD_CHARS,
+    MAX_PATH_CHARS,
     MAX_PROMPT_CHARS,
     SCHEMA_VERSION,
     SYSTEM_TENANT,
@@ -41,6 +46,7 @@ from warden.audit.record import (
 )
 from warden.audit_wiring import AuditTrail
 from warden.context import FlowContext
+from warden.providers.clients import client_family
 from warden.providers.sidecalls import side_call_of
 from warden.providers.webapps import CHATGPT_API, file_references
 
@@ -171,6 +177,9 @@ def flow_record(
         rid = fit_text(_upstream_request_id(resp.headers), max_len=128)
         if rid:
             fitted["upstream_request_id"] = rid
+    for note in ctx.notes:
+        if note.startswith(REFUSED_NOTE):  # a known person's credential, refused
+            fitted["refused"] = fit_text(note[len(REFUSED_NOTE) :], max_len=64) or "-"
     if d is not None and (side_call := side_call_of(d.api)) is not None:
         fitted["side_call"] = side_call  # token_count, telemetry, model_list, bootstrap, companion
     if d is not None and d.api == CHATGPT_API and (parsed := parsed_request(flow)) is not None:
@@ -193,6 +202,7 @@ def flow_record(
         "usage": usage,
         "timing": timing,
         "details": fitted,
+        "request": request_part(flow, d.conversation if d else None),
     }
     if not with_prompt:
         return data
@@ -201,6 +211,23 @@ def flow_record(
     if fitted_prompt is not None:
         data["prompt"] = fitted_prompt
     return data
+
+
+def request_part(flow: http.HTTPFlow, conversation: str | None) -> dict[str, Any]:
+    """The record's ``request``: method, path without its query, transport, client
+    software and conversation id (all client-controlled, so fitted to the schema)."""
+    req = flow.request
+    path = req.path.split("?", 1)[0].split("#", 1)[0]
+    websocket = flow.websocket is not None or (
+        flow.response is not None and flow.response.status_code == 101
+    )
+    return {
+        "method": fit_text(req.method, max_len=MAX_METHOD_CHARS) or "-",
+        "path": fit_text(path, max_len=MAX_PATH_CHARS) or "-",
+        "transport": "websocket" if websocket else "http",
+        "client": fit_text(client_family(req.headers.get("user-agent")), max_len=MAX_CLIENT_CHARS),
+        "conversation": fit_text(conversation, max_len=MAX_CONVERSATION_CHARS),
+    }
 
 
 #: ``details`` of the record committed before a request leaves.
@@ -305,7 +332,8 @@ class Audit:
             or FlowContext.of(flow).destination is None
         ):
             return
-        record_id = await self._write(flow, details=self._joined(flow), fail_closed=True)
+        details = self._joined(flow, "stream_start")
+        record_id = await self._write(flow, details=details, fail_closed=True)
         if record_id is not None:
             self._first.setdefault(flow, record_id)
             self._streaming.add(flow)

@@ -39,9 +39,13 @@ from warden.identity.resolver import (
     ResolvedIdentity,
     parse_proxy_authorization,
 )
+from warden.identity.sessions import UserIdentity
 from warden.providers.errors import error_body
 
 logger = logging.getLogger("warden.identify")
+
+#: The note (``FlowContext.notes``) naming why a known person's credential was refused.
+REFUSED_NOTE = "refused:"
 
 #: A name that never resolves: requests for it through the proxy are answered here.
 WELL_KNOWN_HOST = "warden.internal"
@@ -147,12 +151,21 @@ class Identify:
             self._jwt_cache[flow.client_conn] = (resolved, revocations)
 
     def _rejected(self, flow: http.HTTPFlow, exc: CredentialRejected) -> None:
+        owner = exc.owner  # set only when the gateway knows whose credential it is
+        details: dict[str, str | int | bool] = {"host": flow.request.host[:100]}
+        if exc.detail:
+            details["revoked_reason"] = exc.detail
         self.events.emit(
             AuthEvent(
                 "credential.rejected",
+                tenant=owner.tenant if owner else None,
+                issuer=owner.issuer if owner else None,
+                subject=owner.subject if owner else None,
+                email=owner.email if owner else None,
+                auth_method=exc.auth_method if owner else None,
                 client_addr=client_address(flow),
                 reason=exc.reason,
-                details={"host": flow.request.host[:100]},
+                details=details,
             )
         )
 
@@ -170,8 +183,8 @@ class Identify:
             if credential.kind == "device":
                 found = self.resolver.device(credential.secret)
                 if found is None:
-                    raise CredentialRejected(
-                        "device_credential_invalid",
+                    raise self.resolver.device_refused(
+                        credential.secret,
                         "your sign-in has ended (signed out, expired or access removed): "
                         "run `warden login` again",
                     )
@@ -216,6 +229,13 @@ class Identify:
             who = await self._who(flow)
         except CredentialRejected as exc:
             self._rejected(flow, exc)
+            if exc.owner is not None:
+                # The refusal is the owner's, under their name: an investigator filtering by
+                # that person finds the attempt. The answer is the same 407 as for anyone.
+                ctx = ctx.replace(
+                    principal=_principal(exc.owner, exc),
+                    notes=(*ctx.notes, f"{REFUSED_NOTE}{exc.reason}"),
+                )
             self._challenge(flow, ctx, exc.message)
             return
         finally:
@@ -276,6 +296,18 @@ class Identify:
                 headers,
             )
         ctx.replace(outcome="unauthenticated").save(flow)
+
+
+def _principal(owner: UserIdentity, exc: CredentialRejected) -> Principal:
+    return Principal(
+        tenant=owner.tenant,
+        issuer=owner.issuer,
+        subject=owner.subject,
+        auth_method=exc.auth_method or "unknown",
+        email=owner.email,
+        department=owner.department,
+        groups=owner.groups,
+    )
 
 
 def client_address(flow: http.HTTPFlow) -> str:

@@ -25,6 +25,7 @@ record says ``upstream_error``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -35,6 +36,7 @@ from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
 from warden.context import FlowContext, Usage
 from warden.policy.usage import estimate_tokens
+from warden.providers.conversations import ResponseThreads, answer_id
 from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge
@@ -85,13 +87,18 @@ class StreamTap:
         parser: StreamParser,
         encoding: str,
         limit: int = DECODED_BODY_BYTES,
+        threads: ResponseThreads | None = None,
     ) -> None:
         self._flow = flow
         self._parser = parser
+        self._threads = threads
+        self._answer_id: str | None = None
         self._decode = _Decoder(encoding, limit)
         self._input: int | None = None
         self._output: int | None = None
-        self._estimate = 0  # the answer's tokens estimated from its text (none reported)
+        #: Output tokens estimated from the streamed text, for a provider (or a web app)
+        #: that reports none.
+        self._estimated_output = 0
 
     @property
     def too_large(self) -> bool:
@@ -101,7 +108,11 @@ class StreamTap:
     def _take(self, events: list) -> None:  # type: ignore[type-arg]
         for event in events:
             if event.text:
-                self._estimate += estimate_tokens((event.text,))
+                # Per delta: a streamed delta is mostly one token, so ceil(chars / 4) of each
+                # comes closer than the total's; no text is kept, only the count.
+                self._estimated_output += estimate_tokens((event.text,))
+            if event.response_id is not None and self._answer_id is None:
+                self._answer_id = event.response_id
             if event.usage is not None:
                 self._input = event.usage.input_tokens or self._input
                 self._output = event.usage.output_tokens or self._output
@@ -112,14 +123,31 @@ class StreamTap:
                 self._take(self._parser.feed(piece))
         else:  # mitmproxy signals the end of the body with an empty chunk
             self._take(self._parser.close())
-            ctx = FlowContext.of(self._flow)
-            if self._input is not None or self._output is not None:
+            if self._threads is not None:
+                answered(self._flow, self._threads, self._answer_id)
+            if self._output is None and self._estimated_output:
+                # No output count from the provider: the streamed text's, marked estimated
+                # (the quota counter estimates a missing input count the same way).
+                usage = Usage(self._input, self._estimated_output, True)
+                FlowContext.of(self._flow).replace(usage=usage).save(self._flow)
+            elif self._input is not None or self._output is not None:
+                ctx = FlowContext.of(self._flow)
                 ctx.replace(usage=Usage(self._input, self._output, False)).save(self._flow)
-            elif self._estimate:
-                # The web apps report no usage: the answer's tokens are estimated (chars / 4)
-                # and marked so; the quota counter estimates the prompt's the same way.
-                ctx.replace(usage=Usage(None, self._estimate, True)).save(self._flow)
         return chunk
+
+
+def answered(flow: http.HTTPFlow, threads: ResponseThreads, response_id: str | None) -> None:
+    """An OpenAI Responses answer ``response_id``: later turns that name it belong to this
+    flow's conversation; a first turn's conversation is its own answer's id."""
+    if response_id is None:
+        return
+    ctx = FlowContext.of(flow)
+    dest = ctx.destination
+    if dest is None:
+        return
+    thread = threads.answered(response_id, dest.conversation)
+    if dest.conversation is None:
+        ctx.replace(destination=dataclasses.replace(dest, conversation=thread)).save(flow)
 
 
 class StreamStage(Protocol):
@@ -225,9 +253,12 @@ class ResponseReader:
         self,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         decoded_body_bytes: int = DECODED_BODY_BYTES,
+        threads: ResponseThreads | None = None,
     ) -> None:
         self.max_event_bytes = max_event_bytes
         self.decoded_body_bytes = decoded_body_bytes
+        #: OpenAI Responses chains, shared with scope, which maps later turns through it.
+        self.threads = threads if threads is not None else ResponseThreads()
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.error:
@@ -240,7 +271,7 @@ class ResponseReader:
         parser = stream_parser_for(dest.api, limit) if dest.api else None
         encoding = flow.response.headers.get("content-encoding", "")
         tap = (
-            StreamTap(flow, parser, encoding, self.decoded_body_bytes)
+            StreamTap(flow, parser, encoding, self.decoded_body_bytes, self.threads)
             if parser is not None
             else None
         )
@@ -276,7 +307,10 @@ class ResponseReader:
             return
         except UndecodableBody:
             body = raw  # as before: the usage reader finds nothing in it
-        usage = parse_usage(ctx.destination.api, body)
+        api = ctx.destination.api
+        answered(flow, self.threads, answer_id(api, body))
+        ctx = FlowContext.of(flow)
+        usage = parse_usage(api, body)
         if usage is not None:
             ctx.replace(usage=Usage(usage.input_tokens, usage.output_tokens, usage.estimated)).save(
                 flow

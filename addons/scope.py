@@ -32,6 +32,7 @@ from warden.addons.connections import MITMPROXY_REQUEST_TOO_LARGE, Refused
 from warden.addons.names import Misdirected, is_address, judge
 from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
+from warden.providers import conversations
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
 from warden.providers.shapes import ParsedRequest
@@ -117,9 +118,12 @@ class Scope:
         refused: Sequence[RefusedHost],
         metrics: GatewayMetrics,
         decoded_body_bytes: int = DECODED_BODY_BYTES,
+        threads: conversations.ResponseThreads | None = None,
     ) -> None:
         self.catalog = catalog
         self.refused = tuple(refused)
+        #: OpenAI Responses chains, shared with the response reader, which adds the answers.
+        self.threads = threads if threads is not None else conversations.ResponseThreads()
         self.metrics = metrics
         self.decoded_body_bytes = decoded_body_bytes
         # The destination (None: not in the catalog) per Host as clients spell it: the same
@@ -304,6 +308,7 @@ class Scope:
                 parsed=parsed.parsed,
                 unparsed_reason=parsed.unparsed_reason,
                 segments=len(parsed.segments),
+                conversation=self._conversation(parsed, flow.request.headers),
             )
         ).save(flow)
 
@@ -322,6 +327,15 @@ class Scope:
                 "the request body is larger than proxy.limits.body_bytes",
             )
         ).save(flow)
+
+    def _conversation(self, parsed: ParsedRequest, headers: http.Headers) -> str | None:
+        """The body's or path's conversation (a Responses turn's previous answer mapped to
+        its thread), else an agent's session header."""
+        if parsed.conversation is not None:
+            if parsed.api in conversations.RESPONSES_APIS:
+                return self.threads.thread_of(parsed.conversation)
+            return parsed.conversation
+        return conversations.from_headers(headers)
 
     def _too_large(self, flow: http.HTTPFlow, exc: BodyTooLarge) -> None:
         """A body that decodes past the limit (a decompression bomb, or just too much)."""

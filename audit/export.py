@@ -59,6 +59,11 @@ CSV_COLUMNS: Final = (
     "timing.upstream_latency_ms",
     "timing.ttfb_ms",
     "timing.total_ms",
+    "request.method",
+    "request.path",
+    "request.transport",
+    "request.client",
+    "request.conversation",
     "details",
     "prompt",
 )
@@ -147,7 +152,7 @@ def flatten(stored: StoredRecord) -> dict[str, Any]:
     for column in CSV_COLUMNS:
         if "." in column:
             group, name = column.split(".", 1)
-            value = (data[group] or {}).get(name)
+            value = (data.get(group) or {}).get(name)  # ``request`` may be absent
             if isinstance(value, list):
                 value = ";".join(value) or None
             flat[column] = value

@@ -52,9 +52,16 @@ OUTCOMES: Final = frozenset(
 MAX_PROMPT_CHARS: Final = 262_144
 MAX_GROUPS: Final = 128
 MAX_FINDINGS: Final = 256
+#: Named limits of the ``request`` part (what the HTTP request line and headers said).
+MAX_METHOD_CHARS: Final = 16
+MAX_PATH_CHARS: Final = 2048
+MAX_CLIENT_CHARS: Final = 64
+MAX_CONVERSATION_CHARS: Final = 128
+TRANSPORTS: Final = frozenset({"http", "websocket"})
 
 type Kind = Literal["flow", "auth", "admin"]
 type ApiKind = Literal["api", "webapp"]
+type Transport = Literal["http", "websocket"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,28 @@ class Destination:
         f.one_of("destination.api_kind", self.api_kind, API_KINDS)
         f.optional_text("destination.api", self.api, max_len=64)
         f.optional_text("destination.model", self.model, max_len=256)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """How the flow asked: method, path (never the query: it can hold keys), transport,
+    the client software (a User-Agent family such as ``openai-python/1.54``) and the
+    provider's conversation id where it has one (``providers.conversations``)."""
+
+    method: str
+    path: str
+    transport: Transport = "http"
+    client: str | None = None
+    conversation: str | None = None
+
+    def __post_init__(self) -> None:
+        f.text("request.method", self.method, max_len=MAX_METHOD_CHARS)
+        f.text("request.path", self.path, max_len=MAX_PATH_CHARS)
+        if "?" in self.path:
+            raise AuditRecordError("request.path", "holds a query; the query is never stored")
+        f.one_of("request.transport", self.transport, TRANSPORTS)
+        f.optional_text("request.client", self.client, max_len=MAX_CLIENT_CHARS)
+        f.optional_text("request.conversation", self.conversation, max_len=MAX_CONVERSATION_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +239,7 @@ class AuditRecord:
     timing: Timing | None = None
     details: Mapping[str, f.DetailValue] = field(default_factory=lambda: types.MappingProxyType({}))
     prompt: str | None = None
+    request: Request | None = None
 
     def __post_init__(self) -> None:
         f.hex_id("record_id", self.record_id)
@@ -232,6 +262,7 @@ class AuditRecord:
         _instance("decision", self.decision, Decision)
         _instance("usage", self.usage, Usage)
         _instance("timing", self.timing, Timing)
+        _instance("request", self.request, Request)
         if not isinstance(self.findings, tuple | list):
             raise AuditRecordError("findings", "must be a list of DlpFinding")
         if len(self.findings) > MAX_FINDINGS:
@@ -267,7 +298,8 @@ class AuditRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values; every key is present (null when unknown) except ``prompt``."""
+        """Plain JSON values; every key is present (null when unknown) except ``prompt`` and
+        ``request``, which records written before it existed lack (their hashes stay)."""
         data: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "record_id": self.record_id,
@@ -285,6 +317,8 @@ class AuditRecord:
             "timing": _plain(self.timing, _TIMING_KEYS),
             "details": dict(self.details),
         }
+        if self.request is not None:
+            data["request"] = _plain(self.request, _REQUEST_KEYS)
         if self.prompt is not None:
             data["prompt"] = self.prompt
         return data
@@ -292,7 +326,7 @@ class AuditRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """The inverse of `to_dict`; raises `AuditRecordError` on any deviation."""
-        _exact_keys("record", data, _RECORD_KEYS, optional=frozenset({"prompt"}))
+        _exact_keys("record", data, _RECORD_KEYS, optional=_OPTIONAL_KEYS)
         if data["v"] != SCHEMA_VERSION or isinstance(data["v"], bool):
             raise AuditRecordError("v", f"schema version {data['v']!r} is not {SCHEMA_VERSION}")
         findings = data["findings"]
@@ -316,6 +350,7 @@ class AuditRecord:
             timing=_nested("timing", data["timing"], Timing, _TIMING_KEYS),
             details=data["details"],
             prompt=data.get("prompt"),
+            request=_nested("request", data.get("request"), Request, _REQUEST_KEYS),
         )
 
 
@@ -353,6 +388,9 @@ _DECISION_KEYS: Final = ("action", "rule_id", "policy_version", "reason")
 _FINDING_KEYS: Final = ("entity_type", "count", "segment")
 _USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
 _TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
+_REQUEST_KEYS: Final = ("method", "path", "transport", "client", "conversation")
+#: Keys a record may lack: ``request`` came after the first records were written.
+_OPTIONAL_KEYS: Final = frozenset({"prompt", "request"})
 
 
 def _instance(name: str, value: object, cls: type) -> None:

@@ -117,7 +117,7 @@ _SEVERITY_BY_OUTCOME: Final[Mapping[str, Severity]] = {
 _KNOWN_KINDS: Final = frozenset({"flow", "auth", "admin", "checkpoint", "alarm"})
 
 # `AuditRecord.to_dict()` nests these groups; SD and CEF read their keys as if top level.
-_NESTED_GROUPS: Final = ("principal", "destination", "decision", "usage", "timing")
+_NESTED_GROUPS: Final = ("principal", "destination", "decision", "usage", "timing", "request")
 # ...renaming the one key whose bare name would be ambiguous.
 _NESTED_RENAMES: Final[Mapping[tuple[str, str], str]] = {("usage", "estimated"): "usage_estimated"}
 
@@ -147,6 +147,11 @@ SD_KEYS: Final[tuple[str, ...]] = (
     "api_kind",
     "api",
     "model",
+    "method",
+    "path",
+    "transport",
+    "client",
+    "conversation",
     "findings",
     "tokens_in",
     "tokens_out",
@@ -388,6 +393,8 @@ _CEF_EXTENSION: Final[tuple[tuple[str, str], ...]] = (
     ("src", "client_addr"),
     ("dhost", "host"),
     ("app", "api"),
+    ("requestMethod", "method"),
+    ("requestClientApplication", "client"),
 )
 _CEF_CUSTOM: Final[tuple[tuple[str, str], ...]] = (
     ("cs1", "tenant"),

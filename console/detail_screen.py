@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from .context import ConsoleContext
+from .conversation_screen import ConversationScreen
 from .db import ConsoleDataError
 from .detail import RecordDetail, load_detail, prompt_spans
 from .sessions_db import session_by_prefix
@@ -46,6 +47,7 @@ class DetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("q", "app.pop_screen", "Back", show=False),
         Binding("j", "raw", "Raw JSON"),
+        Binding("c", "conversation", "Conversation"),
     ]
 
     def __init__(self, ctx: ConsoleContext, seq: int) -> None:
@@ -67,6 +69,25 @@ class DetailScreen(Screen[None]):
         self.sub_title = self.ctx.scope.describe()
         self.detail = load_detail(self.ctx.audit(), self.ctx.scope, self.seq, self.ctx.public_key())
         self.refresh_body()
+
+    def action_conversation(self) -> None:
+        """The conversation this flow belongs to, where its record names one."""
+        detail = self.detail
+        request = detail.raw.get("request") if detail is not None else None
+        conversation = request.get("conversation") if isinstance(request, dict) else None
+        if detail is None or not isinstance(conversation, str):
+            self.notify("this flow names no conversation", severity="warning")
+            return
+        principal = detail.raw.get("principal")
+        subject = principal.get("subject") if isinstance(principal, dict) else None
+        self.app.push_screen(
+            ConversationScreen(
+                self.ctx,
+                str(detail.raw.get("tenant")),
+                conversation,
+                subject if isinstance(subject, str) else None,
+            )
+        )
 
     def action_raw(self) -> None:
         self.show_raw = not self.show_raw
@@ -159,6 +180,30 @@ class DetailScreen(Screen[None]):
             ),
             Text(""),
         ]
+        request = raw.get("request")
+        if isinstance(request, dict):
+            parts += [
+                _section(
+                    " Request ",
+                    [
+                        ("method / path", f"{request.get('method')} {request.get('path')}"),
+                        ("transport", request.get("transport")),
+                        ("client", request.get("client")),
+                        (
+                            "conversation",
+                            f"{request['conversation']}  (c: show the conversation)"
+                            if request.get("conversation")
+                            else None,
+                        ),
+                    ],
+                ),
+                Text(""),
+            ]
+        if raw.get("evidence") is not None:
+            parts += [
+                _section(" Evidence ", [("sealed", "evidence was captured for this flow")]),
+                Text(""),
+            ]
         findings = raw.get("findings") or []
         assert isinstance(findings, list)
         found = Table(title=" DLP findings ", title_justify="left", title_style="bold reverse")

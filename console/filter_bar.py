@@ -20,6 +20,12 @@ LABELS = {
     "since": "since",
     "until": "until",
     "text": "text",
+    "conversation": "conversation",
+    "client": "client",
+    "transport": "transport",
+    "method": "method",
+    "path": "path",
+    "records": "records",
 }
 
 
@@ -43,7 +49,7 @@ class FilterBar(Static):
                 line.append(f"{LABELS[name]}=", style="cyan")
                 line.append(repr(value) if name == "text" else value, style="bold")
         else:
-            line.append("no filter (every record in scope)", style="bright_black")
+            line.append("no filter (every flow in scope)", style="bright_black")
         line.append("   sort ", style="bold")
         line.append(sort.describe())
         line.append("   ")

@@ -15,10 +15,11 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label
 
-from warden.audit.record import KINDS, OUTCOMES
+from warden.audit.record import KINDS, OUTCOMES, TRANSPORTS
+from warden.providers.clients import CLIENT_FAMILIES
 
 from .filter_bar import LABELS
-from .flows import FilterError, FlowFilter, parse_time
+from .flows import RECORDS_ALL, FilterError, FlowFilter, checked_request_filters, parse_time
 from .symbols import DECISIONS
 
 ENTITY_TYPES = (
@@ -30,6 +31,12 @@ HINTS = {
     "since": "24h, 7d, 2025-03-01 or 2025-03-01T12:00 (UTC)",
     "until": "same forms as since",
     "text": "free text over the record (case-insensitive)",
+    "conversation": "a conversation id (c on a flow's detail shows its conversation)",
+    "client": "client software, or its start: claude-code, openai-python/1.54",
+    "transport": "http or websocket",
+    "method": "POST, GET …",
+    "path": "path, or its start: /v1/chat (never a query)",
+    "records": "all: a flow's request and stream-start records too",
 }
 
 
@@ -58,6 +65,10 @@ class FilterScreen(ModalScreen[FlowFilter | None]):
             "outcome": sorted(OUTCOMES),
             "entity_type": list(ENTITY_TYPES),
             "kind": sorted(KINDS),
+            "transport": sorted(TRANSPORTS),
+            "records": [RECORDS_ALL],
+            "client": list(CLIENT_FAMILIES),
+            "method": ["POST", "GET", "DELETE", "PUT", "PATCH", "CONNECT"],
         }
         with Vertical(id="filter-dialog"):
             yield Label("Filter flows", id="filter-title")
@@ -90,6 +101,7 @@ class FilterScreen(ModalScreen[FlowFilter | None]):
             value = values[name]
             if value is not None:
                 values[name] = parse_time(value, now)
+        values.update(checked_request_filters(values))
         if values["tenant"] is not None and values["tenant"] not in self.tenants:
             raise FilterError(f"tenant {values['tenant']!r} has no records in your scope")
         return FlowFilter(**values)

@@ -62,6 +62,21 @@ _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+#: Filters on the record's ``request`` part (read from the body): name -> JSON path.
+REQUEST_FILTERS: Final = {
+    "conversation": "$.request.conversation",
+    "client": "$.request.client",
+    "transport": "$.request.transport",
+    "method": "$.request.method",
+    "path": "$.request.path",
+}
+#: A flow's records that its answer's record repeats: not shown as rows of their own.
+#: Matched as literal members of the canonical body (a string value cannot hold them
+#: unescaped, so a prompt or a client's text cannot fake one).
+SUPERSEDED_PHASES: Final = ('"phase":"request"', '"phase":"stream_start"')
+RECORDS_ALL: Final = "all"
+
+
 class FilterError(ValueError):
     """A filter value the console cannot use; the message says what it accepts."""
 
@@ -82,13 +97,26 @@ class FlowFilter:
     since: str | None = None
     until: str | None = None
     text: str | None = None
+    conversation: str | None = None
+    client: str | None = None
+    transport: str | None = None
+    method: str | None = None
+    path: str | None = None
+    #: ``all``: every record, also a flow's request and stream-start records, which the
+    #: flow's answer record repeats (by default one row per flow).
+    records: str | None = None
 
     def active(self) -> list[tuple[str, str]]:
         """(name, value) of every field that filters, in declaration order."""
         return [(f.name, v) for f in fields(self) if (v := getattr(self, f.name)) is not None]
 
     def scans_body(self) -> bool:
-        return bool(self.text or self.entity_type or (self.user and "@" in self.user))
+        return bool(
+            self.text
+            or self.entity_type
+            or (self.user and "@" in self.user)
+            or any(getattr(self, name) for name in REQUEST_FILTERS)
+        )
 
     def with_value(self, name: str, value: str | None) -> FlowFilter:
         return replace(self, **{name: value.strip() or None if value is not None else None})
@@ -129,6 +157,8 @@ class FlowRow:
     total_ms: int | None
     has_prompt: bool
     sort_value: Any = None
+    #: The provider's or agent's conversation id (``request.conversation``), if any.
+    conversation: str | None = None
 
     @property
     def user(self) -> str:
@@ -174,6 +204,30 @@ def parse_time(value: str, now: datetime.datetime) -> str:
             moment = moment.replace(tzinfo=datetime.UTC)
     utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="milliseconds") + "Z"
+
+
+def checked_request_filters(values: dict[str, str | None]) -> dict[str, str | None]:
+    """The request filters a reviewer typed, normalized (method upper-case, transport
+    lower-case), or `FilterError` naming what is accepted."""
+    out: dict[str, str | None] = {}
+    transport = values.get("transport")
+    if transport is not None:
+        transport = transport.lower()
+        if transport not in ("http", "websocket"):
+            raise FilterError(f"transport {transport!r}: use http or websocket")
+        out["transport"] = transport
+    method = values.get("method")
+    if method is not None:
+        if not re.fullmatch(r"[A-Za-z]{1,16}", method):
+            raise FilterError(f"method {method!r}: use an HTTP method such as POST or GET")
+        out["method"] = method.upper()
+    path = values.get("path")
+    if path is not None and ("?" in path or not path.startswith("/")):
+        raise FilterError(f"path {path!r}: give a path starting with '/', without a query")
+    records = values.get("records")
+    if records is not None and records != RECORDS_ALL:
+        raise FilterError(f"records {records!r}: leave empty (one row per flow) or use 'all'")
+    return out
 
 
 def _like(text: str) -> str:
@@ -228,6 +282,22 @@ def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
     if flt.text:
         clauses.append("body LIKE ? ESCAPE '\\'")
         args.append(_like(flt.text))
+    for name, json_path in REQUEST_FILTERS.items():
+        value = getattr(flt, name)
+        if value is None:
+            continue
+        key = json_path.rsplit(".", 1)[1]
+        if name == "path" or name == "client":
+            # a path or client filter matches a prefix: /v1/chat, openai-python
+            clauses.append("instr(body, ?) > 0 AND substr(json_extract(body, ?), 1, ?) = ?")
+            args += [f'"{key}":{json.dumps(value, ensure_ascii=False)[:-1]}', json_path,
+                     len(value), value]  # fmt: skip
+        else:
+            clauses.append("instr(body, ?) > 0 AND json_extract(body, ?) = ?")
+            args += [_json_member(key, value), json_path, value]
+    if flt.records != RECORDS_ALL:
+        clauses.append(" AND ".join("instr(body, ?) = 0" for _ in SUPERSEDED_PHASES))
+        args += SUPERSEDED_PHASES
     return clauses, args
 
 
@@ -259,6 +329,7 @@ def parse_row(row: Sequence[Any], sort_value: Any = None) -> FlowRow:
         total_ms=timing.get("total_ms"),
         has_prompt="prompt" in data,
         sort_value=sort_value,
+        conversation=(data.get("request") or {}).get("conversation"),
     )
 
 

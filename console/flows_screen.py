@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label
 from textual.worker import get_current_worker
 
 from .context import ConsoleContext
+from .conversation_screen import ConversationScreen
 from .detail_screen import DetailScreen
 from .export_screen import ExportScreen
 from .exporting import ExportError, export_view
@@ -51,6 +52,7 @@ class FlowsScreen(Screen[None]):
         Binding("u", "filter_row('user')", "This user"),
         Binding("t", "filter_row('tenant')", "This tenant", show=False),
         Binding("o", "filter_row('outcome')", "This outcome", show=False),
+        Binding("c", "conversation", "Conversation"),
         Binding("x", "clear_filter", "Clear"),
         Binding("s", "next_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse", show=False),
@@ -231,6 +233,18 @@ class FlowsScreen(Screen[None]):
         row = self._current()
         if row is not None:
             self.app.push_screen(DetailScreen(self.ctx, row.seq))
+
+    def action_conversation(self) -> None:
+        """The highlighted flow's conversation (every turn of it, in order)."""
+        row = self._current()
+        if row is None:
+            return
+        if row.conversation is None:
+            self.notify("this flow names no conversation", severity="warning")
+            return
+        self.app.push_screen(
+            ConversationScreen(self.ctx, row.tenant, row.conversation, row.subject)
+        )
 
     def action_filter_form(self) -> None:
         def apply(result: FlowFilter | None) -> None:

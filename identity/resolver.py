@@ -26,11 +26,27 @@ MAX_HEADER = 16_384
 
 
 class CredentialRejected(Exception):
-    """Credentials were presented and are not good; ``reason`` is a stable audit code."""
+    """Credentials were presented and are not good; ``reason`` is a stable audit code.
 
-    def __init__(self, reason: str, message: str) -> None:
+    ``owner`` is the person the credential provably belongs to, where the gateway knows
+    (a device credential it issued whose session ended; a service JWT whose signature
+    verified but whose person lost access): the refusal is then recorded under their
+    name. Never set from anything a client could have made up.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        owner: UserIdentity | None = None,
+        detail: str | None = None,
+        auth_method: str | None = None,
+    ) -> None:
         self.reason = reason
         self.message = message
+        self.owner = owner
+        self.detail = detail
+        self.auth_method = auth_method
         super().__init__(message)
 
 
@@ -123,6 +139,14 @@ class IdentityResolver:
             )
         return entry
 
+    def device_refused(self, secret: str, message: str) -> CredentialRejected:
+        """The refusal of a device credential that does not resolve, naming its owner and
+        why (signed out, deprovisioned, expired) when the gateway issued it."""
+        ended = self.sessions.ended_device_credential(secret)
+        if ended is None:
+            return CredentialRejected("device_credential_invalid", message)
+        return CredentialRejected(ended.reason, message, ended.user, ended.detail, "device")
+
     def device(self, secret: str) -> ResolvedIdentity | None:
         session = self.sessions.session_by_device_credential(secret)
         if session is None:
@@ -158,6 +182,8 @@ class IdentityResolver:
                 "deprovisioned",
                 "your company's directory has deactivated or removed this identity, or taken "
                 "it out of the groups allowed to use LLMs.",
+                user,
+                auth_method="jwt",
             )
         revoked_at = self.sessions.not_before(user.tenant, user.subject)
         issued_at = verified.claims.get("iat")
@@ -168,6 +194,8 @@ class IdentityResolver:
                 "revoked",
                 "a security reviewer revoked this identity's access after this token was "
                 "issued: get a new token from your identity provider",
+                user,
+                auth_method="jwt",
             )
         expires = verified.expires_at
         if expires.tzinfo is None:
@@ -178,8 +206,8 @@ class IdentityResolver:
         if credential.kind == "device":
             found = self.device(credential.secret)
             if found is None:
-                raise CredentialRejected(
-                    "device_credential_invalid",
+                raise self.device_refused(
+                    credential.secret,
                     "this device credential is unknown, expired or revoked: "
                     "run `warden login` again",
                 )

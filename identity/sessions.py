@@ -112,6 +112,25 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class EndedCredential:
+    """Whose a refused device credential was, and why it no longer works.
+
+    ``reason`` is a stable code: ``deprovisioned`` (the directory took access away),
+    ``session_revoked`` (sign-out, a reviewer's or administrator's revocation),
+    ``device_credential_revoked`` (that credential alone), ``session_expired``.
+    ``detail`` is the revocation's own text (``revoked by a reviewer`` …), if any.
+    """
+
+    user: UserIdentity
+    reason: str
+    detail: str | None = None
+
+
+#: The revocation texts that mean the directory (SCIM, an IdP re-check) ended access.
+_DEPROVISIONED_MARKS = ("deprovisioned", "idp re-check")
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedSession:
     token: str  # hand to the client once; only its hash is stored
     session: Session
@@ -269,6 +288,37 @@ class SessionStore:
         if entry is None or entry[1] <= self._clock():
             return None
         return self._live(entry[0])
+
+    def ended_device_credential(self, token: str) -> EndedCredential | None:
+        """The owner of a device credential that no longer works, and why; ``None`` when
+        the gateway never issued it (a forged or mistyped credential stays anonymous) or
+        when it still works. One primary-key read of the database: only refused
+        credentials come here, and an unknown one costs the same single lookup."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT s.tenant, s.issuer, s.subject, s.email, s.department, s.groups,"
+                " s.expires_at, s.revoked_at, s.revoked_reason, d.expires_at, d.revoked_at"
+                " FROM device_credentials d JOIN sessions s ON s.id = d.session_id"
+                " WHERE d.id = ?",
+                (token_hash(token),),
+            ).fetchone()
+        if row is None:
+            return None
+        tenant, iss, sub, email, dept, groups, s_exp, s_revoked, why, d_exp, d_revoked = row
+        user = UserIdentity(tenant, iss, sub, email, dept, _split(groups))
+        detail = why[:200] if isinstance(why, str) and why else None
+        now = self._clock()
+        if s_revoked is not None:
+            lowered = (detail or "").lower()
+            deprovisioned = any(mark in lowered for mark in _DEPROVISIONED_MARKS)
+            return EndedCredential(
+                user, "deprovisioned" if deprovisioned else "session_revoked", detail
+            )
+        if d_revoked is not None:
+            return EndedCredential(user, "device_credential_revoked")
+        if min(s_exp, d_exp) <= now:
+            return EndedCredential(user, "session_expired")
+        return None
 
     def session_by_surrogate(self, client_addr: str) -> Session | None:
         entry = self._index.surrogates.get(client_addr)

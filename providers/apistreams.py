@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from .conversations import clean_id
 from .jsonarray import JsonArrayDecoder
 from .responses import anthropic_usage, gemini_usage, openai_chat_usage, openai_responses_usage
 from .shapes import StreamEvent, Usage
@@ -69,11 +70,15 @@ class ResponsesStream(SseStreamParser):
         kind = doc.get("type")
         text = _str(doc.get("delta")) if kind in self._TEXT else None
         usage = None
+        answer_id = None
         if kind in self._FINAL:
             response = sub_object(doc, "response")
             raw_usage = sub_object(response, "usage") if response is not None else None
             usage = self._usage.merge(openai_responses_usage(raw_usage) if raw_usage else None)
-        return StreamEvent(text or None, usage, event_name(event, doc))
+        elif kind == "response.created":
+            response = sub_object(doc, "response")
+            answer_id = clean_id(response.get("id")) if response is not None else None
+        return StreamEvent(text or None, usage, event_name(event, doc), answer_id)
 
 
 def anthropic_event(doc: dict[str, object], totals: UsageTotals) -> tuple[str | None, Usage | None]:

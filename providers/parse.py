@@ -18,7 +18,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from . import anthropic, azure, bedrock, formbody, gemini, jsonbody, openai, sidecalls, webapps
+from . import (
+    anthropic,
+    azure,
+    bedrock,
+    conversations,
+    formbody,
+    gemini,
+    jsonbody,
+    openai,
+    sidecalls,
+    webapps,
+)
 from .adapter import Adapter, Route
 from .catalog import Service
 from .fields import ShapeError
@@ -74,10 +85,16 @@ def _document(adapter: Adapter, body: bytes) -> dict[str, object]:
 
 
 def _parse(
-    service: Service, adapter: Adapter, found: Route, headers: Mapping[str, str], body: bytes
+    service: Service,
+    adapter: Adapter,
+    found: Route,
+    headers: Mapping[str, str],
+    body: bytes,
+    path: str,
 ) -> ParsedRequest:
     try:
-        extracted = adapter.extract(found, _document(adapter, body))
+        doc = _document(adapter, body)
+        extracted = adapter.extract(found, doc)
     except (BodyError, ShapeError) as exc:
         return ParsedRequest.unparsed(service.id, exc.reason, found.api, found.model)
     model = extracted.model if extracted.model is not None else found.model
@@ -92,6 +109,8 @@ def _parse(
         parsed=True,
         rewritable=not adapter.signed_body(headers),
         unparsed_reason=None,
+        conversation=conversations.from_document(found.api, doc)
+        or conversations.from_path(found.api, split_target(path)),
     )
 
 
@@ -137,7 +156,7 @@ def parse_request(
     if found is None:
         return _side_call(service, method, path, body)
     try:
-        return _parse(service, adapter, found, headers, body)
+        return _parse(service, adapter, found, headers, body, path)
     except RecursionError:
         return ParsedRequest.unparsed(service.id, "body nesting too deep", found.api, found.model)
     except Exception:  # a bug of ours must not take the proxy down; callers fail closed

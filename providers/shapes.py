@@ -53,6 +53,8 @@ class ParsedRequest:
     parsed: bool
     rewritable: bool
     unparsed_reason: str | None
+    #: The conversation the body or path names (``conversations``), if any.
+    conversation: str | None = None
 
     @classmethod
     def unparsed(
@@ -85,3 +87,6 @@ class StreamEvent:
     text: str | None
     usage: Usage | None
     raw_event: str | None
+    #: The provider's id of the answer, where its stream names one (OpenAI Responses'
+    #: ``response.created``): later turns refer to it (``conversations.ResponseThreads``).
+    response_id: str | None = None

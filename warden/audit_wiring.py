@@ -286,7 +286,11 @@ class AuditTrail:
         tenant: str | None,
         details: Mapping[str, str | int | bool],
         outcome: str = "ok",
+        *,
+        principal: Principal | None = None,
     ) -> None:
+        """An admin event; ``principal`` is the person it is about (a SCIM change names
+        the person it changed), so filtering by that person finds it."""
         logger.info("%s tenant=%s %s", event, tenant or "-", dict(details))
         self.submit(
             AuditRecord.new(
@@ -294,6 +298,7 @@ class AuditTrail:
                 tenant=tenant or SYSTEM_TENANT,
                 event=event,
                 outcome=outcome,
+                principal=principal,
                 details=fit_details(details),  # SCIM userNames, a reviewer's subject text
             )
         )

@@ -40,6 +40,8 @@ class Destination:
     parsed: bool = False
     unparsed_reason: str | None = None
     segments: int = 0
+    #: The provider's or agent's conversation id (``providers.conversations``), if any.
+    conversation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Protocol
 
 from aiohttp import web
 
+from warden.audit.fields import fit_text
+from warden.audit.record import Principal
 from warden.config import Config
 from warden.identity.scim import (
     ProvisionedUser,
@@ -25,7 +28,36 @@ from warden.identity.sessions import SessionStore, UserIdentity
 
 logger = logging.getLogger("warden.scim")
 
-AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
+
+class AdminEvent(Protocol):
+    def __call__(
+        self,
+        event: str,
+        tenant: str | None,
+        details: Mapping[str, str | int | bool],
+        outcome: str = "ok",
+        *,
+        principal: Principal | None = None,
+    ) -> None: ...
+
+
+def person_of(details: Mapping[str, str | int | bool], issuer: str | None) -> Principal | None:
+    """The person a SCIM user event changed, as the audit trail names people: ``issuer`` +
+    the user's ``externalId`` (what sign-in matches as the subject) where the tenant has
+    one IdP, and the ``userName`` as e-mail where it looks like one. Group events name no
+    person (their ``display_name`` is in the details)."""
+    external = details.get("external_id")
+    user_name = details.get("user_name")
+    subject = external if isinstance(external, str) and issuer else None
+    email = user_name if isinstance(user_name, str) and "@" in user_name else None
+    if subject is None and email is None:
+        return None
+    return Principal(
+        issuer=issuer if subject else None,
+        subject=fit_text(subject, max_len=256),
+        email=fit_text(email, max_len=320),
+        auth_method="scim",
+    )
 
 
 class ScimRuntime:
@@ -44,15 +76,36 @@ class ScimRuntime:
             tenants={t.id for t in tenants},
         )
         self.enabled = {t.id for t in tenants}
+        issuers = {p.id: p.issuer for p in config.identity.identity_providers}
+        #: A tenant's issuer where it has exactly one IdP: its SCIM people's identity of
+        #: record is that issuer + externalId. With several, which one is not known.
+        self._issuer = {
+            t.id: issuers[t.identity_providers[0]]
+            for t in tenants
+            if len(t.identity_providers) == 1 and t.identity_providers[0] in issuers
+        }
 
     def _event(self, name: str, tenant: str, details: Mapping[str, str | int | bool]) -> None:
-        self.audit(name, tenant, details)
+        person = person_of(details, self._issuer.get(tenant)) if "user_id" in details else None
+        self.audit(name, tenant, details, principal=person)
 
     def _deprovision(self, tenant: str, user: ProvisionedUser) -> None:
         ids = [user.external_id or "", user.user_name, *user.emails]
         count = self.sessions.revoke_person(tenant, ids, "deprovisioned by SCIM")
         logger.info("SCIM deprovisioned %s in %s: %d session(s) ended", user.id, tenant, count)
-        self.audit("scim.access_cut", tenant, {"scim_id": user.id, "sessions_ended": count})
+        details: dict[str, str | int | bool] = {
+            "scim_id": user.id,
+            "user_name": user.user_name,
+            "sessions_ended": count,
+        }
+        if user.external_id:
+            details["external_id"] = user.external_id
+        self.audit(
+            "scim.access_cut",
+            tenant,
+            details,
+            principal=person_of(details, self._issuer.get(tenant)),
+        )
 
     def allows(self, user: UserIdentity) -> bool:
         """False when SCIM says this person is deactivated or has no LLM group any more.

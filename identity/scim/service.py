@@ -315,7 +315,8 @@ class ScimService:
         self._emit(
             "scim.user.deleted",
             scope.caller,
-            {"user_id": user_id, "user_name": before.user_name, "groups": len(groups)},
+            _details(user_id=user_id, user_name=before.user_name, groups=len(groups))
+            | _opt("external_id", before.external_id),
         )
         self.retry_deprovisioning()
 
@@ -355,7 +356,9 @@ class ScimService:
                 raise _duplicate(user_name) from None
             if not active and (before.active or asserted_inactive):
                 self._queue(scope.tenant, row, "deactivated")
-        details: dict[str, str | int | bool] = {"user_id": row.id, "user_name": user_name}
+        details = _details(user_id=row.id, user_name=user_name) | _opt(
+            "external_id", row.external_id
+        )
         changed = _changed(before.doc, doc)
         self._emit("scim.user.updated", scope.caller, details | {"changed": ",".join(changed)})
         if before.active and not active:
@@ -589,7 +592,8 @@ class ScimService:
             self._emit(
                 "scim.user.llm_access_lost",
                 scope.caller,
-                {"user_id": row.id, "user_name": row.user_name},
+                _details(user_id=row.id, user_name=row.user_name)
+                | _opt("external_id", row.external_id),
             )
 
     # -- deprovisioning ------------------------------------------------------------------
@@ -622,12 +626,9 @@ class ScimService:
                 continue
             with self.store.transaction():
                 self.store.deprovision_done(entry.tenant, entry.seq)
-            details: dict[str, str | int | bool] = {
-                "actor": "warden",
-                "user_id": user.id,
-                "user_name": user.user_name,
-                "reason": entry.reason,
-            }
+            details = _details(
+                actor="warden", user_id=user.id, user_name=user.user_name, reason=entry.reason
+            ) | _opt("external_id", user.external_id)
             self._emit_raw("scim.user.deprovisioned", entry.tenant, details)
         return left
 

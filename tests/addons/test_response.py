@@ -251,3 +251,68 @@ def test_a_streamed_bomb_stops_the_usage_reader_not_the_stream(encoding: str) ->
     out = b"".join(tap(wire[i : i + 4096]) for i in range(0, len(wire), 4096)) + tap(b"")
     assert out == wire
     assert FlowContext.of(flow).usage is None
+
+
+def test_a_stream_without_usage_counts_its_output_from_the_streamed_text() -> None:
+    """No usage event (a provider or a mock that sends none): the output tokens are the
+    streamed text's estimate, marked estimated, so quotas and the audit count them."""
+    no_usage = (
+        b"".join(
+            b'data: {"choices":[{"delta":{"content":"%s"}}]}\n\n' % piece
+            for piece in (b"Hel", b"lo, ", b"this is a longer delta")
+        )
+        + b"data: [DONE]\n\n"
+    )
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(no_usage)
+    tap(b"")
+    # one token per short delta, ceil(22 / 4) = 6 for the long one
+    assert FlowContext.of(flow).usage == Usage(None, 1 + 1 + 6, True)
+
+
+def test_a_stream_with_usage_keeps_the_providers_count() -> None:
+    flow = _flow()
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(SSE)
+    tap(b"")
+    assert FlowContext.of(flow).usage == Usage(11, 2, False)
+
+
+def test_quotas_count_a_streams_output_from_its_text() -> None:
+    """The quota counter takes the stream's estimated output (and estimates the prompt):
+    a provider that reports no usage no longer under-counts streams."""
+    import time
+    import types
+
+    from warden.addons.policy import QuotaCounter
+    from warden.context import Principal
+    from warden.policy.engine import compile_policy
+    from warden.policy.facts import PrincipalFacts
+    from warden.policy.loader import load_policy
+    from warden.policy.quotas import Quotas
+
+    policy = compile_policy(
+        load_policy(
+            "defaults:\n  quotas:\n    per_user: {tokens_per_day: 100000}\ntenants:\n  acme: {}\n"
+        )
+    )
+    quotas = Quotas(lambda: policy)
+    flow = _flow()
+    ctx = FlowContext.of(flow)
+    ctx.replace(principal=Principal("acme", "https://idp", "bob", "device")).save(flow)
+    parser = stream_parser_for("openai.chat_completions")
+    assert parser is not None
+    tap = StreamTap(flow, parser, "identity")
+    tap(b'data: {"choices":[{"delta":{"content":"twelve chars"}}]}\n\ndata: [DONE]\n\n')
+    tap(b"")
+    counter = QuotaCounter(types.SimpleNamespace(quotas=quotas))  # type: ignore[arg-type]
+    counter.response(flow)
+    usage = FlowContext.of(flow).usage
+    assert usage is not None and usage.output_tokens == 3 and usage.estimated
+    used = quotas.usage(PrincipalFacts("acme", "bob", None), time.time())
+    assert used and all(scope["tokens_per_day"] == 3 for scope in used.values())

@@ -16,6 +16,7 @@ from warden.audit import (
     Usage,
     format_ts,
 )
+from warden.audit.record import Request
 
 from .conftest import T0, flow_record
 
@@ -156,3 +157,44 @@ def test_details_are_read_only() -> None:
     record = flow_record()
     with pytest.raises(TypeError):
         record.details["stream"] = False  # type: ignore[index]
+
+
+# -- the request part: method, path, transport, client, conversation ---------------------
+
+
+def test_the_request_part_round_trips_and_old_records_without_it_still_read() -> None:
+
+    part = Request("POST", "/v1/responses", "http", "openai-python/1.54.3", "conv_1")
+    record = flow_record(n=1, request=part)
+    data = record.to_dict()
+    assert data["request"] == {
+        "method": "POST",
+        "path": "/v1/responses",
+        "transport": "http",
+        "client": "openai-python/1.54.3",
+        "conversation": "conv_1",
+    }
+    assert AuditRecord.from_dict(data) == record
+    older = flow_record(n=1).to_dict()
+    assert "request" not in older  # a record without it keeps its bytes, so its hash
+    assert AuditRecord.from_dict(older).request is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"path": "/v1/chat?key=AIza-secret"}, "request.path"),  # never the query
+        ({"path": "/" + "a" * 2048}, "request.path"),
+        ({"method": "X" * 17}, "request.method"),
+        ({"transport": "carrier-pigeon"}, "request.transport"),
+        ({"client": "c" * 65}, "request.client"),
+        ({"conversation": "c" * 129}, "request.conversation"),
+        ({"conversation": "a\nb"}, "request.conversation"),
+    ],
+)
+def test_the_request_part_refuses_what_it_must_not_hold(kwargs: dict[str, Any], field: str) -> None:
+
+    values: dict[str, Any] = {"method": "POST", "path": "/v1/chat/completions", **kwargs}
+    with pytest.raises(AuditRecordError) as err:
+        Request(**values)
+    assert err.value.field == field

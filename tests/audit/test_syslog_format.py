@@ -297,3 +297,21 @@ def test_timestamp_from_datetime_and_epoch() -> None:
     assert parts(epoch)["ts"] == b"1970-01-01T00:00:00.000Z"
     aware = format_5424({"ts": datetime(2025, 1, 1, tzinfo=UTC)}, hostname="h")
     assert parts(aware)["ts"] == b"2025-01-01T00:00:00.000Z"
+
+
+def test_the_request_part_reaches_sd_and_cef() -> None:
+    record = {
+        **FLOW,
+        "request": {
+            "method": "POST",
+            "path": "/v1/responses",
+            "transport": "http",
+            "client": "codex/0.46.0",
+            "conversation": "conv_9",
+        },
+    }
+    sd = sd_params(record)
+    assert (sd["method"], sd["path"], sd["transport"]) == ("POST", "/v1/responses", "http")
+    assert (sd["client"], sd["conversation"]) == ("codex/0.46.0", "conv_9")
+    cef = format_cef(record)
+    assert "requestMethod=POST" in cef and "requestClientApplication=codex/0.46.0" in cef

@@ -240,7 +240,7 @@ def test_browser_signs_in_through_the_portal_and_the_app_is_attributed(
         for r in flows
         if r.destination is not None
         and r.destination.api == "chatgpt.conversation"
-        and "phase" not in r.details
+        and r.details.get("phase") == "stream_start"
     ]
     assert conversation.tenant == "globex" and conversation.outcome == "allowed"
     assert conversation.destination is not None and conversation.destination.model == "gpt-4o"

@@ -266,3 +266,72 @@ def test_reprovisioned_service_token_works_on_a_new_connection(
             assert client.post(CHAT, json=BODY).status_code == 200
     finally:
         directory.delete(uid)
+
+
+def test_a_deactivated_persons_next_attempt_is_recorded_under_their_name(
+    bed: Bed, directory: Directory
+) -> None:
+    """The directory deactivates bob; he tries again with the same device credential on a
+    new connection. The refused attempt is in the audit store under his tenant and subject
+    with the reason, as are the credential.rejected event and the SCIM deactivation; a
+    credential the gateway never issued stays anonymous (negative)."""
+    uid = directory.provision("bob", "bob@acme.example")
+    login = device_login(bed, "bob", "dev-bob-password")
+    proxy = bed.warden.proxy_url.replace("http://", f"http://device:{login['credential']}@")
+    try:
+        with httpx.Client(proxy=proxy, verify=_tls(bed), timeout=10, trust_env=False) as c:
+            assert c.post(CHAT, json=BODY).status_code == 200
+        directory.deactivate(uid)
+        mark = f"gpt-4o-mini-{uuid.uuid4().hex}"
+        with httpx.Client(proxy=proxy, verify=_tls(bed), timeout=10, trust_env=False) as c:
+            again = c.post(CHAT, json={**BODY, "model": mark})
+        assert again.status_code == 407, again.text
+        forged = bed.warden.proxy_url.replace("http://", "http://device:wdc_forged-credential@")
+        with httpx.Client(proxy=forged, verify=_tls(bed), timeout=10, trust_env=False) as c:
+            # another path than bob's, so that its record is told apart
+            responses = "https://api.openai.com/v1/responses"
+            assert c.post(responses, json={"model": "m", "input": "hi"}).status_code == 407
+        records = bed.warden.audit_records()
+        refused = [
+            r
+            for r in records
+            if r["kind"] == "flow"
+            and r["outcome"] == "unauthenticated"
+            and (r["request"] or {}).get("path") == "/v1/chat/completions"
+        ]
+        bobs = [r for r in refused if (r["principal"] or {}).get("subject") == "bob"]
+        assert bobs, refused
+        attempt = bobs[-1]
+        assert attempt["tenant"] == "acme"
+        assert attempt["principal"]["email"] == "bob@acme.example"
+        assert attempt["principal"]["auth_method"] == "device"
+        assert attempt["details"]["refused"] == "deprovisioned"
+        assert attempt["status"] == 407
+        rejected = [
+            r
+            for r in records
+            if r["event"] == "credential.rejected" and (r["principal"] or {}).get("subject")
+        ]
+        assert rejected and rejected[-1]["tenant"] == "acme"
+        assert rejected[-1]["details"]["reason"] == "deprovisioned"
+        assert rejected[-1]["details"]["revoked_reason"] == "deprovisioned by SCIM"
+        # the SCIM event names the person it changed
+        (deactivated,) = [
+            r
+            for r in records
+            if r["event"] == "scim.user.deactivated" and r["details"]["user_id"] == uid
+        ]
+        assert deactivated["tenant"] == "acme"
+        assert deactivated["principal"]["subject"] == "bob"
+        assert deactivated["principal"]["email"] == "bob@acme.example"
+        # negative: the forged credential is nobody's
+        (anonymous,) = [
+            r
+            for r in records
+            if r["kind"] == "flow" and (r["request"] or {}).get("path") == "/v1/responses"
+        ]
+        assert anonymous["outcome"] == "unauthenticated" and anonymous["tenant"] == "_system"
+        assert anonymous["principal"]["subject"] is None
+        assert "refused" not in anonymous["details"]
+    finally:
+        directory.delete(uid)

@@ -74,3 +74,22 @@ async def test_an_issuer_nobody_configured_is_refused_at_once(
     with pytest.raises(CredentialRejected) as caught:
         await asyncio.wait_for(resolver.bearer(token), 1)  # no waiting for a stranger
     assert caught.value.reason == "wrong_issuer"
+
+
+async def test_a_revoked_device_credential_is_refused_with_its_owner(tmp_path: Path) -> None:
+    from warden.identity.resolver import ProxyCredential
+    from warden.identity.sessions import UserIdentity
+
+    resolver = _resolver(tmp_path)
+    bob = UserIdentity("acme", ISSUER, "bob", "bob@acme.example")
+    credential = resolver.sessions.issue_device_credential(
+        resolver.sessions.create_session(bob, "device", 3600).session
+    )
+    resolver.sessions.revoke_person("acme", ["bob"], "deprovisioned by SCIM")
+    with pytest.raises(CredentialRejected) as refused:
+        await resolver.resolve(ProxyCredential("device", credential))
+    assert (refused.value.owner, refused.value.reason) == (bob, "deprovisioned")
+    assert refused.value.auth_method == "device"
+    with pytest.raises(CredentialRejected) as forged:
+        await resolver.resolve(ProxyCredential("device", "wdc_forged"))
+    assert forged.value.owner is None and forged.value.reason == "device_credential_invalid"

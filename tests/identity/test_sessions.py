@@ -158,3 +158,54 @@ def test_every_revocation_moves_the_revocation_count(db: Path) -> None:
     assert s.revoke_user("acme", None, "u-alice", "revoked by a reviewer") == 1
     seen.append(s.revocations)
     assert seen == sorted(set(seen)) and len(seen) == 4
+
+
+# -- whose refused credential: attributed only where the gateway issued it -------------
+
+
+def test_a_refused_device_credential_names_its_owner_and_why(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    scim = s.issue_device_credential(s.create_session(ALICE, "oidc", 3600).session)
+    logout = s.issue_device_credential(s.create_session(BOB, "oidc", 3600).session)
+    alone = s.issue_device_credential(s.create_session(BOB, "oidc", 3600).session)
+    live = s.issue_device_credential(s.create_session(BOB, "oidc", 3600).session)
+    s.revoke_person("acme", ["u-alice"], "deprovisioned by SCIM")
+    (bob_first,) = [x for x in s.active_sessions() if x.user == BOB][:1]
+    s.revoke_sessions([bob_first.id], "logout")
+    assert s.revoke_device_credential(alone)
+    ended = {name: s.ended_device_credential(tok) for name, tok in
+             [("scim", scim), ("logout", logout), ("alone", alone)]}  # fmt: skip
+    assert ended["scim"] is not None and ended["scim"].user == ALICE
+    assert (ended["scim"].reason, ended["scim"].detail) == (
+        "deprovisioned",
+        "deprovisioned by SCIM",
+    )
+    assert ended["logout"] is not None and ended["logout"].user == BOB
+    assert (ended["logout"].reason, ended["logout"].detail) == ("session_revoked", "logout")
+    assert ended["alone"] is not None and ended["alone"].reason == "device_credential_revoked"
+    assert s.ended_device_credential(live) is None  # it still works: nothing to explain
+
+
+def test_an_expired_session_is_named_expired(db: Path) -> None:
+    clock = Clock()
+    s = store(db, clock)
+    cred = s.issue_device_credential(s.create_session(BOB, "device", 60).session)
+    clock.now += 61
+    assert s.session_by_device_credential(cred) is None
+    ended = s.ended_device_credential(cred)
+    assert ended is not None and (ended.user, ended.reason) == (BOB, "session_expired")
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [DEVICE_TOKEN_PREFIX + "x" * 43, "", "u-alice", "alice@acme.test", "' OR 1=1 --"],
+)
+def test_a_credential_the_gateway_never_issued_stays_anonymous(db: Path, forged: str) -> None:
+    """Negative: an unknown or forged credential is attributed to nobody, whatever it
+    looks like (a subject, an e-mail, SQL)."""
+    clock = Clock()
+    s = store(db, clock)
+    s.issue_device_credential(s.create_session(ALICE, "oidc", 3600).session)
+    s.revoke_person("acme", ["u-alice"], "deprovisioned by SCIM")
+    assert s.ended_device_credential(forged) is None

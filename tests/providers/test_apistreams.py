@@ -97,7 +97,7 @@ RESPONSES_STREAM = sse(
     ),
 )
 RESPONSES_EVENTS = [
-    StreamEvent(None, None, "response.created"),
+    StreamEvent(None, None, "response.created", "resp_1"),  # the answer id
     StreamEvent("Hallo", None, "response.output_text.delta"),
     StreamEvent("nein", None, "response.refusal.delta"),
     StreamEvent(None, Usage(11, 2), "response.completed"),
