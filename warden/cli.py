@@ -13,6 +13,7 @@ from warden import (
     __version__,
     audit_cli,
     console_cli,
+    evidence_cli,
     logs,
     policy_cli,
     scim_cli,
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_cli.register(sub, _with_config)
     scim_cli.register(sub, _with_config)
     console_cli.register(sub, _with_config)
+    evidence_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
 
