@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -56,12 +57,11 @@ def open_evidence(
     *,
     reviewer: str,
     via: Via,
-    allowed_tenant: str | None = None,
-    any_tenant: bool = True,
+    allows: Callable[[str], bool] | None = None,
 ) -> OpenedEvidence:
     """Open evidence ``key`` (evidence id or flow record id) with the private key in
-    ``identity_file``; raises `EvidenceAccessError` with the reason. ``any_tenant`` False
-    restricts to ``allowed_tenant`` (a reviewer's scope)."""
+    ``identity_file``; raises `EvidenceAccessError` with the reason. ``allows(tenant)``
+    False (a reviewer's scope) refuses, and that is recorded too."""
     conn = open_audit_db_readonly(db_path)
     tenant = SYSTEM_TENANT
     evidence_id = key
@@ -84,7 +84,7 @@ def open_evidence(
             )
         record, body_text = found
         tenant, evidence_id = record.tenant, record.evidence_id
-        if not any_tenant and tenant != allowed_tenant:
+        if allows is not None and not allows(tenant):
             _record(db_path, tenant, evidence_id, reviewer, via, "denied", "outside scope")
             raise EvidenceAccessError(
                 f"evidence {evidence_id} belongs to tenant {tenant!r}, outside your scope",
