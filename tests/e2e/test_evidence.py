@@ -97,7 +97,9 @@ def _flow_with_evidence(bed: Bed) -> dict[str, object]:
 
 
 def test_a_dlp_match_is_sealed_and_only_the_investigator_opens_it(bed: Bed, tmp_path: Path) -> None:
-    result = sdk(bed, "openai", token(bed, "eng"), "gpt-4o-mini", f"hello warden, please write to {EMAIL}")
+    result = sdk(
+        bed, "openai", token(bed, "eng"), "gpt-4o-mini", f"hello warden, please write to {EMAIL}"
+    )
     assert "text" in result, result
     upstream = json.dumps(
         [e["body"] for e in bed.aimock.journal() if e.get("path") == "/v1/chat/completions"][-1]
