@@ -10,28 +10,41 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from textual.widgets import Input, Label
 
+from tests.console.test_evidence import _open_dialog, _settle
+from tests.console.test_flows import text_of
 from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import sdk, token
 from tests.identity.devidp import service_client
 from tests.peers import WARDEN, Aimock
+from warden.console import ReviewerScope, build_app
+from warden.console.evidence_screen import EvidenceScreen
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "jane.customer@example.com"
+AWS = "AKIAIOSFODNN7EXAMPLE"
 POLICY = {
     "dlp_profiles": ["pii-basic"],
     "defaults": {"default_action": "block", "scan_profile": "pii-basic"},
     "tenants": {
         "acme": {
             "rules": [
+                {
+                    "id": "acme-keys-evidence",
+                    "match": {"entities": ["AWS_ACCESS_KEY_ID"]},
+                    "action": "block",
+                    "evidence": "capture",
+                },
                 {
                     "id": "acme-pii-evidence",
                     "match": {"entities": ["EMAIL_ADDRESS"]},
@@ -182,3 +195,58 @@ def test_a_bundle_exported_here_verifies_elsewhere(bed: Bed, tmp_path: Path) -> 
     (elsewhere / "bundle.json").write_text(json.dumps(data))
     changed = verify("--key", "gateway.pub")
     assert changed.returncode == 1 and "was changed" in changed.stdout, changed.stdout
+
+
+def test_a_blocked_request_is_sealed_with_the_block_it_got(bed: Bed) -> None:
+    before = len(bed.aimock.journal())
+    result = sdk(bed, "openai", token(bed, "eng"), "gpt-4o-mini", f"hello warden, key {AWS}")
+    assert result["status"] == 403 and len(bed.aimock.journal()) == before
+    record = _flow_with_evidence(bed)
+    # the DLP profile blocked it before the rules decided again; the rule these findings
+    # select (acme-keys-evidence) asked for evidence, so it is sealed all the same
+    assert record["outcome"] == "blocked"
+    findings = record["findings"]
+    assert isinstance(findings, list)
+    assert "AWS_ACCESS_KEY_ID" in {f["entity_type"] for f in findings}
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    opened = bed.warden.cli("evidence", "open", str(record["record_id"]), "--key", str(rita))
+    assert opened.returncode == 0, opened.stderr
+    assert AWS in opened.stdout and "--- answer (" in opened.stdout
+
+
+async def test_the_console_opens_it_with_the_key_and_not_without(bed: Bed, tmp_path: Path) -> None:
+    """The reviewer's side of the done-when, on the gateway's own audit database."""
+    sdk(bed, "openai", token(bed, "eng"), "gpt-4o-mini", f"hello warden, console for {EMAIL}")
+    record = _flow_with_evidence(bed)
+    state = Path(bed.warden.workdir) / "state"
+    app = build_app(
+        state / "audit" / "audit.db",
+        state / "state.db",
+        state / "audit" / "audit-signing.pub",
+        None,
+        None,
+        ReviewerScope.limited("rita@acme.example", ["acme"]),
+        poll_interval=3600.0,
+    )
+    conn = sqlite3.connect(state / "audit" / "audit.db")
+    (seq,) = conn.execute(
+        "SELECT seq FROM records WHERE record_id = ?", (record["record_id"],)
+    ).fetchone()
+    conn.close()
+    stranger = tmp_path / "stranger.key"
+    keygen(stranger)
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        dialog = await _open_dialog(app, pilot, seq)
+        error = dialog.query_one("#evidence-error", Label)
+        dialog.query_one("#evidence-key", Input).value = str(stranger)
+        await pilot.press("enter")
+        assert "this private key cannot open the evidence" in await _settle(app, pilot, error)
+        assert not isinstance(app.screen, EvidenceScreen)
+        dialog.query_one("#evidence-key", Input).value = str(rita)
+        await pilot.press("enter")
+        await _settle(app, pilot, error)
+        await pilot.pause()
+        assert isinstance(app.screen, EvidenceScreen)
+        assert EMAIL in text_of(app.screen.query_one("#evidence-body"))
