@@ -34,6 +34,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ from .canonical import canonical_json
 from .fields import MAX_SAFE_INT
 
 ENVELOPE_FORMAT: Final = "egress-warden/evidence/v1"
+#: C0 (but tab and newline), DEL and C1 controls; linear, one pass.
+_CONTROLS: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: Default cap per body (request and answer each), bytes kept before sealing.
 DEFAULT_MAX_BYTES: Final = 1024 * 1024
 #: The largest ciphertext `open_sealed` reads: two capped bodies in base64 plus age's overhead.
@@ -95,8 +98,12 @@ class CapturedBody:
         )
 
     def text(self) -> str:
-        """The body as text for a reviewer (invalid UTF-8 shown as replacement characters)."""
-        return self.data.decode("utf-8", "replace")
+        """The body as text for a reviewer's terminal: invalid UTF-8 as replacement
+        characters, and control characters a client chose (a terminal escape sequence in a
+        prompt is an attack on the reviewer) shown as their ``\\xNN`` escapes."""
+        return _CONTROLS.sub(
+            lambda m: f"\\x{ord(m.group()):02x}", self.data.decode("utf-8", "replace")
+        )
 
     def to_plain(self) -> dict[str, Any]:
         return {

@@ -223,3 +223,8 @@ def test_retention_removes_evidence_with_its_records(
     with sqlite3.connect(db_path) as conn:
         left = [row[0] for row in conn.execute("SELECT evidence_id FROM evidence")]
     assert left == [kept] and old not in left
+
+
+def test_a_terminal_escape_in_a_prompt_is_shown_not_obeyed() -> None:
+    body = CapturedBody.capture(b"hi\x1b]0;owned\x07\x1b[2J\r\nline\ttab \xc2\x9b", 1024)
+    assert body.text() == "hi\\x1b]0;owned\\x07\\x1b[2J\\x0d\nline\ttab \\x9b"
