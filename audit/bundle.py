@@ -473,6 +473,14 @@ def _verify(
             raise ValueError("manifest.records entries are [number, hash] pairs")
         stated[_int(pair[0], "manifest record number")] = str(pair[1])
     evidence_named: dict[str, tuple[int, str]] = {}
+    span = checkpoint.tenant_seq - first + 1
+    if span < 1 or span > MAX_SELECTED + MAX_LINKS:
+        # checked before walking it: a hostile bundle must not make the walk unbounded
+        problems.append(
+            f"the bundle claims records #{first} to #{checkpoint.tenant_seq}, which no export "
+            "makes: the manifest or checkpoint was altered"
+        )
+        return
     missing = [n for n in range(first, checkpoint.tenant_seq + 1) if n not in entries]
     if missing:
         shown = ", ".join(f"#{n}" for n in missing[:10])

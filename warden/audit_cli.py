@@ -22,6 +22,7 @@ from warden.audit import (
     verify,
 )
 from warden.audit.bundle import (
+    MAX_BUNDLE_BYTES,
     BundleError,
     Selection,
     build_bundle,
@@ -73,6 +74,9 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
     """Check a bundle on its own: no config, no store (another machine)."""
     trusted = load_public_key(Path(args.key)) if args.key else None
     try:
+        if Path(args.bundle).stat().st_size > MAX_BUNDLE_BYTES:
+            print(f"warden: {args.bundle} is larger than any bundle", file=sys.stderr)
+            return 1
         raw = Path(args.bundle).read_bytes()
     except OSError as exc:
         print(f"warden: cannot read {args.bundle}: {exc.strerror or exc}", file=sys.stderr)

@@ -233,3 +233,21 @@ def test_a_flow_selection_and_a_missing_checkpoint(db_path: Path, key: Ed25519Pr
         log.close()
     assert [r["tenant_seq"] for r in bundle["records"]] == [16]
     assert _verify(bundle, key) == []
+
+
+def test_a_huge_claimed_span_is_refused_without_walking_it(
+    db_path: Path, key: Ed25519PrivateKey
+) -> None:
+    _store(db_path, key)
+    bundle = _export(db_path, key, DAY)
+    signer = CheckpointSigner(key)
+    cp = signer.sign("acme", 10**15, bytes(32), "2025-03-01T13:00:00.000Z")
+    bundle["checkpoints"][0].update(
+        tenant_seq=cp.tenant_seq,
+        head_hash=cp.head_hash.hex(),
+        signature=base64.b64encode(cp.signature).decode(),
+    )
+    bundle["manifest"]["checkpoint"] = [cp.tenant_seq, cp.head_hash.hex(), cp.ts]
+    _resign(bundle, key)
+    problems = _verify(bundle, key)
+    assert any("which no export makes" in p for p in problems), problems
