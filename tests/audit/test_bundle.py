@@ -251,3 +251,18 @@ def test_a_huge_claimed_span_is_refused_without_walking_it(
     _resign(bundle, key)
     problems = _verify(bundle, key)
     assert any("which no export makes" in p for p in problems), problems
+
+
+def test_a_conversation_is_one_bundle(db_path: Path, key: Ed25519PrivateKey) -> None:
+    log = AuditLog.open(db_path)
+    for n in range(1, 7):
+        turn = {"conversation": "conv-1"} if n % 2 else {}
+        log.append([flow_record("acme", n, details=turn), flow_record("globex", n, details=turn)])
+    log.add_checkpoints(CheckpointSigner(key), ["acme", "globex"], format_ts(NOW))
+    log.close()
+    with pytest.raises(BundleError, match="spans tenants acme, globex"):
+        _export(db_path, key, Selection("conversation", conversation="conv-1"))
+    bundle = _export(db_path, key, Selection("conversation", "acme", conversation="conv-1"))
+    assert [r["tenant_seq"] for r in bundle["records"]] == [1, 3, 5]
+    assert [link["tenant_seq"] for link in bundle["links"]] == [2, 4, 6]
+    assert _verify(bundle, key) == []
