@@ -19,6 +19,7 @@ from .policy import PolicyEnforcer, QuotaCounter
 
 if TYPE_CHECKING:  # the redactor imports Presidio: only when DLP is configured
     from .redact import Redactor
+from .evidence import EvidenceCapture, EvidenceSeal, EvidenceSnapshot
 from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
@@ -34,6 +35,7 @@ def chain(
     audit: Audit,
     policy: PolicyEnforcer | None = None,
     redactor: Redactor | None = None,
+    evidence: EvidenceCapture | None = None,
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
     routed: list[tuple[str, int]] = []
@@ -54,6 +56,8 @@ def chain(
             audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify
         )
     )
+    if evidence is not None:  # before policy and the redactor: the body as the client sent it
+        addons.append(EvidenceSnapshot(evidence))
     if policy is not None:
         addons.append(policy)
     if config.unsafe_testing is not None:
@@ -67,6 +71,8 @@ def chain(
         *([redactor] if redactor else []),
         *counter,
         Telemetry(metrics),
+        # after the redactor restored the answer, before the audit stage records the hash
+        *([EvidenceSeal(evidence)] if evidence is not None else []),
         audit,
     ]
     return addons

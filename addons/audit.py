@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import logging
 import weakref
+from collections.abc import Callable
 from typing import Any, Final
 
 from mitmproxy import http
@@ -252,8 +253,14 @@ def _count(tokens: int | None) -> int | None:
 
 
 class Audit:
-    def __init__(self, trail: AuditTrail) -> None:
+    def __init__(
+        self,
+        trail: AuditTrail,
+        evidence_of: Callable[[http.HTTPFlow], dict[str, str | int | bool]] | None = None,
+    ) -> None:
         self.trail = trail
+        # What a flow's record says of its sealed evidence (addons/evidence.py).
+        self.evidence_of = evidence_of
         # The id of a flow's first record (its request record, else a stream's start
         # record): its later records name it in details.flow_record.
         self._first: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
@@ -415,6 +422,8 @@ class Audit:
         *,
         with_prompt: bool = True,
     ) -> str | None:
+        if self.evidence_of is not None and (sealed := self.evidence_of(flow)):
+            details = {**(details or {}), **sealed}
         try:
             record = flow_record(flow, outcome, details, with_prompt=with_prompt)
         except Exception:  # a bug of ours: the answer still must not go out unrecorded

@@ -69,6 +69,7 @@ def as_context(decision: PolicyDecision) -> Decision:
         decision.dlp_profile,
         decision.logging,
         decision.dlp_pending,
+        decision.evidence,
     )
 
 

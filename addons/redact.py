@@ -14,6 +14,7 @@ decision's logging level asks for it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 
@@ -77,6 +78,23 @@ class Redactor:
     def _profile_for(self, ctx: FlowContext) -> str | None:
         return profile_for(ctx.decision, self.default_profile)
 
+    def _evidence_for_profile_block(
+        self, flow: http.HTTPFlow, ctx: FlowContext, found: frozenset[str]
+    ) -> None:
+        """The DLP profile blocks before the policy decides again on the findings; when the
+        rule those findings select asks for sealed evidence (addons/evidence.py), the flow
+        keeps its decision but is marked for capture, as that rule would have marked it."""
+        decision, dest = ctx.decision, ctx.destination
+        if decision is None or not decision.dlp_pending or self.enforcer is None or dest is None:
+            return
+        second = decide(
+            self.enforcer.runtime.holder.get(),
+            principal_facts(ctx.principal),
+            request_facts(dest, len(flow.request.raw_content or b""), found),
+        )
+        if second.evidence:
+            ctx.replace(decision=dataclasses.replace(decision, evidence=True)).save(flow)
+
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
@@ -115,6 +133,9 @@ class Redactor:
         )
         ctx.save(flow)
         if result.blocked:
+            self._evidence_for_profile_block(
+                flow, ctx, frozenset(f.entity_type for f in result.findings)
+            )
             types = ", ".join(sorted(result.blocked_types))
             answer_error(
                 flow,

@@ -129,6 +129,17 @@ def load_or_create_signing_key(key_dir: Path) -> Ed25519PrivateKey:
     return key
 
 
+def load_signing_key(key_dir: Path) -> Ed25519PrivateKey:
+    """The existing signing key in ``key_dir`` (for signing bundles); never creates one."""
+    path = key_dir / PRIVATE_KEY_FILE
+    if not path.exists():
+        raise SigningKeyError(
+            f"there is no audit signing key at {path}: run the export on the gateway host, "
+            "as a user who may read the gateway's audit folder"
+        )
+    return _load_private(path)
+
+
 def export_public_key(public_key: Ed25519PublicKey) -> bytes:
     """The public key as SubjectPublicKeyInfo PEM, the form `load_public_key` reads."""
     return public_key.public_bytes(

@@ -2,9 +2,10 @@
 
 The purge deletes whole records, oldest first, only up to and including the newest
 checkpoint signed at or before the cut-off (every record up to it was committed before
-that signature, so before the cut-off). That checkpoint becomes the tenant's *anchor*:
-`verify` starts the chain from its signed hash instead of from genesis, so the records
-that remain verify as before. Checkpoints older than the anchor go with the records.
+that signature, so before the cut-off), and the sealed evidence those records name.
+That checkpoint becomes the tenant's *anchor*: `verify` starts the chain from its signed
+hash instead of from genesis, so the records that remain verify as before. Checkpoints
+older than the anchor go with the records.
 Records after the cut-off but before the next checkpoint stay until a later purge.
 
 This is the only deletion path; it opens the triggers' ``purge_gate`` inside its own
@@ -18,6 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from .errors import AuditStoreError
+from .evidence_store import purge_evidence
 from .record import format_ts
 from .store import AuditLog
 
@@ -67,6 +69,9 @@ def _purge(conn: sqlite3.Connection, tenant: str, cutoff: str, purged_at: str) -
         return PurgeResult(tenant, cutoff, None, 0, 0)
     upto = anchor[0]
     conn.execute("INSERT INTO purge_gate (tenant, upto) VALUES (?, ?)", (tenant, upto))
+    # Sealed evidence follows its record (and evidence whose record was never committed
+    # goes once it is older than the anchor); see evidence_store.purge_evidence.
+    purge_evidence(conn, tenant, upto, anchor[2])
     records = conn.execute(
         "DELETE FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
     ).rowcount

@@ -5,7 +5,7 @@ links) plus a few columns copied from the body for indexed filtering in the cons
 (`verify` checks that they agree with the body), indexed per tenant: by time, by
 outcome and by user; ``seq`` orders everything globally (``tail``). ``checkpoints``
 holds the signed heads, ``anchors`` the checkpoint each tenant's chain starts from
-after a retention purge.
+after a retention purge, ``evidence`` the sealed evidence ciphertexts (`evidence_store`).
 
 Triggers abort every UPDATE, and every DELETE except inside the retention purge: the
 purge writes a ``purge_gate`` row (tenant, up to which number) in its own transaction,
@@ -74,6 +74,25 @@ _DDL: Final = (
         purged_at TEXT NOT NULL
     ) STRICT""",
     "CREATE TABLE IF NOT EXISTS purge_gate (tenant TEXT PRIMARY KEY, upto INTEGER NOT NULL) STRICT",
+    # Sealed evidence (audit/evidence_store.py): age ciphertexts, named by the records that
+    # carry their SHA-256; append-only like records, deleted only by the retention purge.
+    """CREATE TABLE IF NOT EXISTS evidence (
+        evidence_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        ciphertext BLOB NOT NULL
+    ) STRICT""",
+    "CREATE INDEX IF NOT EXISTS evidence_tenant_ts ON evidence (tenant, ts)",
+    """CREATE TRIGGER IF NOT EXISTS evidence_no_update BEFORE UPDATE ON evidence BEGIN
+        SELECT RAISE(ABORT, 'sealed evidence is append-only: UPDATE is refused');
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS evidence_no_delete BEFORE DELETE ON evidence
+    WHEN NOT EXISTS (SELECT 1 FROM purge_gate g WHERE g.tenant = OLD.tenant)
+    BEGIN
+        SELECT RAISE(ABORT,
+            'sealed evidence is append-only: DELETE is refused outside the retention purge');
+    END""",
     """CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records BEGIN
         SELECT RAISE(ABORT, 'audit records are append-only: UPDATE is refused');
     END""",

@@ -15,10 +15,13 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from warden.audit.evidence_access import OpenedEvidence
+
 from .context import ConsoleContext
 from .conversation_screen import ConversationScreen
 from .db import ConsoleDataError
 from .detail import RecordDetail, load_detail, prompt_spans
+from .evidence_screen import EvidenceKeyScreen, EvidenceScreen
 from .sessions_db import session_by_prefix
 from .symbols import decision_text, outcome_text
 
@@ -48,6 +51,7 @@ class DetailScreen(Screen[None]):
         Binding("q", "app.pop_screen", "Back", show=False),
         Binding("j", "raw", "Raw JSON"),
         Binding("c", "conversation", "Conversation"),
+        Binding("e", "evidence", "Evidence"),
     ]
 
     def __init__(self, ctx: ConsoleContext, seq: int) -> None:
@@ -88,6 +92,20 @@ class DetailScreen(Screen[None]):
                 subject if isinstance(subject, str) else None,
             )
         )
+
+    def action_evidence(self) -> None:
+        """Open the record's sealed evidence with a private key the reviewer names."""
+        details = (self.detail.raw.get("details") if self.detail else None) or {}
+        evidence_id = details.get("evidence_id") if isinstance(details, dict) else None
+        if not isinstance(evidence_id, str):
+            self.notify("This record has no sealed evidence.", severity="warning")
+            return
+
+        def show(opened: OpenedEvidence | None) -> None:
+            if opened is not None:
+                self.app.push_screen(EvidenceScreen(opened))
+
+        self.app.push_screen(EvidenceKeyScreen(self.ctx, evidence_id), show)
 
     def action_raw(self) -> None:
         self.show_raw = not self.show_raw

@@ -24,6 +24,8 @@ from .durations import parse_duration
 
 Action = Literal["allow", "block", "redact", "coach"]
 LogLevel = Literal["metadata", "redacted", "full-redacted-body"]
+#: ``capture``: seal the original request and its answer to the tenant's investigators.
+EvidenceMode = Literal["capture", "none"]
 DefaultAction = Literal["allow", "block"]
 #: What a side call of a kind may do (``providers.sidecalls``): go on to the rules, or not.
 SideCallAction = Literal["allow", "block"]
@@ -126,7 +128,20 @@ class Rule(_Strict):
     dlp_profile: str | None = Field(None, min_length=1, max_length=100)
     coach: Annotated[Coach | None, BeforeValidator(_coach_shorthand)] = None
     logging: LogLevel | None = None
+    #: ``capture`` seals the original request and answer to the tenant's investigators'
+    #: public keys (audit.evidence in the config); ``none`` (the default) keeps nothing.
+    evidence: EvidenceMode = "none"
     enforce: bool = False
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence(cls, v: object) -> object:
+        if v not in ("capture", "none"):
+            raise ValueError(
+                f"evidence {v!r} is not known: 'capture' seals the original request and "
+                "answer to the tenant's investigators' keys, 'none' (the default) keeps nothing"
+            )
+        return v
 
     @field_validator("id")
     @classmethod

@@ -100,6 +100,8 @@ class PolicyDecision:
     matched_path: tuple[str, ...] = ()
     dlp_pending: bool = False
     entities: tuple[str, ...] = ()
+    #: The deciding rule asks for sealed evidence of this flow (``evidence: capture``).
+    evidence: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +451,7 @@ def _decided(
         tuple(visited),
         pending,
         rule.matched_entities(request) if rule.entities is not None else (),
+        rule.evidence,
     )
 
 

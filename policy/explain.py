@@ -66,6 +66,8 @@ def explain(
         f"policy:    {decision.policy_version}",
         f"logging:   {decision.logging}",
     ]
+    if decision.evidence:
+        lines.append("evidence:  capture (sealed to the tenant's investigators)")
     if decision.dlp_profile:
         lines.append(f"dlp:       {decision.dlp_profile}")
     if decision.coach_message:

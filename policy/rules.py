@@ -33,6 +33,7 @@ class CompiledRule:
         "dlp_profile",
         "enforce",
         "entities",
+        "evidence",
         "host",
         "id",
         "index",
@@ -62,6 +63,7 @@ class CompiledRule:
         self.reason = rule.reason or _default_reason(rule.action, self.id)
         self.dlp_profile = rule.dlp_profile
         self.logging: str = rule.logging or logging
+        self.evidence = rule.evidence == "capture"
         self.coach_message = rule.coach.message if rule.coach else None
         self.coach_period_s = (
             rule.coach.period_s

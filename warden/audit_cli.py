@@ -5,11 +5,33 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden.audit import AuditLog, export, export_public_key, load_public_key, purge, tail, verify
+from warden.audit import (
+    AuditLog,
+    AuditStoreError,
+    CheckpointSigner,
+    export,
+    export_public_key,
+    load_public_key,
+    purge,
+    tail,
+    verify,
+)
+from warden.audit.bundle import (
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    Selection,
+    build_bundle,
+    sign_checkpoint_now,
+    verify_bundle,
+)
+from warden.audit.checkpoint import load_signing_key
+from warden.audit.errors import SigningKeyError
+from warden.audit.evidence_access import os_user
 from warden.config import Config
 
 
@@ -46,6 +68,85 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(report.describe())
     return 0 if report.ok else 1
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    """Check a bundle on its own: no config, no store (another machine)."""
+    trusted = load_public_key(Path(args.key)) if args.key else None
+    try:
+        if Path(args.bundle).stat().st_size > MAX_BUNDLE_BYTES:
+            print(f"warden: {args.bundle} is larger than any bundle", file=sys.stderr)
+            return 1
+        raw = Path(args.bundle).read_bytes()
+    except OSError as exc:
+        print(f"warden: cannot read {args.bundle}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    report = verify_bundle(raw, trusted_key=trusted, trusted_key_id=args.key_id)
+    print(report.describe())
+    if not report.ok:
+        return 1
+    return 0 if report.pinned else 3
+
+
+def _verify_dispatch(wrap: Callable[..., object]) -> Callable[[argparse.Namespace], int]:
+    with_config = wrap(cmd_verify)
+
+    def run(args: argparse.Namespace) -> int:
+        if args.bundle is not None:
+            return cmd_verify_bundle(args)
+        return int(with_config(args))  # type: ignore[operator]
+
+    return run
+
+
+def cmd_export_bundle(config: Config, args: argparse.Namespace) -> int:
+    if args.conversation:
+        selection = Selection("conversation", args.tenant, conversation=args.conversation)
+    elif args.flow:
+        selection = Selection("flows", args.tenant, flows=tuple(args.flow))
+    elif args.subject and args.date and args.tenant:
+        selection = Selection("day", args.tenant, subject=args.subject, date=args.date)
+    else:
+        print(
+            "warden: choose what to export: --conversation ID, --flow RECORD_ID (repeatable), "
+            "or --tenant T --subject SUB --date YYYY-MM-DD",
+            file=sys.stderr,
+        )
+        return 2
+    db = _db(config)
+    try:
+        private_key = load_signing_key(config.audit_dir)
+    except SigningKeyError as exc:
+        print(f"warden: {exc}", file=sys.stderr)
+        return 2
+    now = datetime.datetime.now(datetime.UTC)
+    log = AuditLog.open(db)
+    try:
+        bundle = build_bundle(
+            log.connection,
+            private_key,
+            selection,
+            exported_by=os_user(),
+            now=now,
+            make_checkpoint=lambda tenant: sign_checkpoint_now(
+                log, CheckpointSigner(private_key), tenant, now
+            ),
+        )
+    except (BundleError, AuditStoreError) as exc:
+        print(f"warden: {exc.diagnostics()}", file=sys.stderr)
+        return 1
+    finally:
+        log.close()
+    out = Path(args.output)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(bundle, handle, ensure_ascii=False, separators=(",", ":"))
+    print(
+        f"wrote {out}: {len(bundle['records'])} record(s), {len(bundle['links'])} link(s), "
+        f"{len(bundle['evidence'])} evidence blob(s), signed by key {bundle['manifest']['key_id']}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
@@ -94,7 +195,20 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
     )
     v = audit.add_parser("verify", help="check the hash chain and signed checkpoints")
     v.add_argument("--tenant")
-    v.set_defaults(func=wrap(cmd_verify))
+    v.add_argument("--bundle", help="check an investigator's bundle instead (no store needed)")
+    v.add_argument("--key", help="with --bundle: the gateway's public key (PEM) to trust")
+    v.add_argument("--key-id", help="with --bundle: the gateway's key id to trust")
+    v.set_defaults(func=_verify_dispatch(wrap))
+    b = audit.add_parser(
+        "export-bundle", help="a signed bundle of one conversation, flows or a person's day"
+    )
+    b.add_argument("--conversation")
+    b.add_argument("--flow", action="append", help="a flow's record id (repeatable)")
+    b.add_argument("--tenant")
+    b.add_argument("--subject")
+    b.add_argument("--date", help="YYYY-MM-DD, UTC")
+    b.add_argument("-o", "--output", required=True)
+    b.set_defaults(func=wrap(cmd_export_bundle))
     e = audit.add_parser("export", help="records as JSON lines or CSV")
     e.add_argument("--tenant")
     e.add_argument("--since")

@@ -56,6 +56,18 @@ class SyslogSettings(_Strict):
         return self
 
 
+class EvidenceSettings(_Strict):
+    """Sealed evidence (rules with ``evidence: capture``; audit/evidence.py)."""
+
+    #: Bytes kept of each body (request, answer); a larger body is truncated to this and
+    #: its record says ``evidence_truncated``.
+    max_bytes: int = Field(1024 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: Folder of the investigators' public keys, one age recipients file per tenant
+    #: (``<tenant>.txt``); default ``<state_dir>/audit/evidence-recipients``. Written by
+    #: ``warden evidence add-recipient``; the gateway never holds a private key.
+    recipients_dir: Path | None = None
+
+
 class AuditSettings(_Strict):
     #: NORMAL survives a crash of the process; FULL also a power loss (slower commits).
     synchronous: Literal["normal", "full"] = "normal"
@@ -64,3 +76,4 @@ class AuditSettings(_Strict):
     on_failure: Literal["fail_closed", "fail_open"] = "fail_closed"
     retention_days: int = Field(365, ge=1, le=36500)
     syslog: SyslogSettings | None = None
+    evidence: EvidenceSettings = EvidenceSettings()

@@ -14,6 +14,7 @@ from warden import (
     audit_cli,
     console_cli,
     db_cli,
+    evidence_cli,
     logs,
     policy_cli,
     scim_cli,
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     scim_cli.register(sub, _with_config)
     db_cli.register(sub, _with_config)
     console_cli.register(sub, _with_config)
+    evidence_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
     cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
 

@@ -70,6 +70,8 @@ class Decision:
     logging: str = "metadata"
     #: The decision waits for DLP findings (a second decision follows the scan).
     dlp_pending: bool = False
+    #: The deciding rule asks for sealed evidence (addons/evidence.py).
+    evidence: bool = False
 
 
 @dataclass(frozen=True, slots=True)

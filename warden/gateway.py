@@ -33,6 +33,7 @@ from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.control import build_app
+from warden.evidence_wiring import build_evidence
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.pac import gateway_pac, pac_routes
@@ -222,6 +223,12 @@ class Gateway:
                 identity.settings.help_contact,
             )
 
+        # Sealed evidence: the capture stages exist whenever a policy may ask for evidence.
+        evidence = (
+            build_evidence(config, trail.db_path, policy.holder.get())
+            if policy is not None
+            else None
+        )
         master = Master(options.Options(), with_termlog=False)
         proxy_server = proxyserver.Proxyserver()
         master.addons.add(
@@ -237,7 +244,14 @@ class Gateway:
                         connection_limits(config), proxy_server.connections, self.metrics
                     ),
                     *warden_addons.chain(
-                        config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+                        config,
+                        catalog,
+                        self.metrics,
+                        identify,
+                        Audit(trail, evidence.details_of if evidence is not None else None),
+                        enforcer,
+                        redactor,
+                        evidence,
                     ),
                 ]
             ),

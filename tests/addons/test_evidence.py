@@ -1,0 +1,111 @@
+"""The evidence stages: the body as the client sent it is sealed, off the event loop."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from pathlib import Path
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import tflow, tutils
+
+from tests.audit.sealing import add_recipient, investigator
+from warden.addons.evidence import ERROR_KEY, EvidenceCapture, EvidenceSeal, EvidenceSnapshot
+from warden.audit.evidence import EvidenceEnvelope, SealedEvidence, load_identities, open_sealed
+from warden.audit.evidence_store import EvidenceSealer, load_evidence
+from warden.audit.schema import open_audit_db_readonly
+from warden.context import Decision, Destination, FlowContext, Principal
+
+ORIGINAL = b'{"messages":[{"role":"user","content":"mail jane@example.com"}]}'
+
+
+class RecordingSealer(EvidenceSealer):
+    """The real sealer, noting which thread it ran on (the property under test)."""
+
+    threads: list[str]
+
+    def capture(self, envelope: EvidenceEnvelope) -> SealedEvidence:
+        self.threads.append(threading.current_thread().name)
+        return super().capture(envelope)
+
+
+def _flow(evidence: bool) -> http.HTTPFlow:
+    flow = tflow.tflow()
+    flow.request.content = ORIGINAL
+    flow.request.path = "/v1/chat/completions?api-key=secret"
+    FlowContext().replace(
+        destination=Destination("openai", "openai", "api", "api.openai.com"),
+        principal=Principal("acme", "https://idp.example", "u-1", "jwt"),
+        decision=Decision("redact", "pii", "v1", "r", "pii-basic", evidence=evidence),
+    ).save(flow)
+    return flow
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[EvidenceCapture, RecordingSealer, Path]:
+    who = investigator(tmp_path)
+    add_recipient(tmp_path / "keys", "acme", who.public)
+    sealer = RecordingSealer(tmp_path / "audit.db", tmp_path / "keys", 1024 * 1024)
+    sealer.threads = []
+    return EvidenceCapture(sealer), sealer, who.key_file
+
+
+async def test_the_original_body_is_sealed_not_the_redacted_one(
+    setup: tuple[EvidenceCapture, RecordingSealer, Path],
+) -> None:
+    capture, sealer, key = setup
+    flow = _flow(evidence=True)
+    EvidenceSnapshot(capture).request(flow)
+    flow.request.content = ORIGINAL.replace(b"jane@example.com", b"<EMAIL_ADDRESS_1>")
+    flow.response = tutils.tresp(content=b"")
+    flow.response.headers["content-encoding"] = "gzip"
+    flow.response.raw_content = gzip.compress(b"answer for jane@example.com")
+    await EvidenceSeal(capture).response(flow)
+    details = capture.details_of(flow)
+    assert set(details) == {"evidence_id", "evidence_sha256"}
+    assert sealer.threads and sealer.threads[0] != threading.main_thread().name
+    conn = open_audit_db_readonly(sealer.writer.db_path)
+    stored = load_evidence(conn, str(details["evidence_id"]))
+    conn.close()
+    assert stored is not None and stored.sha256 == details["evidence_sha256"]
+    envelope = open_sealed(stored.ciphertext, load_identities(key))
+    assert envelope.request.data == ORIGINAL
+    assert envelope.answer is not None and envelope.answer.data == b"answer for jane@example.com"
+    assert envelope.path == "/v1/chat/completions"  # the query never
+
+
+async def test_nothing_is_sealed_unless_the_rule_asks(
+    setup: tuple[EvidenceCapture, RecordingSealer, Path],
+) -> None:
+    capture, sealer, _ = setup
+    flow = _flow(evidence=False)
+    EvidenceSnapshot(capture).request(flow)
+    flow.response = tutils.tresp()
+    await EvidenceSeal(capture).response(flow)
+    assert capture.details_of(flow) == {} and sealer.threads == []
+
+
+async def test_a_streamed_answer_seals_the_request_and_says_why(
+    setup: tuple[EvidenceCapture, RecordingSealer, Path],
+) -> None:
+    capture, sealer, key = setup
+    flow = _flow(evidence=True)
+    EvidenceSnapshot(capture).request(flow)
+    flow.response = tutils.tresp()
+    flow.response.stream = True
+    await EvidenceSeal(capture).response(flow)
+    conn = open_audit_db_readonly(sealer.writer.db_path)
+    stored = load_evidence(conn, str(capture.details_of(flow)["evidence_id"]))
+    conn.close()
+    assert stored is not None
+    envelope = open_sealed(stored.ciphertext, load_identities(key))
+    assert envelope.answer is None and envelope.answer_note == "streamed"
+
+
+async def test_a_tenant_without_keys_is_recorded_not_silently_skipped(tmp_path: Path) -> None:
+    capture = EvidenceCapture(EvidenceSealer(tmp_path / "audit.db", tmp_path / "none", 1024))
+    flow = _flow(evidence=True)
+    flow.response = tutils.tresp()
+    await EvidenceSeal(capture).response(flow)
+    assert "has no investigator keys" in str(capture.details_of(flow)[ERROR_KEY])
