@@ -67,6 +67,13 @@ SCHEMA = (
         revoked_at REAL NOT NULL,
         PRIMARY KEY (tenant, subject)
     )""",
+    # Bumped by every write here, in the same transaction: the processes that share this
+    # database (proxy.workers) poll one row to know their in-memory index is stale.
+    """CREATE TABLE IF NOT EXISTS session_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    )""",
+    "INSERT OR IGNORE INTO session_generation VALUES (1, 0)",
 )
 
 
@@ -130,6 +137,7 @@ class SessionStore:
         self.revocations = 0
         for statement in SCHEMA:
             conn.execute(statement)
+        self._seen = self._generation()
         self._index = self._load()
 
     @contextlib.contextmanager
@@ -137,11 +145,35 @@ class SessionStore:
         """One transaction, whatever the connection's isolation level."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
+            before = self._generation()
             yield
+            self._conn.execute(
+                "UPDATE session_generation SET generation = generation + 1 WHERE id = 1"
+            )
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        if before == self._seen:  # memory was current, and this write is in it too
+            self._seen = before + 1
+
+    def _generation(self) -> int:
+        row = self._conn.execute("SELECT generation FROM session_generation").fetchone()
+        return int(row[0]) if row else 0
+
+    def catch_up(self) -> bool:
+        """Reload memory if another process (a worker, the control plane) wrote since we
+        last looked: one single-row read, so it can run every 200 ms. Connections that
+        cached an identity re-check it (``revocations`` moves). True when reloaded."""
+        generation = self._generation()
+        if generation == self._seen:
+            return False
+        index = self._load()
+        with self._lock:
+            self._index = index
+            self._seen = generation
+            self.revocations += 1
+        return True
 
     # -- loading -----------------------------------------------------------------------
 

@@ -125,6 +125,16 @@ class ProxySettings(_Strict):
     #: The largest WebSocket message (either direction) the gateway reads; a larger client
     #: message is refused, a larger server event passes unread.
     websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: Gateway processes on this host sharing the proxy port (``auto``: one per core).
+    #: 1 is one process with everything in it; more runs the workers under a supervisor
+    #: whose own process serves the control plane (warden.supervisor).
+    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = 1
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers == "auto":
+            return max(1, min(64, len(os.sched_getaffinity(0))))
+        return self.workers
 
 
 class ControlTls(_Strict):
