@@ -135,6 +135,8 @@ class SessionStore:
         #: Bumped by every revocation; identities cached per connection (service JWTs)
         #: are re-checked when it moves. An int compare per request, nothing more.
         self.revocations = 0
+        #: True where other processes write to the same database (proxy.workers > 1).
+        self.shared = False
         for statement in SCHEMA:
             conn.execute(statement)
         self._seen = self._generation()
@@ -279,17 +281,31 @@ class SessionStore:
         session = self._index.sessions.get(sid)
         return session if session is not None and session.live(self._clock()) else None
 
+    def _missed(self) -> bool:
+        """A credential not in memory may have been issued by another process of the host
+        a moment ago (a sign-in on the control plane): look once, then answer. One
+        single-row read per unknown credential; the index reloads only if it is stale."""
+        return self.shared and self.catch_up()
+
     def session_by_token(self, token: str) -> Session | None:
-        return self._live(token_hash(token))
+        sid = token_hash(token)
+        if sid not in self._index.sessions:
+            self._missed()
+        return self._live(sid)
 
     def session_by_device_credential(self, token: str) -> Session | None:
-        entry = self._index.devices.get(token_hash(token))
+        cid = token_hash(token)
+        entry = self._index.devices.get(cid)
+        if entry is None and self._missed():
+            entry = self._index.devices.get(cid)
         if entry is None or entry[1] <= self._clock():
             return None
         return self._live(entry[0])
 
     def session_by_surrogate(self, client_addr: str) -> Session | None:
         entry = self._index.surrogates.get(client_addr)
+        if entry is None and self._missed():
+            entry = self._index.surrogates.get(client_addr)
         if entry is None or entry[1] <= self._clock():
             return None
         return self._live(entry[0])

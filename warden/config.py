@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from warden.audit_config import AuditSettings
 from warden.identity_config import IdentitySettings
@@ -128,7 +136,7 @@ class ProxySettings(_Strict):
     #: Gateway processes on this host sharing the proxy port (``auto``: one per core).
     #: 1 is one process with everything in it; more runs the workers under a supervisor
     #: whose own process serves the control plane (warden.supervisor).
-    workers: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = 1
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] | Literal["auto"] = 1
 
     @property
     def worker_count(self) -> int:

@@ -85,6 +85,7 @@ class Parts:
 
 async def keep_in_step(parts: Parts, every_s: float = CATCH_UP_EVERY_S) -> None:
     """Reload the sessions index when another process of the host wrote to it."""
+    parts.identity.sessions.shared = True
     while True:
         await asyncio.sleep(every_s)
         try:
