@@ -137,6 +137,30 @@ class ProxySettings(_Strict):
     #: 1 is one process with everything in it; more runs the workers under a supervisor
     #: whose own process serves the control plane (warden.supervisor).
     workers: Annotated[StrictInt, Field(ge=1, le=64)] | Literal["auto"] = 1
+    #: Every gateway of the fleet as clients reach it (``host:port``), in the order the
+    #: PAC file offers them: a client tries the next when one does not answer. Empty:
+    #: this gateway alone. `warden doctor` checks each.
+    instances: tuple[str, ...] = Field((), max_length=32)
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, sep, port = item.strip().rpartition(":")
+            if (
+                not sep
+                or not host
+                or "/" in item
+                or "@" in item
+                or not port.isdigit()
+                or not 1 <= int(port) <= 65535
+            ):
+                raise ValueError(
+                    f"{item!r}: write each instance as host:port, e.g. warden-a.example.com:8080"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("an instance is listed twice")
+        return value
 
     @property
     def worker_count(self) -> int:
