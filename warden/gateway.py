@@ -257,7 +257,7 @@ class Gateway:
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
         if worker is not None:
             parts = Parts(state, trail, identity, policy, dlp_runner)
-            await run_worker(worker, master, proxy_server, parts)
+            await run_worker(worker, master, proxy_server, parts, self.metrics, config.state_dir)
             return
         admin = AdminApi(
             load_or_create_admin_token(config.state_dir), identity.sessions, trail.admin

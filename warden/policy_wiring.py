@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from warden.coach_feed import CoachFeed
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -122,9 +123,19 @@ class PolicyRuntime:
         self.quota_store = QuotaStore(conn)
         self.quotas = Quotas(self.holder.get, self.quota_store)
         self.acks = CoachAcknowledgements()
+        self.state_db = state_db
+        #: With proxy.workers above 1: acknowledgements reach the other processes.
+        self.feed: CoachFeed | None = None
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def share_acknowledgements(self) -> CoachFeed:
+        """Publish (control plane) or take in (workers) coaching acknowledgements through
+        the state database (warden.coach_feed)."""
+        if self.feed is None:
+            self.feed = CoachFeed(self.state_db, self.acks)
+        return self.feed
 
     @property
     def version(self) -> str:
@@ -172,6 +183,8 @@ class PolicyRuntime:
         self.watcher.stop()
         await asyncio.to_thread(self.quotas.flush, time.time())
         self.quota_store.close()
+        if self.feed is not None:
+            self.feed.close()
 
     # -- coaching acknowledgements on the portal ---------------------------------------
 
@@ -224,6 +237,8 @@ class PolicyRuntime:
             coach_period_s=period if isinstance(period, int) else None,
         )
         until = self.acks.acknowledge(principal, decision, now)
+        if self.feed is not None and until is not None:
+            self.feed.publish(principal, decision, until, now)
         self.audit(
             "coach.acknowledged",
             principal.tenant,

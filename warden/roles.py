@@ -35,6 +35,7 @@ from warden.metrics import GatewayMetrics
 from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import server_context
 from warden.scim_wiring import ScimRuntime
+from warden.worker_metrics import keep_writing, render_merged
 
 if TYPE_CHECKING:
     from mitmproxy.addons.proxyserver import Proxyserver
@@ -84,15 +85,19 @@ class Parts:
 
 
 async def keep_in_step(parts: Parts, every_s: float = CATCH_UP_EVERY_S) -> None:
-    """Reload the sessions index when another process of the host wrote to it."""
+    """Reload the sessions index when another process of the host wrote to it, and take
+    in the coaching acknowledgements the portal recorded."""
     parts.identity.sessions.shared = True
+    feed = parts.policy.share_acknowledgements() if parts.policy is not None else None
     while True:
-        await asyncio.sleep(every_s)
         try:
             if parts.identity.sessions.catch_up():
                 logger.debug("sessions changed in another process; memory reloaded")
+            if feed is not None:
+                feed.catch_up(time.time())
         except sqlite3.Error:
             logger.exception("cannot read the state database; trying again")
+        await asyncio.sleep(every_s)
 
 
 def _task(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
@@ -103,7 +108,12 @@ def _task(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
 
 
 async def run_worker(
-    role: WorkerRole, master: Master, proxy_server: Proxyserver, parts: Parts
+    role: WorkerRole,
+    master: Master,
+    proxy_server: Proxyserver,
+    parts: Parts,
+    metrics: GatewayMetrics,
+    state_dir: Path,
 ) -> None:
     from warden.gateway import proxy_not_listening
     from warden.reuseport import share_listening_port
@@ -147,6 +157,7 @@ async def run_worker(
         _task(parts.identity.discover(), "idp-discovery"),
         _task(keep_in_step(parts), "sessions-catch-up"),
         _task(report_ready(), "ready"),
+        _task(keep_writing(metrics, state_dir, role.worker_id), "metrics"),
     ]
     gc.collect()
     gc.freeze()
@@ -197,6 +208,7 @@ async def run_control_plane(
         ],
         probes={"audit_writer": trail.writer_problem, "workers": supervisor.problem},
         starting=supervisor.not_ready,
+        render_metrics=lambda: render_merged(metrics, config.state_dir),
     )
     metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
     trail.writer.on_restart = metrics.audit_writer_restarts.inc

@@ -93,6 +93,14 @@ def test_both_workers_serve_and_share_one_chain(bed: Bed) -> None:
     assert set(marks) <= set(served), "every answered request has its record"
     # 24 connections all hashed to one of two sockets: about 1 in 8 million.
     assert {served[m] for m in marks} == {1, 2}
+
+    def both_in_metrics() -> bool:  # each worker writes its series every 2 s
+        flows = [
+            ln for ln in bed.warden.metrics().splitlines() if ln.startswith("warden_flows_total{")
+        ]
+        return all(any(f'worker="{w}"' in ln for ln in flows) for w in "12")
+
+    wait_until(both_in_metrics, 30, "both workers' flows in /metrics", bed.warden.proc)
     verify = bed.warden.cli("audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
