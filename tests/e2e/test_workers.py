@@ -9,7 +9,8 @@ aimock upstream, `warden audit export` and `warden audit verify`. Shown here:
   open connection held by a worker within 1 s;
 - a worker killed with SIGKILL under load is started again by the supervisor; every
   request that was answered has its record, and the chain verifies;
-- SIGTERM to the supervisor stops every process it started (checked by PID).
+- SIGTERM to the supervisor stops every process it started (checked by PID), and a
+  request in flight when it came finishes, with its record.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.held_upstream import HeldUpstream
 from tests.e2e.test_deprovision import local_port, reviewer_revoke
 from tests.e2e.test_identity import Bed, device_login, start_bed
-from tests.peers import Aimock, wait_until
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, port_open, wait_until
 from tests.proctree import alive, descendants
 
 pytestmark = pytest.mark.e2e
@@ -190,3 +193,37 @@ def test_sigterm_stops_every_process_the_supervisor_started(bed: Bed) -> None:
         for pid in children:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_lets_a_request_in_flight_finish_with_its_record(tmp_path: Path) -> None:
+    upstream = HeldUpstream()
+    upstream.start()
+    w = WardenProcess(
+        tmp_path,
+        {"unsafe_testing": {"route_catalog_hosts_to": upstream.url}},
+        env=UNSAFE_ENV,
+        workers=2,
+    )
+    answer: list[httpx.Response] = []
+    try:
+        w.start()
+        with w.http_client() as client:
+            mark = f"gpt-4o-mini-{uuid.uuid4().hex}"
+            sender = threading.Thread(
+                target=lambda: answer.append(client.post(CHAT, json={**BODY, "model": mark}))
+            )
+            sender.start()
+            assert upstream.received.wait(60), "the request never reached the upstream"
+            assert w.proc is not None
+            w.proc.send_signal(signal.SIGTERM)
+            # Draining: the workers stop taking connections while this one is open.
+            wait_until(lambda: not port_open(w.proxy_port), 30, "the port to close", None)
+            upstream.release.set()
+            sender.join(60)
+        assert answer and answer[0].status_code == 200, answer
+        assert w.proc.wait(60) == 0
+        records = w.audit_records()
+        assert any(mark in json.dumps(r) for r in records), "its record was committed"
+    finally:
+        w.stop()
+        upstream.stop()
