@@ -84,6 +84,49 @@ class QuotaStore:
             )
         return len(batch)
 
+    def add(self, rows: Iterable[CounterRow], now: float) -> list[CounterRow]:
+        """Add ``rows``' values to the stored counters (a counter of an older window
+        starts again from the row's), in one transaction; the totals after it. For
+        processes that count the same quotas side by side (``proxy.workers``), where
+        ``save``'s overwrite would lose the others' counts."""
+        batch = [
+            (r.tenant, r.scope, r.key, r.metric, r.window_start, r.value, r.estimated, int(now))
+            for r in rows
+        ]
+        totals: list[CounterRow] = []
+        if not batch:
+            return totals
+        with self._lock, self._conn:
+            for params in batch:
+                row = self._conn.execute(
+                    f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+                    "ON CONFLICT (tenant, scope, key, metric) DO UPDATE SET "
+                    "value = CASE WHEN window_start = excluded.window_start "
+                    "  THEN value + excluded.value "
+                    "  WHEN window_start < excluded.window_start THEN excluded.value "
+                    "  ELSE value END, "
+                    "estimated = CASE WHEN window_start = excluded.window_start "
+                    "  THEN estimated + excluded.estimated "
+                    "  WHEN window_start < excluded.window_start THEN excluded.estimated "
+                    "  ELSE estimated END, "
+                    "window_start = MAX(window_start, excluded.window_start), "
+                    "updated_at = excluded.updated_at "
+                    "RETURNING tenant, scope, key, metric, window_start, value, estimated",
+                    params,
+                ).fetchone()
+                totals.append(CounterRow(*row))
+        return totals
+
+    def changed_since(self, since: float) -> list[CounterRow]:
+        """Rows written at or after ``since`` (epoch seconds), by any process."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT tenant, scope, key, metric, window_start, value, estimated FROM {TABLE}"  # noqa: S608
+                " WHERE updated_at >= ?",
+                (int(since),),
+            ).fetchall()
+        return [CounterRow(*row) for row in rows]
+
     def purge(self, before: float) -> int:
         """Delete rows not updated since ``before`` (their windows are long over)."""
         with self._lock, self._conn:

@@ -39,6 +39,7 @@ from warden.policy import (
     QuotaStore,
     ReloadResult,
 )
+from warden.policy.quotasync import SYNC_EVERY_S, QuotaSync
 
 logger = logging.getLogger("warden.policy")
 
@@ -126,9 +127,22 @@ class PolicyRuntime:
         self.state_db = state_db
         #: With proxy.workers above 1: acknowledgements reach the other processes.
         self.feed: CoachFeed | None = None
+        self.quota_sync: QuotaSync | None = None
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def share_quotas(self) -> None:
+        """Count quotas with the host's other workers on the one state database: add,
+        do not overwrite, and take theirs (warden.policy.quotasync), twice a second."""
+        if self.quota_sync is None:
+            self.quota_sync = QuotaSync(self.quotas, self.quota_store)
+
+    def _flush(self, now: float) -> None:
+        if self.quota_sync is not None:
+            self.quota_sync.sync(now)
+        else:
+            self.quotas.flush(now)
 
     def share_acknowledgements(self) -> CoachFeed:
         """Publish (control plane) or take in (workers) coaching acknowledgements through
@@ -172,16 +186,17 @@ class PolicyRuntime:
         self.watcher.start()
 
     async def keep_flushing(self) -> None:
+        every = SYNC_EVERY_S if self.quota_sync is not None else FLUSH_EVERY_S
         while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
+            await asyncio.sleep(every)
             try:
-                await asyncio.to_thread(self.quotas.flush, time.time())
+                await asyncio.to_thread(self._flush, time.time())
             except Exception:
                 logger.exception("writing quota counters failed; trying again")
 
     async def stop(self) -> None:
         self.watcher.stop()
-        await asyncio.to_thread(self.quotas.flush, time.time())
+        await asyncio.to_thread(self._flush, time.time())
         self.quota_store.close()
         if self.feed is not None:
             self.feed.close()

@@ -162,6 +162,7 @@ async def run_worker(
     gc.collect()
     gc.freeze()
     if policy is not None:
+        policy.share_quotas()
         await policy.start()
         background.append(_task(policy.keep_flushing(), "quota-flush"))
     try:
