@@ -390,6 +390,8 @@ class _AckProtocol(asyncio.Protocol):
             log.exception("the audit writer process sent garbage; stopping it")
             if self.owner._proc is not None and self.owner._proc.poll() is None:
                 self.owner._proc.kill()  # its pipe closes: connection_lost restarts it
+            elif self.owner._proc is None and self.owner._out is not None:
+                self.owner._out.close()  # a worker's connection: it connects again
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
