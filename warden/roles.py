@@ -56,7 +56,10 @@ DRAIN_S = 10.0
 class Supervising(Protocol):
     """What the control plane needs from the supervisor (warden.supervisor)."""
 
+    on_restart: Callable[[int], None] | None
+
     def not_ready(self) -> str: ...
+    def ready_count(self) -> int: ...
     def problem(self) -> str: ...
     async def run(self, reload_policy: Callable[[], None]) -> None: ...
 
@@ -213,6 +216,8 @@ async def run_control_plane(
     )
     metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
     trail.writer.on_restart = metrics.audit_writer_restarts.inc
+    supervisor.on_restart = lambda wid: metrics.proxy_worker_restarts.labels(str(wid)).inc()
+    metrics.proxy_workers_up.set_function(lambda: float(supervisor.ready_count()))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(

@@ -72,6 +72,9 @@ class Supervisor:
         ready = sum(w.ready for w in self.workers)
         return f"{ready} of {len(self.workers)} proxy workers listen"
 
+    def ready_count(self) -> int:
+        return sum(w.ready for w in self.workers)
+
     def problem(self) -> str:
         if any(w.ready for w in self.workers):
             return ""

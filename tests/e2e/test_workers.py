@@ -175,6 +175,15 @@ def test_a_killed_worker_is_restarted_and_no_answered_record_is_lost(bed: Bed) -
     lost = [m for m in answered if m not in served]
     assert not lost, f"{len(lost)} answered requests have no record"
     assert "proxy worker 1" in bed.warden.log() and "ended unexpectedly" in bed.warden.log()
+    metrics = bed.warden.metrics()
+    assert 'warden_proxy_worker_restarts_total{proxy_worker="1",worker="control"} 1.0' in metrics
+    # the restarted worker listens again (its start takes seconds on a loaded machine)
+    wait_until(
+        lambda: 'warden_proxy_workers_up{worker="control"} 2.0' in bed.warden.metrics(),
+        120,
+        "the restarted worker to listen",
+        bed.warden.proc,
+    )
     verify = bed.warden.cli("audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
