@@ -40,6 +40,7 @@ import marshal
 import os
 import select
 import signal
+import socket
 import sqlite3
 import struct
 import subprocess
@@ -111,8 +112,11 @@ class WriterSettings:
     key_dir: Path
     synchronous: Synchronous = "NORMAL"
     policy: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    #: A Unix socket where the host's gateway workers hand their records in too.
+    listen: Path | None = None
 
     def argv(self) -> list[str]:
+        extra = ["--listen", str(self.listen)] if self.listen is not None else []
         return [
             sys.executable,
             "-m",
@@ -131,6 +135,7 @@ class WriterSettings:
             str(self.policy.heartbeat_seconds),
             "--parent-pid",
             str(os.getpid()),
+            *extra,
         ]
 
 
@@ -385,6 +390,8 @@ class _AckProtocol(asyncio.Protocol):
             log.exception("the audit writer process sent garbage; stopping it")
             if self.owner._proc is not None and self.owner._proc.poll() is None:
                 self.owner._proc.kill()  # its pipe closes: connection_lost restarts it
+            elif self.owner._proc is None and self.owner._out is not None:
+                self.owner._out.close()  # a worker's connection: it connects again
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ready.done():
@@ -437,6 +444,9 @@ def child_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every-seconds", type=float, required=True)
     ap.add_argument("--heartbeat-seconds", type=float, required=True)
     ap.add_argument("--parent-pid", type=int, default=0, help="die when this process dies")
+    ap.add_argument(
+        "--listen", type=Path, default=None, help="a Unix socket for the host's gateway workers"
+    )
     args = ap.parse_args(argv)
     if args.parent_pid:
         # Killed with the gateway: a commit cut short rolls back, and the gateway that
@@ -479,60 +489,157 @@ def child_main(argv: list[str] | None = None) -> int:
     audit_log.disable_autocheckpoint()
     wal = WalCheckpointer(audit_log.path, 5.0)
     wal.start()
+    try:
+        clients = _Clients(args.listen)
+    except OSError as exc:
+        out.send(("fatal", f"cannot listen on {args.listen}: {exc}", "check the state folder"))
+        return 1
     out.send(("ready",))
     try:
-        _serve(audit_log, schedule, out)
+        _serve(audit_log, schedule, out, clients)
     finally:
         wal.stop()
         audit_log.close()
     return 0
 
 
-def _serve(audit_log: AuditLog, schedule: CheckpointScheduler, out: _Output) -> None:
+class _Clients:
+    """The gateway workers of one host, each on its own connection to ``--listen``'s
+    socket (warden.supervisor): their records join the same per-tenant chains, and each
+    answer goes back on the connection its record came in on."""
+
+    #: A worker that reads none of its answers for this long is dropped (its records
+    #: still commit; it fails what it waits for and reconnects).
+    SEND_TIMEOUT_S: Final = 5.0
+
+    def __init__(self, path: Path | None) -> None:
+        self.listener: socket.socket | None = None
+        self.conns: dict[int, tuple[socket.socket, FrameReader]] = {}
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # a socket left by a writer that was killed
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            old = os.umask(0o177)  # only the gateway's user may hand us records
+            try:
+                listener.bind(str(path))
+            finally:
+                os.umask(old)
+            listener.listen(64)
+            self.listener = listener
+
+    def fds(self) -> list[int]:
+        head = [self.listener.fileno()] if self.listener is not None else []
+        return head + list(self.conns)
+
+    def accept(self) -> None:
+        assert self.listener is not None
+        conn, _ = self.listener.accept()
+        conn.settimeout(self.SEND_TIMEOUT_S)
+        self.conns[conn.fileno()] = (conn, FrameReader())
+        self.send(conn.fileno(), [("ready",)])
+
+    def read(self, fd: int) -> list[tuple[Any, ...]]:
+        conn, frames = self.conns[fd]
+        try:
+            chunk = conn.recv(1 << 16)
+            if chunk:
+                return frames.feed(chunk)
+        except (OSError, ValueError) as exc:
+            log.error("dropping a worker's connection: %s", exc)
+        self.drop(fd)
+        return []
+
+    def send(self, fd: int, messages: list[tuple[Any, ...]]) -> None:
+        entry = self.conns.get(fd)
+        if entry is None:
+            return  # the worker went away; its records are committed all the same
+        try:
+            entry[0].sendall(b"".join(frame(m) for m in messages))
+        except OSError as exc:
+            log.error("a worker does not take its answers (%s); dropping it", exc)
+            self.drop(fd)
+
+    def drop(self, fd: int) -> None:
+        entry = self.conns.pop(fd, None)
+        if entry is not None:
+            entry[0].close()
+
+    def close(self) -> None:
+        for fd in list(self.conns):
+            self.drop(fd)
+        if self.listener is not None:
+            self.listener.close()
+
+
+#: Where a record came from: the parent's pipe (-1) or a worker's connection (its fd).
+_PARENT: Final = -1
+
+
+def _serve(
+    audit_log: AuditLog,
+    schedule: CheckpointScheduler,
+    out: _Output,
+    clients: _Clients | None = None,
+) -> None:
     """One thread: wait for input (or a checkpoint tick), commit all of it, answer."""
+    clients = clients if clients is not None else _Clients(None)
     frames = FrameReader()
     ended = False
     while not ended:
-        readable, _, _ = select.select([0], [], [], schedule.timeout())
-        messages: list[tuple[Any, ...]] = []
-        if readable:
-            chunk = os.read(0, 1 << 16)  # below malloc's mmap threshold: no map per read
-            if chunk:
-                messages = frames.feed(chunk)
+        readable, _, _ = select.select([0, *clients.fds()], [], [], schedule.timeout())
+        messages: list[tuple[int, tuple[Any, ...]]] = []
+        for fd in readable:
+            if fd == 0:
+                chunk = os.read(0, 1 << 16)  # below malloc's mmap threshold: no map per read
+                if chunk:
+                    messages += [(_PARENT, m) for m in frames.feed(chunk)]
+                else:
+                    ended = True  # the gateway closed our input: finish and exit
+            elif clients.listener is not None and fd == clients.listener.fileno():
+                clients.accept()
             else:
-                ended = True  # the gateway closed our input: finish and exit
-        taken: list[tuple[int, AuditRecord]] = []
-        refused: list[tuple[Any, ...]] = []
-        for message in messages:
+                messages += [(fd, m) for m in clients.read(fd)]
+        taken: list[tuple[int, int, AuditRecord]] = []
+        answers: list[tuple[int, tuple[Any, ...]]] = []
+        for source, message in messages:
             if message[0] != "r" or len(message) != 3:
                 log.error("unknown message from the gateway: %r", message[:1])
                 continue
             _, ident, data = message
             try:
-                taken.append((ident, AuditRecord.from_dict(data)))
+                taken.append((source, ident, AuditRecord.from_dict(data)))
             except AuditRecordError as exc:
-                refused.append(("err", ident, str(exc), "record"))
-        answers = refused
+                answers.append((source, ("err", ident, str(exc), "record")))
         if taken:
-            outcomes = commit_batch(audit_log, [record for _, record in taken])
-            for (ident, _), outcome in zip(taken, outcomes, strict=True):
+            outcomes = commit_batch(audit_log, [record for _, _, record in taken])
+            for (source, ident, _), outcome in zip(taken, outcomes, strict=True):
                 if isinstance(outcome, AuditUnavailable):
-                    answers.append(("err", ident, str(outcome), _cause(outcome)))
+                    answers.append((source, ("err", ident, str(outcome), _cause(outcome))))
                 else:
                     answers.append(
                         (
-                            "ok",
-                            ident,
-                            outcome.seq,
-                            outcome.tenant,
-                            outcome.tenant_seq,
-                            outcome.record_id,
-                            outcome.hash,
+                            source,
+                            (
+                                "ok",
+                                ident,
+                                outcome.seq,
+                                outcome.tenant,
+                                outcome.tenant_seq,
+                                outcome.record_id,
+                                outcome.hash,
+                            ),
                         )
                     )
-        if answers:
-            out.send(*answers)
-        schedule.after_batch({record.tenant for _, record in taken}, stopping=ended)
+        by_source: dict[int, list[tuple[Any, ...]]] = {}
+        for source, answer in answers:
+            by_source.setdefault(source, []).append(answer)
+        for source, batch in by_source.items():
+            if source == _PARENT:
+                out.send(*batch)
+            else:
+                clients.send(source, batch)
+        schedule.after_batch({record.tenant for _, _, record in taken}, stopping=ended)
+    clients.close()
 
 
 def _cause(failure: AuditUnavailable) -> str:

@@ -1,6 +1,6 @@
 """Portal load against signed-in users: proxy latency with and without a login flood.
 
-Run: ``.venv/bin/python bench/portal.py [--seconds 5] [--rounds 3] [--clients 4]``.
+Run: ``.venv/bin/python bench/portal.py [--seconds 5] [--rounds 3] [--clients 4] [--workers 2]``.
 One run starts aimock as the upstream, the dev IdP and ``warden run`` with identity
 enforced (test-bed routing to aimock). Signed-in users are service clients with a JWT from
 the IdP as ``Proxy-Authorization: Bearer``, sending ~1 KB chat requests over keep-alive
@@ -158,13 +158,14 @@ def _stats(latencies: list[float], seconds: float) -> dict[str, float]:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _bed(work: Path) -> tuple[Aimock, DevIdp, WardenProcess]:
+def _bed(work: Path, workers: int) -> tuple[Aimock, DevIdp, WardenProcess]:
     aimock = Aimock(ROOT / "tests" / "fixtures" / "aimock", work / "aimock.log")
     (work / "w").mkdir()
     warden = WardenProcess(
         work / "w",
         {"unsafe_testing": {"route_catalog_hosts_to": "http://127.0.0.1:1"}},
         {**UNSAFE_ENV, "WARDEN_BENCH_PORTAL_SECRET": SECRET},
+        workers=workers,
     )
     idp = DevIdp(
         work / "idp",
@@ -239,6 +240,13 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4, help="concurrent signed-in users")
     ap.add_argument("--flood-connections", type=int, default=16)
     ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="proxy.workers: 2 and more run the portal in the supervisor's process, "
+        "off the proxy workers' event loops",
+    )
+    ap.add_argument(
         "--flood-rate", type=float, default=0.0, help="logins/s in all (0: as fast as it can)"
     )
     ap.add_argument("--flood", metavar="PORTAL_URL", help=argparse.SUPPRESS)
@@ -252,7 +260,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="warden-bench-portal-") as tmp:
         work = Path(tmp)
-        aimock, idp, warden = _bed(work)
+        aimock, idp, warden = _bed(work, args.workers)
         peers = [aimock, idp, warden]
         peers_procs: list[subprocess.Popen[bytes]] = []
         try:
@@ -287,7 +295,7 @@ def main() -> None:
         f"\n## Signed-in users ({args.clients} concurrent, keep-alive HTTPS, JWT) with and "
         f"without an anonymous portal login flood "
         f"({f'{args.flood_rate:g}/s' if args.flood_rate else 'unpaced'}); medians of "
-        f"{args.rounds} rounds of {args.seconds:g} s\n"
+        f"{args.rounds} rounds of {args.seconds:g} s; proxy.workers: {args.workers}\n"
     )
     print(
         f"{'phase':8s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "

@@ -120,14 +120,20 @@ def _load(pid: int | None) -> tuple[float, float, int, int]:
 
 
 def cpu_seconds(pid: int, children: bool = True) -> float:
-    """User + system CPU of ``pid`` and (by default) its children (the audit writer)."""
+    """User + system CPU of ``pid`` and (by default) every process below it: the audit
+    writer, DLP workers, and with ``proxy.workers`` the proxy workers and theirs."""
     total = 0.0
     pids = [pid]
-    try:
-        if children:
-            pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
+    if children:
+        frontier = [pid]
+        while frontier:
+            p = frontier.pop()
+            try:
+                found = [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+            except OSError:
+                continue
+            pids += found
+            frontier += found
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()

@@ -70,10 +70,20 @@ SCHEMA = (
         PRIMARY KEY (tenant, subject)
     )""",
 )
+# Step 2: bumped by every write here, in the same transaction: the processes that share
+# this database (proxy.workers) poll one row to know their in-memory index is stale.
+GENERATION = (
+    """CREATE TABLE IF NOT EXISTS session_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    )""",
+    "INSERT INTO session_generation VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+)
 # This store's schema, step by step (see warden/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sessions, device credentials, surrogate bindings, person revocations", SCHEMA),
+    ("the generation row the workers of one host poll (proxy.workers)", GENERATION),
 )
 
 
@@ -154,6 +164,9 @@ class SessionStore:
         #: Bumped by every revocation; identities cached per connection (service JWTs)
         #: are re-checked when it moves. An int compare per request, nothing more.
         self.revocations = 0
+        #: True where other processes write to the same database (proxy.workers > 1).
+        self.shared = False
+        self._seen = self._generation()
         self._index = self._load()
 
     @contextlib.contextmanager
@@ -161,11 +174,35 @@ class SessionStore:
         """One transaction, whatever the connection's isolation level."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
+            before = self._generation()
             yield
+            self._conn.execute(
+                "UPDATE session_generation SET generation = generation + 1 WHERE id = 1"
+            )
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        if before == self._seen:  # memory was current, and this write is in it too
+            self._seen = before + 1
+
+    def _generation(self) -> int:
+        row = self._conn.execute("SELECT generation FROM session_generation").fetchone()
+        return int(row[0]) if row else 0
+
+    def catch_up(self) -> bool:
+        """Reload memory if another process (a worker, the control plane) wrote since we
+        last looked: one single-row read, so it can run every 200 ms. Connections that
+        cached an identity re-check it (``revocations`` moves). True when reloaded."""
+        generation = self._generation()
+        if generation == self._seen:
+            return False
+        index = self._load()
+        with self._lock:
+            self._index = index
+            self._seen = generation
+            self.revocations += 1
+        return True
 
     # -- loading -----------------------------------------------------------------------
 
@@ -280,11 +317,23 @@ class SessionStore:
         session = self._index.sessions.get(sid)
         return session if session is not None and session.live(self._clock()) else None
 
+    def _missed(self) -> bool:
+        """A credential not in memory may have been issued by another process of the host
+        a moment ago (a sign-in on the control plane): look once, then answer. One
+        single-row read per unknown credential; the index reloads only if it is stale."""
+        return self.shared and self.catch_up()
+
     def session_by_token(self, token: str) -> Session | None:
-        return self._live(token_hash(token))
+        sid = token_hash(token)
+        if sid not in self._index.sessions:
+            self._missed()
+        return self._live(sid)
 
     def session_by_device_credential(self, token: str) -> Session | None:
-        entry = self._index.devices.get(token_hash(token))
+        cid = token_hash(token)
+        entry = self._index.devices.get(cid)
+        if entry is None and self._missed():
+            entry = self._index.devices.get(cid)
         if entry is None or entry[1] <= self._clock():
             return None
         return self._live(entry[0])
@@ -322,6 +371,8 @@ class SessionStore:
 
     def session_by_surrogate(self, client_addr: str) -> Session | None:
         entry = self._index.surrogates.get(client_addr)
+        if entry is None and self._missed():
+            entry = self._index.surrogates.get(client_addr)
         if entry is None or entry[1] <= self._clock():
             return None
         return self._live(entry[0])

@@ -210,6 +210,10 @@ class Quotas:
                 counters.add((scope, key, TPD), day, tokens, est)
                 counters.add((scope, key, TPMO), month, tokens, est)
 
+    def share(self) -> None:
+        """Count with other processes on the same store from now on (``shared``)."""
+        self._shared = True
+
     # -- persistence ----------------------------------------------------------------
     def flush(self, now: float) -> int:
         """Write changed counters to the store (from a thread, never the event loop).

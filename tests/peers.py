@@ -140,8 +140,15 @@ class WardenProcess(Peer):
     ready_timeout_s: float = 120
 
     def __init__(
-        self, workdir: Path, config: dict[str, Any], env: Mapping[str, str] | None = None
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        env: Mapping[str, str] | None = None,
+        *,
+        workers: int = 1,
     ) -> None:
+        """``workers`` above 1: ``proxy.workers``, a supervisor and that many proxy
+        processes sharing the port (``self.proc`` is the supervisor)."""
         self.workdir = workdir
         self.proxy_port = free_port()
         self.control_port = free_port()
@@ -153,6 +160,7 @@ class WardenProcess(Peer):
             "proxy": {
                 "listen": {"host": "127.0.0.1", "port": self.proxy_port},
                 "allow_loopback_destinations": True,
+                **({"workers": workers} if workers != 1 else {}),
             },
             "control": {"listen": {"host": "127.0.0.1", "port": self.control_port}},
             **config,

@@ -34,6 +34,7 @@ from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
 from warden.audit.syslog_format import Facility, SyslogFormatter
 from warden.audit.syslog_transport import open_transport
+from warden.audit.writer_client import AuditWriterClient
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
 from warden.audit_config import AuditSettings
 from warden.identity.events import WINDOW_S, AnonymousEventThrottle, AuthEvent
@@ -50,8 +51,15 @@ class AuditTrail:
         audit_dir: Path,
         tenant_on_failure: Mapping[str, str] | None = None,
         tenant_retention_days: Mapping[str, int] | None = None,
+        *,
+        workers_socket: Path | None = None,
+        worker_id: int | None = None,
     ) -> None:
+        """``workers_socket``: with ``worker_id`` None, the writer this trail starts also
+        takes the host's gateway workers' records there (the supervisor); with a
+        ``worker_id``, this trail is a worker's and hands its records to that writer."""
         self.settings = settings
+        self.worker_id = worker_id
         self.fail_open = settings.on_failure == "fail_open"
         self._fail_open_tenants = {
             t for t, v in (tenant_on_failure or {}).items() if v == "fail_open"
@@ -91,22 +99,28 @@ class AuditTrail:
                 client_cert=s.client_cert_file,
                 client_key=s.client_key_file,
             )
-            spool = Spool(audit_dir / "spool", max_bytes=s.spool_max_mb * 1024 * 1024)
+            # A spool per process: each worker ships the records of the flows it served.
+            spool_dir = audit_dir / ("spool" if worker_id is None else f"spool-worker-{worker_id}")
+            spool = Spool(spool_dir, max_bytes=s.spool_max_mb * 1024 * 1024)
             self.shipper = SyslogShipper(
                 transport,
                 spool,
                 alarm=self.formatter.spool_full_alarm,
                 limits=ShipperLimits(queue_messages=s.queue_messages),
             )
-        self.writer = AuditWriterProcess(
-            WriterSettings(
-                self.db_path,
-                audit_dir,
-                synchronous,  # type: ignore[arg-type]
-                CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
-            ),
-            on_checkpoint=self._checkpoint_committed,
-        )
+        if worker_id is not None and workers_socket is not None:
+            self.writer: AuditWriterProcess = AuditWriterClient(workers_socket)
+        else:
+            self.writer = AuditWriterProcess(
+                WriterSettings(
+                    self.db_path,
+                    audit_dir,
+                    synchronous,  # type: ignore[arg-type]
+                    CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
+                    listen=workers_socket,
+                ),
+                on_checkpoint=self._checkpoint_committed,
+            )
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -165,6 +179,10 @@ class AuditTrail:
     async def record_data(self, data: dict[str, Any]) -> None:
         """`record` for a record as plain data (``AuditRecord.to_dict``'s shape), checked
         by the writer process before it commits; one it refuses fails like any other."""
+        if self.worker_id is not None:  # which of the host's workers served the flow
+            details = data.get("details")
+            if isinstance(details, dict):
+                details["worker"] = self.worker_id
         try:
             await self.writer.write_data(data)
         except AuditUnavailable as exc:

@@ -42,7 +42,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     logs.setup(config.log.level, config.log.format)
-    asyncio.run(Gateway(config).run())
+    if config.proxy.worker_count > 1:
+        from warden.supervisor import run_supervised
+
+        asyncio.run(run_supervised(config, Path(args.config).absolute()))
+    else:
+        asyncio.run(Gateway(config).run())
     return 0
 
 

@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from warden.audit_config import AuditSettings
@@ -126,6 +134,40 @@ class ProxySettings(_Strict):
     #: The largest WebSocket message (either direction) the gateway reads; a larger client
     #: message is refused, a larger server event passes unread.
     websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    #: Gateway processes on this host sharing the proxy port (``auto``: one per core).
+    #: 1 is one process with everything in it; more runs the workers under a supervisor
+    #: whose own process serves the control plane (warden.supervisor).
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] | Literal["auto"] = 1
+    #: Every gateway of the fleet as clients reach it (``host:port``), in the order the
+    #: PAC file offers them: a client tries the next when one does not answer. Empty:
+    #: this gateway alone. `warden doctor` checks each.
+    instances: tuple[str, ...] = Field((), max_length=32)
+
+    @field_validator("instances")
+    @classmethod
+    def _instances(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, sep, port = item.strip().rpartition(":")
+            if (
+                not sep
+                or not host
+                or "/" in item
+                or "@" in item
+                or not port.isdigit()
+                or not 1 <= int(port) <= 65535
+            ):
+                raise ValueError(
+                    f"{item!r}: write each instance as host:port, e.g. warden-a.example.com:8080"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("an instance is listed twice")
+        return value
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers == "auto":
+            return max(1, min(64, len(os.sched_getaffinity(0))))
+        return self.workers
 
 
 class ControlTls(_Strict):

@@ -22,6 +22,8 @@ type Probe = Callable[[], str]
 PROBES_KEY = web.AppKey("probes", dict[str, Probe])
 #: What the gateway still waits for before it serves (the proxy port), or "" once it does.
 STARTING_KEY: web.AppKey[Callable[[], str]] = web.AppKey("starting")
+#: What /metrics serves (with proxy.workers: every process's series, warden.worker_metrics).
+RENDER_KEY: web.AppKey[Callable[[], bytes]] = web.AppKey("render_metrics")
 
 
 # A year, the usual preload floor; no includeSubDomains: the portal's host name says
@@ -62,7 +64,7 @@ async def ca_pem(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS_KEY]
-    return web.Response(body=m.render(), headers={"Content-Type": m.content_type})
+    return web.Response(body=request.app[RENDER_KEY](), headers={"Content-Type": m.content_type})
 
 
 def build_app(
@@ -72,6 +74,7 @@ def build_app(
     routes: list[web.RouteDef] | None = None,
     probes: Mapping[str, Probe] | None = None,
     starting: Probe = lambda: "",
+    render_metrics: Callable[[], bytes] | None = None,
 ) -> web.Application:
     # SCIM group replacements with many members are the largest bodies here.
     app = web.Application(client_max_size=1024 * 1024)
@@ -80,6 +83,7 @@ def build_app(
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})
     app[PROBES_KEY] = dict(probes or {})
     app[STARTING_KEY] = starting
+    app[RENDER_KEY] = render_metrics or metrics_.render
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ca.pem", ca_pem)
     app.router.add_get("/metrics", metrics)

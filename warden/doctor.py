@@ -135,6 +135,9 @@ def run_checks(
     results.extend(_ca_checks(config, clock, catalog_domains))
     results.extend(_secret_file_checks(config))
     results.extend(_port_checks(config, timeout))
+    from warden.doctor_fleet import instance_checks  # the fleet's checks live apart
+
+    results.extend(instance_checks(config, timeout))
     for idp in config.identity.identity_providers:
         results.extend(_idp_checks(idp, environ, clock, timeout))
     results.extend(_syslog_checks(config, clock, timeout))

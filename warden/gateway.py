@@ -40,6 +40,7 @@ from warden.pac import gateway_pac, pac_routes
 from warden.policy_wiring import PolicyRuntime
 from warden.portal_tls import portal_host, server_context
 from warden.providers.catalog import Catalog
+from warden.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
 from warden.scim_wiring import ScimRuntime
 from warden.startup_check import StartupErrorCheck
 
@@ -143,6 +144,9 @@ def proxy_not_listening(server: proxyserver.Proxyserver) -> str:
 class Gateway:
     config: Config
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    #: None: the whole gateway in this process (proxy.workers: 1). Else this process is
+    #: the supervisor's control plane or one of its proxy workers (warden.supervisor).
+    role: ControlRole | WorkerRole | None = None
 
     async def run(self) -> None:
         # The DLP pool's result threads hand results back to the event loop; with CPython's
@@ -150,6 +154,9 @@ class Gateway:
         # loop. (The audit writer, once such a thread too, is now a process of its own.)
         sys.setswitchinterval(0.0005)
         config = self.config
+        role = self.role
+        worker = role if isinstance(role, WorkerRole) else None
+        control = role if isinstance(role, ControlRole) else None
         catalog = build_catalog(config)
         try:
             pac = pac_routes(gateway_pac(config, catalog))
@@ -165,6 +172,8 @@ class Gateway:
             config.audit_dir,
             {t.id: t.audit_on_failure for t in tenants if t.audit_on_failure},
             {t.id: t.audit_retention_days for t in tenants if t.audit_retention_days},
+            workers_socket=role.audit_socket if role is not None else None,
+            worker_id=worker.worker_id if worker is not None else None,
         )
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
@@ -184,7 +193,8 @@ class Gateway:
         if scim.enabled:
             identity.portal.user_allowed = scim.allows
             identity.resolver.user_allowed = scim.allows
-            scim.service.retry_deprovisioning()
+            if worker is None:  # the control plane owns SCIM's writes
+                scim.service.retry_deprovisioning()
         policy: PolicyRuntime | None = None
         enforcer: PolicyEnforcer | None = None
         profiles = None
@@ -202,6 +212,7 @@ class Gateway:
                 identity.settings.public_url,
                 lambda host: catalog.match(host) is not None,
                 shared_quotas=database.backend == "postgresql",
+                state_db=config.state_db if database.backend == "sqlite" else None,
             )
             enforcer = PolicyEnforcer(
                 policy, identity.settings.company, identity.settings.help_contact
@@ -210,7 +221,7 @@ class Gateway:
             logger.warning("no policy configured: every signed-in flow is allowed")
         dlp_runner: DlpRunner | None = None
         redactor: Redactor | None = None
-        if profiles is not None and config.dlp is not None:
+        if profiles is not None and config.dlp is not None and control is None:
             from warden.addons.redact import Redactor
             from warden.dlp_wiring import build_runner
 
@@ -223,6 +234,10 @@ class Gateway:
                 identity.settings.help_contact,
             )
 
+        if control is not None:
+            parts = Parts(state, trail, identity, policy, None)
+            await run_control_plane(control, config, self.metrics, parts, ca_cert, scim, pac)
+            return
         # Sealed evidence: the capture stages exist whenever a policy may ask for evidence.
         evidence = (
             build_evidence(config, trail.db_path, policy.holder.get())
@@ -261,6 +276,10 @@ class Gateway:
         configure_mitmproxy(master.options, config, catalog)
         unsafe = config.unsafe_testing is not None
         self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
+        if worker is not None:
+            parts = Parts(state, trail, identity, policy, dlp_runner)
+            await run_worker(worker, master, proxy_server, parts, self.metrics, config.state_dir)
+            return
         admin = AdminApi(
             load_or_create_admin_token(config.state_dir), identity.sessions, trail.admin
         )

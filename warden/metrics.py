@@ -76,6 +76,17 @@ class GatewayMetrics:
             "Times the audit writer process ended unexpectedly and was started again.",
             registry=self.registry,
         )
+        self.proxy_worker_restarts = Counter(
+            "warden_proxy_worker_restarts",
+            "Times a proxy worker (proxy.workers) ended unexpectedly and was started again.",
+            ["proxy_worker"],
+            registry=self.registry,
+        )
+        self.proxy_workers_up = Gauge(
+            "warden_proxy_workers_up",
+            "Proxy workers whose port listens now (proxy.workers; the supervisor's count).",
+            registry=self.registry,
+        )
         self.unsafe_test_routing = Gauge(
             "warden_unsafe_test_routing",
             "1 when catalog traffic is routed to a loopback test server (never in production).",

@@ -256,8 +256,11 @@ def proxy_address(config: Config) -> str:
 
 
 def gateway_pac(config: Config, catalog: Catalog) -> str:
-    """The PAC file for this gateway: its catalog (with extra hosts) and its proxy address."""
-    return render_pac(pac_host_patterns(config, catalog), proxy_address(config))
+    """The PAC file for this gateway: its catalog (with extra hosts) and its proxy address,
+    or, for a fleet, every instance of ``proxy.instances`` in order (a client falls back
+    to the next when one does not answer; still never to DIRECT)."""
+    proxies = config.proxy.instances or (proxy_address(config),)
+    return render_pac(pac_host_patterns(config, catalog), proxies)
 
 
 def pac_routes(pac_text: str) -> list[web.RouteDef]:

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from warden.coach_feed import CoachFeed
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -104,6 +105,7 @@ class PolicyRuntime:
         is_catalog_host: Callable[[str], bool],
         *,
         shared_quotas: bool = False,
+        state_db: Path | None = None,
     ) -> None:
         self.path = policy_file
         self.audit = audit
@@ -127,9 +129,31 @@ class PolicyRuntime:
         # a fleet's counters are shared by flushing: often, to keep each view fresh
         self.flush_every_s = FLEET_FLUSH_EVERY_S if shared_quotas else FLUSH_EVERY_S
         self.acks = CoachAcknowledgements()
+        self.state_db = state_db
+        #: With proxy.workers above 1: acknowledgements reach the other processes.
+        self.feed: CoachFeed | None = None
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def share_quotas(self) -> None:
+        """Count quotas with the host's other workers on the one state database, as a
+        fleet's instances do on PostgreSQL (``Quotas`` shared mode: add this process's
+        increments, read the totals back, flush early when its share is used up)."""
+        self.quotas.share()
+        self.flush_every_s = FLEET_FLUSH_EVERY_S
+
+    def _flush(self, now: float) -> None:
+        self.quotas.flush(now)
+
+    def share_acknowledgements(self) -> CoachFeed:
+        """Publish (control plane) or take in (workers) coaching acknowledgements through
+        the state database (warden.coach_feed)."""
+        if self.feed is None:
+            if self.state_db is None:
+                raise RuntimeError("coaching acknowledgements need the state database's path")
+            self.feed = CoachFeed(self.state_db, self.acks)
+        return self.feed
 
     @property
     def version(self) -> str:
@@ -178,14 +202,16 @@ class PolicyRuntime:
                 await asyncio.wait_for(due.wait(), self.flush_every_s)
             due.clear()
             try:
-                await asyncio.to_thread(self.quotas.flush, time.time())
+                await asyncio.to_thread(self._flush, time.time())
             except Exception:
                 logger.exception("writing quota counters failed; trying again")
 
     async def stop(self) -> None:
         self.watcher.stop()
-        await asyncio.to_thread(self.quotas.flush, time.time())
+        await asyncio.to_thread(self._flush, time.time())
         self.quota_store.close()
+        if self.feed is not None:
+            self.feed.close()
 
     # -- coaching acknowledgements on the portal ---------------------------------------
 
@@ -238,6 +264,8 @@ class PolicyRuntime:
             coach_period_s=period if isinstance(period, int) else None,
         )
         until = self.acks.acknowledge(principal, decision, now)
+        if self.feed is not None and until is not None:
+            self.feed.publish(principal, decision, until, now)
         self.audit(
             "coach.acknowledged",
             principal.tenant,

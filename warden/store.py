@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from warden import coach_feed
 from warden.config import Config
 from warden.identity import sessions
 from warden.identity.scim import credentials as scim_credentials
@@ -71,6 +72,7 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("identity.scim", scim_store.MIGRATIONS),
     Domain("identity.scim_tokens", scim_credentials.MIGRATIONS),
     Domain("policy.quotas", quotastore.MIGRATIONS),
+    Domain("policy.coaching", coach_feed.MIGRATIONS),
     Domain("state.notify", _NOTIFY_STEPS, dialects=("postgresql",)),
 )
 

@@ -98,12 +98,14 @@ def start_bed(
     extra_clients: list[dict[str, Any]] | None = None,
     routes: dict[str, str] | None = None,
     tenant_extra: dict[str, dict[str, Any]] | None = None,
+    workers: int = 1,
 ) -> Bed:
     (tmp / "warden").mkdir()
     warden = WardenProcess(
         tmp / "warden",
         {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}},
         env={**UNSAFE_ENV, "WARDEN_TEST_PORTAL_SECRET": PORTAL_SECRET},
+        workers=workers,
     )
     idp = DevIdp(
         tmp / "idp",

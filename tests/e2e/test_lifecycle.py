@@ -21,47 +21,12 @@ import pytest
 import yaml
 
 from tests.peers import Peer, WardenProcess, port_open, wait_until
+from tests.proctree import alive as _alive
+from tests.proctree import descendants as _children
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _children(pid: int) -> dict[int, str]:
-    """Every live descendant of ``pid``: pid -> command line."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-    found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                found[child] = _cmdline(child)
-                frontier.append(child)
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper that never comes counts as gone)."""
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _health(port: int) -> tuple[int, dict[str, object]]:

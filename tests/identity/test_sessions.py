@@ -209,3 +209,49 @@ def test_a_credential_the_gateway_never_issued_stays_anonymous(db: Path, forged:
     s.issue_device_credential(s.create_session(ALICE, "oidc", 3600).session)
     s.revoke_person("acme", ["u-alice"], "deprovisioned by SCIM")
     assert s.ended_device_credential(forged) is None
+
+
+# -- several processes on one database (proxy.workers) ----------------------------------
+
+
+def test_another_processs_revocation_reaches_memory_on_the_next_look(db: Path) -> None:
+    """Two stores on two connections stand for the control plane and a worker."""
+    clock = Clock()
+    control, worker = store(db, clock), store(db, clock)
+    issued = control.create_session(ALICE, "oidc", 3600)
+    cred = control.issue_device_credential(issued.session)
+    assert worker.catch_up() is True  # the sign-in: memory was stale
+    assert worker.session_by_device_credential(cred) is not None
+    assert worker.catch_up() is False  # nothing new: one row read, no reload
+    count = worker.revocations
+    control.revoke_user("acme", None, "u-alice", "reviewer")
+    # Before it looks, the worker still knows the session (this is what the 200 ms
+    # poll bounds) ...
+    assert worker.session_by_device_credential(cred) is not None
+    assert worker.catch_up() is True
+    # ... after, it is gone, and connections that cached an identity must look again.
+    assert worker.session_by_device_credential(cred) is None
+    assert worker.revocations > count
+    assert worker.not_before("acme", "u-alice") is not None
+
+
+def test_own_writes_do_not_make_memory_look_stale(db: Path) -> None:
+    clock = Clock()
+    a = store(db, clock)
+    a.create_session(ALICE, "oidc", 3600)
+    assert a.catch_up() is False
+
+
+def test_a_credential_issued_elsewhere_resolves_at_once_only_when_shared(db: Path) -> None:
+    clock = Clock()
+    control, worker = store(db, clock), store(db, clock)
+    issued = control.create_session(BOB, "oidc", 3600)
+    cred = control.issue_device_credential(issued.session)
+    # A lone gateway never reads the database to resolve (its memory is the truth) ...
+    assert worker.session_by_device_credential(cred) is None
+    # ... a worker beside a control plane looks once on a miss (the user just signed in).
+    worker.shared = True
+    assert worker.session_by_device_credential(cred) is not None
+    assert worker.session_by_token(issued.token) is not None
+    # An unknown credential costs one look and finds nothing.
+    assert worker.session_by_device_credential(DEVICE_TOKEN_PREFIX + "nope") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,17 @@ def test_unreadable_documents(tmp_path: Path, text: str, expected: str) -> None:
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pass --config"):
         load_config(tmp_path / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    ("value", "count"), [(None, 1), (1, 1), (3, 3), ("auto", len(os.sched_getaffinity(0)))]
+)
+def test_proxy_workers(value: object, count: int) -> None:
+    proxy = {} if value is None else {"workers": value}
+    assert _parse({"proxy": proxy}).proxy.worker_count == count
+
+
+@pytest.mark.parametrize("value", [0, -1, 65, "all", 1.5, True])
+def test_proxy_workers_refuses_what_is_not_a_count(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"proxy\.workers"):
+        _parse({"proxy": {"workers": value}})

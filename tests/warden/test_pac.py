@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from warden.config import parse_config
+from warden.config import ConfigError, parse_config
 from warden.pac import PAC_CONTENT_TYPE, gateway_pac, pac_routes, proxy_address, render_pac
 from warden.providers.catalog import Catalog
 
@@ -261,3 +261,32 @@ async def test_routes_serve_the_pac_with_its_media_type() -> None:
             assert resp.status == 200
             assert resp.headers["Content-Type"] == PAC_CONTENT_TYPE
             assert "FindProxyForURL" in await resp.text()
+
+
+def test_a_fleet_pac_lists_every_instance_in_order_and_never_direct(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "proxy": {"instances": ["warden-a.corp.example:8080", "10.0.0.7:8080"]},
+            "identity": {"mode": "off"},
+        },
+        "test",
+        tmp_path,
+        {},
+    )
+    from warden.gateway import build_catalog
+
+    pac = gateway_pac(config, build_catalog(config))
+    results, _ = evaluate(pac, ["api.openai.com", "example.org"])
+    assert results == {
+        "api.openai.com": "PROXY warden-a.corp.example:8080; PROXY 10.0.0.7:8080",
+        "example.org": "DIRECT",
+    }
+
+
+@pytest.mark.parametrize(
+    "instance",
+    ["warden-a", "a:0", "a:99999", "http://a:8080/x", "u:p@a:8080", ":8080", "a:80 80"],
+)
+def test_bad_fleet_instances_are_refused_at_load(tmp_path: Path, instance: str) -> None:
+    with pytest.raises(ConfigError, match=r"proxy\.instances"):
+        parse_config({"proxy": {"instances": [instance]}}, "test", tmp_path, {})

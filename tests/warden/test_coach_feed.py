@@ -1,0 +1,49 @@
+"""Coaching acknowledgements made on the portal (control plane) reach the proxy workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warden.coach_feed import CoachFeed
+from warden.policy import CoachAcknowledgements, PolicyDecision, PrincipalFacts
+
+ALICE = PrincipalFacts("acme", "u-alice")
+COACH = PolicyDecision(
+    action="coach",
+    rule_id="coach-pii",
+    policy_version="v1",
+    reason="",
+    coach_message="Do not paste customer data.",
+    coach_period_s=3600,
+)
+
+
+def test_an_acknowledgement_reaches_another_process_and_a_restarted_one(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    portal_acks, worker_acks = CoachAcknowledgements(), CoachAcknowledgements()
+    portal, worker = CoachFeed(db, portal_acks), CoachFeed(db, worker_acks)
+    now = 1_000_000.0
+    until = portal_acks.acknowledge(ALICE, COACH, now)
+    assert until is not None
+    portal.publish(ALICE, COACH, until, now)
+    assert not worker_acks.is_acknowledged(ALICE, COACH, now + 1)
+    assert worker.catch_up(now + 1) == 1
+    assert worker_acks.is_acknowledged(ALICE, COACH, now + 1)
+    assert worker.catch_up(now + 2) == 0  # each row is taken once
+    # it ends when it ends on the portal, not a period after the worker saw it
+    assert not worker_acks.is_acknowledged(ALICE, COACH, until + 1)
+    # another person, another rule or message: not acknowledged
+    assert not worker_acks.is_acknowledged(PrincipalFacts("acme", "u-bob"), COACH, now + 1)
+    # a worker that starts again takes what is still in force
+    fresh = CoachAcknowledgements()
+    assert CoachFeed(db, fresh).catch_up(now + 10) == 1
+    assert fresh.is_acknowledged(ALICE, COACH, now + 10)
+    late = CoachAcknowledgements()
+    assert CoachFeed(db, late).catch_up(until + 1) == 0  # expired rows are not taken
+
+
+def test_anonymous_acknowledgements_are_not_shared(tmp_path: Path) -> None:
+    feed = CoachFeed(tmp_path / "state.db", CoachAcknowledgements())
+    feed.publish(PrincipalFacts("acme", None), COACH, 2e6, 1e6)
+    other = CoachAcknowledgements()
+    assert CoachFeed(tmp_path / "state.db", other).catch_up(1e6) == 0

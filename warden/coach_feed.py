@@ -1,0 +1,83 @@
+"""Coaching acknowledgements shared by a host's processes (``proxy.workers`` above 1).
+
+A person acknowledges a coaching page on the portal, which the control plane's process
+serves; the request that follows is decided by a proxy worker. Each acknowledgement is
+therefore also written to a small table of the state database, and every worker reads
+the rows it has not seen every 200 ms (with the sessions' check), so the next request
+passes. A worker that starts (or restarts) reads every row still in force, so an
+acknowledgement outlives a worker's restart too. Rows are removed once they expire.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from warden.policy import CoachAcknowledgements, PolicyDecision, PrincipalFacts
+from warden.state import sqlite as sqlite_state
+
+# The table's steps (warden/store.py applies them with every other domain's).
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS coach_acknowledgements (
+        id {rowid},
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        period_s INTEGER NOT NULL,
+        until {float} NOT NULL
+    )""",
+)
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("coaching acknowledgements shared by a host's workers", SCHEMA),
+)
+
+
+class CoachFeed:
+    def __init__(self, state_db: Path, acks: CoachAcknowledgements) -> None:
+        self._conn = sqlite_state.connect(state_db)  # the table exists: warden/store.py
+        self._acks = acks
+        self._last = 0
+
+    def publish(
+        self, principal: PrincipalFacts, decision: PolicyDecision, until: float, now: float
+    ) -> None:
+        """After the control plane recorded an acknowledgement in its own memory."""
+        if principal.tenant is None or principal.subject is None:
+            return
+        self._conn.execute("DELETE FROM coach_acknowledgements WHERE until <= ?", (now,))
+        self._conn.execute(
+            "INSERT INTO coach_acknowledgements"
+            " (tenant, subject, rule_id, message, period_s, until) VALUES (?,?,?,?,?,?)",
+            (
+                principal.tenant,
+                principal.subject,
+                decision.rule_id,
+                decision.coach_message or "",
+                decision.coach_period_s or 0,
+                until,
+            ),
+        )
+
+    def catch_up(self, now: float) -> int:
+        """Take the acknowledgements written since the last look; how many."""
+        rows = self._conn.execute(
+            "SELECT id, tenant, subject, rule_id, message, period_s, until"
+            " FROM coach_acknowledgements WHERE id > ? AND until > ? ORDER BY id",
+            (self._last, now),
+        ).fetchall()
+        for ident, tenant, subject, rule_id, message, _period, until in rows:
+            self._last = max(self._last, int(ident))
+            decision = PolicyDecision(
+                action="coach",
+                rule_id=str(rule_id),
+                policy_version="",
+                reason="",
+                coach_message=str(message),
+                # what is left of the period, so it ends when it ends on the portal
+                coach_period_s=max(1, int(float(until) - now)),
+            )
+            self._acks.acknowledge(PrincipalFacts(str(tenant), str(subject)), decision, now)
+        return len(rows)
+
+    def close(self) -> None:
+        self._conn.close()

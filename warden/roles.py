@@ -1,0 +1,277 @@
+"""The two kinds of process of a gateway with ``proxy.workers`` above 1.
+
+- a **worker** runs the proxy (mitmproxy, the stages, DLP) on the shared port and hands
+  its audit records to the host's one writer; it serves no HTTP of its own;
+- the **control plane** (the supervisor's own process) runs the portal, admin API, SCIM,
+  PAC and health, owns the audit writer, and starts, restarts and stops the workers.
+
+Both build their parts with `Gateway.run`; these functions are what differs after that.
+With ``proxy.workers: 1`` neither is used: `Gateway.run` runs everything in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from aiohttp import web
+
+from warden.admin_api import AdminApi, load_or_create_admin_token
+from warden.audit_wiring import AuditTrail
+from warden.config import Config
+from warden.control import build_app
+from warden.identity_wiring import IdentityParts
+from warden.metrics import GatewayMetrics
+from warden.policy_wiring import PolicyRuntime
+from warden.portal_tls import server_context
+from warden.scim_wiring import ScimRuntime
+from warden.worker_metrics import keep_writing, render_merged
+
+if TYPE_CHECKING:
+    from mitmproxy.addons.proxyserver import Proxyserver
+    from mitmproxy.master import Master
+
+    from warden.dlp import DlpRunner
+
+logger = logging.getLogger("warden.gateway")
+
+#: How often a process that shares the state database looks whether another one wrote
+#: (a sign-in, a revocation, a SCIM deprovisioning): revocations reach every worker in
+#: about this long, well inside the 1 s the fleet promises.
+CATCH_UP_EVERY_S = 0.2
+#: How long a worker told to stop keeps serving the connections it has (no new ones).
+DRAIN_S = 10.0
+
+
+class Supervising(Protocol):
+    """What the control plane needs from the supervisor (warden.supervisor)."""
+
+    on_restart: Callable[[int], None] | None
+
+    def not_ready(self) -> str: ...
+    def ready_count(self) -> int: ...
+    def problem(self) -> str: ...
+    async def run(self, reload_policy: Callable[[], None]) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    worker_id: int
+    audit_socket: Path
+    #: Where the worker writes "ready" once its proxy port listens.
+    status_fd: int | None = None
+
+
+@dataclass(frozen=True)
+class ControlRole:
+    audit_socket: Path
+    supervisor: Supervising
+
+
+@dataclass(frozen=True)
+class Parts:
+    state: sqlite3.Connection
+    trail: AuditTrail
+    identity: IdentityParts
+    policy: PolicyRuntime | None
+    dlp_runner: DlpRunner | None
+
+
+async def keep_in_step(parts: Parts, every_s: float = CATCH_UP_EVERY_S) -> None:
+    """Reload the sessions index when another process of the host wrote to it, and take
+    in the coaching acknowledgements the portal recorded."""
+    parts.identity.sessions.shared = True
+    feed = parts.policy.share_acknowledgements() if parts.policy is not None else None
+    while True:
+        try:
+            if parts.identity.sessions.catch_up():
+                logger.debug("sessions changed in another process; memory reloaded")
+            if feed is not None:
+                feed.catch_up(time.time())
+        except sqlite3.Error:
+            logger.exception("cannot read the state database; trying again")
+        await asyncio.sleep(every_s)
+
+
+def _task(coro: Awaitable[None], name: str) -> asyncio.Task[None]:
+    async def run() -> None:
+        await coro
+
+    return asyncio.create_task(run(), name=name)
+
+
+async def run_worker(
+    role: WorkerRole,
+    master: Master,
+    proxy_server: Proxyserver,
+    parts: Parts,
+    metrics: GatewayMetrics,
+    state_dir: Path,
+) -> None:
+    from warden.gateway import proxy_not_listening
+    from warden.reuseport import share_listening_port
+
+    share_listening_port()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    async def drain() -> None:
+        # Stop taking connections (the other workers' sockets get the new ones), let the
+        # open ones finish for a while, then stop.
+        master.options.update(server=False)
+        deadline = time.monotonic() + DRAIN_S
+        while proxy_server.connections and time.monotonic() < deadline:  # noqa: ASYNC110 - mitmproxy's connections dict has no event
+            await asyncio.sleep(0.05)
+        master.shutdown()
+
+    def stop() -> None:
+        if not stopping:
+            stopping.append(loop.create_task(drain(), name="drain"))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    policy = parts.policy
+    loop.add_signal_handler(
+        signal.SIGHUP, policy.reload_now if policy is not None else (lambda: None)
+    )
+
+    async def report_ready() -> None:
+        while proxy_not_listening(proxy_server):  # noqa: ASYNC110 - mitmproxy offers no event
+            await asyncio.sleep(0.05)
+        logger.info("worker %d: proxy listening", role.worker_id)
+        if role.status_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(role.status_fd, b"ready\n")
+
+    await parts.trail.start()
+    if parts.dlp_runner is not None:
+        await parts.dlp_runner.start()
+    background = [
+        _task(parts.identity.discover(), "idp-discovery"),
+        _task(keep_in_step(parts), "sessions-catch-up"),
+        _task(report_ready(), "ready"),
+        _task(keep_writing(metrics, state_dir, role.worker_id), "metrics"),
+    ]
+    gc.collect()
+    gc.freeze()
+    if policy is not None:
+        policy.share_quotas()
+        await policy.start()
+        background.append(_task(policy.keep_flushing(), "quota-flush"))
+    try:
+        await master.run()
+    finally:
+        for task in background + stopping:
+            task.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        if policy is not None:
+            await policy.stop()
+        if parts.dlp_runner is not None:
+            await parts.dlp_runner.close()
+        await parts.identity.aclose()
+        await parts.trail.stop()
+        parts.state.close()
+        logger.info("worker %d stopped", role.worker_id)
+
+
+async def run_control_plane(
+    role: ControlRole,
+    config: Config,
+    metrics: GatewayMetrics,
+    parts: Parts,
+    ca_cert: Path,
+    scim: ScimRuntime,
+    pac: list[web.RouteDef],
+) -> None:
+    trail, identity, policy = parts.trail, parts.identity, parts.policy
+    supervisor = role.supervisor
+    unsafe = config.unsafe_testing is not None
+    metrics.unsafe_test_routing.set(1 if unsafe else 0)
+    admin = AdminApi(load_or_create_admin_token(config.state_dir), identity.sessions, trail.admin)
+    app = build_app(
+        metrics,
+        ca_cert,
+        {"unsafe_test_routing": unsafe},
+        routes=[
+            *identity.portal.routes(),
+            *admin.routes(),
+            *(policy.routes() if policy else []),
+            *(scim.routes(identity.settings.public_url) if scim.enabled else []),
+            *pac,
+        ],
+        probes={"audit_writer": trail.writer_problem, "workers": supervisor.problem},
+        starting=supervisor.not_ready,
+        render_metrics=lambda: render_merged(metrics, config.state_dir),
+    )
+    metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
+    trail.writer.on_restart = metrics.audit_writer_restarts.inc
+    supervisor.on_restart = lambda wid: metrics.proxy_worker_restarts.labels(str(wid)).inc()
+    metrics.proxy_workers_up.set_function(lambda: float(supervisor.ready_count()))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        config.control.listen.host,
+        config.control.listen.port,
+        ssl_context=server_context(config),
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(
+            f"warden: cannot listen on {config.control.listen.host}:"
+            f"{config.control.listen.port} for the control plane ({exc.strerror}). "
+            "Stop what uses that port or change control.listen.port."
+        ) from None
+    logger.info(
+        "control plane on %s://%s:%d; %d proxy workers on %s:%d",
+        "https" if config.control.tls else "http",
+        config.control.listen.host,
+        config.control.listen.port,
+        config.proxy.worker_count,
+        config.proxy.listen.host,
+        config.proxy.listen.port,
+    )
+    await trail.start()  # before the workers: they connect to its socket
+    trail.admin(
+        "gateway.started",
+        None,
+        {
+            "unsafe_test_routing": unsafe,
+            "identity": identity.enforce,
+            "workers": config.proxy.worker_count,
+        },
+    )
+    background = [
+        _task(identity.discover(), "idp-discovery"),
+        _task(identity.keep_checking(), "idp-rechecks"),
+        _task(trail.keep_purging(), "audit-retention"),
+        _task(keep_in_step(parts), "sessions-catch-up"),
+    ]
+    if policy is not None:
+        await policy.start()
+    try:
+        await supervisor.run(policy.reload_now if policy is not None else (lambda: None))
+    finally:
+        for task in background:
+            task.cancel()
+        if policy is not None:
+            await policy.stop()
+        await runner.cleanup()
+        await identity.aclose()
+        trail.admin("gateway.stopped", None, {})
+        await trail.stop()
+        parts.state.close()
+        logger.info("stopped")
