@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from warden import store
 from warden.coach_feed import CoachFeed
 from warden.policy import CoachAcknowledgements, PolicyDecision, PrincipalFacts
 
@@ -20,6 +21,7 @@ COACH = PolicyDecision(
 
 def test_an_acknowledgement_reaches_another_process_and_a_restarted_one(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
+    store.open_state(db).close()  # the gateway's start: every domain's tables migrated
     portal_acks, worker_acks = CoachAcknowledgements(), CoachAcknowledgements()
     portal, worker = CoachFeed(db, portal_acks), CoachFeed(db, worker_acks)
     now = 1_000_000.0
@@ -43,6 +45,7 @@ def test_an_acknowledgement_reaches_another_process_and_a_restarted_one(tmp_path
 
 
 def test_anonymous_acknowledgements_are_not_shared(tmp_path: Path) -> None:
+    store.open_state(tmp_path / "state.db").close()
     feed = CoachFeed(tmp_path / "state.db", CoachAcknowledgements())
     feed.publish(PrincipalFacts("acme", None), COACH, 2e6, 1e6)
     other = CoachAcknowledgements()

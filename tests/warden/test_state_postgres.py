@@ -104,7 +104,7 @@ def test_an_instance_refuses_pending_and_newer_schemas(postgres_dsn: str, tmp_pa
     with pytest.raises(MigrationsPending) as pending:
         open_database(_config(tmp_path), env)
     assert "warden db migrate" in pending.value.diagnostics()
-    assert "identity.sessions 0 -> 1" in str(pending.value)
+    assert "identity.sessions 0 -> 2" in str(pending.value)
     assert postgres_dsn.split(":")[2].split("@")[0] not in str(pending.value)  # no password
 
     migrate_state(_config(tmp_path), env)

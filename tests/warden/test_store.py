@@ -35,6 +35,8 @@ TABLES = {
     "scim_deprovision_outbox",
     "scim_tokens",
     "policy_quota_counters",
+    "session_generation",
+    "coach_acknowledgements",
 }
 
 
@@ -131,7 +133,7 @@ def test_a_schema_newer_than_this_build_is_refused_untouched(tmp_path: Path) -> 
     with pytest.raises(SchemaTooNew) as caught:
         open_state(db)
     text = caught.value.diagnostics()
-    assert "identity.sessions is at version 99, this warden knows up to 1" in text
+    assert "identity.sessions is at version 99, this warden knows up to 2" in text
     assert "fleet.audit is at version 1, this warden knows no such domain" in text
     assert "restore the backup" in text
     assert db.read_bytes() == before
