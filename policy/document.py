@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration
+from .uploads import UploadSettings
 
 Action = Literal["allow", "block", "redact", "coach"]
 LogLevel = Literal["metadata", "redacted", "full-redacted-body"]
@@ -177,6 +178,8 @@ class DepartmentLayer(_Strict):
     quotas: DepartmentQuotas | None = None
     #: Side calls this department may make, over the tenant's ``side_calls``.
     side_calls: SideCalls = {}
+    #: File uploads of this department, over the tenant's ``uploads`` (policy/uploads.py).
+    uploads: UploadSettings | None = None
 
 
 class RoleLayer(_Strict):
@@ -202,6 +205,8 @@ class _Settings(_Strict):
     #: Side calls (token counting, telemetry, model listing, client bootstrap) allowed to
     #: go on to the rules or blocked before them; see ``engine.SIDE_CALL_DEFAULTS``.
     side_calls: SideCalls = {}
+    #: File uploads: scanned, allowed, blocked, by type and size (policy/uploads.py).
+    uploads: UploadSettings | None = None
 
 
 class Defaults(_Settings):

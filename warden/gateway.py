@@ -27,11 +27,13 @@ from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
+from warden.addons.uploads import UploadInspector
 from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.control import build_app
+from warden.files import ExtractLimits
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.pac import gateway_pac, pac_routes
@@ -216,6 +218,19 @@ class Gateway:
                 identity.settings.help_contact,
             )
 
+        files = config.dlp.files if config.dlp is not None else None
+        uploads = UploadInspector(
+            dlp_runner,
+            enforcer,
+            config.dlp.default_profile if config.dlp is not None else None,
+            ExtractLimits(files.max_text_chars, files.max_unpacked_bytes, files.max_entries)
+            if files is not None
+            else ExtractLimits(),
+            config.proxy.limits.decoded_body_bytes,
+            identity.settings.company,
+            identity.settings.help_contact,
+        )
+
         master = Master(options.Options(), with_termlog=False)
         proxy_server = proxyserver.Proxyserver()
         master.addons.add(
@@ -231,7 +246,14 @@ class Gateway:
                         connection_limits(config), proxy_server.connections, self.metrics
                     ),
                     *warden_addons.chain(
-                        config, catalog, self.metrics, identify, Audit(trail), enforcer, redactor
+                        config,
+                        catalog,
+                        self.metrics,
+                        identify,
+                        Audit(trail),
+                        enforcer,
+                        redactor,
+                        uploads,
                     ),
                 ]
             ),
