@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
     from .engine import CompiledPolicy
@@ -95,6 +95,16 @@ class UploadSettings(BaseModel):
     @classmethod
     def _known(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if v is None else _kinds(v)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> UploadSettings:
+        both = set(self.blocked_types or ()) & set(self.allowed_types or ())
+        if both:
+            raise ValueError(
+                f"type(s) {', '.join(sorted(both))} are in both blocked_types and "
+                "allowed_types; keep each in one list"
+            )
+        return self
 
 
 @dataclass(frozen=True, slots=True)
