@@ -196,13 +196,17 @@ def _confirm(api: str) -> Reader:
 
 
 def _blob_put(api: str) -> Reader:
-    """Azure Blob "Put Blob": the body is the file; the blob's name ends the path."""
+    """Azure Blob "Put Blob": the body is the file. The request does not carry the file's
+    name (its announcement did): the blob's name stands in for it, which for ChatGPT is
+    the file id before ``/raw`` (``/files/{id}/raw``)."""
 
     def read(captured: tuple[str, ...], headers: Mapping[str, str], body: bytes) -> Upload:
         if headers.get("x-ms-blob-type", "").strip().lower() != "blockblob":
             raise UploadError("a blob upload that is not a BlockBlob")
         declared = headers.get("x-ms-blob-content-type") or headers.get("content-type")
         name = captured[-1] if captured else None
+        if name == "raw" and len(captured) >= 2:
+            name = captured[-2]
         media = declared.partition(";")[0].strip().lower() or None if declared else None
         return Upload(api, (UploadedFile(name, media, body),))
 
