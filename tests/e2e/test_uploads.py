@@ -123,8 +123,16 @@ def client(bed: Bed, dept: str) -> httpx.Client:
 type Send = Callable[[Bed, str, str, bytes], tuple[int, str]]
 
 
+def sdk_http(bed: Bed, dept: str) -> httpx2.Client:
+    """The SDKs' HTTP client (httpx2) through the gateway, with the service's token."""
+    proxy = httpx2.Proxy(
+        bed.warden.proxy_url, headers={"Proxy-Authorization": f"Bearer {token(bed, dept)}"}
+    )
+    return httpx2.Client(proxy=proxy, verify=_tls(bed), timeout=120, trust_env=False)
+
+
 def send_openai(bed: Bed, dept: str, name: str, data: bytes) -> tuple[int, str]:
-    sdk = openai.OpenAI(api_key="sk-test", http_client=client(bed, dept), max_retries=0)
+    sdk = openai.OpenAI(api_key="sk-test", http_client=sdk_http(bed, dept), max_retries=0)
     try:
         created = sdk.files.create(file=(name, data), purpose="assistants")
     except openai.APIStatusError as exc:
@@ -133,11 +141,7 @@ def send_openai(bed: Bed, dept: str, name: str, data: bytes) -> tuple[int, str]:
 
 
 def send_anthropic(bed: Bed, dept: str, name: str, data: bytes) -> tuple[int, str]:
-    proxy = httpx2.Proxy(
-        bed.warden.proxy_url, headers={"Proxy-Authorization": f"Bearer {token(bed, dept)}"}
-    )
-    http = httpx2.Client(proxy=proxy, verify=_tls(bed), timeout=120, trust_env=False)
-    sdk = anthropic.Anthropic(api_key="sk-ant-test", http_client=http, max_retries=0)
+    sdk = anthropic.Anthropic(api_key="sk-ant-test", http_client=sdk_http(bed, dept), max_retries=0)
     try:
         sdk.beta.files.upload(file=(name, data))
     except anthropic.APIStatusError as exc:

@@ -17,7 +17,6 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
 #: The file id ChatGPT's upload URL names (the blob PUT carries no file name).
 FILE_ID = "00000000-2554-7230-b9ed-e110f49fccb5"
 
@@ -39,7 +38,7 @@ class UploadFixture:
         fixture = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _handle(self) -> None:

@@ -40,9 +40,9 @@ CATALOG = Catalog.default()
 PDF = documents.pdf("hello")
 
 
-def captured(call: Callable[[Any], object], http: Any = httpx) -> Any:
+def captured(call: Callable[[Any], object], http: Any = httpx2) -> Any:
     """The request a real SDK sends, captured at its HTTP transport (nothing is sent).
-    ``http`` is the SDK's HTTP library: httpx (openai) or httpx2 (anthropic)."""
+    ``http`` is the SDKs' HTTP library, httpx2."""
     seen: list[Any] = []
 
     def handler(request: Any) -> Any:
@@ -63,7 +63,7 @@ def read(service: str, request: Any) -> Upload:
     return read_upload(found[0], found[1], headers, request.content)
 
 
-def openai_client(http: httpx.Client) -> openai.OpenAI:
+def openai_client(http: httpx2.Client) -> openai.OpenAI:
     return openai.OpenAI(api_key="sk-test", http_client=http, max_retries=0)
 
 
@@ -99,8 +99,7 @@ def test_anthropic_files_upload() -> None:
     request = captured(
         lambda h: anthropic.Anthropic(
             api_key="sk-ant-test", http_client=h, max_retries=0
-        ).beta.files.upload(file=("notes.md", b"# notes", "text/markdown")),
-        httpx2,
+        ).beta.files.upload(file=("notes.md", b"# notes", "text/markdown"))
     )
     # anthropic 2.16 sends no anthropic-beta header any more (older ones sent
     # files-api-2025-04-14): the route does not depend on it
