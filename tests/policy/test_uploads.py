@@ -105,3 +105,30 @@ def test_invalid_keys_are_named_with_the_fix(uploads: dict[str, Any], message: s
 def test_department_keys_are_checked_too() -> None:
     with pytest.raises(PolicyError, match=r"tenants\.acme\.departments\.eng\.uploads\.findings"):
         load_policy({"tenants": {"acme": {"departments": {"eng": {"uploads": {"findings": 1}}}}}})
+
+
+def test_the_example_policy_says_what_the_readme_says() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "policy" / "example-policy.yaml"
+    policy = compile_policy(load_policy(example.read_text(encoding="utf-8")))
+    sales = upload_rules(policy, "acme", "sales")
+    assert (sales.action, sales.max_bytes, sales.unreadable, sales.findings) == (
+        "scan",
+        25 * 1024 * 1024,
+        "block",
+        "record",
+    )
+    assert sales.blocked_types == {"archive", "ole", "binary"}
+    finance = upload_rules(policy, "acme", "finance")
+    assert finance.findings == "block" and finance.allowed_types == {
+        "pdf",
+        "docx",
+        "xlsx",
+        "csv",
+        "text",
+    }
+    refused = judge_file(finance, "pptx", 10)
+    assert (
+        refused is not None and refused.rule_id == "tenant:acme/dept:finance/uploads/allowed_types"
+    )
