@@ -10,11 +10,16 @@ ONE worker process (a ``spawn`` process pool of one, as the gateway's DLP pool r
 pickling included). Prints per type: size, MB/s per worker, p50 and p99 per file; the
 baseline is SHA-256 of the same bytes in the same worker (the one pass every upload gets
 anyway), and each row's ratio to it.
+
+``--scan PROFILE`` (a profile of packaging/demo/dlp-profiles.yaml) then times the whole
+upload path in the gateway's own ``DlpRunner`` (one worker): extraction and the DLP scan
+of each file's text, as ``addons/uploads.py`` runs it, to size ``dlp.files.timeout_s``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import io
 import multiprocessing
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import documents
 from warden.files import ExtractLimits, extract_text, sniff
 
+DEMO_PROFILES = Path(__file__).resolve().parent.parent / "packaging/demo/dlp-profiles.yaml"
 LINE = (
     "Quarterly review {n}: revenue by region, contract 4111 1111 1111 1111 on file; see appendix."
 )
@@ -104,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--pdf-mb", type=float, default=10.0)
+    parser.add_argument("--scan", metavar="PROFILE", help="also time extraction + DLP scan")
     args = parser.parse_args()
     files = corpus(args.pdf_mb)
     context = multiprocessing.get_context("spawn")
@@ -128,6 +135,44 @@ def main() -> None:
                 f"{statistics.median(extract) * 1000:>8.0f} {p99(extract) * 1000:>8.0f} "
                 f"{base:>12.0f} {base / rate:>9.0f}"
             )
+    if args.scan:
+        asyncio.run(scan_path(files, args.scan, args.runs))
+
+
+async def scan_path(files: dict[str, bytes], profile: str, runs: int) -> None:
+    import yaml
+
+    from warden.dlp import DlpRunner, load_profiles
+
+    profiles = load_profiles(yaml.safe_load(DEMO_PROFILES.read_text(encoding="utf-8")))
+    runner = DlpRunner(
+        {profile: profiles[profile]},
+        hash_keys={profile: b"k" * 32},
+        workers=1,
+        timeout=600,
+        file_timeout=600,
+    )
+    await runner.start()
+    try:
+        print(f"\nextraction + DLP scan (profile {profile}), the gateway's DlpRunner, 1 worker")
+        print(f"{'type':<6} {'size MB':>8} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'findings':>9}")
+        for kind, data in files.items():
+            times: list[float] = []
+            found = 0
+            for _ in range(runs):
+                started = time.perf_counter()
+                scan = await runner.scan_file(
+                    data, sniff(data)[0], profile, "files[0]", ExtractLimits()
+                )
+                times.append(time.perf_counter() - started)
+                found = sum(f.count for f in scan.findings)
+            mb = len(data) / 1e6
+            print(
+                f"{kind:<6} {mb:>8.2f} {mb / statistics.median(times):>8.2f} "
+                f"{statistics.median(times) * 1000:>8.0f} {p99(times) * 1000:>8.0f} {found:>9}"
+            )
+    finally:
+        await runner.close()
 
 
 if __name__ == "__main__":
