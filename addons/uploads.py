@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mitmproxy import http
@@ -68,7 +69,13 @@ class UploadInspector:
         decoded_body_bytes: int,
         company: str,
         contact: str,
+        app_origin: Callable[[str], bool] = lambda origin: False,
     ) -> None:
+        """``app_origin`` says whether an ``Origin`` is a web app of the catalog's
+        (``https://chatgpt.com``): a refusal of a cross-origin upload from it (ChatGPT's
+        blob PUT, Gemini's content-push) carries CORS headers for it, so the app's page
+        can read and show why; without them the browser hides our answer from it."""
+        self.app_origin = app_origin
         self.runner = runner
         self.enforcer = enforcer
         self.default_profile = default_profile
@@ -252,7 +259,13 @@ class UploadInspector:
         logger.info("refused an upload to %s (%s)", dest.host, verdict.rule_id)
         if dest.kind == "webapp":
             page = block_page(decision, self.company, self.contact)
-            flow.response = http.Response.make(403, page.encode(), dict(PAGE_HEADERS))
+            headers = dict(PAGE_HEADERS)
+            origin = flow.request.headers.get("origin")
+            if origin and self.app_origin(origin):
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Allow-Credentials"] = "true"
+                headers["Vary"] = "Origin"
+            flow.response = http.Response.make(403, page.encode(), headers)
         else:
             error = block_response(dest.provider, decision, self.company, self.contact)
             flow.response = http.Response.make(error.status, error.body, dict(error.headers))

@@ -97,6 +97,15 @@ def _constraint_names(config: Config, catalog: Catalog) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _is_app_origin(catalog: Catalog, origin: str) -> bool:
+    """``https://<a web-app host of the catalog>`` (no path, no port)."""
+    scheme, _, host = origin.partition("://")
+    if scheme != "https" or not host or "/" in host or ":" in host:
+        return False
+    service = catalog.match(host)
+    return service is not None and service.kind == "webapp"
+
+
 def connection_limits(config: Config) -> ConnectionLimits:
     limits = config.proxy.limits
     return ConnectionLimits(
@@ -229,6 +238,7 @@ class Gateway:
             config.proxy.limits.decoded_body_bytes,
             identity.settings.company,
             identity.settings.help_contact,
+            lambda origin: _is_app_origin(catalog, origin),
         )
 
         master = Master(options.Options(), with_termlog=False)

@@ -19,6 +19,44 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 #: The file id ChatGPT's upload URL names (the blob PUT carries no file name).
 FILE_ID = "00000000-2554-7230-b9ed-e110f49fccb5"
+APP_ORIGIN = "https://chatgpt.com"
+
+#: ChatGPT's attach flow as its page runs it: announce the file (same origin), PUT the
+#: bytes to the signed blob URL (cross-origin, so the browser sends a CORS preflight
+#: for x-ms-blob-type), then confirm; the page shows the status and what it was told.
+PAGE = r"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>ChatGPT upload fixture</title></head>
+<body>
+<input id=file type=file>
+<button id=attach type=button>Attach</button>
+<pre id=result></pre>
+<script>
+document.getElementById("attach").addEventListener("click", async () => {
+  const out = document.getElementById("result");
+  const file = document.getElementById("file").files[0];
+  try {
+    const created = await fetch("/backend-api/files", {
+      method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({file_name: file.name, file_size: file.size, use_case: "multimodal"}),
+    });
+    if (!created.ok) { out.textContent = created.status + "\n" + await created.text(); return; }
+    const {upload_url, file_id} = await created.json();
+    const put = await fetch(upload_url, {
+      method: "PUT", credentials: "include",
+      headers: {"x-ms-blob-type": "BlockBlob", "Content-Type": file.type || "application/octet-stream"},
+      body: file,
+    });
+    if (!put.ok) { out.textContent = put.status + "\n" + await put.text(); return; }
+    await fetch("/backend-api/files/" + file_id + "/uploaded", {method: "POST", body: "{}"});
+    out.textContent = "uploaded " + file_id;
+  } catch (e) {
+    out.textContent = "error: " + e;
+  }
+});
+</script>
+</body></html>
+"""
 
 
 @dataclass(frozen=True)
@@ -58,8 +96,21 @@ class UploadFixture:
                     )
                 headers: dict[str, str] = {"content-type": "application/json"}
                 answer: dict[str, object] = {"id": "file_fixture_1", "type": "file"}
+                if self.command == "GET" and self.path == "/":
+                    page = PAGE.encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "text/html; charset=utf-8")
+                    self.send_header("content-length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 if host.endswith("oaiusercontent.com"):
-                    self.send_response(201)  # Azure's Put Blob answers 201 Created, no body
+                    # Azure answers a Put Blob 201 Created, no body, and a preflight 200
+                    self.send_response(200 if self.command == "OPTIONS" else 201)
+                    self.send_header("access-control-allow-origin", APP_ORIGIN)
+                    self.send_header("access-control-allow-credentials", "true")
+                    self.send_header("access-control-allow-methods", "PUT")
+                    self.send_header("access-control-allow-headers", "x-ms-blob-type, content-type")
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return
@@ -74,7 +125,7 @@ class UploadFixture:
                 if self.path.startswith("/backend-api/files"):
                     answer = {
                         "status": "success",
-                        "file_id": "file-fixture",
+                        "file_id": FILE_ID,
                         "upload_url": "https://sdmntprwestus.oaiusercontent.com/files/"
                         f"{FILE_ID}/raw?se=2026-12-02&sp=w&sig=x",
                     }
@@ -89,6 +140,7 @@ class UploadFixture:
             do_POST = _handle
             do_PUT = _handle
             do_GET = _handle
+            do_OPTIONS = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
