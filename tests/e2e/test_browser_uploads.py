@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import FilePayload, sync_playwright
 
 from tests import documents
 from tests.e2e.test_browser import (
@@ -111,9 +111,8 @@ def test_a_browser_upload_is_inspected_and_a_blocked_one_shows_why(
             results = []
             for name, data in (("plan.pdf", clean), ("deploy.pdf", secret)):
                 page.evaluate("document.getElementById('result').textContent = ''")
-                page.set_input_files(
-                    "#file", files=[{"name": name, "mimeType": "application/pdf", "buffer": data}]
-                )
+                payload: FilePayload = {"name": name, "mimeType": "application/pdf", "buffer": data}
+                page.set_input_files("#file", files=[payload])
                 page.click("#attach")
                 try:
                     page.wait_for_function(
