@@ -55,6 +55,7 @@ bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/audit.py --seconds 5
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/uploads.py --runs 5
 	$(BIN)/python bench/dlp/run.py
 
 clean:
