@@ -299,10 +299,12 @@ def _record(facts: FileFacts, chars: int | None, verdict: FileVerdict | None) ->
 
 def _profile_for(d: Decision | None, default_profile: str | None) -> str | None:
     """The DLP profile to scan files with: as ``addons.redact.profile_for`` (not imported:
-    it would import Presidio on gateways without DLP)."""
+    it would import Presidio on gateways without DLP), except that an acknowledged
+    coaching notice still scans files with the default profile: a notice read once a day
+    is no reason to let whole documents through unread."""
     if d is not None and d.dlp_profile and (d.action == "redact" or d.dlp_pending):
         return d.dlp_profile
-    if d is None or d.action == "allow":
+    if d is None or d.action in ("allow", "coach"):
         return default_profile
     return None
 
