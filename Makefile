@@ -32,7 +32,7 @@ run: $(BIN)/warden
 typecheck: $(BIN)/warden
 	@rm -rf build/typecheck && mkdir -p build/typecheck/warden
 	@for f in warden/*; do ln -s ../../../$$f build/typecheck/warden/; done
-	@for d in addons providers identity policy dlp audit console certs; do \
+	@for d in addons providers identity policy dlp audit console certs files; do \
 	   [ -f $$d/__init__.py ] && ln -s ../../../$$d build/typecheck/warden/$$d; done; true
 	$(BIN)/mypy
 
@@ -55,6 +55,7 @@ bench: $(BIN)/warden node_modules/.package-lock.json
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/audit.py --seconds 5
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/uploads.py --runs 5
 	$(BIN)/python bench/dlp/run.py
 
 clean:

@@ -24,6 +24,7 @@ from .response import ResponseReader
 from .scope import RefusedHost, Scope
 from .telemetry import Telemetry
 from .test_routing import UnsafeTestRouting
+from .uploads import UploadInspector
 from .websocket import WebSocketInspector
 
 
@@ -36,6 +37,7 @@ def chain(
     policy: PolicyEnforcer | None = None,
     redactor: Redactor | None = None,
     evidence: EvidenceCapture | None = None,
+    uploads: UploadInspector | None = None,
 ) -> list[object]:
     refused = [RefusedHost(u.host, u.reason) for u in config.catalog.unsanctioned]
     routed: list[tuple[str, int]] = []
@@ -60,6 +62,10 @@ def chain(
         addons.append(EvidenceSnapshot(evidence))
     if policy is not None:
         addons.append(policy)
+    # After policy (it scans with the decision's DLP profile), before the audit stage
+    # commits the request's record (which lists the files).
+    if uploads is not None:
+        addons.append(uploads)
     if config.unsafe_testing is not None:
         testing = config.unsafe_testing
         addons.append(UnsafeTestRouting(testing.route_catalog_hosts_to, testing.routes))

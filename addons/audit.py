@@ -31,6 +31,7 @@ from warden.addons.answers import answer_error
 from warden.addons.identify import REFUSED_NOTE, client_address
 from warden.addons.prompts import redacted_prompt
 from warden.addons.scope import parsed_request
+from warden.addons.uploads import uploaded_files
 from warden.audit import AuditUnavailable, format_ts
 from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_details, fit_text
 from warden.audit.record import (
@@ -165,7 +166,10 @@ def flow_record(
         if resp and resp.timestamp_end
         else None,
     }
-    chosen = outcome or ctx.outcome or ("redacted" if findings else "allowed")
+    files = uploaded_files(flow) if not exchange else None
+    # Files are never rewritten: findings in an upload that went on were recorded, not
+    # redacted.
+    chosen = outcome or ctx.outcome or ("redacted" if findings and not files else "allowed")
     if chosen not in _OUTCOMES | {"allowed", "upstream_error", "client_abort", "audit_error"}:
         chosen = "allowed"
     fitted = fit_details(details or {})
@@ -205,6 +209,8 @@ def flow_record(
         "details": fitted,
         "request": request_part(flow, d.conversation if d else None),
     }
+    if files:
+        data["files"] = list(files)
     if not with_prompt:
         return data
     kept = prompt if exchange else redacted_prompt(flow)

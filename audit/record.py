@@ -58,6 +58,9 @@ MAX_PATH_CHARS: Final = 2048
 MAX_CLIENT_CHARS: Final = 64
 MAX_CONVERSATION_CHARS: Final = 128
 TRANSPORTS: Final = frozenset({"http", "websocket"})
+#: Files one record may list (a multipart upload carries a few; the rest are refused).
+MAX_FILES: Final = 64
+FILE_VERDICTS: Final = frozenset({"allowed", "blocked"})
 
 type Kind = Literal["flow", "auth", "admin"]
 type ApiKind = Literal["api", "webapp"]
@@ -202,6 +205,41 @@ class Timing:
         f.optional_integer("timing.total_ms", self.total_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One uploaded file: its facts (name as sent, kind and media type sniffed from the
+    bytes, the declared type, size, SHA-256), never its content; whether its text was
+    read (``text_chars``) and what became of it (``verdict``, ``reason``). ``sha256`` is
+    null for a file only announced (its bytes come in another request); ``partial``
+    marks a chunk of a larger file."""
+
+    name: str | None
+    kind: str
+    media_type: str
+    declared_type: str | None
+    size: int
+    sha256: str | None
+    partial: bool
+    text_chars: int | None
+    verdict: str
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        f.optional_text("files.name", self.name, max_len=512)
+        f.token("files.kind", self.kind)
+        f.text("files.media_type", self.media_type, max_len=128)
+        f.optional_text("files.declared_type", self.declared_type, max_len=128)
+        f.integer("files.size", self.size)
+        if self.sha256 is not None and (
+            len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256)
+        ):
+            raise AuditRecordError("files.sha256", "must be 64 lower-case hex digits or null")
+        f.boolean("files.partial", self.partial)
+        f.optional_integer("files.text_chars", self.text_chars)
+        f.one_of("files.verdict", self.verdict, FILE_VERDICTS)
+        f.optional_text("files.reason", self.reason, max_len=1024)
+
+
 def format_ts(moment: datetime.datetime) -> str:
     """A timezone-aware datetime as the record's UTC string with milliseconds."""
     if moment.tzinfo is None:
@@ -240,6 +278,9 @@ class AuditRecord:
     details: Mapping[str, f.DetailValue] = field(default_factory=lambda: types.MappingProxyType({}))
     prompt: str | None = None
     request: Request | None = None
+    #: Uploaded files (additive: a record without files has no ``files`` key at all, so
+    #: records written before it existed keep their hash).
+    files: tuple[FileRecord, ...] = ()
 
     def __post_init__(self) -> None:
         f.hex_id("record_id", self.record_id)
@@ -275,6 +316,15 @@ class AuditRecord:
         checked = f.details("details", self.details)
         object.__setattr__(self, "details", types.MappingProxyType(checked))
         f.optional_text("prompt", self.prompt, max_len=MAX_PROMPT_CHARS, multiline=True)
+        if not isinstance(self.files, tuple | list):
+            raise AuditRecordError("files", "must be a list of FileRecord")
+        if len(self.files) > MAX_FILES:
+            raise AuditRecordError(
+                "files", f"has {len(self.files)} items, the limit is {MAX_FILES}"
+            )
+        for file_item in self.files:
+            _instance("files", file_item, FileRecord)
+        object.__setattr__(self, "files", tuple(self.files))
 
     @classmethod
     def new(
@@ -321,6 +371,8 @@ class AuditRecord:
             data["request"] = _plain(self.request, _REQUEST_KEYS)
         if self.prompt is not None:
             data["prompt"] = self.prompt
+        if self.files:
+            data["files"] = [_plain(item, _FILE_KEYS) for item in self.files]
         return data
 
     @classmethod
@@ -332,6 +384,9 @@ class AuditRecord:
         findings = data["findings"]
         if not isinstance(findings, list):
             raise AuditRecordError("findings", "must be a list")
+        files = data.get("files", [])
+        if not isinstance(files, list) or ("files" in data and not files):
+            raise AuditRecordError("files", "must be a non-empty list when present")
         return cls(
             record_id=data["record_id"],
             ts=data["ts"],
@@ -351,6 +406,7 @@ class AuditRecord:
             details=data["details"],
             prompt=data.get("prompt"),
             request=_nested("request", data.get("request"), Request, _REQUEST_KEYS),
+            files=tuple(_required_nested("files", item, FileRecord, _FILE_KEYS) for item in files),
         )
 
 
@@ -389,8 +445,20 @@ _FINDING_KEYS: Final = ("entity_type", "count", "segment")
 _USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
 _TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
 _REQUEST_KEYS: Final = ("method", "path", "transport", "client", "conversation")
-#: Keys a record may lack: ``request`` came after the first records were written.
-_OPTIONAL_KEYS: Final = frozenset({"prompt", "request"})
+#: Keys a record may lack: ``request`` and ``files`` came after the first records were written.
+_OPTIONAL_KEYS: Final = frozenset({"prompt", "request", "files"})
+_FILE_KEYS: Final = (
+    "name",
+    "kind",
+    "media_type",
+    "declared_type",
+    "size",
+    "sha256",
+    "partial",
+    "text_chars",
+    "verdict",
+    "reason",
+)
 
 
 def _instance(name: str, value: object, cls: type) -> None:

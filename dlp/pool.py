@@ -32,11 +32,15 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
+from warden.files.extract import ExtractLimits
+from warden.files.facts import FileKind
 from warden.providers import TextSegment
 
 from .errors import DlpBusy, DlpError, DlpTimeout
 from .fairness import FairSlots
+from .filescan import FileScan, scan_file
 from .plan import Scanner, ScanResult
 from .profiles import DlpProfile
 
@@ -78,6 +82,15 @@ def scan_in_worker(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanRe
     return _scanners[profile_id].scan(segments)
 
 
+def scan_file_in_worker(
+    profile_id: str | None, data: bytes, kind: FileKind, label: str, limits: ExtractLimits
+) -> FileScan:
+    """The job a worker runs for one uploaded file (``filescan``): extract, then scan
+    with the profile (``None``: extract only, to know the file can be read)."""
+    scanner = _scanners[profile_id] if profile_id is not None else None
+    return scan_file(scanner, data, kind, label, limits)
+
+
 def _ready() -> None:
     """A no-op job: it runs only once the worker's initializer has finished."""
 
@@ -96,6 +109,8 @@ class DlpRunner:
         timeout: float = 5.0,
         job: ScanJob = scan_in_worker,
         lifeline: Callable[[int], None] | None = None,
+        file_timeout: float = 30.0,
+        file_job: Callable[..., FileScan] = scan_file_in_worker,
     ) -> None:
         """``hash_keys``: profile id -> HMAC key, needed by profiles that ``hash``.
         ``max_in_flight`` defaults to four per worker, ``max_in_flight_per_principal`` to
@@ -103,7 +118,9 @@ class DlpRunner:
         their scans beyond a worker's worth wait their turn. ``job`` replaces the worker's scan
         function (tests use it to crash or hang a worker); it must be importable by name.
         ``lifeline``, importable by name too, runs first in each worker with the parent's
-        pid: it makes the worker die with the gateway (``warden.lifeline``)."""
+        pid: it makes the worker die with the gateway (``warden.lifeline``).
+        ``file_timeout`` bounds one uploaded file's extraction and scan (``scan_file``);
+        ``file_job`` replaces its worker function, as ``job`` does for prompts."""
         keys = dict(hash_keys or {})
         missing = [pid for pid, p in profiles.items() if p.uses("hash") and not keys.get(pid)]
         if missing:
@@ -126,7 +143,9 @@ class DlpRunner:
         # or more), so somebody else's scan always finds a worker free.
         self._slots = FairSlots(workers, max(1, workers - 1))
         self._timeout = timeout
+        self._file_timeout = file_timeout
         self._job = job
+        self._file_job = file_job
         self._lifeline = lifeline
         self._in_flight = 0
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
@@ -164,6 +183,33 @@ class DlpRunner:
             raise KeyError(f"no DLP profile {profile_id!r}")
         if not segments:
             return ScanResult({}, (), frozenset(), None)
+        result: ScanResult = await self._run(
+            principal, self._timeout, self._job, profile_id, tuple(segments)
+        )
+        return result
+
+    async def scan_file(
+        self,
+        data: bytes,
+        kind: FileKind,
+        profile_id: str | None,
+        label: str,
+        limits: ExtractLimits,
+        principal: str = "-",
+    ) -> FileScan:
+        """Extract the text of one uploaded file and scan it under ``profile_id`` in a
+        worker, within ``file_timeout``; the same bounds, fairness and errors as
+        ``scan``."""
+        if profile_id is not None and profile_id not in self._profiles:
+            raise KeyError(f"no DLP profile {profile_id!r}")
+        result: FileScan = await self._run(
+            principal, self._file_timeout, self._file_job, profile_id, data, kind, label, limits
+        )
+        return result
+
+    async def _run(
+        self, principal: str, limit_s: float, job: Callable[..., object], *args: object
+    ) -> Any:
         if self._in_flight >= self._max_in_flight:
             raise DlpBusy(f"DLP scan refused: {self._in_flight} scans already in flight")
         mine = self.in_flight_of(principal)
@@ -183,7 +229,7 @@ class DlpRunner:
                     f"DLP scan refused: no DLP worker was free within {self._timeout:g} s"
                 ) from None
             try:
-                return await self._submit(profile_id, tuple(segments))
+                return await self._submit(limit_s, job, args)
             finally:
                 self._slots.release(principal)
         finally:
@@ -194,22 +240,24 @@ class DlpRunner:
             else:
                 del self._in_flight_of[principal]
 
-    async def _submit(self, profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
+    async def _submit(
+        self, limit_s: float, job: Callable[..., object], args: tuple[object, ...]
+    ) -> Any:
         executor = self._pool()
         try:
-            future = executor.submit(self._job, profile_id, segments)
+            future = executor.submit(job, *args)
         except BrokenProcessPool:
             self._discard(executor)
             executor = self._pool()
-            future = executor.submit(self._job, profile_id, segments)
+            future = executor.submit(job, *args)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(future), limit_s)
         except TimeoutError:
             if not future.cancel():
                 # the job is running: its worker is stuck on it and cannot be interrupted
                 log.warning("DLP scan timed out while running; replacing the worker pool")
                 self._discard(executor)
-            raise DlpTimeout(f"DLP scan took longer than {self._timeout:g} s") from None
+            raise DlpTimeout(f"DLP scan took longer than {limit_s:g} s") from None
         except BrokenProcessPool:
             self._discard(executor)
             raise DlpError("DLP worker process died during the scan") from None

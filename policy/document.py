@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from .durations import parse_duration
+from .uploads import UploadSettings
 
 Action = Literal["allow", "block", "redact", "coach"]
 LogLevel = Literal["metadata", "redacted", "full-redacted-body"]
@@ -200,6 +201,8 @@ class DepartmentLayer(_Strict):
     side_calls: SideCalls = {}
     #: Web-app companion calls this department may make, over the tenant's.
     companion_calls: CompanionCalls = {}
+    #: File uploads of this department, over the tenant's ``uploads`` (policy/uploads.py).
+    uploads: UploadSettings | None = None
 
 
 class RoleLayer(_Strict):
@@ -227,6 +230,8 @@ class _Settings(_Strict):
     side_calls: SideCalls = {}
     #: Web-app companion calls per service (``CompanionCalls``), allowed or blocked.
     companion_calls: CompanionCalls = {}
+    #: File uploads: scanned, allowed, blocked, by type and size (policy/uploads.py).
+    uploads: UploadSettings | None = None
 
 
 class Defaults(_Settings):

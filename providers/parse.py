@@ -7,7 +7,8 @@ caller decides (redaction fails closed on it). A POST to a path that is not an i
 endpoint of the service, and every other method, is "not an inference endpoint" with
 ``api=None`` unless it is a side call (``sidecalls``: token counting, telemetry, model
 listing, client bootstrap), which gets its own api id; a recognized endpoint with an
-unreadable body keeps its ``api``.
+unreadable body keeps its ``api``. A file upload (``uploads``) is recognized first by
+method, path and headers and gets its upload api id; its body is the uploads stage's.
 
 ``parse_usage``, ``stream_parser_for`` and ``rewrite_request`` are re-exported here so
 that callers need one import.
@@ -28,6 +29,7 @@ from . import (
     jsonbody,
     openai,
     sidecalls,
+    uploads,
     webapps,
 )
 from .adapter import Adapter, Route
@@ -149,6 +151,12 @@ def parse_request(
 
     ``path`` is the request target with its query; ``body`` is already content-decoded.
     """
+    upload = uploads.upload_route(service.id, method, path, headers)
+    if upload is not None:
+        # A file upload: its bytes are not text segments. The uploads stage reads the
+        # body (``uploads.read_upload``), extracts and scans each file, and refuses the
+        # request when it cannot (addons/uploads.py); nothing here is rewritten.
+        return ParsedRequest(service.id, upload[0].api, None, False, (), True, False, None)
     adapter = ADAPTERS.get(service.id)
     if adapter is None:
         return ParsedRequest.unparsed(service.id, "no request shape for this service")

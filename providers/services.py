@@ -92,10 +92,32 @@ DEFAULT_SERVICES: tuple[Service, ...] = (
     # Amazon Bedrock runtime (InvokeModel, Converse and their streams).
     Service("bedrock", "aws", "api", _bedrock_runtime_hosts(), "Amazon Bedrock"),
     # ChatGPT: the app moved to chatgpt.com in 2024; chat.openai.com still serves it.
-    # Prompts go to /backend-api/(f/)conversation on these hosts.
-    Service("chatgpt-web", "openai", "webapp", ("chatgpt.com", "chat.openai.com"), "ChatGPT"),
+    # Prompts go to /backend-api/(f/)conversation on these hosts. Attached files go as a
+    # PUT to the signed upload_url POST /backend-api/files returns (providers/uploads.py):
+    # an Azure blob host under oaiusercontent.com (sdmntpr<region>.oaiusercontent.com,
+    # files.oaiusercontent.com), formerly fileserviceuploadsperm.blob.core.windows.net (an
+    # exact name: never *.blob.core.windows.net, every Azure customer's storage).
+    Service(
+        "chatgpt-web",
+        "openai",
+        "webapp",
+        (
+            "chatgpt.com",
+            "chat.openai.com",
+            "*.oaiusercontent.com",
+            "fileserviceuploadsperm.blob.core.windows.net",
+        ),
+        "ChatGPT",
+    ),
     # Claude: prompts go to claude.ai/api/organizations/{org}/chat_conversations/...
     Service("claude-web", "anthropic", "webapp", ("claude.ai",), "Claude"),
-    # Gemini app: prompts go to gemini.google.com/_/BardChatUi/data/...StreamGenerate.
-    Service("gemini-web", "google", "webapp", ("gemini.google.com",), "Gemini"),
+    # Gemini app: prompts go to gemini.google.com/_/BardChatUi/data/...StreamGenerate;
+    # attached files to content-push.googleapis.com/upload (Google's resumable upload).
+    Service(
+        "gemini-web",
+        "google",
+        "webapp",
+        ("gemini.google.com", "content-push.googleapis.com"),
+        "Gemini",
+    ),
 )

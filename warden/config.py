@@ -227,6 +227,20 @@ class PolicySettings(_Strict):
     file: Path
 
 
+class DlpFileLimits(_Strict):
+    """Bounds on reading one uploaded file (dlp/extract.py), in the DLP workers."""
+
+    #: One file's extraction and scan, in seconds; beyond it the worker is replaced and
+    #: the file counts as unreadable (policy ``uploads.unreadable`` decides).
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    #: More text than this in one file is not half-checked: the file is unreadable.
+    max_text_chars: int = Field(2_000_000, ge=1_000, le=100_000_000)
+    #: An Office file (a ZIP) whose entries unpack to more than this is an archive bomb.
+    max_unpacked_bytes: int = Field(256 * MIB, ge=1 * MIB, le=4096 * MIB)
+    #: An Office file with more ZIP entries than this is refused.
+    max_entries: int = Field(10_000, ge=10, le=1_000_000)
+
+
 class DlpSettings(_Strict):
     #: DLP profiles (YAML mapping profile id -> profile); relative to the config file.
     profiles_file: Path
@@ -235,6 +249,8 @@ class DlpSettings(_Strict):
     default_profile: str | None = None
     workers: int = Field(2, ge=1, le=64)
     timeout_s: float = Field(5.0, gt=0, le=120)
+    #: Uploaded files: extraction bounds (addons/uploads.py).
+    files: DlpFileLimits = DlpFileLimits()
 
 
 class StreamSettings(_Strict):

@@ -57,4 +57,5 @@ def build_runner(config: Config, profiles: dict[str, DlpProfile]) -> DlpRunner:
         workers=config.dlp.workers,
         timeout=config.dlp.timeout_s,
         lifeline=die_with_parent,
+        file_timeout=config.dlp.files.timeout_s,
     )

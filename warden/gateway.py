@@ -28,12 +28,14 @@ from warden.addons.identify import Identify
 from warden.addons.leafcert import NamedLeafTlsConfig
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
+from warden.addons.uploads import UploadInspector
 from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.control import build_app
 from warden.evidence_wiring import build_evidence
+from warden.files import ExtractLimits
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.pac import gateway_pac, pac_routes
@@ -96,6 +98,15 @@ def _constraint_names(config: Config, catalog: Catalog) -> tuple[str, ...]:
     if host is not None and not host.replace(".", "").isdigit() and ":" not in host:
         names.append(host.lower())
     return tuple(names)
+
+
+def _is_app_origin(catalog: Catalog, origin: str) -> bool:
+    """``https://<a web-app host of the catalog>`` (no path, no port)."""
+    scheme, _, host = origin.partition("://")
+    if scheme != "https" or not host or "/" in host or ":" in host:
+        return False
+    service = catalog.match(host)
+    return service is not None and service.kind == "webapp"
 
 
 def connection_limits(config: Config) -> ConnectionLimits:
@@ -244,6 +255,21 @@ class Gateway:
             if policy is not None
             else None
         )
+
+        files = config.dlp.files if config.dlp is not None else None
+        uploads = UploadInspector(
+            dlp_runner,
+            enforcer,
+            config.dlp.default_profile if config.dlp is not None else None,
+            ExtractLimits(files.max_text_chars, files.max_unpacked_bytes, files.max_entries)
+            if files is not None
+            else ExtractLimits(),
+            config.proxy.limits.decoded_body_bytes,
+            identity.settings.company,
+            identity.settings.help_contact,
+            lambda origin: _is_app_origin(catalog, origin),
+        )
+
         master = Master(options.Options(), with_termlog=False)
         proxy_server = proxyserver.Proxyserver()
         master.addons.add(
@@ -267,6 +293,7 @@ class Gateway:
                         enforcer,
                         redactor,
                         evidence,
+                        uploads,
                     ),
                 ]
             ),

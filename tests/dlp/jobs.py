@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 
+from warden.dlp.filescan import FileScan
 from warden.dlp.plan import ScanResult
-from warden.dlp.pool import scan_in_worker
+from warden.dlp.pool import scan_file_in_worker, scan_in_worker
+from warden.files import ExtractLimits, FileKind
 from warden.providers import TextSegment
 
 
@@ -20,3 +22,14 @@ def crash_or_scan(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanRes
     if text == "raise":
         raise RuntimeError("engine bug with secret text")
     return scan_in_worker(profile_id, segments)
+
+
+def hang_or_scan_file(
+    profile_id: str | None, data: bytes, kind: FileKind, label: str, limits: ExtractLimits
+) -> FileScan:
+    """Sleeps on a file saying "sleep N", dies on one saying "crash", else the real job."""
+    if data.startswith(b"sleep "):
+        time.sleep(float(data.split()[1]))
+    if data == b"crash":
+        os._exit(3)
+    return scan_file_in_worker(profile_id, data, kind, label, limits)

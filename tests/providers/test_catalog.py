@@ -122,7 +122,16 @@ def test_all_host_patterns() -> None:
         "*.services.ai.azure.com",
         "api.anthropic.com",
     )
-    assert patterns[-4:] == ("chatgpt.com", "chat.openai.com", "claude.ai", "gemini.google.com")
+    assert patterns[-7:] == (
+        "chatgpt.com",
+        "chat.openai.com",
+        # the blob hosts ChatGPT's attachments are PUT to (providers/uploads.py)
+        "*.oaiusercontent.com",
+        "fileserviceuploadsperm.blob.core.windows.net",
+        "claude.ai",
+        "gemini.google.com",
+        "content-push.googleapis.com",  # Gemini web's upload host
+    )
     assert CATALOG.all_hosts() == patterns
     assert len(set(patterns)) == len(patterns)
 
@@ -141,7 +150,12 @@ def test_name_constraint_domains_cover_every_host_and_little_else() -> None:
         "chat.openai.com",
         "claude.ai",
         "gemini.google.com",
+        "oaiusercontent.com",
+        "fileserviceuploadsperm.blob.core.windows.net",
+        "content-push.googleapis.com",
     }
+    # never the whole of Azure storage or googleapis.com
+    assert "blob.core.windows.net" not in domains and "googleapis.com" not in domains
     bedrock = [d for d in domains if "amazonaws" in d]
     assert len(bedrock) == len(CATALOG.service("bedrock").hosts)
     assert "amazonaws.com" not in domains and "azure.com" not in domains

@@ -67,8 +67,7 @@ def test_reasons_never_echo_the_body() -> None:
     [
         ("GET", "/v1/files"),  # GET /v1/models is a side call (test_sidecalls.py)
         ("GET", "/v1/chat/completions"),
-        ("POST", "/v1/files"),
-        ("POST", "/v1/models"),
+        ("POST", "/v1/models"),  # POST /v1/files is an upload (test_uploads.py)
         ("DELETE", "/v1/responses/resp_1"),
         ("OPTIONS", "/v1/chat/completions"),
         ("POST", "/v2/chat/completions"),

@@ -21,11 +21,17 @@ def test_every_default_service_has_an_adapter() -> None:
     assert {s.id for s in DEFAULT_SERVICES} == set(ADAPTERS)
 
 
-def test_web_app_hosts_carry_prompts_only() -> None:
+def test_web_app_hosts_carry_prompts_and_uploads_only() -> None:
     hosts = {s.id: s.hosts for s in DEFAULT_SERVICES}
-    assert hosts["chatgpt-web"] == ("chatgpt.com", "chat.openai.com")
+    # the app hosts, and the hosts each app uploads attached files to (providers/uploads.py)
+    assert hosts["chatgpt-web"] == (
+        "chatgpt.com",
+        "chat.openai.com",
+        "*.oaiusercontent.com",
+        "fileserviceuploadsperm.blob.core.windows.net",
+    )
     assert hosts["claude-web"] == ("claude.ai",)
-    assert hosts["gemini-web"] == ("gemini.google.com",)
+    assert hosts["gemini-web"] == ("gemini.google.com", "content-push.googleapis.com")
 
 
 def test_bedrock_hosts_are_explicit_per_region() -> None:
