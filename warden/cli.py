@@ -20,6 +20,7 @@ from warden import (
 )
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.config import Config, ConfigError, load_config
+from warden.validation import checked_config
 
 DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
 
@@ -37,18 +38,17 @@ def _with_config(
 def cmd_run(args: argparse.Namespace) -> int:
     from warden.gateway import Gateway  # mitmproxy is imported only when the proxy runs
 
-    config = _config(args)
+    # Everything the gateway reads (config, catalog, policy, DLP profiles) is checked first,
+    # and all problems are listed at once, before anything starts.
+    config = checked_config(Path(args.config))
     logs.setup(config.log.level, config.log.format)
     asyncio.run(Gateway(config).run())
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from warden.gateway import build_catalog
-
-    config = _config(args)
-    build_catalog(config)
-    print(f"{args.config}: valid")
+    checked_config(Path(args.config))
+    print(f"{args.config}: valid (with the policy and DLP profiles it names)")
     return 0
 
 
@@ -169,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     scim_cli.register(sub, _with_config)
     console_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
-    cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
+    cfg.add_parser(
+        "check", help="validate the config file and the policy and DLP profiles it names"
+    ).set_defaults(func=cmd_config_check)
 
     ca = sub.add_parser("ca", help="the interception CA").add_subparsers(dest="sub", required=True)
     init = ca.add_parser("init", help="create the CA in the state folder")

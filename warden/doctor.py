@@ -44,8 +44,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from warden import __version__
-from warden.config import Config, ConfigError, ListenAddress, load_config
+from warden.config import Config, ListenAddress
 from warden.identity_config import IdentityProvider
+from warden.providers.catalog import Catalog
+from warden.validation import Problem, validate_all
 
 __all__ = [
     "CheckResult",
@@ -116,22 +118,15 @@ def run_checks(
     """Every check for the gateway configured by ``config_path``; see the module docstring."""
     environ = dict(os.environ) if env is None else dict(env)
     results: list[CheckResult] = []
-    try:
-        config = load_config(config_path, environ)
-    except ConfigError as exc:
-        results.append(
-            _fail(
-                "config",
-                f"{config_path}: {len(exc.problems)} problem(s):\n"
-                + "\n".join(f"- {p}" for p in exc.problems),
-                "fix each entry listed (key path, value, what is allowed; the annotated "
-                "example is packaging/warden.yaml), then run `warden doctor` again. "
-                "The other checks need a config that loads.",
-            )
-        )
+    checked = validate_all(config_path, environ)
+    config = checked.config
+    if config is None:
+        results.append(_config_failure(config_path, checked.problems, "The other checks need"))
         return results
-    results.extend(_config_checks(config, config_path))
-    catalog_domains = _catalog_domains(config, results)
+    if checked.problems:
+        results.append(_config_failure(config_path, checked.problems, "The gateway needs"))
+    results.extend(_config_checks(config, config_path, clean=not checked.problems))
+    catalog_domains = _catalog_domains(config, checked.catalog)
     results.extend(_ca_checks(config, clock, catalog_domains))
     results.extend(_secret_file_checks(config))
     results.extend(_port_checks(config, timeout))
@@ -146,8 +141,20 @@ def run_checks(
 # --- config -------------------------------------------------------------------------
 
 
-def _config_checks(config: Config, path: Path) -> Iterator[CheckResult]:
-    yield _pass("config", f"{path} loads; state folder {config.state_dir}")
+def _config_failure(path: Path, problems: tuple[Problem, ...], what: str) -> CheckResult:
+    return _fail(
+        "config",
+        f"{path}: {len(problems)} problem(s) in it or the files it names:\n"
+        + "\n".join(f"- {p}" for p in problems),
+        "fix each entry listed (file, key, cause, fix; the annotated example is "
+        f"packaging/warden.yaml), then run `warden doctor` again. {what}"
+        " a config that loads.",
+    )
+
+
+def _config_checks(config: Config, path: Path, *, clean: bool) -> Iterator[CheckResult]:
+    if clean:
+        yield _pass("config", f"{path} loads; state folder {config.state_dir}")
     if config.unsafe_testing is not None:
         # The config loads only with the consent variable set, so this is the test bed or
         # the demo on purpose: a warning there, and the fix for anyone who copied it.
@@ -173,22 +180,10 @@ def _config_checks(config: Config, path: Path) -> Iterator[CheckResult]:
         )
 
 
-def _catalog_domains(config: Config, results: list[CheckResult]) -> tuple[str, ...] | None:
-    """The DNS subtrees the CA must permit (catalog + extra hosts + portal name), or None."""
-    from warden.providers.catalog import Catalog
-
-    catalog = Catalog.default()
-    try:
-        for sid, hosts in config.catalog.extra_hosts.items():
-            catalog = catalog.with_extra_hosts(sid, hosts)
-    except ValueError as exc:
-        results.append(
-            _fail(
-                "config: catalog",
-                str(exc),
-                "fix catalog.extra_hosts: use one of the service ids named above",
-            )
-        )
+def _catalog_domains(config: Config, catalog: Catalog | None) -> tuple[str, ...] | None:
+    """The DNS subtrees the CA must permit (catalog + extra hosts + portal name), or None
+    when the catalog is not valid (validate_all reported why)."""
+    if catalog is None:
         return None
     names = list(catalog.name_constraint_domains())
     public = config.identity.portal.public_url

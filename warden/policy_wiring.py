@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from warden.config import ConfigError
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -108,15 +109,15 @@ class PolicyRuntime:
         try:
             text = policy_file.read_text(encoding="utf-8")
         except OSError as exc:
-            raise SystemExit(
-                f"warden: cannot read the policy file {policy_file}: {exc.strerror}"
+            raise ConfigError(
+                str(policy_file), [f"cannot read the policy file: {exc.strerror}"]
             ) from None
         try:
             self.holder = PolicyHolder.from_text(
                 text, known_tenants=known_tenants, known_dlp_profiles=known_dlp_profiles
             )
         except PolicyError as exc:
-            raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
+            raise ConfigError(str(policy_file), [str(issue) for issue in exc.issues]) from None
         conn = sqlite3.connect(state_db, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         self.quota_store = QuotaStore(conn)
