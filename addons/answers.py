@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from mitmproxy import http
 
-from warden.context import FlowContext
+from warden.addons.flowcontext import FlowContext
 from warden.providers.errors import error_body
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
+from warden.addons.flowcontext import FlowContext
 from warden.addons.identify import client_address
 from warden.addons.prompts import redacted_prompt
 from warden.audit import AuditUnavailable, format_ts
@@ -39,7 +40,6 @@ from warden.audit.record import (
     new_record_id,
 )
 from warden.audit_wiring import AuditTrail
-from warden.context import FlowContext
 from warden.providers.sidecalls import side_call_of
 
 logger = logging.getLogger("warden.audit")

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from mitmproxy import connection, http
 
-from warden.context import FlowContext, Principal
+from warden.addons.flowcontext import FlowContext, Principal
 from warden.identity.events import AuthEvent, AuthEvents
 from warden.identity.portal import PORTAL_COOKIES, PortalSettings, eligible_for_surrogate
 from warden.identity.resolver import (

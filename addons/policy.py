@@ -14,9 +14,9 @@ from typing import Literal
 
 from mitmproxy import http
 
+from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal, Usage
 from warden.addons.identify import is_navigation
 from warden.addons.scope import parsed_request
-from warden.context import Decision, Destination, FlowContext, Principal, Usage
 from warden.policy import (
     PAGE_HEADERS,
     ApiError,

@@ -20,11 +20,11 @@ import weakref
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
+from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
-from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.dlp import (
     STREAM_APIS,
     DlpBusy,

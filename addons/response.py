@@ -33,7 +33,7 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
-from warden.context import FlowContext, Usage
+from warden.addons.flowcontext import FlowContext, Usage
 from warden.providers.errors import stream_error_event
 from warden.providers.parse import parse_usage, stream_parser_for
 from warden.providers.sse import DEFAULT_MAX_EVENT_BYTES, StreamTooLarge

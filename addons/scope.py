@@ -25,8 +25,8 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
+from warden.addons.flowcontext import Decision, Destination, FlowContext
 from warden.addons.names import Misdirected, is_address, judge
-from warden.context import Decision, Destination, FlowContext
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request

@@ -6,7 +6,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from warden.context import FlowContext
+from warden.addons.flowcontext import FlowContext
 from warden.metrics import GatewayMetrics
 
 

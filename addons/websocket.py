@@ -50,9 +50,9 @@ from mitmproxy import http
 from mitmproxy.websocket import WebSocketMessage
 
 from warden.addons.audit import Audit
+from warden.addons.flowcontext import EntityCount, FlowContext, Redaction, Usage
 from warden.addons.identify import Identify
 from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
-from warden.context import EntityCount, FlowContext, Redaction, Usage
 from warden.identity.resolver import CredentialRejected
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
 from warden.providers.errors import error_body

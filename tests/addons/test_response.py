@@ -13,8 +13,8 @@ import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
+from warden.addons.flowcontext import Destination, FlowContext, Usage
 from warden.addons.response import ResponseReader, StreamTap, wants_streaming
-from warden.context import Destination, FlowContext, Usage
 from warden.providers.parse import stream_parser_for
 
 SSE = (

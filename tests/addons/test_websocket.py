@@ -23,10 +23,10 @@ from wsproto.frame_protocol import Opcode
 
 from warden.addons import websocket
 from warden.addons.audit import Audit
+from warden.addons.flowcontext import Destination, FlowContext, Principal
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.addons.websocket import Session, WebSocketInspector
-from warden.context import Destination, FlowContext, Principal
 from warden.policy_wiring import PolicyRuntime
 from warden.providers.sockets import socket_protocol
 
