@@ -11,13 +11,7 @@ someone else.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import html
-import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -39,56 +33,14 @@ from warden.policy import (
     QuotaStore,
     ReloadResult,
 )
+from warden.policy.coach_tokens import CoachTokens, acknowledged
+from warden.policy.pages import coach_confirm_page
 
 logger = logging.getLogger("warden.policy")
 
-COACH_TOKEN_TTL_S = 3600
 FLUSH_EVERY_S = 5.0
 
 AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
-
-
-class CoachTokens:
-    """HMAC-signed acknowledgement links (key made per process: links die with a restart)."""
-
-    def __init__(self, key: bytes | None = None) -> None:
-        self._key = key or secrets.token_bytes(32)
-
-    def make(
-        self, principal: PrincipalFacts, decision: PolicyDecision, next_url: str, now: float
-    ) -> str:
-        payload = json.dumps(
-            {
-                "t": principal.tenant,
-                "s": principal.subject,
-                "r": decision.rule_id,
-                "m": decision.coach_message,
-                "p": decision.coach_period_s,
-                "n": next_url,
-                "e": int(now + COACH_TOKEN_TTL_S),
-            },
-            separators=(",", ":"),
-        ).encode()
-        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
-        return (
-            base64.urlsafe_b64encode(payload).decode()
-            + "."
-            + base64.urlsafe_b64encode(mac).decode()
-        )
-
-    def read(self, token: str, now: float) -> dict[str, object] | None:
-        try:
-            body, mac = token.split(".", 1)
-            payload = base64.urlsafe_b64decode(body)
-            expected = hmac.new(self._key, payload, hashlib.sha256).digest()
-            if not hmac.compare_digest(expected, base64.urlsafe_b64decode(mac)):
-                return None
-            data = json.loads(payload)
-        except (ValueError, TypeError):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] < now:
-            return None
-        return data
 
 
 class PolicyRuntime:
@@ -194,13 +146,7 @@ class PolicyRuntime:
             return web.Response(
                 status=400, text="This link is no longer valid; repeat your request.\n"
             )
-        token = html.escape(request.query["token"], quote=True)
-        body = (
-            "<!doctype html><meta charset=utf-8><title>Before you continue</title>"
-            f"<h1>Before you continue</h1><p>{html.escape(str(data.get('m') or ''))}</p>"
-            f'<form method=post><input type=hidden name=token value="{token}">'
-            "<button>I understand, continue</button></form>"
-        )
+        body = coach_confirm_page(str(data.get("m") or ""), request.query["token"])
         return web.Response(
             text=body, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
@@ -214,16 +160,7 @@ class PolicyRuntime:
             return web.Response(
                 status=400, text="This link is no longer valid; repeat your request.\n"
             )
-        principal = PrincipalFacts(str(data["t"]), str(data["s"]))
-        period = data.get("p")
-        decision = PolicyDecision(
-            action="coach",
-            rule_id=str(data["r"]),
-            policy_version=self.version,
-            reason="",
-            coach_message=str(data.get("m") or ""),
-            coach_period_s=period if isinstance(period, int) else None,
-        )
+        principal, decision = acknowledged(data, self.version)
         until = self.acks.acknowledge(principal, decision, now)
         self.audit(
             "coach.acknowledged",
