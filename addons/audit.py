@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import logging
 import weakref
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mitmproxy import http
 
@@ -39,7 +39,6 @@ from warden.audit.record import (
     SYSTEM_TENANT,
     new_record_id,
 )
-from warden.audit_wiring import AuditTrail
 from warden.providers.sidecalls import side_call_of
 
 logger = logging.getLogger("warden.audit")
@@ -55,6 +54,17 @@ _OUTCOMES = {
     "policy_error",
     "gateway_error",
 }
+
+
+class AuditTrail(Protocol):
+    """Where records go: the gateway's audit trail (``warden/audit_wiring.py``), passed in."""
+
+    async def record_data(self, data: dict[str, Any]) -> None:
+        """Commit the record; raises ``AuditUnavailable`` when it cannot and the tenant
+        fails closed."""
+
+    def fails_closed(self, tenant: str) -> bool:
+        """True when a flow of ``tenant`` must not go on without its record."""
 
 
 def _ms(seconds: float | None) -> int | None:

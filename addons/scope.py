@@ -26,8 +26,8 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import Decision, Destination, FlowContext
+from warden.addons.metrics import FlowMetrics
 from warden.addons.names import Misdirected, is_address, judge
-from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
 from warden.providers.shapes import ParsedRequest
@@ -111,7 +111,7 @@ class Scope:
         self,
         catalog: Catalog,
         refused: Sequence[RefusedHost],
-        metrics: GatewayMetrics,
+        metrics: FlowMetrics,
         decoded_body_bytes: int = DECODED_BODY_BYTES,
     ) -> None:
         self.catalog = catalog
