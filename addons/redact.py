@@ -15,12 +15,12 @@ decision's logging level asks for it.
 from __future__ import annotations
 
 import logging
-import weakref
 
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
+from warden.addons.flowstate import state, state_of
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.response import add_stream_stage
@@ -31,7 +31,6 @@ from warden.dlp import (
     DlpError,
     DlpRunner,
     DlpTimeout,
-    PseudonymVault,
     SseRestorer,
     restore_json_response,
 )
@@ -40,8 +39,6 @@ from warden.providers.errors import refusal_status
 from warden.providers.parse import rewrite_request
 
 logger = logging.getLogger("warden.redact")
-
-_vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
 
 
 def profile_for(d: Decision | None, default_profile: str | None) -> str | None:
@@ -150,7 +147,7 @@ class Redactor:
             body = flow.request.get_content(strict=False) or b""
             flow.request.content = rewrite_request(parsed, body, result.replacements)
         if result.vault is not None:
-            _vaults[flow] = result.vault
+            state(flow).vault = result.vault
             # The answer is rewritten to restore pseudonyms: ask for it uncompressed.
             flow.request.headers["accept-encoding"] = "identity"
         if ctx.decision is not None and ctx.decision.logging != "metadata":
@@ -158,7 +155,7 @@ class Redactor:
             keep_redacted_prompt(flow, "\n\n".join(texts))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        vault = _vaults.get(flow)
+        vault = kept.vault if (kept := state_of(flow)) else None
         if vault is None or flow.response is None or not flow.response.stream:
             return
         dest = FlowContext.of(flow).destination
@@ -168,7 +165,7 @@ class Redactor:
         add_stream_stage(flow, lambda limit: SseRestorer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
-        vault = _vaults.get(flow)
+        vault = kept.vault if (kept := state_of(flow)) else None
         if vault is None or flow.response is None or flow.response.stream:
             return
         dest = FlowContext.of(flow).destination

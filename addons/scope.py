@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import Decision, Destination, FlowContext
+from warden.addons.flowstate import state, state_of
 from warden.addons.metrics import FlowMetrics
 from warden.addons.names import Misdirected, is_address, judge
 from warden.providers.catalog import Catalog, Service
@@ -34,13 +34,12 @@ from warden.providers.shapes import ParsedRequest
 
 logger = logging.getLogger("warden.scope")
 
-# What the adapter parsed, prompt text included, lives beside the flow in memory only: the
-# flow's metadata is saved and shown, and must never hold prompt text.
-_parsed: weakref.WeakKeyDictionary[http.HTTPFlow, ParsedRequest] = weakref.WeakKeyDictionary()
-
 
 def parsed_request(flow: http.HTTPFlow) -> ParsedRequest | None:
-    return _parsed.get(flow)
+    """What the adapter parsed, prompt text included: in the flow's state, in memory only
+    (the flow's metadata is saved and shown, and must never hold prompt text)."""
+    kept = state_of(flow)
+    return kept.parsed if kept is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +256,7 @@ class Scope:
             flow.request.headers,  # read by the adapters that need it (Bedrock) only
             body,
         )
-        _parsed[flow] = parsed
+        state(flow).parsed = parsed
         ctx.replace(
             destination=Destination(
                 service_id=service.id,
