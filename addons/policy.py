@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 from mitmproxy import http
 
+from warden.addons.answers import answer
 from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal, Usage
 from warden.addons.identify import is_navigation
 from warden.addons.scope import parsed_request
@@ -90,11 +91,11 @@ def as_context(decision: PolicyDecision) -> Decision:
 
 
 def _answer(flow: http.HTTPFlow, error: ApiError) -> None:
-    flow.response = http.Response.make(error.status, error.body, dict(error.headers))
+    answer(flow, error.status, error.body, error.headers)
 
 
 def _page(flow: http.HTTPFlow, status: int, text: str) -> None:
-    flow.response = http.Response.make(status, text.encode(), dict(PAGE_HEADERS))
+    answer(flow, status, text.encode(), PAGE_HEADERS)
 
 
 class PolicyEnforcer:

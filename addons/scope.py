@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from mitmproxy import http
 
-from warden.addons.answers import answer_error
+from warden.addons.answers import answer, answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import Decision, Destination, FlowContext
 from warden.addons.flowstate import state, state_of
@@ -129,10 +129,8 @@ class Scope:
 
     def _refuse(self, flow: http.HTTPFlow, refusal: RefusedHost) -> None:
         body = f"Egress Warden refused the connection to {flow.request.host}: {refusal.reason}\n"
-        flow.response = http.Response.make(
-            403, body, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
-        )
-        FlowContext.of(flow).replace(outcome="refused_host").save(flow)
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
+        answer(flow, 403, body, headers, "refused_host")
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         # The labels say what the CONNECT target names; only the TLS SNI or Host that

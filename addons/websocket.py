@@ -48,6 +48,7 @@ from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketMessage
 
+from warden.addons.answers import answer_error
 from warden.addons.audit import Audit
 from warden.addons.flowcontext import EntityCount, FlowContext, Redaction, Usage
 from warden.addons.flowstate import state, state_of
@@ -55,7 +56,6 @@ from warden.addons.identify import Identify
 from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
 from warden.identity.resolver import CredentialRejected
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
-from warden.providers.errors import error_body
 from warden.providers.rewrite import rewrite_request
 from warden.providers.shapes import SegmentPath, TextSegment
 from warden.providers.sockets import (
@@ -210,14 +210,7 @@ class WebSocketInspector:
         return decision.action != "block"
 
     def _refuse_upgrade(self, flow: http.HTTPFlow, status: int, text: str, code: str) -> None:
-        ctx = FlowContext.of(flow)
-        provider = ctx.destination.provider if ctx.destination else "openai"
-        flow.response = http.Response.make(
-            status,
-            error_body(provider, status, text, code),
-            {"Content-Type": "application/json", "Connection": "close"},
-        )
-        ctx.replace(outcome="blocked").save(flow)
+        answer_error(flow, status, text, code, "blocked", {"Connection": "close"})
 
     def response(self, flow: http.HTTPFlow) -> None:
         # mitmproxy turns a 101 to a request it does not see as a WebSocket into a raw TCP
