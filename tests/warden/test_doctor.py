@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.peers import WardenProcess, free_port
 from warden.certs import init_ca
-from warden.doctor import CheckResult, exit_code, render, render_json, run_checks
+from warden.cli.doctor import CheckResult, exit_code, render, render_json, run_checks
 from warden.providers.catalog import Catalog
 
 SECRET_ENV = "DOCTOR_TEST_OIDC_SECRET"

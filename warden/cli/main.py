@@ -9,16 +9,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden import (
-    __version__,
-    audit_cli,
-    console_cli,
-    logs,
-    policy_cli,
-    scim_cli,
-    sessions_cli,
-)
+from warden import __version__, logs
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
+from warden.cli import audit as audit_cli
+from warden.cli import console as console_cli
+from warden.cli import policy as policy_cli
+from warden.cli import scim as scim_cli
+from warden.cli import sessions as sessions_cli
 from warden.config import Config, ConfigError, load_config
 from warden.validation import checked_config
 
@@ -125,7 +122,7 @@ def cmd_ca_export(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from warden.doctor import run
+    from warden.cli.doctor import run
 
     return run(Path(args.config), out=sys.stdout, as_json=args.json)
 
