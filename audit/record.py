@@ -199,11 +199,6 @@ def format_ts(moment: datetime.datetime) -> str:
     return utc.isoformat(timespec="milliseconds") + "Z"
 
 
-def parse_ts(value: str) -> datetime.datetime:
-    """The inverse of `format_ts`."""
-    return datetime.datetime.fromisoformat(value)
-
-
 def new_record_id() -> str:
     """128 random bits as 32 hex digits."""
     return secrets.token_hex(16)

@@ -5,7 +5,7 @@ gateway's own interpreter they compete with the event loop for the GIL, and each
 between the two threads costs more than the work (bench/proxy.py measured ~400 µs of the
 gateway's CPU per audited flow with the writer on a thread, ~25 µs with it here). So the
 gateway starts ``python -m warden.audit.writer_process``, which runs the same
-group commit and checkpoint schedule as `AuditWriter`, on one thread of its own interpreter,
+group commit and checkpoint schedule (`writer`), on one thread of its own interpreter,
 on the other core: it waits for input, commits everything that arrived in one transaction,
 and answers all of it in one write.
 

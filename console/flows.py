@@ -87,9 +87,6 @@ class FlowFilter:
         """(name, value) of every field that filters, in declaration order."""
         return [(f.name, v) for f in fields(self) if (v := getattr(self, f.name)) is not None]
 
-    def scans_body(self) -> bool:
-        return bool(self.text or self.entity_type or (self.user and "@" in self.user))
-
     def with_value(self, name: str, value: str | None) -> FlowFilter:
         return replace(self, **{name: value.strip() or None if value is not None else None})
 
