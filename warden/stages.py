@@ -13,7 +13,7 @@ from warden.addons.policy import PolicyEnforcer, QuotaCounter
 from warden.addons.response import ResponseReader
 from warden.addons.scope import RefusedHost, Scope
 from warden.addons.telemetry import Telemetry
-from warden.addons.test_routing import UnsafeTestRouting
+from warden.addons.unsafe_routing import UnsafeTestRouting
 from warden.addons.websocket import WebSocketInspector
 from warden.config import Config
 from warden.metrics import GatewayMetrics
