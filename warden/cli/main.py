@@ -17,6 +17,7 @@ from warden.cli import policy as policy_cli
 from warden.cli import scim as scim_cli
 from warden.cli import sessions as sessions_cli
 from warden.config import Config, ConfigError, load_config
+from warden.providers.hostnames import is_ip_literal
 from warden.validation import checked_config
 
 DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
@@ -93,7 +94,7 @@ def _mobileconfig(config: Config, args: argparse.Namespace) -> bytes:
     public = config.identity.portal.public_url
     pac = None if args.no_proxy else (args.pac_url or (f"{public}/proxy.pac" if public else None))
     host = urlsplit(public).hostname if public else None
-    dns = host is not None and not host.replace(".", "").isdigit() and ":" not in host
+    dns = host is not None and not is_ip_literal(host)
     identifier = args.identifier or (
         ".".join(reversed(host.split("."))) + ".egress-warden"
         if dns and host

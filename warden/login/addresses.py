@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -70,12 +69,3 @@ def normalize_portal_url(raw: str, source: str) -> str:
     if parts.query or parts.fragment or parts.username is not None:
         raise LoginError(f"bad portal URL {raw!r} (from {source}): no query or user name", 2)
     return text
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

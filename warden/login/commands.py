@@ -18,7 +18,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from .addresses import ProxyAddress, _is_loopback, normalize_portal_url, parse_proxy_url
+from warden.providers.hostnames import is_loopback
+
+from .addresses import ProxyAddress, normalize_portal_url, parse_proxy_url
 from .base import (
     BUNDLE_FILE,
     CA_FILE,
@@ -140,7 +142,7 @@ def _login(
     proxy = parse_proxy_url(opts.proxy)
     portal = _resolve_portal(opts.portal, env, proxy, transport, console)
     host = urlsplit(portal).hostname or ""
-    if portal.startswith("http://") and not _is_loopback(host):
+    if portal.startswith("http://") and not is_loopback(host):
         console.warn(
             f"the portal {portal} is plain http: your credential crosses the network "
             "unencrypted; ask IT for its https address"

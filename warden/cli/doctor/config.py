@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from warden.config import Config
 from warden.providers.catalog import Catalog
+from warden.providers.hostnames import is_ip_literal
 from warden.validation import Problem
 
 from .results import CheckResult, failure, passed, warning
@@ -61,16 +62,6 @@ def catalog_domains(config: Config, catalog: Catalog | None) -> tuple[str, ...] 
     public = config.identity.portal.public_url
     if public is not None and public.startswith("https://"):
         host = urlsplit(public).hostname or ""
-        if host and not _is_ip(host):
+        if host and not is_ip_literal(host):
             names.append(host.lower())
     return tuple(names)
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
