@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from warden.errors import OperatorError
 from warden.providers.hostnames import is_loopback
 
 log = logging.getLogger(__name__)
@@ -67,17 +68,8 @@ _RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-class JwksError(Exception):
+class JwksError(OperatorError):
     """The key set could not be fetched or used; `diagnostics()` tells the operator why."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        """Cause and fix, ready for an operator's log or terminal."""
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 class JwksFetchError(JwksError):

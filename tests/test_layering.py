@@ -23,8 +23,8 @@ DOMAIN = ("providers", "identity", "policy", "dlp", "audit", "console", "certs")
 #: Top-level folders installed as ``warden.<folder>`` (pyproject's package-dir).
 FOLDERS = ("addons", *DOMAIN)
 #: Small helpers in warden/ that domain packages share (files with private modes, the
-#: worker processes' parent watch); no wiring, no configuration.
-SHARED = ("warden.keyfiles", "warden.lifeline")
+#: worker processes' parent watch, the operator error base); no wiring, no configuration.
+SHARED = ("warden.keyfiles", "warden.lifeline", "warden.errors")
 
 
 def module_name(path: Path) -> str:
