@@ -3,7 +3,9 @@
 After sigstore's errors: ``message`` names the cause (and the path or value concerned),
 ``fix`` is the action that resolves it, and ``diagnostics()`` puts both in the words an
 operator's terminal or log shows. Neither ever holds key material or a secret. Shared by
-the domain packages (certs, audit, identity) like ``keyfiles``: it imports nothing.
+the domain packages (audit, identity) like ``keyfiles``: it imports nothing. ``certs``
+keeps its own ``CAError`` of the same shape: that package imports nothing of ours at all
+(tests/certs/test_certs_boundaries.py), so it can be used on its own.
 """
 
 from __future__ import annotations
