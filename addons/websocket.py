@@ -33,6 +33,9 @@ the whole session (an internal error while judging it) the session is muted inst
 that message and every later one in either direction are dropped, after an ``error``
 event that says why. mitmproxy reassembles a fragmented message before the hook sees it;
 the size cap (``proxy.websocket_max_message_bytes``) refuses larger ones unread.
+
+Over 400 lines: one stage for a socket's life (upgrade, client and server messages, turns)
+sharing its session state.
 """
 
 from __future__ import annotations

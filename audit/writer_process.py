@@ -27,6 +27,9 @@ Child to parent: ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id
 or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
 ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
 ``("fatal", message, fix)`` (could not open the database or key; the child exits).
+
+Over 400 lines: the parent and the child of one pipe protocol, kept together so both sides
+of each frame are read at once.
 """
 
 from __future__ import annotations
