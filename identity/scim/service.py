@@ -2,9 +2,10 @@
 
 HTTP lives in ``routes`` and the pure payload functions (normalising, PATCH, ETags) in
 ``payloads``; this module takes decoded JSON, reads and writes the store, and returns
-scim2-models resources, raising ``ScimError``. Over 400 lines: users and groups are near
-twins here; one table of the two kinds is the next step (issue 17). Everything a request reads or writes is scoped by the
-tenant its token belongs to; another tenant's id is simply "not found".
+scim2-models resources, raising ``ScimError``. Everything a request reads or writes is
+scoped by the tenant its token belongs to; another tenant's id is simply "not found".
+Over 400 lines: users and groups are near twins here; one table of the two kinds is the
+next step (issue 17).
 
 Deprovisioning. A user is deprovisioned when it becomes inactive (``active: false``,
 also Entra's ``"False"``, through PUT or PATCH, or created inactive), when it is
