@@ -1,18 +1,32 @@
-"""Answering a flow ourselves, in its provider's error shape, and saying why in its context.
+"""Answering a flow ourselves, and saying why in its context: the one way a stage answers.
 
-Every stage that refuses a request or withholds an answer (redaction, the pipeline's
-internal-error guard, the audit trail) answers the same way, so the client's SDK shows
-our message and the flow's record names the outcome.
+Every stage that refuses a request or withholds an answer (scope's refusal, identify's
+challenge, policy's error or page, redaction, the pipeline's internal-error guard, the
+audit trail) answers through ``answer`` or, in the provider's error shape so the
+client's SDK shows our message, ``answer_error``; the flow's record names the outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from mitmproxy import http
 
-from warden.context import FlowContext
+from warden.addons.flowcontext import FlowContext
 from warden.providers.errors import error_body
+
+
+def answer(
+    flow: http.HTTPFlow,
+    status: int,
+    content: bytes | str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    outcome: str | None = None,
+) -> None:
+    """Replace the flow's answer; with ``outcome``, mark the flow's context so."""
+    flow.response = http.Response.make(status, content, dict(headers))
+    if outcome is not None:
+        FlowContext.of(flow).replace(outcome=outcome).save(flow)
 
 
 def answer_error(

@@ -23,11 +23,12 @@ import datetime
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
+from warden.addons.flowcontext import FlowContext
 from warden.addons.identify import REFUSED_NOTE, client_address
 from warden.addons.prompts import redacted_prompt
 from warden.addons.scope import parsed_request
@@ -37,17 +38,26 @@ from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_details,
 from warden.audit.record import (
     MAX_CLIENT_CHARS,
     MAX_CONVERSATION_CHARS,
+    MAX_DEPARTMENT,
+    MAX_EMAIL,
     MAX_FINDINGS,
+    MAX_GROUP,
     MAX_GROUPS,
+    MAX_HOST,
     MAX_METHOD_CHARS,
+    MAX_MODEL,
+    MAX_NAME,
     MAX_PATH_CHARS,
+    MAX_POLICY_VERSION,
     MAX_PROMPT_CHARS,
+    MAX_REASON,
+    MAX_REQUEST_ID,
+    MAX_RULE_ID,
+    MAX_SEGMENT,
     SCHEMA_VERSION,
     SYSTEM_TENANT,
     new_record_id,
 )
-from warden.audit_wiring import AuditTrail
-from warden.context import FlowContext
 from warden.providers.clients import client_family
 from warden.providers.sidecalls import side_call_of
 from warden.providers.webapps import CHATGPT_API, file_references
@@ -65,6 +75,17 @@ _OUTCOMES = {
     "policy_error",
     "gateway_error",
 }
+
+
+class AuditTrail(Protocol):
+    """Where records go: the gateway's audit trail (``warden/audit_wiring.py``), passed in."""
+
+    async def record_data(self, data: dict[str, Any]) -> None:
+        """Commit the record; raises ``AuditUnavailable`` when it cannot and the tenant
+        fails closed."""
+
+    def fails_closed(self, tenant: str) -> bool:
+        """True when a flow of ``tenant`` must not go on without its record."""
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -101,9 +122,11 @@ def flow_record(
     principal: dict[str, Any] = {
         "issuer": p.issuer if p else None,
         "subject": p.subject if p else None,
-        "email": fit_text(p.email, max_len=320) if p else None,
-        "department": fit_text(p.department, max_len=128) if p else None,
-        "groups": [fit_text(g, max_len=256) or "-" for g in p.groups[:MAX_GROUPS]] if p else [],
+        "email": fit_text(p.email, max_len=MAX_EMAIL) if p else None,
+        "department": fit_text(p.department, max_len=MAX_DEPARTMENT) if p else None,
+        "groups": [fit_text(g, max_len=MAX_GROUP) or "-" for g in p.groups[:MAX_GROUPS]]
+        if p
+        else [],
         "auth_method": p.auth_method if p else None,
         # a prefix names the session; the hash is not shown
         "session_id": p.session_id[:16] if p and p.session_id else None,
@@ -116,13 +139,13 @@ def flow_record(
             "host": d.host,
             "api_kind": "webapp" if d.kind == "webapp" else "api",
             "api": d.api,
-            "model": fit_text(d.model, max_len=256),
+            "model": fit_text(d.model, max_len=MAX_MODEL),
         }
         if d
         else {
             "provider": "-",
             "service": "-",
-            "host": fit_text(req.host, max_len=253) or "-",
+            "host": fit_text(req.host, max_len=MAX_HOST) or "-",
             "api_kind": "api",
             "api": None,
             "model": None,
@@ -131,18 +154,19 @@ def flow_record(
     decision = (
         {
             "action": ctx.decision.action,
-            "rule_id": fit_text(ctx.decision.rule_id, max_len=128) or "-",
-            "policy_version": fit_text(ctx.decision.policy_version, max_len=128) or "-",
-            "reason": fit_text(ctx.decision.reason, max_len=1024, multiline=True),
+            "rule_id": fit_text(ctx.decision.rule_id, max_len=MAX_RULE_ID) or "-",
+            "policy_version": fit_text(ctx.decision.policy_version, max_len=MAX_POLICY_VERSION)
+            or "-",
+            "reason": fit_text(ctx.decision.reason, max_len=MAX_REASON, multiline=True),
         }
         if ctx.decision
         else None
     )
     findings = [
         {
-            "entity_type": fit_text(e.entity_type, max_len=64) or "-",
+            "entity_type": fit_text(e.entity_type, max_len=MAX_NAME) or "-",
             "count": e.count,
-            "segment": fit_text(e.segment, max_len=256) or "-",
+            "segment": fit_text(e.segment, max_len=MAX_SEGMENT) or "-",
         }
         for e in (ctx.redaction.entities[:MAX_FINDINGS] if ctx.redaction else ())
     ]
@@ -179,7 +203,7 @@ def flow_record(
         status = None
     if resp is not None and d is not None and ctx.outcome is None:
         # The provider's own request id lets the SIEM join our record with the provider's logs.
-        rid = fit_text(_upstream_request_id(resp.headers), max_len=128)
+        rid = fit_text(_upstream_request_id(resp.headers), max_len=MAX_REQUEST_ID)
         if rid:
             fitted["upstream_request_id"] = rid
     for note in ctx.notes:

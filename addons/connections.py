@@ -39,7 +39,7 @@ from mitmproxy.proxy.layers.http import _http1
 from mitmproxy.proxy.layers.http._base import ReceiveHttp
 from mitmproxy.proxy.layers.http._events import ErrorCode, HttpEvent, ResponseProtocolError
 
-from warden.metrics import GatewayMetrics
+from warden.addons.metrics import FlowMetrics
 
 logger = logging.getLogger("warden.connections")
 
@@ -189,7 +189,7 @@ class ConnectionGuard:
         self,
         limits: ConnectionLimits,
         handlers: Mapping[Any, Any],
-        metrics: GatewayMetrics,
+        metrics: FlowMetrics,
     ) -> None:
         self.limits = limits
         #: mitmproxy's live connection handlers by client id (``Proxyserver.connections``).

@@ -31,10 +31,10 @@ from typing import Final
 from mitmproxy import http
 
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
+from warden.addons.flowcontext import FlowContext
 from warden.audit import AuditStoreError, format_ts
 from warden.audit.evidence import CapturedBody, EvidenceEnvelope, EvidenceError
 from warden.audit.evidence_store import HASH_KEY, ID_KEY, TRUNCATED_KEY, EvidenceSealer
-from warden.context import FlowContext
 
 logger = logging.getLogger("warden.evidence")
 

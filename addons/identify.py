@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 from mitmproxy import connection, http
 
-from warden.context import FlowContext, Principal
+from warden.addons.answers import answer, answer_error
+from warden.addons.flowcontext import FlowContext, Principal
 from warden.identity.events import AuthEvent, AuthEvents
 from warden.identity.portal import PORTAL_COOKIES, PortalSettings, eligible_for_surrogate
 from warden.identity.resolver import (
@@ -40,7 +41,6 @@ from warden.identity.resolver import (
     parse_proxy_authorization,
 )
 from warden.identity.sessions import UserIdentity
-from warden.providers.errors import error_body
 
 logger = logging.getLogger("warden.identify")
 
@@ -262,12 +262,10 @@ class Identify:
         """``http://warden.internal/.well-known/egress-warden`` through the proxy: tells
         `warden login` where the portal is, knowing only the proxy's address."""
         if flow.request.path != "/.well-known/egress-warden":
-            flow.response = http.Response.make(404, b"not found\n", {"Content-Type": "text/plain"})
+            answer(flow, 404, b"not found\n", {"Content-Type": "text/plain"})
             return
         body = json.dumps({"portal": self.portal.public_url, "proxy": self.portal.proxy_url})
-        flow.response = http.Response.make(
-            200, body, {"Content-Type": "application/json", "Cache-Control": "no-store"}
-        )
+        answer(flow, 200, body, {"Content-Type": "application/json", "Cache-Control": "no-store"})
 
     def _challenge(self, flow: http.HTTPFlow, ctx: FlowContext, problem: str | None) -> None:
         dest = ctx.destination
@@ -275,10 +273,13 @@ class Identify:
         portal = self.portal.public_url
         if dest.kind == "webapp" and is_navigation(flow.request):
             target = quote(flow.request.pretty_url, safe="")
-            flow.response = http.Response.make(
+            location = f"{portal}/portal/login?next={target}"
+            answer(
+                flow,
                 302,
                 b"",
-                {"Location": f"{portal}/portal/login?next={target}", "Cache-Control": "no-store"},
+                {"Location": location, "Cache-Control": "no-store"},
+                "unauthenticated",
             )
         else:
             message = (problem or "Egress Warden: you are not signed in.") + (
@@ -287,15 +288,12 @@ class Identify:
                 "`Proxy-Authorization: Bearer <JWT from your IdP>`."
             )
             status = 407 if dest.kind == "api" else 401
-            headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+            headers = {"Cache-Control": "no-store"}
             if status == 407:
                 headers["Proxy-Authenticate"] = 'Basic realm="Egress Warden"'
-            flow.response = http.Response.make(
-                status,
-                error_body(dest.provider, status, message, "warden_unauthenticated"),
-                headers,
+            answer_error(
+                flow, status, message, "warden_unauthenticated", "unauthenticated", headers
             )
-        ctx.replace(outcome="unauthenticated").save(flow)
 
 
 def _principal(owner: UserIdentity, exc: CredentialRejected) -> Principal:

@@ -33,10 +33,10 @@ from typing import Any, Final
 from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 
-from warden import context
+from warden.addons import flowcontext as context
 from warden.addons import websocket
 from warden.addons.answers import answer_error
-from warden.context import FlowContext
+from warden.addons.flowcontext import FlowContext
 
 logger = logging.getLogger("warden.pipeline")
 

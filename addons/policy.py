@@ -10,18 +10,22 @@ scan. Usage is counted against the quotas when the answer is complete.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Literal, Protocol
 
 from mitmproxy import http
 
+from warden.addons.answers import answer
+from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal, Usage
 from warden.addons.identify import is_navigation
 from warden.addons.scope import parsed_request
-from warden.context import Decision, Destination, FlowContext, Principal, Usage
 from warden.policy import (
     PAGE_HEADERS,
     ApiError,
+    CoachAcknowledgements,
     PolicyDecision,
+    PolicyHolder,
     PrincipalFacts,
+    Quotas,
     RequestFacts,
     block_page,
     block_response,
@@ -32,8 +36,22 @@ from warden.policy import (
     quota_response,
     usage_or_estimate,
 )
-from warden.policy_wiring import PolicyRuntime
 from warden.providers.shapes import Usage as ProviderUsage
+
+
+class PolicyRuntime(Protocol):
+    """The policy in force, quotas and coaching, as the stages use them; the gateway passes
+    its runtime (``warden/policy_wiring.py``) in when it builds the chain."""
+
+    holder: PolicyHolder
+    quotas: Quotas
+    acks: CoachAcknowledgements
+    portal_url: str
+
+    def acknowledge_url(
+        self, principal: PrincipalFacts, decision: PolicyDecision, next_url: str
+    ) -> str:
+        """The portal link that acknowledges ``decision``'s notice for ``principal``."""
 
 
 def principal_facts(p: Principal | None) -> PrincipalFacts:
@@ -74,11 +92,11 @@ def as_context(decision: PolicyDecision) -> Decision:
 
 
 def _answer(flow: http.HTTPFlow, error: ApiError) -> None:
-    flow.response = http.Response.make(error.status, error.body, dict(error.headers))
+    answer(flow, error.status, error.body, error.headers)
 
 
 def _page(flow: http.HTTPFlow, status: int, text: str) -> None:
-    flow.response = http.Response.make(status, text.encode(), dict(PAGE_HEADERS))
+    answer(flow, status, text.encode(), PAGE_HEADERS)
 
 
 class PolicyEnforcer:

@@ -5,16 +5,15 @@ Kept only when the policy's logging level asks for it, never in the flow's metad
 
 from __future__ import annotations
 
-import weakref
-
 from mitmproxy import http
 
-_prompts: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+from warden.addons.flowstate import state, state_of
 
 
 def keep_redacted_prompt(flow: http.HTTPFlow, text: str) -> None:
-    _prompts[flow] = text
+    state(flow).prompt = text
 
 
 def redacted_prompt(flow: http.HTTPFlow) -> str | None:
-    return _prompts.get(flow)
+    kept = state_of(flow)
+    return kept.prompt if kept is not None else None

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import weakref
 
 from mitmproxy import http
 
 from warden.addons.answers import answer_error
+from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
+from warden.addons.flowstate import state, state_of
 from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.addons.prompts import keep_redacted_prompt
 from warden.addons.response import add_stream_stage
 from warden.addons.scope import parsed_request
-from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.dlp import (
     DlpBusy,
     DlpError,
     DlpRunner,
     DlpTimeout,
-    PseudonymVault,
     restore_answer_body,
     restore_json_response,
     restore_streamed_answer,
@@ -47,8 +46,6 @@ logger = logging.getLogger("warden.redact")
 WEB_ANSWER_APIS = frozenset(
     {"chatgpt.conversation", "claude.completion", "gemini_web.stream_generate"}
 )
-
-_vaults: weakref.WeakKeyDictionary[http.HTTPFlow, PseudonymVault] = weakref.WeakKeyDictionary()
 
 
 def profile_for(d: Decision | None, default_profile: str | None) -> str | None:
@@ -177,7 +174,7 @@ class Redactor:
             body = flow.request.get_content(strict=False) or b""
             flow.request.content = rewrite_request(parsed, body, result.replacements)
         if result.vault is not None:
-            _vaults[flow] = result.vault
+            state(flow).vault = result.vault
             # The answer is rewritten to restore pseudonyms: ask for it uncompressed.
             flow.request.headers["accept-encoding"] = "identity"
         if ctx.decision is not None and ctx.decision.logging != "metadata":
@@ -185,7 +182,7 @@ class Redactor:
             keep_redacted_prompt(flow, "\n\n".join(texts))
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        vault = _vaults.get(flow)
+        vault = kept.vault if (kept := state_of(flow)) else None
         if vault is None or flow.response is None or not flow.response.stream:
             return
         dest = FlowContext.of(flow).destination
@@ -195,7 +192,7 @@ class Redactor:
         add_stream_stage(flow, lambda limit: restore_streamed_answer(api, vault, limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
-        vault = _vaults.get(flow)
+        vault = kept.vault if (kept := state_of(flow)) else None
         if vault is None or flow.response is None or flow.response.stream:
             return
         dest = FlowContext.of(flow).destination

@@ -34,7 +34,7 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, Decoder, UndecodableBody, decoded
-from warden.context import FlowContext, Usage
+from warden.addons.flowcontext import FlowContext, Usage
 from warden.policy.usage import estimate_tokens
 from warden.providers.conversations import ResponseThreads, answer_id
 from warden.providers.errors import stream_error_event

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -26,12 +25,13 @@ from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import layer, layers
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
-from warden.addons.answers import answer_error
+from warden.addons.answers import answer, answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.connections import MITMPROXY_REQUEST_TOO_LARGE, Refused
+from warden.addons.flowcontext import Decision, Destination, FlowContext
+from warden.addons.flowstate import state, state_of
+from warden.addons.metrics import FlowMetrics
 from warden.addons.names import Misdirected, is_address, judge
-from warden.context import Decision, Destination, FlowContext
-from warden.metrics import GatewayMetrics
 from warden.providers import conversations
 from warden.providers.catalog import Catalog, Service
 from warden.providers.parse import parse_request
@@ -39,13 +39,12 @@ from warden.providers.shapes import ParsedRequest
 
 logger = logging.getLogger("warden.scope")
 
-# What the adapter parsed, prompt text included, lives beside the flow in memory only: the
-# flow's metadata is saved and shown, and must never hold prompt text.
-_parsed: weakref.WeakKeyDictionary[http.HTTPFlow, ParsedRequest] = weakref.WeakKeyDictionary()
-
 
 def parsed_request(flow: http.HTTPFlow) -> ParsedRequest | None:
-    return _parsed.get(flow)
+    """What the adapter parsed, prompt text included: in the flow's state, in memory only
+    (the flow's metadata is saved and shown, and must never hold prompt text)."""
+    kept = state_of(flow)
+    return kept.parsed if kept is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class Scope:
         self,
         catalog: Catalog,
         refused: Sequence[RefusedHost],
-        metrics: GatewayMetrics,
+        metrics: FlowMetrics,
         decoded_body_bytes: int = DECODED_BODY_BYTES,
         threads: conversations.ResponseThreads | None = None,
     ) -> None:
@@ -138,10 +137,8 @@ class Scope:
 
     def _refuse(self, flow: http.HTTPFlow, refusal: RefusedHost) -> None:
         body = f"Egress Warden refused the connection to {flow.request.host}: {refusal.reason}\n"
-        flow.response = http.Response.make(
-            403, body, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
-        )
-        FlowContext.of(flow).replace(outcome="refused_host").save(flow)
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"}
+        answer(flow, 403, body, headers, "refused_host")
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         # The labels say what the CONNECT target names; only the TLS SNI or Host that
@@ -295,7 +292,7 @@ class Scope:
             flow.request.headers,  # read by the adapters that need it (Bedrock) only
             body,
         )
-        _parsed[flow] = parsed
+        state(flow).parsed = parsed
         ctx.replace(
             destination=Destination(
                 service_id=service.id,

@@ -6,12 +6,12 @@ from typing import Any
 
 from mitmproxy import http
 
-from warden.context import FlowContext
-from warden.metrics import GatewayMetrics
+from warden.addons.flowcontext import FlowContext
+from warden.addons.metrics import FlowMetrics
 
 
 class Telemetry:
-    def __init__(self, metrics: GatewayMetrics) -> None:
+    def __init__(self, metrics: FlowMetrics) -> None:
         self.metrics = metrics
         # The labelled series, looked up once: labels() takes a lock and checks its
         # arguments each call. Hosts are catalog hosts, so these stay small.

@@ -24,9 +24,9 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
+from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
 from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
 from warden.audit.fields import fit_text
-from warden.context import Decision, EntityCount, FlowContext, Redaction
 from warden.files import INSPECTED_KINDS, TEXT_KINDS, ExtractLimits, FileFacts, file_facts
 from warden.policy import PAGE_HEADERS, PolicyDecision, block_page, block_response, decide
 from warden.policy.uploads import FileVerdict, UploadRules, judge_file, judge_scan, upload_rules

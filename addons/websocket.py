@@ -33,6 +33,9 @@ the whole session (an internal error while judging it) the session is muted inst
 that message and every later one in either direction are dropped, after an ``error``
 event that says why. mitmproxy reassembles a fragmented message before the hook sees it;
 the size cap (``proxy.websocket_max_message_bytes``) refuses larger ones unread.
+
+Over 400 lines: one stage for a socket's life (upgrade, client and server messages, turns)
+sharing its session state.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -49,13 +51,14 @@ from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketMessage
 
+from warden.addons.answers import answer_error
 from warden.addons.audit import Audit
+from warden.addons.flowcontext import EntityCount, FlowContext, Redaction, Usage
+from warden.addons.flowstate import state, state_of
 from warden.addons.identify import Identify
 from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
-from warden.context import EntityCount, FlowContext, Redaction, Usage
 from warden.identity.resolver import CredentialRejected
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
-from warden.providers.errors import error_body
 from warden.providers.rewrite import rewrite_request
 from warden.providers.shapes import SegmentPath, TextSegment
 from warden.providers.sockets import (
@@ -102,14 +105,6 @@ class Session:
     open_turns: dict[str | None, tuple[str, FlowContext, float]] = field(default_factory=dict)
 
 
-# The protocol of each admitted upgrade (set in ``request``, turned into a session when
-# the socket starts), and the live sessions; in memory beside the flow, never in metadata.
-_admitted: weakref.WeakKeyDictionary[http.HTTPFlow, tuple[SocketProtocol | None, str | None]] = (
-    weakref.WeakKeyDictionary()
-)
-_sessions: weakref.WeakKeyDictionary[http.HTTPFlow, Session] = weakref.WeakKeyDictionary()
-
-
 def _is_upgrade(request: http.Request) -> str | None:
     """The ``Upgrade`` a request asks for (lower-cased), or ``None``."""
     value = request.headers.get("upgrade")
@@ -130,9 +125,9 @@ def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403)
 
 def mute(flow: http.HTTPFlow, text: str) -> None:
     """Stop the session: this message and every later one are dropped (see module doc)."""
-    session = _sessions.get(flow)
-    if session is not None:
-        session.muted = text
+    kept = state_of(flow)
+    if kept is not None and kept.socket is not None:
+        kept.socket.muted = text
     refuse_message(flow, text, "warden_session_stopped", 502)
 
 
@@ -195,11 +190,12 @@ class WebSocketInspector:
                     "warden_websocket_unknown",
                 )
                 return
-            _admitted[flow] = (None, None)
+            # the protocol of an admitted upgrade, turned into a session when it starts
+            state(flow).admitted_socket = (None, None)
             ctx.replace(notes=(*ctx.notes, "websocket_unread")).save(flow)
             return
         protocol, model = found
-        _admitted[flow] = found
+        state(flow).admitted_socket = found
         ctx.replace(
             destination=replace(
                 dest, api=protocol.api, model=model, parsed=True, unparsed_reason=None
@@ -217,14 +213,7 @@ class WebSocketInspector:
         return decision.action != "block"
 
     def _refuse_upgrade(self, flow: http.HTTPFlow, status: int, text: str, code: str) -> None:
-        ctx = FlowContext.of(flow)
-        provider = ctx.destination.provider if ctx.destination else "openai"
-        flow.response = http.Response.make(
-            status,
-            error_body(provider, status, text, code),
-            {"Content-Type": "application/json", "Connection": "close"},
-        )
-        ctx.replace(outcome="blocked").save(flow)
+        answer_error(flow, status, text, code, "blocked", {"Connection": "close"})
 
     def response(self, flow: http.HTTPFlow) -> None:
         # mitmproxy turns a 101 to a request it does not see as a WebSocket into a raw TCP
@@ -234,7 +223,8 @@ class WebSocketInspector:
         if FlowContext.of(flow).destination is None:
             return
         switched_to = (flow.response.headers.get("upgrade") or "").strip().lower()
-        if flow in _admitted and switched_to == "websocket":
+        kept = state_of(flow)
+        if kept is not None and kept.admitted_socket is not None and switched_to == "websocket":
             return
         self._refuse_upgrade(
             flow,
@@ -246,10 +236,10 @@ class WebSocketInspector:
     # -- the session -------------------------------------------------------------------
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
-        admitted = _admitted.pop(flow, None)
-        if admitted is None:
+        kept = state_of(flow)
+        if kept is None or kept.admitted_socket is None:
             return
-        _sessions[flow] = Session(*admitted)
+        kept.socket, kept.admitted_socket = Session(*kept.admitted_socket), None
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:
@@ -258,7 +248,8 @@ class WebSocketInspector:
         # the gateway needs none of the earlier ones (mitmproxy relays the current one from
         # its own reference), so a long session does not grow without bound.
         del flow.websocket.messages[:-1]
-        session = _sessions.get(flow)
+        kept = state_of(flow)
+        session = kept.socket if kept is not None else None
         if session is None:
             return
         message = flow.websocket.messages[-1]
@@ -275,7 +266,10 @@ class WebSocketInspector:
             await self._server(flow, session, message)
 
     async def websocket_end(self, flow: http.HTTPFlow) -> None:
-        session = _sessions.pop(flow, None)
+        kept = state_of(flow)
+        session = kept.socket if kept is not None else None
+        if kept is not None:
+            kept.socket = None
         if session is None or flow.websocket is None:
             return
         ws = flow.websocket

@@ -34,7 +34,6 @@ from .retention import PurgeResult, purge
 from .store import Appended, AuditLog, Head
 from .tail import tail
 from .verify import TenantSummary, VerifyReport, verify
-from .writer import AuditWriter
 
 __all__ = [
     "CSV_COLUMNS",
@@ -45,7 +44,6 @@ __all__ = [
     "AuditRecordError",
     "AuditStoreError",
     "AuditUnavailable",
-    "AuditWriter",
     "Checkpoint",
     "CheckpointPolicy",
     "CheckpointSigner",

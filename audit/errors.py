@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from warden.errors import OperatorError
+
 
 class AuditRecordError(ValueError):
     """An audit record is malformed: a field has the wrong type, size or value.
@@ -16,17 +18,8 @@ class AuditRecordError(ValueError):
         self.problem = problem
 
 
-class AuditStoreError(Exception):
+class AuditStoreError(OperatorError):
     """The audit database cannot be opened or written; `diagnostics()` says what to do."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        """Cause and fix, ready to print to an operator's terminal."""
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 class AuditUnavailable(Exception):

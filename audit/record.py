@@ -52,6 +52,22 @@ OUTCOMES: Final = frozenset(
 MAX_PROMPT_CHARS: Final = 262_144
 MAX_GROUPS: Final = 128
 MAX_FINDINGS: Final = 256
+# Longest text per field, in characters: the schema's checks below and the flow record
+# builder (addons/audit.py), which fits what a client, an upstream or an IdP chose, share them.
+MAX_ISSUER: Final = 512
+MAX_SUBJECT: Final = 256
+MAX_EMAIL: Final = 320  # RFC 5321's path limit
+MAX_DEPARTMENT: Final = 128
+MAX_GROUP: Final = 256
+MAX_SESSION_ID: Final = 128
+MAX_NAME: Final = 64  # provider, service, API, entity type
+MAX_HOST: Final = 253  # a DNS name's limit
+MAX_MODEL: Final = 256
+MAX_RULE_ID: Final = 128
+MAX_POLICY_VERSION: Final = 128
+MAX_REASON: Final = 1024
+MAX_SEGMENT: Final = 256
+MAX_REQUEST_ID: Final = 128
 #: Named limits of the ``request`` part (what the HTTP request line and headers said).
 MAX_METHOD_CHARS: Final = 16
 MAX_PATH_CHARS: Final = 2048
@@ -85,21 +101,23 @@ class Principal:
     client_addr: str | None = None
 
     def __post_init__(self) -> None:
-        f.optional_text("principal.issuer", self.issuer, max_len=512)
-        f.optional_text("principal.subject", self.subject, max_len=256)
+        f.optional_text("principal.issuer", self.issuer, max_len=MAX_ISSUER)
+        f.optional_text("principal.subject", self.subject, max_len=MAX_SUBJECT)
         if (self.issuer is None) != (self.subject is None):
             raise AuditRecordError(
                 "principal", "issuer and subject go together: set both or neither"
             )
-        f.optional_text("principal.email", self.email, max_len=320)
-        f.optional_text("principal.department", self.department, max_len=128)
+        f.optional_text("principal.email", self.email, max_len=MAX_EMAIL)
+        f.optional_text("principal.department", self.department, max_len=MAX_DEPARTMENT)
         object.__setattr__(
             self,
             "groups",
-            f.string_tuple("principal.groups", self.groups, max_items=MAX_GROUPS, max_len=256),
+            f.string_tuple(
+                "principal.groups", self.groups, max_items=MAX_GROUPS, max_len=MAX_GROUP
+            ),
         )
         f.optional_token("principal.auth_method", self.auth_method)
-        f.optional_text("principal.session_id", self.session_id, max_len=128)
+        f.optional_text("principal.session_id", self.session_id, max_len=MAX_SESSION_ID)
         f.optional_ip_address("principal.client_addr", self.client_addr)
 
 
@@ -115,12 +133,12 @@ class Destination:
     model: str | None = None
 
     def __post_init__(self) -> None:
-        f.text("destination.provider", self.provider, max_len=64)
-        f.text("destination.service", self.service, max_len=64)
-        f.text("destination.host", self.host, max_len=253)
+        f.text("destination.provider", self.provider, max_len=MAX_NAME)
+        f.text("destination.service", self.service, max_len=MAX_NAME)
+        f.text("destination.host", self.host, max_len=MAX_HOST)
         f.one_of("destination.api_kind", self.api_kind, API_KINDS)
-        f.optional_text("destination.api", self.api, max_len=64)
-        f.optional_text("destination.model", self.model, max_len=256)
+        f.optional_text("destination.api", self.api, max_len=MAX_NAME)
+        f.optional_text("destination.model", self.model, max_len=MAX_MODEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +174,9 @@ class Decision:
 
     def __post_init__(self) -> None:
         f.token("decision.action", self.action)
-        f.text("decision.rule_id", self.rule_id, max_len=128)
-        f.text("decision.policy_version", self.policy_version, max_len=128)
-        f.optional_text("decision.reason", self.reason, max_len=1024, multiline=True)
+        f.text("decision.rule_id", self.rule_id, max_len=MAX_RULE_ID)
+        f.text("decision.policy_version", self.policy_version, max_len=MAX_POLICY_VERSION)
+        f.optional_text("decision.reason", self.reason, max_len=MAX_REASON, multiline=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +188,9 @@ class DlpFinding:
     segment: str
 
     def __post_init__(self) -> None:
-        f.text("findings.entity_type", self.entity_type, max_len=64)
+        f.text("findings.entity_type", self.entity_type, max_len=MAX_NAME)
         f.integer("findings.count", self.count, minimum=1)
-        f.text("findings.segment", self.segment, max_len=256)
+        f.text("findings.segment", self.segment, max_len=MAX_SEGMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +264,6 @@ def format_ts(moment: datetime.datetime) -> str:
         raise ValueError("audit timestamps need a timezone-aware datetime (use datetime.UTC)")
     utc = moment.astimezone(datetime.UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="milliseconds") + "Z"
-
-
-def parse_ts(value: str) -> datetime.datetime:
-    """The inverse of `format_ts`."""
-    return datetime.datetime.fromisoformat(value)
 
 
 def new_record_id() -> str:

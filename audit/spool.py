@@ -28,6 +28,9 @@ decides; a crash of the process loses nothing, a power loss may). ``sync()`` may
 worker thread while the event loop keeps appending.
 
 Not thread-safe apart from ``sync()``: one owner (the shipper's task) calls the rest.
+
+Over 400 lines: segment files, their crash recovery and the size bound are one on-disk
+format, read and written here.
 """
 
 from __future__ import annotations

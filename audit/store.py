@@ -1,6 +1,6 @@
 """`AuditLog`: appending records to the per-tenant hash chains, and writing checkpoints.
 
-One `AuditLog` is the single writer of an audit database (`AuditWriter` gives it a
+One `AuditLog` is the single writer of an audit database (the writer process gives it a
 thread). Each tenant's head (number and hash of its newest record) is cached in memory,
 loaded on open and reloaded whenever another connection has committed since (SQLite's
 ``data_version``), e.g. a retention purge run from the CLI. ``append`` writes a whole

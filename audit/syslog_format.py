@@ -14,6 +14,9 @@ dict) to bytes; no I/O. What goes where:
 
 Every message carries ``record_id`` (checkpoints: ``tenant`` + ``tenant_seq``) so a SIEM
 can drop the duplicates that at-least-once delivery may produce.
+
+Over 400 lines: RFC 5424 and CEF escaping and truncation rules are tables kept beside the
+one formatter that applies them.
 """
 
 from __future__ import annotations

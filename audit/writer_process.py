@@ -5,7 +5,7 @@ gateway's own interpreter they compete with the event loop for the GIL, and each
 between the two threads costs more than the work (bench/proxy.py measured ~400 µs of the
 gateway's CPU per audited flow with the writer on a thread, ~25 µs with it here). So the
 gateway starts ``python -m warden.audit.writer_process``, which runs the same
-group commit and checkpoint schedule as `AuditWriter`, on one thread of its own interpreter,
+group commit and checkpoint schedule (`writer`), on one thread of its own interpreter,
 on the other core: it waits for input, commits everything that arrived in one transaction,
 and answers all of it in one write.
 
@@ -27,6 +27,9 @@ Child to parent: ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id
 or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
 ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
 ``("fatal", message, fix)`` (could not open the database or key; the child exits).
+
+Over 400 lines: the parent and the child of one pipe protocol, kept together so both sides
+of each frame are read at once.
 """
 
 from __future__ import annotations

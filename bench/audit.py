@@ -1,8 +1,8 @@
-"""Audit log benchmark: sustained records/s through AuditWriter, and the latency it adds per flow.
+"""Audit log benchmark: sustained records/s through the audit writer process, and the latency
+it adds per flow.
 
-Run: ``.venv/bin/python bench/audit.py [--seconds 5] [--synchronous NORMAL|FULL]
-[--writer process|thread]``. ``process`` (the default) is the writer process `warden run`
-uses; ``thread`` runs the same group commit on a thread of this process.
+Run: ``.venv/bin/python bench/audit.py [--seconds 5] [--synchronous NORMAL|FULL]``; the
+writer is the child process `warden run` uses (the thread writer it replaced is gone).
 
 1. Throughput: 256 asyncio tasks each ``await writer.write(record)`` in a loop for
    ``--seconds``; records are built (and validated) on the event loop as the proxy would,
@@ -23,13 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from warden.audit import (
-    AuditLog,
     AuditRecord,
-    AuditWriter,
-    CheckpointSigner,
     Decision,
     Destination,
     DlpFinding,
@@ -80,27 +75,19 @@ def make_record(n: int) -> AuditRecord:
     )
 
 
-type Writer = AuditWriter | AuditWriterProcess
+type Writer = AuditWriterProcess
 
 
-async def open_writer(folder: Path, synchronous: str, kind: str) -> Writer:
-    if kind == "process":  # what `warden run` uses
-        writer = AuditWriterProcess(
-            WriterSettings(folder / "audit.db", folder, synchronous)  # type: ignore[arg-type]
-        )
-        await writer.start()
-        return writer
-    log = AuditLog.open(folder / "audit.db", synchronous=synchronous)  # type: ignore[arg-type]
-    thread_writer = AuditWriter(log, signer=CheckpointSigner(Ed25519PrivateKey.generate()))
-    thread_writer.start()
-    return thread_writer
+async def open_writer(folder: Path, synchronous: str) -> Writer:
+    writer = AuditWriterProcess(
+        WriterSettings(folder / "audit.db", folder, synchronous)  # type: ignore[arg-type]
+    )
+    await writer.start()
+    return writer
 
 
 async def close_writer(writer: Writer) -> None:
-    if isinstance(writer, AuditWriterProcess):
-        await writer.close()
-    else:
-        writer.close()
+    await writer.close()
 
 
 async def throughput(writer: Writer, seconds: float, concurrency: int = 256) -> float:
@@ -152,26 +139,20 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
-    parser.add_argument(
-        "--writer",
-        choices=("process", "thread"),
-        default="process",
-        help="the writer process the gateway uses, or the same writer on a thread",
-    )
     args = parser.parse_args()
 
     rows: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "throughput"
         folder.mkdir()
-        writer = await open_writer(folder, args.synchronous, args.writer)
+        writer = await open_writer(folder, args.synchronous)
         rate = await throughput(writer, args.seconds)
         await close_writer(writer)
         rows.append(("sustained, 256 concurrent writers", f"{rate:,.0f}", "", "", ""))
         for target in (500, 2000):
             folder = Path(tmp) / f"steady-{target}"
             folder.mkdir()
-            writer = await open_writer(folder, args.synchronous, args.writer)
+            writer = await open_writer(folder, args.synchronous)
             latencies = await steady(writer, target, args.seconds)
             await close_writer(writer)
             ms = [v * 1000 for v in latencies]
@@ -185,7 +166,7 @@ async def main() -> None:
                 )
             )
     header = (
-        f"audit write ({args.writer}, synchronous={args.synchronous})",
+        f"audit write (process, synchronous={args.synchronous})",
         "records/s",
         "p50 ms",
         "p99 ms",

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import sys
 
-from warden import addons
+from warden import stages
 from warden.cli import main
 
 
 def _keep_only(names: set[str]) -> None:
-    full_chain = addons.chain
+    full_chain = stages.chain
 
     def chain(*args: object, **kwargs: object) -> list[object]:
         return [a for a in full_chain(*args, **kwargs) if type(a).__name__ in names]  # type: ignore[arg-type]
 
-    addons.chain = chain  # the gateway calls addons.chain(...)
+    stages.chain = chain  # the gateway calls stages.chain(...)
 
 
 if __name__ == "__main__":
-    stages, rest = sys.argv[1], sys.argv[2:]
+    names, rest = sys.argv[1], sys.argv[2:]
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    _keep_only(set(stages.split(",")))
+    _keep_only(set(names.split(",")))
     sys.argv = ["warden", *rest]
     sys.exit(main())

@@ -136,8 +136,6 @@ class Detector:
 
     def detect(self, text: str) -> list[Finding]:
         """The profile's entities in ``text``, overlaps resolved, in text order."""
-        if not self.profile.prescan:
-            return self.detect_full(text)
         text = unescaped(text)
         raw: list[RecognizerResult] = []
         for recognizer, windows in self.prescan.windows(text):

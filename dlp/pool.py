@@ -184,7 +184,7 @@ class DlpRunner:
         if not segments:
             return ScanResult({}, (), frozenset(), None)
         result: ScanResult = await self._run(
-            principal, self._timeout, self._job, profile_id, tuple(segments)
+            principal, _cost(segments), self._timeout, self._job, profile_id, tuple(segments)
         )
         return result
 
@@ -203,12 +203,25 @@ class DlpRunner:
         if profile_id is not None and profile_id not in self._profiles:
             raise KeyError(f"no DLP profile {profile_id!r}")
         result: FileScan = await self._run(
-            principal, self._file_timeout, self._file_job, profile_id, data, kind, label, limits
+            principal,
+            len(data),  # a file's turn costs its bytes, as a prompt's costs its characters
+            self._file_timeout,
+            self._file_job,
+            profile_id,
+            data,
+            kind,
+            label,
+            limits,
         )
         return result
 
     async def _run(
-        self, principal: str, limit_s: float, job: Callable[..., object], *args: object
+        self,
+        principal: str,
+        cost: int,
+        limit_s: float,
+        job: Callable[..., object],
+        *args: object,
     ) -> Any:
         if self._in_flight >= self._max_in_flight:
             raise DlpBusy(f"DLP scan refused: {self._in_flight} scans already in flight")
@@ -223,7 +236,7 @@ class DlpRunner:
         try:
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._slots.acquire(principal, _cost(segments))
+                    await self._slots.acquire(principal, cost)
             except TimeoutError:
                 raise DlpBusy(
                     f"DLP scan refused: no DLP worker was free within {self._timeout:g} s"

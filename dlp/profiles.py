@@ -212,8 +212,6 @@ class DlpProfile(_Strict):
     #: Hex characters of the HMAC kept by ``hash`` (32 bits by default: enough to tell
     #: values apart in one tenant's records, too few to test guesses against offline).
     hash_length: Annotated[int, Field(ge=8, le=64)] = 8
-    #: Use the pre-scan (the default). ``false`` runs every recognizer over the whole text.
-    prescan: bool = True
 
     @field_validator("phone_regions")
     @classmethod

@@ -32,6 +32,9 @@ answer there (fail closed) instead of passing it on unrestored or holding it unb
 
 Placeholders are restored only if they are in the flow's vault: ``<EMAIL_ADDRESS_1>`` of
 a value that was redacted (not pseudonymized) stays as it is.
+
+Over 400 lines: restoring in JSON and in each stream shape shares one placeholder matcher
+and its split-across-events state.
 """
 
 from __future__ import annotations

@@ -38,19 +38,6 @@ class AuthEvents(Protocol):
     def emit(self, event: AuthEvent) -> None: ...
 
 
-class LoggedAuthEvents:
-    def emit(self, event: AuthEvent) -> None:
-        logger.info(
-            "%s tenant=%s sub=%s method=%s client=%s%s",
-            event.name,
-            event.tenant or "-",
-            event.subject or "-",
-            event.auth_method or "-",
-            event.client_addr or "-",
-            f" reason={event.reason}" if event.reason else "",
-        )
-
-
 #: Failures that anyone can cause without being anyone: throttled per source.
 ANONYMOUS_FAILURES = frozenset(
     {"login.failed", "credential.rejected", "logout.backchannel_rejected"}

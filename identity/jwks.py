@@ -15,7 +15,6 @@ out every service that already holds a valid token (ARCHITECTURE.md, "IdP down")
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import time
@@ -32,6 +31,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
+
+from warden.errors import OperatorError
+from warden.providers.hostnames import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +68,8 @@ _RSA_ALGS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-class JwksError(Exception):
+class JwksError(OperatorError):
     """The key set could not be fetched or used; `diagnostics()` tells the operator why."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        """Cause and fix, ready for an operator's log or terminal."""
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 class JwksFetchError(JwksError):
@@ -125,21 +118,12 @@ def check_jwks_uri(uri: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return uri
-    if parts.scheme == "http" and host and _is_loopback(host):
+    if parts.scheme == "http" and host and is_loopback(host):
         return uri
     raise JwksError(
         f"JWKS URI {uri!r} is not an https:// URL (plain http is allowed for loopback only)",
         fix="configure the issuer's jwks_uri as an https:// URL, or let OIDC discovery find it",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_jwks(body: bytes, *, source: str) -> dict[str, SigningKey]:

@@ -12,6 +12,9 @@ Routes (mounted on the control plane):
 
 A login attempt lives in memory, keyed by ``state`` and bound to a cookie of the browser
 that started it, so a callback from another browser (login CSRF) or a replayed one fails.
+
+Over 400 lines: the portal's routes (browser login, device login, logout, back-channel
+logout) share one session and cookie model; splitting by flow is the next step.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ model outside the list through is turned into a block unless the deciding rule n
 the model itself (``tenant:T/models``). Rules that depend on DLP findings are PENDING
 before the DLP stage ran: they are skipped and the decision says ``dlp_pending`` so the
 caller scans and decides again with the entity types found.
+
+Over 400 lines: compile and decide are one algorithm (layers, side calls, defaults); the
+matching itself is in rules/globs.
 """
 
 from __future__ import annotations

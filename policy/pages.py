@@ -116,3 +116,13 @@ def _page(title: str, body: str, company: str, contact: str, accent: str) -> str
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def coach_confirm_page(message: str, token: str) -> str:
+    """The portal's page behind an acknowledgement link: the notice and a confirm button."""
+    return (
+        "<!doctype html><meta charset=utf-8><title>Before you continue</title>"
+        f"<h1>Before you continue</h1><p>{html.escape(message)}</p>"
+        f'<form method=post><input type=hidden name=token value="{_e(token)}">'
+        "<button>I understand, continue</button></form>"
+    )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from .default_catalog import DEFAULT_SERVICES
 from .hostnames import is_wildcard, normalize_host, normalize_pattern, wildcard_base
 from .service import Service, ServiceKind
-from .services import DEFAULT_SERVICES
 
 __all__ = ["Catalog", "Service", "ServiceKind"]
 
@@ -45,7 +45,7 @@ class Catalog:
 
     @classmethod
     def default(cls, extra: Iterable[Service] = ()) -> Catalog:
-        """The built-in services (``services.py``) plus ``extra`` ones."""
+        """The built-in services (``default_catalog.py``) plus ``extra`` ones."""
         return cls((*DEFAULT_SERVICES, *extra))
 
     @property

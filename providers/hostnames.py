@@ -12,6 +12,7 @@ name this module rejects is one mitmproxy does not intercept either.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 MAX_HOST_LENGTH = 253
@@ -58,3 +59,22 @@ def is_wildcard(pattern: str) -> bool:
 def wildcard_base(pattern: str) -> str:
     """``openai.azure.com`` for ``*.openai.azure.com``; an exact host is its own base."""
     return pattern[len(WILDCARD_PREFIX) :] if is_wildcard(pattern) else pattern
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (not a host name)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

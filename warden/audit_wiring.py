@@ -28,6 +28,7 @@ from warden.audit import (
     load_or_create_signing_key,
     purge,
 )
+from warden.audit.failure import FailurePolicy
 from warden.audit.fields import fit_details, fit_text
 from warden.audit.record import SYSTEM_TENANT
 from warden.audit.spool import Spool
@@ -61,12 +62,7 @@ class AuditTrail:
         self.settings = settings
         self.worker_id = worker_id
         self.fail_open = settings.on_failure == "fail_open"
-        self._fail_open_tenants = {
-            t for t, v in (tenant_on_failure or {}).items() if v == "fail_open"
-        }
-        self._fail_closed_tenants = {
-            t for t, v in (tenant_on_failure or {}).items() if v == "fail_closed"
-        }
+        self.on_failure = FailurePolicy.of(settings.on_failure, tenant_on_failure)
         self.retention = dict(tenant_retention_days or {})
         audit_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.db_path = audit_dir / "audit.db"
@@ -192,7 +188,7 @@ class AuditTrail:
                 data.get("outcome"),
                 exc,
             )
-            if not self._fails_open(str(data.get("tenant"))):
+            if self.on_failure.fails_closed(str(data.get("tenant"))):
                 raise
             return
         if self.shipper is not None:
@@ -215,12 +211,7 @@ class AuditTrail:
 
     def fails_closed(self, tenant: str) -> bool:
         """True when a flow of ``tenant`` must not go on without its record."""
-        return not self._fails_open(tenant)
-
-    def _fails_open(self, tenant: str) -> bool:
-        if tenant in self._fail_open_tenants:
-            return True
-        return self.fail_open and tenant not in self._fail_closed_tenants
+        return self.on_failure.fails_closed(tenant)
 
     def purge_expired(self, now: datetime.datetime) -> dict[str, int]:
         """Apply retention to every tenant that has records (blocking: run in a thread)."""

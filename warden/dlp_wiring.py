@@ -10,12 +10,11 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-import yaml
-
 from warden.config import Config, ConfigError
-from warden.dlp import DlpProfile, DlpRunner, ProfileError, load_profiles
+from warden.dlp import DlpProfile, DlpRunner
 from warden.keyfiles import read_or_create
 from warden.lifeline import die_with_parent
+from warden.validation import Problem, read_dlp_profiles
 
 HASH_KEY_FILE = "dlp-hash.key"
 
@@ -26,25 +25,11 @@ def _hash_key(state_dir: Path) -> bytes:
 
 
 def load_dlp_profiles(config: Config) -> dict[str, DlpProfile]:
-    assert config.dlp is not None
-    path = config.dlp.profiles_file
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(str(path), [f"cannot read the DLP profiles: {exc}"]) from None
-    except RecursionError:  # PyYAML composes nested collections recursively
-        raise ConfigError(
-            str(path), ["cannot read the DLP profiles: YAML collections nested too deeply"]
-        ) from None
-    try:
-        profiles = load_profiles(data or {})
-    except ProfileError as exc:
-        raise ConfigError(str(path), list(exc.errors)) from None
-    if config.dlp.default_profile is not None and config.dlp.default_profile not in profiles:
-        raise ConfigError(
-            "config",
-            [f"dlp.default_profile: {config.dlp.default_profile!r} is not a profile in {path}"],
-        )
+    """The configured profiles; ``ConfigError`` naming every problem of their file."""
+    problems: list[Problem] = []
+    profiles = read_dlp_profiles(config, "config", problems)
+    if profiles is None or problems:
+        raise ConfigError("the DLP profiles", [str(p) for p in problems])
     return profiles
 
 

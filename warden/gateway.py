@@ -20,8 +20,7 @@ from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from warden import addons as warden_addons
-from warden import store
+from warden import stages, store
 from warden.addons.audit import Audit
 from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
@@ -284,7 +283,7 @@ class Gateway:
                     ConnectionGuard(
                         connection_limits(config), proxy_server.connections, self.metrics
                     ),
-                    *warden_addons.chain(
+                    *stages.chain(
                         config,
                         catalog,
                         self.metrics,

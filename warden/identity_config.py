@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warden.providers.hostnames import is_loopback
+
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 _CLAIM = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
@@ -49,13 +51,6 @@ def _check_algorithms(v: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=63)]
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class SurrogateSettings(_Strict):
@@ -111,7 +106,7 @@ class PortalSettings(_Strict):
             or parts.username
         ):
             raise ValueError("must be a base URL such as 'https://warden.example.com'")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError(
                 "must use https (plain http is allowed only on a loopback address, for development)"
             )
@@ -163,7 +158,7 @@ class IdentityProvider(_Strict):
         parts = urlsplit(v)
         if not parts.hostname or parts.scheme not in ("http", "https") or parts.query:
             raise ValueError("must be the IdP's issuer URL, exactly as in its discovery document")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ValueError("must use https (http is allowed only on loopback, for development)")
         return v
 

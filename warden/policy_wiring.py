@@ -11,14 +11,8 @@ someone else.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import html
-import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +22,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from warden.coach_feed import CoachFeed
+from warden.config import ConfigError
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -40,57 +35,15 @@ from warden.policy import (
     QuotaStore,
     ReloadResult,
 )
+from warden.policy.coach_tokens import CoachTokens, acknowledged
+from warden.policy.pages import coach_confirm_page
 
 logger = logging.getLogger("warden.policy")
 
-COACH_TOKEN_TTL_S = 3600
 FLUSH_EVERY_S = 5.0
 FLEET_FLUSH_EVERY_S = 0.25  # a fleet's quota slack is counted per flush (policy/quotas.py)
 
 AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
-
-
-class CoachTokens:
-    """HMAC-signed acknowledgement links (key made per process: links die with a restart)."""
-
-    def __init__(self, key: bytes | None = None) -> None:
-        self._key = key or secrets.token_bytes(32)
-
-    def make(
-        self, principal: PrincipalFacts, decision: PolicyDecision, next_url: str, now: float
-    ) -> str:
-        payload = json.dumps(
-            {
-                "t": principal.tenant,
-                "s": principal.subject,
-                "r": decision.rule_id,
-                "m": decision.coach_message,
-                "p": decision.coach_period_s,
-                "n": next_url,
-                "e": int(now + COACH_TOKEN_TTL_S),
-            },
-            separators=(",", ":"),
-        ).encode()
-        mac = hmac.new(self._key, payload, hashlib.sha256).digest()
-        return (
-            base64.urlsafe_b64encode(payload).decode()
-            + "."
-            + base64.urlsafe_b64encode(mac).decode()
-        )
-
-    def read(self, token: str, now: float) -> dict[str, object] | None:
-        try:
-            body, mac = token.split(".", 1)
-            payload = base64.urlsafe_b64decode(body)
-            expected = hmac.new(self._key, payload, hashlib.sha256).digest()
-            if not hmac.compare_digest(expected, base64.urlsafe_b64decode(mac)):
-                return None
-            data = json.loads(payload)
-        except (ValueError, TypeError):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] < now:
-            return None
-        return data
 
 
 class PolicyRuntime:
@@ -114,15 +67,15 @@ class PolicyRuntime:
         try:
             text = policy_file.read_text(encoding="utf-8")
         except OSError as exc:
-            raise SystemExit(
-                f"warden: cannot read the policy file {policy_file}: {exc.strerror}"
+            raise ConfigError(
+                str(policy_file), [f"cannot read the policy file: {exc.strerror}"]
             ) from None
         try:
             self.holder = PolicyHolder.from_text(
                 text, known_tenants=known_tenants, known_dlp_profiles=known_dlp_profiles
             )
         except PolicyError as exc:
-            raise SystemExit(f"warden: {policy_file}:\n{exc.diagnostics()}") from None
+            raise ConfigError(str(policy_file), [str(issue) for issue in exc.issues]) from None
         # its own connection: the quota flush thread writes while the loop reads sessions
         self.quota_store = QuotaStore(quota_conn)
         self.quotas = Quotas(self.holder.get, self.quota_store, shared=shared_quotas)
@@ -233,13 +186,7 @@ class PolicyRuntime:
             return web.Response(
                 status=400, text="This link is no longer valid; repeat your request.\n"
             )
-        token = html.escape(request.query["token"], quote=True)
-        body = (
-            "<!doctype html><meta charset=utf-8><title>Before you continue</title>"
-            f"<h1>Before you continue</h1><p>{html.escape(str(data.get('m') or ''))}</p>"
-            f'<form method=post><input type=hidden name=token value="{token}">'
-            "<button>I understand, continue</button></form>"
-        )
+        body = coach_confirm_page(str(data.get("m") or ""), request.query["token"])
         return web.Response(
             text=body, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
@@ -253,16 +200,7 @@ class PolicyRuntime:
             return web.Response(
                 status=400, text="This link is no longer valid; repeat your request.\n"
             )
-        principal = PrincipalFacts(str(data["t"]), str(data["s"]))
-        period = data.get("p")
-        decision = PolicyDecision(
-            action="coach",
-            rule_id=str(data["r"]),
-            policy_version=self.version,
-            reason="",
-            coach_message=str(data.get("m") or ""),
-            coach_period_s=period if isinstance(period, int) else None,
-        )
+        principal, decision = acknowledged(data, self.version)
         until = self.acks.acknowledge(principal, decision, now)
         if self.feed is not None and until is not None:
             self.feed.publish(principal, decision, until, now)

@@ -24,6 +24,7 @@ from warden.identity.scim import (
     ScimStore,
     scim_routes,
 )
+from warden.identity.scim.access import still_allowed
 from warden.identity.sessions import SessionStore, UserIdentity
 
 logger = logging.getLogger("warden.scim")
@@ -108,24 +109,8 @@ class ScimRuntime:
         )
 
     def allows(self, user: UserIdentity) -> bool:
-        """False when SCIM says this person is deactivated or has no LLM group any more.
-
-        In a tenant that gates LLM use by group, a person the directory does not know (never
-        provisioned, or deleted) is in no such group either: refused. Without gating, SCIM
-        only takes access away from the people it knows."""
-        if user.tenant not in self.enabled:
-            return True
-        known = False
-        for key in (user.subject, user.email):
-            if not key:
-                continue
-            if self.service.is_active(user.tenant, key) is False:
-                return False
-            access = self.service.has_llm_access(user.tenant, key)
-            if access is False:
-                return False
-            known = known or access is not None
-        return known or not self.service.gates_by_group(user.tenant)
+        """SCIM's "still allowed" rule (identity/scim/access.py) for this gateway's tenants."""
+        return still_allowed(self.service, self.enabled, user)
 
     def routes(self, public_url: str) -> list[web.RouteDef]:
         return scim_routes(self.service, public_url)

@@ -16,10 +16,7 @@ from mitmproxy import http
 from mitmproxy.test import tflow
 
 from warden.addons.audit import flow_record
-from warden.addons.prompts import keep_redacted_prompt
-from warden.audit import AuditRecord
-from warden.audit.fields import MAX_SAFE_INT, fit_text
-from warden.context import (
+from warden.addons.flowcontext import (
     Decision,
     Destination,
     EntityCount,
@@ -28,6 +25,9 @@ from warden.context import (
     Redaction,
     Usage,
 )
+from warden.addons.prompts import keep_redacted_prompt
+from warden.audit import AuditRecord
+from warden.audit.fields import MAX_SAFE_INT, fit_text
 
 
 def _flow(**ctx: Any) -> http.HTTPFlow:

@@ -16,9 +16,9 @@ from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from warden.addons.audit import Audit
+from warden.addons.flowcontext import Destination, FlowContext, Principal
 from warden.audit_config import AuditSettings
 from warden.audit_wiring import AuditTrail
-from warden.context import Destination, FlowContext, Principal
 
 
 def _destination() -> Destination:

@@ -12,10 +12,10 @@ from mitmproxy.test import tflow, tutils
 
 from tests.audit.sealing import add_recipient, investigator
 from warden.addons.evidence import ERROR_KEY, EvidenceCapture, EvidenceSeal, EvidenceSnapshot
+from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal
 from warden.audit.evidence import EvidenceEnvelope, SealedEvidence, load_identities, open_sealed
 from warden.audit.evidence_store import EvidenceSealer, load_evidence
 from warden.audit.schema import open_audit_db_readonly
-from warden.context import Decision, Destination, FlowContext, Principal
 
 ORIGINAL = b'{"messages":[{"role":"user","content":"mail jane@example.com"}]}'
 

@@ -10,9 +10,9 @@ from mitmproxy import http
 from mitmproxy.proxy.server_hooks import ServerConnectHook, ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
 
-from warden import context as context_module
+from warden.addons import flowcontext as context_module
+from warden.addons.flowcontext import Destination, FlowContext, Usage
 from warden.addons.pipeline import Pipeline
-from warden.context import Destination, FlowContext, Usage
 
 
 class Recorder:

@@ -13,8 +13,8 @@ import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
+from warden.addons.flowcontext import Destination, FlowContext, Usage
 from warden.addons.response import ResponseReader, StreamTap, wants_streaming
-from warden.context import Destination, FlowContext, Usage
 from warden.providers.parse import stream_parser_for
 
 SSE = (
@@ -289,8 +289,8 @@ def test_quotas_count_a_streams_output_from_its_text() -> None:
     import time
     import types
 
+    from warden.addons.flowcontext import Principal
     from warden.addons.policy import QuotaCounter
-    from warden.context import Principal
     from warden.policy.engine import compile_policy
     from warden.policy.facts import PrincipalFacts
     from warden.policy.loader import load_policy
@@ -310,7 +310,7 @@ def test_quotas_count_a_streams_output_from_its_text() -> None:
     tap = StreamTap(flow, parser, "identity")
     tap(b'data: {"choices":[{"delta":{"content":"twelve chars"}}]}\n\ndata: [DONE]\n\n')
     tap(b"")
-    counter = QuotaCounter(types.SimpleNamespace(quotas=quotas))  # type: ignore[arg-type]
+    counter = QuotaCounter(types.SimpleNamespace(quotas=quotas))
     counter.response(flow)
     usage = FlowContext.of(flow).usage
     assert usage is not None and usage.output_tokens == 3 and usage.estimated

@@ -15,8 +15,8 @@ from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
 from warden.addons import scope as scope_module
+from warden.addons.flowcontext import FlowContext
 from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
-from warden.context import FlowContext
 from warden.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
 

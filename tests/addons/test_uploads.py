@@ -13,8 +13,8 @@ from mitmproxy.test import tflow
 
 from tests import documents
 from warden.addons.audit import flow_record
+from warden.addons.flowcontext import Destination, FlowContext, Principal
 from warden.addons.uploads import UploadInspector, uploaded_files
-from warden.context import Destination, FlowContext, Principal
 from warden.files import ExtractLimits
 
 PDF = documents.pdf("plain text")

@@ -21,12 +21,12 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
-from warden.addons import websocket
 from warden.addons.audit import Audit
+from warden.addons.flowcontext import Destination, FlowContext, Principal
+from warden.addons.flowstate import state
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.addons.websocket import Session, WebSocketInspector
-from warden.context import Destination, FlowContext, Principal
 from warden.policy_wiring import PolicyRuntime
 from warden.providers.sockets import socket_protocol
 from warden.store import open_state
@@ -132,7 +132,7 @@ def socket_flow(*contents: bytes) -> http.HTTPFlow:
         flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, True, content))
     found = socket_protocol("openai", "/v1/responses")
     assert found is not None
-    websocket._sessions[flow] = Session(*found)
+    state(flow).socket = Session(*found)
     return flow
 
 

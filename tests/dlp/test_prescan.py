@@ -53,13 +53,6 @@ def test_window_edges(detector: Detector, text: str) -> None:
     assert detector.detect(text) == detector.detect_full(text)
 
 
-def test_prescan_off_means_full_scan() -> None:
-    profile = bench_profile().model_copy(update={"prescan": False})
-    d = Detector(profile)
-    text = "mail a@x.io"
-    assert [f.entity_type for f in d.detect(text)] == ["EMAIL_ADDRESS"]
-
-
 def test_same_findings_as_the_full_scan_on_the_credential_corpus(detector: Detector) -> None:
     # the context recognizers try their patterns only around trigger words, and vendor
     # prefixes are found with str.find: both must see what a whole-text scan sees

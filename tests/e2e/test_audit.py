@@ -320,8 +320,8 @@ def test_a_killed_audit_writer_refuses_flows_until_it_is_back(
             assert health.status_code == 503
             assert "audit writer" in health.json()["failing"]["audit_writer"]
             # warden doctor's view of the running gateway names the refusal too
+            from warden.cli.doctor.ports import _gateway_health
             from warden.config import load_config
-            from warden.doctor import _gateway_health
 
             seen = _gateway_health(load_config(w.config_path, env=UNSAFE_ENV), 5)
             assert seen is not None and "audit writer" in seen[1]

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from warden.providers.hostnames import normalize_host, normalize_pattern
+from warden.providers.hostnames import (
+    is_ip_literal,
+    is_loopback,
+    normalize_host,
+    normalize_pattern,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +81,23 @@ def test_normalize_pattern(pattern: str, expected: str) -> None:
 def test_normalize_pattern_refuses(pattern: str) -> None:
     with pytest.raises(ValueError, match="is not valid: write a host name"):
         normalize_pattern(pattern)
+
+
+@pytest.mark.parametrize(
+    ("host", "ip", "loopback"),
+    [
+        ("127.0.0.1", True, True),
+        ("127.8.9.10", True, True),
+        ("::1", True, True),
+        ("localhost", False, True),
+        ("10.0.0.1", True, False),
+        ("2001:db8::1", True, False),
+        ("localhost.evil.example", False, False),
+        ("127.0.0.1.nip.io", False, False),
+        ("1.2.3", False, False),  # not an address: a (bad) name
+        ("", False, False),
+    ],
+)
+def test_ip_literals_and_loopback(host: str, ip: bool, loopback: bool) -> None:
+    assert is_ip_literal(host) is ip
+    assert is_loopback(host) is loopback

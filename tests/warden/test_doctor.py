@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.peers import WardenProcess, free_port
 from warden.certs import init_ca
-from warden.doctor import CheckResult, exit_code, render, render_json, run_checks
+from warden.cli.doctor import CheckResult, exit_code, render, render_json, run_checks
 from warden.providers.catalog import Catalog
 
 SECRET_ENV = "DOCTOR_TEST_OIDC_SECRET"
@@ -351,3 +351,34 @@ def test_udp_collector_gets_a_test_message(tmp_path: Path, ca_template: Path, id
     assert "cannot be checked" in named["syslog"].detail
     assert message.startswith(b"<110>1 ")  # log_audit (13) * 8 + info (6)
     assert b" egress-warden - doctor [warden@32473 " in message
+
+
+def test_a_broken_policy_fails_the_config_check_and_the_rest_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("tenants:\n  acme:\n    rules: [{action: zap}]\n")
+    path = tmp_path / "warden.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "identity": {
+                    "identity_providers": [
+                        {
+                            "id": "corp",
+                            "issuer": "https://idp.example.com",
+                            "client_id": "w",
+                            "client_secret_env": "S",
+                            "tenant": "acme",
+                        }
+                    ],
+                    "tenants": [
+                        {"id": "acme", "display_name": "A", "identity_providers": ["corp"]}
+                    ],
+                },
+                "policy": {"file": "policy.yaml"},
+            }
+        )
+    )
+    results = run_checks(path, env={}, timeout=0.5)
+    failed = failures(results)
+    assert "tenants.acme.rules[0].action" in failed["config"].detail
+    assert "CA" in by_name(results)  # the checks that need only the config still ran

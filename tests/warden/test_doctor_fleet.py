@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.peers import WardenProcess, free_port
+from warden.cli.doctor.fleet import instance_checks
 from warden.config import parse_config
-from warden.doctor_fleet import instance_checks
 
 
 class _NotAWarden(BaseHTTPRequestHandler):

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import httpx
 
 from warden.config import Config
-from warden.doctor import CheckResult
+
+from .results import CheckResult
 
 WELL_KNOWN = "http://warden.internal/.well-known/egress-warden"
 

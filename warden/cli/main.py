@@ -9,20 +9,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden import (
-    __version__,
-    audit_cli,
-    console_cli,
-    db_cli,
-    evidence_cli,
-    logs,
-    policy_cli,
-    scim_cli,
-    sessions_cli,
-)
+from warden import __version__, logs
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
+from warden.cli import audit as audit_cli
+from warden.cli import console as console_cli
+from warden.cli import db as db_cli
+from warden.cli import evidence as evidence_cli
+from warden.cli import policy as policy_cli
+from warden.cli import scim as scim_cli
+from warden.cli import sessions as sessions_cli
 from warden.config import Config, ConfigError, load_config
+from warden.providers.hostnames import is_ip_literal
 from warden.state import StateError
+from warden.validation import checked_config
 
 DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
 
@@ -40,7 +39,9 @@ def _with_config(
 def cmd_run(args: argparse.Namespace) -> int:
     from warden.gateway import Gateway  # mitmproxy is imported only when the proxy runs
 
-    config = _config(args)
+    # Everything the gateway reads (config, catalog, policy, DLP profiles) is checked first,
+    # and all problems are listed at once, before anything starts.
+    config = checked_config(Path(args.config))
     logs.setup(config.log.level, config.log.format)
     if config.proxy.worker_count > 1:
         from warden.supervisor import run_supervised
@@ -52,11 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from warden.gateway import build_catalog
-
-    config = _config(args)
-    build_catalog(config)
-    print(f"{args.config}: valid")
+    checked_config(Path(args.config))
+    print(f"{args.config}: valid (with the policy and DLP profiles it names)")
     return 0
 
 
@@ -104,7 +102,7 @@ def _mobileconfig(config: Config, args: argparse.Namespace) -> bytes:
     public = config.identity.portal.public_url
     pac = None if args.no_proxy else (args.pac_url or (f"{public}/proxy.pac" if public else None))
     host = urlsplit(public).hostname if public else None
-    dns = host is not None and not host.replace(".", "").isdigit() and ":" not in host
+    dns = host is not None and not is_ip_literal(host)
     identifier = args.identifier or (
         ".".join(reversed(host.split("."))) + ".egress-warden"
         if dns and host
@@ -133,7 +131,7 @@ def cmd_ca_export(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from warden.doctor import run
+    from warden.cli.doctor import run
 
     return run(Path(args.config), out=sys.stdout, as_json=args.json)
 
@@ -179,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     console_cli.register(sub, _with_config)
     evidence_cli.register(sub, _with_config)
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
-    cfg.add_parser("check", help="validate the config file").set_defaults(func=cmd_config_check)
+    cfg.add_parser(
+        "check", help="validate the config file and the policy and DLP profiles it names"
+    ).set_defaults(func=cmd_config_check)
 
     ca = sub.add_parser("ca", help="the interception CA").add_subparsers(dest="sub", required=True)
     init = ca.add_parser("init", help="create the CA in the state folder")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
-from warden.context import FlowContext
+from warden.addons.flowcontext import FlowContext
 
 logger = logging.getLogger("warden.unsafe_testing")
 

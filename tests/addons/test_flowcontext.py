@@ -11,7 +11,7 @@ import pytest
 from mitmproxy import io as mio
 from mitmproxy.test import tflow
 
-from warden.context import (
+from warden.addons.flowcontext import (
     METADATA_KEY,
     Decision,
     Destination,
@@ -89,7 +89,7 @@ def test_garbage_metadata_reads_as_empty() -> None:
 
 def test_successive_saves_write_what_a_fresh_save_would() -> None:
     """Saves reuse the plain form of unchanged fields; the result must not differ."""
-    from warden.context import _to_plain
+    from warden.addons.flowcontext import _to_plain
 
     flow = tflow.tflow()
     ctx = FlowContext(destination=FULL.destination)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from warden.providers.default_catalog import AWS_FIPS_REGIONS, AWS_REGIONS, DEFAULT_SERVICES
 from warden.providers.parse import ADAPTERS
-from warden.providers.services import AWS_FIPS_REGIONS, AWS_REGIONS, DEFAULT_SERVICES
 
 
 def test_default_service_ids_and_kinds() -> None:

@@ -1,0 +1,53 @@
+"""FlowState: the one side table of what the stages keep about a flow in memory only.
+
+The flow's context (``flowcontext``) is plain data in the flow's metadata, which mitmproxy
+saves and shows. What must never go there lives here, beside the flow, for as long as
+the flow lives (a weak reference: nothing to clean up): the parsed request with its
+prompt text, the redacted prompt kept for the audit record, the pseudonym vault that
+restores the answer, and a WebSocket's admitted protocol and live session.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from warden.addons.websocket import Session
+    from warden.dlp import PseudonymVault
+    from warden.providers import ParsedRequest
+    from warden.providers.sockets import SocketProtocol
+
+
+class FlowState:
+    """A flow's in-memory state; every field starts as None."""
+
+    __slots__ = ("__weakref__", "admitted_socket", "parsed", "prompt", "socket", "vault")
+
+    def __init__(self) -> None:
+        #: What the provider adapter parsed (scope), prompt text included.
+        self.parsed: ParsedRequest | None = None
+        #: The redacted prompt, kept only where the tenant's logging level asks for it.
+        self.prompt: str | None = None
+        #: The pseudonyms of the request's redaction, to restore in the answer.
+        self.vault: PseudonymVault | None = None
+        #: The protocol and model of an admitted WebSocket upgrade, until it starts.
+        self.admitted_socket: tuple[SocketProtocol | None, str | None] | None = None
+        #: The live WebSocket session, from its start to its end.
+        self.socket: Session | None = None
+
+
+_states: weakref.WeakKeyDictionary[Any, FlowState] = weakref.WeakKeyDictionary()
+
+
+def state(flow: object) -> FlowState:
+    """The flow's state, made on first use."""
+    found = _states.get(flow)
+    if found is None:
+        found = _states[flow] = FlowState()
+    return found
+
+
+def state_of(flow: object) -> FlowState | None:
+    """The flow's state if a stage kept anything, else None (nothing is made)."""
+    return _states.get(flow)

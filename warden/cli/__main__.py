@@ -1,0 +1,5 @@
+"""``python -m warden.cli``: the ``warden`` command."""
+
+from warden.cli.main import main
+
+raise SystemExit(main())
