@@ -20,6 +20,7 @@ from .canonical import GENESIS_HASH, canonical_record, chain_hash
 from .checkpoint import Checkpoint, CheckpointSigner
 from .errors import AuditStoreError
 from .record import AuditRecord
+from .review_index import Progress
 from .schema import Synchronous, open_audit_db
 
 
@@ -84,11 +85,22 @@ class AuditLog:
 
     @classmethod
     def open(
-        cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 2000
+        cls,
+        path: Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_ms: int = 2000,
+        progress: Progress | None = None,
     ) -> Self:
-        """Open (creating if needed) the database at ``path`` and load the tenants' heads."""
+        """Open (creating if needed) the database at ``path`` and load the tenants' heads.
+
+        ``progress`` hears how far a first build of the review indexes has come.
+        """
         log = cls(
-            open_audit_db(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms), path
+            open_audit_db(
+                path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, progress=progress
+            ),
+            path,
         )
         try:
             log._refresh_heads()
