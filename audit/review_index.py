@@ -99,9 +99,7 @@ def text_matches(body: str) -> str:
 
 #: Older records at or above this number are indexed; below it, not yet (0: all are).
 _MARK: Final = "review_backfill_below"
-_MARK_SQL: Final = (
-    f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
-)
+_MARK_SQL: Final = f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
 _ENTITIES_OF = (
     "SELECT DISTINCT json_extract(value, '$.entity_type') AS entity_type "
     "FROM json_each({body}, '$.findings') WHERE entity_type IS NOT NULL"
