@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .errors import AuditStoreError
 from .record import format_ts
+from .review_index import forget_records
 from .store import AuditLog
 
 
@@ -67,6 +68,7 @@ def _purge(conn: sqlite3.Connection, tenant: str, cutoff: str, purged_at: str) -
         return PurgeResult(tenant, cutoff, None, 0, 0)
     upto = anchor[0]
     conn.execute("INSERT INTO purge_gate (tenant, upto) VALUES (?, ?)", (tenant, upto))
+    forget_records(conn, tenant, upto)
     records = conn.execute(
         "DELETE FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
     ).rowcount

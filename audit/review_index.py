@@ -1,7 +1,7 @@
 """The review indexes of the audit database: what makes the console fast on a large log.
 
-Three kinds, all kept in sync by triggers inside the writer's own transaction (the
-writer's code does not know about them, and a record cannot be committed without them):
+Three kinds, all written in the writer's own transaction, so a record is never committed
+without them:
 
 - `REVIEW_COLUMNS`: the columns a reviewer filters on (equality) or sorts by, each an SQL
   expression over ``records`` that is never NULL (so keyset row values always compare),
@@ -12,9 +12,14 @@ writer's code does not know about them, and a record cannot be committed without
 - ``record_entities``: one row per (entity type, tenant, record) for the DLP findings,
   so "records with a CREDIT_CARD finding" is an index range, not a JSON scan.
 - ``records_text``: an FTS5 trigram index (contentless, ``detail=none``: about 220 bytes
-  a record) over the record's text values (`search_text`), for substring search. It is a
+  a record) over the record's text values (`record_text`), for substring search. It is a
   prefilter: the console confirms every candidate with the exact predicate, so a trigram
   false positive never shows.
+
+`AuditLog.append` adds a batch to the text index and the entity table in its own
+transaction (`index_records`), from the record objects, so SQLite parses no JSON on the
+write path; the retention purge takes the text out (`forget_records`) and a trigger the
+entity rows. The column indexes are plain SQLite indexes.
 
 `ensure_review_index` builds what is missing on an existing database (a store written
 before these existed) without losing or changing a record: the triggers first, so every
@@ -25,12 +30,13 @@ transaction, with the progress kept in ``meta`` so an interrupted build resumes.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ class ReviewColumn:
     sql: str
     filter: bool = True
     sort: bool = True
+    #: Whether it has its ``(tenant, expression, seq)`` index (a sort key must).
+    index_: bool = True
 
     @property
     def index(self) -> str:
@@ -63,7 +71,9 @@ REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
     ReviewColumn("model", "coalesce(model, '')"),
     ReviewColumn("decision", "coalesce(action, '')"),
     ReviewColumn("outcome", "outcome"),
-    ReviewColumn("kind", "kind", sort=False),
+    # ``kind`` has no index: its rare values (auth, admin) are a few percent of the log,
+    # found quickly by reading it in order.
+    ReviewColumn("kind", "kind", sort=False, index_=False),
     ReviewColumn(
         "tokens",
         "coalesce(json_extract(body, '$.usage.tokens_in'), 0)"
@@ -74,18 +84,16 @@ REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
 )
 COLUMNS_BY_NAME: Final = {column.name: column for column in REVIEW_COLUMNS}
 
-#: Keys whose text values free-text search skips: identifiers and timestamps (time has
-#: its own filter) are long, unique and make the trigram index several times larger.
-UNSEARCHED_KEYS: Final = ("record_id", "ts", "started_at")
-
-
-def search_text(body: str) -> str:
-    """The SQL of the text free-text search covers, for the record body ``body`` (SQL)."""
-    skipped = ", ".join(f"'{key}'" for key in UNSEARCHED_KEYS)
-    return (
-        f"(SELECT group_concat(value, char(10)) FROM json_tree({body}) "  # noqa: S608 - constants
-        f"WHERE type = 'text' AND key NOT IN ({skipped}))"
-    )
+#: Keys whose text values free-text search skips: those with a filter of their own
+#: (tenant, user, department, provider, model, decision, outcome, kind, entity type),
+#: identifiers, timestamps and fixed vocabulary. Each indexed character costs the writer:
+#: the whole body made the trigram index ~4x dearer to write than these leftovers (e-mail,
+#: host, client address, rule, reason, event, details, prompt, and any field added later).
+UNSEARCHED_KEYS: Final = (
+    "record_id", "ts", "started_at", "session_id", "issuer", "tenant", "kind", "outcome",
+    "action", "subject", "department", "provider", "service", "api", "api_kind", "model",
+    "auth_method", "policy_version", "entity_type", "segment",
+)  # fmt: skip
 
 
 def text_matches(body: str) -> str:
@@ -93,12 +101,16 @@ def text_matches(body: str) -> str:
     skipped = ", ".join(f"'{key}'" for key in UNSEARCHED_KEYS)
     return (
         f"EXISTS (SELECT 1 FROM json_tree({body}) WHERE type = 'text' "  # noqa: S608 - constants
-        f"AND key NOT IN ({skipped}) AND value LIKE ? ESCAPE '\\')"
+        f"AND key NOT IN ({skipped}) AND path != '$.principal.groups' "
+        "AND value LIKE ? ESCAPE '\\')"
     )
 
 
-#: Older records at or above this number are indexed; below it, not yet (0: all are).
+#: Older records at or above this number are in the entity table; below it, not yet (0:
+#: all are).
 _MARK: Final = "review_backfill_below"
+#: The highest record number in the trigram index.
+TEXT_MARK: Final = "text_indexed_upto"
 _MARK_SQL: Final = f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
 _ENTITIES_OF = (
     "SELECT DISTINCT json_extract(value, '$.entity_type') AS entity_type "
@@ -113,22 +125,111 @@ _DDL: Final = (
     ) WITHOUT ROWID, STRICT""",
     "CREATE VIRTUAL TABLE IF NOT EXISTS records_text "
     "USING fts5(text, content='', tokenize='trigram', detail='none')",
-    f"""CREATE TRIGGER IF NOT EXISTS records_review_insert AFTER INSERT ON records BEGIN
-        INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq)
-            SELECT entity_type, NEW.tenant, NEW.seq FROM ({_ENTITIES_OF.format(body="NEW.body")});
-        INSERT INTO records_text (rowid, text) VALUES (NEW.seq, {search_text("NEW.body")});
-    END""",
-    # A contentless FTS5 row is deleted by giving its text again; rows the backfill has not
-    # reached yet have none to delete.
+    # Rows the backfill has not reached yet have nothing to delete.
     f"""CREATE TRIGGER IF NOT EXISTS records_review_delete AFTER DELETE ON records
     WHEN OLD.seq >= {_MARK_SQL}
     BEGIN
         DELETE FROM record_entities WHERE tenant = OLD.tenant AND seq = OLD.seq
             AND entity_type IN ({_ENTITIES_OF.format(body="OLD.body")});
-        INSERT INTO records_text (records_text, rowid, text)
-            VALUES ('delete', OLD.seq, {search_text("OLD.body")});
     END""",
 )
+#: One statement per batch (FTS5 writes its pending terms out at every statement, and a
+#: statement per record cost ~0.7 ms a record); the texts come as a JSON array of
+#: ``[seq, text]``, computed in Python (`record_text`), so SQLite parses no record body.
+_INSERT_TEXT: Final = (
+    "INSERT INTO records_text (rowid, text) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
+)
+#: A contentless FTS5 row is deleted by giving its text again.
+_DELETE_TEXT: Final = (
+    "INSERT INTO records_text (records_text, rowid, text) "
+    "SELECT 'delete', json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
+)
+_INSERT_ENTITY: Final = (
+    "INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq) VALUES (?, ?, ?)"
+)
+
+
+def _text_values(value: Any, key: str | int | None, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if key not in UNSEARCHED_KEYS:
+            yield value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _text_values(item, name, f"{path}.{name}")
+    elif isinstance(value, list) and path != "$.principal.groups":
+        for i, item in enumerate(value):
+            yield from _text_values(item, i, path)
+
+
+def record_text(data: Mapping[str, Any]) -> str:
+    """What free-text search covers of a record (``to_dict`` shape): its text values,
+    except those under `UNSEARCHED_KEYS` and the groups; the same values `text_matches`
+    tests in SQL."""
+    return "\n".join(_text_values(dict(data), None, "$"))
+
+
+type Indexed = tuple[int, str, Mapping[str, Any]]
+"""(seq, tenant, record data) of one committed record."""
+
+
+def index_records(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
+    """Add ``records``' DLP entity types to the entity table (in the caller's transaction)."""
+    conn.executemany(
+        _INSERT_ENTITY,
+        [
+            (finding["entity_type"], tenant, seq)
+            for seq, tenant, data in records
+            for finding in data.get("findings") or ()
+        ],
+    )
+
+
+def text_mark(conn: sqlite3.Connection) -> int:
+    """The highest record number in the trigram index (every record up to it is there)."""
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{TEXT_MARK}'").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
+def index_text(conn: sqlite3.Connection, limit: int) -> int:
+    """Add up to ``limit`` records after `text_mark` to the trigram index, in one IMMEDIATE
+    transaction; returns how many. The writer calls this between batches, off the commit
+    path, so indexing never delays a flow's record (the console reads the records after
+    the mark directly)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        mark = text_mark(conn)
+        rows = conn.execute(
+            "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, limit)
+        ).fetchall()
+        if rows:
+            texts = [[seq, record_text(json.loads(body))] for seq, body in rows]
+            conn.execute(_INSERT_TEXT, (json.dumps(texts),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (TEXT_MARK, str(rows[-1][0])),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
+    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index, before the
+    retention purge deletes them (the entity rows go with a trigger)."""
+    texts = [
+        [seq, record_text(json.loads(body))]
+        for seq, body in conn.execute(
+            "SELECT seq, body FROM records WHERE tenant = ? AND tenant_seq <= ? AND seq <= ?",
+            (tenant, upto, text_mark(conn)),
+        )
+    ]
+    if texts:
+        conn.execute(_DELETE_TEXT, (json.dumps(texts),))
+
+
 #: Replaced by ``records_review_user`` (keyed by ``seq``, which keyset paging needs).
 _DROPPED: Final = ("records_tenant_subject_ts",)
 #: Older records indexed per transaction: about 0.1–0.3 s of the write lock each.
@@ -139,14 +240,14 @@ type Progress = Callable[[str], None]
 
 def review_ddl() -> tuple[str, ...]:
     """Every statement that creates the review indexes (all ``IF NOT EXISTS``)."""
-    return (*_DDL, *(column.ddl() for column in REVIEW_COLUMNS))
+    return (*_DDL, *(column.ddl() for column in REVIEW_COLUMNS if column.index_))
 
 
 def is_complete(conn: sqlite3.Connection) -> bool:
     """Whether every review index exists and covers every record."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    wanted = {"record_entities", "records_text", "records_review_insert", "records_review_delete"}
-    wanted |= {column.index for column in REVIEW_COLUMNS}
+    wanted = {"record_entities", "records_text", "records_review_delete"}
+    wanted |= {column.index for column in REVIEW_COLUMNS if column.index_}
     if not wanted <= names:
         return False
     row = conn.execute(f"SELECT value FROM meta WHERE key = '{_MARK}'").fetchone()  # noqa: S608
@@ -173,6 +274,9 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_MARK, str(top + 1))
             )
+            # An older store's text is indexed by the writer between batches, like new
+            # records: starting from the oldest.
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -180,7 +284,7 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
     (below,) = conn.execute(f"SELECT {_MARK_SQL}").fetchone()
     if below > 1:
         say(f"audit store: building the review indexes over {below - 1:,} older records")
-    for column in REVIEW_COLUMNS:
+    for column in (c for c in REVIEW_COLUMNS if c.index_):
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(column.ddl())
@@ -203,20 +307,13 @@ def _backfill(conn: sqlite3.Connection, below: int, say: Progress) -> None:
     last_said = time.perf_counter()
     while below > low:
         start = max(low, below - BACKFILL_STEP)
+        rows = conn.execute(
+            "SELECT seq, tenant, body FROM records WHERE seq >= ? AND seq < ?", (start, below)
+        ).fetchall()
+        batch = [(seq, tenant, json.loads(body)) for seq, tenant, body in rows]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq) "
-                "SELECT json_extract(f.value, '$.entity_type') AS entity_type, r.tenant, r.seq "
-                "FROM records r, json_each(r.body, '$.findings') f "
-                "WHERE r.seq >= ? AND r.seq < ? AND entity_type IS NOT NULL",
-                (start, below),
-            )
-            conn.execute(
-                f"INSERT INTO records_text (rowid, text) SELECT seq, {search_text('body')} "  # noqa: S608
-                "FROM records WHERE seq >= ? AND seq < ?",
-                (start, below),
-            )
+            index_records(conn, batch)
             conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(start), _MARK))
             conn.execute("COMMIT")
         except BaseException:

@@ -218,6 +218,7 @@ class AuditWriter:
             schedule.after_batch({s.record.tenant for s in live}, stopping=stopping)
             if stopping:
                 return
+            index_text_between_batches(self._log, lambda: not self._queue.empty())
 
     def _fail_queued(self, failure: AuditUnavailable) -> None:
         while True:
@@ -230,6 +231,24 @@ class AuditWriter:
 
 
 type _Outcome = Appended | AuditUnavailable
+
+#: A backlog this large is indexed even while records keep coming (one step of it).
+TEXT_BACKLOG_MAX: Final = 4_000
+
+
+def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) -> None:
+    """Index the text of committed records while no batch waits (or the backlog is long).
+
+    Never raises: the trigram index only speeds up search (the console reads records
+    after its mark directly), so a failure here must not stop the writer.
+    """
+    backlog = audit_log.text_backlog
+    if not backlog or (backlog < TEXT_BACKLOG_MAX and busy()):
+        return
+    try:
+        audit_log.index_text()
+    except AuditStoreError:
+        log.warning("cannot index the text of new records yet", exc_info=True)
 
 
 def commit_batch(log: AuditLog, records: Sequence[AuditRecord]) -> list[_Outcome]:

@@ -58,7 +58,7 @@ from .record import AuditRecord
 from .schema import Synchronous
 from .store import Appended, AuditLog
 from .walcheckpoint import WalCheckpointer
-from .writer import CheckpointScheduler, commit_batch
+from .writer import CheckpointScheduler, commit_batch, index_text_between_batches
 
 log = logging.getLogger(__name__)
 
@@ -551,6 +551,7 @@ def _serve(audit_log: AuditLog, schedule: CheckpointScheduler, out: _Output) -> 
         if answers:
             out.send(*answers)
         schedule.after_batch({record.tenant for _, record in taken}, stopping=ended)
+        index_text_between_batches(audit_log, lambda: bool(select.select([0], [], [], 0)[0]))
 
 
 def _cause(failure: AuditUnavailable) -> str:
