@@ -18,7 +18,7 @@ from textual.widgets import Button, Input, Label
 from warden.audit.record import KINDS, OUTCOMES
 
 from .filter_bar import LABELS
-from .flows import FilterError, FlowFilter, parse_time
+from .flows import FilterError, FlowFilter, check_filter, parse_time
 from .symbols import DECISIONS
 
 ENTITY_TYPES = (
@@ -92,7 +92,9 @@ class FilterScreen(ModalScreen[FlowFilter | None]):
                 values[name] = parse_time(value, now)
         if values["tenant"] is not None and values["tenant"] not in self.tenants:
             raise FilterError(f"tenant {values['tenant']!r} has no records in your scope")
-        return FlowFilter(**values)
+        result = FlowFilter(**values)
+        check_filter(result)
+        return result
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#filter-apply")

@@ -97,8 +97,14 @@ class FlowsScreen(Screen[None]):
 
     def reload(self, flt: FlowFilter | None = None, sort: Sort | None = None) -> None:
         """Show the first page of the (new) filter and order."""
+        previous = (self.window.filter, self.window.sort)
+        try:
+            self.window.reset(flt, sort)
+        except FilterError as exc:
+            self.window.filter, self.window.sort = previous
+            self.notify(str(exc), title="Filter not applied", severity="error", timeout=8)
+            return
         self._generation += 1
-        self.window.reset(flt, sort)
         self.new_below = 0
         self.note = ""
         self._render_rows(cursor=0)
@@ -138,9 +144,12 @@ class FlowsScreen(Screen[None]):
             return
         if len(self.window.rows) >= self.query_.page_size:
             return
-        high = max(1, self.window.high_mark)
-        done = 100 - round(100 * self.window.scanned_to / high)
-        self.note = f"searching… {done}% of the log read"
+        if self.window.sort == Sort():
+            high = max(1, self.window.high_mark)
+            done = 100 - round(100 * self.window.scanned_to / high)
+            self.note = f"searching… {done}% of the log read"
+        else:
+            self.note = "searching…"
         self._update_bar()
         self.set_timer(0.01, lambda: self._scan_step(generation))
 
