@@ -53,14 +53,35 @@ class ReviewColumn:
     sort: bool = True
     #: Whether it has its ``(tenant, expression, seq)`` index (a sort key must).
     index_: bool = True
+    #: A value the writer computes from the record (``to_dict`` shape), kept in the
+    #: ``record_sort`` table instead of an index over ``sql`` (which must give the same
+    #: value): an index over a JSON expression makes SQLite parse every body it writes.
+    derived: Callable[[Mapping[str, Any]], int] | None = None
 
     @property
     def index(self) -> str:
         return f"records_review_{self.name}"
 
+    @property
+    def source(self) -> tuple[str, str, str]:
+        """(FROM, WHERE before the tenant, key) of the ordered read for this column."""
+        if self.derived is not None:
+            return "record_sort", f"name = '{self.name}' AND ", "value"
+        return f"records INDEXED BY {self.index}", "", self.sql
+
     def ddl(self) -> str:
         keys = "tenant, seq" if self.sql == "tenant" else f"tenant, {self.sql}, seq"
         return f"CREATE INDEX IF NOT EXISTS {self.index} ON records ({keys})"
+
+
+def _tokens(data: Mapping[str, Any]) -> int:
+    usage = data.get("usage") or {}
+    return int(usage.get("tokens_in") or 0) + int(usage.get("tokens_out") or 0)
+
+
+def _latency(data: Mapping[str, Any]) -> int:
+    total = (data.get("timing") or {}).get("total_ms")
+    return -1 if total is None else int(total)
 
 
 REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
@@ -79,8 +100,16 @@ REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
         "coalesce(json_extract(body, '$.usage.tokens_in'), 0)"
         " + coalesce(json_extract(body, '$.usage.tokens_out'), 0)",
         filter=False,
+        index_=False,
+        derived=_tokens,
     ),
-    ReviewColumn("latency", "coalesce(json_extract(body, '$.timing.total_ms'), -1)", filter=False),
+    ReviewColumn(
+        "latency",
+        "coalesce(json_extract(body, '$.timing.total_ms'), -1)",
+        filter=False,
+        index_=False,
+        derived=_latency,
+    ),
 )
 COLUMNS_BY_NAME: Final = {column.name: column for column in REVIEW_COLUMNS}
 
@@ -123,6 +152,13 @@ _DDL: Final = (
         seq INTEGER NOT NULL,
         PRIMARY KEY (entity_type, tenant, seq)
     ) WITHOUT ROWID, STRICT""",
+    """CREATE TABLE IF NOT EXISTS record_sort (
+        name TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (name, tenant, value, seq)
+    ) WITHOUT ROWID, STRICT""",
     "CREATE VIRTUAL TABLE IF NOT EXISTS records_text "
     "USING fts5(text, content='', tokenize='trigram', detail='none')",
     # Rows the backfill has not reached yet have nothing to delete.
@@ -131,7 +167,7 @@ _DDL: Final = (
     BEGIN
         DELETE FROM record_entities WHERE tenant = OLD.tenant AND seq = OLD.seq
             AND entity_type IN ({_ENTITIES_OF.format(body="OLD.body")});
-    END""",
+    END""",  # noqa: S608 - constants
 )
 #: One statement per batch (FTS5 writes its pending terms out at every statement, and a
 #: statement per record cost ~0.7 ms a record); the texts come as a JSON array of
@@ -145,6 +181,10 @@ _DELETE_TEXT: Final = (
     "INSERT INTO records_text (records_text, rowid, text) "
     "SELECT 'delete', json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
 )
+_INSERT_SORT: Final = (
+    "INSERT OR IGNORE INTO record_sort (name, tenant, value, seq) VALUES (?, ?, ?, ?)"
+)
+_DERIVED: Final = tuple(c for c in REVIEW_COLUMNS if c.derived is not None)
 _INSERT_ENTITY: Final = (
     "INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq) VALUES (?, ?, ?)"
 )
@@ -174,13 +214,22 @@ type Indexed = tuple[int, str, Mapping[str, Any]]
 
 
 def index_records(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
-    """Add ``records``' DLP entity types to the entity table (in the caller's transaction)."""
+    """Add ``records``' DLP entity types and derived sort values (in the caller's transaction)."""
     conn.executemany(
         _INSERT_ENTITY,
         [
             (finding["entity_type"], tenant, seq)
             for seq, tenant, data in records
             for finding in data.get("findings") or ()
+        ],
+    )
+    conn.executemany(
+        _INSERT_SORT,
+        [
+            (column.name, tenant, column.derived(data), seq)
+            for seq, tenant, data in records
+            for column in _DERIVED
+            if column.derived is not None
         ],
     )
 
@@ -217,8 +266,9 @@ def index_text(conn: sqlite3.Connection, limit: int) -> int:
 
 
 def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
-    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index, before the
-    retention purge deletes them (the entity rows go with a trigger)."""
+    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index and the
+    sort table, before the retention purge deletes them (the entity rows go with a
+    trigger)."""
     texts = [
         [seq, record_text(json.loads(body))]
         for seq, body in conn.execute(
@@ -228,11 +278,25 @@ def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
     ]
     if texts:
         conn.execute(_DELETE_TEXT, (json.dumps(texts),))
+    row = conn.execute(
+        "SELECT MAX(seq) FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
+    ).fetchone()
+    if row[0] is not None:
+        for column in _DERIVED:
+            conn.execute(
+                "DELETE FROM record_sort WHERE name = ? AND tenant = ? AND seq <= ?",
+                (column.name, tenant, row[0]),
+            )
 
 
 #: Replaced by ``records_review_user`` (keyed by ``seq``, which keyset paging needs).
-_DROPPED: Final = ("records_tenant_subject_ts",)
-#: Older records indexed per transaction: about 0.1–0.3 s of the write lock each.
+_DROPPED: Final = (
+    "records_tenant_subject_ts",
+    # Indexes over JSON expressions of a development version (now in ``record_sort``).
+    "records_review_tokens",
+    "records_review_latency",
+)
+#: Older records indexed per transaction: about 0.1 to 0.3 s of the write lock each.
 BACKFILL_STEP: Final = 5_000
 
 type Progress = Callable[[str], None]
@@ -246,7 +310,7 @@ def review_ddl() -> tuple[str, ...]:
 def is_complete(conn: sqlite3.Connection) -> bool:
     """Whether every review index exists and covers every record."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    wanted = {"record_entities", "records_text", "records_review_delete"}
+    wanted = {"record_entities", "record_sort", "records_text", "records_review_delete"}
     wanted |= {column.index for column in REVIEW_COLUMNS if column.index_}
     if not wanted <= names:
         return False
@@ -266,7 +330,8 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
     started = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        fresh = "records_text" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        fresh = not {"record_entities", "record_sort"} <= names
         for statement in _DDL:
             conn.execute(statement)
         if fresh:
@@ -274,6 +339,7 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_MARK, str(top + 1))
             )
+        if "records_text" not in names:
             # An older store's text is indexed by the writer between batches, like new
             # records: starting from the oldest.
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))

@@ -175,7 +175,7 @@ class AuditLog:
     @property
     def text_backlog(self) -> int:
         """Records appended (by this log) that the trigram index does not have yet."""
-        return max(0, self._last_seq - self._text_mark)
+        return max(0, int(self._last_seq) - self._text_mark)
 
     def index_text(self, limit: int = 2_000) -> int:
         """Add up to ``limit`` records to the trigram index (`review_index.index_text`),

@@ -364,7 +364,7 @@ class PaintProbe:
             render_rows(cursor)
             self.rendered = time.perf_counter()
 
-        app._display = display_probe  # type: ignore[method-assign]
+        app._display = display_probe  # type: ignore[method-assign,assignment]
         screen._render_rows = render_probe  # type: ignore[method-assign]
 
     async def painted_since(self, start: float, limit_s: float = 30.0) -> float:

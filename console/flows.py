@@ -439,9 +439,9 @@ class FlowQuery:
             if flt.until is not None:
                 span.append("ts < ?")
                 span_args.append(flt.until)
+            by_time = "records INDEXED BY records_tenant_ts"
             found.append(("time range", [
-                IndexRead("records INDEXED BY records_tenant_ts", " AND ".join(span), (t, *span_args))
-                for t in tenants
+                IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
             ]))  # fmt: skip
         return found
 
@@ -501,9 +501,10 @@ class FlowQuery:
             clause, value = "tenant = ?", getattr(flt, column.name, None) if column.filter else None
             if value is not None and not (column.name == "user" and "@" in value):
                 clause += f" AND {column.sql} = ?"
+            source, prefix, key = column.source
             reads = [
-                IndexRead(f"records INDEXED BY {column.index}", clause,
-                          (t,) if clause == "tenant = ?" else (t, value), key=column.sql)
+                IndexRead(source, prefix + clause,
+                          (t,) if clause == "tenant = ?" else (t, value), key=key)
                 for t in tenants
             ]  # fmt: skip
             return Plan(f"{column.name} order index", reads=reads)

@@ -2,7 +2,7 @@
 
 Differential: a seeded store of 1,500 records (four tenants, findings, prompts holding
 quotes, FTS5 syntax and non-ASCII text, auth and admin events) is read through
-`FlowQuery` for many filters × every sort order × both directions × two scopes, page by
+`FlowQuery` for many filters, sort orders, both directions and two scopes, page by
 page with the keyset cursor, with `INDEX_LIMIT` lowered so that both the materialized and
 the in-order plans run, and with the newest records missing from the trigram index (the
 writer indexes text between batches). The expected rows come from Python alone: every
@@ -51,6 +51,7 @@ from .test_flows import flows as flows_screen
 
 START = datetime.datetime(2025, 3, 1, tzinfo=datetime.UTC)
 TOTAL = 800
+ACTIONS = {"allowed": "allow", "redacted": "redact", "blocked": "block", "coached": "coach"}
 TENANTS = ("acme", "acme", "acme", "globex", "globex", "initech", "umbrella")
 #: Text planted in prompts: quoting, LIKE wildcards, FTS5 syntax, SQL, non-ASCII.
 HOSTILE = (
@@ -102,13 +103,7 @@ def make_record(n: int, rng: random.Random) -> AuditRecord:
         status=200,
         principal=principal,
         destination=Destination(provider, f"{provider}-api", "api.example", "api", "chat", model),
-        decision=Decision(
-            {"allowed": "allow", "redacted": "redact", "blocked": "block", "coached": "coach"}[
-                outcome
-            ],
-            f"rule-{outcome}",
-            "v1",
-        ),  # fmt: skip
+        decision=Decision(ACTIONS[outcome], f"rule-{outcome}", "v1"),
         findings=findings,
         usage=Usage(tokens_in=rng.randrange(50), tokens_out=rng.randrange(20)) if n % 9 else None,
         timing=Timing(moment, 10, 5, rng.randrange(40)) if n % 11 else None,
