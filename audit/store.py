@@ -177,7 +177,7 @@ class AuditLog:
         """Records appended (by this log) that the trigram index does not have yet."""
         return max(0, int(self._last_seq) - self._text_mark)
 
-    def index_text(self, limit: int = 2_000) -> int:
+    def index_text(self, limit: int = 500) -> int:
         """Add up to ``limit`` records to the trigram index (`review_index.index_text`),
         in a transaction of its own; returns how many. Call it between batches."""
         try:

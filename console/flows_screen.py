@@ -109,7 +109,8 @@ class FlowsScreen(Screen[None]):
         self.note = ""
         self._render_rows(cursor=0)
         self.matches = "counting…"
-        self._count(self.window.filter, self._generation)
+        # After the repaint: the count's thread must not take the interpreter from it.
+        self.call_after_refresh(self._count, self.window.filter, self._generation)
         self._continue_scan(self._generation)
         self._update_bar()
 
