@@ -69,7 +69,7 @@ from warden.console import ReviewerScope, build_app
 from warden.console.app import ConsoleApp
 from warden.console.db import open_readonly
 from warden.console.filter_screen import FilterScreen
-from warden.console.flows import FlowFilter, Sort
+from warden.console.flows import FlowFilter, FlowQuery, Sort
 from warden.console.flows_screen import FlowsScreen
 
 GENERATOR = "2"  # bump when the mix changes: the cache is rebuilt
