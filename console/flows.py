@@ -515,13 +515,45 @@ class FlowQuery:
         for name, reads in dense:
             if name != "time range":  # a time range is in ts order, not seq order
                 return Plan(f"{name} index in order", reads=reads)
+        # A time range bounds the numbers: the smallest and largest ``seq`` with a time in
+        # it (an index-only read of the range), so the log is read from there only.
+        span, span_args, label = "1", [], ""
+        if flt.since is not None or flt.until is not None:
+            low, high = self._seq_bounds(flt, tenants)
+            if low is None:
+                return Plan("time range, no records", candidates=[], empty=True)
+            span, span_args, label = "seq BETWEEN ? AND ?", [low, high], ", time range bounded"
         if everything:
-            return Plan("log in order", reads=[IndexRead("records", "1", ())])
+            return Plan(
+                f"log in order{label}", reads=[IndexRead("records", span, tuple(span_args))]
+            )
         reads = [
-            IndexRead("records INDEXED BY records_review_tenant", "tenant = ?", (t,))
+            IndexRead("records INDEXED BY records_review_tenant", f"tenant = ? AND {span}",
+                      (t, *span_args))
             for t in tenants
-        ]
-        return Plan("tenant index in order", reads=reads)
+        ]  # fmt: skip
+        return Plan(f"tenant index in order{label}", reads=reads)
+
+    def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
+        span, args = [], []
+        if flt.since is not None:
+            span.append("ts >= ?")
+            args.append(flt.since)
+        if flt.until is not None:
+            span.append("ts < ?")
+            args.append(flt.until)
+        low: int | None = None
+        high: int | None = None
+        for tenant in tenants:
+            lo, hi = self.conn.execute(
+                "SELECT MIN(seq), MAX(seq) FROM records INDEXED BY records_tenant_ts "  # noqa: S608 - constant SQL
+                f"WHERE tenant = ? AND {' AND '.join(span)}",
+                [tenant, *args],
+            ).fetchone()
+            if lo is not None:
+                low = lo if low is None else min(low, lo)
+                high = hi if high is None else max(high, hi)
+        return low, high
 
     def _remember(self, key: tuple[FlowFilter, str], plan: Plan) -> Plan:
         if len(self._plans) > 64:
