@@ -23,7 +23,10 @@ What is timed: ``App.run_test`` at 120x36; each filter is typed into the filter 
 the search line) and the clock runs from pressing the key that applies it (``Ctrl+S`` or
 ``Enter``) to the first frame the compositor renders after the table got its new rows
 (`PaintProbe`); each sort from pressing ``s`` (next column) or ``r`` (reverse). Figures
-are p50 and max over ``--repeat`` runs, the first run cold. The ``main`` column is the
+are p50 and max over ``--repeat`` runs, the first run cold, as wall time and as the UI
+thread's CPU time over the same span (what the view costs on an idle core: on a shared
+machine wall time includes waiting for one). The last column says how the view was read
+and what the query layer alone took. The ``main`` column is the
 query of the previous design (``git show main:console/flows.py``, loaded beside the new
 one) for the same view, query layer only, so the ratio understates the gain.
 """
