@@ -92,9 +92,7 @@ REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
     ReviewColumn("model", "coalesce(model, '')"),
     ReviewColumn("decision", "coalesce(action, '')"),
     ReviewColumn("outcome", "outcome"),
-    # ``kind`` has no index: its rare values (auth, admin) are a few percent of the log,
-    # found quickly by reading it in order.
-    ReviewColumn("kind", "kind", sort=False, index_=False),
+    ReviewColumn("kind", "kind", sort=False),
     ReviewColumn(
         "tokens",
         "coalesce(json_extract(body, '$.usage.tokens_in'), 0)"
