@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from .errors import AuditStoreError
 from .evidence_store import purge_evidence
 from .record import format_ts
+from .review_index import forget_records
 from .store import AuditLog
 
 
@@ -72,6 +73,7 @@ def _purge(conn: sqlite3.Connection, tenant: str, cutoff: str, purged_at: str) -
     # Sealed evidence follows its record (and evidence whose record was never committed
     # goes once it is older than the anchor); see evidence_store.purge_evidence.
     purge_evidence(conn, tenant, upto, anchor[2])
+    forget_records(conn, tenant, upto)
     records = conn.execute(
         "DELETE FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
     ).rowcount

@@ -2,8 +2,10 @@
 
 ``records`` holds the chain (``body`` is the canonical JSON, ``prev_hash``/``hash`` the
 links) plus a few columns copied from the body for indexed filtering in the console
-(`verify` checks that they agree with the body), indexed per tenant: by time, by
-outcome and by user; ``seq`` orders everything globally (``tail``). ``checkpoints``
+(`verify` checks that they agree with the body), indexed per tenant by time and by
+outcome, and by the console's review indexes (`review_index`: a column index per
+filterable/sortable column, the DLP entity types, a trigram index for free text, kept in
+sync by triggers); ``seq`` orders everything globally (``tail``). ``checkpoints``
 holds the signed heads, ``anchors`` the checkpoint each tenant's chain starts from
 after a retention purge, ``evidence`` the sealed evidence ciphertexts (`evidence_store`).
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from .errors import AuditStoreError
+from .review_index import Progress, ensure_review_index
 
 SCHEMA_VERSION: Final = "1"
 #: Small pages because a flow's commit dirties one leaf page per index: with 4 KiB pages a
@@ -53,7 +56,6 @@ _DDL: Final = (
     "CREATE UNIQUE INDEX IF NOT EXISTS records_tenant_seq ON records (tenant, tenant_seq)",
     "CREATE INDEX IF NOT EXISTS records_tenant_ts ON records (tenant, ts)",
     "CREATE INDEX IF NOT EXISTS records_tenant_outcome_ts ON records (tenant, outcome, ts)",
-    "CREATE INDEX IF NOT EXISTS records_tenant_subject_ts ON records (tenant, subject, ts)",
     """CREATE TABLE IF NOT EXISTS checkpoints (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL,
@@ -134,9 +136,16 @@ _DDL: Final = (
 
 
 def open_audit_db(
-    path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 2000
+    path: Path,
+    *,
+    synchronous: Synchronous = "NORMAL",
+    busy_timeout_ms: int = 2000,
+    progress: Progress | None = None,
 ) -> sqlite3.Connection:
     """The audit database at ``path`` for writing, created 0600 with its schema if new.
+
+    A database written before the review indexes existed gets them here (see
+    `review_index`; ``progress`` hears how far the build is, every ten seconds or so).
 
     The connection is in autocommit mode (transactions are explicit) and may be handed
     to one other thread, which then owns it.
@@ -157,6 +166,7 @@ def open_audit_db(
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         _create(conn)
+        ensure_review_index(conn, progress)
     except (OSError, sqlite3.Error) as exc:
         raise AuditStoreError(
             f"cannot open the audit database {path}: {exc}",

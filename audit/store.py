@@ -20,6 +20,7 @@ from .canonical import GENESIS_HASH, canonical_record, chain_hash
 from .checkpoint import Checkpoint, CheckpointSigner
 from .errors import AuditStoreError
 from .record import AuditRecord
+from .review_index import Indexed, Progress, index_records, index_text, text_mark
 from .schema import Synchronous, open_audit_db
 
 
@@ -81,14 +82,27 @@ class AuditLog:
         self.path = path
         self._heads: dict[str, Head] = {}
         self._data_version = -1
+        (self._last_seq,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
+        self._text_mark = text_mark(conn)
 
     @classmethod
     def open(
-        cls, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout_ms: int = 2000
+        cls,
+        path: Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_ms: int = 2000,
+        progress: Progress | None = None,
     ) -> Self:
-        """Open (creating if needed) the database at ``path`` and load the tenants' heads."""
+        """Open (creating if needed) the database at ``path`` and load the tenants' heads.
+
+        ``progress`` hears how far a first build of the review indexes has come.
+        """
         log = cls(
-            open_audit_db(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms), path
+            open_audit_db(
+                path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, progress=progress
+            ),
+            path,
         )
         try:
             log._refresh_heads()
@@ -131,6 +145,7 @@ class AuditLog:
                 ).fetchone()
                 seq = (row[0] if row else 0) + 1
                 rows = []
+                indexed: list[Indexed] = []
                 for record in records:
                     head = pending.get(record.tenant) or self._heads.get(record.tenant, GENESIS)
                     number = head.tenant_seq + 1
@@ -140,10 +155,12 @@ class AuditLog:
                         (seq, record.tenant, number, record.record_id, *indexed_values(record),
                          body.decode("utf-8"), head.hash, digest)
                     )  # fmt: skip
+                    indexed.append((seq, record.tenant, record.to_dict()))
                     pending[record.tenant] = Head(number, digest)
                     appended.append(Appended(seq, record.tenant, number, record.record_id, digest))
                     seq += 1
                 self._conn.executemany(_INSERT, rows)
+                index_records(self._conn, indexed)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._rollback()
@@ -151,7 +168,26 @@ class AuditLog:
         except sqlite3.Error as exc:
             raise self._store_error("write records to", exc) from exc
         self._heads.update(pending)
+        if appended:
+            self._last_seq = appended[-1].seq
         return appended
+
+    @property
+    def text_backlog(self) -> int:
+        """Records appended (by this log) that the trigram index does not have yet."""
+        return max(0, int(self._last_seq) - self._text_mark)
+
+    def index_text(self, limit: int = 500) -> int:
+        """Add up to ``limit`` records to the trigram index (`review_index.index_text`),
+        in a transaction of its own; returns how many. Call it between batches."""
+        try:
+            done = index_text(self._conn, limit)
+            self._text_mark = text_mark(self._conn)
+        except sqlite3.Error as exc:
+            raise self._store_error("index the text of", exc) from exc
+        if not done:
+            self._text_mark = max(self._text_mark, self._last_seq)
+        return done
 
     def add_checkpoints(
         self, signer: CheckpointSigner, tenants: Iterable[str], ts: str

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Final
 
 from .checkpoint import Checkpoint, CheckpointPolicy, CheckpointSigner
 from .errors import AuditStoreError, AuditUnavailable
@@ -28,6 +29,24 @@ def _utcnow() -> datetime.datetime:
 
 
 type _Outcome = Appended | AuditUnavailable
+
+#: A backlog this large is indexed even while records keep coming (one step of it).
+TEXT_BACKLOG_MAX: Final = 4_000
+
+
+def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) -> None:
+    """Index the text of committed records while no batch waits (or the backlog is long).
+
+    Never raises: the trigram index only speeds up search (the console reads records
+    after its mark directly), so a failure here must not stop the writer.
+    """
+    backlog = audit_log.text_backlog
+    if not backlog or (backlog < TEXT_BACKLOG_MAX and busy()):
+        return
+    try:
+        audit_log.index_text()
+    except AuditStoreError:
+        log.warning("cannot index the text of new records yet", exc_info=True)
 
 
 def commit_batch(log: AuditLog, records: Sequence[AuditRecord]) -> list[_Outcome]:

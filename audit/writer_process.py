@@ -22,7 +22,9 @@ and the child it started, both of the same Python, never a network input.
 Parent to child: ``("r", id, data)``, a record in ``AuditRecord.to_dict``'s shape (flow
 records are built as data in the gateway): the child checks it with ``AuditRecord.from_dict``
 before it commits, and answers ``err`` naming the field it refuses. End of input means stop.
-Child to parent: ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
+Child to parent: ``("building", text)`` (while it builds the review indexes of a
+database written by an older version, about every ten seconds: the parent keeps waiting
+as long as these come), ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
 ``("err", id, message, cause)`` (cause ``"record"``: this record was refused, a bad field
 or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
 ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
@@ -60,7 +62,7 @@ from .record import AuditRecord
 from .schema import Synchronous
 from .store import Appended, AuditLog
 from .walcheckpoint import WalCheckpointer
-from .writer import CheckpointScheduler, commit_batch
+from .writer import CheckpointScheduler, commit_batch, index_text_between_batches
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +214,14 @@ class AuditWriterProcess:
         await self._loop.connect_read_pipe(lambda: reader, proc.stdout)
         out, _ = await self._loop.connect_write_pipe(asyncio.Protocol, proc.stdin)
         try:
-            first = await asyncio.wait_for(ready, wait_s)
+            while True:
+                heard = reader.heard_building
+                try:
+                    first = await asyncio.wait_for(asyncio.shield(ready), wait_s)
+                    break
+                except TimeoutError:
+                    if reader.heard_building == heard:
+                        raise
         except (TimeoutError, EOFError) as exc:
             out.close()
             await asyncio.to_thread(_kill, proc)
@@ -378,6 +387,8 @@ class _AckProtocol(asyncio.Protocol):
     def __init__(self, owner: AuditWriterProcess, ready: asyncio.Future[tuple[Any, ...]]) -> None:
         self.owner = owner
         self.ready = ready
+        #: How many "building" notices arrived (each extends the wait for "ready").
+        self.heard_building = 0
         self.frames = FrameReader()
         loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = loop.create_future()
@@ -385,7 +396,10 @@ class _AckProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             for message in self.frames.feed(data):
-                if not self.ready.done():
+                if message[0] == "building":
+                    self.heard_building += 1
+                    log.warning("audit writer process: %s", message[1])
+                elif not self.ready.done():
                     self.ready.set_result(message)
                 else:
                     self.owner._acknowledged(message)
@@ -470,7 +484,11 @@ def child_main(argv: list[str] | None = None) -> int:
     out = _Output(os.dup(1))
     os.dup2(2, 1)  # a stray print must not corrupt the frames
     try:
-        audit_log = AuditLog.open(args.db, synchronous=args.synchronous)
+        audit_log = AuditLog.open(
+            args.db,
+            synchronous=args.synchronous,
+            progress=lambda text: out.send(("building", text)),
+        )
         signer = CheckpointSigner(load_or_create_signing_key(args.key_dir))
     except AuditStoreError as exc:
         out.send(("fatal", exc.message, exc.fix))
@@ -642,6 +660,11 @@ def _serve(
             else:
                 clients.send(source, batch)
         schedule.after_batch({record.tenant for _, _, record in taken}, stopping=ended)
+        # the review's text index catches up while no record waits (the gateway's or a
+        # worker's): never on a commit's path
+        index_text_between_batches(
+            audit_log, lambda: bool(select.select([0, *clients.fds()], [], [], 0)[0])
+        )
     clients.close()
 
 

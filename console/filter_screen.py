@@ -19,7 +19,14 @@ from warden.audit.record import KINDS, OUTCOMES, TRANSPORTS
 from warden.providers.clients import CLIENT_FAMILIES
 
 from .filter_bar import LABELS
-from .flows import RECORDS_ALL, FilterError, FlowFilter, checked_request_filters, parse_time
+from .flows import (
+    RECORDS_ALL,
+    FilterError,
+    FlowFilter,
+    check_filter,
+    checked_request_filters,
+    parse_time,
+)
 from .symbols import DECISIONS
 
 ENTITY_TYPES = (
@@ -104,7 +111,9 @@ class FilterScreen(ModalScreen[FlowFilter | None]):
         values.update(checked_request_filters(values))
         if values["tenant"] is not None and values["tenant"] not in self.tenants:
             raise FilterError(f"tenant {values['tenant']!r} has no records in your scope")
-        return FlowFilter(**values)
+        result = FlowFilter(**values)
+        check_filter(result)
+        return result
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#filter-apply")

@@ -1,17 +1,27 @@
 """The flow list's data: filters, sort orders and keyset-paged queries over ``records``.
 
-Nothing here loads the table whole. A page is ``LIMIT`` rows after a keyset cursor:
-``seq`` for the time order (the primary key, so any page of the unfiltered log costs the
-same at the top or the end of a million rows), ``(sort value, seq)`` for the other
-columns. Filters on the copied columns (tenant, user, department, decision, outcome,
-provider, model, time) use the schema's ``(tenant, …, ts)`` indexes where SQLite picks
-them; filters that must read the JSON body (free text, entity type, a user given by
-e-mail) scan, and for those the time order is read in slices of `SCAN_SLICE` numbers
-against a time budget, so one keystroke never stalls the screen on a rare term: the page
-shows what the budget found and says how far back it has searched; scrolling on
-continues the scan from there.
+Nothing here loads the table whole or counts it. A page is read in three steps:
 
-Every query carries the reviewer's `ReviewerScope` clause.
+1. **Plan.** Each filter that has an index (a `REVIEW_COLUMNS` value, a DLP entity type,
+   free text through the trigram index, a time range) is counted up to `INDEX_LIMIT`
+   entries. If one matches fewer, its entries are the candidates (materialized once per
+   filter and order, sorted in memory). Otherwise every filter is dense, and the
+   candidates are an index read in display order: the sort column's
+   ``(tenant, column, seq)`` index, or for the time order the densest-first of a filter's
+   index, the entity table, the trigram index, or the log itself. Per-tenant indexes
+   are merged (one ordered stream per tenant the reviewer may see).
+2. **Check.** Candidates are confirmed in chunks against the whole filter, with the
+   reviewer's `ReviewerScope` clause, by primary key: a candidate never shows unless
+   the record matches (a trigram hit is confirmed with the exact substring test).
+3. **Keyset.** The page ends at ``(sort value, seq)`` of its last row; the next page
+   starts after it, so page 5,000 costs what page 1 costs.
+
+A page that cannot be filled within `SCAN_BUDGET_S` (a short search term, a filter no
+index helps) shows what it found and resumes from where it stopped.
+
+Every query carries the reviewer's `ReviewerScope` clause. The request filters
+(conversation, client, transport, method, path) and the one-row-per-flow rule are
+checked on the candidates (step 2); no index narrows them yet.
 
 Over 400 lines: each filter's SQL and its keyset paging must agree field by field; splitting
 them would split that rule.
@@ -19,50 +29,47 @@ them would split that rule.
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import heapq
 import json
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Final, Literal
+from typing import Any, Final
+
+from warden.audit.review_index import COLUMNS_BY_NAME, REVIEW_COLUMNS, text_mark, text_matches
 
 from .scope import ReviewerScope
 
 PAGE_SIZE: Final = 200
-#: Numbers of ``seq`` read per slice when a filter scans bodies.
-SCAN_SLICE: Final = 10_000
-#: Time one page load may spend scanning bodies before it shows what it found.
+#: Time one page load may spend checking candidates before it shows what it found.
 SCAN_BUDGET_S: Final = 0.12
+#: A filter whose index has fewer entries than this drives the read (its entries are
+#: sorted in memory); above it, reading an index in display order finds a page sooner.
+INDEX_LIMIT: Final = 20_000
+#: The same for the time order, where a denser filter's own index read in order is as
+#: quick (and counting 20,000 entries would cost more than the page).
+TIME_INDEX_LIMIT: Final = 2_000
+#: The longest filter value accepted (a search term, a user, an entity type …).
+MAX_VALUE_CHARS: Final = 256
+#: Trigrams of a search term given to the trigram index (spread over the term).
+MAX_TRIGRAMS: Final = 24
 
-type SortKey = Literal[
-    "time", "tenant", "user", "department", "provider", "model", "decision", "outcome",
-    "tokens", "latency",
-]  # fmt: skip
+type SortKey = str
 SORT_KEYS: Final[tuple[SortKey, ...]] = (
-    "time", "tenant", "user", "department", "provider", "model", "decision", "outcome",
-    "tokens", "latency",
-)  # fmt: skip
-#: SQL of each sort key (constants only; never user input). NULLs become a fixed value
-#: so that row-value comparisons of the keyset never meet NULL.
-_SORT_SQL: Final[dict[str, str]] = {
-    "tenant": "tenant",
-    "user": "coalesce(subject, '')",
-    "department": "coalesce(department, '')",
-    "provider": "coalesce(provider, '')",
-    "model": "coalesce(model, '')",
-    "decision": "coalesce(action, '')",
-    "outcome": "outcome",
-    "tokens": "coalesce(json_extract(body, '$.usage.tokens_in'), 0)"
-    " + coalesce(json_extract(body, '$.usage.tokens_out'), 0)",
-    "latency": "coalesce(json_extract(body, '$.timing.total_ms'), -1)",
-}
+    "time",
+    *(column.name for column in REVIEW_COLUMNS if column.sort),
+)
+_FILTER_COLUMNS: Final = tuple(column for column in REVIEW_COLUMNS if column.filter)
 _COLUMNS: Final = (
     "seq, tenant, ts, kind, event, outcome, action, subject, department, provider, model, body"
 )
 _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 #: Filters on the record's ``request`` part (read from the body): name -> JSON path.
@@ -121,6 +128,10 @@ class FlowFilter:
 class Sort:
     key: SortKey = "time"
     descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.key not in SORT_KEYS:
+            raise FilterError(f"cannot sort by {self.key!r}: use one of {', '.join(SORT_KEYS)}")
 
     def describe(self) -> str:
         return f"{self.key} {'↓' if self.descending else '↑'}"
@@ -235,48 +246,72 @@ def _json_member(key: str, value: str) -> str:
     return f'"{key}":{json.dumps(value, ensure_ascii=False)}'
 
 
+def check_filter(flt: FlowFilter) -> None:
+    """Raise `FilterError` for a value no query should be given: too long, control characters."""
+    for name, value in flt.active():
+        if len(value) > MAX_VALUE_CHARS:
+            raise FilterError(
+                f"the {name} filter is {len(value):,} characters long; "
+                f"at most {MAX_VALUE_CHARS} are accepted"
+            )
+        if _CONTROL.search(value):
+            raise FilterError(
+                f"the {name} filter contains a control character (tab, newline …): remove it"
+            )
+
+
+def trigram_query(text: str) -> str | None:
+    """An FTS5 query that every record containing ``text`` matches (None: too short).
+
+    Each trigram is one quoted FTS5 string (``"`` doubled), so no character of the term
+    is FTS5 syntax: ``AND``, ``*``, ``NEAR(``, ``:`` and quotes are plain text.
+    """
+    grams = list(dict.fromkeys(text[i : i + 3] for i in range(len(text) - 2)))
+    if not grams:
+        return None
+    if len(grams) > MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(MAX_TRIGRAMS)]
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
 def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
-    """The WHERE clauses (ANDed) and parameters for ``flt`` within ``scope``."""
-    scope_sql, params = scope.sql("tenant")
+    """The WHERE clauses (ANDed, cheapest first) and parameters for ``flt`` within ``scope``.
+
+    This is the exact meaning of a filter; the indexes only find candidates for it.
+    """
+    check_filter(flt)
+    scope_sql, params = scope.sql("records.tenant")
     clauses: list[str] = [scope_sql]
     args: list[Any] = list(params)
-    for name, column in (
-        ("tenant", "tenant"),
-        ("department", "department"),
-        ("decision", "action"),
-        ("outcome", "outcome"),
-        ("provider", "provider"),
-        ("model", "model"),
-        ("kind", "kind"),
-    ):
-        value = getattr(flt, name)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            args.append(value)
-    if flt.user is not None:
-        if "@" in flt.user:
-            clauses.append("instr(body, ?) > 0")
-            args.append(_json_member("email", flt.user))
-        else:
-            clauses.append("subject = ?")
-            args.append(flt.user)
-    if flt.entity_type is not None:
-        # The instr() prefilter is cheap; json_each makes it exact (a details value or a
-        # prompt cannot fake a finding).
-        clauses.append(
-            "instr(body, ?) > 0 AND EXISTS (SELECT 1 FROM json_each(body, '$.findings') "
-            "WHERE json_extract(value, '$.entity_type') = ?)"
-        )
-        args += [_json_member("entity_type", flt.entity_type), flt.entity_type]
+    for column in _FILTER_COLUMNS:
+        value = getattr(flt, column.name)
+        if value is None or (column.name == "user" and "@" in value):
+            continue
+        clauses.append(f"{column.sql} = ?")
+        args.append(value)
     if flt.since is not None:
         clauses.append("ts >= ?")
         args.append(flt.since)
     if flt.until is not None:
         clauses.append("ts < ?")
         args.append(flt.until)
+    if flt.entity_type is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM record_entities e WHERE e.entity_type = ? "
+            "AND e.tenant = records.tenant AND e.seq = records.seq)"
+        )
+        args.append(flt.entity_type)
+    if flt.user is not None and "@" in flt.user:
+        clauses.append("instr(body, ?) > 0")
+        args.append(_json_member("email", flt.user))
     if flt.text:
-        clauses.append("body LIKE ? ESCAPE '\\'")
-        args.append(_like(flt.text))
+        # The body holds each text value JSON-escaped character by character, so a value
+        # containing the term means a body containing the escaped term: a cheap test that
+        # spares the exact one (over the values, not the keys) most rows.
+        escaped = json.dumps(flt.text, ensure_ascii=False)[1:-1]
+        clauses += ["body LIKE ? ESCAPE '\\'", text_matches("records.body")]
+        args += [_like(escaped), _like(flt.text)]
     for name, json_path in REQUEST_FILTERS.items():
         value = getattr(flt, name)
         if value is None:
@@ -328,25 +363,6 @@ def parse_row(row: Sequence[Any], sort_value: Any = None) -> FlowRow:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How a filter is read: through one of the schema's indexes, or by scanning in order.
-
-    ``index`` None means the primary key in ``seq`` order, sliced against the time budget
-    when the sort is by time. Otherwise ``clause``/``params`` select that index's entries
-    (fewer than `INDEX_LIMIT`, so sorting them is cheap).
-    """
-
-    index: str | None
-    clause: str = "1"
-    params: tuple[Any, ...] = ()
-    estimate: int | None = None
-
-
-#: An index is used when fewer entries than this match its part of the filter; above it
-#: the matches are dense enough that reading the log in order finds a page sooner than
-#: sorting them all.
-INDEX_LIMIT: Final = 20_000
 _DISTINCT_TENANTS: Final = """
 WITH RECURSIVE t(tenant) AS (
     SELECT MIN(tenant) FROM records
@@ -364,6 +380,77 @@ def visible_tenants(conn: sqlite3.Connection, scope: ReviewerScope) -> list[str]
     return [name for name in names if scope.allows(name)]
 
 
+type Candidate = tuple[Any, int]
+"""(sort value, seq): the sort value is None for the time order."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRead:
+    """One ordered read of an index: ``FROM source WHERE clause`` in ``(key, id)`` order.
+
+    ``key`` is the sort expression (None: ``id`` alone, the time order); ``id`` is the
+    column holding the record's ``seq`` (``rowid`` in the trigram index). All SQL here
+    is the console's own constants; values are bound.
+    """
+
+    source: str
+    clause: str
+    params: tuple[Any, ...]
+    key: str | None = None
+    id: str = "seq"
+
+    def walk(
+        self, conn: sqlite3.Connection, after: Candidate | None, descending: bool
+    ) -> Iterator[Candidate]:
+        """Entries after ``after`` in order, read in growing batches as they are consumed."""
+        op, order = ("<", "DESC") if descending else (">", "ASC")
+        key_sql = self.key or "NULL"
+        order_sql = (
+            f"{self.id} {order}" if self.key is None else f"{self.key} {order}, {self.id} {order}"
+        )
+        batch = PAGE_SIZE + 1
+        position = after
+        while True:
+            clauses, args = [self.clause], list(self.params)
+            if position is not None:
+                if self.key is None:
+                    clauses.append(f"{self.id} {op} ?")
+                    args.append(position[1])
+                else:
+                    clauses.append(f"({self.key}, {self.id}) {op} (?, ?)")
+                    args += [position[0], position[1]]
+            rows: list[Candidate] = conn.execute(
+                f"SELECT {key_sql}, {self.id} FROM {self.source} "  # noqa: S608 - constant SQL, values bound
+                f"WHERE {' AND '.join(clauses)} ORDER BY {order_sql} LIMIT ?",
+                [*args, batch],
+            ).fetchall()
+            yield from rows
+            if len(rows) < batch:
+                return
+            position = rows[-1]
+            batch = min(batch * 4, INDEX_LIMIT)
+
+    def first(self, conn: sqlite3.Connection, limit: int) -> list[int]:
+        """Up to ``limit`` record numbers, in no particular order."""
+        sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
+        return [row[0] for row in conn.execute(sql, [*self.params, limit])]
+
+
+@dataclass(slots=True)
+class Plan:
+    """How ``(filter, sort)`` finds its candidates.
+
+    ``candidates`` (sorted ascending) when one filter's index is selective; otherwise
+    ``reads``: ordered index reads (one per tenant, or one for the whole log) merged.
+    ``driver`` names what was chosen, for tests and the benchmark.
+    """
+
+    driver: str
+    candidates: list[Candidate] | None = None
+    reads: list[IndexRead] = field(default_factory=list)
+    empty: bool = False
+
+
 @dataclass(slots=True)
 class FlowQuery:
     """Keyset-paged reads of the flow list for one reviewer, on one connection."""
@@ -372,7 +459,7 @@ class FlowQuery:
     scope: ReviewerScope
     page_size: int = PAGE_SIZE
     scan_budget_s: float = SCAN_BUDGET_S
-    _plans: dict[FlowFilter, Plan] = field(default_factory=dict)
+    _plans: dict[tuple[FlowFilter, str], Plan] = field(default_factory=dict)
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest ``seq`` in the log (both O(log n) on the primary key)."""
@@ -384,132 +471,230 @@ class FlowQuery:
     def tenants(self) -> list[str]:
         return visible_tenants(self.conn, self.scope)
 
-    def plan(self, flt: FlowFilter) -> Plan:
-        """Pick the access path for ``flt`` by counting (up to a limit) index entries."""
-        if flt in self._plans:
-            return self._plans[flt]
+    # -- planning ----------------------------------------------------------------------
+
+    def _selective_reads(
+        self, flt: FlowFilter, tenants: list[str]
+    ) -> list[tuple[str, list[IndexRead]]]:
+        """(name, reads) of every filter that has an index, each read giving its matches."""
+        found: list[tuple[str, list[IndexRead]]] = []
+        for column in _FILTER_COLUMNS:
+            value = getattr(flt, column.name)
+            if value is None or column.name == "tenant" or not column.index_:
+                continue
+            if column.name == "user" and "@" in value:
+                continue
+            found.append((column.name, [
+                IndexRead(f"records INDEXED BY {column.index}",
+                          f"tenant = ? AND {column.sql} = ?", (t, value))
+                for t in tenants
+            ]))  # fmt: skip
+        if flt.entity_type is not None:
+            found.append(("entity_type", [
+                IndexRead("record_entities", "entity_type = ? AND tenant = ?", (flt.entity_type, t))
+                for t in tenants
+            ]))  # fmt: skip
+        term = flt.text or (flt.user if flt.user and "@" in flt.user else None)
+        if term and (fts := trigram_query(term)) is not None:
+            # The writer indexes text between batches: the newest records (after the
+            # mark) are read directly.
+            mark = text_mark(self.conn)
+            found.append(("text", [
+                IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid"),
+                IndexRead("records", "seq > ?", (mark,)),
+            ]))  # fmt: skip
+        if flt.since is not None or flt.until is not None:
+            span = ["tenant = ?"]
+            span_args: list[Any] = []
+            if flt.since is not None:
+                span.append("ts >= ?")
+                span_args.append(flt.since)
+            if flt.until is not None:
+                span.append("ts < ?")
+                span_args.append(flt.until)
+            by_time = "records INDEXED BY records_tenant_ts"
+            found.append(("time range", [
+                IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
+            ]))  # fmt: skip
+        return found
+
+    def plan(self, flt: FlowFilter, sort: Sort | None = None) -> Plan:
+        """Choose the candidates of ``flt`` in ``sort`` order (cached until `forget_plans`)."""
+        sort = sort or Sort()
+        cache_key = (flt, sort.key)
+        if (cached := self._plans.get(cache_key)) is not None:
+            return cached
+        check_filter(flt)
+        tenants = self.tenants()
         if flt.tenant is not None:
-            tenants = [flt.tenant] if self.scope.allows(flt.tenant) else []
-        else:
-            tenants = self.tenants()
+            tenants = [flt.tenant] if flt.tenant in tenants else []
         if not tenants:
-            return self._remember(flt, Plan("records_tenant_seq", "0"))
-        tin = f"tenant IN ({','.join('?' * len(tenants))})"
-        span, span_args = [], []
+            return self._remember(cache_key, Plan("nothing in scope", candidates=[], empty=True))
+        dense: list[tuple[str, list[IndexRead]]] = []
+        best: tuple[str, list[int]] | None = None
+        limit = min(INDEX_LIMIT, TIME_INDEX_LIMIT) if sort.key == "time" else INDEX_LIMIT
+        for name, reads in self._selective_reads(flt, tenants):
+            seqs: list[int] = []
+            for read in reads:
+                seqs += read.first(self.conn, limit - len(seqs))
+                if len(seqs) >= limit:
+                    break
+            if len(seqs) < limit:
+                if best is None or len(seqs) < len(best[1]):
+                    best = (name, seqs)
+                if not seqs:
+                    break
+            else:
+                dense.append((name, reads))
+        if best is not None:
+            return self._remember(cache_key, self._materialize(best[0], best[1], sort))
+        return self._remember(cache_key, self._ordered(flt, sort, tenants, dense))
+
+    def _materialize(self, name: str, seqs: list[int], sort: Sort) -> Plan:
+        if sort.key == "time":
+            return Plan(
+                f"{name} index, {len(seqs):,} entries", candidates=[(None, s) for s in sorted(seqs)]
+            )
+        key_sql = COLUMNS_BY_NAME[sort.key].sql
+        rows = self.conn.execute(
+            f"SELECT {key_sql}, seq FROM records WHERE seq IN (SELECT value FROM json_each(?))",  # noqa: S608
+            (json.dumps(seqs),),
+        ).fetchall()
+        return Plan(f"{name} index, {len(seqs):,} entries", candidates=sorted(map(tuple, rows)))
+
+    def _ordered(
+        self,
+        flt: FlowFilter,
+        sort: Sort,
+        tenants: list[str],
+        dense: list[tuple[str, list[IndexRead]]],
+    ) -> Plan:
+        everything = flt.tenant is None and self.scope.is_administrator
+        if sort.key != "time":
+            column = COLUMNS_BY_NAME[sort.key]
+            clause, value = "tenant = ?", getattr(flt, column.name, None) if column.filter else None
+            if value is not None and not (column.name == "user" and "@" in value):
+                clause += f" AND {column.sql} = ?"
+            source, prefix, key = column.source
+            reads = [
+                IndexRead(source, prefix + clause,
+                          (t,) if clause == "tenant = ?" else (t, value), key=key)
+                for t in tenants
+            ]  # fmt: skip
+            return Plan(f"{column.name} order index", reads=reads)
+        for name, reads in dense:
+            if name != "time range":  # a time range is in ts order, not seq order
+                return Plan(f"{name} index in order", reads=reads)
+        # A time range bounds the numbers: the smallest and largest ``seq`` with a time in
+        # it (an index-only read of the range), so the log is read from there only.
+        span, span_args, label = "1", [], ""
+        if flt.since is not None or flt.until is not None:
+            low, high = self._seq_bounds(flt, tenants)
+            if low is None:
+                return Plan("time range, no records", candidates=[], empty=True)
+            span, span_args, label = "seq BETWEEN ? AND ?", [low, high], ", time range bounded"
+        if everything:
+            return Plan(
+                f"log in order{label}", reads=[IndexRead("records", span, tuple(span_args))]
+            )
+        reads = [
+            IndexRead("records INDEXED BY records_review_tenant", f"tenant = ? AND {span}",
+                      (t, *span_args))
+            for t in tenants
+        ]  # fmt: skip
+        return Plan(f"tenant index in order{label}", reads=reads)
+
+    def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
+        span, args = [], []
         if flt.since is not None:
             span.append("ts >= ?")
-            span_args.append(flt.since)
+            args.append(flt.since)
         if flt.until is not None:
             span.append("ts < ?")
-            span_args.append(flt.until)
-        candidates: list[tuple[str, str, list[Any]]] = []
-        if flt.user is not None and "@" not in flt.user:
-            candidates.append(
-                ("records_tenant_subject_ts", " AND ".join([tin, "subject = ?", *span]),
-                 [*tenants, flt.user, *span_args])
-            )  # fmt: skip
-        if flt.outcome is not None:
-            candidates.append(
-                ("records_tenant_outcome_ts", " AND ".join([tin, "outcome = ?", *span]),
-                 [*tenants, flt.outcome, *span_args])
-            )  # fmt: skip
-        if span:
-            candidates.append(
-                ("records_tenant_ts", " AND ".join([tin, *span]), [*tenants, *span_args])
-            )
-        if flt.tenant is not None or not self.scope.is_administrator:
-            candidates.append(("records_tenant_seq", tin, list(tenants)))
-        best: Plan | None = None
-        for index, clause, params in candidates:
-            (n,) = self.conn.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM records INDEXED BY {index} "  # noqa: S608 - constant SQL
-                f"WHERE {clause} LIMIT ?)",
-                [*params, INDEX_LIMIT],
+            args.append(flt.until)
+        low: int | None = None
+        high: int | None = None
+        for tenant in tenants:
+            lo, hi = self.conn.execute(
+                "SELECT MIN(seq), MAX(seq) FROM records INDEXED BY records_tenant_ts "  # noqa: S608 - constant SQL
+                f"WHERE tenant = ? AND {' AND '.join(span)}",
+                [tenant, *args],
             ).fetchone()
-            if n < INDEX_LIMIT and (best is None or n < (best.estimate or 0)):
-                best = Plan(index, clause, tuple(params), n)
-            if n == 0:
-                break
-        return self._remember(flt, best or Plan(None))
+            if lo is not None:
+                low = lo if low is None else min(low, lo)
+                high = hi if high is None else max(high, hi)
+        return low, high
 
-    def _remember(self, flt: FlowFilter, plan: Plan) -> Plan:
+    def _remember(self, key: tuple[FlowFilter, str], plan: Plan) -> Plan:
         if len(self._plans) > 64:
             self._plans.clear()
-        self._plans[flt] = plan
+        self._plans[key] = plan
         return plan
 
     def forget_plans(self) -> None:
         """Re-plan on the next read (the log grew, or new tenants appeared)."""
         self._plans.clear()
 
+    # -- reading -----------------------------------------------------------------------
+
+    def candidates(
+        self, plan: Plan, after: Candidate | None, descending: bool
+    ) -> Iterator[Candidate]:
+        """``plan``'s candidates after ``after`` in display order."""
+        if plan.candidates is not None:
+            items = plan.candidates
+            if descending:
+                end = len(items) if after is None else bisect.bisect_left(items, after)
+                return (items[i] for i in range(end - 1, -1, -1))
+            begin = 0 if after is None else bisect.bisect_right(items, after)
+            return (items[i] for i in range(begin, len(items)))
+        walks = [read.walk(self.conn, after, descending) for read in plan.reads]
+        if len(walks) == 1:
+            return walks[0]
+        return heapq.merge(*walks, reverse=descending)
+
     def fetch(
         self, flt: FlowFilter, sort: Sort, cursor: Cursor | None, *, forward: bool = True
     ) -> Page:
         """The page after ``cursor`` in display order (``forward``) or before it."""
         descending = sort.descending if forward else not sort.descending
-        plan = self.plan(flt)
-        if sort.key == "time" and plan.index is None:
-            page = self._scan(flt, cursor, descending)
-        else:
-            page = self._sorted(flt, plan, sort, cursor, descending)
+        page = self._read(flt, sort, cursor, descending)
         if not forward:
             page.rows.reverse()
         return page
 
-    def _sorted(
-        self, flt: FlowFilter, plan: Plan, sort: Sort, cursor: Cursor | None, descending: bool
-    ) -> Page:
+    def _read(self, flt: FlowFilter, sort: Sort, cursor: Cursor | None, descending: bool) -> Page:
+        plan = self.plan(flt, sort)
         clauses, args = where(flt, self.scope)
-        clauses.append(plan.clause)
-        args += plan.params
-        source = f"records INDEXED BY {plan.index}" if plan.index else "records NOT INDEXED"
-        op, order = ("<", "DESC") if descending else (">", "ASC")
-        if sort.key == "time":
-            key_sql = "NULL"
-            if cursor is not None:
-                clauses.append(f"seq {op} ?")
-                args.append(cursor[1])
-            order_sql = f"seq {order}"
-        else:
-            key_sql = _SORT_SQL[sort.key]
-            if cursor is not None:
-                clauses.append(f"({key_sql}, seq) {op} (?, ?)")
-                args += [cursor[0], cursor[1]]
-            order_sql = f"{key_sql} {order}, seq {order}"
-        sql = (
-            f"SELECT {_COLUMNS}, {key_sql} FROM {source} WHERE {' AND '.join(clauses)} "  # noqa: S608 - constant SQL, values bound
-            f"ORDER BY {order_sql} LIMIT ?"
+        check = (
+            f"SELECT {_COLUMNS} FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608 - constant SQL, values bound
+            f"AND {' AND '.join(clauses)}"
         )
-        raw = self.conn.execute(sql, [*args, self.page_size + 1]).fetchall()
-        more = len(raw) > self.page_size
-        rows = [parse_row(r, r[12]) for r in raw[: self.page_size]]
-        last = rows[-1] if rows else None
-        return Page(rows, (last.sort_value, last.seq) if last else cursor, more)
-
-    def _scan(self, flt: FlowFilter, cursor: Cursor | None, descending: bool) -> Page:
-        low, high = self.bounds()
-        clauses, args = where(flt, self.scope)
-        op, order = ("<", "DESC") if descending else (">", "ASC")
-        sql = (
-            f"SELECT {_COLUMNS}, NULL FROM records NOT INDEXED WHERE {' AND '.join(clauses)} "  # noqa: S608 - constant SQL, values bound
-            f"AND seq {op} ? AND seq BETWEEN ? AND ? ORDER BY seq {order} LIMIT ?"
-        )
-        bound = cursor[1] if cursor is not None else (high + 1 if descending else low - 1)
+        stream = self.candidates(plan, cursor, descending)
         deadline = time.perf_counter() + self.scan_budget_s
         rows: list[FlowRow] = []
-        while True:
-            need = self.page_size - len(rows)
-            lo, hi = (bound - SCAN_SLICE, bound) if descending else (bound, bound + SCAN_SLICE)
-            raw = self.conn.execute(sql, [*args, bound, lo, hi, need]).fetchall()
-            rows += [parse_row(r) for r in raw]
-            if len(raw) == need:
-                return Page(rows, (None, rows[-1].seq), True)
-            bound = lo if descending else hi
-            exhausted = bound <= low if descending else bound >= high
-            if exhausted:
-                return Page(rows, (None, bound), False)
-            if time.perf_counter() >= deadline:
-                return Page(rows, (None, bound), True, scanned_to=bound)
+        want = self.page_size + 1
+        chunk = want
+        last: Candidate | None = cursor
+        while len(rows) < want:
+            taken = [c for _, c in zip(range(chunk), stream, strict=False)]
+            if not taken:
+                return Page(rows, (rows[-1].sort_value, rows[-1].seq) if rows else last, False)
+            last = taken[-1]
+            found = {
+                r[0]: r
+                for r in self.conn.execute(check, [json.dumps([c[1] for c in taken]), *args])
+            }
+            rows += [parse_row(found[seq], key) for key, seq in taken if seq in found]
+            if len(rows) < want and time.perf_counter() >= deadline:
+                more = rows[: self.page_size]
+                position = last if len(more) == len(rows) else (more[-1].sort_value, more[-1].seq)
+                return Page(more, position, True, scanned_to=last[1])
+            hits = len(found)
+            chunk = min(5_000, chunk * 4 if hits * 4 < len(taken) else max(chunk, want - len(rows)))
+        page = rows[: self.page_size]
+        end = page[-1]
+        return Page(page, (end.sort_value, end.seq), True)
 
     def poll(self, flt: FlowFilter, after_seq: int, limit: int = 500) -> tuple[list[FlowRow], int]:
         """Records newer than ``after_seq`` that match, oldest first; and the new high mark."""
@@ -528,12 +713,27 @@ class FlowQuery:
         mark = rows[-1].seq if len(rows) == limit else top
         return rows, mark
 
-    def count(self, flt: FlowFilter, cap: int = 100_000) -> tuple[int, bool]:
-        """How many records match, counting at most ``cap`` (and whether it stopped there)."""
+    def count(self, flt: FlowFilter, cap: int = 100_000, budget_s: float = 2.0) -> tuple[int, bool]:
+        """How many records match, counting at most ``cap`` (and whether it stopped short:
+        at the cap, or after ``budget_s`` seconds, in which case the number is a lower bound)."""
+        plan = self.plan(flt)
         clauses, args = where(flt, self.scope)
-        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE {' AND '.join(clauses)} LIMIT ?)"  # noqa: S608 - constant SQL
-        (n,) = self.conn.execute(sql, [*args, cap + 1]).fetchone()
-        return min(n, cap), n > cap
+        check = (
+            "SELECT count(*) FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608
+            f"AND {' AND '.join(clauses)}"
+        )
+        stream = self.candidates(plan, None, True)
+        deadline = time.perf_counter() + budget_s
+        n = 0
+        while n <= cap:
+            taken = [c[1] for _, c in zip(range(5_000), stream, strict=False)]
+            if not taken:
+                return n, False
+            (hits,) = self.conn.execute(check, [json.dumps(taken), *args]).fetchone()
+            n += hits
+            if time.perf_counter() >= deadline:
+                return min(n, cap), True
+        return cap, True
 
 
 class FlowWindow:

@@ -99,13 +99,20 @@ class FlowsScreen(Screen[None]):
 
     def reload(self, flt: FlowFilter | None = None, sort: Sort | None = None) -> None:
         """Show the first page of the (new) filter and order."""
+        previous = (self.window.filter, self.window.sort)
+        try:
+            self.window.reset(flt, sort)
+        except FilterError as exc:
+            self.window.filter, self.window.sort = previous
+            self.notify(str(exc), title="Filter not applied", severity="error", timeout=8)
+            return
         self._generation += 1
-        self.window.reset(flt, sort)
         self.new_below = 0
         self.note = ""
         self._render_rows(cursor=0)
         self.matches = "counting…"
-        self._count(self.window.filter, self._generation)
+        # After the repaint: the count's thread must not take the interpreter from it.
+        self.call_after_refresh(self._count, self.window.filter, self._generation)
         self._continue_scan(self._generation)
         self._update_bar()
 
@@ -140,9 +147,12 @@ class FlowsScreen(Screen[None]):
             return
         if len(self.window.rows) >= self.query_.page_size:
             return
-        high = max(1, self.window.high_mark)
-        done = 100 - round(100 * self.window.scanned_to / high)
-        self.note = f"searching… {done}% of the log read"
+        if self.window.sort == Sort():
+            high = max(1, self.window.high_mark)
+            done = 100 - round(100 * self.window.scanned_to / high)
+            self.note = f"searching… {done}% of the log read"
+        else:
+            self.note = "searching…"
         self._update_bar()
         self.set_timer(0.01, lambda: self._scan_step(generation))
 

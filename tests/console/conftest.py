@@ -149,6 +149,8 @@ def build_files(folder: Path, count: int = RECORDS) -> Files:
         log.append([record(n, sessions) for n in range(count // 2)])
         log.add_checkpoints(signer, ["acme", "globex"], format_ts(NOW))
         log.append([record(n, sessions) for n in range(count // 2, count)])
+        while log.index_text():  # as the writer does between batches
+            pass
         log.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         log.close()

@@ -154,7 +154,7 @@ async def test_sort_cycles_and_reverses(make_app: MakeApp) -> None:
         assert screen.window.rows[0].tenant == "acme"
         await pilot.click("#flows", offset=(30, 0))  # the User header: sorts by user
         await pilot.pause()
-        assert screen.window.sort.key == "user"  # type: ignore[comparison-overlap]
+        assert screen.window.sort.key == "user"
 
 
 async def test_live_follow_puts_new_records_on_top(make_app: MakeApp, copy_files: Files) -> None:

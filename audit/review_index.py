@@ -1,0 +1,390 @@
+"""The review indexes of the audit database: what makes the console fast on a large log.
+
+Three kinds, all written in the writer's own transaction, so a record is never committed
+without them:
+
+- `REVIEW_COLUMNS`: the columns a reviewer filters on (equality) or sorts by, each an SQL
+  expression over ``records`` that is never NULL (so keyset row values always compare),
+  with one index ``(tenant, expression, seq)``. That one index answers both "this value,
+  newest first" and "every record in this column's order" for one tenant; the console
+  merges tenants. **Adding a filterable/sortable column is one entry here** (plus the
+  filter field in the console's form).
+- ``record_entities``: one row per (entity type, tenant, record) for the DLP findings,
+  so "records with a CREDIT_CARD finding" is an index range, not a JSON scan.
+- ``records_text``: an FTS5 trigram index (contentless, ``detail=none``: about 220 bytes
+  a record) over the record's text values (`record_text`), for substring search. It is a
+  prefilter: the console confirms every candidate with the exact predicate, so a trigram
+  false positive never shows.
+
+`AuditLog.append` adds a batch to the text index and the entity table in its own
+transaction (`index_records`), from the record objects, so SQLite parses no JSON on the
+write path; the retention purge takes the text out (`forget_records`) and a trigger the
+entity rows. The column indexes are plain SQLite indexes.
+
+`ensure_review_index` builds what is missing on an existing database (a store written
+before these existed) without losing or changing a record: the triggers first, so every
+new record is indexed from then on, then the column indexes one transaction each, then
+the older records in steps of `BACKFILL_STEP` newest first, each its own short
+transaction, with the progress kept in ``meta`` so an interrupted build resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewColumn:
+    """A column the console filters on (``filter``: equality) and/or sorts by (``sort``)."""
+
+    #: The console's name: the filter field and the sort key.
+    name: str
+    #: SQL over ``records``, never NULL; a constant of ours, never user input.
+    sql: str
+    filter: bool = True
+    sort: bool = True
+    #: Whether it has its ``(tenant, expression, seq)`` index (a sort key must).
+    index_: bool = True
+    #: A value the writer computes from the record (``to_dict`` shape), kept in the
+    #: ``record_sort`` table instead of an index over ``sql`` (which must give the same
+    #: value): an index over a JSON expression makes SQLite parse every body it writes.
+    derived: Callable[[Mapping[str, Any]], int] | None = None
+
+    @property
+    def index(self) -> str:
+        return f"records_review_{self.name}"
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        """(FROM, WHERE before the tenant, key) of the ordered read for this column."""
+        if self.derived is not None:
+            return "record_sort", f"name = '{self.name}' AND ", "value"
+        return f"records INDEXED BY {self.index}", "", self.sql
+
+    def ddl(self) -> str:
+        keys = "tenant, seq" if self.sql == "tenant" else f"tenant, {self.sql}, seq"
+        return f"CREATE INDEX IF NOT EXISTS {self.index} ON records ({keys})"
+
+
+def _tokens(data: Mapping[str, Any]) -> int:
+    usage = data.get("usage") or {}
+    return int(usage.get("tokens_in") or 0) + int(usage.get("tokens_out") or 0)
+
+
+def _latency(data: Mapping[str, Any]) -> int:
+    total = (data.get("timing") or {}).get("total_ms")
+    return -1 if total is None else int(total)
+
+
+REVIEW_COLUMNS: Final[tuple[ReviewColumn, ...]] = (
+    ReviewColumn("tenant", "tenant"),
+    ReviewColumn("user", "coalesce(subject, '')"),
+    ReviewColumn("department", "coalesce(department, '')"),
+    ReviewColumn("provider", "coalesce(provider, '')"),
+    ReviewColumn("model", "coalesce(model, '')"),
+    ReviewColumn("decision", "coalesce(action, '')"),
+    ReviewColumn("outcome", "outcome"),
+    ReviewColumn("kind", "kind", sort=False),
+    ReviewColumn(
+        "tokens",
+        "coalesce(json_extract(body, '$.usage.tokens_in'), 0)"
+        " + coalesce(json_extract(body, '$.usage.tokens_out'), 0)",
+        filter=False,
+        index_=False,
+        derived=_tokens,
+    ),
+    ReviewColumn(
+        "latency",
+        "coalesce(json_extract(body, '$.timing.total_ms'), -1)",
+        filter=False,
+        index_=False,
+        derived=_latency,
+    ),
+)
+COLUMNS_BY_NAME: Final = {column.name: column for column in REVIEW_COLUMNS}
+
+#: Keys whose text values free-text search skips: those with a filter of their own
+#: (tenant, user, department, provider, model, decision, outcome, kind, entity type),
+#: identifiers, timestamps and fixed vocabulary. Each indexed character costs the writer:
+#: the whole body made the trigram index ~4x dearer to write than these leftovers (e-mail,
+#: host, client address, rule, reason, event, details, prompt, and any field added later).
+UNSEARCHED_KEYS: Final = (
+    "record_id", "ts", "started_at", "session_id", "issuer", "tenant", "kind", "outcome",
+    "action", "subject", "department", "provider", "service", "api", "api_kind", "model",
+    "auth_method", "policy_version", "entity_type", "segment",
+)  # fmt: skip
+
+
+def text_matches(body: str) -> str:
+    """SQL true when a text value of ``body`` is LIKE the one bound parameter (ESCAPE '\\')."""
+    skipped = ", ".join(f"'{key}'" for key in UNSEARCHED_KEYS)
+    return (
+        f"EXISTS (SELECT 1 FROM json_tree({body}) WHERE type = 'text' "  # noqa: S608 - constants
+        f"AND key NOT IN ({skipped}) AND path != '$.principal.groups' "
+        "AND value LIKE ? ESCAPE '\\')"
+    )
+
+
+#: Older records at or above this number are in the entity table; below it, not yet (0:
+#: all are).
+_MARK: Final = "review_backfill_below"
+#: The highest record number in the trigram index.
+TEXT_MARK: Final = "text_indexed_upto"
+_MARK_SQL: Final = f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
+_ENTITIES_OF = (
+    "SELECT DISTINCT json_extract(value, '$.entity_type') AS entity_type "
+    "FROM json_each({body}, '$.findings') WHERE entity_type IS NOT NULL"
+)
+_DDL: Final = (
+    """CREATE TABLE IF NOT EXISTS record_entities (
+        entity_type TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (entity_type, tenant, seq)
+    ) WITHOUT ROWID, STRICT""",
+    """CREATE TABLE IF NOT EXISTS record_sort (
+        name TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (name, tenant, value, seq)
+    ) WITHOUT ROWID, STRICT""",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS records_text "
+    "USING fts5(text, content='', tokenize='trigram', detail='none')",
+    # Rows the backfill has not reached yet have nothing to delete.
+    f"""CREATE TRIGGER IF NOT EXISTS records_review_delete AFTER DELETE ON records
+    WHEN OLD.seq >= {_MARK_SQL}
+    BEGIN
+        DELETE FROM record_entities WHERE tenant = OLD.tenant AND seq = OLD.seq
+            AND entity_type IN ({_ENTITIES_OF.format(body="OLD.body")});
+    END""",  # noqa: S608 - constants
+)
+#: One statement per batch (FTS5 writes its pending terms out at every statement, and a
+#: statement per record cost ~0.7 ms a record); the texts come as a JSON array of
+#: ``[seq, text]``, computed in Python (`record_text`), so SQLite parses no record body.
+_INSERT_TEXT: Final = (
+    "INSERT INTO records_text (rowid, text) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
+)
+#: A contentless FTS5 row is deleted by giving its text again.
+_DELETE_TEXT: Final = (
+    "INSERT INTO records_text (records_text, rowid, text) "
+    "SELECT 'delete', json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
+)
+_INSERT_SORT: Final = (
+    "INSERT OR IGNORE INTO record_sort (name, tenant, value, seq) VALUES (?, ?, ?, ?)"
+)
+_DERIVED: Final = tuple(c for c in REVIEW_COLUMNS if c.derived is not None)
+_INSERT_ENTITY: Final = (
+    "INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq) VALUES (?, ?, ?)"
+)
+
+
+def _text_values(value: Any, key: str | int | None, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if key not in UNSEARCHED_KEYS:
+            yield value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _text_values(item, name, f"{path}.{name}")
+    elif isinstance(value, list) and path != "$.principal.groups":
+        for i, item in enumerate(value):
+            yield from _text_values(item, i, path)
+
+
+def record_text(data: Mapping[str, Any]) -> str:
+    """What free-text search covers of a record (``to_dict`` shape): its text values,
+    except those under `UNSEARCHED_KEYS` and the groups; the same values `text_matches`
+    tests in SQL."""
+    return "\n".join(_text_values(dict(data), None, "$"))
+
+
+type Indexed = tuple[int, str, Mapping[str, Any]]
+"""(seq, tenant, record data) of one committed record."""
+
+
+def index_records(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
+    """Add ``records``' DLP entity types and derived sort values (in the caller's transaction)."""
+    conn.executemany(
+        _INSERT_ENTITY,
+        [
+            (finding["entity_type"], tenant, seq)
+            for seq, tenant, data in records
+            for finding in data.get("findings") or ()
+        ],
+    )
+    conn.executemany(
+        _INSERT_SORT,
+        [
+            (column.name, tenant, column.derived(data), seq)
+            for seq, tenant, data in records
+            for column in _DERIVED
+            if column.derived is not None
+        ],
+    )
+
+
+def text_mark(conn: sqlite3.Connection) -> int:
+    """The highest record number in the trigram index (every record up to it is there)."""
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{TEXT_MARK}'").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
+def index_text(conn: sqlite3.Connection, limit: int) -> int:
+    """Add up to ``limit`` records after `text_mark` to the trigram index, in one IMMEDIATE
+    transaction; returns how many. The writer calls this between batches, off the commit
+    path, so indexing never delays a flow's record (the console reads the records after
+    the mark directly)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        mark = text_mark(conn)
+        rows = conn.execute(
+            "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, limit)
+        ).fetchall()
+        if rows:
+            texts = [[seq, record_text(json.loads(body))] for seq, body in rows]
+            conn.execute(_INSERT_TEXT, (json.dumps(texts),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (TEXT_MARK, str(rows[-1][0])),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
+    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index and the
+    sort table, before the retention purge deletes them (the entity rows go with a
+    trigger)."""
+    texts = [
+        [seq, record_text(json.loads(body))]
+        for seq, body in conn.execute(
+            "SELECT seq, body FROM records WHERE tenant = ? AND tenant_seq <= ? AND seq <= ?",
+            (tenant, upto, text_mark(conn)),
+        )
+    ]
+    if texts:
+        conn.execute(_DELETE_TEXT, (json.dumps(texts),))
+    row = conn.execute(
+        "SELECT MAX(seq) FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
+    ).fetchone()
+    if row[0] is not None:
+        for column in _DERIVED:
+            conn.execute(
+                "DELETE FROM record_sort WHERE name = ? AND tenant = ? AND seq <= ?",
+                (column.name, tenant, row[0]),
+            )
+
+
+#: Replaced by ``records_review_user`` (keyed by ``seq``, which keyset paging needs).
+_DROPPED: Final = (
+    "records_tenant_subject_ts",
+    # Indexes over JSON expressions of a development version (now in ``record_sort``).
+    "records_review_tokens",
+    "records_review_latency",
+)
+#: Older records indexed per transaction: about 0.1 to 0.3 s of the write lock each.
+BACKFILL_STEP: Final = 5_000
+
+type Progress = Callable[[str], None]
+
+
+def review_ddl() -> tuple[str, ...]:
+    """Every statement that creates the review indexes (all ``IF NOT EXISTS``)."""
+    return (*_DDL, *(column.ddl() for column in REVIEW_COLUMNS if column.index_))
+
+
+def is_complete(conn: sqlite3.Connection) -> bool:
+    """Whether every review index exists and covers every record."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    wanted = {"record_entities", "record_sort", "records_text", "records_review_delete"}
+    wanted |= {column.index for column in REVIEW_COLUMNS if column.index_}
+    if not wanted <= names:
+        return False
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{_MARK}'").fetchone()  # noqa: S608
+    return row is None or int(row[0]) <= 0
+
+
+def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = None) -> None:
+    """Create the review indexes that are missing and index the records written before.
+
+    ``conn`` is in autocommit mode (as `open_audit_db` makes it); each step is its own
+    IMMEDIATE transaction. Records are only read: the chain is untouched.
+    """
+    if is_complete(conn):
+        return
+    say = progress or log.info
+    started = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        fresh = not {"record_entities", "record_sort"} <= names
+        for statement in _DDL:
+            conn.execute(statement)
+        if fresh:
+            (top,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_MARK, str(top + 1))
+            )
+        if "records_text" not in names:
+            # An older store's text is indexed by the writer between batches, like new
+            # records: starting from the oldest.
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    (below,) = conn.execute(f"SELECT {_MARK_SQL}").fetchone()
+    if below > 1:
+        say(f"audit store: building the review indexes over {below - 1:,} older records")
+    for column in (c for c in REVIEW_COLUMNS if c.index_):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(column.ddl())
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if below > 1:
+            say(f"audit store: review index {column.index} ready")
+    for name in _DROPPED:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    _backfill(conn, below, say)
+    if below > 1:
+        say(f"audit store: review indexes built in {time.perf_counter() - started:.1f} s")
+
+
+def _backfill(conn: sqlite3.Connection, below: int, say: Progress) -> None:
+    (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
+    total = max(0, below - low)
+    last_said = time.perf_counter()
+    while below > low:
+        start = max(low, below - BACKFILL_STEP)
+        rows = conn.execute(
+            "SELECT seq, tenant, body FROM records WHERE seq >= ? AND seq < ?", (start, below)
+        ).fetchall()
+        batch = [(seq, tenant, json.loads(body)) for seq, tenant, body in rows]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            index_records(conn, batch)
+            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(start), _MARK))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        below = start
+        if time.perf_counter() - last_said > 10:
+            last_said = time.perf_counter()
+            say(f"audit store: review indexes {100 * (total - (below - low)) // total}% built")
+    conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (_MARK,))

@@ -1,0 +1,118 @@
+"""The review indexes: built on a store written before them without changing a record,
+kept by the writer, and emptied by the retention purge."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import sqlite3
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from warden.audit import AuditLog, CheckpointSigner, purge
+from warden.audit.review_index import REVIEW_COLUMNS, record_text, text_mark
+
+from ..console.test_query_paths import make_record
+
+#: What main's audit store had: no review objects, and its user index.
+_REVIEW_OBJECTS = ("record_entities", "record_sort", "records_text")
+
+
+def _as_before_the_review_indexes(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for column in REVIEW_COLUMNS:
+        conn.execute(f"DROP INDEX IF EXISTS {column.index}")
+    conn.execute("DROP TRIGGER records_review_delete")
+    for table in _REVIEW_OBJECTS:
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+    conn.execute("CREATE INDEX records_tenant_subject_ts ON records (tenant, subject, ts)")
+    conn.close()
+
+
+def _records(path: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT * FROM records ORDER BY seq").fetchall()
+    conn.close()
+    return rows
+
+
+def test_an_older_store_gets_the_indexes_and_keeps_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    rng = random.Random(3)
+    log = AuditLog.open(path)
+    log.append([make_record(n, rng) for n in range(120)])
+    log.close()
+    _as_before_the_review_indexes(path)
+    before = _records(path)
+
+    said: list[str] = []
+    log = AuditLog.open(path, progress=said.append)
+    assert _records(path) == before  # not one record changed, added or lost
+    assert said and "120 older records" in said[0]
+    conn = log.connection
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {c.index for c in REVIEW_COLUMNS if c.index_} <= names
+    assert "records_tenant_subject_ts" not in names
+    entities = conn.execute("SELECT count(*) FROM record_entities").fetchone()[0]
+    findings = conn.execute(
+        "SELECT count(*) FROM records r, json_each(r.body, '$.findings')"
+    ).fetchone()[0]
+    assert entities == findings > 0
+    (sorts,) = conn.execute("SELECT count(*) FROM record_sort").fetchone()
+    assert sorts == 2 * 120  # tokens and latency of every record
+
+    # The text of the older records is indexed by the writer between batches.
+    assert text_mark(conn) == 0 and log.text_backlog == 120
+    while log.index_text(50):
+        pass
+    assert text_mark(conn) == 120 and log.text_backlog == 0
+    log.close()
+    again: list[str] = []
+    AuditLog.open(path, progress=again.append).close()
+    assert again == []  # complete: nothing to build on the next open
+
+
+def test_the_purge_takes_the_records_out_of_every_review_index(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    rng = random.Random(5)
+    log = AuditLog.open(path)
+    log.append([make_record(n, rng) for n in range(200)])
+    while log.index_text():
+        pass
+    conn = log.connection
+    tenant = "globex"
+    (kept_text,) = conn.execute(
+        "SELECT count(*) FROM records WHERE tenant != ?", (tenant,)
+    ).fetchone()
+    signer = CheckpointSigner(Ed25519PrivateKey.generate())
+    log.add_checkpoints(signer, [tenant], "2026-01-01T00:00:00.000Z")
+    purge(log, tenant, 0, datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC))
+    assert conn.execute("SELECT count(*) FROM records WHERE tenant = ?", (tenant,)).fetchone() == (
+        0,
+    )
+    assert conn.execute(
+        "SELECT count(*) FROM record_entities WHERE tenant = ?", (tenant,)
+    ).fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*) FROM record_sort WHERE tenant = ?", (tenant,)
+    ).fetchone() == (0,)
+    # Every globex record's text is gone from the trigram index: a term only globex
+    # records hold ("globex.example") finds nothing any more, the others still match.
+    assert conn.execute(
+        'SELECT count(*) FROM records_text WHERE records_text MATCH \'"lob" AND "bex"\''
+    ).fetchone() == (0,)
+    (remaining,) = conn.execute(
+        'SELECT count(*) FROM records_text WHERE records_text MATCH \'"exa" AND "ple"\''
+    ).fetchone()
+    assert remaining == kept_text
+    log.close()
+
+
+def test_record_text_skips_identifiers_and_fields_with_their_own_filter() -> None:
+    record = make_record(4, random.Random(1)).to_dict()
+    text = record_text(record)
+    assert record["principal"]["email"] in text
+    assert record["record_id"] not in text and record["ts"] not in text
+    assert "staff" not in text.split("\n")  # groups
