@@ -81,9 +81,10 @@ def load_conversation(
         return Conversation(tenant, conversation, subject, None, ())
     scope_sql, params = scope.sql("tenant")
     if subject is not None:
+        # the review's user index: (tenant, coalesce(subject, ''), seq)
         source, person, person_args = (
-            "records INDEXED BY records_tenant_subject_ts",
-            ("subject = ?"),
+            "records INDEXED BY records_review_user",
+            "coalesce(subject, '') = ?",
             [subject],
         )
     else:
