@@ -236,6 +236,7 @@ class Identify:
                     principal=_principal(exc.owner, exc),
                     notes=(*ctx.notes, f"{REFUSED_NOTE}{exc.reason}"),
                 )
+                ctx.save(flow)  # the answer below records what the flow's context holds
             self._challenge(flow, ctx, exc.message)
             return
         finally:
