@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import io
 import logging
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from .facts import OFFICE_KINDS, TEXT_KINDS, FileKind, decode_text
+from .facts import OFFICE_KINDS, TEXT_KINDS, FileKind, decode_text, zip_entries
 
 __all__ = ["ExtractLimits", "Unreadable", "check_archive", "extract_text"]
 
@@ -82,11 +81,9 @@ class _Text:
 
 def check_archive(data: bytes, limits: ExtractLimits) -> None:
     """Refuse a ZIP that would unpack to too much (see the module docstring)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        raise Unreadable("the file is a damaged ZIP archive") from None
+    infos = zip_entries(data)
+    if infos is None:
+        raise Unreadable("the file is a damaged ZIP archive")
     if len(infos) > limits.max_entries:
         raise Unreadable(f"the archive has more than {limits.max_entries} entries")
     total = 0

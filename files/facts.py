@@ -33,7 +33,7 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 type FileKind = Literal[
     "text",
@@ -50,20 +50,7 @@ type FileKind = Literal[
     "binary",
 ]
 
-FILE_KINDS: Final[tuple[FileKind, ...]] = (
-    "text",
-    "markdown",
-    "csv",
-    "json",
-    "pdf",
-    "docx",
-    "xlsx",
-    "pptx",
-    "image",
-    "archive",
-    "ole",
-    "binary",
-)
+FILE_KINDS: Final[tuple[FileKind, ...]] = get_args(FileKind.__value__)
 TEXT_KINDS: Final[frozenset[FileKind]] = frozenset({"text", "markdown", "csv", "json"})
 OFFICE_KINDS: Final[frozenset[FileKind]] = frozenset({"docx", "xlsx", "pptx"})
 #: The kinds whose text is extracted and scanned.
@@ -166,15 +153,25 @@ def sniff(
     return kind, MEDIA_TYPES[kind]
 
 
-def _zip_kind(data: bytes) -> FileKind:
+def zip_entries(data: bytes) -> list[zipfile.ZipInfo] | None:
+    """The entries of a ZIP's central directory (names, sizes, flags; nothing is
+    unpacked), or ``None`` for bytes that are no readable ZIP. A client chooses these bytes,
+    so every way ``zipfile`` fails on a damaged directory counts as "not readable":
+    ``BadZipFile`` (no or a bad end record), ``EOFError``/``OSError`` (truncated reads),
+    ``ValueError`` (impossible offsets or sizes), ``NotImplementedError`` (a multi-disk
+    or otherwise unsupported archive)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_SNIFF_ENTRIES:
-                return "archive"
-            names = {info.filename for info in infos}
+            return archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return None
+
+
+def _zip_kind(data: bytes) -> FileKind:
+    infos = zip_entries(data)
+    if infos is None or len(infos) > MAX_SNIFF_ENTRIES:
         return "archive"
+    names = {info.filename for info in infos}
     if "word/document.xml" in names:
         return "docx"
     if "xl/workbook.xml" in names:

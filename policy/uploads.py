@@ -6,7 +6,7 @@ defaults:
     action: scan            # scan (default): extract the text and scan it with DLP;
                             # allow: record the file's facts only; block: no uploads
     max_bytes: 52428800     # a larger file is refused (default: no bound but the proxy's)
-    blocked_types: [archive, ole, binary]   # kinds (dlp/filetypes.py) that are refused
+    blocked_types: [archive, ole, binary]   # kinds (files/facts.py) that are refused
     allowed_types: [pdf, docx, text]        # if given: only these kinds pass
     unreadable: block       # a file whose text cannot be had (encrypted, malformed,
                             # a bomb, too much text, a chunk of a larger file, a kind
@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warden import files
+
 if TYPE_CHECKING:
     from .engine import CompiledPolicy
 
@@ -47,22 +49,8 @@ __all__ = [
     "upload_rules",
 ]
 
-#: The kinds a policy may name; the same list as ``warden.dlp.filetypes.FILE_KINDS``
-#: (policy does not import dlp; a test keeps them equal).
-FILE_KINDS: Final = (
-    "text",
-    "markdown",
-    "csv",
-    "json",
-    "pdf",
-    "docx",
-    "xlsx",
-    "pptx",
-    "image",
-    "archive",
-    "ole",
-    "binary",
-)
+#: The kinds a policy may name: those ``warden.files`` sniffs from a file's bytes.
+FILE_KINDS: Final = files.FILE_KINDS
 UploadAction = Literal["scan", "allow", "block"]
 
 

@@ -8,9 +8,8 @@ import hashlib
 import pytest
 
 from tests import documents
-from warden.files import FILE_KINDS, file_facts, sniff
+from warden.files import file_facts, sniff
 from warden.files.facts import decode_text
-from warden.policy.uploads import FILE_KINDS as POLICY_KINDS
 
 PDF = documents.pdf("hello")
 DOCX = documents.docx("hello")
@@ -68,7 +67,3 @@ def test_an_announcement_has_no_hash_and_a_kind_from_its_name() -> None:
     facts = file_facts(None, "q3.xlsx", None, 1234)
     assert (facts.kind, facts.size, facts.sha256) == ("xlsx", 1234, None)
     assert file_facts(None, "no-suffix", None).kind == "binary"
-
-
-def test_policy_names_the_sniffers_kinds() -> None:
-    assert POLICY_KINDS == FILE_KINDS
