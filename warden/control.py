@@ -12,7 +12,9 @@ from pathlib import Path
 from aiohttp import web
 
 from warden import __version__
+from warden.config import Config
 from warden.metrics import GatewayMetrics
+from warden.portal_tls import server_context
 
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 CA_CERT_KEY = web.AppKey("ca_cert", Path)
@@ -90,3 +92,21 @@ def build_app(
     app.router.add_routes(routes or [])
     app.on_response_prepare.append(_strict_transport)
     return app
+
+
+async def serve_control_plane(app: web.Application, config: Config) -> web.AppRunner:
+    """Listen with ``app`` on ``control.listen`` (TLS when configured); the runner to clean
+    up. A port that is taken stops the gateway with the fix, never a traceback."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    listen = config.control.listen
+    site = web.TCPSite(runner, listen.host, listen.port, ssl_context=server_context(config))
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(
+            f"warden: cannot listen on {listen.host}:{listen.port} for the control plane "
+            f"({exc.strerror}). Stop what uses that port or change control.listen.port."
+        ) from None
+    return runner

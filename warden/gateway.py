@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
@@ -32,14 +31,14 @@ from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
-from warden.control import build_app
+from warden.control import build_app, serve_control_plane
 from warden.evidence_wiring import build_evidence
 from warden.files import ExtractLimits
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.pac import gateway_pac, pac_routes
 from warden.policy_wiring import PolicyRuntime
-from warden.portal_tls import portal_host, server_context
+from warden.portal_tls import portal_host
 from warden.providers.catalog import Catalog
 from warden.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
 from warden.scim_wiring import ScimRuntime
@@ -325,23 +324,7 @@ class Gateway:
         )
         self.metrics.audit_writer_up.set_function(lambda: 1.0 if trail.writer.running else 0.0)
         trail.writer.on_restart = self.metrics.audit_writer_restarts.inc
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(
-            runner,
-            config.control.listen.host,
-            config.control.listen.port,
-            ssl_context=server_context(config),
-        )
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise SystemExit(
-                f"warden: cannot listen on {config.control.listen.host}:"
-                f"{config.control.listen.port} for the control plane ({exc.strerror}). "
-                "Stop what uses that port or change control.listen.port."
-            ) from None
+        runner = await serve_control_plane(app, config)
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

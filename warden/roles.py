@@ -29,11 +29,10 @@ from aiohttp import web
 from warden.admin_api import AdminApi, load_or_create_admin_token
 from warden.audit_wiring import AuditTrail
 from warden.config import Config
-from warden.control import build_app
+from warden.control import build_app, serve_control_plane
 from warden.identity_wiring import IdentityParts
 from warden.metrics import GatewayMetrics
 from warden.policy_wiring import PolicyRuntime
-from warden.portal_tls import server_context
 from warden.scim_wiring import ScimRuntime
 from warden.worker_metrics import keep_writing, render_merged
 
@@ -218,23 +217,7 @@ async def run_control_plane(
     trail.writer.on_restart = metrics.audit_writer_restarts.inc
     supervisor.on_restart = lambda wid: metrics.proxy_worker_restarts.labels(str(wid)).inc()
     metrics.proxy_workers_up.set_function(lambda: float(supervisor.ready_count()))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(
-        runner,
-        config.control.listen.host,
-        config.control.listen.port,
-        ssl_context=server_context(config),
-    )
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise SystemExit(
-            f"warden: cannot listen on {config.control.listen.host}:"
-            f"{config.control.listen.port} for the control plane ({exc.strerror}). "
-            "Stop what uses that port or change control.listen.port."
-        ) from None
+    runner = await serve_control_plane(app, config)
     logger.info(
         "control plane on %s://%s:%d; %d proxy workers on %s:%d",
         "https" if config.control.tls else "http",
