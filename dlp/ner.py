@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DlpError
+from .gazetteers import faker_strings
 
 #: spaCy labels -> Presidio entity types (Presidio's own mapping for these labels).
 LABELS: dict[str, str] = {
@@ -193,23 +194,9 @@ def _words(text: str) -> list[str]:
 
 
 def _faker_names(attrs: tuple[str, ...]) -> set[str]:
-    import importlib
-    import pkgutil
-
     import faker.providers.person as person
 
-    names: set[str] = set()
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(
-            importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None
-        )
-        if provider is None:
-            continue
-        for attr in attrs:
-            value = next((b.__dict__[attr] for b in provider.__mro__ if attr in b.__dict__), None)
-            if isinstance(value, tuple | list | set | frozenset | dict):
-                names.update(n for n in value if isinstance(n, str))
-    return names
+    return faker_strings(person, attrs)
 
 
 def _usable(names: set[str]) -> frozenset[str]:
@@ -289,9 +276,6 @@ def place_names() -> frozenset[str]:
     its locales) and cities that are also given names: a given name the model read as a
     place stays a place only when it is one of these (``Victoria``, ``Georgia``), not when
     the small model guessed (it tags ``Rebecca``, ``Maria``, ``Selam`` as places)."""
-    import importlib
-    import pkgutil
-
     import faker.providers.address as address
 
     attrs = (
@@ -306,19 +290,7 @@ def place_names() -> frozenset[str]:
         "cities",
         "city_names",
     )
-    names: set[str] = set(_CITIES_AS_NAMES)
-    for module in pkgutil.iter_modules(address.__path__):
-        provider = getattr(
-            importlib.import_module(f"{address.__name__}.{module.name}"), "Provider", None
-        )
-        if provider is None:
-            continue
-        for klass in provider.__mro__:
-            for attr in attrs:
-                value = klass.__dict__.get(attr)
-                if isinstance(value, tuple | list):
-                    names.update(n for n in value if isinstance(n, str))
-    return frozenset(names)
+    return frozenset(_CITIES_AS_NAMES) | frozenset(faker_strings(address, attrs))
 
 
 #: Well-known cities that are also given names (Faker's city lists are mostly invented).

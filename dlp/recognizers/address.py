@@ -25,6 +25,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from ..gazetteers import faker_strings
 from .base import CASE_SENSITIVE, PRIORITY_PII, Triggered
 
 ENTITY = "STREET_ADDRESS"
@@ -222,23 +223,9 @@ class AddressPartsRecognizer(Triggered, PatternRecognizer):
 def _country_names() -> frozenset[str]:
     """Country names in lower case, from Faker's address providers (English and the
     locales' own spellings), read once from the installed package."""
-    import importlib
-    import pkgutil
-
     import faker.providers.address as address
 
-    names: set[str] = set()
-    for module in pkgutil.iter_modules(address.__path__):
-        provider = getattr(
-            importlib.import_module(f"{address.__name__}.{module.name}"), "Provider", None
-        )
-        if provider is None:
-            continue
-        for klass in provider.__mro__:
-            value = klass.__dict__.get("countries")
-            if isinstance(value, tuple | list):
-                names.update(n.lower() for n in value if isinstance(n, str) and len(n) < 48)
-    return frozenset(names)
+    return frozenset(n.lower() for n in faker_strings(address, ("countries",)) if len(n) < 48)
 
 
 _POSTCODE = regex.compile(r"(?<![\w.,:/-])(?!(?:19|20)\d\d(?!\d))\d{4,6}(?![\w/-]\w|[.,]\d)")
