@@ -19,13 +19,13 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import yaml
-from playwright.sync_api import Response, sync_playwright
+from playwright.sync_api import Page, Playwright, Response, sync_playwright
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, identity_config
 from tests.e2e.webapp_fixture import ANSWER, CONVERSATION_PATH, PROMPT, TITLE, WebAppFixture
@@ -114,6 +114,39 @@ def trusting_home(home: Path, ca_pem: Path) -> Path:
     ):
         subprocess.run(argv, check=True, capture_output=True, timeout=30)
     return home
+
+
+@contextmanager
+def signed_in_page(pw: Playwright, b: Bed, tmp_path: Path) -> Iterator[Page]:
+    """Chromium trusting the gateway's CA, through its proxy, that opened chatgpt.com and
+    signed in at the portal as carol on the way (the dev IdP's login form); the page is
+    back on the app when this yields."""
+    home = trusting_home(tmp_path / "home", b.warden.ca_cert)
+    env: dict[str, str | float | bool] = {
+        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
+    }
+    env["HOME"] = str(home)
+    context = pw.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=LAUNCH_ARGS,
+        env=env,
+        proxy={"server": b.warden.proxy_url, "bypass": PROXY_BYPASS},
+        timeout=30_000,
+    )
+    try:
+        context.set_default_timeout(WAIT_MS)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto("https://chatgpt.com/", wait_until="domcontentloaded")
+        page.wait_for_selector("input[name=password]")
+        page.fill("input[name=username]", "carol")
+        page.fill("input[name=password]", "dev-carol-password")
+        with page.expect_navigation(url="https://chatgpt.com/", wait_until="load"):
+            page.click("button[type=submit], input[type=submit]")
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture
@@ -282,39 +315,14 @@ def test_blocked_web_app_shows_the_block_page_in_chromium(
     )
     (tmp_path / "bed").mkdir()
     b = start_browser_bed(tmp_path / "bed", aimock, webapp, {"policy": {"file": str(policy)}})
-    home = trusting_home(tmp_path / "home", b.warden.ca_cert)
-    env: dict[str, str | float | bool] = {
-        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
-    }
-    env["HOME"] = str(home)
     shot = tmp_path / "block-page.png"
     try:
-        with sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=LAUNCH_ARGS,
-                env=env,
-                proxy={"server": b.warden.proxy_url, "bypass": PROXY_BYPASS},
-                timeout=30_000,
-            )
-            try:
-                context.set_default_timeout(WAIT_MS)
-                page = context.pages[0] if context.pages else context.new_page()
-                page.goto("https://chatgpt.com/", wait_until="domcontentloaded")
-                page.wait_for_selector("input[name=password]")
-                page.fill("input[name=username]", "carol")
-                page.fill("input[name=password]", "dev-carol-password")
-                with page.expect_navigation(url="https://chatgpt.com/", wait_until="load"):
-                    page.click("button[type=submit], input[type=submit]")
-                text = page.inner_text("body")
-                assert BLOCK_REASON in text
-                assert "globex-no-webapps" in text and "it@acme.example" in text
-                assert page.title() != TITLE
-                page.screenshot(path=str(shot), full_page=True)
-            finally:
-                context.close()
+        with sync_playwright() as pw, signed_in_page(pw, b, tmp_path) as page:
+            text = page.inner_text("body")
+            assert BLOCK_REASON in text
+            assert "globex-no-webapps" in text and "it@acme.example" in text
+            assert page.title() != TITLE
+            page.screenshot(path=str(shot), full_page=True)
     finally:
         b.warden.stop()
         b.idp.stop()

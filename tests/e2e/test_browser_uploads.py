@@ -13,7 +13,6 @@ needs (chromium, certutil, playwright).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +23,10 @@ from tests import documents
 from tests.e2e.test_browser import (
     CERTUTIL,
     CHROMIUM,
-    LAUNCH_ARGS,
-    PROXY_BYPASS,
     WAIT_MS,
     audit_records,
+    signed_in_page,
     start_browser_bed,
-    trusting_home,
 )
 from tests.e2e.test_identity import Bed
 from tests.e2e.upload_fixture import FILE_ID, UploadFixture
@@ -79,52 +76,26 @@ def test_a_browser_upload_is_inspected_and_a_blocked_one_shows_why(
     b, fixture = bed
     clean = documents.pdf("the quarterly plan")
     secret = documents.pdf(f"deploy with key {documents.AWS_KEY}")
-    home = trusting_home(tmp_path / "home", b.warden.ca_cert)
-    env: dict[str, str | float | bool] = {
-        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
-    }
-    env["HOME"] = str(home)
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=LAUNCH_ARGS,
-            env=env,
-            proxy={"server": b.warden.proxy_url, "bypass": PROXY_BYPASS},
-            timeout=30_000,
-        )
-        try:
-            context.set_default_timeout(WAIT_MS)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.goto("https://chatgpt.com/", wait_until="domcontentloaded")
-            page.wait_for_selector("input[name=password]")
-            page.fill("input[name=username]", "carol")
-            page.fill("input[name=password]", "dev-carol-password")
-            with page.expect_navigation(url="https://chatgpt.com/", wait_until="load"):
-                page.click("button[type=submit], input[type=submit]")
-
-            seen: list[str] = []  # what the page logged or failed to fetch, for a failure
-            page.on("console", lambda m: seen.append(f"console: {m.text}"))
-            page.on("pageerror", lambda e: seen.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: seen.append(f"failed: {r.url} {r.failure}"))
-            results = []
-            for name, data in (("plan.pdf", clean), ("deploy.pdf", secret)):
-                page.evaluate("document.getElementById('result').textContent = ''")
-                payload: FilePayload = {"name": name, "mimeType": "application/pdf", "buffer": data}
-                page.set_input_files("#file", files=[payload])
-                page.click("#attach")
-                try:
-                    page.wait_for_function(
-                        "document.getElementById('result').textContent.length > 0",
-                        timeout=WAIT_MS * 4,
-                    )
-                except Exception:
-                    got = [(r.method, r.host, r.path[:60]) for r in fixture.received]
-                    raise AssertionError(f"no result for {name}: {seen} {got}") from None
-                results.append(page.text_content("#result") or "")
-        finally:
-            context.close()
+    with sync_playwright() as pw, signed_in_page(pw, b, tmp_path) as page:
+        seen: list[str] = []  # what the page logged or failed to fetch, for a failure
+        page.on("console", lambda m: seen.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: seen.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: seen.append(f"failed: {r.url} {r.failure}"))
+        results = []
+        for name, data in (("plan.pdf", clean), ("deploy.pdf", secret)):
+            page.evaluate("document.getElementById('result').textContent = ''")
+            payload: FilePayload = {"name": name, "mimeType": "application/pdf", "buffer": data}
+            page.set_input_files("#file", files=[payload])
+            page.click("#attach")
+            try:
+                page.wait_for_function(
+                    "document.getElementById('result').textContent.length > 0",
+                    timeout=WAIT_MS * 4,
+                )
+            except Exception:
+                got = [(r.method, r.host, r.path[:60]) for r in fixture.received]
+                raise AssertionError(f"no result for {name}: {seen} {got}") from None
+            results.append(page.text_content("#result") or "")
 
     assert results[0] == f"uploaded {FILE_ID}"
     blocked = results[1]

@@ -13,7 +13,6 @@ which never reached the backend.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,10 +23,8 @@ from playwright.sync_api import sync_playwright
 from tests.e2e.test_browser import (
     CERTUTIL,
     CHROMIUM,
-    LAUNCH_ARGS,
-    PROXY_BYPASS,
     WAIT_MS,
-    trusting_home,
+    signed_in_page,
 )
 from tests.e2e.test_identity import Bed, start_bed
 from tests.e2e.webapp_replay import PAGE_PROMPT, WebAppReplay, answer_text
@@ -95,42 +92,17 @@ def test_each_app_page_converses_through_the_gateway_with_the_name_restored(
     bed: tuple[Bed, WebAppReplay], tmp_path: Path
 ) -> None:
     b, replay = bed
-    home = trusting_home(tmp_path / "home", b.warden.ca_cert)
-    env: dict[str, str | float | bool] = {
-        k: v for k, v in os.environ.items() if "proxy" not in k.lower()
-    }
-    env["HOME"] = str(home)
     shown: dict[str, str] = {}
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=LAUNCH_ARGS,
-            env=env,
-            proxy={"server": b.warden.proxy_url, "bypass": PROXY_BYPASS},
-            timeout=30_000,
-        )
-        try:
-            context.set_default_timeout(WAIT_MS)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.goto("https://chatgpt.com/", wait_until="domcontentloaded")
-            page.wait_for_selector("input[name=password]")
-            page.fill("input[name=username]", "carol")
-            page.fill("input[name=password]", "dev-carol-password")
-            with page.expect_navigation(url="https://chatgpt.com/", wait_until="load"):
-                page.click("button[type=submit], input[type=submit]")
-            for host in HOSTS:
-                if page.url != f"https://{host}/":
-                    page.goto(f"https://{host}/", wait_until="load")
-                page.click("#send")
-                page.wait_for_function(
-                    "!['', '...'].includes(document.getElementById('answer').textContent)",
-                    timeout=WAIT_MS,
-                )
-                shown[host] = page.text_content("#answer") or ""
-        finally:
-            context.close()
+    with sync_playwright() as pw, signed_in_page(pw, b, tmp_path) as page:
+        for host in HOSTS:
+            if page.url != f"https://{host}/":
+                page.goto(f"https://{host}/", wait_until="load")
+            page.click("#send")
+            page.wait_for_function(
+                "!['', '...'].includes(document.getElementById('answer').textContent)",
+                timeout=WAIT_MS,
+            )
+            shown[host] = page.text_content("#answer") or ""
 
     expected = answer_text(NAME)
     assert shown == dict.fromkeys(HOSTS, expected), shown
