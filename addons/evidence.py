@@ -6,11 +6,20 @@ no copy; the redactor later replaces the flow's body, not these bytes), in a sid
 keyed by the flow, never in its metadata. `EvidenceSeal` runs just before the audit
 stage on ``response``: when the final decision (after a DLP rescan, if any) carries
 ``evidence: capture``, the request and the answer as the client gets it (a block page,
-or the restored answer; a streamed answer is not buffered, so only its request is
-sealed, noted as ``answer_note: streamed``) are decoded, capped, encrypted to the
-tenant's investigators and stored, all in a worker thread, never on the event loop. The
-audit stage then writes ``details.evidence_id`` and ``details.evidence_sha256`` into the
-flow's record, so the chain covers the ciphertext.
+or the restored answer) are decoded, capped, encrypted to the tenant's investigators and
+stored, all in a worker thread, never on the event loop. The audit stage then writes
+``details.evidence_id`` and ``details.evidence_sha256`` into the flow's record, so the
+chain covers the ciphertext.
+
+A streamed answer is assembled as it passes: on ``responseheaders`` (after the redactor
+added its restoring step) a `BodyRecorder` becomes a reader of the flow's
+``AnswerStream`` and keeps the chunks the client is sent, up to
+``audit.evidence.max_bytes`` (the rest is counted; the record then says
+``evidence_truncated``). It is sealed when the stream ends, and the hash goes into the
+``stream_end`` record, which joins the stream's first record and is chained like every
+record. A stream cut by the client or the upstream (mitmproxy's ``error`` hook instead of
+``response``) is sealed there with what passed until the cut (``answer_note: "cut: …"``),
+and the hash goes into the flow's error record: nothing captured is dropped silently.
 
 When sealing fails (no investigator keys, store error) the record says so
 (``details.evidence_error``) and the flow goes on: its request has left already, and
@@ -32,8 +41,9 @@ from mitmproxy import http
 
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import FlowContext
+from warden.addons.response import add_stream_reader
 from warden.audit import AuditStoreError, format_ts
-from warden.audit.evidence import CapturedBody, EvidenceEnvelope, EvidenceError
+from warden.audit.evidence import BodyRecorder, CapturedBody, EvidenceEnvelope, EvidenceError
 from warden.audit.evidence_store import HASH_KEY, ID_KEY, TRUNCATED_KEY, EvidenceSealer
 
 logger = logging.getLogger("warden.evidence")
@@ -70,6 +80,38 @@ def _captured(body: _Body, cap: int) -> CapturedBody:
     return CapturedBody.capture(data, cap, body.content_type)
 
 
+@dataclass(slots=True)
+class _Stream:
+    """A streamed answer being assembled for sealing."""
+
+    recorder: BodyRecorder
+    content_type: str | None
+    content_encoding: str | None
+
+    def captured(self, cap: int) -> CapturedBody:
+        """Content-decoded where it can be whole; a truncated or undecodable coded stream
+        is kept as sent (still coded), its coding named."""
+        coding = (self.content_encoding or "").strip().lower()
+        if coding in ("", "identity", "none"):
+            return self.recorder.body(self.content_type)
+        if self.recorder.truncated:
+            return self.recorder.body(self.content_type, self.content_encoding)
+        whole = self.recorder.body().data
+        return _captured(_Body(whole, self.content_type, self.content_encoding), cap)
+
+
+def _answer(answer: _Body | _Stream | None, cap: int) -> CapturedBody | None:
+    if isinstance(answer, _Stream):
+        return answer.captured(cap)
+    return None if answer is None else _captured(answer, cap)
+
+
+def cut_note(flow: http.HTTPFlow) -> str:
+    """``cut: <why>`` for a flow that ended in mitmproxy's ``error`` hook."""
+    why = flow.error.msg if flow.error is not None else "the connection ended"
+    return f"cut: {why}"[:200]
+
+
 class EvidenceCapture:
     """The side tables of the two stages and the sealing of one flow."""
 
@@ -81,6 +123,9 @@ class EvidenceCapture:
         self._details: weakref.WeakKeyDictionary[http.HTTPFlow, dict[str, str | int | bool]] = (
             weakref.WeakKeyDictionary()
         )
+        self._streams: weakref.WeakKeyDictionary[http.HTTPFlow, _Stream] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def details_of(self, flow: http.HTTPFlow) -> dict[str, str | int | bool]:
         """What the flow's record says about its evidence (nothing when none was asked)."""
@@ -89,19 +134,40 @@ class EvidenceCapture:
     def snapshot(self, flow: http.HTTPFlow) -> None:
         self._requests[flow] = _body_of(flow.request)
 
-    async def seal(self, flow: http.HTTPFlow) -> None:
+    def watch_stream(self, flow: http.HTTPFlow) -> None:
+        """A streamed answer of a captured flow: assemble it as the client gets it."""
+        ctx = FlowContext.of(flow)
+        response = flow.response
+        if ctx.decision is None or not ctx.decision.evidence or response is None:
+            return
+        if not response.stream or flow in self._streams:
+            return
+        recorder = BodyRecorder(self.sealer.max_bytes)
+        if add_stream_reader(flow, recorder.add):
+            self._streams[flow] = _Stream(
+                recorder,
+                response.headers.get("content-type"),
+                response.headers.get("content-encoding"),
+            )
+
+    async def seal(self, flow: http.HTTPFlow, cut: str | None = None) -> None:
+        """Seal the flow's capture; ``cut`` says why its answer ended early (the
+        ``error`` hook), then the answer holds what the client got until then."""
         request = self._requests.pop(flow, None)  # let go of the bytes in every case
+        stream = self._streams.pop(flow, None)
         ctx = FlowContext.of(flow)
         if ctx.decision is None or not ctx.decision.evidence or ctx.principal is None:
             return
         if request is None:  # no snapshot (answered before the body was read): as it is now
             request = _body_of(flow.request)
-        answer: _Body | None = None
-        note: str | None = None
-        if flow.response is None:
-            note = "none"
+        answer: _Body | _Stream | None = None
+        note: str | None = cut
+        if stream is not None:
+            answer = stream
+        elif flow.response is None:
+            note = note or "none"
         elif flow.response.stream:
-            note = "streamed"
+            note = note or "streamed"  # not through an AnswerStream: nothing to read
         else:
             answer = _body_of(flow.response)
         tenant = ctx.principal.tenant
@@ -120,7 +186,7 @@ class EvidenceCapture:
                 host,
                 path,
                 _captured(request, cap),
-                _captured(answer, cap) if answer is not None else None,
+                _answer(answer, cap),
                 note,
             )
             return self.sealer.capture(envelope).sha256, envelope.truncated
@@ -157,5 +223,13 @@ class EvidenceSeal:
     def __init__(self, capture: EvidenceCapture) -> None:
         self.capture = capture
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        # after the response reader made the stream and the redactor added its restorer
+        if flow.response is not None and flow.response.stream and not flow.error:
+            self.capture.watch_stream(flow)
+
     async def response(self, flow: http.HTTPFlow) -> None:
         await self.capture.seal(flow)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self.capture.seal(flow, cut_note(flow))
