@@ -4,6 +4,11 @@ A prompt that matches a DLP rule with ``evidence: capture`` leaves redacted; the
 is sealed to the investigators' keys, its hash is in the chain, `warden evidence open`
 shows it with the investigator's key and not with another; a bundle of the flow exported
 on the gateway host verifies in a fresh folder with nothing but the bundle and the key id.
+
+Streamed answers: aimock streams an SSE answer that names a pseudonym, the gateway
+restores it on the way, and the sealed answer is byte for byte what the client read
+(raw, through a plain HTTP client); a stream the client leaves in the middle is sealed
+with what it got until then, in the flow's record of the cut.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 import yaml
 from textual.widgets import Input, Label
@@ -48,6 +56,13 @@ POLICY = {
                 {
                     "id": "acme-pii-evidence",
                     "match": {"entities": ["EMAIL_ADDRESS"]},
+                    "action": "redact",
+                    "dlp_profile": "pii-basic",
+                    "evidence": "capture",
+                },
+                {
+                    "id": "acme-customer-evidence",
+                    "match": {"entities": ["CUSTOMER"]},
                     "action": "redact",
                     "dlp_profile": "pii-basic",
                     "evidence": "capture",
@@ -250,3 +265,116 @@ async def test_the_console_opens_it_with_the_key_and_not_without(bed: Bed, tmp_p
         await pilot.pause()
         assert isinstance(app.screen, EvidenceScreen)
         assert EMAIL in text_of(app.screen.query_one("#evidence-body"))
+
+
+CUSTOMER = "Jane Roe"  # the demo profile pseudonymizes it to <CUSTOMER_1>
+
+
+def _stream(bed: Bed, prompt: str, keep: int | None = None) -> bytes:
+    """POST a streamed chat completion through the gateway as a plain HTTP client and
+    return the body bytes as received; with ``keep``, leave after that many bytes."""
+    proxy = httpx2.Proxy(
+        bed.warden.proxy_url, headers={"Proxy-Authorization": f"Bearer {token(bed, 'eng')}"}
+    )
+    client = httpx2.Client(
+        proxy=proxy, verify=ssl.create_default_context(cafile=str(bed.warden.ca_cert)), timeout=60
+    )
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+    got = b""
+    with client.stream(
+        "POST",
+        "https://api.openai.com/v1/chat/completions",
+        json=body,
+        headers={"authorization": "Bearer sk-test"},
+    ) as answer:
+        assert answer.status_code == 200, answer.read()
+        for piece in answer.iter_raw():
+            got += piece
+            if keep is not None and len(got) >= keep:
+                break
+    client.close()  # a stream left unread closes its connection: the client is gone
+    return got
+
+
+def _opened_raw(bed: Bed, key: Path, evidence_id: str, part: str) -> subprocess.CompletedProcess[str]:
+    return bed.warden.cli("evidence", "open", evidence_id, "--key", str(key), "--raw", part)
+
+
+def test_a_streamed_answer_is_sealed_as_the_client_received_it(bed: Bed, tmp_path: Path) -> None:
+    received = _stream(bed, f"Draft a short apology to {CUSTOMER} for the late delivery.")
+    assert b"data: [DONE]" in received and CUSTOMER.encode() in received  # restored
+    assert b"<CUSTOMER_1>" not in received
+    record = _flow_with_evidence(bed)
+    details = record["details"]
+    assert isinstance(details, dict)
+    # one logical flow: the hash is in the stream's end record, which joins its start
+    assert details["phase"] == "stream_end" and details.get("flow_record")
+    assert record["decision"]["rule_id"] == "acme-customer-evidence"  # type: ignore[index]
+    assert "evidence_truncated" not in details
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    answer = _opened_raw(bed, rita, str(details["evidence_id"]), "answer")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == received.decode()  # byte for byte what the client read
+    request = _opened_raw(bed, rita, str(details["evidence_id"]), "request")
+    assert f"apology to {CUSTOMER}" in request.stdout  # as typed, before pseudonymizing
+    upstream = json.dumps(
+        [e["body"] for e in bed.aimock.journal() if e.get("path") == "/v1/chat/completions"][-1]
+    )
+    assert CUSTOMER not in upstream
+    db = Path(bed.warden.workdir) / "state" / "audit" / "audit.db"
+    assert b"Draft a short apology to Jane" not in db.read_bytes()  # ciphertext only
+    # the record with the hash is in the verified chain
+    verified = bed.warden.cli("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    conn = sqlite3.connect(db)
+    (count,) = conn.execute(
+        "SELECT count(*) FROM records WHERE record_id = ? AND prev_hash IS NOT NULL "
+        "AND json_extract(body, '$.details.evidence_sha256') = ?",
+        (record["record_id"], details["evidence_sha256"]),
+    ).fetchone()
+    conn.close()
+    assert count == 1
+    # without the investigator's key: refused, and nothing of the answer shows
+    mallory = tmp_path / "mallory.key"
+    keygen(mallory)
+    refused = _opened_raw(bed, mallory, str(details["evidence_id"]), "answer")
+    assert refused.returncode == 1 and "cannot open the evidence" in refused.stderr
+    assert CUSTOMER not in refused.stdout + refused.stderr
+
+
+def test_a_stream_the_client_leaves_is_sealed_with_what_it_got(bed: Bed) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    # aimock sends this answer four letters every 250 ms: the client leaves after the first
+    # few events, long before its end
+    received = _stream(bed, f"Write slowly to {CUSTOMER} about the delay", keep=1500)
+    assert b"data: [DONE]" not in received
+
+    def cut_record() -> dict[str, object] | None:
+        for r in bed.warden.audit_records("acme"):
+            details = r.get("details") or {}
+            if r["record_id"] not in before and "evidence_id" in details:
+                return r
+        return None
+
+    deadline = time.monotonic() + 60  # generous: the gateway notices the client left and
+    found = cut_record()  # writes the record; a loaded 2-core host can take seconds
+    while found is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = cut_record()
+    assert found is not None, "the cut stream's evidence was never recorded"
+    assert found["outcome"] == "client_abort"
+    details = found["details"]
+    assert isinstance(details, dict) and details.get("flow_record")
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    opened = bed.warden.cli("evidence", "open", str(details["evidence_id"]), "--key", str(rita))
+    assert opened.returncode == 0, opened.stderr
+    assert "--- answer (text/event-stream" in opened.stdout and "cut: " in opened.stdout
+    answer = _opened_raw(bed, rita, str(details["evidence_id"]), "answer").stdout.encode()
+    # what the client read is all there (the gateway may have passed on a little more
+    # before it noticed), and restored
+    assert answer.startswith(received) and b"data: [DONE]" not in answer
+    assert CUSTOMER.encode() in answer and b"<CUSTOMER_1>" not in answer
