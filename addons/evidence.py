@@ -34,6 +34,7 @@ import datetime
 import logging
 import secrets
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -106,6 +107,35 @@ def _answer(answer: _Body | _Stream | None, cap: int) -> CapturedBody | None:
     return None if answer is None else _captured(answer, cap)
 
 
+#: The bodies of a WebSocket exchange: its messages, one per line, as they passed.
+SOCKET_MESSAGES: Final = "application/x-ndjson; warden=websocket-messages"
+
+
+class SocketExchange:
+    """A captured exchange of a WebSocket: the client messages a capture rule matched (as
+    the client sent them, before any rewriting) and the server messages that followed
+    until the turn ended (as the client got them, pseudonyms restored), one per line,
+    each side bounded by the cap. A binary message is named by its size only."""
+
+    __slots__ = ("answer", "request")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.request = BodyRecorder(max_bytes, b"\n")
+        self.answer = BodyRecorder(max_bytes, b"\n")
+
+    @staticmethod
+    def _line(content: bytes, is_text: bool) -> bytes:
+        if is_text:
+            return content
+        return b'{"warden_binary_message_bytes": %d}' % len(content)
+
+    def client(self, content: bytes, is_text: bool = True) -> None:
+        self.request.add(self._line(content, is_text))
+
+    def server(self, content: bytes, is_text: bool = True) -> None:
+        self.answer.add(self._line(content, is_text))
+
+
 def cut_note(flow: http.HTTPFlow) -> str:
     """``cut: <why>`` for a flow that ended in mitmproxy's ``error`` hook."""
     why = flow.error.msg if flow.error is not None else "the connection ended"
@@ -170,24 +200,46 @@ class EvidenceCapture:
             note = note or "streamed"  # not through an AnswerStream: nothing to read
         else:
             answer = _body_of(flow.response)
-        tenant = ctx.principal.tenant
+        cap = self.sealer.max_bytes
+        self._details[flow] = await self.seal_parts(
+            flow,
+            ctx.principal.tenant,
+            lambda: _captured(request, cap),
+            lambda: _answer(answer, cap),
+            note,
+        )
+
+    async def seal_exchange(
+        self, flow: http.HTTPFlow, tenant: str, exchange: SocketExchange, note: str | None
+    ) -> dict[str, str | int | bool]:
+        """Seal a WebSocket exchange of ``flow`` (the upgrade names method, host, path)."""
+        return await self.seal_parts(
+            flow,
+            tenant,
+            lambda: exchange.request.body(SOCKET_MESSAGES),
+            lambda: exchange.answer.body(SOCKET_MESSAGES) if exchange.answer.size else None,
+            note if note is not None or exchange.answer.size else "none",
+        )
+
+    async def seal_parts(
+        self,
+        flow: http.HTTPFlow,
+        tenant: str,
+        request: Callable[[], CapturedBody],
+        answer: Callable[[], CapturedBody | None],
+        note: str | None,
+    ) -> dict[str, str | int | bool]:
+        """Seal the bodies ``request()`` and ``answer()`` give (called, with the sealing,
+        in a worker thread) to ``tenant``'s investigators; what the record says of it:
+        the evidence id and hash, or the error."""
         evidence_id = secrets.token_hex(16)
         captured_at = format_ts(datetime.datetime.now(datetime.UTC))
         method, host = flow.request.method, flow.request.pretty_host
         path = flow.request.path.split("?", 1)[0]  # the query may hold keys: never kept
-        cap = self.sealer.max_bytes
 
         def work() -> tuple[str, bool]:
             envelope = EvidenceEnvelope(
-                evidence_id,
-                tenant,
-                captured_at,
-                method,
-                host,
-                path,
-                _captured(request, cap),
-                _answer(answer, cap),
-                note,
+                evidence_id, tenant, captured_at, method, host, path, request(), answer(), note
             )
             return self.sealer.capture(envelope).sha256, envelope.truncated
 
@@ -195,12 +247,11 @@ class EvidenceCapture:
             digest, truncated = await asyncio.to_thread(work)
         except (EvidenceError, AuditStoreError) as exc:
             logger.error("evidence of a flow of tenant %s was not captured: %s", tenant, exc)
-            self._details[flow] = {ERROR_KEY: str(exc)[:300]}
-            return
+            return {ERROR_KEY: str(exc)[:300]}
         details: dict[str, str | int | bool] = {ID_KEY: evidence_id, HASH_KEY: digest}
         if truncated:
             details[TRUNCATED_KEY] = True
-        self._details[flow] = details
+        return details
 
 
 class EvidenceSnapshot:

@@ -87,7 +87,8 @@ async def test_nothing_is_sealed_unless_the_rule_asks(
     assert capture.details_of(flow) == {} and sealer.threads == []
 
 
-def _opened(sealer: EvidenceSealer, capture: EvidenceCapture, flow: http.HTTPFlow, key: Path
+def _opened(
+    sealer: EvidenceSealer, capture: EvidenceCapture, flow: http.HTTPFlow, key: Path
 ) -> EvidenceEnvelope:
     conn = open_audit_db_readonly(sealer.writer.db_path)
     stored = load_evidence(conn, str(capture.details_of(flow)["evidence_id"]))

@@ -300,7 +300,9 @@ def _stream(bed: Bed, prompt: str, keep: int | None = None) -> bytes:
     return got
 
 
-def _opened_raw(bed: Bed, key: Path, evidence_id: str, part: str) -> subprocess.CompletedProcess[str]:
+def _opened_raw(
+    bed: Bed, key: Path, evidence_id: str, part: str
+) -> subprocess.CompletedProcess[str]:
     return bed.warden.cli("evidence", "open", evidence_id, "--key", str(key), "--raw", part)
 
 
