@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -33,6 +34,8 @@ from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import sdk, token
 from tests.identity.devidp import service_client
 from tests.peers import WARDEN, Aimock
+from tests.wsclient import Upgrade, exchange
+from tests.wsclient import text_of as answer_text
 from warden.console import ReviewerScope, build_app
 from warden.console.evidence_screen import EvidenceScreen
 
@@ -354,20 +357,7 @@ def test_a_stream_the_client_leaves_is_sealed_with_what_it_got(bed: Bed) -> None
     # few events, long before its end
     received = _stream(bed, f"Write slowly to {CUSTOMER} about the delay", keep=1500)
     assert b"data: [DONE]" not in received
-
-    def cut_record() -> dict[str, object] | None:
-        for r in bed.warden.audit_records("acme"):
-            details = r.get("details") or {}
-            if r["record_id"] not in before and "evidence_id" in details:
-                return r
-        return None
-
-    deadline = time.monotonic() + 60  # generous: the gateway notices the client left and
-    found = cut_record()  # writes the record; a loaded 2-core host can take seconds
-    while found is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-        found = cut_record()
-    assert found is not None, "the cut stream's evidence was never recorded"
+    found = _new_evidence(bed, before)
     assert found["outcome"] == "client_abort"
     details = found["details"]
     assert isinstance(details, dict) and details.get("flow_record")
@@ -380,3 +370,88 @@ def test_a_stream_the_client_leaves_is_sealed_with_what_it_got(bed: Bed) -> None
     # before it noticed), and restored
     assert answer.startswith(received) and b"data: [DONE]" not in answer
     assert CUSTOMER.encode() in answer and b"<CUSTOMER_1>" not in answer
+
+
+RESPONSES_SOCKET = "wss://api.openai.com/v1/responses"
+
+
+def _socket(bed: Bed, prompt: str) -> Upgrade:
+    """One ``response.create`` over the Responses WebSocket, as Codex CLI sends it."""
+    create = {
+        "type": "response.create",
+        "model": "gpt-4o-mini",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}
+        ],
+        "store": False,
+    }
+    up = exchange(
+        bed.warden.proxy_url, bed.warden.ca_cert, RESPONSES_SOCKET, [create], token(bed, "eng")
+    )
+    assert up.status == 101, up.body
+    return up
+
+
+def _new_evidence(bed: Bed, before: set[str]) -> dict[str, Any]:
+    """The first record naming evidence that was not in ``before`` (waited for: a turn's
+    end record is written off the answer's path)."""
+
+    def found() -> dict[str, Any] | None:
+        for r in bed.warden.audit_records("acme"):
+            if r["record_id"] not in before and "evidence_id" in (r.get("details") or {}):
+                return r
+        return None
+
+    deadline = time.monotonic() + 60  # generous: a loaded 2-core host can take seconds
+    record = found()
+    while record is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        record = found()
+    assert record is not None, "no evidence was recorded"
+    return record
+
+
+def test_a_websocket_turn_is_sealed_with_the_answer_the_client_got(
+    bed: Bed, tmp_path: Path
+) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    prompt = f"Write a note to {CUSTOMER} in small pieces."
+    events = _socket(bed, prompt).events[0]
+    assert events[-1]["type"] == "response.completed", events
+    assert answer_text(events).startswith(f"Dear {CUSTOMER},")  # restored for the client
+    record = _new_evidence(bed, before)
+    details = record["details"]
+    assert details["phase"] == "turn_end" and details["transport"] == "websocket"
+    assert details.get("turn_record") and details.get("flow_record")
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    evidence_id = str(details["evidence_id"])
+    answer = _opened_raw(bed, rita, evidence_id, "answer")
+    assert answer.returncode == 0, answer.stderr
+    sealed = [json.loads(line) for line in answer.stdout.splitlines()]
+    # every server message the client read, as it read it (pseudonyms restored), in the
+    # order they passed the gateway (an injected event may reach the client a little later)
+    assert answer_text(sealed) == answer_text(events)
+    assert sorted(json.dumps(e, sort_keys=True) for e in sealed) == sorted(
+        json.dumps(e, sort_keys=True) for e in events
+    )
+    request = _opened_raw(bed, rita, evidence_id, "request")
+    assert prompt in json.loads(request.stdout)["input"][0]["content"][0]["text"]
+    verified = bed.warden.cli("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    mallory = tmp_path / "mallory.key"
+    keygen(mallory)
+    refused = _opened_raw(bed, mallory, evidence_id, "answer")
+    assert refused.returncode == 1 and "cannot open the evidence" in refused.stderr
+    assert CUSTOMER not in refused.stdout + refused.stderr
+
+
+def test_a_websocket_message_the_profile_blocks_is_sealed_with_its_error(bed: Bed) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    events = _socket(bed, f"hello warden, key {AWS}").events[0]
+    assert events[-1]["type"] == "error", events
+    record = _new_evidence(bed, before)
+    assert record["outcome"] == "blocked"
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    opened = bed.warden.cli("evidence", "open", str(record["record_id"]), "--key", str(rita))
+    assert opened.returncode == 0, opened.stderr
+    assert AWS in opened.stdout and "warden_dlp_blocked" in opened.stdout
