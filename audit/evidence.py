@@ -18,7 +18,12 @@ What is sealed (the plaintext) is a canonical JSON object, ``ENVELOPE_FORMAT``::
      "captured_at": "2026-...Z", "flow": {"method": "POST", "host": "...", "path": "..."},
      "request": {"content_type": ..., "content_encoding": ..., "bytes": N,
                  "truncated": false, "body_b64": "..."},
-     "answer": {... the same ...} | null, "answer_note": "streamed" | null}
+     "answer": {... the same ...} | null, "answer_note": "cut: …" | "none" | null}
+
+A streamed answer is the body the client read (assembled by a `BodyRecorder`); a
+WebSocket exchange's request and answer are its messages, one per line. ``answer_note``
+says why an answer is missing or incomplete (``cut: <why>`` for a stream or socket that
+ended early; ``streamed`` in captures from before streams were assembled).
 
 The id and tenant inside the ciphertext bind it to its record: a blob swapped in from
 another record fails on the hash in the chain, and one re-hashed into a forged record
