@@ -192,7 +192,7 @@ class EvidenceCapture:
             request = _body_of(flow.request)
         answer: _Body | _Stream | None = None
         note: str | None = cut
-        if stream is not None:
+        if stream is not None and (flow.response is None or flow.response.stream):
             answer = stream
         elif flow.response is None:
             note = note or "none"

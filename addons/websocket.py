@@ -135,11 +135,14 @@ def inject(flow: http.HTTPFlow, content: bytes) -> None:
     mitmproxy_ctx.master.commands.call("inject.websocket", flow, True, content, True)
 
 
-def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403) -> None:
-    """Drop the message being handled; the client gets an ``error`` event saying why."""
+def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403) -> bytes:
+    """Drop the message being handled; the client gets an ``error`` event saying why
+    (returned: what the client got)."""
     assert flow.websocket is not None
     flow.websocket.messages[-1].drop()
-    inject(flow, error_event(text, code, status))
+    event = error_event(text, code, status)
+    inject(flow, event)
+    return event
 
 
 def mute(flow: http.HTTPFlow, text: str) -> None:
@@ -339,7 +342,10 @@ class WebSocketInspector:
             return
         if read.kind == "control":
             return
-        await self._judge(flow, session, message, read)
+        try:
+            await self._judge(flow, session, message, read)
+        finally:
+            session.judged = None  # the message's bytes are not kept past its judgment
 
     async def _judge(
         self, flow: http.HTTPFlow, session: Session, message: WebSocketMessage, read: ClientMessage
@@ -604,10 +610,10 @@ class WebSocketInspector:
         outcome: str = "blocked",
     ) -> None:
         session.refused += 1
-        refuse_message(flow, text, code, status)
+        sent = refuse_message(flow, text, code, status)
         details = {**details, "status": status}
         if self._capture(session, turn) and session.exchange is not None:
-            session.exchange.server(error_event(text, code, status))
+            session.exchange.server(sent)
             details.update(await self._seal(flow, session, None))
         await self.audit.record(flow, turn.replace(outcome=outcome), None, details, False)
 

@@ -212,3 +212,19 @@ async def test_a_tenant_without_keys_is_recorded_not_silently_skipped(tmp_path: 
     flow.response = tutils.tresp()
     await EvidenceSeal(capture).response(flow)
     assert "has no investigator keys" in str(capture.details_of(flow)[ERROR_KEY])
+
+
+async def test_a_stream_replaced_by_an_error_answer_seals_the_answer_sent(
+    setup: tuple[EvidenceCapture, RecordingSealer, Path],
+) -> None:
+    """The audit stage withholds a stream whose first record cannot be written (503): the
+    client got that answer, not the stream, and that is what is sealed."""
+    capture, sealer, key = setup
+    flow = _flow(evidence=True)
+    _streamed(flow)
+    seal = EvidenceSeal(capture)
+    seal.responseheaders(flow)
+    flow.response = tutils.tresp(status_code=503, content=b'{"error": "withheld"}')
+    await seal.response(flow)
+    envelope = _opened(sealer, capture, flow, key)
+    assert envelope.answer is not None and envelope.answer.data == b'{"error": "withheld"}'
