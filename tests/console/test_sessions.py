@@ -174,3 +174,20 @@ async def test_sessions_are_read_from_postgresql_read_only(
             assert screen.query_one("#devices", DataTable).row_count == 1
     finally:
         state.close()
+
+
+def test_the_console_on_postgresql_without_a_dsn_says_what_to_set(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.peers import WARDEN
+
+    config = tmp_path / "warden.yaml"
+    config.write_text("state:\n  backend: postgresql\n")
+    env = {k: v for k, v in os.environ.items() if k != DSN_ENV}
+    out = subprocess.run(
+        [str(WARDEN), "--config", str(config), "console", "--admin"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert f"the environment has no {DSN_ENV}" in out.stderr and "To fix this" in out.stderr
