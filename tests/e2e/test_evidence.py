@@ -351,6 +351,22 @@ def test_a_streamed_answer_is_sealed_as_the_client_received_it(bed: Bed, tmp_pat
     assert CUSTOMER not in refused.stdout + refused.stderr
 
 
+def test_a_streamed_flow_exports_with_its_evidence(bed: Bed, tmp_path: Path) -> None:
+    """One logical flow: the stream's end record joins its first, and the flow's bundle
+    (every record joining the first) carries the stream's blob."""
+    _stream(bed, f"Draft a short apology to {CUSTOMER} for the late delivery.")
+    details = _flow_with_evidence(bed)["details"]
+    assert isinstance(details, dict)
+    # the flow (its first record and every record joining it) exports with the blob
+    bundle = tmp_path / "stream.json"
+    made = bed.warden.cli("audit", "export-bundle", "--flow", str(details["flow_record"]),
+                          "-o", str(bundle))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    checked = bed.warden.cli("audit", "verify", "--bundle", str(bundle))
+    assert "1 evidence blob(s)" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode in (0, 3), checked.stdout  # 3: consistent, key not pinned
+
+
 def test_a_stream_the_client_leaves_is_sealed_with_what_it_got(bed: Bed) -> None:
     before = {r["record_id"] for r in bed.warden.audit_records("acme")}
     # aimock sends this answer four letters every 250 ms: the client leaves after the first
