@@ -315,7 +315,7 @@ class WebSocketInspector:
         if session.exchange is not None:
             who = "client" if ws.closed_by_client else "server"
             note = f"cut: the socket was closed by the {who} before the turn ended"
-            details.update(await self._seal(flow, session, note))
+            details.update(await self._seal(flow, _detach(session), note))
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------
@@ -614,7 +614,7 @@ class WebSocketInspector:
         details = {**details, "status": status}
         if self._capture(session, turn) and session.exchange is not None:
             session.exchange.server(sent)
-            details.update(await self._seal(flow, session, None))
+            details.update(await self._seal(flow, _detach(session), None))
         await self.audit.record(flow, turn.replace(outcome=outcome), None, details, False)
 
     # -- server events -----------------------------------------------------------------
@@ -643,10 +643,13 @@ class WebSocketInspector:
         event = read_server(session.protocol, message.content, message.is_text)
         if not event.ends_turn:
             return
+        # The exchange ends with the turn, here and not in the task that seals it: the
+        # next turn's messages must not join it while that task waits for its thread.
+        ended = _detach(session)
         opened = session.open_turns.pop(event.lane, None)
         if opened is None:
-            if exchange is not None:  # a turn the server began (voice activity, say)
-                self._later(self._sealed_turn(flow, session, _base(flow, session), event.event))
+            if ended is not None:  # a turn the server began (voice activity, say)
+                self._later(self._sealed_turn(flow, ended, _base(flow, session), event.event))
             return
         record_id, turn, started = opened
         usage = event.usage
@@ -674,7 +677,7 @@ class WebSocketInspector:
         # The turn's own record was committed before its message left; this one adds the
         # usage and must not hold the answer's last event back (awaiting the audit writer's
         # commit here halved a socket's turns per second: bench/websocket.py).
-        self._later(self._turn_end(flow, session, turn, outcome, details))
+        self._later(self._turn_end(flow, ended, turn, outcome, details))
 
     def _later(self, work: Coroutine[object, object, str | None]) -> None:
         task = asyncio.create_task(work)
@@ -684,23 +687,22 @@ class WebSocketInspector:
     async def _turn_end(
         self,
         flow: http.HTTPFlow,
-        session: Session,
+        ended: SocketExchange | None,
         turn: FlowContext,
         outcome: str | None,
         details: dict[str, str | int | bool],
     ) -> str | None:
-        """The turn's end record, with the exchange's evidence sealed into it if one is
-        being captured."""
-        if session.exchange is not None:
-            details.update(await self._seal(flow, session, None))
+        """The turn's end record, with the exchange that ended with it sealed into it."""
+        if ended is not None:
+            details.update(await self._seal(flow, ended, None))
         return await self.audit.record(flow, turn, outcome, details, False)
 
     async def _sealed_turn(
-        self, flow: http.HTTPFlow, session: Session, base: FlowContext, event: str | None
+        self, flow: http.HTTPFlow, ended: SocketExchange, base: FlowContext, event: str | None
     ) -> str | None:
         """A record of its own for an exchange whose turn had no record to carry it."""
         details = {**self._join(flow), "phase": "evidence", "event": event or "-"}
-        details.update(await self._seal(flow, session, None))
+        details.update(await self._seal(flow, ended, None))
         return await self.audit.record(flow, base, None, details, False)
 
     # -- sealed evidence ---------------------------------------------------------------
@@ -719,10 +721,9 @@ class WebSocketInspector:
         return True
 
     async def _seal(
-        self, flow: http.HTTPFlow, session: Session, note: str | None
+        self, flow: http.HTTPFlow, exchange: SocketExchange | None, note: str | None
     ) -> dict[str, str | int | bool]:
-        """Seal the session's exchange (and close it); what the record says of it."""
-        exchange, session.exchange = session.exchange, None
+        """Seal a (detached) exchange; what the record says of it."""
         principal = FlowContext.of(flow).principal
         if exchange is None or self.evidence is None or principal is None:
             return {}
@@ -734,6 +735,12 @@ class WebSocketInspector:
         if session_record is not None:
             joined["flow_record"] = session_record
         return joined
+
+
+def _detach(session: Session) -> SocketExchange | None:
+    """The session's exchange, which ends here: later messages start a new one."""
+    exchange, session.exchange = session.exchange, None
+    return exchange
 
 
 def _base(flow: http.HTTPFlow, session: Session) -> FlowContext:

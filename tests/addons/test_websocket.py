@@ -378,3 +378,22 @@ async def test_a_long_captured_answer_keeps_the_cap(tmp_path: Path) -> None:
     envelope = _opened(db, key, end)
     assert len(envelope.answer.data) == 1024 and envelope.answer.truncated
     assert envelope.answer.size == 100 * len(DELTA) + len(DONE) + 100  # and 100 newlines
+
+
+async def test_the_next_turn_does_not_join_an_exchange_still_being_sealed(
+    tmp_path: Path,
+) -> None:
+    """The turn's end detaches its exchange at once; the sealing runs later in a task, and
+    the next turn's messages (sent before that task ran) start an exchange of their own."""
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    first, second = _create("gpt-4o-mini", "one"), _create("gpt-4o-mini", "two")
+    for content, client in ((first, True), (DELTA, False), (DONE, False), (second, True),
+                            (DELTA, False), (DONE, False)):  # fmt: skip
+        await _send(stage, flow, content, client)
+    await stage.done()
+    ends = [r for r in trail.records if r["details"].get("phase") == "turn_end"]
+    assert len(ends) == 2
+    sealed = {_opened(db, key, r).request.data for r in ends}
+    assert sealed == {first, second}
+    assert all(_opened(db, key, r).answer.data.split(b"\n") == [DELTA, DONE] for r in ends)
