@@ -115,7 +115,8 @@ class SocketExchange:
     """A captured exchange of a WebSocket: the client messages a capture rule matched (as
     the client sent them, before any rewriting) and the server messages that followed
     until the turn ended (as the client got them, pseudonyms restored), one per line,
-    each side bounded by the cap. A binary message is named by its size only."""
+    each side bounded by the cap. A binary server message (audio) is named by its size
+    only; a client's is kept as sent (it was judged, and refused unread)."""
 
     __slots__ = ("answer", "request")
 
