@@ -178,17 +178,26 @@ class AnswerStream:
         self._tap = tap
         self._cut_event = cut_event
         self._cut = False
+        self._readers: list[Callable[[bytes], None]] = []
 
     def add(self, stage: StreamStage) -> None:
         self._stages.append(stage)
+
+    def add_reader(self, reader: Callable[[bytes], None]) -> None:
+        """``reader`` sees every chunk the client is sent, as sent (after every stage)."""
+        self._readers.append(reader)
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         if self._cut:
             return []  # what the upstream sends after the cut is dropped as it comes
         try:
-            return self._pass(chunk)
+            out = self._pass(chunk)
         except StreamTooLarge as exc:
-            return self._cut_here(str(exc))
+            out = self._cut_here(str(exc))
+        for reader in self._readers:
+            for piece in out:
+                reader(piece)
+        return out
 
     def _pass(self, chunk: bytes) -> list[bytes]:
         if chunk:
@@ -220,6 +229,16 @@ class AnswerStream:
         logger.warning("cut a streamed answer from %s: %s", self._flow.request.pretty_host, reason)
         FlowContext.of(self._flow).replace(outcome="upstream_error").save(self._flow)
         return [self._cut_event] if self._cut_event else []
+
+
+def add_stream_reader(flow: http.HTTPFlow, reader: Callable[[bytes], None]) -> bool:
+    """``reader`` sees the flow's streamed answer as the client gets it; ``False`` when the
+    answer is not streamed through an ``AnswerStream`` (then nothing was added)."""
+    stream = flow.response.stream if flow.response is not None else None
+    if not isinstance(stream, AnswerStream):
+        return False
+    stream.add_reader(reader)
+    return True
 
 
 def add_stream_stage(flow: http.HTTPFlow, make: Callable[[int], StreamStage]) -> bool:

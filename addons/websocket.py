@@ -27,6 +27,19 @@ unread. Here:
   ``turn_end`` record with the turn's usage, joined by ``details.turn_record``, and a
   ``websocket_end`` record with the session's counts. A turn whose record cannot be
   written is refused (the audit trail's fail-closed rule).
+- Sealed evidence (``evidence: capture`` on the rule that decides a client message), per
+  exchange: the captured client messages as the client sent them, and the server
+  messages that follow, as the client got them, until a turn ends (``SocketExchange``,
+  each side capped by ``audit.evidence.max_bytes``). Sealed when the turn ends (the hash
+  in its ``turn_end`` record, or in a ``phase: evidence`` record when the server ended a
+  turn the client did not open), when a captured message is refused (in its refusal
+  record, the error event as the answer), or when the socket closes first (in the
+  ``websocket_end`` record, noted ``cut``). Per exchange rather than per session: a
+  rule matches a message, not a socket; a session can stay open for hours, and sealing
+  at its end would hold the evidence (unsealed, in memory) as long and lose it with the
+  process; and per message would split a question from its answer, which an
+  investigator needs together. One exchange is open per session at a time, so a
+  session holds at most twice the cap.
 
 mitmproxy 12.2 gives an addon no way to send a close frame, so where a message must stop
 the whole session (an internal error while judging it) the session is muted instead:
@@ -44,6 +57,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -53,6 +67,7 @@ from mitmproxy.websocket import WebSocketMessage
 
 from warden.addons.answers import answer_error
 from warden.addons.audit import Audit
+from warden.addons.evidence import EvidenceCapture, SocketExchange
 from warden.addons.flowcontext import EntityCount, FlowContext, Redaction, Usage
 from warden.addons.flowstate import state, state_of
 from warden.addons.identify import Identify
@@ -101,6 +116,10 @@ class Session:
     audio_bytes: int = 0
     refused: int = 0
     muted: str | None = None
+    #: The client message being judged, as the client sent it (before any rewriting).
+    judged: bytes | None = None
+    #: The exchange being captured for sealed evidence, if any.
+    exchange: SocketExchange | None = None
     #: Turns whose answer is under way, by lane (``stream_id``; ``None`` the only one).
     open_turns: dict[str | None, tuple[str, FlowContext, float]] = field(default_factory=dict)
 
@@ -116,11 +135,14 @@ def inject(flow: http.HTTPFlow, content: bytes) -> None:
     mitmproxy_ctx.master.commands.call("inject.websocket", flow, True, content, True)
 
 
-def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403) -> None:
-    """Drop the message being handled; the client gets an ``error`` event saying why."""
+def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403) -> bytes:
+    """Drop the message being handled; the client gets an ``error`` event saying why
+    (returned: what the client got)."""
     assert flow.websocket is not None
     flow.websocket.messages[-1].drop()
-    inject(flow, error_event(text, code, status))
+    event = error_event(text, code, status)
+    inject(flow, event)
+    return event
 
 
 def mute(flow: http.HTTPFlow, text: str) -> None:
@@ -139,8 +161,10 @@ class WebSocketInspector:
         redactor: Redactor | None,
         max_message_bytes: int,
         identify: Identify | None = None,
+        evidence: EvidenceCapture | None = None,
     ) -> None:
         self.audit = audit
+        self.evidence = evidence
         self.identify = identify
         self.enforcer = enforcer
         self.redactor = redactor
@@ -288,6 +312,10 @@ class WebSocketInspector:
             details["close_code"] = int(ws.close_code)  # wsproto gives an IntEnum
         if session.open_turns:  # the socket closed before these turns' answers ended
             details["unfinished_turns"] = len(session.open_turns)
+        if session.exchange is not None:
+            who = "client" if ws.closed_by_client else "server"
+            note = f"cut: the socket was closed by the {who} before the turn ended"
+            details.update(await self._seal(flow, _detach(session), note))
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------
@@ -314,11 +342,15 @@ class WebSocketInspector:
             return
         if read.kind == "control":
             return
-        await self._judge(flow, session, message, read)
+        try:
+            await self._judge(flow, session, message, read)
+        finally:
+            session.judged = None  # the message's bytes are not kept past its judgment
 
     async def _judge(
         self, flow: http.HTTPFlow, session: Session, message: WebSocketMessage, read: ClientMessage
     ) -> None:
+        session.judged = message.content if self.evidence is not None else None
         if read.kind == "turn":
             session.turns += 1
         base = _base(flow, session)
@@ -481,6 +513,8 @@ class WebSocketInspector:
             )
         )
         if result.blocked:
+            found = frozenset(f.entity_type for f in result.findings if f.segment != _ISSUED_LABEL)
+            turn = self._evidence_for_profile_block(turn, found, size)
             types = ", ".join(sorted(result.blocked_types))
             text = (
                 f"Egress Warden stopped this request: it contains {types}, which must not be "
@@ -521,6 +555,24 @@ class WebSocketInspector:
             prompt = "\n\n".join(result.replacements.get(s.path, s.text) for s in read.segments)
         return turn, prompt
 
+    def _evidence_for_profile_block(
+        self, turn: FlowContext, found: frozenset[str], size: int
+    ) -> FlowContext:
+        """As for an HTTP body (``Redactor._evidence_for_profile_block``): the profile
+        blocks before the policy decides again; when the rule the findings select asks for
+        evidence, the message is captured as that rule would have had it."""
+        decision, dest = turn.decision, turn.destination
+        if decision is None or not decision.dlp_pending or self.enforcer is None or dest is None:
+            return turn
+        second = decide(
+            self.enforcer.runtime.holder.get(),
+            principal_facts(turn.principal),
+            request_facts(dest, size, found),
+        )
+        if not second.evidence:
+            return turn
+        return turn.replace(decision=replace(decision, evidence=True))
+
     async def _admit(
         self,
         flow: http.HTTPFlow,
@@ -530,6 +582,7 @@ class WebSocketInspector:
         read: ClientMessage,
         prompt: str | None = None,
     ) -> None:
+        self._capture(session, turn)
         record_id = await self.audit.record(flow, turn, None, details, True, prompt)
         if record_id is None:
             session.refused += 1
@@ -557,30 +610,46 @@ class WebSocketInspector:
         outcome: str = "blocked",
     ) -> None:
         session.refused += 1
-        refuse_message(flow, text, code, status)
-        await self.audit.record(
-            flow, turn.replace(outcome=outcome), None, {**details, "status": status}, False
-        )
+        sent = refuse_message(flow, text, code, status)
+        details = {**details, "status": status}
+        if self._capture(session, turn) and session.exchange is not None:
+            session.exchange.server(sent)
+            details.update(await self._seal(flow, _detach(session), None))
+        await self.audit.record(flow, turn.replace(outcome=outcome), None, details, False)
 
     # -- server events -----------------------------------------------------------------
 
     async def _server(
         self, flow: http.HTTPFlow, session: Session, message: WebSocketMessage
     ) -> None:
-        if session.protocol is None or len(message.content) > self.max_message_bytes:
+        if session.protocol is None:
+            return
+        if len(message.content) > self.max_message_bytes:
+            if session.exchange is not None:  # passed on as it came: captured so
+                session.exchange.server(message.content, message.is_text)
             return  # not read: answers are not where text leaves, and cannot be restored
+        exchange = session.exchange
+        restored = [message.content]
         if session.restorer is not None and message.is_text:
             restored = session.restorer.restore(message.content)
             message.content = restored[0]
             for later in restored[1:]:
                 inject(flow, later)  # the held tail went out first, in this message
-        if not session.open_turns:
+        if exchange is not None:
+            for sent in restored:
+                exchange.server(sent, message.is_text)
+        if not session.open_turns and exchange is None:
             return
         event = read_server(session.protocol, message.content, message.is_text)
         if not event.ends_turn:
             return
+        # The exchange ends with the turn, here and not in the task that seals it: the
+        # next turn's messages must not join it while that task waits for its thread.
+        ended = _detach(session)
         opened = session.open_turns.pop(event.lane, None)
         if opened is None:
+            if ended is not None:  # a turn the server began (voice activity, say)
+                self._later(self._sealed_turn(flow, ended, _base(flow, session), event.event))
             return
         record_id, turn, started = opened
         usage = event.usage
@@ -608,9 +677,57 @@ class WebSocketInspector:
         # The turn's own record was committed before its message left; this one adds the
         # usage and must not hold the answer's last event back (awaiting the audit writer's
         # commit here halved a socket's turns per second: bench/websocket.py).
-        task = asyncio.create_task(self.audit.record(flow, turn, outcome, details, False))
+        self._later(self._turn_end(flow, ended, turn, outcome, details))
+
+    def _later(self, work: Coroutine[object, object, str | None]) -> None:
+        task = asyncio.create_task(work)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def _turn_end(
+        self,
+        flow: http.HTTPFlow,
+        ended: SocketExchange | None,
+        turn: FlowContext,
+        outcome: str | None,
+        details: dict[str, str | int | bool],
+    ) -> str | None:
+        """The turn's end record, with the exchange that ended with it sealed into it."""
+        if ended is not None:
+            details.update(await self._seal(flow, ended, None))
+        return await self.audit.record(flow, turn, outcome, details, False)
+
+    async def _sealed_turn(
+        self, flow: http.HTTPFlow, ended: SocketExchange, base: FlowContext, event: str | None
+    ) -> str | None:
+        """A record of its own for an exchange whose turn had no record to carry it."""
+        details = {**self._join(flow), "phase": "evidence", "event": event or "-"}
+        details.update(await self._seal(flow, ended, None))
+        return await self.audit.record(flow, base, None, details, False)
+
+    # -- sealed evidence ---------------------------------------------------------------
+
+    def _capture(self, session: Session, turn: FlowContext) -> bool:
+        """The message being judged goes into the session's exchange when its deciding
+        rule asks for evidence (a new exchange starts with it); True when it did."""
+        if self.evidence is None or session.judged is None:
+            return False
+        if turn.decision is None or not turn.decision.evidence or turn.principal is None:
+            return False
+        if session.exchange is None:
+            session.exchange = SocketExchange(self.evidence.sealer.max_bytes)
+        session.exchange.client(session.judged)
+        session.judged = None
+        return True
+
+    async def _seal(
+        self, flow: http.HTTPFlow, exchange: SocketExchange | None, note: str | None
+    ) -> dict[str, str | int | bool]:
+        """Seal a (detached) exchange; what the record says of it."""
+        principal = FlowContext.of(flow).principal
+        if exchange is None or self.evidence is None or principal is None:
+            return {}
+        return await self.evidence.seal_exchange(flow, principal.tenant, exchange, note)
 
     def _join(self, flow: http.HTTPFlow) -> dict[str, str | int | bool]:
         joined: dict[str, str | int | bool] = {"transport": "websocket"}
@@ -618,6 +735,12 @@ class WebSocketInspector:
         if session_record is not None:
             joined["flow_record"] = session_record
         return joined
+
+
+def _detach(session: Session) -> SocketExchange | None:
+    """The session's exchange, which ends here: later messages start a new one."""
+    exchange, session.exchange = session.exchange, None
+    return exchange
 
 
 def _base(flow: http.HTTPFlow, session: Session) -> FlowContext:

@@ -18,7 +18,12 @@ What is sealed (the plaintext) is a canonical JSON object, ``ENVELOPE_FORMAT``::
      "captured_at": "2026-...Z", "flow": {"method": "POST", "host": "...", "path": "..."},
      "request": {"content_type": ..., "content_encoding": ..., "bytes": N,
                  "truncated": false, "body_b64": "..."},
-     "answer": {... the same ...} | null, "answer_note": "streamed" | null}
+     "answer": {... the same ...} | null, "answer_note": "cut: …" | "none" | null}
+
+A streamed answer is the body the client read (assembled by a `BodyRecorder`); a
+WebSocket exchange's request and answer are its messages, one per line. ``answer_note``
+says why an answer is missing or incomplete (``cut: <why>`` for a stream or socket that
+ended early; ``streamed`` in captures from before streams were assembled).
 
 The id and tenant inside the ciphertext bind it to its record: a blob swapped in from
 another record fails on the hash in the chain, and one re-hashed into a forged record
@@ -131,6 +136,44 @@ class CapturedBody:
         )  # fmt: skip
 
 
+class BodyRecorder:
+    """A body assembled from the pieces that pass (a streamed answer's chunks, a socket's
+    messages), bounded: the first ``max_bytes`` are kept, the rest only counted, so a
+    long stream costs at most the cap however long it runs. ``separator`` goes between
+    messages (a newline for a socket's JSON messages: one per line); chunks of one byte
+    stream are joined as they are."""
+
+    __slots__ = ("_data", "max_bytes", "separator", "size")
+
+    def __init__(self, max_bytes: int, separator: bytes = b"") -> None:
+        self.max_bytes = max_bytes
+        self.separator = separator
+        self._data = bytearray()
+        self.size = 0
+
+    def add(self, piece: bytes) -> None:
+        if self.separator and self.size:
+            self._keep(self.separator)
+        self._keep(piece)
+
+    def _keep(self, piece: bytes) -> None:
+        room = self.max_bytes - len(self._data)
+        if room > 0:
+            self._data += piece[:room]
+        self.size += len(piece)
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self._data)
+
+    def body(
+        self, content_type: str | None = None, content_encoding: str | None = None
+    ) -> CapturedBody:
+        return CapturedBody(
+            bytes(self._data), self.size, self.truncated, content_type, content_encoding
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceEnvelope:
     """What one capture seals: the request as sent, and the answer the client got."""
@@ -143,7 +186,10 @@ class EvidenceEnvelope:
     path: str
     request: CapturedBody
     answer: CapturedBody | None = None
-    #: Why there is no answer (``streamed``: a streamed answer is not buffered; ``none``).
+    #: Why there is no answer, or why it is incomplete: ``none`` (the flow got none),
+    #: ``streamed`` (a stream the gateway could not assemble), ``cut: <why>`` (a stream or
+    #: socket cut by the client or the upstream: the answer holds what passed until then),
+    #: ``websocket`` notes on a socket exchange.
     answer_note: str | None = None
 
     @property

@@ -16,7 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from .context import ConsoleContext, utc_now
+from .context import ConsoleContext, StateReader, utc_now
 from .flows_screen import FlowsScreen
 from .help_screen import HelpScreen
 from .integrity_screen import IntegrityScreen
@@ -131,15 +131,24 @@ def build_app(
     *,
     clock: Callable[[], datetime.datetime] = utc_now,
     poll_interval: float = 1.0,
+    state_reader: Callable[[], StateReader] | None = None,
 ) -> ConsoleApp:
-    """The console for ``reviewer``; revocation is on when both control arguments are given."""
+    """The console for ``reviewer``; revocation is on when both control arguments are given.
+    ``state_reader`` opens the state database when it is not the SQLite file ``state_db``."""
     control = (
         GatewayControl(control_url, admin_token_file)
         if control_url is not None and admin_token_file is not None
         else None
     )
     ctx = ConsoleContext(
-        audit_db, state_db, audit_pub, reviewer, control, clock=clock, poll_interval=poll_interval
+        audit_db,
+        state_db,
+        audit_pub,
+        reviewer,
+        control,
+        clock=clock,
+        poll_interval=poll_interval,
+        state_reader=state_reader,
     )
     ctx.audit()  # fail here, before the screen takes over, if the audit file is unreadable
     return ConsoleApp(ctx)
@@ -152,10 +161,19 @@ def run_console(
     control_url: str | None,
     admin_token_file: Path | None,
     reviewer: ReviewerScope,
+    state_reader: Callable[[], StateReader] | None = None,
 ) -> None:
     """Run the review console in this terminal until the reviewer quits.
 
     Raises `ConsoleDataError` (message ready for the operator) when the audit database
     cannot be read.
     """
-    build_app(audit_db, state_db, audit_pub, control_url, admin_token_file, reviewer).run()
+    build_app(
+        audit_db,
+        state_db,
+        audit_pub,
+        control_url,
+        admin_token_file,
+        reviewer,
+        state_reader=state_reader,
+    ).run()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -22,6 +23,26 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+class StateRows(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Any: ...
+
+
+class StateReader(Protocol):
+    """The part of a state connection the console reads through: ``execute`` with ``?``
+    placeholders and ``close``. A read-only SQLite connection is one; on PostgreSQL
+    (``state.backend: postgresql``) the composition root passes a read-only connection
+    of the same surface (``warden.store.open_state_reader``), whose ``close`` leaves its
+    pool open."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> StateRows: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class ConsoleContext:
     audit_db: Path
@@ -33,6 +54,9 @@ class ConsoleContext:
     clock: Callable[[], datetime.datetime] = utc_now
     #: Seconds between looks for new records.
     poll_interval: float = 1.0
+    #: Opens the state database when it is not the local SQLite file ``state_db``
+    #: (PostgreSQL); ``None``: that file, read-only.
+    state_reader: Callable[[], StateReader] | None = None
     _audit: sqlite3.Connection | None = field(default=None, repr=False)
 
     def audit(self) -> sqlite3.Connection:
@@ -45,7 +69,9 @@ class ConsoleContext:
         """A new read-only audit connection, for a worker thread."""
         return open_readonly(self.audit_db, "audit")
 
-    def open_state(self) -> sqlite3.Connection:
+    def open_state(self) -> StateReader:
+        if self.state_reader is not None:
+            return self.state_reader()
         return open_readonly(self.state_db, "state")
 
     def public_key(self) -> Ed25519PublicKey | None:

@@ -103,6 +103,8 @@ def _body(title: str, body: CapturedBody | None, note: str | None) -> Text:
         facts.append(f"truncated to {len(body.data)}")
     if body.content_encoding:
         facts.append(f"still {body.content_encoding}-coded")
+    if note:  # a stream or socket cut before its end: what passed until then
+        facts.append(note)
     text.append(f"  {', '.join(facts)}\n", style="bright_black")
     text.append(body.text())
     text.append("\n")

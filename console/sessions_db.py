@@ -4,14 +4,23 @@ Every query is limited to the reviewer's tenants: device credentials and surroga
 bindings have no tenant column of their own, so they are reached through their session.
 Only public facts are read (the session id, i.e. its token's hash, is shown shortened);
 refresh tokens are never selected.
+
+The SQL is what SQLite and PostgreSQL both accept (``?`` placeholders, which the
+PostgreSQL reader rewrites), so the screen reads whichever backend the state is on.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
+from .context import StateReader
 from .scope import ReviewerScope
+
+
+def _scoped(scope: ReviewerScope, column: str) -> tuple[str, list[str]]:
+    """The scope's clause in a form both backends take (PostgreSQL has no integer truth)."""
+    clause, params = scope.sql(column)
+    return ("1 = 1" if clause == "1" else clause), params
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +64,9 @@ class SurrogateRow:
 
 
 def active_sessions(
-    conn: sqlite3.Connection, scope: ReviewerScope, now: float, tenant: str | None = None
+    conn: StateReader, scope: ReviewerScope, now: float, tenant: str | None = None
 ) -> list[SessionRow]:
-    scope_sql, params = scope.sql("s.tenant")
+    scope_sql, params = _scoped(scope, "s.tenant")
     extra, args = ("AND s.tenant = ?", [tenant]) if tenant else ("", [])
     rows = conn.execute(
         "SELECT s.id, s.tenant, s.issuer, s.subject, s.email, s.department, s.auth_method, "  # noqa: S608 - constant SQL
@@ -73,10 +82,8 @@ def active_sessions(
     return [SessionRow(*row) for row in rows]
 
 
-def device_credentials(
-    conn: sqlite3.Connection, scope: ReviewerScope, now: float
-) -> list[DeviceRow]:
-    scope_sql, params = scope.sql("s.tenant")
+def device_credentials(conn: StateReader, scope: ReviewerScope, now: float) -> list[DeviceRow]:
+    scope_sql, params = _scoped(scope, "s.tenant")
     rows = conn.execute(
         "SELECT d.id, d.session_id, s.tenant, s.subject, d.label, d.created_at, d.expires_at, "  # noqa: S608 - constant SQL
         "d.revoked_at FROM device_credentials d JOIN sessions s ON s.id = d.session_id "
@@ -86,10 +93,8 @@ def device_credentials(
     return [DeviceRow(*row) for row in rows]
 
 
-def surrogate_bindings(
-    conn: sqlite3.Connection, scope: ReviewerScope, now: float
-) -> list[SurrogateRow]:
-    scope_sql, params = scope.sql("s.tenant")
+def surrogate_bindings(conn: StateReader, scope: ReviewerScope, now: float) -> list[SurrogateRow]:
+    scope_sql, params = _scoped(scope, "s.tenant")
     rows = conn.execute(
         "SELECT b.client_addr, b.session_id, s.tenant, s.subject, b.expires_at "  # noqa: S608 - constant SQL
         "FROM surrogate_bindings b JOIN sessions s ON s.id = b.session_id "
@@ -101,7 +106,7 @@ def surrogate_bindings(
 
 
 def session_by_prefix(
-    conn: sqlite3.Connection, scope: ReviewerScope, tenant: str, prefix: str
+    conn: StateReader, scope: ReviewerScope, tenant: str, prefix: str
 ) -> tuple[SessionRow | None, list[DeviceRow], float | None]:
     """The session an audit record names by its id's prefix, its devices, and its revocation."""
     if not scope.allows(tenant) or not prefix:

@@ -1,13 +1,16 @@
 """`SessionsScreen`: active sessions, device credentials and surrogate bindings per tenant,
 with revocation of one session or all of a user's through the running gateway.
 
-The lists come from the state database (read-only, scoped); a revocation is asked of the
+The lists come from the state database (read-only, scoped; the local SQLite file, or
+PostgreSQL through the reader the composition root gives, ``ConsoleContext.state_reader``);
+a revocation is asked of the
 gateway's control plane after a confirmation, and the lists are re-read when it answers.
 """
 
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from typing import ClassVar
 
 from rich.text import Text
@@ -95,6 +98,9 @@ class SessionsScreen(Screen[None]):
             everything = active_sessions(conn, self.ctx.scope, now)
             self.devices = device_credentials(conn, self.ctx.scope, now)
             self.surrogates = surrogate_bindings(conn, self.ctx.scope, now)
+        except sqlite3.Error as exc:  # PostgreSQL's errors arrive as sqlite3's too
+            self._status(Text(f"cannot read the state database: {exc}", style="bold red"))
+            return
         finally:
             conn.close()
         self.tenants = sorted({s.tenant for s in everything})

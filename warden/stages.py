@@ -53,7 +53,7 @@ def chain(
     # Before policy: it names the socket's api and model, which the policy decides on.
     addons.append(
         WebSocketInspector(
-            audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify
+            audit, policy, redactor, config.proxy.websocket_max_message_bytes, identify, evidence
         )
     )
     if evidence is not None:  # before policy and the redactor: the body as the client sent it

@@ -231,3 +231,39 @@ def migrate_state(
         ) from exc
     finally:
         pool.close()
+
+
+def open_state_reader(config: Config, env: Mapping[str, str] | None = None) -> StateDatabase | None:
+    """A read-only state database for the review console on PostgreSQL; ``None`` on SQLite
+    (the console opens that file read-only itself).
+
+    Read-only on the server's side: every transaction of its connections is read-only
+    (``default_transaction_read_only``), so no statement of the console can write,
+    whatever it says. A small pool: one reviewer's screens."""
+    env = os.environ if env is None else env
+    if config.state.backend == "sqlite":
+        return None
+    import psycopg
+
+    from warden.state.postgres import PgConnection, open_pool, redact
+
+    dsn = _dsn(env)
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise StateError(
+            "the state database's DSN cannot be parsed",
+            fix="set WARDEN_STATE_DSN to a postgresql:// URL or a key=value string",
+        ) from exc
+    options = f"{info.get('options') or ''} -c default_transaction_read_only=on".strip()
+    readonly = psycopg.conninfo.make_conninfo(dsn, options=options)
+    pool = open_pool(readonly, min_size=1, max_size=2)
+    conn = PgConnection(pool)
+    where = f"PostgreSQL {redact(dsn)}"
+    try:
+        require_current(conn, POSTGRESQL, DOMAINS, where)
+    except BaseException:
+        pool.close()
+        raise
+    as_sqlite = cast(sqlite3.Connection, conn)  # the surface the readers use
+    return StateDatabase("postgresql", where, as_sqlite, lambda: as_sqlite, pool.close, pool)

@@ -204,3 +204,196 @@ async def test_a_long_session_keeps_only_the_message_in_hand() -> None:
     assert flow.websocket is not None
     await call(Pipeline([inspector()]), WebsocketMessageHook(flow))
     assert len(flow.websocket.messages) == 1
+
+
+# -- sealed evidence of a socket's exchanges ----------------------------------------------
+
+
+class ListTrail:
+    """The audit trail as a list (the trail's own commit is tested in tests/audit)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    async def record_data(self, data: dict[str, Any]) -> None:
+        self.records.append(data)
+
+    def fails_closed(self, tenant: str) -> bool:
+        return True
+
+
+CAPTURE_POLICY = {
+    "defaults": {"default_action": "allow"},
+    "tenants": {
+        "acme": {
+            "rules": [
+                {"id": "no-o3", "match": {"model": "o3*"}, "action": "block",
+                 "evidence": "capture"},
+                {"id": "gpt-capture", "match": {"model": "gpt-4o*"}, "action": "allow",
+                 "evidence": "capture"},
+            ]
+        }
+    },
+}  # fmt: skip
+
+
+def _capturing(tmp_path: Path) -> tuple[WebSocketInspector, ListTrail, Path, Path]:
+    from tests.audit.sealing import add_recipient, investigator
+    from warden.addons.evidence import EvidenceCapture
+    from warden.audit.evidence_store import EvidenceSealer
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(CAPTURE_POLICY))
+    runtime = PolicyRuntime(
+        path, open_state(tmp_path / "state.db"), {"acme"}, None,
+        lambda *args, **kwargs: None, "http://portal.test", lambda host: True,
+    )  # fmt: skip
+    who = investigator(tmp_path)
+    add_recipient(tmp_path / "keys", "acme", who.public)
+    db = tmp_path / "audit.db"
+    evidence = EvidenceCapture(EvidenceSealer(db, tmp_path / "keys", 1024 * 1024))
+    trail = ListTrail()
+    stage = WebSocketInspector(
+        Audit(trail),
+        PolicyEnforcer(runtime, "Acme", "it@acme.test"),
+        None,
+        1024 * 1024,
+        None,
+        evidence,
+    )
+    return stage, trail, db, who.key_file
+
+
+def _session(model: str) -> http.HTTPFlow:
+    flow = socket_flow()
+    found = socket_protocol("openai", "/v1/responses")
+    assert found is not None
+    FlowContext(
+        destination=Destination(
+            "openai", "openai", "api", "api.openai.com", api=found[0].api, parsed=True
+        ),
+        principal=Principal("acme", "https://idp.test", "alice", "device"),
+    ).save(flow)
+    return flow
+
+
+async def _send(stage: WebSocketInspector, flow: http.HTTPFlow, content: bytes, client: bool
+                ) -> list[bytes]:  # fmt: skip
+    assert flow.websocket is not None
+    flow.websocket.messages.append(WebSocketMessage(Opcode.TEXT, client, content))
+    return await call(Pipeline([stage]), WebsocketMessageHook(flow))
+
+
+def _opened(db: Path, key: Path, record: dict[str, Any]) -> Any:
+    from warden.audit.evidence import load_identities, open_sealed
+    from warden.audit.evidence_store import load_evidence
+    from warden.audit.schema import open_audit_db_readonly
+
+    conn = open_audit_db_readonly(db)
+    stored = load_evidence(conn, str(record["details"]["evidence_id"]))
+    conn.close()
+    assert stored is not None and stored.sha256 == record["details"]["evidence_sha256"]
+    return open_sealed(stored.ciphertext, load_identities(key))
+
+
+def _create(model: str, text: str) -> bytes:
+    return json.dumps({"type": "response.create", "model": model, "input": text}).encode()
+
+
+DELTA = b'{"type":"response.output_text.delta","delta":"Hello Jane"}'
+DONE = b'{"type":"response.completed","response":{"usage":{"input_tokens":3,"output_tokens":2}}}'
+
+
+async def test_a_captured_turn_is_sealed_with_its_answer_in_its_end_record(
+    tmp_path: Path,
+) -> None:
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    asked = _create("gpt-4o-mini", "write to jane@example.com")
+    await _send(stage, flow, asked, True)
+    assert "evidence_id" not in trail.records[-1]["details"]  # the turn's record: before
+    for event in (DELTA, DONE):
+        await _send(stage, flow, event, False)
+    await stage.done()  # the turn end's record is written off the answer's path
+    end = trail.records[-1]
+    assert end["details"]["phase"] == "turn_end" and "evidence_sha256" in end["details"]
+    envelope = _opened(db, key, end)
+    assert envelope.request.data == asked
+    assert envelope.answer.data.split(b"\n") == [DELTA, DONE]
+    assert envelope.answer_note is None and envelope.method == "GET"
+    # the next turn of a model no rule captures: nothing more is sealed
+    await _send(stage, flow, _create("gpt-5", "hello"), True)
+    for event in (DELTA, DONE):
+        await _send(stage, flow, event, False)
+    await stage.done()
+    assert "evidence_id" not in trail.records[-1]["details"]
+
+
+async def test_a_socket_closed_mid_turn_seals_what_passed_in_its_end_record(
+    tmp_path: Path,
+) -> None:
+    from mitmproxy.proxy.layers.websocket import WebsocketEndHook
+
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    asked = _create("gpt-4o-mini", "write to jane@example.com")
+    await _send(stage, flow, asked, True)
+    await _send(stage, flow, DELTA, False)
+    assert flow.websocket is not None
+    flow.websocket.closed_by_client = True
+    await call(Pipeline([stage]), WebsocketEndHook(flow))
+    end = trail.records[-1]
+    assert end["details"]["phase"] == "websocket_end"
+    envelope = _opened(db, key, end)
+    assert envelope.request.data == asked and envelope.answer.data == DELTA
+    assert envelope.answer_note == "cut: the socket was closed by the client before the turn ended"
+
+
+async def test_a_refused_captured_message_is_sealed_with_the_error_it_got(
+    tmp_path: Path,
+) -> None:
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("o3")
+    asked = _create("o3", "the secret plan")
+    injected = await _send(stage, flow, asked, True)
+    assert flow.websocket is not None and flow.websocket.messages[-1].dropped
+    refusal = trail.records[-1]
+    assert refusal["outcome"] == "blocked" and refusal["decision"]["rule_id"] == "no-o3"
+    envelope = _opened(db, key, refusal)
+    assert envelope.request.data == asked and envelope.answer.data == injected[0]
+
+
+async def test_a_long_captured_answer_keeps_the_cap(tmp_path: Path) -> None:
+    stage, trail, db, key = _capturing(tmp_path)
+    assert stage.evidence is not None
+    stage.evidence.sealer.max_bytes = 1024
+    flow = _session("gpt-4o-mini")
+    await _send(stage, flow, _create("gpt-4o-mini", "a long one"), True)
+    for _ in range(100):
+        await _send(stage, flow, DELTA, False)
+    await _send(stage, flow, DONE, False)
+    await stage.done()
+    end = trail.records[-1]
+    assert end["details"]["evidence_truncated"] is True
+    envelope = _opened(db, key, end)
+    assert len(envelope.answer.data) == 1024 and envelope.answer.truncated
+    assert envelope.answer.size == 100 * len(DELTA) + len(DONE) + 100  # and 100 newlines
+
+
+async def test_the_next_turn_does_not_join_an_exchange_still_being_sealed(
+    tmp_path: Path,
+) -> None:
+    """The turn's end detaches its exchange at once; the sealing runs later in a task, and
+    the next turn's messages (sent before that task ran) start an exchange of their own."""
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    first, second = _create("gpt-4o-mini", "one"), _create("gpt-4o-mini", "two")
+    for content, client in ((first, True), (DELTA, False), (DONE, False), (second, True),
+                            (DELTA, False), (DONE, False)):  # fmt: skip
+        await _send(stage, flow, content, client)
+    await stage.done()
+    ends = [r for r in trail.records if r["details"].get("phase") == "turn_end"]
+    assert len(ends) == 2
+    sealed = {_opened(db, key, r).request.data for r in ends}
+    assert sealed == {first, second}
+    assert all(_opened(db, key, r).answer.data.split(b"\n") == [DELTA, DONE] for r in ends)

@@ -141,3 +141,14 @@ async def test_a_reviewer_of_another_tenant_is_refused_and_recorded(
     else:
         raise AssertionError("a reviewer outside the tenant opened its evidence")
     assert _accesses(copy_files)[-1][0] == "denied"
+
+
+def test_a_cut_answer_says_so_beside_what_passed() -> None:
+    from warden.audit.evidence import CapturedBody
+    from warden.console.evidence_screen import _body
+
+    passed = CapturedBody(b"data: {}\n\n", 10, False, "text/event-stream")
+    shown = _body("Answer", passed, "cut: Client disconnected.").plain
+    assert "text/event-stream, 10 bytes, cut: Client disconnected." in shown
+    assert "data: {}" in shown
+    assert "cut" not in _body("Answer", passed, None).plain

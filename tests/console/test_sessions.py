@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+from typing import cast
+
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from warden.console.app import ConsoleApp
+from warden.config import parse_config
+from warden.console.app import ConsoleApp, build_app
 from warden.console.confirm_screen import ConfirmScreen
 from warden.console.sessions_screen import SessionsScreen
+from warden.identity.sessions import SessionStore, UserIdentity
+from warden.state.postgres import DSN_ENV, PgConnection, open_pool
+from warden.store import migrate_state, open_state_reader
 
-from .conftest import Files, GatewayStandIn, MakeApp
+from .conftest import ACME, NOW, Files, GatewayStandIn, MakeApp, issuer
 from .test_flows import text_of
 
 
@@ -126,3 +135,59 @@ async def test_revocation_off_without_control_url(make_app: MakeApp) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "--control-url" in text_of(screen.query_one("#sessions-status"))
+
+
+async def test_sessions_are_read_from_postgresql_read_only(
+    make_app: MakeApp, files: Files, postgres_dsn: str, tmp_path: Path
+) -> None:
+    """``state.backend: postgresql``: the screen lists the sessions there (not those of a
+    local state file), limited to the reviewer's tenants, over a connection that cannot
+    write."""
+    config = parse_config({"state": {"backend": "postgresql"}}, "test", tmp_path, {})
+    env = {DSN_ENV: postgres_dsn}
+    migrate_state(config, env)
+    pool = open_pool(postgres_dsn)
+    try:
+        store = SessionStore(
+            cast(sqlite3.Connection, PgConnection(pool)), clock=lambda: NOW.timestamp() - 60
+        )
+        for tenant, name in (("acme", "pat"), ("globex", "gil")):
+            who = UserIdentity(tenant, issuer(tenant), name, f"{name}@{tenant}.example", "ops")
+            issued = store.create_session(who, "oidc", 3600)
+            store.issue_device_credential(issued.session, label=f"{name}-laptop")
+    finally:
+        pool.close()
+    state = open_state_reader(config, env)
+    assert state is not None
+    try:
+        with pytest.raises(sqlite3.Error, match="read-only"):
+            state.connect().execute("DELETE FROM sessions")
+        app = build_app(
+            files.audit_db, tmp_path / "no-state.db", files.audit_pub, None, None, ACME,
+            clock=lambda: NOW, poll_interval=3600.0, state_reader=state.connect,
+        )  # fmt: skip
+        async with app.run_test(size=(120, 36)) as pilot:
+            screen = await open_sessions(app, pilot)
+            assert [(s.tenant, s.subject, s.devices) for s in screen.sessions] == [
+                ("acme", "pat", 1)
+            ]
+            assert screen.query_one("#devices", DataTable).row_count == 1
+    finally:
+        state.close()
+
+
+def test_the_console_on_postgresql_without_a_dsn_says_what_to_set(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.peers import WARDEN
+
+    config = tmp_path / "warden.yaml"
+    config.write_text("state:\n  backend: postgresql\n")
+    env = {k: v for k, v in os.environ.items() if k != DSN_ENV}
+    out = subprocess.run(
+        [str(WARDEN), "--config", str(config), "console", "--admin"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert f"the environment has no {DSN_ENV}" in out.stderr and "To fix this" in out.stderr

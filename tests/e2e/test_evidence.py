@@ -4,6 +4,11 @@ A prompt that matches a DLP rule with ``evidence: capture`` leaves redacted; the
 is sealed to the investigators' keys, its hash is in the chain, `warden evidence open`
 shows it with the investigator's key and not with another; a bundle of the flow exported
 on the gateway host verifies in a fresh folder with nothing but the bundle and the key id.
+
+Streamed answers: aimock streams an SSE answer that names a pseudonym, the gateway
+restores it on the way, and the sealed answer is byte for byte what the client read
+(raw, through a plain HTTP client); a stream the client leaves in the middle is sealed
+with what it got until then, in the flow's record of the cut.
 """
 
 from __future__ import annotations
@@ -11,10 +16,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
 import yaml
 from textual.widgets import Input, Label
@@ -25,6 +34,8 @@ from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import sdk, token
 from tests.identity.devidp import service_client
 from tests.peers import WARDEN, Aimock
+from tests.wsclient import Upgrade, exchange
+from tests.wsclient import text_of as answer_text
 from warden.console import ReviewerScope, build_app
 from warden.console.evidence_screen import EvidenceScreen
 
@@ -48,6 +59,13 @@ POLICY = {
                 {
                     "id": "acme-pii-evidence",
                     "match": {"entities": ["EMAIL_ADDRESS"]},
+                    "action": "redact",
+                    "dlp_profile": "pii-basic",
+                    "evidence": "capture",
+                },
+                {
+                    "id": "acme-customer-evidence",
+                    "match": {"entities": ["CUSTOMER"]},
                     "action": "redact",
                     "dlp_profile": "pii-basic",
                     "evidence": "capture",
@@ -250,3 +268,206 @@ async def test_the_console_opens_it_with_the_key_and_not_without(bed: Bed, tmp_p
         await pilot.pause()
         assert isinstance(app.screen, EvidenceScreen)
         assert EMAIL in text_of(app.screen.query_one("#evidence-body"))
+
+
+CUSTOMER = "Jane Roe"  # the demo profile pseudonymizes it to <CUSTOMER_1>
+
+
+def _stream(bed: Bed, prompt: str, keep: int | None = None) -> bytes:
+    """POST a streamed chat completion through the gateway as a plain HTTP client and
+    return the body bytes as received; with ``keep``, leave after that many bytes."""
+    proxy = httpx2.Proxy(
+        bed.warden.proxy_url, headers={"Proxy-Authorization": f"Bearer {token(bed, 'eng')}"}
+    )
+    client = httpx2.Client(
+        proxy=proxy, verify=ssl.create_default_context(cafile=str(bed.warden.ca_cert)), timeout=60
+    )
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+    got = b""
+    with client.stream(
+        "POST",
+        "https://api.openai.com/v1/chat/completions",
+        json=body,
+        headers={"authorization": "Bearer sk-test"},
+    ) as answer:
+        assert answer.status_code == 200, answer.read()
+        for piece in answer.iter_raw():
+            got += piece
+            if keep is not None and len(got) >= keep:
+                break
+    client.close()  # a stream left unread closes its connection: the client is gone
+    return got
+
+
+def _opened_raw(
+    bed: Bed, key: Path, evidence_id: str, part: str
+) -> subprocess.CompletedProcess[str]:
+    return bed.warden.cli("evidence", "open", evidence_id, "--key", str(key), "--raw", part)
+
+
+def test_a_streamed_answer_is_sealed_as_the_client_received_it(bed: Bed, tmp_path: Path) -> None:
+    received = _stream(bed, f"Draft a short apology to {CUSTOMER} for the late delivery.")
+    assert b"data: [DONE]" in received and CUSTOMER.encode() in received  # restored
+    assert b"<CUSTOMER_1>" not in received
+    record = _flow_with_evidence(bed)
+    details = record["details"]
+    assert isinstance(details, dict)
+    # one logical flow: the hash is in the stream's end record, which joins its start
+    assert details["phase"] == "stream_end" and details.get("flow_record")
+    assert record["decision"]["rule_id"] == "acme-customer-evidence"  # type: ignore[index]
+    assert "evidence_truncated" not in details
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    answer = _opened_raw(bed, rita, str(details["evidence_id"]), "answer")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == received.decode()  # byte for byte what the client read
+    request = _opened_raw(bed, rita, str(details["evidence_id"]), "request")
+    assert f"apology to {CUSTOMER}" in request.stdout  # as typed, before pseudonymizing
+    upstream = json.dumps(
+        [e["body"] for e in bed.aimock.journal() if e.get("path") == "/v1/chat/completions"][-1]
+    )
+    assert CUSTOMER not in upstream
+    db = Path(bed.warden.workdir) / "state" / "audit" / "audit.db"
+    assert b"Draft a short apology to Jane" not in db.read_bytes()  # ciphertext only
+    # the record with the hash is in the verified chain
+    verified = bed.warden.cli("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    conn = sqlite3.connect(db)
+    (count,) = conn.execute(
+        "SELECT count(*) FROM records WHERE record_id = ? AND prev_hash IS NOT NULL "
+        "AND json_extract(body, '$.details.evidence_sha256') = ?",
+        (record["record_id"], details["evidence_sha256"]),
+    ).fetchone()
+    conn.close()
+    assert count == 1
+    # without the investigator's key: refused, and nothing of the answer shows
+    mallory = tmp_path / "mallory.key"
+    keygen(mallory)
+    refused = _opened_raw(bed, mallory, str(details["evidence_id"]), "answer")
+    assert refused.returncode == 1 and "cannot open the evidence" in refused.stderr
+    assert CUSTOMER not in refused.stdout + refused.stderr
+
+
+def test_a_streamed_flow_exports_with_its_evidence(bed: Bed, tmp_path: Path) -> None:
+    """One logical flow: the stream's end record joins its first, and the flow's bundle
+    (every record joining the first) carries the stream's blob."""
+    _stream(bed, f"Draft a short apology to {CUSTOMER} for the late delivery.")
+    details = _flow_with_evidence(bed)["details"]
+    assert isinstance(details, dict)
+    # the flow (its first record and every record joining it) exports with the blob
+    bundle = tmp_path / "stream.json"
+    made = bed.warden.cli("audit", "export-bundle", "--flow", str(details["flow_record"]),
+                          "-o", str(bundle))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    checked = bed.warden.cli("audit", "verify", "--bundle", str(bundle))
+    assert "1 evidence blob(s)" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode in (0, 3), checked.stdout  # 3: consistent, key not pinned
+
+
+def test_a_stream_the_client_leaves_is_sealed_with_what_it_got(bed: Bed) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    # aimock sends this answer four letters every 250 ms: the client leaves after the first
+    # few events, long before its end
+    received = _stream(bed, f"Write slowly to {CUSTOMER} about the delay", keep=1500)
+    assert b"data: [DONE]" not in received
+    found = _new_evidence(bed, before)
+    assert found["outcome"] == "client_abort"
+    details = found["details"]
+    assert isinstance(details, dict) and details.get("flow_record")
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    opened = bed.warden.cli("evidence", "open", str(details["evidence_id"]), "--key", str(rita))
+    assert opened.returncode == 0, opened.stderr
+    assert "--- answer (text/event-stream" in opened.stdout and "cut: " in opened.stdout
+    answer = _opened_raw(bed, rita, str(details["evidence_id"]), "answer").stdout.encode()
+    # what the client read is all there (the gateway may have passed on a little more
+    # before it noticed), and restored
+    assert answer.startswith(received) and b"data: [DONE]" not in answer
+    assert CUSTOMER.encode() in answer and b"<CUSTOMER_1>" not in answer
+
+
+RESPONSES_SOCKET = "wss://api.openai.com/v1/responses"
+
+
+def _socket(bed: Bed, prompt: str) -> Upgrade:
+    """One ``response.create`` over the Responses WebSocket, as Codex CLI sends it."""
+    create = {
+        "type": "response.create",
+        "model": "gpt-4o-mini",
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}
+        ],
+        "store": False,
+    }
+    up = exchange(
+        bed.warden.proxy_url, bed.warden.ca_cert, RESPONSES_SOCKET, [create], token(bed, "eng")
+    )
+    assert up.status == 101, up.body
+    return up
+
+
+def _new_evidence(bed: Bed, before: set[str]) -> dict[str, Any]:
+    """The first record naming evidence that was not in ``before`` (waited for: a turn's
+    end record is written off the answer's path)."""
+
+    def found() -> dict[str, Any] | None:
+        for r in bed.warden.audit_records("acme"):
+            if r["record_id"] not in before and "evidence_id" in (r.get("details") or {}):
+                return r
+        return None
+
+    deadline = time.monotonic() + 60  # generous: a loaded 2-core host can take seconds
+    record = found()
+    while record is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        record = found()
+    assert record is not None, "no evidence was recorded"
+    return record
+
+
+def test_a_websocket_turn_is_sealed_with_the_answer_the_client_got(
+    bed: Bed, tmp_path: Path
+) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    prompt = f"Write a note to {CUSTOMER} in small pieces."
+    events = _socket(bed, prompt).events[0]
+    assert events[-1]["type"] == "response.completed", events
+    assert answer_text(events).startswith(f"Dear {CUSTOMER},")  # restored for the client
+    record = _new_evidence(bed, before)
+    details = record["details"]
+    assert details["phase"] == "turn_end" and details["transport"] == "websocket"
+    assert details.get("turn_record") and details.get("flow_record")
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    evidence_id = str(details["evidence_id"])
+    answer = _opened_raw(bed, rita, evidence_id, "answer")
+    assert answer.returncode == 0, answer.stderr
+    sealed = [json.loads(line) for line in answer.stdout.splitlines()]
+    # every server message the client read, as it read it (pseudonyms restored), in the
+    # order they passed the gateway (an injected event may reach the client a little later)
+    assert answer_text(sealed) == answer_text(events)
+    assert sorted(json.dumps(e, sort_keys=True) for e in sealed) == sorted(
+        json.dumps(e, sort_keys=True) for e in events
+    )
+    request = _opened_raw(bed, rita, evidence_id, "request")
+    assert prompt in json.loads(request.stdout)["input"][0]["content"][0]["text"]
+    verified = bed.warden.cli("audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    mallory = tmp_path / "mallory.key"
+    keygen(mallory)
+    refused = _opened_raw(bed, mallory, evidence_id, "answer")
+    assert refused.returncode == 1 and "cannot open the evidence" in refused.stderr
+    assert CUSTOMER not in refused.stdout + refused.stderr
+
+
+def test_a_websocket_message_the_profile_blocks_is_sealed_with_its_error(bed: Bed) -> None:
+    before = {r["record_id"] for r in bed.warden.audit_records("acme")}
+    events = _socket(bed, f"hello warden, key {AWS}").events[0]
+    assert events[-1]["type"] == "error", events
+    record = _new_evidence(bed, before)
+    assert record["outcome"] == "blocked"
+    rita = Path(bed.warden.workdir).parent / "investigators" / "rita.key"
+    opened = bed.warden.cli("evidence", "open", str(record["record_id"]), "--key", str(rita))
+    assert opened.returncode == 0, opened.stderr
+    assert AWS in opened.stdout and "warden_dlp_blocked" in opened.stdout

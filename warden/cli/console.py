@@ -57,12 +57,21 @@ def _reviewer_scope(config: Config, args: argparse.Namespace) -> tuple[object, C
 
 def cmd_console(config: Config, args: argparse.Namespace) -> int:
     from warden.console import ConsoleDataError, ReviewerScope, run_console
+    from warden.state import StateError
+    from warden.store import open_state_reader
 
     if args.admin:
         scope: object = ReviewerScope.administrator()
         done: Callable[[], None] = lambda: None  # noqa: E731
     else:
         scope, done = _reviewer_scope(config, args)
+    try:
+        # state.backend: postgresql: the sessions screens read it there, read-only
+        state = open_state_reader(config)
+    except StateError as exc:
+        done()
+        print(f"warden: {exc.diagnostics()}", file=sys.stderr)
+        return 2
     try:
         run_console(
             config.audit_db,
@@ -71,11 +80,14 @@ def cmd_console(config: Config, args: argparse.Namespace) -> int:
             config.control_url,
             config.state_dir / ADMIN_TOKEN_FILE if args.admin else None,
             scope,  # type: ignore[arg-type]
+            state.connect if state is not None else None,
         )
     except ConsoleDataError as exc:
         print(f"warden: {exc}", file=sys.stderr)
         return 2
     finally:
+        if state is not None:
+            state.close()
         done()
     return 0
 

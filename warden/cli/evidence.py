@@ -129,6 +129,8 @@ def describe(opened: OpenedEvidence) -> str:
         f"request:   {env.method} {env.host}{env.path}",
         "",
     ]
+    if env.answer is not None and env.answer_note:  # a cut stream, a socket's exchange
+        lines[-1:-1] = [f"note:      {env.answer_note}"]
     for title, body in (("request body", env.request), ("answer", env.answer)):
         if body is None:
             lines += [f"--- {title}: not captured ({env.answer_note or 'none'})", ""]
