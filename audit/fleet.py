@@ -246,6 +246,7 @@ class FleetShipper:
     def _ship_records(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
         if not records:
             return
+        self._check_continues(pg, records)
         width = 4 + len(INDEXED_COLUMNS) + 3
         with pg.cursor() as cur:
             cur.executemany(
@@ -269,6 +270,30 @@ class FleetShipper:
                 raise FleetConflict(
                     f"the central audit copy already holds a different record at instance "
                     f"{self.instance!r}, tenant {tenant!r}, #{number}",
+                    fix="the local audit database was replaced, or two gateways share one "
+                    "instance id; restore the original file or give this one its own id",
+                )
+
+
+    def _check_continues(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
+        """Each tenant's first record of the batch must link to what the copy holds
+        before it: a store replaced by another one never grafts onto the central chain."""
+        first: dict[str, tuple[int, bytes]] = {}
+        for r in records:
+            first.setdefault(r[1], (int(r[2]), bytes(r[-2])))
+        for tenant, (number, prev_hash) in first.items():
+            row = pg.execute(
+                "SELECT tenant_seq, hash FROM audit_fleet_records WHERE instance = %s"
+                " AND tenant = %s AND tenant_seq < %s ORDER BY tenant_seq DESC LIMIT 1",
+                (self.instance, tenant, number),
+            ).fetchone()
+            if row is None:
+                continue  # the copy's first records of this tenant (genesis, or an anchor)
+            if int(row[0]) != number - 1 or bytes(row[1]) != prev_hash:
+                raise FleetConflict(
+                    f"the central audit copy already holds a different record before instance "
+                    f"{self.instance!r}, tenant {tenant!r}, #{number}: the local chain does not "
+                    "continue it",
                     fix="the local audit database was replaced, or two gateways share one "
                     "instance id; restore the original file or give this one its own id",
                 )
