@@ -44,9 +44,7 @@ class Instance:
     log: AuditLog
 
     def write(self, count: int, start: int = 0, tenants: tuple[str, ...] = ("acme",)) -> None:
-        self.log.append(
-            [flow_record(tenants[i % len(tenants)], n=start + i) for i in range(count)]
-        )
+        self.log.append([flow_record(tenants[i % len(tenants)], n=start + i) for i in range(count)])
         self.log.add_checkpoints(self.signer, tenants, "2025-03-01T13:00:00.000Z")
 
     def shipper(self, dsn: str, batch: int = 7) -> FleetShipper:
