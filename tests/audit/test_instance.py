@@ -98,3 +98,11 @@ def test_the_log_writes_its_instance_into_every_record_and_old_ones_still_verify
     report = verify(db, signer.public_key())
     assert report.ok, report.describe()
     assert report.tenants[0].records == 5
+
+
+def test_syslog_stays_per_instance_and_names_it() -> None:
+    from warden.audit.syslog_format import SyslogFormatter
+
+    data = {**flow_record().to_dict(), "instance": "gw-a"}
+    message = SyslogFormatter(hostname="gw", payload="sd-only").record(data)
+    assert b'instance="gw-a"' in message
