@@ -274,7 +274,6 @@ class FleetShipper:
                     "instance id; restore the original file or give this one its own id",
                 )
 
-
     def _check_continues(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
         """Each tenant's first record of the batch must link to what the copy holds
         before it: a store replaced by another one never grafts onto the central chain."""

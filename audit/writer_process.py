@@ -124,16 +124,17 @@ class WriterSettings:
     listen: Path | None = None
     #: The id written into every record (`audit.instance`); None leaves records as given.
     instance: str | None = None
-    #: Copy committed records to the fleet's PostgreSQL (`audit.fleet`); the DSN comes
-    #: from the environment the child inherits (``WARDEN_STATE_DSN``).
-    ship: bool = False
+    #: Copy committed records to the fleet's PostgreSQL (`audit.fleet`): the name of the
+    #: variable of the inherited environment that holds its DSN (never the DSN itself on
+    #: a command line, where ``ps`` shows it). None: no shipping.
+    ship_dsn_env: str | None = None
 
     def argv(self) -> list[str]:
         extra = ["--listen", str(self.listen)] if self.listen is not None else []
         if self.instance is not None:
             extra += ["--instance", self.instance]
-        if self.ship:
-            extra.append("--ship")
+        if self.ship_dsn_env is not None:
+            extra += ["--ship-dsn-env", self.ship_dsn_env]
         return [
             sys.executable,
             "-m",
@@ -477,7 +478,11 @@ def child_main(argv: list[str] | None = None) -> int:
         "--listen", type=Path, default=None, help="a Unix socket for the host's gateway workers"
     )
     ap.add_argument("--instance", default=None, help="the id written into every record")
-    ap.add_argument("--ship", action="store_true", help="copy records to the fleet's PostgreSQL")
+    ap.add_argument(
+        "--ship-dsn-env",
+        default=None,
+        help="copy records to the fleet's PostgreSQL, whose DSN is in this variable",
+    )
     args = ap.parse_args(argv)
     if args.parent_pid:
         # Killed with the gateway: a commit cut short rolls back, and the gateway that
@@ -505,7 +510,7 @@ def child_main(argv: list[str] | None = None) -> int:
             instance=args.instance,
         )
         signer = CheckpointSigner(load_or_create_signing_key(args.key_dir))
-        shipper = _shipper(args, signer) if args.ship else None
+        shipper = _shipper(args, signer) if args.ship_dsn_env else None
     except AuditStoreError as exc:
         out.send(("fatal", exc.message, exc.fix))
         return 1
@@ -545,16 +550,15 @@ def child_main(argv: list[str] | None = None) -> int:
 
 
 def _shipper(args: argparse.Namespace, signer: CheckpointSigner) -> FleetShipper:
-    from warden.state.postgres import DSN_ENV
-
     from .fleet import FleetShipper  # psycopg: imported by fleet members only
 
-    dsn = os.environ.get(DSN_ENV, "").strip()
+    name = args.ship_dsn_env
+    dsn = os.environ.get(name, "").strip()
     if not dsn or args.instance is None:
         raise AuditStoreError(
-            "the audit writer was asked to ship records to PostgreSQL without "
-            f"{DSN_ENV} or an instance id",
-            fix=f"set {DSN_ENV} in the gateway's environment (state.backend: postgresql)",
+            f"the audit writer was asked to ship records to PostgreSQL without {name} "
+            "or an instance id",
+            fix=f"set {name} in the gateway's environment (state.backend: postgresql)",
         )
     return FleetShipper(args.db, args.instance, signer.public_key(), dsn)
 

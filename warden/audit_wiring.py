@@ -117,6 +117,11 @@ class AuditTrail:
                 alarm=self.formatter.spool_full_alarm,
                 limits=ShipperLimits(queue_messages=s.queue_messages),
             )
+        dsn_env: str | None = None
+        if ship_to_fleet:
+            from warden.state import postgres  # psycopg: only in a fleet
+
+            dsn_env = postgres.DSN_ENV
         if worker_id is not None and workers_socket is not None:
             self.writer: AuditWriterProcess = AuditWriterClient(workers_socket)
         else:
@@ -128,7 +133,7 @@ class AuditTrail:
                     CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
                     listen=workers_socket,
                     instance=self.instance_id,
-                    ship=ship_to_fleet,
+                    ship_dsn_env=dsn_env,
                 ),
                 on_checkpoint=self._checkpoint_committed,
             )

@@ -134,7 +134,9 @@ def _shipped(dsn: str, instance: str, marks: set[str]) -> bool:
         return False  # PostgreSQL is (still) restarting
 
 
-def _wait_shipped(fleet: Fleet, instance: str, marks: set[str], proc: object = None) -> None:
+def _wait_shipped(
+    fleet: Fleet, instance: str, marks: set[str], proc: subprocess.Popen[bytes] | None = None
+) -> None:
     # The shipper wakes on each commit; the bound only reports a shipper that never does
     # (generous: a loaded 2-core machine, and a reconnect back-off of up to 5 s).
     wait_until(lambda: _shipped(fleet.dsn, instance, marks), 60, f"{instance} to ship", proc)
