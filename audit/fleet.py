@@ -62,6 +62,9 @@ _COLUMNS: Final = ", ".join(INDEXED_COLUMNS)
 #: Records per shipping transaction: large enough that a backlog after an outage drains
 #: fast, small enough that one transaction stays short.
 SHIP_BATCH: Final = 500
+#: After a shipment, how long commits may gather before the next one (the copy's lag
+#: in normal operation is about this plus a transaction).
+COALESCE_S: Final = 0.1
 #: Waits between attempts while PostgreSQL is unreachable, in seconds.
 RETRY_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
 #: A conflicting central copy needs a person; it is looked at again this rarely.
@@ -94,6 +97,7 @@ class FleetShipper:
         *,
         batch: int = SHIP_BATCH,
         idle_s: float = 1.0,
+        coalesce_s: float = COALESCE_S,
     ) -> None:
         self.db_path = db_path
         self.instance = instance
@@ -101,6 +105,7 @@ class FleetShipper:
         self._dsn = dsn
         self.batch = batch
         self.idle_s = idle_s
+        self.coalesce_s = coalesce_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,7 +141,12 @@ class FleetShipper:
                             log.warning("shipping audit records to PostgreSQL again")
                             self.problem = None
                         failures = 0
+                        if moved >= self.batch:
+                            continue  # a backlog: the next batch at once
                         if moved:
+                            # let the next commits gather: one transaction for many
+                            # records costs PostgreSQL and the writer less than many
+                            self._stop.wait(self.coalesce_s)
                             continue
                         if self._stop.is_set():
                             return
@@ -255,7 +265,9 @@ class FleetShipper:
                 " ON CONFLICT (instance, tenant, tenant_seq) DO NOTHING",
                 [(self.instance, *r) for r in records],
             )
-        # what the copy now holds at these positions must be exactly what was sent
+            if cur.rowcount == len(records):
+                return  # every row is new: nothing to compare
+        # a re-sent batch (or a conflict): what the copy holds must be what was sent
         held = {
             (tenant, number): bytes(digest)
             for tenant, number, digest in pg.execute(
@@ -280,15 +292,22 @@ class FleetShipper:
         first: dict[str, tuple[int, bytes]] = {}
         for r in records:
             first.setdefault(r[1], (int(r[2]), bytes(r[-2])))
+        before = {
+            tenant: (int(number), bytes(digest))
+            for tenant, number, digest in pg.execute(
+                "SELECT t.tenant, r.tenant_seq, r.hash"
+                " FROM unnest(%s::text[], %s::bigint[]) AS t (tenant, n)"
+                " CROSS JOIN LATERAL (SELECT tenant_seq, hash FROM audit_fleet_records"
+                "  WHERE instance = %s AND tenant = t.tenant AND tenant_seq < t.n"
+                "  ORDER BY tenant_seq DESC LIMIT 1) AS r",
+                (list(first), [n for n, _ in first.values()], self.instance),
+            ).fetchall()
+        }
         for tenant, (number, prev_hash) in first.items():
-            row = pg.execute(
-                "SELECT tenant_seq, hash FROM audit_fleet_records WHERE instance = %s"
-                " AND tenant = %s AND tenant_seq < %s ORDER BY tenant_seq DESC LIMIT 1",
-                (self.instance, tenant, number),
-            ).fetchone()
+            row = before.get(tenant)
             if row is None:
                 continue  # the copy's first records of this tenant (genesis, or an anchor)
-            if int(row[0]) != number - 1 or bytes(row[1]) != prev_hash:
+            if row[0] != number - 1 or row[1] != prev_hash:
                 raise FleetConflict(
                     f"the central audit copy already holds a different record before instance "
                     f"{self.instance!r}, tenant {tenant!r}, #{number}: the local chain does not "

@@ -145,6 +145,11 @@ def test_shipping_is_idempotent_and_resumes_after_a_restart(
         "SELECT tenant_seq FROM audit_fleet_records WHERE instance = 'gw-a' ORDER BY tenant_seq"
     ).fetchall()
     assert [r[0] for r in rows] == list(range(1, 20))
+    # a position lost (as if its transaction's end never came back): everything is re-sent,
+    # compared with what the copy holds, and nothing is doubled
+    pg.execute("UPDATE audit_fleet_instances SET shipped_seq = 0, shipped_checkpoint = 0")
+    ship_all(a, pg, fleet_dsn)
+    assert _central(pg, "gw-a") == 19
     assert verify_fleet(pg).ok
 
 
