@@ -34,12 +34,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.audit import make_record, percentile, steady  # noqa: E402
-from tests.postgres import PostgresServer  # noqa: E402
-from warden.audit.fleet_schema import MIGRATIONS  # noqa: E402
-from warden.audit.writer_process import AuditWriterProcess, WriterSettings  # noqa: E402
-from warden.state import POSTGRESQL, Domain, migrate  # noqa: E402
-from warden.state.postgres import DSN_ENV, PgConnection, open_pool  # noqa: E402
+from bench.audit import make_record, percentile, steady
+from tests.postgres import PostgresServer
+from warden.audit.fleet_schema import MIGRATIONS
+from warden.audit.writer_process import AuditWriterProcess, WriterSettings
+from warden.state import POSTGRESQL, Domain, migrate
+from warden.state.postgres import DSN_ENV, PgConnection, open_pool
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -78,6 +78,12 @@ def central_count(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
+def wait_for_copy(dsn: str, total: int) -> None:
+    """Until the central copy holds ``total`` records (what the lag figure measures)."""
+    while central_count(dsn) < total:
+        time.sleep(0.01)
+
+
 async def one_round(
     ship: bool, seconds: float, rate: int, dsn: str, postmaster: int
 ) -> dict[str, float]:
@@ -109,8 +115,7 @@ async def one_round(
     elapsed = time.perf_counter() - t0
     lag = 0.0
     if ship:
-        while central_count(dsn) - base < count:
-            await asyncio.sleep(0.01)
+        await asyncio.to_thread(wait_for_copy, dsn, base + count)
         lag = time.perf_counter() - t0 - elapsed
     w1, p1 = cpu_s(writer.pid), cluster_cpu_s(postmaster)
     latencies = await steady(writer, rate, min(seconds, 3.0))
@@ -167,9 +172,15 @@ async def main() -> None:
         total_on = med(True, "writer_us") + med(True, "pg_us")
         print(f"  + PostgreSQL      {med(True, 'pg_us'):.1f} µs/record; writer + PostgreSQL"
               f" {total_on:.1f} µs = {total_on / med(False, 'writer_us'):.2f}x")  # fmt: skip
-        print(f"  p50 at {args.rate}/s     {med(True, 'p50_ms'):.2f} / {med(False, 'p50_ms'):.2f} ms")
-        print(f"  p99 at {args.rate}/s     {med(True, 'p99_ms'):.2f} / {med(False, 'p99_ms'):.2f} ms")
-        print(f"  catch-up lag after a {args.seconds:.0f} s burst: {med(True, 'lag_s') * 1000:.0f} ms")
+        print(
+            f"  p50 at {args.rate}/s     {med(True, 'p50_ms'):.2f} / {med(False, 'p50_ms'):.2f} ms"
+        )
+        print(
+            f"  p99 at {args.rate}/s     {med(True, 'p99_ms'):.2f} / {med(False, 'p99_ms'):.2f} ms"
+        )
+        print(
+            f"  catch-up lag after a {args.seconds:.0f} s burst: {med(True, 'lag_s') * 1000:.0f} ms"
+        )
     finally:
         server.remove()
 
