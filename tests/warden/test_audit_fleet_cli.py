@@ -73,3 +73,64 @@ def test_the_config_takes_a_good_instance_id() -> None:
     assert (
         Config.model_validate({"fleet": {"instance_id": "gw-a.eu"}}).fleet.instance_id == "gw-a.eu"
     )
+
+
+def test_console_fleet_pulls_a_copy_and_keeps_it_current(
+    tmp_path: Path, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``warden console --fleet``'s copy: pulled before the console opens, then again while
+    it runs (what the console then shows is tests/e2e/test_fleet_audit.py's)."""
+    import sqlite3
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.audit.conftest import flow_record
+    from tests.peers import wait_until
+    from warden.audit import AuditLog
+    from warden.audit.fleet import FleetShipper
+    from warden.cli import console as console_cli
+
+    assert _warden(tmp_path, "db", "migrate", dsn=postgres_dsn).returncode == 0
+    log = AuditLog.open(tmp_path / "gw" / "audit.db", instance="gw-a")
+    shipper = FleetShipper(
+        log.path, "gw-a", Ed25519PrivateKey.generate().public_key(), postgres_dsn, idle_s=0.05
+    )
+    shipper.start()
+    monkeypatch.setenv(DSN_ENV, postgres_dsn)
+    monkeypatch.setattr(console_cli, "FLEET_PULL_EVERY_S", 0.05)
+    config = Config.model_validate({"state_dir": str(tmp_path / "state")})
+
+    def copied(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        finally:
+            conn.close()
+
+    try:
+        log.append([flow_record(n=i) for i in range(3)])
+        shipper.poke()
+        wait_until(
+            lambda: shipper.problem is None and _central_count(postgres_dsn) == 3, 30, "ship", None
+        )
+        path, stop = console_cli._fleet_copy(config)
+        try:
+            assert path == tmp_path / "state" / "fleet-review.db"
+            assert copied(path) == 3
+            log.append([flow_record(n=i) for i in range(3, 5)])
+            shipper.poke()
+            # bound: a shipment (0.1 s) and a pull (0.05 s) on a loaded machine
+            wait_until(lambda: copied(path) == 5, 30, "the console's copy to take in more", None)
+        finally:
+            stop()
+    finally:
+        shipper.stop()
+        log.close()
+
+
+def _central_count(dsn: str) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        row = pg.execute("SELECT count(*) FROM audit_fleet_records").fetchone()
+    return int(row[0]) if row else 0
