@@ -394,6 +394,15 @@ def verify_fleet(
         " ORDER BY instance"
     ).fetchall()
     known = {r[0] for r in rows}
+    if instance is not None and instance not in known:
+        findings.append(
+            Finding(
+                "_fleet",
+                FindingKind.TRUNCATED,
+                f"instance {instance} has no records in the central copy: it never shipped, "
+                "or the name is wrong (`warden audit verify --fleet` lists every instance)",
+            )
+        )
     for name in sorted(set(pinned) - known):
         findings.append(
             Finding(

@@ -303,3 +303,13 @@ def test_a_gateways_own_audit_database_is_never_made_a_copy(
     with pytest.raises(AuditStoreError, match="already holds records") as refused:
         pull(pg, a.db)
     assert "never the gateway's audit.db" in refused.value.diagnostics()
+
+
+def test_verifying_an_instance_that_never_shipped_says_so(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(2)
+    ship_all(a, pg, fleet_dsn)
+    report = verify_fleet(pg, instance="gw-typo")
+    assert not report.ok
+    assert "gw-typo has no records in the central copy" in report.describe()
