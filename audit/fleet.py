@@ -59,6 +59,20 @@ from .verify import TenantSummary, VerifyReport, check_tenant
 log = logging.getLogger(__name__)
 
 _COLUMNS: Final = ", ".join(INDEXED_COLUMNS)
+_RECORD_COLUMNS: Final = (
+    f"instance, seq, tenant, tenant_seq, record_id, {_COLUMNS}, body, prev_hash, hash"
+)
+#: This connection's staging table (temporary: emptied at each commit, gone with it).
+_STAGING: Final = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS audit_fleet_incoming"
+    " (LIKE audit_fleet_records) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGED: Final = f"COPY audit_fleet_incoming ({_RECORD_COLUMNS}) FROM STDIN"
+_INSERT_STAGED: Final = (
+    f"INSERT INTO audit_fleet_records ({_RECORD_COLUMNS})"  # noqa: S608 - constants
+    f" SELECT {_RECORD_COLUMNS} FROM audit_fleet_incoming"
+    " ON CONFLICT (instance, tenant, tenant_seq) DO NOTHING"
+)
 #: Records per shipping transaction: large enough that a backlog after an outage drains
 #: fast, small enough that one transaction stays short.
 SHIP_BATCH: Final = 500
@@ -174,6 +188,7 @@ class FleetShipper:
     def register(self, pg: psycopg.Connection[Any]) -> None:
         """Record this instance and its key; refuse if the instance has another key."""
         mine = key_id(self.public_key)
+        pg.execute(_STAGING)
         pg.execute(
             "INSERT INTO audit_fleet_instances (instance, key_id, public_key, registered_at)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (instance) DO NOTHING",
@@ -257,16 +272,16 @@ class FleetShipper:
         if not records:
             return
         self._check_continues(pg, records)
-        width = 4 + len(INDEXED_COLUMNS) + 3
+        # COPY into this session's staging table, then one INSERT: psycopg's COPY formats
+        # rows in C, where executemany spent ~30 µs of the writer's CPU on each row
         with pg.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO audit_fleet_records (instance, seq, tenant, tenant_seq, record_id,"  # noqa: S608 - constants
-                f" {_COLUMNS}, body, prev_hash, hash) VALUES (%s{', %s' * width})"
-                " ON CONFLICT (instance, tenant, tenant_seq) DO NOTHING",
-                [(self.instance, *r) for r in records],
-            )
-            if cur.rowcount == len(records):
-                return  # every row is new: nothing to compare
+            with cur.copy(_COPY_STAGED) as copy:
+                for r in records:
+                    copy.write_row((self.instance, *r))
+            cur.execute(_INSERT_STAGED)
+            inserted = cur.rowcount
+        if inserted == len(records):
+            return  # every row is new: nothing to compare
         # a re-sent batch (or a conflict): what the copy holds must be what was sent
         held = {
             (tenant, number): bytes(digest)
