@@ -179,6 +179,11 @@ class FleetShipper:
                 failures += 1
                 if self._stop.wait(delay):
                     return
+            except Exception:  # a bug must not end shipping for the writer's lifetime
+                log.exception("the audit fleet shipper failed; trying again")
+                self.problem = "the audit fleet shipper failed (see the log)"
+                if self._stop.wait(RETRY_DELAYS[-1]):
+                    return
 
     def _failed(self, text: str, *, error: bool = False) -> None:
         if text != self.problem:  # once per cause, not once per retry
