@@ -23,6 +23,8 @@ MAX_SAFE_INT: Final = 2**53 - 1
 TS_PATTERN: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 TOKEN_PATTERN: Final = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 TENANT_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+#: A gateway instance's name (``fleet.instance_id``): lower case, as in a host name.
+INSTANCE_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
 _FORBIDDEN_CHARS: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FORBIDDEN_CHARS_ONE_LINE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -100,6 +102,19 @@ def tenant(name: str, value: object) -> str:
             name, f"{checked!r} is not a tenant id (letters, digits, '_', '.', '-'; 1-64)"
         )
     return checked
+
+
+def optional_instance(name: str, value: object) -> str | None:
+    """None, or a gateway instance's name (`INSTANCE_PATTERN`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not INSTANCE_PATTERN.fullmatch(value):
+        raise AuditRecordError(
+            name,
+            f"{str(value)[:80]!r} is not an instance id (lower-case letters, digits, '.', '-'; "
+            "1-63, starting with a letter or digit)",
+        )
+    return value
 
 
 def integer(name: str, value: object, *, minimum: int = 0, maximum: int = MAX_SAFE_INT) -> int:

@@ -294,6 +294,10 @@ class AuditRecord:
     #: Uploaded files (additive: a record without files has no ``files`` key at all, so
     #: records written before it existed keep their hash).
     files: tuple[FileRecord, ...] = ()
+    #: The gateway instance whose audit writer committed the record (``fleet.instance_id``;
+    #: `audit.instance`). Additive like ``files``: records written before fleets existed
+    #: have no ``instance`` key and keep their hash. The writer sets it, never a client.
+    instance: str | None = None
 
     def __post_init__(self) -> None:
         f.hex_id("record_id", self.record_id)
@@ -338,6 +342,7 @@ class AuditRecord:
         for file_item in self.files:
             _instance("files", file_item, FileRecord)
         object.__setattr__(self, "files", tuple(self.files))
+        f.optional_instance("instance", self.instance)
 
     @classmethod
     def new(
@@ -386,6 +391,8 @@ class AuditRecord:
             data["prompt"] = self.prompt
         if self.files:
             data["files"] = [_plain(item, _FILE_KEYS) for item in self.files]
+        if self.instance is not None:
+            data["instance"] = self.instance
         return data
 
     @classmethod
@@ -420,6 +427,7 @@ class AuditRecord:
             prompt=data.get("prompt"),
             request=_nested("request", data.get("request"), Request, _REQUEST_KEYS),
             files=tuple(_required_nested("files", item, FileRecord, _FILE_KEYS) for item in files),
+            instance=data.get("instance"),
         )
 
 
@@ -458,8 +466,9 @@ _FINDING_KEYS: Final = ("entity_type", "count", "segment")
 _USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
 _TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
 _REQUEST_KEYS: Final = ("method", "path", "transport", "client", "conversation")
-#: Keys a record may lack: ``request`` and ``files`` came after the first records were written.
-_OPTIONAL_KEYS: Final = frozenset({"prompt", "request", "files"})
+#: Keys a record may lack: ``request``, ``files`` and ``instance`` came after the first
+#: records were written.
+_OPTIONAL_KEYS: Final = frozenset({"prompt", "request", "files", "instance"})
 _FILE_KEYS: Final = (
     "name",
     "kind",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Self
 
-from .canonical import GENESIS_HASH, canonical_record, chain_hash
+from .canonical import GENESIS_HASH, canonical_json, chain_hash
 from .checkpoint import Checkpoint, CheckpointSigner
 from .errors import AuditStoreError
 from .record import AuditRecord
@@ -77,9 +77,11 @@ SELECT tenant FROM t WHERE tenant IS NOT NULL
 class AuditLog:
     """The writing side of one audit database file."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, instance: str | None = None) -> None:
         self._conn = conn
         self.path = path
+        #: Written into every record this log appends (`instance`); None: left as given.
+        self.instance = instance
         self._heads: dict[str, Head] = {}
         self._data_version = -1
         (self._last_seq,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
@@ -93,16 +95,19 @@ class AuditLog:
         synchronous: Synchronous = "NORMAL",
         busy_timeout_ms: int = 2000,
         progress: Progress | None = None,
+        instance: str | None = None,
     ) -> Self:
         """Open (creating if needed) the database at ``path`` and load the tenants' heads.
 
-        ``progress`` hears how far a first build of the review indexes has come.
+        ``progress`` hears how far a first build of the review indexes has come;
+        ``instance`` is the id this log writes into every record it appends.
         """
         log = cls(
             open_audit_db(
                 path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, progress=progress
             ),
             path,
+            instance,
         )
         try:
             log._refresh_heads()
@@ -149,13 +154,16 @@ class AuditLog:
                 for record in records:
                     head = pending.get(record.tenant) or self._heads.get(record.tenant, GENESIS)
                     number = head.tenant_seq + 1
-                    body = canonical_record(record)
+                    data = record.to_dict()
+                    if self.instance is not None:
+                        data["instance"] = self.instance  # the writer's, whatever came in
+                    body = canonical_json(data)
                     digest = chain_hash(record.tenant, number, head.hash, body)
                     rows.append(
                         (seq, record.tenant, number, record.record_id, *indexed_values(record),
                          body.decode("utf-8"), head.hash, digest)
                     )  # fmt: skip
-                    indexed.append((seq, record.tenant, record.to_dict()))
+                    indexed.append((seq, record.tenant, data))
                     pending[record.tenant] = Head(number, digest)
                     appended.append(Appended(seq, record.tenant, number, record.record_id, digest))
                     seq += 1

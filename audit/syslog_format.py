@@ -168,6 +168,8 @@ SD_KEYS: Final[tuple[str, ...]] = (
     "key_id",
     "signature",
     "dropped",
+    # the gateway instance that wrote the record or checkpoint (a fleet: audit/instance.py)
+    "instance",
 )
 
 _SD_NAME_RE: Final = re.compile(r"[!#-<>-\\^-~]{1,32}")  # PRINTUSASCII minus = ] " and SP

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .chainwalk import ChainRow, walk_chain
 from .checkpoint import Checkpoint, signature_valid
+from .errors import AuditStoreError
 from .findings import Finding, FindingKind
 from .schema import open_audit_db_readonly
 from .store import GENESIS, INDEXED_COLUMNS, Head
@@ -85,6 +86,12 @@ def verify(
     """Verify the audit database at ``db_path`` (one tenant, or all); see the module docstring."""
     conn = open_audit_db_readonly(db_path)
     try:
+        if _is_fleet_copy(conn):
+            raise AuditStoreError(
+                f"{db_path} is a review copy of a fleet's records (`warden audit pull`), "
+                "where the instances' chains are interleaved",
+                fix="verify the fleet where its chains are whole: `warden audit verify --fleet`",
+            )
         extra: dict[str, list[Checkpoint]] = {}
         for checkpoint in extra_checkpoints:
             extra.setdefault(checkpoint.tenant, []).append(checkpoint)
@@ -106,6 +113,11 @@ def verify(
     finally:
         conn.close()
     return VerifyReport(tuple(findings), tuple(summaries))
+
+
+def _is_fleet_copy(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'fleet_copy'").fetchone()
+    return row is not None
 
 
 class _Progress:
@@ -144,13 +156,37 @@ def _verify_tenant(
     extra: list[Checkpoint],
     counter: _Progress,
 ) -> tuple[TenantSummary, list[Finding]]:
-    findings: list[Finding] = []
-    start = GENESIS
     anchor_row = conn.execute(
         "SELECT tenant, tenant_seq, head_hash, ts, signature, key_id FROM anchors WHERE tenant = ?",
         (tenant,),
     ).fetchone()
+    stored = [
+        _checkpoint(row)
+        for row in conn.execute(
+            "SELECT tenant, tenant_seq, head_hash, ts, signature, key_id FROM checkpoints "
+            "WHERE tenant = ? ORDER BY tenant_seq, id",
+            (tenant,),
+        )
+    ]
+    rows = (
+        ChainRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], tuple(row[7:]))
+        for row in conn.execute(_ROW_SQL, (tenant,))
+    )
     anchor = _checkpoint(anchor_row) if anchor_row else None
+    return check_tenant(tenant, public_key, anchor, [*stored, *extra], counter.wrap(rows))
+
+
+def check_tenant(
+    tenant: str,
+    public_key: Ed25519PublicKey,
+    anchor: Checkpoint | None,
+    checkpoints: Iterable[Checkpoint],
+    rows: Iterable[ChainRow],
+) -> tuple[TenantSummary, list[Finding]]:
+    """One tenant's chain (``rows`` in chain order) against its checkpoints and anchor,
+    wherever they were read from: this file, or a fleet's central copy (`fleet`)."""
+    findings: list[Finding] = []
+    start = GENESIS
     if anchor is not None:
         start = Head(anchor.tenant_seq, anchor.head_hash)
         if not signature_valid(anchor, public_key):
@@ -163,16 +199,8 @@ def _verify_tenant(
                     tenant_seq=anchor.tenant_seq,
                 )
             )
-    stored = [
-        _checkpoint(row)
-        for row in conn.execute(
-            "SELECT tenant, tenant_seq, head_hash, ts, signature, key_id FROM checkpoints "
-            "WHERE tenant = ? ORDER BY tenant_seq, id",
-            (tenant,),
-        )
-    ]
     valid: list[Checkpoint] = []
-    for checkpoint in [*stored, *extra]:
+    for checkpoint in checkpoints:
         if signature_valid(checkpoint, public_key):
             valid.append(checkpoint)
         else:
@@ -185,11 +213,7 @@ def _verify_tenant(
                     tenant_seq=checkpoint.tenant_seq,
                 )
             )
-    rows = (
-        ChainRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], tuple(row[7:]))
-        for row in conn.execute(_ROW_SQL, (tenant,))
-    )
-    result = walk_chain(tenant, counter.wrap(rows), start, {c.tenant_seq for c in valid})
+    result = walk_chain(tenant, rows, start, {c.tenant_seq for c in valid})
     findings += result.findings
     newest: Checkpoint | None = None
     for checkpoint in sorted(valid, key=lambda c: (c.tenant_seq, c.ts)):

@@ -54,7 +54,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .checkpoint import Checkpoint, CheckpointPolicy, CheckpointSigner, load_or_create_signing_key
 from .errors import AuditRecordError, AuditStoreError, AuditUnavailable, SigningKeyError
@@ -63,6 +63,9 @@ from .schema import Synchronous
 from .store import Appended, AuditLog
 from .walcheckpoint import WalCheckpointer
 from .writer import CheckpointScheduler, commit_batch, index_text_between_batches
+
+if TYPE_CHECKING:
+    from .fleet import FleetShipper
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +122,19 @@ class WriterSettings:
     policy: CheckpointPolicy = field(default_factory=CheckpointPolicy)
     #: A Unix socket where the host's gateway workers hand their records in too.
     listen: Path | None = None
+    #: The id written into every record (`audit.instance`); None leaves records as given.
+    instance: str | None = None
+    #: Copy committed records to the fleet's PostgreSQL (`audit.fleet`): the name of the
+    #: variable of the inherited environment that holds its DSN (never the DSN itself on
+    #: a command line, where ``ps`` shows it). None: no shipping.
+    ship_dsn_env: str | None = None
 
     def argv(self) -> list[str]:
         extra = ["--listen", str(self.listen)] if self.listen is not None else []
+        if self.instance is not None:
+            extra += ["--instance", self.instance]
+        if self.ship_dsn_env is not None:
+            extra += ["--ship-dsn-env", self.ship_dsn_env]
         return [
             sys.executable,
             "-m",
@@ -464,6 +477,12 @@ def child_main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--listen", type=Path, default=None, help="a Unix socket for the host's gateway workers"
     )
+    ap.add_argument("--instance", default=None, help="the id written into every record")
+    ap.add_argument(
+        "--ship-dsn-env",
+        default=None,
+        help="copy records to the fleet's PostgreSQL, whose DSN is in this variable",
+    )
     args = ap.parse_args(argv)
     if args.parent_pid:
         # Killed with the gateway: a commit cut short rolls back, and the gateway that
@@ -488,8 +507,10 @@ def child_main(argv: list[str] | None = None) -> int:
             args.db,
             synchronous=args.synchronous,
             progress=lambda text: out.send(("building", text)),
+            instance=args.instance,
         )
         signer = CheckpointSigner(load_or_create_signing_key(args.key_dir))
+        shipper = _shipper(args, signer) if args.ship_dsn_env else None
     except AuditStoreError as exc:
         out.send(("fatal", exc.message, exc.fix))
         return 1
@@ -516,12 +537,30 @@ def child_main(argv: list[str] | None = None) -> int:
         out.send(("fatal", f"cannot listen on {args.listen}: {exc}", "check the state folder"))
         return 1
     out.send(("ready",))
+    if shipper is not None:
+        shipper.start()
     try:
-        _serve(audit_log, schedule, out, clients)
+        _serve(audit_log, schedule, out, clients, shipper.poke if shipper is not None else None)
     finally:
+        if shipper is not None:
+            shipper.stop()  # what is committed and not yet shipped goes at the next start
         wal.stop()
         audit_log.close()
     return 0
+
+
+def _shipper(args: argparse.Namespace, signer: CheckpointSigner) -> FleetShipper:
+    from .fleet import FleetShipper  # psycopg: imported by fleet members only
+
+    name = args.ship_dsn_env
+    dsn = os.environ.get(name, "").strip()
+    if not dsn or args.instance is None:
+        raise AuditStoreError(
+            f"the audit writer was asked to ship records to PostgreSQL without {name} "
+            "or an instance id",
+            fix=f"set {name} in the gateway's environment (state.backend: postgresql)",
+        )
+    return FleetShipper(args.db, args.instance, signer.public_key(), dsn)
 
 
 class _Clients:
@@ -601,8 +640,10 @@ def _serve(
     schedule: CheckpointScheduler,
     out: _Output,
     clients: _Clients | None = None,
+    committed: Callable[[], None] | None = None,
 ) -> None:
-    """One thread: wait for input (or a checkpoint tick), commit all of it, answer."""
+    """One thread: wait for input (or a checkpoint tick), commit all of it, answer;
+    ``committed`` hears of each batch (the fleet shipper)."""
     clients = clients if clients is not None else _Clients(None)
     frames = FrameReader()
     ended = False
@@ -660,6 +701,8 @@ def _serve(
             else:
                 clients.send(source, batch)
         schedule.after_batch({record.tenant for _, _, record in taken}, stopping=ended)
+        if committed is not None and taken:
+            committed()
         # the review's text index catches up while no record waits (the gateway's or a
         # worker's): never on a commit's path
         index_text_between_batches(

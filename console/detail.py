@@ -91,7 +91,7 @@ def chain_status(
         problems.append("its body is not in canonical form")
     if len(prev_hash) != 32 or chain_hash(tenant, tenant_seq, prev_hash, body.encode()) != digest:
         problems.append("its content no longer matches its hash (edited)")
-    expected = _predecessor_hash(conn, tenant, tenant_seq)
+    expected = _predecessor_hash(conn, tenant, tenant_seq, prev_hash)
     if expected is None:
         problems.append(f"its predecessor #{tenant_seq - 1} is missing (deleted?)")
     elif expected != prev_hash:
@@ -109,7 +109,11 @@ def chain_status(
     )
 
 
-def _predecessor_hash(conn: sqlite3.Connection, tenant: str, tenant_seq: int) -> bytes | None:
+def _predecessor_hash(
+    conn: sqlite3.Connection, tenant: str, tenant_seq: int, prev_hash: bytes
+) -> bytes | None:
+    """The stored hash of the record before; in a fleet's review copy (audit/fleet.py)
+    several instances have a #n-1, and the one this record links to is its own."""
     anchor = conn.execute(
         "SELECT tenant_seq, head_hash FROM anchors WHERE tenant = ?", (tenant,)
     ).fetchone()
@@ -117,10 +121,16 @@ def _predecessor_hash(conn: sqlite3.Connection, tenant: str, tenant_seq: int) ->
         return bytes(anchor[1])
     if tenant_seq == 1:
         return GENESIS_HASH
-    row = conn.execute(
-        "SELECT hash FROM records WHERE tenant = ? AND tenant_seq = ?", (tenant, tenant_seq - 1)
-    ).fetchone()
-    return None if row is None else bytes(row[0])
+    hashes = [
+        bytes(row[0])
+        for row in conn.execute(
+            "SELECT hash FROM records WHERE tenant = ? AND tenant_seq = ?",
+            (tenant, tenant_seq - 1),
+        )
+    ]
+    if not hashes:
+        return None
+    return prev_hash if prev_hash in hashes else hashes[0]
 
 
 def _covering_checkpoint(

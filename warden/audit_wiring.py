@@ -28,8 +28,10 @@ from warden.audit import (
     load_or_create_signing_key,
     purge,
 )
+from warden.audit.errors import AuditStoreError
 from warden.audit.failure import FailurePolicy
 from warden.audit.fields import fit_details, fit_text
+from warden.audit.instance import InstanceIdError, resolve_instance_id
 from warden.audit.record import SYSTEM_TENANT
 from warden.audit.spool import Spool
 from warden.audit.syslog import ShipperLimits, SyslogShipper
@@ -55,10 +57,17 @@ class AuditTrail:
         *,
         workers_socket: Path | None = None,
         worker_id: int | None = None,
+        instance_id: str | None = None,
+        ship_to_fleet: bool = False,
     ) -> None:
         """``workers_socket``: with ``worker_id`` None, the writer this trail starts also
         takes the host's gateway workers' records there (the supervisor); with a
-        ``worker_id``, this trail is a worker's and hands its records to that writer."""
+        ``worker_id``, this trail is a worker's and hands its records to that writer.
+
+        ``instance_id`` is ``fleet.instance_id`` (None: the one kept in the audit folder,
+        derived at first start; `audit.instance`); every record names it. With
+        ``ship_to_fleet`` the writer also copies committed records to PostgreSQL
+        (`audit.fleet`)."""
         self.settings = settings
         self.worker_id = worker_id
         self.fail_open = settings.on_failure == "fail_open"
@@ -70,6 +79,10 @@ class AuditTrail:
         # Opened here to report a bad path or schema at start-up, then handed to the child.
         AuditLog.open(self.db_path, synchronous=synchronous).close()  # type: ignore[arg-type]
         load_or_create_signing_key(audit_dir)
+        try:
+            self.instance_id = resolve_instance_id(audit_dir, instance_id)
+        except InstanceIdError as exc:
+            raise AuditStoreError(str(exc), fix="see the message") from None
         cp = settings.checkpoints
         self._loop: asyncio.AbstractEventLoop | None = None
         # Anonymous failures (bad credentials, forged callbacks): a record per source and
@@ -104,6 +117,11 @@ class AuditTrail:
                 alarm=self.formatter.spool_full_alarm,
                 limits=ShipperLimits(queue_messages=s.queue_messages),
             )
+        dsn_env: str | None = None
+        if ship_to_fleet:
+            from warden.state import postgres  # psycopg: only in a fleet
+
+            dsn_env = postgres.DSN_ENV
         if worker_id is not None and workers_socket is not None:
             self.writer: AuditWriterProcess = AuditWriterClient(workers_socket)
         else:
@@ -114,6 +132,8 @@ class AuditTrail:
                     synchronous,  # type: ignore[arg-type]
                     CheckpointPolicy(cp.every_records, cp.every_seconds, cp.heartbeat_seconds),
                     listen=workers_socket,
+                    instance=self.instance_id,
+                    ship_dsn_env=dsn_env,
                 ),
                 on_checkpoint=self._checkpoint_committed,
             )
@@ -165,6 +185,7 @@ class AuditTrail:
             "ts": cp.ts,
             "signature": base64.b64encode(cp.signature).decode(),
             "key_id": cp.key_id,
+            "instance": self.instance_id,
         }
         self._loop.call_soon_threadsafe(self._ship, data)
 
@@ -192,7 +213,7 @@ class AuditTrail:
                 raise
             return
         if self.shipper is not None:
-            self._ship(data)
+            self._ship({**data, "instance": self.instance_id})  # as the writer committed it
 
     def writer_problem(self) -> str:
         """For /healthz: why flows are refused because of the audit writer, or ""."""
@@ -249,7 +270,9 @@ class AuditTrail:
 
     def _after_submit(self, future: object, rec: AuditRecord) -> None:
         if getattr(future, "exception", lambda: None)() is None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._ship, rec.to_dict())
+            self._loop.call_soon_threadsafe(
+                self._ship, {**rec.to_dict(), "instance": self.instance_id}
+            )
 
     # -- AuthEvents ------------------------------------------------------------------
 

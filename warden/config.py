@@ -328,6 +328,27 @@ class StateSettings(_Strict):
         return data
 
 
+class FleetSettings(_Strict):
+    """This gateway as one instance of a fleet (see warden/audit/instance.py)."""
+
+    #: The name in every audit record and checkpoint this instance writes, stable across
+    #: restarts: lower-case letters, digits, '.', '-' (e.g. ``gw-a``). Unset: derived at
+    #: first start from the host name and kept in the audit folder (``instance-id``).
+    instance_id: str | None = None
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str | None) -> str | None:
+        from warden.audit.fields import INSTANCE_PATTERN
+
+        if value is not None and not INSTANCE_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value[:80]!r}: use 1-63 lower-case letters, digits, '.' or '-', starting "
+                "with a letter or digit, e.g. 'gw-a'"
+            )
+        return value
+
+
 class Config(_Strict):
     #: Where the CA, the databases and the spool live; relative paths are taken from the
     #: directory of the config file.
@@ -344,6 +365,7 @@ class Config(_Strict):
     dlp: DlpSettings | None = None
     streams: StreamSettings = StreamSettings()
     state: StateSettings = StateSettings()
+    fleet: FleetSettings = FleetSettings()
     unsafe_testing: UnsafeTesting | None = None
 
     @property

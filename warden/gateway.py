@@ -183,6 +183,8 @@ class Gateway:
             {t.id: t.audit_retention_days for t in tenants if t.audit_retention_days},
             workers_socket=role.audit_socket if role is not None else None,
             worker_id=worker.worker_id if worker is not None else None,
+            instance_id=config.fleet.instance_id,
+            ship_to_fleet=config.state.backend == "postgresql",
         )
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None

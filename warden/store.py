@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from warden import coach_feed
+from warden.audit import fleet_schema as audit_fleet
 from warden.config import Config
 from warden.identity import sessions
 from warden.identity.scim import credentials as scim_credentials
@@ -74,6 +75,8 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("policy.quotas", quotastore.MIGRATIONS),
     Domain("policy.coaching", coach_feed.MIGRATIONS),
     Domain("state.notify", _NOTIFY_STEPS, dialects=("postgresql",)),
+    # the fleet's central copy of every instance's audit chains (warden/audit/fleet.py)
+    Domain("audit.fleet", audit_fleet.MIGRATIONS, dialects=("postgresql",)),
 )
 
 

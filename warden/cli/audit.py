@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from warden.audit import (
     AuditLog,
@@ -56,7 +57,77 @@ def _when(value: str | None) -> datetime.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
+def _fleet_connection() -> Any:
+    """A connection to the fleet's PostgreSQL (``WARDEN_STATE_DSN``), or exit naming why."""
+    import psycopg
+
+    from warden import store
+    from warden.state import StateError
+    from warden.state.postgres import redact
+
+    try:
+        dsn = store._dsn(os.environ)
+    except StateError as exc:
+        raise SystemExit(f"warden: {exc.diagnostics()}") from None
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise SystemExit(
+            f"warden: cannot connect to the fleet's database ({redact(dsn)}): {exc}"
+        ) from None
+
+
+def cmd_verify_fleet(config: Config, args: argparse.Namespace) -> int:
+    """Every instance's chains and checkpoints, as the fleet's PostgreSQL holds them."""
+    import psycopg
+
+    from warden.audit.fleet import load_pinned_keys, verify_fleet
+
+    pinned = None
+    if args.key_dir is not None:
+        try:
+            pinned = load_pinned_keys(Path(args.key_dir))
+        except SigningKeyError as exc:
+            print(f"warden: {exc}", file=sys.stderr)
+            return 2
+    with _fleet_connection() as pg:
+        try:
+            report = verify_fleet(pg, pinned, instance=args.instance, tenant=args.tenant)
+        except psycopg.errors.UndefinedTable:
+            print(
+                "warden: the fleet's database has no central audit copy: run "
+                "`warden db migrate` (this release adds the audit.fleet domain)",
+                file=sys.stderr,
+            )
+            return 2
+    print(report.describe())
+    if report.ok and pinned is None:
+        print(
+            "note: checkpoints were checked against the keys registered in the database; "
+            "pin each instance's audit-signing.pub with --key-dir to catch a replaced key"
+        )
+    return 0 if report.ok else 1
+
+
+def cmd_pull(config: Config, args: argparse.Namespace) -> int:
+    """The fleet's records into a local review copy the console opens (--audit-db)."""
+    from warden.audit.fleet import pull
+
+    with _fleet_connection() as pg:
+        try:
+            added = pull(pg, Path(args.output))
+        except AuditStoreError as exc:
+            print(f"warden: {exc.diagnostics()}", file=sys.stderr)
+            return 2
+    for name, count in added.items():
+        print(f"{name}: {count} new record(s)")
+    print(f"{args.output}: review copy of {len(added)} instance(s)")
+    return 0
+
+
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
+    if args.fleet:
+        return cmd_verify_fleet(config, args)
     key = load_public_key(config.audit_dir / "audit-signing.pub")
 
     def progress(done: int, total: int) -> None:
@@ -198,7 +269,23 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
     v.add_argument("--bundle", help="check an investigator's bundle instead (no store needed)")
     v.add_argument("--key", help="with --bundle: the gateway's public key (PEM) to trust")
     v.add_argument("--key-id", help="with --bundle: the gateway's key id to trust")
+    v.add_argument(
+        "--fleet",
+        action="store_true",
+        help="every instance's chains in the fleet's PostgreSQL (WARDEN_STATE_DSN)",
+    )
+    v.add_argument("--instance", help="with --fleet: only this instance")
+    v.add_argument(
+        "--key-dir",
+        help="with --fleet: a folder of <instance>.pub files (each instance's "
+        "audit-signing.pub) to check against instead of the registered keys",
+    )
     v.set_defaults(func=_verify_dispatch(wrap))
+    pl = audit.add_parser(
+        "pull", help="copy the fleet's records from PostgreSQL into a review copy for the console"
+    )
+    pl.add_argument("-o", "--output", required=True, help="the review copy (a SQLite file)")
+    pl.set_defaults(func=wrap(cmd_pull))
     b = audit.add_parser(
         "export-bundle", help="a signed bundle of one conversation, flows or a person's day"
     )

@@ -9,8 +9,10 @@ there; the credential is revoked when the console closes.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -72,9 +74,13 @@ def cmd_console(config: Config, args: argparse.Namespace) -> int:
         done()
         print(f"warden: {exc.diagnostics()}", file=sys.stderr)
         return 2
+    audit_db = config.audit_db
+    stop_pulling: Callable[[], None] = lambda: None  # noqa: E731
+    if args.fleet:
+        audit_db, stop_pulling = _fleet_copy(config)
     try:
         run_console(
-            config.audit_db,
+            audit_db,
             config.state_db,
             config.audit_dir / "audit-signing.pub",
             config.control_url,
@@ -86,10 +92,51 @@ def cmd_console(config: Config, args: argparse.Namespace) -> int:
         print(f"warden: {exc}", file=sys.stderr)
         return 2
     finally:
+        stop_pulling()
         if state is not None:
             state.close()
         done()
     return 0
+
+
+#: How often the console's fleet copy takes in what the instances shipped since.
+FLEET_PULL_EVERY_S = 5.0
+
+
+def _fleet_copy(config: Config) -> tuple[Path, Callable[[], None]]:
+    """Pull the fleet's records into ``state_dir/fleet-review.db`` now and then every few
+    seconds while the console runs (warden/audit/fleet.py: why a copy, not a live read)."""
+    import threading
+
+    from warden.audit.errors import AuditStoreError
+    from warden.audit.fleet import pull
+    from warden.cli.audit import _fleet_connection
+
+    path = config.state_dir / "fleet-review.db"
+    pg = _fleet_connection()
+    try:
+        pull(pg, path)
+    except AuditStoreError as exc:
+        pg.close()
+        raise SystemExit(f"warden: {exc.diagnostics()}") from None
+    stop = threading.Event()
+
+    def keep_pulling() -> None:
+        while not stop.wait(FLEET_PULL_EVERY_S):
+            try:
+                pull(pg, path)
+            except Exception as exc:  # the console keeps what it has; say why it stopped
+                logging.getLogger("warden.console").warning("fleet pull failed: %s", exc)
+
+    thread = threading.Thread(target=keep_pulling, name="fleet-pull", daemon=True)
+    thread.start()
+
+    def stop_pulling() -> None:
+        stop.set()
+        thread.join(30)
+        pg.close()
+
+    return path, stop_pulling
 
 
 def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> None:  # type: ignore[type-arg]
@@ -100,6 +147,12 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
         "--reviewer",
         action="store_true",
         help="sign in as a reviewer (device login): your tenant only",
+    )
+    c.add_argument(
+        "--fleet",
+        action="store_true",
+        help="every instance's flows: a review copy pulled from the fleet's PostgreSQL "
+        "(WARDEN_STATE_DSN), kept up to date while the console runs",
     )
     c.add_argument("--portal", help="the portal URL (default: from the config)")
     c.add_argument("--idp", help="the identity provider, if there are several")

@@ -1,0 +1,650 @@
+"""The audit trail of a fleet: each instance's chains copied to PostgreSQL, verified there.
+
+Choice: the records are **also stored centrally**, rather than the console reading every
+instance's store. Reading every store would need every instance up, reachable and
+exposing its audit database to the reviewer's machine; a dead instance (the very case a
+fleet exists for) would hide its records exactly when they are wanted. PostgreSQL is
+already the fleet's one shared service (``state.backend: postgresql``), so it holds a
+copy of every chain, and `verify_fleet` and the console (through `pull`) read that.
+
+What stays as it was: each instance's local SQLite store (`store.AuditLog`) is the
+durable source and the commit-before-release point; no flow ever waits on PostgreSQL or
+on another instance. `FleetShipper` (a thread of the host's one audit writer process)
+copies what that store committed, in batches, to ``audit_fleet_records`` keyed by
+(instance, tenant, tenant_seq), and its checkpoints to ``audit_fleet_checkpoints``. The
+position shipped so far is kept in the instance's row of ``audit_fleet_instances`` and
+moved in the same transaction as the rows, so a restart, a killed writer or a
+PostgreSQL outage resumes exactly where the last commit left off: the local store is the
+buffer, nothing committed locally is lost, and re-sending is harmless (``ON CONFLICT DO
+NOTHING``, then every row is compared with what the central copy holds: a different
+hash at a shipped position stops shipping with an error, it is never overwritten).
+
+Keys: an instance registers its checkpoint public key with its first shipment; the row's
+key cannot change afterwards (a trigger refuses it). `verify_fleet` checks each
+instance's checkpoints against that key, or against a key the operator pins
+(``--key-dir`` with ``<instance>.pub``), which is what catches someone who can write the
+database *and* replace a key. Checkpoints keep their signed message (`canonical`): the
+instance is bound by the head hash they sign, since every record since fleets exist
+names its instance in its hashed body.
+
+Central tables are append-only (triggers refuse UPDATE and DELETE); like the local
+ones, that guards against mistakes, and the chains and signatures catch the rest.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .chainwalk import ChainRow
+from .checkpoint import Checkpoint, export_public_key, key_id, load_public_key
+from .errors import AuditStoreError, SigningKeyError
+from .fields import INSTANCE_PATTERN
+from .findings import Finding, FindingKind
+from .review_index import index_records, index_text
+from .schema import open_audit_db, open_audit_db_readonly
+from .store import INDEXED_COLUMNS
+from .verify import TenantSummary, VerifyReport, check_tenant
+
+log = logging.getLogger(__name__)
+
+_COLUMNS: Final = ", ".join(INDEXED_COLUMNS)
+_RECORD_COLUMNS: Final = (
+    f"instance, seq, tenant, tenant_seq, record_id, {_COLUMNS}, body, prev_hash, hash"
+)
+#: This connection's staging table (temporary: emptied at each commit, gone with it).
+_STAGING: Final = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS audit_fleet_incoming"
+    " (LIKE audit_fleet_records) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGED: Final = f"COPY audit_fleet_incoming ({_RECORD_COLUMNS}) FROM STDIN"
+_INSERT_STAGED: Final = (
+    f"INSERT INTO audit_fleet_records ({_RECORD_COLUMNS})"  # noqa: S608 - constants
+    f" SELECT {_RECORD_COLUMNS} FROM audit_fleet_incoming"
+    " ON CONFLICT (instance, tenant, tenant_seq) DO NOTHING"
+)
+#: Records per shipping transaction: large enough that a backlog after an outage drains
+#: fast, small enough that one transaction stays short.
+SHIP_BATCH: Final = 500
+#: After a shipment, how long commits may gather before the next one (the copy's lag
+#: in normal operation is about this plus a transaction).
+COALESCE_S: Final = 0.1
+#: Waits between attempts while PostgreSQL is unreachable, in seconds.
+RETRY_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
+#: A conflicting central copy needs a person; it is looked at again this rarely.
+CONFLICT_RETRY_S: Final = 60.0
+
+
+class FleetConflict(AuditStoreError):
+    """The central copy disagrees with this instance's store; shipping stops until fixed."""
+
+
+def _now() -> str:
+    moment = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
+class FleetShipper:
+    """Copies one instance's committed records and checkpoints to PostgreSQL (a thread).
+
+    ``poke()`` after a commit wakes it at once; otherwise it looks every ``idle_s``.
+    It never blocks the writer: it reads the audit database on its own read-only
+    connection, and every failure is logged and retried.
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        instance: str,
+        public_key: Ed25519PublicKey,
+        dsn: str,
+        *,
+        batch: int = SHIP_BATCH,
+        idle_s: float = 1.0,
+        coalesce_s: float = COALESCE_S,
+    ) -> None:
+        self.db_path = db_path
+        self.instance = instance
+        self.public_key = public_key
+        self._dsn = dsn
+        self.batch = batch
+        self.idle_s = idle_s
+        self.coalesce_s = coalesce_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Why the last attempt failed, until one succeeds (None: shipping).
+        self.problem: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-fleet-shipper", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, wait_s: float = 10.0) -> None:
+        """Ship what is committed (within ``wait_s``), then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(wait_s)
+
+    def _run(self) -> None:
+        failures = 0
+        local: sqlite3.Connection | None = None
+        while True:
+            try:
+                if local is None:
+                    local = open_audit_db_readonly(self.db_path)
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as pg:
+                    self.register(pg)
+                    while True:
+                        moved = self.ship_once(pg, local)
+                        if self.problem is not None:
+                            log.warning("shipping audit records to PostgreSQL again")
+                            self.problem = None
+                        failures = 0
+                        if moved >= self.batch:
+                            continue  # a backlog: the next batch at once
+                        if moved:
+                            # let the next commits gather: one transaction for many
+                            # records costs PostgreSQL and the writer less than many
+                            self._stop.wait(self.coalesce_s)
+                            continue
+                        if self._stop.is_set():
+                            return
+                        self._wake.wait(self.idle_s)
+                        self._wake.clear()
+            except FleetConflict as exc:
+                self._failed(exc.message + "; " + exc.fix, error=True)
+                if self._stop.wait(CONFLICT_RETRY_S):
+                    return
+            except (psycopg.Error, sqlite3.Error, AuditStoreError) as exc:
+                self._failed(f"cannot ship audit records to PostgreSQL yet: {exc}")
+                if isinstance(exc, sqlite3.Error) and local is not None:
+                    local.close()
+                    local = None
+                delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                failures += 1
+                if self._stop.wait(delay):
+                    return
+            except Exception:  # a bug must not end shipping for the writer's lifetime
+                log.exception("the audit fleet shipper failed; trying again")
+                self.problem = "the audit fleet shipper failed (see the log)"
+                if self._stop.wait(RETRY_DELAYS[-1]):
+                    return
+
+    def _failed(self, text: str, *, error: bool = False) -> None:
+        if text != self.problem:  # once per cause, not once per retry
+            (log.error if error else log.warning)("%s (records stay in the local store)", text)
+        self.problem = text
+
+    def register(self, pg: psycopg.Connection[Any]) -> None:
+        """Record this instance and its key; refuse if the instance has another key."""
+        mine = key_id(self.public_key)
+        pg.execute(_STAGING)
+        pg.execute(
+            "INSERT INTO audit_fleet_instances (instance, key_id, public_key, registered_at)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (instance) DO NOTHING",
+            (self.instance, mine, export_public_key(self.public_key).decode(), _now()),
+        )
+        row = pg.execute(
+            "SELECT key_id FROM audit_fleet_instances WHERE instance = %s", (self.instance,)
+        ).fetchone()
+        if row is None or row[0] != mine:
+            raise FleetConflict(
+                f"instance {self.instance!r} is registered in the central audit copy with key "
+                f"{row[0] if row else '?'}, but its audit folder signs with key {mine}",
+                fix="two gateways share one instance id (give each its own fleet.instance_id "
+                "and audit folder), or this folder's signing key was replaced: restore it",
+            )
+
+    def ship_once(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> int:
+        """Ship the next batch in one transaction; returns how many rows moved."""
+        with pg.transaction():
+            row = pg.execute(
+                "SELECT shipped_seq, shipped_checkpoint FROM audit_fleet_instances"
+                " WHERE instance = %s FOR UPDATE",
+                (self.instance,),
+            ).fetchone()
+            if row is None:
+                raise FleetConflict(
+                    f"instance {self.instance!r} is missing from audit_fleet_instances",
+                    fix="the central copy was altered; restore the state database",
+                )
+            shipped_seq, shipped_cp = int(row[0]), int(row[1])
+            # one read snapshot: the checkpoints read sign records this snapshot has
+            local.execute("BEGIN")
+            try:
+                records = local.execute(
+                    f"SELECT seq, tenant, tenant_seq, record_id, {_COLUMNS}, body, prev_hash, "  # noqa: S608 - constants
+                    "hash FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (shipped_seq, self.batch),
+                ).fetchall()
+                checkpoints = []
+                if len(records) < self.batch:  # caught up: their checkpoints may follow
+                    checkpoints = local.execute(
+                        "SELECT id, tenant, tenant_seq, head_hash, ts, signature, key_id"
+                        " FROM checkpoints WHERE id > ? ORDER BY id LIMIT ?",
+                        (shipped_cp, self.batch),
+                    ).fetchall()
+                (last_local,) = local.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM records"
+                ).fetchone()
+            finally:
+                local.execute("COMMIT")
+            if not records and shipped_seq > last_local:
+                raise FleetConflict(
+                    f"the central audit copy holds records of instance {self.instance!r} up to "
+                    f"#{shipped_seq}, but its local store ends at #{last_local}",
+                    fix="the local audit database was replaced by an older one or a new one: "
+                    "restore the current file, or give this store a new fleet.instance_id",
+                )
+            if not records and not checkpoints:
+                return 0
+            self._ship_records(pg, records)
+            with pg.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO audit_fleet_checkpoints (instance, local_id, tenant, tenant_seq,"
+                    " head_hash, ts, signature, key_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (instance, local_id) DO NOTHING",
+                    [(self.instance, *c) for c in checkpoints],
+                )
+            pg.execute(
+                "UPDATE audit_fleet_instances SET shipped_seq = %s, shipped_checkpoint = %s,"
+                " shipped_at = %s WHERE instance = %s",
+                (
+                    records[-1][0] if records else shipped_seq,
+                    checkpoints[-1][0] if checkpoints else shipped_cp,
+                    _now(),
+                    self.instance,
+                ),
+            )
+        return len(records) + len(checkpoints)
+
+    def _ship_records(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
+        if not records:
+            return
+        self._check_continues(pg, records)
+        # COPY into this session's staging table, then one INSERT: psycopg's COPY formats
+        # rows in C, where executemany spent ~30 µs of the writer's CPU on each row
+        with pg.cursor() as cur:
+            with cur.copy(_COPY_STAGED) as copy:
+                for r in records:
+                    copy.write_row((self.instance, *r))
+            cur.execute(_INSERT_STAGED)
+            inserted = cur.rowcount
+        if inserted == len(records):
+            return  # every row is new: nothing to compare
+        # a re-sent batch (or a conflict): what the copy holds must be what was sent
+        held = {
+            (tenant, number): bytes(digest)
+            for tenant, number, digest in pg.execute(
+                "SELECT tenant, tenant_seq, hash FROM audit_fleet_records"
+                " WHERE instance = %s AND seq BETWEEN %s AND %s",
+                (self.instance, records[0][0], records[-1][0]),
+            ).fetchall()
+        }
+        for r in records:
+            tenant, number, digest = r[1], r[2], r[-1]
+            if held.get((tenant, number)) != digest:
+                raise FleetConflict(
+                    f"the central audit copy already holds a different record at instance "
+                    f"{self.instance!r}, tenant {tenant!r}, #{number}",
+                    fix="the local audit database was replaced, or two gateways share one "
+                    "instance id; restore the original file or give this one its own id",
+                )
+
+    def _check_continues(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
+        """Each tenant's first record of the batch must link to what the copy holds
+        before it: a store replaced by another one never grafts onto the central chain."""
+        first: dict[str, tuple[int, bytes]] = {}
+        for r in records:
+            first.setdefault(r[1], (int(r[2]), bytes(r[-2])))
+        before = {
+            tenant: (int(number), bytes(digest))
+            for tenant, number, digest in pg.execute(
+                "SELECT t.tenant, r.tenant_seq, r.hash"
+                " FROM unnest(%s::text[], %s::bigint[]) AS t (tenant, n)"
+                " CROSS JOIN LATERAL (SELECT tenant_seq, hash FROM audit_fleet_records"
+                "  WHERE instance = %s AND tenant = t.tenant AND tenant_seq < t.n"
+                "  ORDER BY tenant_seq DESC LIMIT 1) AS r",
+                (list(first), [n for n, _ in first.values()], self.instance),
+            ).fetchall()
+        }
+        for tenant, (number, prev_hash) in first.items():
+            row = before.get(tenant)
+            if row is None:
+                continue  # the copy's first records of this tenant (genesis, or an anchor)
+            if row[0] != number - 1 or row[1] != prev_hash:
+                raise FleetConflict(
+                    f"the central audit copy already holds a different record before instance "
+                    f"{self.instance!r}, tenant {tenant!r}, #{number}: the local chain does not "
+                    "continue it",
+                    fix="the local audit database was replaced, or two gateways share one "
+                    "instance id; restore the original file or give this one its own id",
+                )
+
+
+# -- reading the central copy -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceReport:
+    """One instance's chains as the central copy holds them."""
+
+    instance: str
+    key_id: str
+    #: ``pinned`` (a key the operator gave) or ``registered`` (the one in the database).
+    key_source: str
+    shipped_seq: int
+    shipped_at: str | None
+    report: VerifyReport
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReport:
+    instances: tuple[InstanceReport, ...]
+    #: Problems with an instance as a whole (a pinned key that differs, a pin unused).
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and all(i.report.ok for i in self.instances)
+
+    def describe(self) -> str:
+        lines: list[str] = []
+        for item in self.instances:
+            lines.append(
+                f"instance {item.instance} (key {item.key_id}, {item.key_source}; shipped up "
+                f"to seq {item.shipped_seq}"
+                + (f" at {item.shipped_at})" if item.shipped_at else ")")
+            )
+            lines += ["  " + line for line in item.report.describe().splitlines()]
+        lines += [finding.describe() for finding in self.findings]
+        count = sum(len(i.report.findings) for i in self.instances) + len(self.findings)
+        lines.append(
+            "OK: every instance's chains verify" if self.ok else f"FAILED: {count} finding(s)"
+        )
+        return "\n".join(lines)
+
+
+def load_pinned_keys(key_dir: Path) -> dict[str, Ed25519PublicKey]:
+    """``<instance>.pub`` files of ``key_dir`` (each instance's ``audit-signing.pub``)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    try:
+        paths = sorted(key_dir.glob("*.pub"))
+    except OSError as exc:
+        raise SigningKeyError(f"cannot read the key folder {key_dir}: {exc}") from exc
+    if not paths:
+        raise SigningKeyError(
+            f"{key_dir} holds no <instance>.pub file: copy each instance's "
+            "audit-signing.pub there, named after its instance id"
+        )
+    for path in paths:
+        if not INSTANCE_PATTERN.fullmatch(path.stem):
+            raise SigningKeyError(f"{path.name}: name each key file <instance id>.pub")
+        keys[path.stem] = load_public_key(path)
+    return keys
+
+
+def verify_fleet(
+    pg: psycopg.Connection[Any],
+    pinned: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    instance: str | None = None,
+    tenant: str | None = None,
+) -> FleetReport:
+    """Verify every instance's chains and checkpoints in the central copy."""
+    pinned = dict(pinned or {})
+    findings: list[Finding] = []
+    rows = pg.execute(
+        "SELECT instance, key_id, public_key, shipped_seq, shipped_at FROM audit_fleet_instances"
+        " ORDER BY instance"
+    ).fetchall()
+    known = {r[0] for r in rows}
+    if instance is not None and instance not in known:
+        findings.append(
+            Finding(
+                "_fleet",
+                FindingKind.TRUNCATED,
+                f"instance {instance} has no records in the central copy: it never shipped, "
+                "or the name is wrong (`warden audit verify --fleet` lists every instance)",
+            )
+        )
+    for name in sorted(set(pinned) - known):
+        findings.append(
+            Finding(
+                "_fleet",
+                FindingKind.TRUNCATED,
+                f"instance {name} has a pinned key but no records in the central copy: "
+                "it never shipped, or its registration was removed",
+            )
+        )
+    reports: list[InstanceReport] = []
+    for name, registered_id, pem, shipped_seq, shipped_at in rows:
+        if instance is not None and name != instance:
+            continue
+        source = "registered"
+        try:
+            key = _pem_key(pem)
+        except SigningKeyError as exc:
+            findings.append(Finding("_fleet", FindingKind.BAD_SIGNATURE, f"{name}: {exc}"))
+            continue
+        if name in pinned:
+            source = "pinned"
+            if key_id(pinned[name]) != registered_id or key_id(key) != registered_id:
+                findings.append(
+                    Finding(
+                        "_fleet",
+                        FindingKind.BAD_SIGNATURE,
+                        f"instance {name} is registered with key {registered_id} but the pinned "
+                        f"key is {key_id(pinned[name])}: its checkpoints are checked against "
+                        "the pinned key",
+                    )
+                )
+            key = pinned[name]
+        reports.append(
+            InstanceReport(
+                name,
+                key_id(key),
+                source,
+                int(shipped_seq),
+                shipped_at,
+                _verify_instance(pg, name, key, tenant),
+            )
+        )
+    return FleetReport(tuple(reports), tuple(findings))
+
+
+def _pem_key(pem: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise SigningKeyError(f"its registered public key does not load ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyError("its registered public key is not an Ed25519 key")
+    return key
+
+
+def _verify_instance(
+    pg: psycopg.Connection[Any], instance: str, key: Ed25519PublicKey, tenant: str | None
+) -> VerifyReport:
+    names = sorted(
+        {
+            r[0]
+            for r in pg.execute(
+                "SELECT DISTINCT tenant FROM audit_fleet_records WHERE instance = %s"
+                " UNION SELECT DISTINCT tenant FROM audit_fleet_checkpoints WHERE instance = %s",
+                (instance, instance),
+            ).fetchall()
+        }
+    )
+    if tenant is not None:
+        names = [tenant]
+    summaries: list[TenantSummary] = []
+    findings: list[Finding] = []
+    for name in names:
+        checkpoints = [
+            Checkpoint(r[0], int(r[1]), bytes(r[2]), r[3], bytes(r[4]), r[5])
+            for r in pg.execute(
+                "SELECT tenant, tenant_seq, head_hash, ts, signature, key_id"
+                " FROM audit_fleet_checkpoints WHERE instance = %s AND tenant = %s"
+                " ORDER BY tenant_seq, local_id",
+                (instance, name),
+            ).fetchall()
+        ]
+        moved: list[Finding] = []
+        rows = _instance_checked(instance, name, _central_rows(pg, instance, name), moved)
+        summary, found = check_tenant(name, key, None, checkpoints, rows)
+        summaries.append(summary)
+        findings += found + moved
+    return VerifyReport(tuple(findings), tuple(summaries))
+
+
+def _central_rows(pg: psycopg.Connection[Any], instance: str, tenant: str) -> Iterator[ChainRow]:
+    """One tenant chain of one instance, in chain order, streamed (a server-side cursor)."""
+    with pg.transaction(), pg.cursor(name="audit_fleet_chain") as cur:
+        cur.itersize = 2000
+        cur.execute(
+            f"SELECT seq, tenant, tenant_seq, record_id, body, prev_hash, hash, {_COLUMNS}"  # noqa: S608 - constants
+            " FROM audit_fleet_records WHERE instance = %s AND tenant = %s"
+            " ORDER BY tenant_seq, seq",
+            (instance, tenant),
+        )
+        for r in cur:
+            yield ChainRow(
+                int(r[0]), r[1], int(r[2]), r[3], r[4], bytes(r[5]), bytes(r[6]), tuple(r[7:])
+            )
+
+
+def _instance_checked(
+    instance: str, tenant: str, rows: Iterable[ChainRow], out: list[Finding]
+) -> Iterator[ChainRow]:
+    """``rows``, noting each whose body names another instance (old records name none)."""
+    for row in rows:
+        try:
+            named = json.loads(row.body).get("instance")
+        except (ValueError, AttributeError):
+            named = None  # an unreadable body is the chain walk's finding
+        if named is not None and named != instance:
+            out.append(
+                Finding(
+                    tenant,
+                    FindingKind.INSERTED,
+                    f"it is stored as instance {instance}'s but its body says it was written "
+                    f"by instance {named}",
+                    seq=row.seq,
+                    tenant_seq=row.tenant_seq,
+                    record_id=row.record_id,
+                )
+            )
+        yield row
+
+
+# -- the console's copy ------------------------------------------------------------------
+
+
+def pull(pg: psycopg.Connection[Any], out: Path, *, batch: int = 2000) -> dict[str, int]:
+    """Bring the fleet's records into ``out``, a SQLite review copy the console opens.
+
+    The copy has the audit database's layout and review indexes (`review_index`), so the
+    console's filters and search work on it unchanged; each run adds what is new since the
+    last (a cursor per instance in its ``meta`` table). Two instances' chains both have a
+    tenant's number 1, 2 …, so in the copy ``tenant_seq`` is not unique: the copy is for
+    review, and the chains are verified where they are whole (`verify_fleet`). Returns
+    the records added per instance.
+    """
+    conn = open_audit_db(out)
+    try:
+        _make_review_copy(conn)
+        added: dict[str, int] = {}
+        for (name,) in pg.execute(
+            "SELECT instance FROM audit_fleet_instances ORDER BY instance"
+        ).fetchall():
+            added[name] = _pull_instance(pg, conn, name, batch)
+        while index_text(conn, 5000):  # the console's free-text search, now rather than later
+            pass
+    finally:
+        conn.close()
+    return added
+
+
+def _make_review_copy(conn: sqlite3.Connection) -> None:
+    """Mark ``conn`` a review copy and let a number repeat across instances. The unique
+    index is replaced by a plain one of the same name, which ``open_audit_db``'s
+    ``CREATE UNIQUE INDEX IF NOT EXISTS`` then leaves alone."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'fleet_copy'").fetchone()
+    if row is not None:
+        return
+    (count,) = conn.execute("SELECT COUNT(*) FROM records").fetchone()
+    if count:
+        raise AuditStoreError(
+            "the review copy's file already holds records of a gateway's own audit database",
+            fix="give `warden audit pull` a new file (never the gateway's audit.db)",
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DROP INDEX records_tenant_seq")
+        conn.execute("CREATE INDEX records_tenant_seq ON records (tenant, tenant_seq)")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('fleet_copy', '1')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _pull_instance(
+    pg: psycopg.Connection[Any], conn: sqlite3.Connection, name: str, batch: int
+) -> int:
+    mark = f"fleet_pulled:{name}"
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
+    pulled = int(row[0]) if row else 0
+    added = 0
+    while True:
+        rows = pg.execute(
+            f"SELECT seq, tenant, tenant_seq, record_id, {_COLUMNS}, body, prev_hash, hash"  # noqa: S608 - constants
+            " FROM audit_fleet_records WHERE instance = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (name, pulled, batch),
+        ).fetchall()
+        if not rows:
+            return added
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (seq,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+            inserted = []
+            indexed = []
+            for r in rows:
+                seq += 1
+                inserted.append((seq, *r[1:-2], bytes(r[-2]), bytes(r[-1])))
+                indexed.append((seq, r[1], json.loads(r[4 + len(INDEXED_COLUMNS)])))
+            conn.executemany(
+                f"INSERT INTO records (seq, tenant, tenant_seq, record_id, {_COLUMNS}, body,"  # noqa: S608 - constants
+                f" prev_hash, hash) VALUES (?{', ?' * (6 + len(INDEXED_COLUMNS))})",
+                inserted,
+            )
+            index_records(conn, indexed)
+            pulled = int(rows[-1][0])
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (mark, str(pulled)),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        added += len(rows)

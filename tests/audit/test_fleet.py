@@ -1,0 +1,315 @@
+"""The fleet's central audit copy on a real PostgreSQL (tests/postgres.py): shipping,
+resuming, refusing a conflicting copy, verifying every instance, the console's pull."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.audit.conftest import flow_record
+from warden.audit import (
+    AuditLog,
+    AuditStoreError,
+    CheckpointSigner,
+    FindingKind,
+    export_public_key,
+)
+from warden.audit.fleet import (
+    FleetConflict,
+    FleetShipper,
+    load_pinned_keys,
+    pull,
+    verify_fleet,
+)
+from warden.audit.fleet_schema import MIGRATIONS
+from warden.audit.schema import open_audit_db_readonly
+from warden.audit.verify import verify
+from warden.state import POSTGRESQL, Domain, migrate
+from warden.state.postgres import PgConnection, open_pool
+
+
+@dataclass
+class Instance:
+    name: str
+    db: Path
+    signer: CheckpointSigner
+    log: AuditLog
+
+    def write(self, count: int, start: int = 0, tenants: tuple[str, ...] = ("acme",)) -> None:
+        self.log.append([flow_record(tenants[i % len(tenants)], n=start + i) for i in range(count)])
+        self.log.add_checkpoints(self.signer, tenants, "2025-03-01T13:00:00.000Z")
+
+    def shipper(self, dsn: str, batch: int = 7) -> FleetShipper:
+        return FleetShipper(self.db, self.name, self.signer.public_key(), dsn, batch=batch)
+
+
+@pytest.fixture
+def fleet_dsn(postgres_dsn: str) -> str:
+    """A fresh database with the audit.fleet domain migrated (as `warden db migrate` does)."""
+    pool = open_pool(postgres_dsn)
+    try:
+        migrate(
+            PgConnection(pool),
+            POSTGRESQL,
+            [Domain("audit.fleet", MIGRATIONS, ("postgresql",))],
+            "test",
+        )
+    finally:
+        pool.close()
+    return postgres_dsn
+
+
+@pytest.fixture
+def pg(fleet_dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(fleet_dsn, autocommit=True) as conn:
+        yield conn
+
+
+def _instance(tmp_path: Path, name: str) -> Iterator[Instance]:
+    db = tmp_path / name / "audit.db"
+    log = AuditLog.open(db, instance=name)
+    yield Instance(name, db, CheckpointSigner(Ed25519PrivateKey.generate()), log)
+    log.close()
+
+
+@pytest.fixture
+def a(tmp_path: Path) -> Iterator[Instance]:
+    yield from _instance(tmp_path, "gw-a")
+
+
+@pytest.fixture
+def b(tmp_path: Path) -> Iterator[Instance]:
+    yield from _instance(tmp_path, "gw-b")
+
+
+def ship_all(instance: Instance, pg: psycopg.Connection[Any], dsn: str, batch: int = 7) -> int:
+    shipper = instance.shipper(dsn, batch)
+    shipper.register(pg)
+    local = open_audit_db_readonly(instance.db)
+    moved = total = 0
+    try:
+        while moved := shipper.ship_once(pg, local):
+            total += moved
+    finally:
+        local.close()
+    return total
+
+
+def _central(pg: psycopg.Connection[Any], instance: str) -> int:
+    row = pg.execute(
+        "SELECT count(*) FROM audit_fleet_records WHERE instance = %s", (instance,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_two_instances_ship_and_the_whole_fleet_verifies(
+    a: Instance, b: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(30, tenants=("acme", "globex"))
+    b.write(12, start=100)
+    ship_all(a, pg, fleet_dsn)
+    ship_all(b, pg, fleet_dsn)
+    assert (_central(pg, "gw-a"), _central(pg, "gw-b")) == (30, 12)
+    report = verify_fleet(pg)
+    assert report.ok, report.describe()
+    by_name = {i.instance: i for i in report.instances}
+    assert set(by_name) == {"gw-a", "gw-b"}
+    assert {t.tenant: t.records for t in by_name["gw-a"].report.tenants} == {
+        "acme": 15,
+        "globex": 15,
+    }
+    # every checkpoint made it across and was checked with that instance's own key
+    assert all(t.unsigned_tail == 0 and t.checkpoints for t in by_name["gw-b"].report.tenants)
+    assert "OK: every instance's chains verify" in report.describe()
+
+
+def test_shipping_is_idempotent_and_resumes_after_a_restart(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(10)
+    assert ship_all(a, pg, fleet_dsn) == 10 + 1  # records and the checkpoint
+    assert ship_all(a, pg, fleet_dsn) == 0  # nothing twice
+    a.write(9, start=10)  # committed while "down"
+    # a new shipper (a restarted writer) starts from the position kept in the database
+    assert ship_all(a, pg, fleet_dsn) == 9 + 1
+    rows = pg.execute(
+        "SELECT tenant_seq FROM audit_fleet_records WHERE instance = 'gw-a' ORDER BY tenant_seq"
+    ).fetchall()
+    assert [r[0] for r in rows] == list(range(1, 20))
+    # a position lost (as if its transaction's end never came back): everything is re-sent,
+    # compared with what the copy holds, and nothing is doubled
+    pg.execute("UPDATE audit_fleet_instances SET shipped_seq = 0, shipped_checkpoint = 0")
+    ship_all(a, pg, fleet_dsn)
+    assert _central(pg, "gw-a") == 19
+    assert verify_fleet(pg).ok
+
+
+def test_a_shipper_thread_follows_the_writer(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    shipper = a.shipper(fleet_dsn, batch=500)
+    shipper.idle_s = 0.05
+    shipper.start()
+    try:
+        a.write(25)
+        shipper.poke()
+    finally:
+        shipper.stop()  # ships what is committed before it returns
+    assert _central(pg, "gw-a") == 25
+    assert shipper.problem is None
+
+
+def test_a_tampered_central_row_is_caught(
+    a: Instance, b: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(8)
+    b.write(8)
+    ship_all(a, pg, fleet_dsn)
+    ship_all(b, pg, fleet_dsn)
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        pg.execute("UPDATE audit_fleet_records SET outcome = 'blocked' WHERE tenant_seq = 3")
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        pg.execute("DELETE FROM audit_fleet_records WHERE tenant_seq = 3")
+    # someone who owns the database goes around the trigger
+    pg.execute("ALTER TABLE audit_fleet_records DISABLE TRIGGER audit_fleet_records_append_only")
+    (body,) = pg.execute(
+        "SELECT body FROM audit_fleet_records WHERE instance = 'gw-b' AND tenant_seq = 3"
+    ).fetchone() or ("",)
+    edited = json.loads(body)
+    edited["outcome"] = "blocked"
+    pg.execute(
+        "UPDATE audit_fleet_records SET body = %s, outcome = 'blocked'"
+        " WHERE instance = 'gw-b' AND tenant_seq = 3",
+        (json.dumps(edited, sort_keys=True, separators=(",", ":")),),
+    )
+    pg.execute("DELETE FROM audit_fleet_records WHERE instance = 'gw-a' AND tenant_seq = 5")
+    report = verify_fleet(pg)
+    assert not report.ok
+    found = {
+        (i.instance, f.kind, f.tenant_seq) for i in report.instances for f in i.report.findings
+    }
+    assert ("gw-b", FindingKind.EDITED, 3) in found
+    assert ("gw-a", FindingKind.DELETED, 5) in found
+    assert "FAILED" in report.describe()
+
+
+def test_a_replaced_key_is_caught_by_a_pinned_key(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str, tmp_path: Path
+) -> None:
+    a.write(5)
+    ship_all(a, pg, fleet_dsn)
+    pins = tmp_path / "pins"
+    pins.mkdir()
+    (pins / "gw-a.pub").write_bytes(export_public_key(a.signer.public_key()))
+    assert verify_fleet(pg, load_pinned_keys(pins)).ok
+    # the registered key cannot be swapped in place ...
+    forger = CheckpointSigner(Ed25519PrivateKey.generate())
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        pg.execute(
+            "UPDATE audit_fleet_instances SET key_id = %s WHERE instance = 'gw-a'",
+            (forger.key_id,),
+        )
+    # ... and checkpoints re-signed by another key fail against the pinned one
+    pg.execute(
+        "ALTER TABLE audit_fleet_checkpoints DISABLE TRIGGER audit_fleet_checkpoints_append_only"
+    )
+    pg.execute("DELETE FROM audit_fleet_checkpoints")
+    (head,) = pg.execute(
+        "SELECT hash FROM audit_fleet_records WHERE tenant_seq = 5"
+    ).fetchone() or (b"",)
+    forged = forger.sign("acme", 5, bytes(head), "2025-03-01T14:00:00.000Z")
+    pg.execute(
+        "INSERT INTO audit_fleet_checkpoints VALUES ('gw-a', 99, 'acme', 5, %s, %s, %s, %s)",
+        (forged.head_hash, forged.ts, forged.signature, forged.key_id),
+    )
+    report = verify_fleet(pg, load_pinned_keys(pins))
+    kinds = {f.kind for i in report.instances for f in i.report.findings}
+    assert FindingKind.BAD_SIGNATURE in kinds
+
+
+def test_a_second_key_for_one_instance_is_refused(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(2)
+    ship_all(a, pg, fleet_dsn)
+    impostor = FleetShipper(
+        a.db, "gw-a", Ed25519PrivateKey.generate().public_key(), fleet_dsn, batch=7
+    )
+    with pytest.raises(FleetConflict, match="registered in the central audit copy with key"):
+        impostor.register(pg)
+
+
+def test_a_replaced_local_store_never_overwrites_the_central_copy(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str, tmp_path: Path
+) -> None:
+    a.write(6)
+    ship_all(a, pg, fleet_dsn)
+    # the audit folder is restored from an old backup: the same instance, other records
+    other = AuditLog.open(tmp_path / "restored.db", instance="gw-a")
+    other.append([flow_record(n=1000 + i) for i in range(9)])
+    other.close()
+    restored = Instance("gw-a", tmp_path / "restored.db", a.signer, a.log)
+    with pytest.raises(FleetConflict, match="already holds a different record"):
+        ship_all(restored, pg, fleet_dsn)
+    assert _central(pg, "gw-a") == 6  # the transaction rolled back whole
+    assert verify_fleet(pg).ok
+
+
+def test_the_review_copy_holds_every_instance_and_pulls_only_what_is_new(
+    a: Instance, b: Instance, pg: psycopg.Connection[Any], fleet_dsn: str, tmp_path: Path
+) -> None:
+    a.write(10)
+    b.write(4, start=50)
+    ship_all(a, pg, fleet_dsn)
+    ship_all(b, pg, fleet_dsn)
+    copy = tmp_path / "review.db"
+    assert pull(pg, copy, batch=3) == {"gw-a": 10, "gw-b": 4}
+    a.write(2, start=10)
+    ship_all(a, pg, fleet_dsn)
+    assert pull(pg, copy) == {"gw-a": 2, "gw-b": 0}
+    conn = sqlite3.connect(copy)
+    try:
+        instances = [
+            json.loads(body)["instance"]
+            for (body,) in conn.execute("SELECT body FROM records ORDER BY seq")
+        ]
+        # both instances have an acme #1 .. #4
+        (doubled,) = conn.execute(
+            "SELECT COUNT(*) FROM records WHERE tenant = 'acme' AND tenant_seq <= 4"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert instances.count("gw-a") == 12 and instances.count("gw-b") == 4
+    assert doubled == 8
+    # the copy is for review; its chains are verified where they are whole
+    with pytest.raises(AuditStoreError, match="review copy") as refused:
+        verify(copy, a.signer.public_key())
+    assert "warden audit verify --fleet" in refused.value.diagnostics()
+
+
+def test_a_gateways_own_audit_database_is_never_made_a_copy(
+    a: Instance, pg: psycopg.Connection[Any]
+) -> None:
+    a.write(1)
+    with pytest.raises(AuditStoreError, match="already holds records") as refused:
+        pull(pg, a.db)
+    assert "never the gateway's audit.db" in refused.value.diagnostics()
+
+
+def test_verifying_an_instance_that_never_shipped_says_so(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(2)
+    ship_all(a, pg, fleet_dsn)
+    report = verify_fleet(pg, instance="gw-typo")
+    assert not report.ok
+    assert "gw-typo has no records in the central copy" in report.describe()
