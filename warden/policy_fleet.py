@@ -126,9 +126,10 @@ class FleetPolicy:
     # -- publish -----------------------------------------------------------------------
 
     def published_locally(self, result: ReloadResult) -> None:
-        """After this instance put a new version in force from its file (the watcher's
-        thread or ``reload_file``): the fleet takes it."""
-        if not self.publisher or not result.changed:
+        """After this instance read its changed file (the watcher's thread or
+        ``reload_file``) and found it valid: the fleet takes it, even when its version is
+        the one in force here (the fleet may be on another one, or on one refused here)."""
+        if not self.publisher or not result.ok:
             return
         with self._lock:
             self._publish_in_force()

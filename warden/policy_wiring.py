@@ -130,6 +130,8 @@ class PolicyRuntime:
     ) -> None:
         """Log and audit a reload (from any thread); ``source``: "file" (this instance's
         policy file) or "fleet" (the version another instance published)."""
+        if source == "file" and self.fleet is not None:
+            self.fleet.published_locally(result)
         if not result.changed and result.ok:
             return
         if result.ok:
@@ -156,8 +158,6 @@ class PolicyRuntime:
             self._loop.call_soon_threadsafe(self.audit, "policy.reload", None, details)
         else:
             self.audit("policy.reload", None, details)
-        if source == "file" and self.fleet is not None:
-            self.fleet.published_locally(result)
 
     def reload_now(self) -> None:
         if self.fleet is not None:  # a database round trip: never on the event loop
