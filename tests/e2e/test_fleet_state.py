@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -26,6 +27,7 @@ import yaml
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
 from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+from tests.proctree import descendants
 from warden.policy.quotas import fleet_slack
 from warden.state.postgres import DSN_ENV
 
@@ -186,21 +188,16 @@ def test_a_per_user_quota_holds_across_both_instances(fleet: Fleet) -> None:
 
 
 # globex (no quota, so the other tests' counts stay as they are) may no longer use gpt-4.1
-NO_GPT41 = {
-    **POLICY,
-    "tenants": {
-        **POLICY["tenants"],
-        "globex": {
-            "rules": [
-                {
-                    "id": "no-gpt-4.1",
-                    "match": {"model": "gpt-4.1"},
-                    "action": "block",
-                    "reason": "Not for globex.",
-                }
-            ]
-        },
-    },
+NO_GPT41: dict[str, Any] = yaml.safe_load(yaml.safe_dump(POLICY))
+NO_GPT41["tenants"]["globex"] = {
+    "rules": [
+        {
+            "id": "no-gpt-4.1",
+            "match": {"model": "gpt-4.1"},
+            "action": "block",
+            "reason": "Not for globex.",
+        }
+    ]
 }
 GPT41 = {**BODY, "model": "gpt-4.1"}
 
@@ -226,6 +223,7 @@ def test_a_policy_change_on_one_instance_is_enforced_by_the_other_within_a_secon
     with _client(fleet.b, login["credential"]) as via_b:
         assert via_b.post(CHAT, json=GPT41).status_code == 200
         _policy_file(fleet.a.warden).write_text(yaml.safe_dump(NO_GPT41))
+        assert fleet.a.warden.proc is not None
         fleet.a.warden.proc.send_signal(signal.SIGHUP)  # systemctl reload on A's host
         t0 = time.monotonic()
         # the bound under test is the issue's 1 s (a publication, a notification and a
@@ -270,6 +268,7 @@ def test_an_instance_refuses_a_version_it_cannot_validate_and_a_restart_takes_th
     # publish a good version again (A's file, as an operator would), then restart B: with
     # its own, older file it starts on the version in force
     _policy_file(fleet.a.warden).write_text(yaml.safe_dump(NO_GPT41) + "# again\n")
+    assert fleet.a.warden.proc is not None
     fleet.a.warden.proc.send_signal(signal.SIGHUP)
     t0 = time.monotonic()
     while "warden_policy_fleet_in_step 1.0" not in fleet.b.metrics():
@@ -281,6 +280,51 @@ def test_an_instance_refuses_a_version_it_cannot_validate_and_a_restart_takes_th
     _served_by(fleet.b, login["credential"], 10.0)  # after a restart: a generous bound
     with _client(fleet.b, login["credential"]) as via_b:
         assert via_b.post(CHAT, json=GPT41).status_code == 403
+
+
+def test_a_stalled_database_does_not_stall_proxied_flows(
+    fleet: Fleet, postgres_server: object
+) -> None:
+    """A has one process (proxy.workers: 1): the admin API, the portal and SCIM share the
+    proxy's event loop. Their writes run on threads, so a reviewer's revocation waiting on
+    a stalled PostgreSQL (every server process stopped with SIGSTOP: connections hang, they
+    are not refused) leaves signed-in flows served from memory."""
+    from tests.postgres import PostgresServer
+
+    assert isinstance(postgres_server, PostgresServer) and postgres_server.proc is not None
+    login = device_login(fleet.a, "carol", "dev-carol-password")  # globex: no quota
+    token = (fleet.a.warden.workdir / "state" / "admin.token").read_text().strip()
+    answers: list[int] = []
+
+    def revoke() -> None:
+        answers.append(
+            httpx.post(
+                f"{fleet.a.warden.control_url}/admin/sessions/revoke",
+                json={"tenant": "acme", "subject": "nobody"},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=120,
+            ).status_code
+        )
+
+    with _client(fleet.a.warden, login["credential"]) as via_a:
+        assert via_a.post(CHAT, json=BODY).status_code == 200
+        stalled = [postgres_server.proc.pid, *descendants(postgres_server.proc.pid)]
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)
+        reviewer = threading.Thread(target=revoke)
+        try:
+            reviewer.start()
+            time.sleep(0.5)  # lets the revocation reach the store first (not a bound)
+            # each answer within the client's 10 s: a loop held by the stalled write would
+            # hold them until the database came back
+            for _ in range(5):
+                assert via_a.post(CHAT, json=BODY).status_code == 200
+            assert reviewer.is_alive() and not answers, "the revocation did not wait"
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+        reviewer.join(120)
+    assert answers and answers[0] in (200, 500), answers  # done, or failed closed
 
 
 def test_a_database_restart_under_load(fleet: Fleet, postgres_server: object) -> None:
