@@ -183,7 +183,7 @@ class Identify:
             if credential.kind == "device":
                 found = self.resolver.device(credential.secret)
                 if found is None:
-                    raise self.resolver.device_refused(
+                    raise await self.resolver.device_refused(
                         credential.secret,
                         "your sign-in has ended (signed out, expired or access removed): "
                         "run `warden login` again",

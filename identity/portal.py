@@ -12,6 +12,9 @@ Routes (mounted on the control plane):
 
 A login attempt lives in memory, keyed by ``state`` and bound to a cookie of the browser
 that started it, so a callback from another browser (login CSRF) or a replayed one fails.
+Session writes and SCIM's check run on threads: on PostgreSQL each is a network round
+trip (up to a second, or a stalled server's whole stall), and with ``proxy.workers: 1``
+this event loop serves the proxied flows too.
 
 Over 400 lines: the portal's routes (browser login, device login, logout, back-channel
 logout) share one session and cookie model; splitting by flow is the next step.
@@ -19,6 +22,8 @@ logout) share one session and cookie model; splitting by flow is the next step.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import html
 import ipaddress
 import secrets
@@ -338,6 +343,12 @@ class Portal:
             self._name(name), path="/", secure=self.secure, httponly=True, samesite="Lax"
         )
 
+    async def _allowed(self, user: UserIdentity) -> bool:
+        """SCIM's say on a sign-in (a database read: on a thread, as the session writes)."""
+        if self.user_allowed is None:
+            return True
+        return await asyncio.to_thread(self.user_allowed, user)
+
     def _session_of(self, request: web.Request) -> Session | None:
         token = request.cookies.get(self._name(SESSION_COOKIE))
         return self.sessions.session_by_token(token) if token else None
@@ -514,23 +525,33 @@ class Portal:
             )
         except NotAllowed as exc:
             return self._failed(request, "not_allowed", str(exc), idp.id)
-        if self.user_allowed is not None and not self.user_allowed(user):
+        if not await self._allowed(user):
             return self._failed(request, "deprovisioned", DEPROVISIONED, idp.id)
         # A new login replaces this browser's old session.
         old = self._session_of(request)
         if old is not None:
-            self.sessions.revoke_sessions([old.id], "replaced by a new login")
-        issued = self.sessions.create_session(
-            user,
-            "oidc",
-            self.settings.session_lifetime_s,
-            idp_session=_str(tokens.id_token_claims.get("sid")),
-            refresh_token=self._sealed(tokens.refresh_token),
+            await asyncio.to_thread(
+                self.sessions.revoke_sessions, [old.id], "replaced by a new login"
+            )
+        issued = await asyncio.to_thread(
+            functools.partial(
+                self.sessions.create_session,
+                user,
+                "oidc",
+                self.settings.session_lifetime_s,
+                idp_session=_str(tokens.id_token_claims.get("sid")),
+                refresh_token=self._sealed(tokens.refresh_token),
+            )
         )
         client = request.remote or ""
         bound = eligible_for_surrogate(client, self.settings)
         if bound:
-            self.sessions.bind_surrogate(client, issued.session, self.settings.surrogate_ttl_s)
+            await asyncio.to_thread(
+                self.sessions.bind_surrogate,
+                client,
+                issued.session,
+                self.settings.surrogate_ttl_s,
+            )
         self.events.emit(
             AuthEvent(
                 "login.ok",
@@ -554,7 +575,7 @@ class Portal:
             raise web.HTTPForbidden(text="cross-site sign-out refused")
         session = self._session_of(request)
         if session is not None:
-            self.sessions.revoke_sessions([session.id], "logout")
+            await asyncio.to_thread(self.sessions.revoke_sessions, [session.id], "logout")
             u = session.user
             self.events.emit(
                 AuthEvent(
@@ -700,7 +721,7 @@ class Portal:
             )
             return web.json_response({"status": "denied", "message": str(exc)}, status=403)
         self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
-        if self.user_allowed is not None and not self.user_allowed(user):
+        if not await self._allowed(user):
             self.events.emit(
                 AuthEvent(
                     "login.failed",
@@ -714,14 +735,19 @@ class Portal:
                 )
             )
             return web.json_response({"status": "denied", "message": DEPROVISIONED}, status=403)
-        issued = self.sessions.create_session(
-            user,
-            "device",
-            self.settings.session_lifetime_s,
-            idp_session=_str(tokens.id_token_claims.get("sid")),
-            refresh_token=self._sealed(tokens.refresh_token),
+        issued = await asyncio.to_thread(
+            functools.partial(
+                self.sessions.create_session,
+                user,
+                "device",
+                self.settings.session_lifetime_s,
+                idp_session=_str(tokens.id_token_claims.get("sid")),
+                refresh_token=self._sealed(tokens.refresh_token),
+            )
         )
-        credential = self.sessions.issue_device_credential(issued.session, attempt.label)
+        credential = await asyncio.to_thread(
+            self.sessions.issue_device_credential, issued.session, attempt.label
+        )
         self.events.emit(
             AuthEvent(
                 "login.ok",
@@ -759,7 +785,9 @@ class Portal:
         body = await self._json(request)
         credential = _str(body.get("credential")) or ""
         session = self.sessions.session_by_device_credential(credential) if credential else None
-        if session is None or not self.sessions.revoke_device_credential(credential):
+        if session is None or not await asyncio.to_thread(
+            self.sessions.revoke_device_credential, credential
+        ):
             return web.json_response({"revoked": False}, status=404)
         u = session.user
         self.events.emit(
@@ -817,8 +845,11 @@ class Portal:
                 claims = await idp.client.verify_logout_token(token)
             except (InvalidIdToken, IdpUnreachable, IdpRefused):
                 continue
-            count = self.sessions.revoke_idp_session(
-                idp.client.issuer, _str(claims.get("sub")), _str(claims.get("sid"))
+            count = await asyncio.to_thread(
+                self.sessions.revoke_idp_session,
+                idp.client.issuer,
+                _str(claims.get("sub")),
+                _str(claims.get("sid")),
             )
             self.events.emit(
                 AuthEvent(

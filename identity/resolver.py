@@ -139,10 +139,12 @@ class IdentityResolver:
             )
         return entry
 
-    def device_refused(self, secret: str, message: str) -> CredentialRejected:
+    async def device_refused(self, secret: str, message: str) -> CredentialRejected:
         """The refusal of a device credential that does not resolve, naming its owner and
-        why (signed out, deprovisioned, expired) when the gateway issued it."""
-        ended = self.sessions.ended_device_credential(secret)
+        why (signed out, deprovisioned, expired) when the gateway issued it. The lookup
+        reads the state database (on PostgreSQL a network round trip, held by a stalled
+        server), so it runs on a thread, never on the proxy's event loop."""
+        ended = await asyncio.to_thread(self.sessions.ended_device_credential, secret)
         if ended is None:
             return CredentialRejected("device_credential_invalid", message)
         return CredentialRejected(ended.reason, message, ended.user, ended.detail, "device")
@@ -206,7 +208,7 @@ class IdentityResolver:
         if credential.kind == "device":
             found = self.device(credential.secret)
             if found is None:
-                raise self.device_refused(
+                raise await self.device_refused(
                     credential.secret,
                     "this device credential is unknown, expired or revoked: "
                     "run `warden login` again",

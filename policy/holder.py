@@ -48,6 +48,9 @@ class PolicyHolder:
         known_dlp_profiles: Collection[str] | None = None,
     ) -> None:
         self._policy = policy
+        #: The document text of the policy in force, when it came from text (a fleet
+        #: publishes it: warden/policy_fleet.py).
+        self._text: str | None = None
         self._lock = threading.Lock()
         self._context = {
             "known_tenants": known_tenants,
@@ -71,12 +74,14 @@ class PolicyHolder:
             known_departments=known_departments,
             known_dlp_profiles=known_dlp_profiles,
         )
-        return cls(
+        holder = cls(
             compile_policy(doc),
             known_tenants=known_tenants,
             known_departments=known_departments,
             known_dlp_profiles=known_dlp_profiles,
         )
+        holder._text = text
+        return holder
 
     def get(self) -> CompiledPolicy:
         return self._policy
@@ -85,8 +90,19 @@ class PolicyHolder:
     def current(self) -> CompiledPolicy:
         return self._policy
 
-    def reload(self, text: str) -> ReloadResult:
-        """Validate and compile ``text``; put it in force only if all of it is valid."""
+    def in_force(self) -> tuple[CompiledPolicy, str | None]:
+        """The policy in force and its document text (None: not loaded from text), read
+        together so that a concurrent reload cannot pair one with the other's."""
+        with self._lock:
+            return self._policy, self._text
+
+    def reload(self, text: str, *, expect_version: str | None = None) -> ReloadResult:
+        """Validate and compile ``text``; put it in force only if all of it is valid.
+
+        ``expect_version``: the version its publisher computed (a fleet's instance taking
+        another's document); a different reading here is refused too, since the audit
+        records would name a version nobody published.
+        """
         with self._lock:
             previous = self._policy.version
             try:
@@ -96,7 +112,19 @@ class PolicyHolder:
                 return ReloadResult(
                     False, previous, previous, tuple(map(str, exc.issues)), tuple(exc.issues)
                 )
+            if expect_version is not None and compiled.version != expect_version:
+                return ReloadResult(
+                    False,
+                    previous,
+                    previous,
+                    (
+                        f"this instance reads the document as {compiled.version}, its "
+                        f"publisher as {expect_version}: run the same warden release on "
+                        "every instance of the fleet",
+                    ),
+                )
             self._policy = compiled
+            self._text = text
             return ReloadResult(True, compiled.version, previous)
 
     def reload_file(self, path: str | Path) -> ReloadResult:

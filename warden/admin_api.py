@@ -3,11 +3,14 @@
 Authenticated by a bearer token that the gateway keeps in ``state/admin.token`` (0600,
 made at first start): whoever can read the state folder is an administrator anyway.
 Revocations go through the running gateway's session store, so they take effect at
-once, and each is audited.
+once, and each is audited. The writes run on a thread: on PostgreSQL each is a network
+round trip (up to a second while the database is unreachable), and the event loop serves
+proxied flows too (``proxy.workers: 1``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -61,10 +64,13 @@ class AdminApi:
         sid, subject, issuer = body.get("session_id"), body.get("subject"), body.get("issuer")
         if isinstance(sid, str):
             ids = [s.id for s in self.sessions.active_sessions(tenant) if s.id == sid]
-            count = self.sessions.revoke_sessions(ids, "revoked by a reviewer")
+            count = await asyncio.to_thread(
+                self.sessions.revoke_sessions, ids, "revoked by a reviewer"
+            )
             details: dict[str, str | int | bool] = {"session_id": sid[:16], "revoked": count}
         elif isinstance(subject, str):
-            count = self.sessions.revoke_user(
+            count = await asyncio.to_thread(
+                self.sessions.revoke_user,
                 tenant,
                 issuer if isinstance(issuer, str) else None,
                 subject,

@@ -11,6 +11,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,6 +108,27 @@ def _is_app_origin(catalog: Catalog, origin: str) -> bool:
     return service is not None and service.kind == "webapp"
 
 
+def fleet_policy(
+    policy: PolicyRuntime,
+    database: store.StateDatabase,
+    config: Config,
+    publisher: bool,
+    metrics: GatewayMetrics,
+) -> tuple[tuple[str, ...], Callable[[], None]]:
+    """Keep ``policy`` in step with the fleet's version in force; what to watch for it."""
+    from warden.policy.published import PublishedPolicies
+    from warden.policy_fleet import TABLES, FleetPolicy, instance_name
+
+    fleet = FleetPolicy(
+        policy,
+        PublishedPolicies(database.connect()),
+        instance_name(config.control.listen.port),
+        publisher=publisher,
+        metrics=metrics,
+    )
+    return TABLES, fleet.follow
+
+
 def connection_limits(config: Config) -> ConnectionLimits:
     limits = config.proxy.limits
     return ConnectionLimits(
@@ -189,8 +211,6 @@ class Gateway:
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
         )
-        # a fleet on PostgreSQL: what another instance commits reaches this one's memory
-        changes = database.watch([(store.SESSION_TABLES, identity.sessions.reload)])
         if not identity.enforce:
             logger.warning(
                 "identity.mode is 'off': flows are NOT bound to a person. Use only for trials."
@@ -230,6 +250,14 @@ class Gateway:
             )
         else:
             logger.warning("no policy configured: every signed-in flow is allowed")
+        # a fleet on PostgreSQL: what another instance commits reaches this one's memory,
+        # and the policy version in force is taken before anything is served
+        watched: list[tuple[Iterable[str], Callable[[], None]]] = [
+            (store.SESSION_TABLES, identity.sessions.reload)
+        ]
+        if policy is not None and database.backend == "postgresql":
+            watched.append(fleet_policy(policy, database, config, worker is None, self.metrics))
+        changes = database.watch(watched)
         dlp_runner: DlpRunner | None = None
         redactor: Redactor | None = None
         if profiles is not None and config.dlp is not None and control is None:

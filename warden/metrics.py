@@ -87,6 +87,17 @@ class GatewayMetrics:
             "Proxy workers whose port listens now (proxy.workers; the supervisor's count).",
             registry=self.registry,
         )
+        self.policy_fleet_in_step = Gauge(
+            "warden_policy_fleet_in_step",
+            "1 while this process enforces the fleet's policy version in force (PostgreSQL);"
+            " 0 after it refused one (the log and the policy.reload audit record say why).",
+            registry=self.registry,
+        )
+        self.policy_fleet_refused = Counter(
+            "warden_policy_fleet_refused",
+            "Policy versions published by the fleet that this process refused to enforce.",
+            registry=self.registry,
+        )
         self.unsafe_test_routing = Gauge(
             "warden_unsafe_test_routing",
             "1 when catalog traffic is routed to a loopback test server (never in production).",

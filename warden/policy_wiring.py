@@ -14,9 +14,11 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aiohttp import web
@@ -37,6 +39,9 @@ from warden.policy import (
 )
 from warden.policy.coach_tokens import CoachTokens, acknowledged
 from warden.policy.pages import coach_confirm_page
+
+if TYPE_CHECKING:
+    from warden.policy_fleet import FleetPolicy
 
 logger = logging.getLogger("warden.policy")
 
@@ -87,7 +92,12 @@ class PolicyRuntime:
         self.feed: CoachFeed | None = None
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        #: On PostgreSQL, the fleet's version in force (warden/policy_fleet.py sets it).
+        self.fleet: FleetPolicy | None = None
+        try:  # built on the loop: reports from threads before start() still reach it
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     def share_quotas(self) -> None:
         """Count quotas with the host's other workers on the one state database, as a
@@ -113,13 +123,25 @@ class PolicyRuntime:
         return self.holder.get().version
 
     def _reloaded(self, result: ReloadResult) -> None:
+        self.report(result, "file", {})
+
+    def report(
+        self, result: ReloadResult, source: str, extra: Mapping[str, str | int | bool]
+    ) -> None:
+        """Log and audit a reload (from any thread); ``source``: "file" (this instance's
+        policy file) or "fleet" (the version another instance published)."""
+        if source == "file" and self.fleet is not None:
+            self.fleet.published_locally(result)
         if not result.changed and result.ok:
             return
         if result.ok:
-            logger.info("policy reloaded: %s -> %s", result.previous_version, result.version)
+            logger.info(
+                "policy reloaded (%s): %s -> %s", source, result.previous_version, result.version
+            )
         else:
             logger.error(
-                "policy reload refused, %s stays in force: %s",
+                "policy reload refused (%s), %s stays in force: %s",
+                source,
                 result.previous_version,
                 "; ".join(result.errors)[:500],
             )
@@ -127,20 +149,28 @@ class PolicyRuntime:
             "ok": result.ok,
             "version": str(result.version or ""),
             "previous": str(result.previous_version or ""),
+            "source": source,
+            **extra,
         }
         if not result.ok:
             details["errors"] = "; ".join(result.errors)[:900]
-        if self._loop is not None:  # the watcher runs on its own thread
+        if self._loop is not None:  # the watcher and the fleet's listener run on threads
             self._loop.call_soon_threadsafe(self.audit, "policy.reload", None, details)
         else:
             self.audit("policy.reload", None, details)
 
     def reload_now(self) -> None:
+        if self.fleet is not None:  # a database round trip: never on the event loop
+            threading.Thread(
+                target=self.fleet.reload_file, args=(self.path,), name="policy-reload"
+            ).start()
+            return
         self._reloaded(self.holder.reload_file(self.path))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.watcher.start()
+        if self.fleet is None or self.fleet.publisher:  # a fleet's workers follow only
+            self.watcher.start()
 
     async def keep_flushing(self) -> None:
         due = asyncio.Event()

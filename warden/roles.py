@@ -88,12 +88,19 @@ class Parts:
 
 async def keep_in_step(parts: Parts, every_s: float = CATCH_UP_EVERY_S) -> None:
     """Reload the sessions index when another process of the host wrote to it, and take
-    in the coaching acknowledgements the portal recorded."""
-    parts.identity.sessions.shared = True
-    feed = parts.policy.share_acknowledgements() if parts.policy is not None else None
+    in the coaching acknowledgements the portal recorded.
+
+    On PostgreSQL the sessions need no look: every commit NOTIFYs each process
+    (warden/state/listen.py), and a look would be a network round trip on this event loop
+    every 200 ms (and one per unknown credential), which a stalled database would hold."""
+    on_sqlite = isinstance(parts.state, sqlite3.Connection)
+    parts.identity.sessions.shared = on_sqlite
+    # the acknowledgements' feed is a table of the SQLite file; on PostgreSQL they are not
+    # shared between a host's processes yet (the feed raised here, ending this task)
+    feed = parts.policy.share_acknowledgements() if parts.policy and on_sqlite else None
     while True:
         try:
-            if parts.identity.sessions.catch_up():
+            if on_sqlite and parts.identity.sessions.catch_up():
                 logger.debug("sessions changed in another process; memory reloaded")
             if feed is not None:
                 feed.catch_up(time.time())

@@ -27,7 +27,7 @@ from warden.config import Config
 from warden.identity import sessions
 from warden.identity.scim import credentials as scim_credentials
 from warden.identity.scim import store as scim_store
-from warden.policy import quotastore
+from warden.policy import published, quotastore
 from warden.state import POSTGRESQL, SQLITE, Applied, Domain, StateError, migrate, status
 from warden.state import sqlite as sqlite_state
 from warden.state.dialect import NOTIFY_CHANNEL
@@ -65,6 +65,13 @@ _NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             ),
         ),
     ),
+    (
+        "notify every instance of a newly published policy version",
+        (
+            f"CREATE TRIGGER {published.TABLE}_changed AFTER INSERT OR UPDATE OR DELETE"
+            f" ON {published.TABLE} FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()",
+        ),
+    ),
 )
 
 DOMAINS: tuple[Domain, ...] = (
@@ -74,6 +81,9 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("identity.scim_tokens", scim_credentials.MIGRATIONS),
     Domain("policy.quotas", quotastore.MIGRATIONS),
     Domain("policy.coaching", coach_feed.MIGRATIONS),
+    # the fleet's policy version in force (warden/policy_fleet.py): PostgreSQL only, the
+    # embedded default keeps its policy in its file
+    Domain("policy.published", published.MIGRATIONS, dialects=("postgresql",)),
     Domain("state.notify", _NOTIFY_STEPS, dialects=("postgresql",)),
     # the fleet's central copy of every instance's audit chains (warden/audit/fleet.py)
     Domain("audit.fleet", audit_fleet.MIGRATIONS, dialects=("postgresql",)),

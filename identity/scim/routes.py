@@ -31,6 +31,9 @@ step (issue 17).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import json
 import logging
 import re
@@ -113,12 +116,23 @@ class _ScimApi:
     def __init__(self, service: ScimService, public_url: str | None) -> None:
         self.service = service
         self.public_url = public_url.rstrip("/") if public_url else None
+        # The service runs on one thread of its own: each call reads or writes the state
+        # database (on PostgreSQL a network round trip, up to a second in an outage) and
+        # the event loop may serve proxied flows (proxy.workers: 1); one thread keeps the
+        # calls in the order they came, as the loop did.
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scim")
+
+    async def _call[T](self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, *args))
 
     def entry(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def run(request: web.Request) -> web.Response:
             tenant = request.match_info["tenant"]
             try:
-                caller = self.service.authenticate(tenant, request.headers.get("Authorization"))
+                caller = await self._call(
+                    self.service.authenticate, tenant, request.headers.get("Authorization")
+                )
                 base = self.public_url or f"{request.scheme}://{request.host}"
                 return await handler(request, RequestScope(caller, f"{base}/scim/v2/{tenant}"))
             except ScimError as exc:
@@ -136,14 +150,18 @@ class _ScimApi:
     async def users(self, request: web.Request, scope: RequestScope) -> web.Response:
         if request.method == "GET":
             query = request.query
-            page = self.service.list_users(
-                scope, query.get("filter"), _int(query, "startIndex", 1), _opt_int(query, "count")
+            page = await self._call(
+                self.service.list_users,
+                scope,
+                query.get("filter"),
+                _int(query, "startIndex", 1),
+                _opt_int(query, "count"),
             )
             return _list(
                 page, _params(UserModel, query.get("attributes"), query.get("excludedAttributes"))
             )
         if request.method == "POST":
-            created = self.service.create_user(scope, await _json(request))
+            created = await self._call(self.service.create_user, scope, await _json(request))
             return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
         raise _method_not_allowed(request, "GET or POST")
 
@@ -152,7 +170,9 @@ class _ScimApi:
             raise _method_not_allowed(request, "POST")
         body = await _json(request)
         filter_text, start, count, params = _search(UserModel, body)
-        return _list(self.service.list_users(scope, filter_text, start, count), params)
+        return _list(
+            await self._call(self.service.list_users, scope, filter_text, start, count), params
+        )
 
     async def user(self, request: web.Request, scope: RequestScope) -> web.Response:
         uid = request.match_info["id"]
@@ -160,30 +180,40 @@ class _ScimApi:
         match request.method:
             case "GET":
                 return _resource(
-                    self.service.get_user(scope, uid), Context.RESOURCE_QUERY_RESPONSE, request
+                    await self._call(self.service.get_user, scope, uid),
+                    Context.RESOURCE_QUERY_RESPONSE,
+                    request,
                 )
             case "PUT":
-                replaced = self.service.replace_user(scope, uid, await _json(request), if_match)
+                replaced = await self._call(
+                    self.service.replace_user, scope, uid, await _json(request), if_match
+                )
                 return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
             case "PATCH":
-                patched = self.service.patch_user(scope, uid, await _json(request), if_match)
+                patched = await self._call(
+                    self.service.patch_user, scope, uid, await _json(request), if_match
+                )
                 return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
             case "DELETE":
-                self.service.delete_user(scope, uid, if_match)
+                await self._call(self.service.delete_user, scope, uid, if_match)
                 return web.Response(status=204)
         raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
 
     async def groups(self, request: web.Request, scope: RequestScope) -> web.Response:
         if request.method == "GET":
             query = request.query
-            page = self.service.list_groups(
-                scope, query.get("filter"), _int(query, "startIndex", 1), _opt_int(query, "count")
+            page = await self._call(
+                self.service.list_groups,
+                scope,
+                query.get("filter"),
+                _int(query, "startIndex", 1),
+                _opt_int(query, "count"),
             )
             return _list(
                 page, _params(GroupModel, query.get("attributes"), query.get("excludedAttributes"))
             )
         if request.method == "POST":
-            created = self.service.create_group(scope, await _json(request))
+            created = await self._call(self.service.create_group, scope, await _json(request))
             return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
         raise _method_not_allowed(request, "GET or POST")
 
@@ -192,7 +222,9 @@ class _ScimApi:
             raise _method_not_allowed(request, "POST")
         body = await _json(request)
         filter_text, start, count, params = _search(GroupModel, body)
-        return _list(self.service.list_groups(scope, filter_text, start, count), params)
+        return _list(
+            await self._call(self.service.list_groups, scope, filter_text, start, count), params
+        )
 
     async def group(self, request: web.Request, scope: RequestScope) -> web.Response:
         gid = request.match_info["id"]
@@ -200,16 +232,22 @@ class _ScimApi:
         match request.method:
             case "GET":
                 return _resource(
-                    self.service.get_group(scope, gid), Context.RESOURCE_QUERY_RESPONSE, request
+                    await self._call(self.service.get_group, scope, gid),
+                    Context.RESOURCE_QUERY_RESPONSE,
+                    request,
                 )
             case "PUT":
-                replaced = self.service.replace_group(scope, gid, await _json(request), if_match)
+                replaced = await self._call(
+                    self.service.replace_group, scope, gid, await _json(request), if_match
+                )
                 return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
             case "PATCH":
-                patched = self.service.patch_group(scope, gid, await _json(request), if_match)
+                patched = await self._call(
+                    self.service.patch_group, scope, gid, await _json(request), if_match
+                )
                 return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
             case "DELETE":
-                self.service.delete_group(scope, gid, if_match)
+                await self._call(self.service.delete_group, scope, gid, if_match)
                 return web.Response(status=204)
         raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
 
@@ -244,7 +282,9 @@ class _ScimApi:
             raise _method_not_allowed(request, "POST")
         body = await _json(request)
         filter_text, start, count, params = _search(UserModel | GroupModel, body)
-        return _list(self.service.search_all(scope, filter_text, start, count), params)
+        return _list(
+            await self._call(self.service.search_all, scope, filter_text, start, count), params
+        )
 
     async def unknown(self, request: web.Request, scope: RequestScope) -> web.Response:
         raise ScimError(404, f"no SCIM endpoint at {request.path}")

@@ -29,7 +29,9 @@ from warden.state import POSTGRESQL, MigrationsPending, SchemaTooNew, StateError
 from warden.state.postgres import DSN_ENV, PgConnection, open_pool, qmark_to_format
 from warden.store import DOMAINS, SESSION_TABLES, StateDatabase, migrate_state, open_database
 
-from .test_store import TABLES
+from .test_store import TABLES as SQLITE_TABLES
+
+TABLES = SQLITE_TABLES | {"policy_published"}  # the fleet's policy: PostgreSQL only
 
 #: Tables of domains that exist on PostgreSQL only: the fleet's central audit copy.
 PG_ONLY_TABLES = {"audit_fleet_instances", "audit_fleet_records", "audit_fleet_checkpoints"}
