@@ -78,7 +78,7 @@ _OUTCOMES = {
 
 
 class AuditTrail(Protocol):
-    """Where records go: the gateway's audit trail (``warden/audit_wiring.py``), passed in."""
+    """Where records go: the gateway's audit trail (``warden/gateway/wiring/``), passed in."""
 
     async def record_data(self, data: dict[str, Any]) -> None:
         """Commit the record; raises ``AuditUnavailable`` when it cannot and the tenant

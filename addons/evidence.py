@@ -15,7 +15,7 @@ flow's record, so the chain covers the ciphertext.
 When sealing fails (no investigator keys, store error) the record says so
 (``details.evidence_error``) and the flow goes on: its request has left already, and
 withholding the answer would not bring it back. Start-up refuses a policy that asks for
-evidence for a tenant without keys (warden/evidence_wiring.py).
+evidence for a tenant without keys (warden/gateway/wiring/evidence.py).
 """
 
 from __future__ import annotations

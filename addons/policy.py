@@ -41,7 +41,7 @@ from warden.providers.shapes import Usage as ProviderUsage
 
 class PolicyRuntime(Protocol):
     """The policy in force, quotas and coaching, as the stages use them; the gateway passes
-    its runtime (``warden/policy_wiring.py``) in when it builds the chain."""
+    its runtime (``warden/gateway/wiring/policy.py``) in when it builds the chain."""
 
     holder: PolicyHolder
     quotas: Quotas

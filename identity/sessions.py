@@ -28,7 +28,7 @@ SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs
 DEVICE_TOKEN_PREFIX = "wdc_"  # noqa: S105 - a prefix, not a secret; lets secret scanners and our own DLP recognise a leaked credential
 
 # Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
-# backend's type names (warden/state/dialect.py).
+# backend's type names (warden/gateway/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
@@ -79,7 +79,7 @@ GENERATION = (
     )""",
     "INSERT INTO session_generation VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
-# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# This store's schema, step by step (see warden/gateway/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sessions, device credentials, surrogate bindings, person revocations", SCHEMA),

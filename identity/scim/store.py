@@ -3,7 +3,7 @@
 Every table has ``tenant`` in its key and every statement binds it: there is no query
 here that could return or change another tenant's row. Tables are created idempotently
 on the caller's connection (the state database, 0600, WAL, autocommit; see
-``warden.store``); each write runs in one ``BEGIN IMMEDIATE`` transaction.
+``warden.gateway.state.store``); each write runs in one ``BEGIN IMMEDIATE`` transaction.
 
 A resource is kept as its SCIM JSON (``doc``, without ``id``, ``meta``, ``password``
 and, for users, the read-only ``groups``) beside the columns its lookups need.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
-# backend's type names (warden/state/dialect.py).
+# backend's type names (warden/gateway/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS scim_users (
         seq {rowid},          -- creation order: stable pagination
@@ -79,7 +79,7 @@ SCHEMA = (
         created_at {float} NOT NULL
     )""",
 )
-# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# This store's schema, step by step (see warden/gateway/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SCIM users, groups, members, deprovisioning outbox", SCHEMA),

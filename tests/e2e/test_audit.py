@@ -252,8 +252,8 @@ def test_retention_purges_old_records_and_the_chain_still_verifies(tmp_path: Pat
         load_public_key,
         verify,
     )
-    from warden.audit_config import AuditSettings
-    from warden.audit_wiring import AuditTrail
+    from warden.config.audit import AuditSettings
+    from warden.gateway.wiring.audit import AuditTrail
 
     signer = CheckpointSigner(load_or_create_signing_key(tmp_path))
     log = AuditLog.open(tmp_path / "audit.db")

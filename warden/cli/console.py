@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import httpx
 
-from warden.admin_api import ADMIN_TOKEN_FILE
 from warden.config import Config
+from warden.gateway.admin_api import ADMIN_TOKEN_FILE
 from warden.login import Clock, LoginError, PortalClient, default_label, wait_for_approval
 
 

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from warden.coach_feed import CoachFeed
 from warden.config import ConfigError
+from warden.gateway.wiring.coach_feed import CoachFeed
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -101,7 +101,7 @@ class PolicyRuntime:
 
     def share_acknowledgements(self) -> CoachFeed:
         """Publish (control plane) or take in (workers) coaching acknowledgements through
-        the state database (warden.coach_feed)."""
+        the state database (warden.gateway.wiring.coach_feed)."""
         if self.feed is None:
             if self.state_db is None:
                 raise RuntimeError("coaching acknowledgements need the state database's path")

@@ -37,7 +37,7 @@ from warden.audit.syslog_format import Facility, SyslogFormatter
 from warden.audit.syslog_transport import open_transport
 from warden.audit.writer_client import AuditWriterClient
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
-from warden.audit_config import AuditSettings
+from warden.config.audit import AuditSettings
 from warden.identity.events import WINDOW_S, AnonymousEventThrottle, AuthEvent
 
 logger = logging.getLogger("warden.audit")
