@@ -2,8 +2,8 @@
 
 Two stages share one `EvidenceCapture`. `EvidenceSnapshot` runs before policy and keeps a
 reference to the request body as the client sent it (bytes are immutable, so this costs
-no copy; the redactor later replaces the flow's body, not these bytes), in a side table
-keyed by the flow, never in its metadata. `EvidenceSeal` runs just before the audit
+no copy; the redactor later replaces the flow's body, not these bytes), in the flow's
+side table (``flowstate``), never in its metadata. `EvidenceSeal` runs just before the audit
 stage on ``response``: when the final decision (after a DLP rescan, if any) carries
 ``evidence: capture``, the request and the answer as the client gets it (a block page,
 or the restored answer; a streamed answer is not buffered, so only its request is
@@ -24,7 +24,6 @@ import asyncio
 import datetime
 import logging
 import secrets
-import weakref
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,6 +31,7 @@ from mitmproxy import http
 
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import FlowContext
+from warden.addons.flowstate import state, state_of
 from warden.audit import AuditStoreError, format_ts
 from warden.audit.evidence import CapturedBody, EvidenceEnvelope, EvidenceError
 from warden.audit.evidence_store import HASH_KEY, ID_KEY, TRUNCATED_KEY, EvidenceSealer
@@ -42,21 +42,23 @@ ERROR_KEY: Final = "evidence_error"
 
 
 @dataclass(frozen=True, slots=True)
-class _Body:
+class SentBody:
+    """A message's body as sent, with what it takes to decode it later."""
+
     raw: bytes
     content_type: str | None
     content_encoding: str | None
 
 
-def _body_of(message: http.Message) -> _Body:
-    return _Body(
+def _body_of(message: http.Message) -> SentBody:
+    return SentBody(
         message.raw_content or b"",
         message.headers.get("content-type"),
         message.headers.get("content-encoding"),
     )
 
 
-def _captured(body: _Body, cap: int) -> CapturedBody:
+def _captured(body: SentBody, cap: int) -> CapturedBody:
     """Decoded and capped (in the worker thread); a body that decodes to more than the
     cap, or not at all, is kept as sent (still coded), capped, with its coding named."""
     try:
@@ -71,32 +73,30 @@ def _captured(body: _Body, cap: int) -> CapturedBody:
 
 
 class EvidenceCapture:
-    """The side tables of the two stages and the sealing of one flow."""
+    """The sealing of one flow, for the two stages (what they keep is in ``flowstate``)."""
 
     def __init__(self, sealer: EvidenceSealer) -> None:
         self.sealer = sealer
-        self._requests: weakref.WeakKeyDictionary[http.HTTPFlow, _Body] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._details: weakref.WeakKeyDictionary[http.HTTPFlow, dict[str, str | int | bool]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def details_of(self, flow: http.HTTPFlow) -> dict[str, str | int | bool]:
         """What the flow's record says about its evidence (nothing when none was asked)."""
-        return self._details.get(flow, {})
+        kept = state_of(flow)
+        return (kept.evidence if kept is not None else None) or {}
 
     def snapshot(self, flow: http.HTTPFlow) -> None:
-        self._requests[flow] = _body_of(flow.request)
+        state(flow).evidence_request = _body_of(flow.request)
 
     async def seal(self, flow: http.HTTPFlow) -> None:
-        request = self._requests.pop(flow, None)  # let go of the bytes in every case
+        kept = state_of(flow)
+        request = kept.evidence_request if kept is not None else None
+        if kept is not None:
+            kept.evidence_request = None  # let go of the bytes in every case
         ctx = FlowContext.of(flow)
         if ctx.decision is None or not ctx.decision.evidence or ctx.principal is None:
             return
         if request is None:  # no snapshot (answered before the body was read): as it is now
             request = _body_of(flow.request)
-        answer: _Body | None = None
+        answer: SentBody | None = None
         note: str | None = None
         if flow.response is None:
             note = "none"
@@ -129,12 +129,12 @@ class EvidenceCapture:
             digest, truncated = await asyncio.to_thread(work)
         except (EvidenceError, AuditStoreError) as exc:
             logger.error("evidence of a flow of tenant %s was not captured: %s", tenant, exc)
-            self._details[flow] = {ERROR_KEY: str(exc)[:300]}
+            state(flow).evidence = {ERROR_KEY: str(exc)[:300]}
             return
         details: dict[str, str | int | bool] = {ID_KEY: evidence_id, HASH_KEY: digest}
         if truncated:
             details[TRUNCATED_KEY] = True
-        self._details[flow] = details
+        state(flow).evidence = details
 
 
 class EvidenceSnapshot:

@@ -4,7 +4,8 @@ The flow's context (``flowcontext``) is plain data in the flow's metadata, which
 saves and shows. What must never go there lives here, beside the flow, for as long as
 the flow lives (a weak reference: nothing to clean up): the parsed request with its
 prompt text, the redacted prompt kept for the audit record, the pseudonym vault that
-restores the answer, and a WebSocket's admitted protocol and live session.
+restores the answer, a WebSocket's admitted protocol and live session, the uploaded
+files' facts for the record, and the request body held for sealed evidence.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from warden.addons.evidence import SentBody
     from warden.addons.websocket import Session
     from warden.dlp import PseudonymVault
     from warden.providers import ParsedRequest
@@ -22,7 +24,17 @@ if TYPE_CHECKING:
 class FlowState:
     """A flow's in-memory state; every field starts as None."""
 
-    __slots__ = ("__weakref__", "admitted_socket", "parsed", "prompt", "socket", "vault")
+    __slots__ = (
+        "__weakref__",
+        "admitted_socket",
+        "evidence",
+        "evidence_request",
+        "files",
+        "parsed",
+        "prompt",
+        "socket",
+        "vault",
+    )
 
     def __init__(self) -> None:
         #: What the provider adapter parsed (scope), prompt text included.
@@ -35,6 +47,12 @@ class FlowState:
         self.admitted_socket: tuple[SocketProtocol | None, str | None] | None = None
         #: The live WebSocket session, from its start to its end.
         self.socket: Session | None = None
+        #: The audit record's ``files`` of an upload (uploads), facts only, never content.
+        self.files: tuple[dict[str, Any], ...] | None = None
+        #: The request body as the client sent it, until it is sealed (evidence).
+        self.evidence_request: SentBody | None = None
+        #: What the flow's record says of its sealed evidence (id and hash, or the error).
+        self.evidence: dict[str, str | int | bool] | None = None
 
 
 _states: weakref.WeakKeyDictionary[Any, FlowState] = weakref.WeakKeyDictionary()
