@@ -15,6 +15,9 @@ answer's record carries the (redacted) prompt where the tenant's policy keeps it
 Flows answered before they leave (refused host, sign-in challenge, policy or DLP block)
 get one record, as do failed flows. A tenant that chose ``fail_open`` keeps one record
 per flow, written after the answer, and the flow goes on when it cannot be written.
+
+Over 400 lines: the record's phases (request, answer, stream start and end, WebSocket)
+share one flow's bookkeeping.
 """
 
 from __future__ import annotations
