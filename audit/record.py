@@ -55,7 +55,7 @@ MAX_PROMPT_CHARS: Final = 262_144
 MAX_GROUPS: Final = 128
 MAX_FINDINGS: Final = 256
 # Longest text per field, in characters: the schema's checks below and the flow record
-# builder (addons/audit.py), which fits what a client, an upstream or an IdP chose, share them.
+# builder (audit/flowrecord.py), which fits what a client, an upstream or an IdP chose, share them.
 MAX_ISSUER: Final = 512
 MAX_SUBJECT: Final = 256
 MAX_EMAIL: Final = 320  # RFC 5321's path limit
