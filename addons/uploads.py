@@ -25,7 +25,7 @@ from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
 from warden.addons.flowstate import state, state_of
-from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
+from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.audit.fields import fit_text
 from warden.files import INSPECTED_KINDS, TEXT_KINDS, ExtractLimits, FileFacts, file_facts
 from warden.policy import PAGE_HEADERS, PolicyDecision, block_page, block_response, decide
@@ -266,7 +266,7 @@ class UploadInspector:
         else:
             error = block_response(dest.provider, decision, self.company, self.contact)
             flow.response = http.Response.make(error.status, error.body, dict(error.headers))
-        ctx.replace(decision=as_context(decision), outcome="blocked").save(flow)
+        ctx.replace(decision=decision, outcome="blocked").save(flow)
 
 
 async def _facts(item: UploadedFile) -> FileFacts:
