@@ -2,98 +2,62 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import pytest
 
-from warden.audit.flowrecord import (
-    decision_part,
-    destination_part,
-    findings_part,
-    flow_outcome,
-    flow_record_data,
-    principal_part,
-    request_part,
-    status_and_details,
-    timing_part,
-    usage_part,
-)
+from warden.addons.flowcontext import Destination, EntityCount, Principal, Usage
+from warden.audit import flowrecord as fr
 from warden.audit.record import MAX_FINDINGS, MAX_GROUPS, MAX_MODEL, AuditRecord
+from warden.policy.engine import PolicyDecision
 
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str = "acme"
-    issuer: str = "https://idp.example"
-    subject: str = "alice"
-    auth_method: str = "session"
-    email: str | None = "alice@example.com"
-    department: str | None = None
-    groups: tuple[str, ...] = ()
-    session_id: str | None = "0123456789abcdef-the-rest-is-a-hash"
-
-
-@dataclass(frozen=True)
-class Destination:
-    service_id: str = "openai"
-    provider: str = "openai"
-    kind: str = "api"
-    host: str = "api.openai.com"
-    api: str | None = "chat"
-    model: str | None = "gpt-4o-mini"
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str = "allow"
-    rule_id: str = "default"
-    policy_version: str = "v1"
-    reason: str = "allowed by default"
-
-
-@dataclass(frozen=True)
-class Finding:
-    entity_type: str = "EMAIL_ADDRESS"
-    count: int = 1
-    segment: str = "messages[0]"
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int | None = 10
-    output_tokens: int | None = 2**70  # an upstream's figure beyond what a SIEM's doubles hold
-    estimated: bool = False
+# The facts are the flow context's own classes: the Protocols of audit.flowrecord must fit them.
+ALICE = Principal(
+    "acme",
+    "https://idp.example",
+    "alice",
+    "session",
+    "alice@example.com",
+    session_id="0123456789abcdef-the-rest-is-a-hash",
+)
+OPENAI = Destination("openai", "openai", "api", "api.openai.com", "chat", "gpt-4o-mini")
+EMAIL = EntityCount("EMAIL_ADDRESS", 1, "messages[0]")
+DECISION = PolicyDecision("allow", "default", "v1", "allowed by default")
+# an upstream's figure beyond what a SIEM's doubles hold
+USAGE = Usage(10, 2**70)
 
 
 def record(
     principal: Principal | None = None,
     destination: Destination | None = None,
-    findings: tuple[Finding, ...] = (),
+    findings: tuple[EntityCount, ...] = (),
     status: int | None = 200,
     outcome: str | None = None,
     path: str = "/v1/chat/completions",
     prompt: str | None = None,
 ) -> dict[str, object]:
-    code, details = status_and_details(status, {"phase": "request"})
-    found = findings_part(findings)
-    return flow_record_data(
+    code, details = fr.status_and_details(status, {"phase": "request"})
+    found = fr.findings_part(findings)
+    return fr.flow_record_data(
         tenant=principal.tenant if principal else None,
-        outcome=flow_outcome(outcome, findings=bool(found), files=False),
+        outcome=fr.flow_outcome(outcome, findings=bool(found), files=False),
         status=code,
-        principal=principal_part(principal, "192.0.2.7"),
-        destination=destination_part(destination, "api.openai.com"),
-        decision=decision_part(Decision()),
+        principal=fr.principal_part(principal, "192.0.2.7"),
+        destination=fr.destination_part(destination, "api.openai.com"),
+        decision=fr.decision_part(DECISION),
         findings=found,
-        usage=usage_part(Usage()),
-        timing=timing_part(1_700_000_000.0, 1_700_000_000.1, 1_700_000_000.5, None, upstream=True),
+        usage=fr.usage_part(USAGE),
+        timing=fr.timing_part(
+            1_700_000_000.0, 1_700_000_000.1, 1_700_000_000.5, None, upstream=True
+        ),
         details=details,
-        request=request_part("POST", path, websocket=False, client="curl", conversation=None),
+        request=fr.request_part("POST", path, websocket=False, client="curl", conversation=None),
         prompt=prompt,
     )
 
 
 def test_a_plain_flow_is_accepted_by_the_writers_check() -> None:
-    data = record(Principal(), Destination())
+    data = record(ALICE, OPENAI)
     checked = AuditRecord.from_dict(data)
     assert checked.tenant == "acme" and checked.outcome == "allowed"
     assert data["principal"]["session_id"] == "0123456789abcdef"  # type: ignore[index]
@@ -106,11 +70,12 @@ def test_without_a_principal_the_flow_is_the_system_tenants() -> None:
 
 
 def test_hostile_sizes_are_fitted_so_the_flow_stays_recordable() -> None:
-    huge = Principal(groups=tuple(f"g{n}" * 200 for n in range(MAX_GROUPS + 50)), email="x" * 5000)
+    groups = tuple(f"g{n}" * 200 for n in range(MAX_GROUPS + 50))
+    huge = dataclasses.replace(ALICE, groups=groups, email="x" * 5000)
     data = record(
         huge,
-        Destination(model="m" * 10_000),
-        findings=(Finding(segment="s" * 9000),) * (MAX_FINDINGS + 10),
+        dataclasses.replace(OPENAI, model="m" * 10_000),
+        findings=(dataclasses.replace(EMAIL, segment="s" * 9000),) * (MAX_FINDINGS + 10),
         path="/v1/" + "a" * 10_000 + "?key=secret",
         prompt="p" * 10_000_000,
     )
@@ -122,9 +87,9 @@ def test_hostile_sizes_are_fitted_so_the_flow_stays_recordable() -> None:
 
 
 def test_a_status_that_is_not_an_http_one_goes_to_the_details() -> None:
-    status, details = status_and_details(999, None)
+    status, details = fr.status_and_details(999, None)
     assert status is None and details == {"upstream_status": 999}
-    assert status_and_details(404, None) == (404, {})
+    assert fr.status_and_details(404, None) == (404, {})
 
 
 @pytest.mark.parametrize(
@@ -138,4 +103,4 @@ def test_a_status_that_is_not_an_http_one_goes_to_the_details() -> None:
     ],
 )
 def test_the_outcome(chosen: str | None, findings: bool, files: bool, expected: str) -> None:
-    assert flow_outcome(chosen, findings=findings, files=files) == expected
+    assert fr.flow_outcome(chosen, findings=findings, files=files) == expected
