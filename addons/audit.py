@@ -20,7 +20,6 @@ per flow, written after the answer, and the flow goes on when it cannot be writt
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
@@ -28,6 +27,7 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.flowcontext import FlowContext
+from warden.addons.flowstate import state, state_of
 from warden.addons.identify import REFUSED_NOTE, client_address
 from warden.addons.prompts import redacted_prompt
 from warden.addons.scope import parsed_request
@@ -163,17 +163,14 @@ class Audit:
         self.trail = trail
         # What a flow's record says of its sealed evidence (addons/evidence.py).
         self.evidence_of = evidence_of
-        # The id of a flow's first record (its request record, else a stream's start
-        # record): its later records name it in details.flow_record.
-        self._first: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
-        # Flows whose streamed answer's start record is committed.
-        self._streaming: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
-        # The record of each WebSocket upgrade (101): its messages' records name it.
-        self._sessions: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+        # What the stage keeps of a flow between its hooks (the first record's id, whether
+        # a stream's start record is committed, a WebSocket's session record) is in the
+        # flow's side table (flowstate).
 
     def session_record(self, flow: http.HTTPFlow) -> str | None:
         """The record id of ``flow``'s WebSocket upgrade, once written."""
-        return self._sessions.get(flow)
+        kept = state_of(flow)
+        return kept.session_record if kept is not None else None
 
     async def record(
         self,
@@ -225,10 +222,11 @@ class Audit:
                 {"Retry-After": "30"},
             )
             return
-        self._first[flow] = record_id
+        state(flow).first_record = record_id
 
     def _joined(self, flow: http.HTTPFlow, phase: str | None = None) -> dict[str, str | int | bool]:
-        first = self._first.get(flow)
+        kept = state_of(flow)
+        first = kept.first_record if kept is not None else None
         details: dict[str, str | int | bool] = {} if phase is None else {"phase": phase}
         if first is not None:
             details["flow_record"] = first
@@ -244,29 +242,33 @@ class Audit:
         details = self._joined(flow, "stream_start")
         record_id = await self._write(flow, details=details, fail_closed=True)
         if record_id is not None:
-            self._first.setdefault(flow, record_id)
-            self._streaming.add(flow)
+            kept = state(flow)
+            if kept.first_record is None:
+                kept.first_record = record_id
+            kept.streaming = True
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
         if ctx.destination is None and ctx.outcome is None:
             return  # not an LLM flow: nothing to record
-        if flow in self._streaming:
-            self._streaming.discard(flow)
+        kept = state_of(flow)
+        if kept is not None and kept.streaming:
+            kept.streaming = False
             details = self._joined(flow, "stream_end")
-            self._first.pop(flow, None)
+            kept.first_record = None
             await self._write(flow, details=details, fail_closed=False)
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
         details = self._joined(flow)
-        self._first.pop(flow, None)
+        if kept is not None:
+            kept.first_record = None
         if flow.response is not None and flow.response.status_code == 101:
             # a WebSocket's upgrade: the session's record, which its messages' records name
             details.update({"transport": "websocket", "phase": "opened"})
             record_id = await self._write(flow, details=details, fail_closed=True)
             if record_id is not None:
-                self._sessions[flow] = record_id
+                state(flow).session_record = record_id
             return
         await self._write(flow, details=details or None, fail_closed=True)
 
@@ -275,9 +277,10 @@ class Audit:
         if ctx.destination is None:
             return
         aborted = flow.error is not None and "client disconnected" in flow.error.msg.lower()
-        self._streaming.discard(flow)
         details = self._joined(flow)
-        self._first.pop(flow, None)
+        kept = state_of(flow)
+        if kept is not None:
+            kept.streaming, kept.first_record = False, None
         details["error"] = (flow.error.msg if flow.error else "")[:200]
         outcome = "client_abort" if aborted else "upstream_error"
         await self._write(flow, outcome, details, fail_closed=False)

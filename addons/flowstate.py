@@ -5,7 +5,8 @@ saves and shows. What must never go there lives here, beside the flow, for as lo
 the flow lives (a weak reference: nothing to clean up): the parsed request with its
 prompt text, the redacted prompt kept for the audit record, the pseudonym vault that
 restores the answer, a WebSocket's admitted protocol and live session, the uploaded
-files' facts for the record, and the request body held for sealed evidence.
+files' facts for the record, the request body held for sealed evidence, and the audit
+stage's record ids that join a flow's later records to its first.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class FlowState:
-    """A flow's in-memory state; every field starts as None."""
+    """A flow's in-memory state; every field starts empty (None, or False)."""
 
     __slots__ = (
         "__weakref__",
@@ -30,9 +31,12 @@ class FlowState:
         "evidence",
         "evidence_request",
         "files",
+        "first_record",
         "parsed",
         "prompt",
+        "session_record",
         "socket",
+        "streaming",
         "vault",
     )
 
@@ -53,6 +57,13 @@ class FlowState:
         self.evidence_request: SentBody | None = None
         #: What the flow's record says of its sealed evidence (id and hash, or the error).
         self.evidence: dict[str, str | int | bool] | None = None
+        #: The id of the flow's first record (its request record, else a stream's start
+        #: record): its later records name it in ``details.flow_record`` (audit).
+        self.first_record: str | None = None
+        #: The start record of the flow's streamed answer is committed (audit).
+        self.streaming: bool = False
+        #: The record of a WebSocket upgrade (101): its messages' records name it (audit).
+        self.session_record: str | None = None
 
 
 _states: weakref.WeakKeyDictionary[Any, FlowState] = weakref.WeakKeyDictionary()
