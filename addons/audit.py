@@ -19,9 +19,7 @@ per flow, written after the answer, and the flow goes on when it cannot be writt
 
 from __future__ import annotations
 
-import datetime
 import logging
-import weakref
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
@@ -29,56 +27,35 @@ from mitmproxy import http
 
 from warden.addons.answers import answer_error
 from warden.addons.flowcontext import FlowContext
+from warden.addons.flowstate import state, state_of
 from warden.addons.identify import REFUSED_NOTE, client_address
 from warden.addons.prompts import redacted_prompt
 from warden.addons.scope import parsed_request
 from warden.addons.uploads import uploaded_files
-from warden.audit import AuditUnavailable, format_ts
-from warden.audit.fields import MAX_DETAIL_VALUE_LEN, MAX_SAFE_INT, fit_details, fit_text
-from warden.audit.record import (
-    MAX_CLIENT_CHARS,
-    MAX_CONVERSATION_CHARS,
-    MAX_DEPARTMENT,
-    MAX_EMAIL,
-    MAX_FINDINGS,
-    MAX_GROUP,
-    MAX_GROUPS,
-    MAX_HOST,
-    MAX_METHOD_CHARS,
-    MAX_MODEL,
-    MAX_NAME,
-    MAX_PATH_CHARS,
-    MAX_POLICY_VERSION,
-    MAX_PROMPT_CHARS,
-    MAX_REASON,
-    MAX_REQUEST_ID,
-    MAX_RULE_ID,
-    MAX_SEGMENT,
-    SCHEMA_VERSION,
-    SYSTEM_TENANT,
-    new_record_id,
+from warden.audit import AuditUnavailable
+from warden.audit.fields import MAX_DETAIL_VALUE_LEN, fit_text
+from warden.audit.flowrecord import (
+    decision_part,
+    destination_part,
+    findings_part,
+    flow_outcome,
+    flow_record_data,
+    principal_part,
+    status_and_details,
+    timing_part,
+    usage_part,
 )
+from warden.audit.flowrecord import request_part as request_data
+from warden.audit.record import MAX_REQUEST_ID, SYSTEM_TENANT
 from warden.providers.clients import client_family
 from warden.providers.sidecalls import side_call_of
 from warden.providers.webapps import CHATGPT_API, file_references
 
 logger = logging.getLogger("warden.audit")
 
-_OUTCOMES = {
-    "refused_host",
-    "unauthenticated",
-    "blocked",
-    "coached",
-    "over_quota",
-    "redacted",
-    "dlp_error",
-    "policy_error",
-    "gateway_error",
-}
-
 
 class AuditTrail(Protocol):
-    """Where records go: the gateway's audit trail (``warden/audit_wiring.py``), passed in."""
+    """Where records go: the gateway's audit trail (``warden/gateway/wiring/``), passed in."""
 
     async def record_data(self, data: dict[str, Any]) -> None:
         """Commit the record; raises ``AuditUnavailable`` when it cannot and the tenant
@@ -86,10 +63,6 @@ class AuditTrail(Protocol):
 
     def fails_closed(self, tenant: str) -> bool:
         """True when a flow of ``tenant`` must not go on without its record."""
-
-
-def _ms(seconds: float | None) -> int | None:
-    return None if seconds is None else max(0, round(seconds * 1000))
 
 
 def flow_record(
@@ -101,106 +74,20 @@ def flow_record(
     *,
     with_prompt: bool = True,
 ) -> dict[str, Any]:
-    """The audit record of a flow as plain data, in `AuditRecord.to_dict`'s shape.
+    """The audit record of a flow as plain data (built by ``audit.flowrecord``).
 
     ``ctx`` stands in for the flow's own context where one flow carries several exchanges
     (a WebSocket's messages and turns: addons/websocket.py); ``prompt`` is then that
     exchange's redacted prompt, instead of the flow's.
-
-    Built as data, not as an `AuditRecord`: the audit writer process checks every field
-    (`AuditRecord.from_dict`) before it commits, so the event loop does not check them a
-    second time. What a client, an upstream or an IdP chose (model name, host, request id,
-    error text, profile claims, the prompt) is fitted to the schema's limits here first
-    (`fit_text`): such a value must not make its own flow unrecordable. A record that
-    still fails the writer's check fails its flow closed, as any unwritable record does.
     """
     exchange = ctx is not None  # one exchange of a flow that carries several
     if ctx is None:
         ctx = FlowContext.of(flow)
     p, d = ctx.principal, ctx.destination
     req, resp = flow.request, flow.response
-    principal: dict[str, Any] = {
-        "issuer": p.issuer if p else None,
-        "subject": p.subject if p else None,
-        "email": fit_text(p.email, max_len=MAX_EMAIL) if p else None,
-        "department": fit_text(p.department, max_len=MAX_DEPARTMENT) if p else None,
-        "groups": [fit_text(g, max_len=MAX_GROUP) or "-" for g in p.groups[:MAX_GROUPS]]
-        if p
-        else [],
-        "auth_method": p.auth_method if p else None,
-        # a prefix names the session; the hash is not shown
-        "session_id": p.session_id[:16] if p and p.session_id else None,
-        "client_addr": client_address(flow) or None,
-    }
-    destination: dict[str, Any] = (
-        {
-            "provider": d.provider,
-            "service": d.service_id,
-            "host": d.host,
-            "api_kind": "webapp" if d.kind == "webapp" else "api",
-            "api": d.api,
-            "model": fit_text(d.model, max_len=MAX_MODEL),
-        }
-        if d
-        else {
-            "provider": "-",
-            "service": "-",
-            "host": fit_text(req.host, max_len=MAX_HOST) or "-",
-            "api_kind": "api",
-            "api": None,
-            "model": None,
-        }
-    )
-    decision = (
-        {
-            "action": ctx.decision.action,
-            "rule_id": fit_text(ctx.decision.rule_id, max_len=MAX_RULE_ID) or "-",
-            "policy_version": fit_text(ctx.decision.policy_version, max_len=MAX_POLICY_VERSION)
-            or "-",
-            "reason": fit_text(ctx.decision.reason, max_len=MAX_REASON, multiline=True),
-        }
-        if ctx.decision
-        else None
-    )
-    findings = [
-        {
-            "entity_type": fit_text(e.entity_type, max_len=MAX_NAME) or "-",
-            "count": e.count,
-            "segment": fit_text(e.segment, max_len=MAX_SEGMENT) or "-",
-        }
-        for e in (ctx.redaction.entities[:MAX_FINDINGS] if ctx.redaction else ())
-    ]
-    usage = (
-        {
-            "tokens_in": _count(ctx.usage.input_tokens),
-            "tokens_out": _count(ctx.usage.output_tokens),
-            "estimated": ctx.usage.estimated,
-        }
-        if ctx.usage
-        else None
-    )
-    upstream = resp is not None and ctx.outcome is None and req.timestamp_end is not None
-    timing = {
-        "started_at": format_ts(datetime.datetime.fromtimestamp(req.timestamp_start, datetime.UTC)),
-        "upstream_latency_ms": _ms(resp.timestamp_start - req.timestamp_end)
-        if upstream and resp and req.timestamp_end
-        else None,
-        "ttfb_ms": _ms(resp.timestamp_start - req.timestamp_start) if resp else None,
-        "total_ms": _ms(resp.timestamp_end - req.timestamp_start)
-        if resp and resp.timestamp_end
-        else None,
-    }
+    findings = findings_part(ctx.redaction.entities if ctx.redaction else ())
     files = uploaded_files(flow) if not exchange else None
-    # Files are never rewritten: findings in an upload that went on were recorded, not
-    # redacted.
-    chosen = outcome or ctx.outcome or ("redacted" if findings and not files else "allowed")
-    if chosen not in _OUTCOMES | {"allowed", "upstream_error", "client_abort", "audit_error"}:
-        chosen = "allowed"
-    fitted = fit_details(details or {})
-    status = resp.status_code if resp is not None else None
-    if status is not None and not 100 <= status <= 599:
-        fitted["upstream_status"] = status  # the schema's status is an HTTP one
-        status = None
+    status, fitted = status_and_details(resp.status_code if resp is not None else None, details)
     if resp is not None and d is not None and ctx.outcome is None:
         # The provider's own request id lets the SIEM join our record with the provider's logs.
         rid = fit_text(_upstream_request_id(resp.headers), max_len=MAX_REQUEST_ID)
@@ -215,50 +102,40 @@ def flow_record(
         refs = file_references(parsed.segments)  # uploads a ChatGPT message points at
         if refs:
             fitted["file_refs"] = fit_text(" ".join(refs), max_len=MAX_DETAIL_VALUE_LEN) or "-"
-    data: dict[str, Any] = {
-        "v": SCHEMA_VERSION,
-        "record_id": new_record_id(),
-        "ts": format_ts(datetime.datetime.now(datetime.UTC)),
-        "kind": "flow",
-        "tenant": p.tenant if p else SYSTEM_TENANT,
-        "outcome": chosen,
-        "status": status,
-        "event": None,
-        "principal": principal,
-        "destination": destination,
-        "decision": decision,
-        "findings": findings,
-        "usage": usage,
-        "timing": timing,
-        "details": fitted,
-        "request": request_part(flow, d.conversation if d else None),
-    }
-    if files:
-        data["files"] = list(files)
-    if not with_prompt:
-        return data
-    kept = prompt if exchange else redacted_prompt(flow)
-    fitted_prompt = fit_text(kept, max_len=MAX_PROMPT_CHARS, multiline=True)
-    if fitted_prompt is not None:
-        data["prompt"] = fitted_prompt
-    return data
+    kept = None if not with_prompt else prompt if exchange else redacted_prompt(flow)
+    return flow_record_data(
+        tenant=p.tenant if p else None,
+        outcome=flow_outcome(outcome or ctx.outcome, findings=bool(findings), files=bool(files)),
+        status=status,
+        principal=principal_part(p, client_address(flow)),
+        destination=destination_part(d, req.host),
+        decision=decision_part(ctx.decision),
+        findings=findings,
+        usage=usage_part(ctx.usage),
+        timing=timing_part(
+            req.timestamp_start,
+            req.timestamp_end,
+            resp.timestamp_start if resp is not None else None,
+            resp.timestamp_end if resp is not None else None,
+            upstream=resp is not None and ctx.outcome is None and req.timestamp_end is not None,
+        ),
+        details=fitted,
+        request=request_part(flow, d.conversation if d else None),
+        files=files,
+        prompt=kept,
+    )
 
 
 def request_part(flow: http.HTTPFlow, conversation: str | None) -> dict[str, Any]:
-    """The record's ``request``: method, path without its query, transport, client
-    software and conversation id (all client-controlled, so fitted to the schema)."""
-    req = flow.request
-    path = req.path.split("?", 1)[0].split("#", 1)[0]
+    """The record's ``request`` of a flow (``audit.flowrecord.request_part``)."""
     websocket = flow.websocket is not None or (
         flow.response is not None and flow.response.status_code == 101
     )
-    return {
-        "method": fit_text(req.method, max_len=MAX_METHOD_CHARS) or "-",
-        "path": fit_text(path, max_len=MAX_PATH_CHARS) or "-",
-        "transport": "websocket" if websocket else "http",
-        "client": fit_text(client_family(req.headers.get("user-agent")), max_len=MAX_CLIENT_CHARS),
-        "conversation": fit_text(conversation, max_len=MAX_CONVERSATION_CHARS),
-    }
+    req = flow.request
+    client = client_family(req.headers.get("user-agent"))
+    return request_data(
+        req.method, req.path, websocket=websocket, client=client, conversation=conversation
+    )
 
 
 #: ``details`` of the record committed before a request leaves.
@@ -277,11 +154,6 @@ def _upstream_request_id(headers: http.Headers) -> str | None:
     return found
 
 
-def _count(tokens: int | None) -> int | None:
-    # An upstream's usage figure, kept within what the record (and a SIEM's doubles) hold.
-    return None if tokens is None else min(tokens, MAX_SAFE_INT)
-
-
 class Audit:
     def __init__(
         self,
@@ -291,17 +163,14 @@ class Audit:
         self.trail = trail
         # What a flow's record says of its sealed evidence (addons/evidence.py).
         self.evidence_of = evidence_of
-        # The id of a flow's first record (its request record, else a stream's start
-        # record): its later records name it in details.flow_record.
-        self._first: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
-        # Flows whose streamed answer's start record is committed.
-        self._streaming: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
-        # The record of each WebSocket upgrade (101): its messages' records name it.
-        self._sessions: weakref.WeakKeyDictionary[http.HTTPFlow, str] = weakref.WeakKeyDictionary()
+        # What the stage keeps of a flow between its hooks (the first record's id, whether
+        # a stream's start record is committed, a WebSocket's session record) is in the
+        # flow's side table (flowstate).
 
     def session_record(self, flow: http.HTTPFlow) -> str | None:
         """The record id of ``flow``'s WebSocket upgrade, once written."""
-        return self._sessions.get(flow)
+        kept = state_of(flow)
+        return kept.session_record if kept is not None else None
 
     async def record(
         self,
@@ -353,10 +222,11 @@ class Audit:
                 {"Retry-After": "30"},
             )
             return
-        self._first[flow] = record_id
+        state(flow).first_record = record_id
 
     def _joined(self, flow: http.HTTPFlow, phase: str | None = None) -> dict[str, str | int | bool]:
-        first = self._first.get(flow)
+        kept = state_of(flow)
+        first = kept.first_record if kept is not None else None
         details: dict[str, str | int | bool] = {} if phase is None else {"phase": phase}
         if first is not None:
             details["flow_record"] = first
@@ -372,29 +242,33 @@ class Audit:
         details = self._joined(flow, "stream_start")
         record_id = await self._write(flow, details=details, fail_closed=True)
         if record_id is not None:
-            self._first.setdefault(flow, record_id)
-            self._streaming.add(flow)
+            kept = state(flow)
+            if kept.first_record is None:
+                kept.first_record = record_id
+            kept.streaming = True
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ctx = FlowContext.of(flow)
         if ctx.destination is None and ctx.outcome is None:
             return  # not an LLM flow: nothing to record
-        if flow in self._streaming:
-            self._streaming.discard(flow)
+        kept = state_of(flow)
+        if kept is not None and kept.streaming:
+            kept.streaming = False
             details = self._joined(flow, "stream_end")
-            self._first.pop(flow, None)
+            kept.first_record = None
             await self._write(flow, details=details, fail_closed=False)
             return
         if flow.response is not None and flow.response.stream:
             return  # the stream's first record could not be written; the flow was refused
         details = self._joined(flow)
-        self._first.pop(flow, None)
+        if kept is not None:
+            kept.first_record = None
         if flow.response is not None and flow.response.status_code == 101:
             # a WebSocket's upgrade: the session's record, which its messages' records name
             details.update({"transport": "websocket", "phase": "opened"})
             record_id = await self._write(flow, details=details, fail_closed=True)
             if record_id is not None:
-                self._sessions[flow] = record_id
+                state(flow).session_record = record_id
             return
         await self._write(flow, details=details or None, fail_closed=True)
 
@@ -403,9 +277,10 @@ class Audit:
         if ctx.destination is None:
             return
         aborted = flow.error is not None and "client disconnected" in flow.error.msg.lower()
-        self._streaming.discard(flow)
         details = self._joined(flow)
-        self._first.pop(flow, None)
+        kept = state_of(flow)
+        if kept is not None:
+            kept.streaming, kept.first_record = False, None
         details["error"] = (flow.error.msg if flow.error else "")[:200]
         outcome = "client_abort" if aborted else "upstream_error"
         await self._write(flow, outcome, details, fail_closed=False)

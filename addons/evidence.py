@@ -2,8 +2,8 @@
 
 Two stages share one `EvidenceCapture`. `EvidenceSnapshot` runs before policy and keeps a
 reference to the request body as the client sent it (bytes are immutable, so this costs
-no copy; the redactor later replaces the flow's body, not these bytes), in a side table
-keyed by the flow, never in its metadata. `EvidenceSeal` runs just before the audit
+no copy; the redactor later replaces the flow's body, not these bytes), in the flow's
+side table (``flowstate``), never in its metadata. `EvidenceSeal` runs just before the audit
 stage on ``response``: when the final decision (after a DLP rescan, if any) carries
 ``evidence: capture``, the request and the answer as the client gets it (a block page,
 or the restored answer) are decoded, capped, encrypted to the tenant's investigators and
@@ -24,7 +24,7 @@ and the hash goes into the flow's error record: nothing captured is dropped sile
 When sealing fails (no investigator keys, store error) the record says so
 (``details.evidence_error``) and the flow goes on: its request has left already, and
 withholding the answer would not bring it back. Start-up refuses a policy that asks for
-evidence for a tenant without keys (warden/evidence_wiring.py).
+evidence for a tenant without keys (warden/gateway/wiring/evidence.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import asyncio
 import datetime
 import logging
 import secrets
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -42,6 +41,7 @@ from mitmproxy import http
 
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import FlowContext
+from warden.addons.flowstate import state, state_of
 from warden.addons.response import add_stream_reader
 from warden.audit import AuditStoreError, format_ts
 from warden.audit.evidence import BodyRecorder, CapturedBody, EvidenceEnvelope, EvidenceError
@@ -53,21 +53,23 @@ ERROR_KEY: Final = "evidence_error"
 
 
 @dataclass(frozen=True, slots=True)
-class _Body:
+class SentBody:
+    """A message's body as sent, with what it takes to decode it later."""
+
     raw: bytes
     content_type: str | None
     content_encoding: str | None
 
 
-def _body_of(message: http.Message) -> _Body:
-    return _Body(
+def _body_of(message: http.Message) -> SentBody:
+    return SentBody(
         message.raw_content or b"",
         message.headers.get("content-type"),
         message.headers.get("content-encoding"),
     )
 
 
-def _captured(body: _Body, cap: int) -> CapturedBody:
+def _captured(body: SentBody, cap: int) -> CapturedBody:
     """Decoded and capped (in the worker thread); a body that decodes to more than the
     cap, or not at all, is kept as sent (still coded), capped, with its coding named."""
     try:
@@ -82,7 +84,7 @@ def _captured(body: _Body, cap: int) -> CapturedBody:
 
 
 @dataclass(slots=True)
-class _Stream:
+class StreamCapture:
     """A streamed answer being assembled for sealing."""
 
     recorder: BodyRecorder
@@ -98,11 +100,11 @@ class _Stream:
         if self.recorder.truncated:
             return self.recorder.body(self.content_type, self.content_encoding)
         whole = self.recorder.body().data
-        return _captured(_Body(whole, self.content_type, self.content_encoding), cap)
+        return _captured(SentBody(whole, self.content_type, self.content_encoding), cap)
 
 
-def _answer(answer: _Body | _Stream | None, cap: int) -> CapturedBody | None:
-    if isinstance(answer, _Stream):
+def _answer(answer: SentBody | StreamCapture | None, cap: int) -> CapturedBody | None:
+    if isinstance(answer, StreamCapture):
         return answer.captured(cap)
     return None if answer is None else _captured(answer, cap)
 
@@ -144,26 +146,18 @@ def cut_note(flow: http.HTTPFlow) -> str:
 
 
 class EvidenceCapture:
-    """The side tables of the two stages and the sealing of one flow."""
+    """The sealing of one flow, for the two stages (what they keep is in ``flowstate``)."""
 
     def __init__(self, sealer: EvidenceSealer) -> None:
         self.sealer = sealer
-        self._requests: weakref.WeakKeyDictionary[http.HTTPFlow, _Body] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._details: weakref.WeakKeyDictionary[http.HTTPFlow, dict[str, str | int | bool]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._streams: weakref.WeakKeyDictionary[http.HTTPFlow, _Stream] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def details_of(self, flow: http.HTTPFlow) -> dict[str, str | int | bool]:
         """What the flow's record says about its evidence (nothing when none was asked)."""
-        return self._details.get(flow, {})
+        kept = state_of(flow)
+        return (kept.evidence if kept is not None else None) or {}
 
     def snapshot(self, flow: http.HTTPFlow) -> None:
-        self._requests[flow] = _body_of(flow.request)
+        state(flow).evidence_request = _body_of(flow.request)
 
     def watch_stream(self, flow: http.HTTPFlow) -> None:
         """A streamed answer of a captured flow: assemble it as the client gets it."""
@@ -171,11 +165,12 @@ class EvidenceCapture:
         response = flow.response
         if ctx.decision is None or not ctx.decision.evidence or response is None:
             return
-        if not response.stream or flow in self._streams:
+        kept = state(flow)
+        if not response.stream or kept.evidence_stream is not None:
             return
         recorder = BodyRecorder(self.sealer.max_bytes)
         if add_stream_reader(flow, recorder.add):
-            self._streams[flow] = _Stream(
+            kept.evidence_stream = StreamCapture(
                 recorder,
                 response.headers.get("content-type"),
                 response.headers.get("content-encoding"),
@@ -184,14 +179,17 @@ class EvidenceCapture:
     async def seal(self, flow: http.HTTPFlow, cut: str | None = None) -> None:
         """Seal the flow's capture; ``cut`` says why its answer ended early (the
         ``error`` hook), then the answer holds what the client got until then."""
-        request = self._requests.pop(flow, None)  # let go of the bytes in every case
-        stream = self._streams.pop(flow, None)
+        kept = state_of(flow)
+        request = kept.evidence_request if kept is not None else None
+        stream = kept.evidence_stream if kept is not None else None
+        if kept is not None:  # let go of the bytes in every case
+            kept.evidence_request = kept.evidence_stream = None
         ctx = FlowContext.of(flow)
         if ctx.decision is None or not ctx.decision.evidence or ctx.principal is None:
             return
         if request is None:  # no snapshot (answered before the body was read): as it is now
             request = _body_of(flow.request)
-        answer: _Body | _Stream | None = None
+        answer: SentBody | StreamCapture | None = None
         note: str | None = cut
         if stream is not None and (flow.response is None or flow.response.stream):
             answer = stream
@@ -202,7 +200,7 @@ class EvidenceCapture:
         else:
             answer = _body_of(flow.response)
         cap = self.sealer.max_bytes
-        self._details[flow] = await self.seal_parts(
+        state(flow).evidence = await self.seal_parts(
             flow,
             ctx.principal.tenant,
             lambda: _captured(request, cap),

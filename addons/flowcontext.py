@@ -5,6 +5,12 @@ values, so the context lives there as a dict of str/int/float/bool/None/list and
 turned into frozen dataclasses on the way out (``FlowContext.of``) and back into a dict
 on the way in (``.save``). Addons never touch the dict directly.
 
+The decision is the policy's own (``policy.PolicyDecision``) and the usage the provider's
+(``providers.Usage``): one definition each. Principal and destination are the flow's
+(who the identity layer resolved, what the catalog matched); the audit record's parts of
+the same names (``audit.record``) are the record's schema, built from these by
+``audit.flowrecord``.
+
 Nothing secret goes in: no token, password, cookie or raw sensitive value. Saved flows
 and the audit trail are read by people who must not see those.
 """
@@ -18,6 +24,9 @@ import typing
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, Self
+
+from warden.policy.engine import PolicyDecision as Decision
+from warden.providers.shapes import Usage
 
 METADATA_KEY = "warden"
 
@@ -59,22 +68,6 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    action: str
-    rule_id: str
-    policy_version: str
-    reason: str
-    #: The DLP profile to scan with (redact, or a scan still to decide on).
-    dlp_profile: str | None = None
-    #: What the audit record may hold: metadata, redacted, full-redacted-body.
-    logging: str = "metadata"
-    #: The decision waits for DLP findings (a second decision follows the scan).
-    dlp_pending: bool = False
-    #: The deciding rule asks for sealed evidence (addons/evidence.py).
-    evidence: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class EntityCount:
     entity_type: str
     count: int
@@ -84,13 +77,6 @@ class EntityCount:
 @dataclass(frozen=True, slots=True)
 class Redaction:
     entities: tuple[EntityCount, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    estimated: bool = False
 
 
 class _Keep:
@@ -168,6 +154,18 @@ class FlowContext:
         _set(copy, "outcome", self.outcome if outcome is _KEEP else outcome)
         _set(copy, "notes", self.notes if notes is _KEEP else notes)
         return copy
+
+
+__all__ = [
+    "Decision",
+    "Destination",
+    "EntityCount",
+    "FlowContext",
+    "Principal",
+    "Redaction",
+    "Usage",
+    "forget",
+]
 
 
 _CONTEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(FlowContext))

@@ -1,6 +1,6 @@
 """FlowMetrics: the Prometheus series the stages count into, as the stages see them.
 
-The gateway owns the registry (``warden/metrics.py``) and passes its ``GatewayMetrics`` in
+The gateway owns the registry (``warden/gateway/metrics.py``) and passes its ``GatewayMetrics`` in
 when it builds the chain; the stages name only the series they use, so they never import
 the composition root.
 """

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from mitmproxy import http
 
 from warden.addons.answers import answer
-from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal, Usage
+from warden.addons.flowcontext import Destination, FlowContext, Principal, Usage
 from warden.addons.identify import is_navigation
 from warden.addons.scope import parsed_request
 from warden.policy import (
@@ -36,12 +36,11 @@ from warden.policy import (
     quota_response,
     usage_or_estimate,
 )
-from warden.providers.shapes import Usage as ProviderUsage
 
 
 class PolicyRuntime(Protocol):
     """The policy in force, quotas and coaching, as the stages use them; the gateway passes
-    its runtime (``warden/policy_wiring.py``) in when it builds the chain."""
+    its runtime (``warden/gateway/wiring/policy.py``) in when it builds the chain."""
 
     holder: PolicyHolder
     quotas: Quotas
@@ -78,19 +77,6 @@ def request_facts(
     )
 
 
-def as_context(decision: PolicyDecision) -> Decision:
-    return Decision(
-        decision.action,
-        decision.rule_id,
-        decision.policy_version,
-        decision.reason,
-        decision.dlp_profile,
-        decision.logging,
-        decision.dlp_pending,
-        decision.evidence,
-    )
-
-
 def _answer(flow: http.HTTPFlow, error: ApiError) -> None:
     answer(flow, error.status, error.body, error.headers)
 
@@ -110,7 +96,7 @@ class PolicyEnforcer:
         dest = ctx.destination
         assert dest is not None
         principal = principal_facts(ctx.principal)
-        ctx = ctx.replace(decision=as_context(decision))
+        ctx = ctx.replace(decision=decision)
         page = dest.kind == "webapp" and is_navigation(flow.request)
         if decision.action == "block":
             if page:
@@ -197,9 +183,7 @@ class QuotaCounter:
         if reported is None or reported.input_tokens is None or reported.output_tokens is None:
             parsed = parsed_request(flow)
             texts = [s.text for s in parsed.segments] if parsed else []
-            given = (
-                ProviderUsage(reported.input_tokens, reported.output_tokens) if reported else None
-            )
+            given = Usage(reported.input_tokens, reported.output_tokens) if reported else None
             u = usage_or_estimate(given, texts, [])
             reported = Usage(u.input_tokens, u.output_tokens, u.estimated)
             ctx.replace(usage=reported).save(flow)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,8 @@ from mitmproxy import http
 from warden.addons.answers import answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.flowcontext import Decision, EntityCount, FlowContext, Redaction
-from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
+from warden.addons.flowstate import state, state_of
+from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.audit.fields import fit_text
 from warden.files import INSPECTED_KINDS, TEXT_KINDS, ExtractLimits, FileFacts, file_facts
 from warden.policy import PAGE_HEADERS, PolicyDecision, block_page, block_response, decide
@@ -45,10 +45,6 @@ if TYPE_CHECKING:  # warden.dlp imports Presidio: only where DLP is configured
 
 logger = logging.getLogger("warden.uploads")
 
-_files: weakref.WeakKeyDictionary[http.HTTPFlow, tuple[dict[str, Any], ...]] = (
-    weakref.WeakKeyDictionary()
-)
-
 #: Files above this size have their facts (SHA-256, sniffing) taken in a thread, so the
 #: event loop never hashes megabytes itself.
 THREAD_FACTS_BYTES = 256 * 1024
@@ -56,7 +52,8 @@ THREAD_FACTS_BYTES = 256 * 1024
 
 def uploaded_files(flow: http.HTTPFlow) -> tuple[dict[str, Any], ...] | None:
     """The audit record's ``files`` of a flow (``None``: no upload)."""
-    return _files.get(flow)
+    kept = state_of(flow)
+    return kept.files if kept is not None else None
 
 
 class UploadInspector:
@@ -169,7 +166,7 @@ class UploadInspector:
                     ),
                     None,
                 )
-        _files[flow] = tuple(records)
+        state(flow).files = tuple(records)
         if findings:
             entities = tuple(EntityCount(f.entity_type, f.count, f.segment) for f in findings)
             old = ctx.redaction.entities if ctx.redaction else ()
@@ -269,7 +266,7 @@ class UploadInspector:
         else:
             error = block_response(dest.provider, decision, self.company, self.contact)
             flow.response = http.Response.make(error.status, error.body, dict(error.headers))
-        ctx.replace(decision=as_context(decision), outcome="blocked").save(flow)
+        ctx.replace(decision=decision, outcome="blocked").save(flow)
 
 
 async def _facts(item: UploadedFile) -> FileFacts:

@@ -71,7 +71,7 @@ from warden.addons.evidence import EvidenceCapture, SocketExchange
 from warden.addons.flowcontext import EntityCount, FlowContext, Redaction, Usage
 from warden.addons.flowstate import state, state_of
 from warden.addons.identify import Identify
-from warden.addons.policy import PolicyEnforcer, as_context, principal_facts, request_facts
+from warden.addons.policy import PolicyEnforcer, principal_facts, request_facts
 from warden.identity.resolver import CredentialRejected
 from warden.policy import PolicyDecision, block_response, coach_response, decide, quota_response
 from warden.providers.rewrite import rewrite_request
@@ -385,7 +385,7 @@ class WebSocketInspector:
         if self.enforcer is not None:
             policy = self.enforcer.runtime.holder.get()
             decision = decide(policy, principal_facts(turn.principal), request_facts(dest, size))
-            turn = turn.replace(decision=as_context(decision))
+            turn = turn.replace(decision=decision)
             refusal = self._policy_refusal(flow, turn, decision, read)
             if refusal is not None:
                 await self._refused(flow, session, turn, details, *refusal)
@@ -532,7 +532,7 @@ class WebSocketInspector:
                 principal_facts(turn.principal),
                 request_facts(turn.destination, size, found),
             )
-            turn = turn.replace(decision=as_context(second))
+            turn = turn.replace(decision=second)
             refusal = self._policy_refusal(flow, turn, second, read)
             if refusal is not None:
                 await self._refused(flow, session, turn, details, *refusal)

@@ -1,6 +1,6 @@
 """The fleet's central audit copy in PostgreSQL: its tables (`fleet` ships and reads them).
 
-Kept apart from `fleet` so that the state database's list of domains (warden/store.py)
+Kept apart from `fleet` so that the state database's list of domains (warden/gateway/state/store.py)
 does not import psycopg in an embedded gateway.
 """
 

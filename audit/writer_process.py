@@ -565,7 +565,7 @@ def _shipper(args: argparse.Namespace, signer: CheckpointSigner) -> FleetShipper
 
 class _Clients:
     """The gateway workers of one host, each on its own connection to ``--listen``'s
-    socket (warden.supervisor): their records join the same per-tenant chains, and each
+    socket (warden.gateway.supervisor): their records join the same per-tenant chains, and each
     answer goes back on the connection its record came in on."""
 
     #: A worker that reads none of its answers for this long is dropped (its records

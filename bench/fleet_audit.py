@@ -38,8 +38,8 @@ from bench.audit import make_record, percentile, steady
 from tests.postgres import PostgresServer
 from warden.audit.fleet_schema import MIGRATIONS
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
-from warden.state import POSTGRESQL, Domain, migrate
-from warden.state.postgres import DSN_ENV, PgConnection, open_pool
+from warden.gateway.state import POSTGRESQL, Domain, migrate
+from warden.gateway.state.postgres import DSN_ENV, PgConnection, open_pool
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -34,7 +34,7 @@ from warden.addons.response import ResponseReader  # noqa: E402
 from warden.addons.scope import Scope  # noqa: E402
 from warden.addons.telemetry import Telemetry  # noqa: E402
 from warden.addons.unsafe_routing import UnsafeTestRouting  # noqa: E402
-from warden.metrics import GatewayMetrics  # noqa: E402
+from warden.gateway.metrics import GatewayMetrics  # noqa: E402
 from warden.providers.catalog import Catalog  # noqa: E402
 
 ANSWER = json.dumps(

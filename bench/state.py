@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.postgres import PostgresServer
 from warden.config import parse_config
+from warden.gateway.state.postgres import DSN_ENV
+from warden.gateway.state.store import SESSION_TABLES, migrate_state, open_database, open_state
 from warden.identity.sessions import SessionStore, UserIdentity
-from warden.state.postgres import DSN_ENV
-from warden.store import SESSION_TABLES, migrate_state, open_database, open_state
 
 
 def _wait(check: Callable[[], object], event: threading.Event, limit: float = 10.0) -> float:

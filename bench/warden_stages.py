@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from warden import stages
 from warden.cli import main
+from warden.gateway import stages
 
 
 def _keep_only(names: set[str]) -> None:

@@ -39,7 +39,7 @@ from bench.bare import start_bare_mitmproxy  # noqa: E402
 from bench.proxy import drive  # noqa: E402
 from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
-from warden.state.postgres import DSN_ENV  # noqa: E402
+from warden.gateway.state.postgres import DSN_ENV  # noqa: E402
 
 API = "https://api.openai.com/v1/chat/completions"
 

@@ -35,8 +35,8 @@ class StateReader(Protocol):
     """The part of a state connection the console reads through: ``execute`` with ``?``
     placeholders and ``close``. A read-only SQLite connection is one; on PostgreSQL
     (``state.backend: postgresql``) the composition root passes a read-only connection
-    of the same surface (``warden.store.open_state_reader``), whose ``close`` leaves its
-    pool open."""
+    of the same surface (``warden.gateway.state.store.open_state_reader``), whose
+    ``close`` leaves its pool open."""
 
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> StateRows: ...
 

@@ -10,6 +10,8 @@ nothing in a token (`jku`, `x5u`, `jwk`, `x5c`) ever reaches this module.
 
 When a refetch fails, the last good key set stays in place: an IdP outage must not lock
 out every service that already holds a valid token (ARCHITECTURE.md, "IdP down").
+
+Over 400 lines: validating a key set and refetching it safely are one trust decision.
 """
 
 from __future__ import annotations

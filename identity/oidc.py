@@ -5,6 +5,8 @@ and back-channel logout tokens are verified here with pyjwt against the IdP's JW
 (``JwksCache``: pinned algorithms, exact issuer, audience = our client id, leeway ≤ 60 s,
 nonce bound to the login attempt). The IdP is called only from the portal and from
 `warden login`, never on the proxy's hot path.
+
+Over 400 lines: one client of one IdP, its discovery, flows and token checks.
 """
 
 from __future__ import annotations

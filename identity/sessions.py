@@ -10,6 +10,8 @@ deprovisioning takes effect on the very next request.
 ``revocations`` counts every revocation (of a session, a person, a device credential),
 including one that found nothing to end here: a service JWT has no session, yet a
 connection that authenticated with one re-checks its person when the count changes.
+
+Over 400 lines: sessions, device credentials and IP bindings share one index and its locking.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ SESSION_TOKEN_BYTES = 32  # 256-bit opaque tokens: unguessable, so hashing needs
 DEVICE_TOKEN_PREFIX = "wdc_"  # noqa: S105 - a prefix, not a secret; lets secret scanners and our own DLP recognise a leaked credential
 
 # Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
-# backend's type names (warden/state/dialect.py).
+# backend's type names (warden/gateway/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY,              -- sha256 of the session token, hex
@@ -79,7 +81,7 @@ GENERATION = (
     )""",
     "INSERT INTO session_generation VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
 )
-# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# This store's schema, step by step (see warden/gateway/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sessions, device credentials, surrogate bindings, person revocations", SCHEMA),

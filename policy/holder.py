@@ -49,7 +49,7 @@ class PolicyHolder:
     ) -> None:
         self._policy = policy
         #: The document text of the policy in force, when it came from text (a fleet
-        #: publishes it: warden/policy_fleet.py).
+        #: publishes it: warden/gateway/wiring/policy_fleet.py).
         self._text: str | None = None
         self._lock = threading.Lock()
         self._context = {

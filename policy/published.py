@@ -16,7 +16,7 @@ is a row holding three things, and each has its reason:
 
 Rows are only appended (the ``serial`` orders them); the newest is in force, and the ones
 before it say who published what and when. ``PublishedPolicies`` speaks the ``sqlite3``
-connection surface the state database presents (warden/state/postgres.py) and never runs
+connection surface the state database presents (warden/gateway/state/postgres.py) and never runs
 on the event loop: it is called from the change listener's thread and the reload thread.
 """
 
@@ -32,7 +32,7 @@ TABLE = "policy_published"
 #: keeps a damaged or hostile row from costing more than a hash and a length check.
 MAX_DOCUMENT_BYTES = 1 << 20
 
-# The table, step by step (see warden.state.migrate). Released steps are never edited.
+# The table, step by step (see warden.gateway.state.migrate). Released steps are never edited.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "published policy documents, the newest in force across the fleet",

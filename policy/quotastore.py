@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 TABLE = "policy_quota_counters"
 
-# The table, step by step (see warden.state.migrate); ``{bigint}`` and ``{without_rowid}``
+# The table, step by step (see warden.gateway.state.migrate); ``{bigint}`` and ``{without_rowid}``
 # are the backend's. Released steps are never edited.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (

@@ -12,8 +12,8 @@ from . import requestpath
 from .adapter import Adapter, Extracted, Route
 from .fields import (
     Segments,
-    ShapeError,
     as_object,
+    content_parts,
     model_of,
     opt_object,
     req_list,
@@ -25,15 +25,7 @@ from .shapes import SegmentPath
 
 def _text_blocks(segments: Segments, value: object, path: SegmentPath, role: str) -> None:
     """A string, or a list of blocks of which ``text`` blocks are read."""
-    if value is None:
-        return
-    if isinstance(value, str):
-        segments.add(path, role, value)
-        return
-    if not isinstance(value, list):
-        raise ShapeError("content is neither a string nor a list")
-    for j, raw in enumerate(value):
-        block = as_object(raw, "content block")
+    for j, block in content_parts(segments, value, path, role, "content", "content block"):
         if block.get("type") == "text":
             segments.add_field(block, "text", (*path, j), role)
 
@@ -49,15 +41,8 @@ def _document(segments: Segments, block: dict[str, object], path: SegmentPath, r
 
 
 def _content(segments: Segments, value: object, path: SegmentPath, role: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, str):
-        segments.add(path, role, value)
-        return
-    if not isinstance(value, list):
-        raise ShapeError("message content is neither a string nor a list")
-    for j, raw in enumerate(value):
-        block = as_object(raw, "content block")
+    parts = content_parts(segments, value, path, role, "message content", "content block")
+    for j, block in parts:
         kind = block.get("type")
         if kind == "text":
             segments.add_field(block, "text", (*path, j), role)

@@ -7,7 +7,7 @@ treat them alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from .shapes import SegmentPath, TextSegment
 
@@ -112,3 +112,21 @@ class Segments:
 
     def freeze(self) -> tuple[TextSegment, ...]:
         return tuple(self._items)
+
+
+def content_parts(
+    segments: Segments, value: object, path: SegmentPath, role: str, what: str, part: str
+) -> Iterator[tuple[int, dict[str, object]]]:
+    """Content that is text or a list of parts, the shape most APIs share: a string is
+    read whole into ``segments``; a list yields each part (an object, else ``ShapeError``
+    naming ``part``) with its index, for the caller to read; absent is no content; anything
+    else is a ``ShapeError`` naming ``what``."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        segments.add(path, role, value)
+        return
+    if not isinstance(value, list):
+        raise ShapeError(f"{what} is neither a string nor a list")
+    for j, raw in enumerate(value):
+        yield j, as_object(raw, part)

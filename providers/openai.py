@@ -18,6 +18,7 @@ from .fields import (
     Segments,
     ShapeError,
     as_object,
+    content_parts,
     model_of,
     opt_list,
     opt_object,
@@ -30,15 +31,8 @@ from .shapes import SegmentPath
 
 def _content(segments: Segments, value: object, path: SegmentPath, role: str) -> None:
     """Chat content: a string, or a list of parts of which ``text``/``refusal`` are text."""
-    if value is None:
-        return
-    if isinstance(value, str):
-        segments.add(path, role, value)
-        return
-    if not isinstance(value, list):
-        raise ShapeError("message content is neither a string nor a list")
-    for j, raw_part in enumerate(value):
-        part = as_object(raw_part, "content part")
+    parts = content_parts(segments, value, path, role, "message content", "content part")
+    for j, part in parts:
         kind = part.get("type")
         if kind in ("text", "input_text", "output_text"):
             segments.add_field(part, "text", (*path, j), role)
@@ -79,14 +73,9 @@ def _input_item(segments: Segments, item: dict[str, object], i: int) -> None:
 def extract_responses(doc: dict[str, object]) -> Extracted:
     segments = Segments()
     segments.add_field(doc, "instructions", (), "system")
-    value = doc.get("input")
-    if isinstance(value, str):
-        segments.add(("input",), "user", value)
-    elif isinstance(value, list):
-        for i, raw in enumerate(value):
-            _input_item(segments, as_object(raw, "input item"), i)
-    elif value is not None:
-        raise ShapeError("input is neither a string nor a list")
+    items = content_parts(segments, doc.get("input"), ("input",), "user", "input", "input item")
+    for i, item in items:
+        _input_item(segments, item, i)
     prompt = opt_object(doc, "prompt")
     variables = opt_object(prompt, "variables") if prompt is not None else None
     for name, variable in (variables or {}).items():

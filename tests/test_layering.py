@@ -5,6 +5,11 @@
 - Addons import only domain packages, each other (their own flow context among them) and
   third-party code: never ``warden.*`` (what they need is passed in when the chain is built).
 - Nothing imports the command line but the command line itself.
+- ``warden/`` is the composition root only, in four rooms a newcomer finds by name: ``cli/``,
+  ``login/`` (the employee's client), ``config/`` (the schema and ``validate_all``) and
+  ``gateway/`` (build, run, control plane, metrics, logs, each domain's runtime, the state
+  database), beside the few helpers domain packages share.
+- The configuration is data: ``warden.config`` imports no mitmproxy, no gateway, no login.
 
 Every import counts, also those inside functions and under ``TYPE_CHECKING``: a rule that
 held only at run time would still let the layers grow into each other.
@@ -25,6 +30,10 @@ FOLDERS = ("addons", *DOMAIN)
 #: Small helpers in warden/ that domain packages share (files with private modes, the
 #: worker processes' parent watch, the operator error base); no wiring, no configuration.
 SHARED = ("warden.keyfiles", "warden.lifeline", "warden.errors")
+
+
+#: What ``warden/`` holds: its rooms (packages) and, beside them, the shared helpers.
+ROOMS = ("cli", "config", "gateway", "login")
 
 
 def module_name(path: Path) -> str:
@@ -99,10 +108,29 @@ def test_nothing_imports_the_command_line(source: Path) -> None:
         assert not is_cli(name), f"{_id(source)}:{line}: imports the command line ({name})"
 
 
+def test_warden_holds_only_its_rooms_and_the_shared_helpers() -> None:
+    found = {p.name for p in (ROOT / "warden").iterdir() if p.name != "__pycache__"}
+    helpers = {f"{name.split('.')[1]}.py" for name in SHARED}
+    assert found == {*ROOMS, *helpers, "__init__.py", "py.typed"}, (
+        "a new module in warden/ belongs in one of its rooms (warden/cli, config, gateway, "
+        f"login) or in a domain package: {sorted(found - {*ROOMS, *helpers})}"
+    )
+
+
+@pytest.mark.parametrize("source", sources("warden/config"), ids=_id)
+def test_the_configuration_imports_no_gateway_and_no_mitmproxy(source: Path) -> None:
+    for line, name in imports(source):
+        assert name.split(".")[0] != "mitmproxy", f"{_id(source)}:{line}: imports {name}"
+        assert not name.startswith(("warden.gateway", "warden.login")), (
+            f"{_id(source)}:{line}: imports {name}"
+        )
+
+
 def test_the_walk_resolves_what_the_rules_need() -> None:
     # The walk must resolve relative imports and `from X import module`, or the rules
     # above would pass by seeing nothing.
     names = {n for _, n in imports(ROOT / "addons" / "policy.py")}
     assert "mitmproxy.http" in names
     assert "warden.addons.flowcontext" in names
+    assert sources("warden/config") and sources("warden/gateway/state")
     assert is_cli("warden.cli") and is_cli("warden.audit_cli") and not is_cli("warden.config")

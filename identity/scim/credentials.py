@@ -26,7 +26,7 @@ TOKEN_BYTES = 32
 MAX_LIVE_TOKENS = 2  # the old and the new one while an IdP is switched over
 
 # Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
-# backend's type names (warden/state/dialect.py).
+# backend's type names (warden/gateway/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS scim_tokens (
         id TEXT PRIMARY KEY,              -- public handle: names the token in events and the CLI
@@ -37,7 +37,7 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS scim_tokens_tenant ON scim_tokens (tenant)",
 )
-# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# This store's schema, step by step (see warden/gateway/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("SCIM bearer tokens", SCHEMA),)
 

@@ -25,8 +25,7 @@ list or as ``members[value eq "…"]``, PATCH with zero operations, and the mana
 bare id; Okta's ``startIndex``/``count`` probe, ``filter=userName eq "…"``, and PUT
 without ``active``.
 
-Over 400 lines: users and groups have twin routes; one table of the two kinds is the next
-step (issue 17).
+Over 400 lines: the request checks (JSON depth, paging, attributes) a hostile IdP meets.
 """
 
 from __future__ import annotations
@@ -38,7 +37,8 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Final, cast
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -66,6 +66,45 @@ MAX_LIST_NUMBER = 2**31 - 1
 _JSON_STRUCTURE = re.compile(r'[\\"\[\]{}]')
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """One SCIM resource type as the routes see it: its path and the service's methods."""
+
+    path: str  # "Users" or "Groups"
+    model: Any  # the scim2-models class, for attributes= and excludedAttributes=
+    list: Callable[[ScimService, RequestScope, str | None, int, int | None], Page]
+    create: Callable[[ScimService, RequestScope, Any], Rendered]
+    get: Callable[[ScimService, RequestScope, str], Rendered]
+    replace: Callable[[ScimService, RequestScope, str, Any, str | None], Rendered]
+    patch: Callable[[ScimService, RequestScope, str, Any, str | None], Rendered]
+    delete: Callable[[ScimService, RequestScope, str, str | None], None]
+
+
+#: The two resource types, in the order their routes are added.
+KINDS: Final = (
+    _Kind(
+        "Users",
+        UserModel,
+        ScimService.list_users,
+        ScimService.create_user,
+        ScimService.get_user,
+        ScimService.replace_user,
+        ScimService.patch_user,
+        ScimService.delete_user,
+    ),
+    _Kind(
+        "Groups",
+        GroupModel,
+        ScimService.list_groups,
+        ScimService.create_group,
+        ScimService.get_group,
+        ScimService.replace_group,
+        ScimService.patch_group,
+        ScimService.delete_group,
+    ),
+)
+
+
 def scim_routes(service: ScimService, public_url: str | None = None) -> list[web.RouteDef]:
     """The routes, in the order they must be added (the catch-all last).
 
@@ -74,12 +113,15 @@ def scim_routes(service: ScimService, public_url: str | None = None) -> list[web
     """
     api = _ScimApi(service, public_url)
     return [
-        web.route("*", PREFIX + "/Users", api.entry(api.users)),
-        web.route("*", PREFIX + "/Users/.search", api.entry(api.users_search)),
-        web.route("*", PREFIX + "/Users/{id}", api.entry(api.user)),
-        web.route("*", PREFIX + "/Groups", api.entry(api.groups)),
-        web.route("*", PREFIX + "/Groups/.search", api.entry(api.groups_search)),
-        web.route("*", PREFIX + "/Groups/{id}", api.entry(api.group)),
+        *(
+            route
+            for kind in KINDS
+            for route in (
+                web.route("*", f"{PREFIX}/{kind.path}", api.entry(api.collection(kind))),
+                web.route("*", f"{PREFIX}/{kind.path}/.search", api.entry(api.search(kind))),
+                web.route("*", f"{PREFIX}/{kind.path}/{{id}}", api.entry(api.resource(kind))),
+            )
+        ),
         web.route("*", PREFIX + "/ServiceProviderConfig", api.entry(api.service_provider_config)),
         web.route("*", PREFIX + "/ResourceTypes", api.entry(api.resource_types)),
         web.route("*", PREFIX + "/ResourceTypes/{id}", api.entry(api.resource_type)),
@@ -147,109 +189,66 @@ class _ScimApi:
 
     # -- users and groups ----------------------------------------------------------------
 
-    async def users(self, request: web.Request, scope: RequestScope) -> web.Response:
-        if request.method == "GET":
-            query = request.query
-            page = await self._call(
-                self.service.list_users,
-                scope,
-                query.get("filter"),
-                _int(query, "startIndex", 1),
-                _opt_int(query, "count"),
-            )
-            return _list(
-                page, _params(UserModel, query.get("attributes"), query.get("excludedAttributes"))
-            )
-        if request.method == "POST":
-            created = await self._call(self.service.create_user, scope, await _json(request))
-            return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
-        raise _method_not_allowed(request, "GET or POST")
+    def collection(self, kind: _Kind) -> Handler:
+        """``/Users`` or ``/Groups``: list (GET) or create (POST)."""
 
-    async def users_search(self, request: web.Request, scope: RequestScope) -> web.Response:
-        if request.method != "POST":
-            raise _method_not_allowed(request, "POST")
-        body = await _json(request)
-        filter_text, start, count, params = _search(UserModel, body)
-        return _list(
-            await self._call(self.service.list_users, scope, filter_text, start, count), params
-        )
+        async def handle(request: web.Request, scope: RequestScope) -> web.Response:
+            if request.method == "GET":
+                query = request.query
+                start, count = _int(query, "startIndex", 1), _opt_int(query, "count")
+                page = await self._call(
+                    kind.list, self.service, scope, query.get("filter"), start, count
+                )
+                params = _params(
+                    kind.model, query.get("attributes"), query.get("excludedAttributes")
+                )
+                return _list(page, params)
+            if request.method == "POST":
+                body = await _json(request)
+                created = await self._call(kind.create, self.service, scope, body)
+                return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
+            raise _method_not_allowed(request, "GET or POST")
 
-    async def user(self, request: web.Request, scope: RequestScope) -> web.Response:
-        uid = request.match_info["id"]
-        if_match = request.headers.get("If-Match")
-        match request.method:
-            case "GET":
-                return _resource(
-                    await self._call(self.service.get_user, scope, uid),
-                    Context.RESOURCE_QUERY_RESPONSE,
-                    request,
-                )
-            case "PUT":
-                replaced = await self._call(
-                    self.service.replace_user, scope, uid, await _json(request), if_match
-                )
-                return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
-            case "PATCH":
-                patched = await self._call(
-                    self.service.patch_user, scope, uid, await _json(request), if_match
-                )
-                return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
-            case "DELETE":
-                await self._call(self.service.delete_user, scope, uid, if_match)
-                return web.Response(status=204)
-        raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
+        return handle
 
-    async def groups(self, request: web.Request, scope: RequestScope) -> web.Response:
-        if request.method == "GET":
-            query = request.query
-            page = await self._call(
-                self.service.list_groups,
-                scope,
-                query.get("filter"),
-                _int(query, "startIndex", 1),
-                _opt_int(query, "count"),
-            )
-            return _list(
-                page, _params(GroupModel, query.get("attributes"), query.get("excludedAttributes"))
-            )
-        if request.method == "POST":
-            created = await self._call(self.service.create_group, scope, await _json(request))
-            return _resource(created, Context.RESOURCE_CREATION_RESPONSE, request, 201)
-        raise _method_not_allowed(request, "GET or POST")
+    def search(self, kind: _Kind) -> Handler:
+        """``/Users/.search`` or ``/Groups/.search``: list, with the query in the body."""
 
-    async def groups_search(self, request: web.Request, scope: RequestScope) -> web.Response:
-        if request.method != "POST":
-            raise _method_not_allowed(request, "POST")
-        body = await _json(request)
-        filter_text, start, count, params = _search(GroupModel, body)
-        return _list(
-            await self._call(self.service.list_groups, scope, filter_text, start, count), params
-        )
+        async def handle(request: web.Request, scope: RequestScope) -> web.Response:
+            if request.method != "POST":
+                raise _method_not_allowed(request, "POST")
+            body = await _json(request)
+            filter_text, start, count, params = _search(kind.model, body)
+            page = await self._call(kind.list, self.service, scope, filter_text, start, count)
+            return _list(page, params)
 
-    async def group(self, request: web.Request, scope: RequestScope) -> web.Response:
-        gid = request.match_info["id"]
-        if_match = request.headers.get("If-Match")
-        match request.method:
-            case "GET":
-                return _resource(
-                    await self._call(self.service.get_group, scope, gid),
-                    Context.RESOURCE_QUERY_RESPONSE,
-                    request,
-                )
-            case "PUT":
-                replaced = await self._call(
-                    self.service.replace_group, scope, gid, await _json(request), if_match
-                )
-                return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
-            case "PATCH":
-                patched = await self._call(
-                    self.service.patch_group, scope, gid, await _json(request), if_match
-                )
-                return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
-            case "DELETE":
-                await self._call(self.service.delete_group, scope, gid, if_match)
-                return web.Response(status=204)
-        raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
+        return handle
+
+    def resource(self, kind: _Kind) -> Handler:
+        """``/Users/{id}`` or ``/Groups/{id}``: read, replace, patch, delete."""
+
+        async def handle(request: web.Request, scope: RequestScope) -> web.Response:
+            rid = request.match_info["id"]
+            if_match = request.headers.get("If-Match")
+            service = self.service
+            match request.method:
+                case "GET":
+                    found = await self._call(kind.get, service, scope, rid)
+                    return _resource(found, Context.RESOURCE_QUERY_RESPONSE, request)
+                case "PUT":
+                    body = await _json(request)
+                    replaced = await self._call(kind.replace, service, scope, rid, body, if_match)
+                    return _resource(replaced, Context.RESOURCE_REPLACEMENT_RESPONSE, request)
+                case "PATCH":
+                    body = await _json(request)
+                    patched = await self._call(kind.patch, service, scope, rid, body, if_match)
+                    return _resource(patched, Context.RESOURCE_PATCH_RESPONSE, request)
+                case "DELETE":
+                    await self._call(kind.delete, service, scope, rid, if_match)
+                    return web.Response(status=204)
+            raise _method_not_allowed(request, "GET, PUT, PATCH or DELETE")
+
+        return handle
 
     # -- discovery -----------------------------------------------------------------------
 

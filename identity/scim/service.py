@@ -4,8 +4,10 @@ HTTP lives in ``routes`` and the pure payload functions (normalising, PATCH, ETa
 ``payloads``; this module takes decoded JSON, reads and writes the store, and returns
 scim2-models resources, raising ``ScimError``. Everything a request reads or writes is
 scoped by the tenant its token belongs to; another tenant's id is simply "not found".
-Over 400 lines: users and groups are near twins here; one table of the two kinds is the
-next step (issue 17).
+Users and groups are read, filtered, replaced and patched through one table of the two
+kinds (`ResourceKind`); what stays per kind is what differs in the domain (a user's
+``active`` and deprovisioning, a group's members and the LLM access they grant). Over 400
+lines because those provisioning rules share one transaction discipline and outbox.
 
 Deprovisioning. A user is deprovisioned when it becomes inactive (``active: false``,
 also Entra's ``"False"``, through PUT or PATCH, or created inactive), when it is
@@ -33,7 +35,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +81,7 @@ from .payloads import (
 from .store import (
     DuplicateUserName,
     Member,
+    MemberType,
     ScimStore,
     StoredGroup,
     StoredUser,
@@ -137,6 +140,22 @@ class Page:
     resources: list[Rendered]
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceKind[Row: StoredUser | StoredGroup]:
+    """What differs between SCIM's two resource types where they are read alike (get,
+    list, filter, search): one table of the two kinds instead of twin methods."""
+
+    name: MemberType  # "User" or "Group"
+    model: Any  # the scim2-models class (discovery.UserModel / GroupModel)
+    one: Callable[[str, str], Row | None]  # the store's row by (tenant, id)
+    rows: Callable[..., Iterator[Row]]  # the store's rows (tenant, where, window)
+    #: The other kind it links to: a user's ``groups``, a group's ``members``; the item's
+    #: scim2-models class, and the links of a row (scope, id), as SCIM JSON.
+    links: str
+    link_model: Any
+    linked: Callable[[RequestScope, str], list[dict[str, str]]]
+
+
 class ScimService:
     def __init__(
         self,
@@ -163,6 +182,12 @@ class ScimService:
         }
         self._tenants = frozenset(tenants) if tenants is not None else None
         self._clock = clock
+        self._users = ResourceKind[StoredUser](
+            "User", UserModel, store.user, store.users, "groups", GroupMembership, self._memberships
+        )
+        self._groups = ResourceKind[StoredGroup](
+            "Group", GroupModel, store.group, store.groups, "members", GroupMember, self._members_of
+        )
 
     # -- authentication ------------------------------------------------------------------
 
@@ -200,29 +225,12 @@ class ScimService:
     # -- users ---------------------------------------------------------------------------
 
     def get_user(self, scope: RequestScope, user_id: str) -> Rendered:
-        row = self._user_row(scope.tenant, user_id)
-        return Rendered(self._user_model(scope, row), row.version)
+        return self._get(self._users, scope, user_id)
 
     def list_users(
         self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
     ) -> Page:
-        start, size = _page(start_index, count)
-        if filter_text is None:  # the IdPs' import: paged in SQL
-            total = self.store.count(scope.tenant, "User")
-            page = list(self.store.users(scope.tenant, window=(start - 1, size)))
-            return Page(
-                total, start, [Rendered(self._user_model(scope, r), r.version) for r in page]
-            )
-        flt = parse_filter(filter_text, UserModel)
-        rows = [
-            r
-            for r in self.store.users(scope.tenant, _where(flt))
-            if flt.matches(self._user_view(scope, r))
-        ]
-        page = rows[start - 1 : start - 1 + size]
-        return Page(
-            len(rows), start, [Rendered(self._user_model(scope, r), r.version) for r in page]
-        )
+        return self._list(self._users, scope, filter_text, start_index, count)
 
     def create_user(self, scope: RequestScope, payload: Any) -> Rendered:
         payload = _normalize_resource(_object(payload), scope.base_url)
@@ -265,15 +273,13 @@ class ScimService:
     def replace_user(
         self, scope: RequestScope, user_id: str, payload: Any, if_match: str | None
     ) -> Rendered:
-        before = self._user_row(scope.tenant, user_id)
-        _check_precondition(if_match, before.version)
-        payload = _normalize_resource(_object(payload), scope.base_url)
-        model = _validate(UserModel, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-        original = self._user_model(scope, before)
-        try:
-            model.replace(original)
-        except SCIMException as exc:
-            raise ScimError.from_scim_exception(exc) from None
+        before, model, original, payload = self._replacement(
+            self._users,
+            scope,
+            user_id,
+            _normalize_resource(_object(payload), scope.base_url),
+            if_match,
+        )
         if _ci(payload, "active") is None:
             model.active = original.active  # Okta: a PUT without `active` is no deactivation
         asserted_inactive = _ci(payload, "active") is not None and model.active is False
@@ -282,18 +288,10 @@ class ScimService:
     def patch_user(
         self, scope: RequestScope, user_id: str, payload: Any, if_match: str | None
     ) -> Rendered:
-        before = self._user_row(scope.tenant, user_id)
-        _check_precondition(if_match, before.version)
-        body = _object(payload)
-        operations = _operations(body)
-        if not operations:  # Entra sends PATCH with zero operations: nothing to do
+        before, model, operations = self._patched(self._users, scope, user_id, payload, if_match)
+        if model is None:  # Entra sends PATCH with zero operations: nothing to do
             return Rendered(self._user_model(scope, before), before.version)
-        body["Operations"] = _normalize_patch(operations, scope.base_url, before.id)
-        model = self._user_model(scope, before)
-        _apply_patch(UserModel, body, model)
-        asserted_inactive = model.active is False and any(
-            _touches_active(op) for op in body["Operations"]
-        )
+        asserted_inactive = model.active is False and any(_touches_active(op) for op in operations)
         return self._update_user(scope, before, model, asserted_inactive)
 
     def delete_user(self, scope: RequestScope, user_id: str, if_match: str | None) -> None:
@@ -360,32 +358,15 @@ class ScimService:
         self.retry_deprovisioning()
         return Rendered(self._user_model(scope, row), row.version)
 
-    # -- groups --------------------------------------------------------------------------
+    # -- groups, read (and the search over both kinds) ----------------------------------
 
     def get_group(self, scope: RequestScope, group_id: str) -> Rendered:
-        row = self._group_row(scope.tenant, group_id)
-        return Rendered(self._group_model(scope, row), row.version)
+        return self._get(self._groups, scope, group_id)
 
     def list_groups(
         self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
     ) -> Page:
-        start, size = _page(start_index, count)
-        if filter_text is None:
-            total = self.store.count(scope.tenant, "Group")
-            page = list(self.store.groups(scope.tenant, window=(start - 1, size)))
-            return Page(
-                total, start, [Rendered(self._group_model(scope, r), r.version) for r in page]
-            )
-        flt = parse_filter(filter_text, GroupModel)
-        rows = [
-            r
-            for r in self.store.groups(scope.tenant, _where(flt))
-            if flt.matches(self._group_view(scope, r))
-        ]
-        page = rows[start - 1 : start - 1 + size]
-        return Page(
-            len(rows), start, [Rendered(self._group_model(scope, r), r.version) for r in page]
-        )
+        return self._list(self._groups, scope, filter_text, start_index, count)
 
     def search_all(
         self, scope: RequestScope, filter_text: str | None, start_index: int, count: int | None
@@ -396,42 +377,112 @@ class ScimService:
         neither type knows is ``invalidFilter``.
         """
         start, size = _page(start_index, count)
-        users: list[StoredUser] = []
-        groups: list[StoredGroup] = []
-        if filter_text is None:
-            users, groups = (
-                list(self.store.users(scope.tenant)),
-                list(self.store.groups(scope.tenant)),
-            )
+        kinds: tuple[ResourceKind[Any], ...] = (self._users, self._groups)
+        found: list[tuple[ResourceKind[Any], list[Any]]] = []
+        problem: ScimError | None = None
+        for kind in kinds:
+            if filter_text is None:
+                found.append((kind, list(kind.rows(scope.tenant))))
+                continue
+            try:
+                flt = parse_filter(filter_text, kind.model)
+            except ScimError as exc:
+                problem = exc
+                continue
+            found.append((kind, self._matching(kind, scope, flt)))
+        if not found and problem is not None:
+            raise problem
+        rendered: list[Rendered] = []
+        offset, end = start - 1, start - 1 + size  # of the window over all kinds in turn
+        for kind, rows in found:
+            part = rows[max(0, offset) : max(0, end)]
+            rendered += [Rendered(self._model(kind, scope, r), r.version) for r in part]
+            offset, end = offset - len(rows), end - len(rows)
+        return Page(sum(len(rows) for _, rows in found), start, rendered)
+
+    # -- reading either kind -------------------------------------------------------------
+
+    def _get[Row: StoredUser | StoredGroup](
+        self, kind: ResourceKind[Row], scope: RequestScope, rid: str
+    ) -> Rendered:
+        row = self._row(kind, scope.tenant, rid)
+        return Rendered(self._model(kind, scope, row), row.version)
+
+    def _list[Row: StoredUser | StoredGroup](
+        self,
+        kind: ResourceKind[Row],
+        scope: RequestScope,
+        filter_text: str | None,
+        start_index: int,
+        count: int | None,
+    ) -> Page:
+        start, size = _page(start_index, count)
+        if filter_text is None:  # the IdPs' import: paged in SQL
+            total = self.store.count(scope.tenant, kind.name)
+            rows = list(kind.rows(scope.tenant, window=(start - 1, size)))
         else:
-            compiled: dict[str, ScimFilter] = {}
-            problem: ScimError | None = None
-            for kind, model in (("User", UserModel), ("Group", GroupModel)):
-                try:
-                    compiled[kind] = parse_filter(filter_text, model)
-                except ScimError as exc:
-                    problem = exc
-            if not compiled and problem is not None:
-                raise problem
-            if "User" in compiled:
-                uf = compiled["User"]
-                users = [
-                    r
-                    for r in self.store.users(scope.tenant, _where(uf))
-                    if uf.matches(self._user_view(scope, r))
-                ]
-            if "Group" in compiled:
-                gf = compiled["Group"]
-                groups = [
-                    r
-                    for r in self.store.groups(scope.tenant, _where(gf))
-                    if gf.matches(self._group_view(scope, r))
-                ]
-        window = slice(start - 1, start - 1 + size)
-        rendered = [Rendered(self._user_model(scope, r), r.version) for r in users[window]]
-        rest = slice(max(0, window.start - len(users)), max(0, window.stop - len(users)))
-        rendered += [Rendered(self._group_model(scope, r), r.version) for r in groups[rest]]
-        return Page(len(users) + len(groups), start, rendered)
+            matching = self._matching(kind, scope, parse_filter(filter_text, kind.model))
+            total, rows = len(matching), matching[start - 1 : start - 1 + size]
+        return Page(total, start, [Rendered(self._model(kind, scope, r), r.version) for r in rows])
+
+    def _matching[Row: StoredUser | StoredGroup](
+        self, kind: ResourceKind[Row], scope: RequestScope, flt: ScimFilter
+    ) -> list[Row]:
+        return [
+            r
+            for r in kind.rows(scope.tenant, _where(flt))
+            if flt.matches(self._view(kind, scope, r))
+        ]
+
+    def _replacement[Row: StoredUser | StoredGroup](
+        self,
+        kind: ResourceKind[Row],
+        scope: RequestScope,
+        rid: str,
+        payload: dict[str, Any],
+        if_match: str | None,
+    ) -> tuple[Row, Any, Any, dict[str, Any]]:
+        """PUT's common part: the row (checked against If-Match), the new model with what
+        PUT may not change taken from the original, the original, and the payload."""
+        before = self._row(kind, scope.tenant, rid)
+        _check_precondition(if_match, before.version)
+        model = _validate(kind.model, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        original = self._model(kind, scope, before)
+        try:
+            model.replace(original)
+        except SCIMException as exc:
+            raise ScimError.from_scim_exception(exc) from None
+        return before, model, original, payload
+
+    def _patched[Row: StoredUser | StoredGroup](
+        self,
+        kind: ResourceKind[Row],
+        scope: RequestScope,
+        rid: str,
+        payload: Any,
+        if_match: str | None,
+    ) -> tuple[Row, Any, list[Any]]:
+        """PATCH's common part: the row (checked against If-Match), the model with the
+        operations applied (None when there are none) and the normalised operations."""
+        before = self._row(kind, scope.tenant, rid)
+        _check_precondition(if_match, before.version)
+        body = _object(payload)
+        operations = _operations(body)
+        if not operations:
+            return before, None, []
+        body["Operations"] = _normalize_patch(operations, scope.base_url, before.id)
+        model = self._model(kind, scope, before)
+        _apply_patch(kind.model, body, model)
+        return before, model, body["Operations"]
+
+    @staticmethod
+    def _row[Row: StoredUser | StoredGroup](kind: ResourceKind[Row], tenant: str, rid: str) -> Row:
+        row = kind.one(tenant, rid)
+        if row is None:
+            raise not_found(kind.name, rid)
+        return row
+
+    # -- groups (written) ----------------------------------------------------------------
 
     def create_group(self, scope: RequestScope, payload: Any) -> Rendered:
         payload = _object(payload)
@@ -456,29 +507,17 @@ class ScimService:
     def replace_group(
         self, scope: RequestScope, group_id: str, payload: Any, if_match: str | None
     ) -> Rendered:
-        before = self._group_row(scope.tenant, group_id)
-        _check_precondition(if_match, before.version)
-        payload = _object(payload)
-        model = _validate(GroupModel, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-        original = self._group_model(scope, before)
-        try:
-            model.replace(original)
-        except SCIMException as exc:
-            raise ScimError.from_scim_exception(exc) from None
+        before, model, _, _ = self._replacement(
+            self._groups, scope, group_id, _object(payload), if_match
+        )
         return self._update_group(scope, before, model)
 
     def patch_group(
         self, scope: RequestScope, group_id: str, payload: Any, if_match: str | None
     ) -> Rendered:
-        before = self._group_row(scope.tenant, group_id)
-        _check_precondition(if_match, before.version)
-        body = _object(payload)
-        operations = _operations(body)
-        if not operations:  # Entra: PATCH with zero operations
+        before, model, _ = self._patched(self._groups, scope, group_id, payload, if_match)
+        if model is None:  # Entra: PATCH with zero operations
             return Rendered(self._group_model(scope, before), before.version)
-        body["Operations"] = _normalize_patch(operations, scope.base_url, before.id)
-        model = self._group_model(scope, before)
-        _apply_patch(GroupModel, body, model)
         return self._update_group(scope, before, model)
 
     def delete_group(self, scope: RequestScope, group_id: str, if_match: str | None) -> None:
@@ -685,16 +724,10 @@ class ScimService:
             )
 
     def _user_row(self, tenant: str, user_id: str) -> StoredUser:
-        row = self.store.user(tenant, user_id)
-        if row is None:
-            raise not_found("User", user_id)
-        return row
+        return self._row(self._users, tenant, user_id)
 
     def _group_row(self, tenant: str, group_id: str) -> StoredGroup:
-        row = self.store.group(tenant, group_id)
-        if row is None:
-            raise not_found("Group", group_id)
-        return row
+        return self._row(self._groups, tenant, group_id)
 
     @staticmethod
     def _user_name(model: Any) -> str:
@@ -721,23 +754,7 @@ class ScimService:
             for gid, name in self.store.groups_of_member(scope.tenant, user_id)
         ]
 
-    def _user_model(self, scope: RequestScope, row: StoredUser) -> Any:
-        model: Any = UserModel.model_validate(row.doc, scim_policy=POLICY)
-        model.id = row.id
-        groups = self._memberships(scope, row.id)
-        model.groups = [GroupMembership.model_validate(g) for g in groups] or None
-        model.meta = _meta("User", scope, row.id, row.created, row.last_modified, row.version)
-        return model
-
-    def _user_view(self, scope: RequestScope, row: StoredUser) -> dict[str, Any]:
-        """What a filter sees: the stored JSON with id, meta and groups, no validation."""
-        return row.doc | {
-            "id": row.id,
-            "groups": self._memberships(scope, row.id),
-            "meta": _meta_view("User", scope, row.id, row.created, row.last_modified, row.version),
-        }
-
-    def _group_members(self, scope: RequestScope, group_id: str) -> list[dict[str, str]]:
+    def _members_of(self, scope: RequestScope, group_id: str) -> list[dict[str, str]]:
         members = []
         for m in self.store.members(scope.tenant, group_id):
             entry = {"value": m.id, "$ref": f"{scope.base_url}/{m.type}s/{m.id}", "type": m.type}
@@ -746,20 +763,29 @@ class ScimService:
             members.append(entry)
         return members
 
-    def _group_model(self, scope: RequestScope, row: StoredGroup) -> Any:
-        model: Any = GroupModel.model_validate(row.doc, scim_policy=POLICY)
+    def _model(
+        self, kind: ResourceKind[Any], scope: RequestScope, row: StoredUser | StoredGroup
+    ) -> Any:
+        """The resource as answered: the stored JSON validated, with id, links and meta."""
+        model: Any = kind.model.model_validate(row.doc, scim_policy=POLICY)
         model.id = row.id
-        members = self._group_members(scope, row.id)
-        model.members = [GroupMember.model_validate(m) for m in members] or None
-        model.meta = _meta("Group", scope, row.id, row.created, row.last_modified, row.version)
+        links = [kind.link_model.model_validate(g) for g in kind.linked(scope, row.id)]
+        setattr(model, kind.links, links or None)
+        model.meta = _meta(kind.name, scope, row.id, row.created, row.last_modified, row.version)
         return model
 
-    def _group_view(self, scope: RequestScope, row: StoredGroup) -> dict[str, Any]:
-        return row.doc | {
-            "id": row.id,
-            "members": self._group_members(scope, row.id),
-            "meta": _meta_view("Group", scope, row.id, row.created, row.last_modified, row.version),
-        }
+    def _view(
+        self, kind: ResourceKind[Any], scope: RequestScope, row: StoredUser | StoredGroup
+    ) -> dict[str, Any]:
+        """What a filter sees: the stored JSON with id, meta and links, no validation."""
+        meta = _meta_view(kind.name, scope, row.id, row.created, row.last_modified, row.version)
+        return row.doc | {"id": row.id, kind.links: kind.linked(scope, row.id), "meta": meta}
+
+    def _user_model(self, scope: RequestScope, row: StoredUser) -> Any:
+        return self._model(self._users, scope, row)
+
+    def _group_model(self, scope: RequestScope, row: StoredGroup) -> Any:
+        return self._model(self._groups, scope, row)
 
     def _emit(self, name: str, caller: Caller, details: EventDetails) -> None:
         self._emit_raw(

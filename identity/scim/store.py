@@ -3,7 +3,7 @@
 Every table has ``tenant`` in its key and every statement binds it: there is no query
 here that could return or change another tenant's row. Tables are created idempotently
 on the caller's connection (the state database, 0600, WAL, autocommit; see
-``warden.store``); each write runs in one ``BEGIN IMMEDIATE`` transaction.
+``warden.gateway.state.store``); each write runs in one ``BEGIN IMMEDIATE`` transaction.
 
 A resource is kept as its SCIM JSON (``doc``, without ``id``, ``meta``, ``password``
 and, for users, the read-only ``groups``) beside the columns its lookups need.
@@ -11,8 +11,8 @@ Group membership lives in ``scim_members`` only (a group's ``doc`` has no ``memb
 so "which groups is this user in" is one indexed query and deleting a user drops it
 from every group at once.
 
-Over 400 lines: users and groups have twin statements; one table of the two kinds is the
-next step (issue 17).
+Over 400 lines: users and groups are read through one table of the two kinds (`_Table`);
+their writes differ in columns and uniqueness, and the memberships and the outbox are here.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 # Step 1 of MIGRATIONS (released: never edit it, append a step); ``{tokens}`` are the
-# backend's type names (warden/state/dialect.py).
+# backend's type names (warden/gateway/state/dialect.py).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS scim_users (
         seq {rowid},          -- creation order: stable pagination
@@ -79,7 +79,7 @@ SCHEMA = (
         created_at {float} NOT NULL
     )""",
 )
-# This store's schema, step by step (see warden/state/migrate.py); released steps are
+# This store's schema, step by step (see warden/gateway/state/migrate.py); released steps are
 # never edited, only appended.
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SCIM users, groups, members, deprovisioning outbox", SCHEMA),
@@ -134,12 +134,6 @@ class DuplicateUserName(Exception):
     pass
 
 
-_USER_COLS = "id, user_name, external_id, active, version, created, last_modified, doc"
-_GROUP_COLS = "id, display_name, external_id, version, created, last_modified, doc"
-_USER_INDEX = {"username": "user_name_key", "externalid": "external_id", "id": "id"}
-_GROUP_INDEX = {"displayname": "display_key", "externalid": "external_id", "id": "id"}
-
-
 def _user(row: Sequence[Any]) -> StoredUser:
     uid, name, ext, active, version, created, modified, doc = row
     return StoredUser(uid, name, ext, bool(active), version, created, modified, json.loads(doc))
@@ -148,6 +142,31 @@ def _user(row: Sequence[Any]) -> StoredUser:
 def _group(row: Sequence[Any]) -> StoredGroup:
     gid, name, ext, version, created, modified, doc = row
     return StoredGroup(gid, name, ext, version, created, modified, json.loads(doc))
+
+
+@dataclass(frozen=True, slots=True)
+class _Table[Row]:
+    """Where one kind of resource is stored: its table, columns, filter indexes, row type."""
+
+    name: str
+    columns: str
+    #: A filter's attribute (folded) -> the indexed column that answers it in SQL.
+    index: dict[str, str]
+    row: Callable[[Sequence[Any]], Row]
+
+
+_USERS: Final = _Table(
+    "scim_users",
+    "id, user_name, external_id, active, version, created, last_modified, doc",
+    {"username": "user_name_key", "externalid": "external_id", "id": "id"},
+    _user,
+)
+_GROUPS: Final = _Table(
+    "scim_groups",
+    "id, display_name, external_id, version, created, last_modified, doc",
+    {"displayname": "display_key", "externalid": "external_id", "id": "id"},
+    _group,
+)
 
 
 def _dump(doc: dict[str, Any]) -> str:
@@ -188,23 +207,46 @@ class ScimStore:
 
     # -- users ---------------------------------------------------------------------------
 
-    def user(self, tenant: str, user_id: str) -> StoredUser | None:
+    def _one[Row](self, table: _Table[Row], tenant: str, rid: str) -> Row | None:
         row = self._conn.execute(
-            f"SELECT {_USER_COLS} FROM scim_users WHERE tenant = ? AND id = ?",  # noqa: S608 - constant columns
-            (tenant, user_id),
+            f"SELECT {table.columns} FROM {table.name} WHERE tenant = ? AND id = ?",  # noqa: S608 - constant names
+            (tenant, rid),
         ).fetchone()
-        return _user(row) if row else None
+        return table.row(row) if row else None
+
+    def _rows[Row](
+        self,
+        table: _Table[Row],
+        tenant: str,
+        where: tuple[str, str] | None,
+        window: tuple[int, int] | None,
+    ) -> Iterator[Row]:
+        sql = f"SELECT {table.columns} FROM {table.name} WHERE tenant = ?"  # noqa: S608
+        params: tuple[str | int, ...] = (tenant,)
+        if where is not None and where[0] in table.index:  # others: filtered by the caller
+            column = table.index[where[0]]  # a fixed column name, never client text
+            sql += f" AND {column} = ?"
+            params = (tenant, where[1])
+        sql += " ORDER BY seq"
+        if window is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = (*params, window[1], window[0])
+        for row in self._conn.execute(sql, params):
+            yield table.row(row)
+
+    def user(self, tenant: str, user_id: str) -> StoredUser | None:
+        return self._one(_USERS, tenant, user_id)
 
     def user_by_key(self, tenant: str, user_name_key: str) -> StoredUser | None:
         row = self._conn.execute(
-            f"SELECT {_USER_COLS} FROM scim_users WHERE tenant = ? AND user_name_key = ?",  # noqa: S608
+            f"SELECT {_USERS.columns} FROM scim_users WHERE tenant = ? AND user_name_key = ?",  # noqa: S608
             (tenant, user_name_key),
         ).fetchone()
         return _user(row) if row else None
 
     def users_by_external_id(self, tenant: str, external_id: str) -> list[StoredUser]:
         rows = self._conn.execute(
-            f"SELECT {_USER_COLS} FROM scim_users WHERE tenant = ? AND external_id = ?"  # noqa: S608
+            f"SELECT {_USERS.columns} FROM scim_users WHERE tenant = ? AND external_id = ?"  # noqa: S608
             " ORDER BY seq",
             (tenant, external_id),
         )
@@ -218,21 +260,10 @@ class ScimStore:
     ) -> Iterator[StoredUser]:
         """A tenant's users in creation order; ``where``: (indexed attribute, value);
         ``window``: (offset, limit)."""
-        sql = f"SELECT {_USER_COLS} FROM scim_users WHERE tenant = ?"  # noqa: S608
-        params: tuple[str | int, ...] = (tenant,)
-        if where is not None and where[0] in _USER_INDEX:  # displayName has no user index
-            column = _USER_INDEX[where[0]]  # a fixed column name, never client text
-            sql += f" AND {column} = ?"
-            params = (tenant, where[1])
-        sql += " ORDER BY seq"
-        if window is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params = (*params, window[1], window[0])
-        for row in self._conn.execute(sql, params):
-            yield _user(row)
+        return self._rows(_USERS, tenant, where, window)
 
-    def count(self, tenant: str, kind: Literal["User", "Group"]) -> int:
-        table = "scim_users" if kind == "User" else "scim_groups"
+    def count(self, tenant: str, kind: MemberType) -> int:
+        table = (_USERS if kind == "User" else _GROUPS).name
         (n,) = self._conn.execute(
             f"SELECT COUNT(*) FROM {table} WHERE tenant = ?",  # noqa: S608 - fixed table name
             (tenant,),
@@ -300,11 +331,7 @@ class ScimStore:
     # -- groups --------------------------------------------------------------------------
 
     def group(self, tenant: str, group_id: str) -> StoredGroup | None:
-        row = self._conn.execute(
-            f"SELECT {_GROUP_COLS} FROM scim_groups WHERE tenant = ? AND id = ?",  # noqa: S608
-            (tenant, group_id),
-        ).fetchone()
-        return _group(row) if row else None
+        return self._one(_GROUPS, tenant, group_id)
 
     def groups(
         self,
@@ -312,18 +339,8 @@ class ScimStore:
         where: tuple[str, str] | None = None,
         window: tuple[int, int] | None = None,
     ) -> Iterator[StoredGroup]:
-        sql = f"SELECT {_GROUP_COLS} FROM scim_groups WHERE tenant = ?"  # noqa: S608
-        params: tuple[str | int, ...] = (tenant,)
-        if where is not None:
-            column = _GROUP_INDEX[where[0]]  # a fixed column name, never client text
-            sql += f" AND {column} = ?"
-            params = (tenant, where[1])
-        sql += " ORDER BY seq"
-        if window is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params = (*params, window[1], window[0])
-        for row in self._conn.execute(sql, params):
-            yield _group(row)
+        """A tenant's groups in creation order (``where`` and ``window`` as for users)."""
+        return self._rows(_GROUPS, tenant, where, window)
 
     def insert_group(
         self,

@@ -17,8 +17,8 @@ from mitmproxy.test import tflow, tutils
 
 from warden.addons.audit import Audit
 from warden.addons.flowcontext import Destination, FlowContext, Principal
-from warden.audit_config import AuditSettings
-from warden.audit_wiring import AuditTrail
+from warden.config.audit import AuditSettings
+from warden.gateway.wiring.audit import AuditTrail
 
 
 def _destination() -> Destination:

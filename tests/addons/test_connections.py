@@ -14,7 +14,7 @@ from mitmproxy.test import tflow
 
 from warden.addons import connections
 from warden.addons.connections import ConnectionGuard, ConnectionLimits
-from warden.metrics import GatewayMetrics
+from warden.gateway.metrics import GatewayMetrics
 
 
 def _client(addr: str = "192.0.2.1") -> connection.Client:

@@ -17,7 +17,7 @@ from mitmproxy.test import taddons, tflow
 from warden.addons import scope as scope_module
 from warden.addons.flowcontext import FlowContext
 from warden.addons.scope import RefusedHost, Scope, allow_hosts_patterns
-from warden.metrics import GatewayMetrics
+from warden.gateway.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
 
 PATTERNS = ["api.openai.com", "chatgpt.com", "*.openai.azure.com"]

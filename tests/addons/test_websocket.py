@@ -27,9 +27,9 @@ from warden.addons.flowstate import state
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.addons.websocket import Session, WebSocketInspector
-from warden.policy_wiring import PolicyRuntime
+from warden.gateway.state.store import open_state
+from warden.gateway.wiring.policy import PolicyRuntime
 from warden.providers.sockets import socket_protocol
-from warden.store import open_state
 
 
 class Broken:

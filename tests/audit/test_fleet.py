@@ -32,8 +32,8 @@ from warden.audit.fleet import (
 from warden.audit.fleet_schema import MIGRATIONS
 from warden.audit.schema import open_audit_db_readonly
 from warden.audit.verify import verify
-from warden.state import POSTGRESQL, Domain, migrate
-from warden.state.postgres import PgConnection, open_pool
+from warden.gateway.state import POSTGRESQL, Domain, migrate
+from warden.gateway.state.postgres import PgConnection, open_pool
 
 
 @dataclass

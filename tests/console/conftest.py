@@ -34,8 +34,8 @@ from warden.audit import (
 )
 from warden.console import ReviewerScope, build_app
 from warden.console.app import ConsoleApp
+from warden.gateway.state.store import open_state
 from warden.identity.sessions import SessionStore, UserIdentity
-from warden.store import open_state
 
 NOW = datetime.datetime(2025, 3, 2, 12, 0, 0, tzinfo=datetime.UTC)
 RECORDS = 240

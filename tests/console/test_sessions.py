@@ -14,9 +14,9 @@ from warden.config import parse_config
 from warden.console.app import ConsoleApp, build_app
 from warden.console.confirm_screen import ConfirmScreen
 from warden.console.sessions_screen import SessionsScreen
+from warden.gateway.state.postgres import DSN_ENV, PgConnection, open_pool
+from warden.gateway.state.store import migrate_state, open_state_reader
 from warden.identity.sessions import SessionStore, UserIdentity
-from warden.state.postgres import DSN_ENV, PgConnection, open_pool
-from warden.store import migrate_state, open_state_reader
 
 from .conftest import ACME, NOW, Files, GatewayStandIn, MakeApp, issuer
 from .test_flows import text_of

@@ -20,6 +20,8 @@ import pytest
 
 from tests.audit.rsyslog import Rsyslog, free_port, payload
 from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+from warden.cli.doctor.ports import _gateway_health
+from warden.config import load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -252,8 +254,8 @@ def test_retention_purges_old_records_and_the_chain_still_verifies(tmp_path: Pat
         load_public_key,
         verify,
     )
-    from warden.audit_config import AuditSettings
-    from warden.audit_wiring import AuditTrail
+    from warden.config.audit import AuditSettings
+    from warden.gateway.wiring.audit import AuditTrail
 
     signer = CheckpointSigner(load_or_create_signing_key(tmp_path))
     log = AuditLog.open(tmp_path / "audit.db")
@@ -319,10 +321,8 @@ def test_a_killed_audit_writer_refuses_flows_until_it_is_back(
             health = httpx.get(f"{w.control_url}/healthz", timeout=5)
             assert health.status_code == 503
             assert "audit writer" in health.json()["failing"]["audit_writer"]
-            # warden doctor's view of the running gateway names the refusal too
-            from warden.cli.doctor.ports import _gateway_health
-            from warden.config import load_config
-
+            # warden doctor's view of the running gateway names the refusal too (imported at
+            # the top: importing doctor here took ~3 s under load, longer than the outage)
             seen = _gateway_health(load_config(w.config_path, env=UNSAFE_ENV), 5)
             assert seen is not None and "audit writer" in seen[1]
             metrics = httpx.get(f"{w.control_url}/metrics", timeout=5).text

@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess, wait_until
-from warden.state.postgres import DSN_ENV
+from warden.gateway.state.postgres import DSN_ENV
 
 pytestmark = pytest.mark.e2e
 

@@ -37,7 +37,7 @@ from requests.auth import HTTPProxyAuth
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
 from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess, wait_until
 from tests.proctree import alive, descendants
-from warden.state.postgres import DSN_ENV
+from warden.gateway.state.postgres import DSN_ENV
 
 pytestmark = pytest.mark.e2e
 

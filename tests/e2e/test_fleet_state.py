@@ -28,8 +28,8 @@ import yaml
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
 from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
 from tests.proctree import descendants
+from warden.gateway.state.postgres import DSN_ENV
 from warden.policy.quotas import fleet_slack
-from warden.state.postgres import DSN_ENV
 
 pytestmark = pytest.mark.e2e
 

@@ -63,7 +63,7 @@ def _workers(bed: Bed) -> dict[int, int]:
     assert bed.warden.proc is not None
     found: dict[int, int] = {}
     for pid, cmd in descendants(bed.warden.proc.pid).items():
-        if "warden.supervisor" in cmd and "--worker-id" in cmd and alive(pid):
+        if "warden.gateway.supervisor" in cmd and "--worker-id" in cmd and alive(pid):
             found[int(cmd.split("--worker-id ")[1].split()[0])] = pid
     return found
 
@@ -192,7 +192,7 @@ def test_sigterm_stops_every_process_the_supervisor_started(bed: Bed) -> None:
     assert bed.warden.proc is not None
     children = descendants(bed.warden.proc.pid)
     kinds = " ".join(children.values())
-    assert kinds.count("warden.supervisor") == 2 and "warden.audit.writer_process" in kinds
+    assert kinds.count("warden.gateway.supervisor") == 2 and "warden.audit.writer_process" in kinds
     bed.warden.proc.send_signal(signal.SIGTERM)
     try:
         # Generous: the workers drain (none is open here), then each records its end.

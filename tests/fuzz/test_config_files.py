@@ -17,7 +17,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from warden.config import Config, ConfigError, load_config
-from warden.dlp_wiring import load_dlp_profiles
+from warden.gateway.wiring.dlp import load_dlp_profiles
 from warden.policy import PolicyError
 from warden.policy.holder import PolicyHolder
 

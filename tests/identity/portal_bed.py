@@ -14,12 +14,12 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from warden.gateway.state.store import open_state
 from warden.identity.claims import ClaimMapping
 from warden.identity.events import AuthEvent
 from warden.identity.oidc import OidcClient
 from warden.identity.portal import ConfiguredIdp, Portal, PortalSettings
 from warden.identity.sessions import SessionStore
-from warden.store import open_state
 
 from .devidp import DevIdp
 

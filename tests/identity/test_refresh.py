@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from warden.gateway.state.store import open_state
 from warden.identity.refresh import KEY_FILE, RefreshCipher
 from warden.identity.sessions import SessionStore, UserIdentity
-from warden.store import open_state
 
 
 def test_cipher_round_trip_and_tampering(tmp_path: Path) -> None:

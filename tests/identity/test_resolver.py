@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from warden.gateway.state.store import open_state
 from warden.identity import resolver as resolver_module
 from warden.identity.claims import ClaimMapping
 from warden.identity.jwt import ServiceTokenVerifier
 from warden.identity.resolver import CredentialRejected, IdentityResolver, ServiceIssuer
 from warden.identity.sessions import SessionStore
-from warden.store import open_state
 
 from .test_jwks import Key
 from .test_jwt import (  # noqa: F401 - fixtures

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from warden.gateway.state.store import open_state
 from warden.identity.sessions import (
     DEVICE_TOKEN_PREFIX,
     SessionEnded,
@@ -14,7 +15,6 @@ from warden.identity.sessions import (
     UserIdentity,
     token_hash,
 )
-from warden.store import open_state
 
 ALICE = UserIdentity(
     "acme", "https://idp.acme.test", "u-alice", "alice@acme.test", "eng", ("llm-users", "eng")

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from warden.gateway.state import POSTGRESQL, migrate
+from warden.gateway.state.postgres import PgConnection, open_pool
+from warden.gateway.state.store import DOMAINS, open_state
 from warden.policy.engine import CompiledPolicy, compile_policy
 from warden.policy.facts import PrincipalFacts
 from warden.policy.loader import load_policy
 from warden.policy.quotas import Quotas, fleet_slack
 from warden.policy.quotastore import QuotaStore
-from warden.state import POSTGRESQL, migrate
-from warden.state.postgres import PgConnection, open_pool
-from warden.store import DOMAINS, open_state
 
 from .test_quotas import T0
 

@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from warden.gateway.state import SQLITE
 from warden.policy.published import (
     MAX_DOCUMENT_BYTES,
     MIGRATIONS,
@@ -16,7 +17,6 @@ from warden.policy.published import (
     PublishedPolicy,
     document_sha256,
 )
-from warden.state import SQLITE
 
 
 @pytest.fixture

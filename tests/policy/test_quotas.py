@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from warden.gateway.state.store import open_state
 from warden.policy.engine import CompiledPolicy, compile_policy
 from warden.policy.facts import PrincipalFacts
 from warden.policy.loader import load_policy
@@ -19,7 +20,6 @@ from warden.policy.quotastore import TABLE, QuotaStore
 from warden.policy.usage import estimate_tokens, usage_or_estimate
 from warden.policy.windows import month_bounds
 from warden.providers.shapes import Usage
-from warden.store import open_state
 
 QUOTA_POLICY = """
 defaults:

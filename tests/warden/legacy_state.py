@@ -1,6 +1,6 @@
 """The state database as the gateway before versioned migrations left it (test data).
 
-The DDL below is copied verbatim from the code of that time (``warden/store.py``,
+The DDL below is copied verbatim from the code of that time (``warden/gateway/state/store.py``,
 ``identity/sessions.py``, ``identity/scim/store.py``, ``identity/scim/credentials.py``,
 ``policy/quotastore.py``): each store created its tables itself and ``store.py``'s one
 migration created an unused ``meta`` table. ``build_legacy_store`` writes such a file with
@@ -136,7 +136,7 @@ CREATE TABLE IF NOT EXISTS policy_quota_counters (
 ) WITHOUT ROWID
 """
 
-# warden/store.py's MIGRATIONS of that time, applied by its _migrate.
+# warden/gateway/state/store.py's MIGRATIONS of that time, applied by its _migrate.
 LEDGER = (
     "CREATE TABLE IF NOT EXISTS schema_migrations"
     " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",

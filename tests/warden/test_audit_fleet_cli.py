@@ -12,7 +12,7 @@ import yaml
 
 from tests.peers import WARDEN
 from warden.config import Config
-from warden.state.postgres import DSN_ENV
+from warden.gateway.state.postgres import DSN_ENV
 
 
 def _warden(tmp_path: Path, *args: str, dsn: str | None) -> subprocess.CompletedProcess[str]:

@@ -7,8 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from warden.audit_config import AuditSettings
-from warden.audit_wiring import AuditTrail
+from warden.config.audit import AuditSettings
+from warden.gateway.wiring.audit import AuditTrail
 from warden.identity.events import AuthEvent
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warden import store
-from warden.coach_feed import CoachFeed
+from warden.gateway.state import store
+from warden.gateway.wiring.coach_feed import CoachFeed
 from warden.policy import CoachAcknowledgements, PolicyDecision, PrincipalFacts
 
 ALICE = PrincipalFacts("acme", "u-alice")

@@ -11,7 +11,7 @@ import pytest
 from warden.audit.evidence import generate_identity
 from warden.cli import main
 from warden.config import Config, parse_config
-from warden.evidence_wiring import build_evidence
+from warden.gateway.wiring.evidence import build_evidence
 from warden.policy.engine import compile_policy
 from warden.policy.loader import load_policy
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from warden import logs
+from warden.gateway import logs
 
 RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 FORGED = "2026-12-02 06:00:00,000 INFO    warden.auth: login.ok tenant=acme sub=admin"

@@ -3,7 +3,7 @@
 The PAC helper functions are not part of JavaScript; browsers supply them. The runtime
 below implements the ones the file may call as the Netscape PAC specification (and
 Mozilla's reference `ascii_pac_utils.js`) defines them. ``dnsResolve`` throws: the file
-must never resolve names (see `warden.pac`'s docstring).
+must never resolve names (see `warden.gateway.pac`'s docstring).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from warden.config import ConfigError, parse_config
-from warden.pac import PAC_CONTENT_TYPE, gateway_pac, pac_routes, proxy_address, render_pac
+from warden.gateway.pac import PAC_CONTENT_TYPE, gateway_pac, pac_routes, proxy_address, render_pac
 from warden.providers.catalog import Catalog
 
 PAC_RUNTIME = r"""
@@ -227,7 +227,7 @@ def test_gateway_pac_includes_extra_and_unsanctioned_hosts(tmp_path: Path) -> No
         tmp_path,
         {},
     )
-    from warden.gateway import build_catalog
+    from warden.gateway.process import build_catalog
 
     pac = gateway_pac(config, build_catalog(config))
     results, _ = evaluate(pac, ["llm.corp.example", "chat.deepseek.com", "example.org"])
@@ -273,7 +273,7 @@ def test_a_fleet_pac_lists_every_instance_in_order_and_never_direct(tmp_path: Pa
         tmp_path,
         {},
     )
-    from warden.gateway import build_catalog
+    from warden.gateway.process import build_catalog
 
     pac = gateway_pac(config, build_catalog(config))
     results, _ = evaluate(pac, ["api.openai.com", "example.org"])

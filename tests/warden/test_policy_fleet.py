@@ -1,4 +1,4 @@
-"""warden/policy_fleet.py: two instances' policy runtimes on one real PostgreSQL.
+"""warden/gateway/wiring/policy_fleet.py: two instances' policy runtimes on one real PostgreSQL.
 
 Each "instance" has its own policy file, its own pool and its own LISTEN connection, as
 two hosts would; the tests wait on the listeners' callbacks, never on time.
@@ -17,12 +17,12 @@ import pytest
 import yaml
 
 from warden.config import parse_config
-from warden.metrics import GatewayMetrics
+from warden.gateway.metrics import GatewayMetrics
+from warden.gateway.state.postgres import DSN_ENV
+from warden.gateway.state.store import StateDatabase, migrate_state, open_database
+from warden.gateway.wiring.policy import PolicyRuntime
+from warden.gateway.wiring.policy_fleet import TABLES, FleetPolicy
 from warden.policy.published import PublishedPolicies, document_sha256
-from warden.policy_fleet import TABLES, FleetPolicy
-from warden.policy_wiring import PolicyRuntime
-from warden.state.postgres import DSN_ENV
-from warden.store import StateDatabase, migrate_state, open_database
 
 BASE: dict[str, Any] = {"defaults": {"default_action": "allow"}, "tenants": {"acme": {}}}
 

@@ -58,8 +58,8 @@ async def test_no_hsts_over_plain_http(tmp_path: Path) -> None:
     """HSTS over http is meaningless and browsers ignore it; the header is for TLS only."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    from warden.control import build_app
-    from warden.metrics import GatewayMetrics
+    from warden.gateway.control import build_app
+    from warden.gateway.metrics import GatewayMetrics
 
     ca = tmp_path / "ca.pem"
     ca.write_text("not served here")

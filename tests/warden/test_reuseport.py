@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from warden.reuseport import port_in_use, share_listening_port
+from warden.gateway.reuseport import port_in_use, share_listening_port
 
 
 def test_a_port_another_program_holds_is_named() -> None:

@@ -3,7 +3,7 @@ tenant has one IdP, the userName as e-mail where it is one; group events name no
 
 from __future__ import annotations
 
-from warden.scim_wiring import person_of
+from warden.gateway.wiring.scim import person_of
 
 ISSUER = "https://idp.acme.example"
 

@@ -10,7 +10,7 @@ import pytest
 from mitmproxy import options
 from mitmproxy.master import Master
 
-from warden.startup_check import StartupErrorCheck
+from warden.gateway.startup_check import StartupErrorCheck
 
 
 class _OnRunning:

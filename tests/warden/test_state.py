@@ -1,4 +1,4 @@
-"""warden.state's migration runner: one transaction, in order, refusing what it does not know."""
+"""warden.gateway.state's migration runner: one transaction, in order, refusing what it does not know."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from warden.state import (
+from warden.gateway.state import (
     SQLITE,
     Domain,
     MigrationsPending,
@@ -16,8 +16,8 @@ from warden.state import (
     migrate,
     status,
 )
-from warden.state.migrate import require_current
-from warden.state.sqlite import connect
+from warden.gateway.state.migrate import require_current
+from warden.gateway.state.sqlite import connect
 
 NOTES_V1 = ("notes", ("CREATE TABLE notes (id {rowid}, body TEXT NOT NULL, at {float})",))
 NOTES_V2 = ("note tags", ("ALTER TABLE notes ADD COLUMN tag TEXT",))

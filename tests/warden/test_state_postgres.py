@@ -21,13 +21,26 @@ import pytest
 from tests.peers import WARDEN
 from tests.postgres import PostgresServer
 from warden.config import Config, ConfigError, parse_config
+from warden.gateway.state import (
+    POSTGRESQL,
+    MigrationsPending,
+    SchemaTooNew,
+    StateError,
+    migrate,
+    status,
+)
+from warden.gateway.state.postgres import DSN_ENV, PgConnection, open_pool, qmark_to_format
+from warden.gateway.state.store import (
+    DOMAINS,
+    SESSION_TABLES,
+    StateDatabase,
+    migrate_state,
+    open_database,
+)
 from warden.identity.scim import ScimCredentials
 from warden.identity.scim.store import DuplicateUserName, ScimStore
 from warden.identity.sessions import SessionStore, UserIdentity
 from warden.policy.quotastore import CounterRow, QuotaStore
-from warden.state import POSTGRESQL, MigrationsPending, SchemaTooNew, StateError, migrate, status
-from warden.state.postgres import DSN_ENV, PgConnection, open_pool, qmark_to_format
-from warden.store import DOMAINS, SESSION_TABLES, StateDatabase, migrate_state, open_database
 
 from .test_store import TABLES as SQLITE_TABLES
 

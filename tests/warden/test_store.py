@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.peers import WARDEN
+from warden.gateway.state import SQLITE, SchemaTooNew, status
+from warden.gateway.state.sqlite import connect
+from warden.gateway.state.store import DOMAINS as ALL_DOMAINS
+from warden.gateway.state.store import open_state
 from warden.identity.scim import ScimCredentials
 from warden.identity.scim.store import ScimStore
 from warden.identity.sessions import SessionStore
 from warden.policy.quotastore import QuotaStore
-from warden.state import SQLITE, SchemaTooNew, status
-from warden.state.sqlite import connect
-from warden.store import DOMAINS as ALL_DOMAINS
-from warden.store import open_state
 
 from .legacy_state import DEVICE_TOKEN, NOW, SCIM_TOKEN, SESSION_TOKEN, build_legacy_store
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.peers import WARDEN
-from warden.validation import validate_all
+from warden.config.validation import validate_all
 
 CONFIG = """
 identity:

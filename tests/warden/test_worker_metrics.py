@@ -7,8 +7,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from warden.metrics import GatewayMetrics
-from warden.worker_metrics import STALE_S, metrics_dir, render_merged
+from warden.gateway.metrics import GatewayMetrics
+from warden.gateway.worker_metrics import STALE_S, metrics_dir, render_merged
 
 
 def _samples(text: bytes, name: str) -> dict[tuple[str, str], float]:

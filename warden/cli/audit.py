@@ -61,9 +61,8 @@ def _fleet_connection() -> Any:
     """A connection to the fleet's PostgreSQL (``WARDEN_STATE_DSN``), or exit naming why."""
     import psycopg
 
-    from warden import store
-    from warden.state import StateError
-    from warden.state.postgres import redact
+    from warden.gateway.state import StateError, store
+    from warden.gateway.state.postgres import redact
 
     try:
         dsn = store._dsn(os.environ)

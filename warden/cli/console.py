@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from warden.admin_api import ADMIN_TOKEN_FILE
 from warden.config import Config
+from warden.gateway.admin_api import ADMIN_TOKEN_FILE
 from warden.login import Clock, LoginError, PortalClient, default_label, wait_for_approval
 
 
@@ -59,8 +59,8 @@ def _reviewer_scope(config: Config, args: argparse.Namespace) -> tuple[object, C
 
 def cmd_console(config: Config, args: argparse.Namespace) -> int:
     from warden.console import ConsoleDataError, ReviewerScope, run_console
-    from warden.state import StateError
-    from warden.store import open_state_reader
+    from warden.gateway.state import StateError
+    from warden.gateway.state.store import open_state_reader
 
     if args.admin:
         scope: object = ReviewerScope.administrator()

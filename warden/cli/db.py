@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from warden import store
 from warden.config import Config
-from warden.state import SchemaTooNew
-from warden.state.migrate import DomainStatus
+from warden.gateway.state import SchemaTooNew, store
+from warden.gateway.state.migrate import DomainStatus
 
 
 def _describe(s: DomainStatus) -> str:

@@ -26,7 +26,7 @@ from warden.audit.evidence import (
 from warden.audit.evidence_access import OpenedEvidence, open_evidence, os_user
 from warden.audit.evidence_store import recipients_file
 from warden.config import Config
-from warden.evidence_wiring import recipients_dir
+from warden.gateway.wiring.evidence import recipients_dir
 
 
 def _git_work_tree(path: Path) -> Path | None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from warden import __version__, logs
+from warden import __version__
 from warden.certs import CAError, export_ca, init_ca, rotate_ca
 from warden.cli import audit as audit_cli
 from warden.cli import console as console_cli
@@ -19,9 +19,10 @@ from warden.cli import policy as policy_cli
 from warden.cli import scim as scim_cli
 from warden.cli import sessions as sessions_cli
 from warden.config import Config, ConfigError, load_config
+from warden.config.validation import checked_config
+from warden.gateway import logs
+from warden.gateway.state import StateError
 from warden.providers.hostnames import is_ip_literal
-from warden.state import StateError
-from warden.validation import checked_config
 
 DEFAULT_CONFIG = Path(os.environ.get("WARDEN_CONFIG", "warden.yaml"))
 
@@ -37,14 +38,14 @@ def _with_config(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from warden.gateway import Gateway  # mitmproxy is imported only when the proxy runs
+    from warden.gateway.process import Gateway  # mitmproxy is imported only when the proxy runs
 
     # Everything the gateway reads (config, catalog, policy, DLP profiles) is checked first,
     # and all problems are listed at once, before anything starts.
     config = checked_config(Path(args.config))
     logs.setup(config.log.level, config.log.format)
     if config.proxy.worker_count > 1:
-        from warden.supervisor import run_supervised
+        from warden.gateway.supervisor import run_supervised
 
         asyncio.run(run_supervised(config, Path(args.config).absolute()))
     else:
@@ -59,7 +60,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _constraints(config: Config, enabled: bool) -> tuple[str, ...] | None:
-    from warden.gateway import _constraint_names, build_catalog
+    from warden.gateway.process import _constraint_names, build_catalog
 
     return _constraint_names(config, build_catalog(config)) if enabled else None
 

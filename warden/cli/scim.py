@@ -11,8 +11,8 @@ import datetime
 import sys
 from collections.abc import Callable
 
-from warden import store
 from warden.config import Config
+from warden.gateway.state import store
 from warden.identity.scim import ScimCredentials, TooManyTokens, create_token
 
 

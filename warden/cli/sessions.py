@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import httpx
 
-from warden.admin_api import ADMIN_TOKEN_FILE
 from warden.config import Config
+from warden.gateway.admin_api import ADMIN_TOKEN_FILE
+from warden.gateway.state.store import open_database
 from warden.identity.sessions import SessionStore
-from warden.store import open_database
 
 
 def _store(config: Config) -> SessionStore:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from warden.gateway.state.store import open_state
 from warden.identity.scim import (
     ProvisionedUser,
     ScimCredentials,
@@ -19,7 +20,6 @@ from warden.identity.scim import (
     ScimStore,
     scim_routes,
 )
-from warden.store import open_state
 
 SCIM = "application/scim+json"
 TENANTS = ("acme", "globex")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from warden.gateway.state.store import open_state
 from warden.identity.scim import ScimCredentials, TooManyTokens, create_token
 from warden.identity.scim.credentials import TOKEN_PREFIX
-from warden.store import open_state
 
 from .conftest import Recorder, Scim, build_app, build_service
 

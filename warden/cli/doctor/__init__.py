@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from warden.validation import validate_all
+from warden.config.validation import validate_all
 
 from .ca import ca_checks, secret_file_checks
 from .config import catalog_domains, config_checks, config_failure

@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from warden.config import Config
+from warden.config.validation import Problem
 from warden.providers.catalog import Catalog
 from warden.providers.hostnames import is_ip_literal
-from warden.validation import Problem
 
 from .results import CheckResult, failure, passed, warning
 

@@ -9,7 +9,7 @@ from typing import Final
 
 import httpx
 
-from warden.identity_config import IdentityProvider
+from warden.config.identity import IdentityProvider
 
 from .results import CheckResult, Clock, failure, passed, warning
 

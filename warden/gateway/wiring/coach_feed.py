@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from warden.gateway.state import sqlite as sqlite_state
 from warden.policy import CoachAcknowledgements, PolicyDecision, PrincipalFacts
-from warden.state import sqlite as sqlite_state
 
-# The table's steps (warden/store.py applies them with every other domain's).
+# The table's steps (warden/gateway/state/store.py applies them with every other domain's).
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS coach_acknowledgements (
         id {rowid},
@@ -34,7 +34,7 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 class CoachFeed:
     def __init__(self, state_db: Path, acks: CoachAcknowledgements) -> None:
-        self._conn = sqlite_state.connect(state_db)  # the table exists: warden/store.py
+        self._conn = sqlite_state.connect(state_db)  # its table: gateway/state/store.py
         self._acks = acks
         self._last = 0
 

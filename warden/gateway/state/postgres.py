@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from warden.state.errors import StateError
+from warden.gateway.state.errors import StateError
 
 DSN_ENV = "WARDEN_STATE_DSN"
 # A statement waits this long for a connection, then fails closed. Short: the stores write

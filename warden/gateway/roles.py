@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from warden.admin_api import AdminApi, load_or_create_admin_token
-from warden.audit_wiring import AuditTrail
 from warden.config import Config
-from warden.control import build_app, serve_control_plane
-from warden.identity_wiring import IdentityParts
-from warden.metrics import GatewayMetrics
-from warden.policy_wiring import PolicyRuntime
-from warden.scim_wiring import ScimRuntime
-from warden.worker_metrics import keep_writing, render_merged
+from warden.gateway.admin_api import AdminApi, load_or_create_admin_token
+from warden.gateway.control import build_app, serve_control_plane
+from warden.gateway.metrics import GatewayMetrics
+from warden.gateway.wiring.audit import AuditTrail
+from warden.gateway.wiring.identity import IdentityParts
+from warden.gateway.wiring.policy import PolicyRuntime
+from warden.gateway.wiring.scim import ScimRuntime
+from warden.gateway.worker_metrics import keep_writing, render_merged
 
 if TYPE_CHECKING:
     from mitmproxy.addons.proxyserver import Proxyserver
@@ -53,7 +53,7 @@ DRAIN_S = 10.0
 
 
 class Supervising(Protocol):
-    """What the control plane needs from the supervisor (warden.supervisor)."""
+    """What the control plane needs from the supervisor (warden.gateway.supervisor)."""
 
     on_restart: Callable[[int], None] | None
 
@@ -91,7 +91,7 @@ async def keep_in_step(parts: Parts, every_s: float = CATCH_UP_EVERY_S) -> None:
     in the coaching acknowledgements the portal recorded.
 
     On PostgreSQL the sessions need no look: every commit NOTIFYs each process
-    (warden/state/listen.py), and a look would be a network round trip on this event loop
+    (warden/gateway/state/listen.py), and a look would be a network round trip on this event loop
     every 200 ms (and one per unknown credential), which a stalled database would hold."""
     on_sqlite = isinstance(parts.state, sqlite3.Connection)
     parts.identity.sessions.shared = on_sqlite
@@ -124,8 +124,8 @@ async def run_worker(
     metrics: GatewayMetrics,
     state_dir: Path,
 ) -> None:
-    from warden.gateway import proxy_not_listening
-    from warden.reuseport import share_listening_port
+    from warden.gateway.process import proxy_not_listening
+    from warden.gateway.reuseport import share_listening_port
 
     share_listening_port()
     loop = asyncio.get_running_loop()

@@ -57,7 +57,7 @@ SQLITE = Dialect(
 # 0x77617264656e ("warden"): the advisory lock every migrator takes, so two instances
 # started at once apply each step exactly once.
 MIGRATION_LOCK = 0x77617264656E
-# The channel of PostgreSQL's change notifications (warden/state/listen.py).
+# The channel of PostgreSQL's change notifications (warden/gateway/state/listen.py).
 NOTIFY_CHANNEL = "warden_state"
 
 POSTGRESQL = Dialect(

@@ -1,7 +1,7 @@
 """The state database of this gateway: which domains keep tables in it, opened one way.
 
 ``DOMAINS`` is the ordered list of every owner of tables (a table no domain declares does
-not exist); ``warden.state`` opens the database and applies their migrations.
+not exist); ``warden.gateway.state`` opens the database and applies their migrations.
 
 - ``state.backend: sqlite`` (the default): ``state_dir/state.db``, migrated at start, so
   ``make run`` needs no extra step.
@@ -21,17 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from warden import coach_feed
 from warden.audit import fleet_schema as audit_fleet
 from warden.config import Config
+from warden.gateway.state import POSTGRESQL, SQLITE, Applied, Domain, StateError, migrate, status
+from warden.gateway.state import sqlite as sqlite_state
+from warden.gateway.state.dialect import NOTIFY_CHANNEL
+from warden.gateway.state.migrate import DomainStatus, require_current
+from warden.gateway.wiring import coach_feed
 from warden.identity import sessions
 from warden.identity.scim import credentials as scim_credentials
 from warden.identity.scim import store as scim_store
 from warden.policy import published, quotastore
-from warden.state import POSTGRESQL, SQLITE, Applied, Domain, StateError, migrate, status
-from warden.state import sqlite as sqlite_state
-from warden.state.dialect import NOTIFY_CHANNEL
-from warden.state.migrate import DomainStatus, require_current
 
 # Before versioned migrations, one ledger row created an unused ``meta`` table; every
 # domain created its own tables. Adopting such a store drops those two and keeps the rest.
@@ -43,7 +43,7 @@ _OWNER_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 # PostgreSQL only: every committed write to a table an instance keeps in memory tells
-# every instance (warden/state/listen.py). One notification per statement, not per row.
+# every instance (warden/gateway/state/listen.py). One notification per statement, not per row.
 SESSION_TABLES = ("sessions", "device_credentials", "surrogate_bindings", "person_revocations")
 NOTIFIED_TABLES = (
     *SESSION_TABLES,
@@ -81,8 +81,8 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("identity.scim_tokens", scim_credentials.MIGRATIONS),
     Domain("policy.quotas", quotastore.MIGRATIONS),
     Domain("policy.coaching", coach_feed.MIGRATIONS),
-    # the fleet's policy version in force (warden/policy_fleet.py): PostgreSQL only, the
-    # embedded default keeps its policy in its file
+    # the fleet's policy version in force (warden/gateway/wiring/policy_fleet.py):
+    # PostgreSQL only, the embedded default keeps its policy in its file
     Domain("policy.published", published.MIGRATIONS, dialects=("postgresql",)),
     Domain("state.notify", _NOTIFY_STEPS, dialects=("postgresql",)),
     # the fleet's central copy of every instance's audit chains (warden/audit/fleet.py)
@@ -95,7 +95,7 @@ class StateDatabase:
     """The open state database: ``conn`` for the stores, ``connect()`` for one more.
 
     On PostgreSQL ``conn`` is a ``PgConnection`` over the pool, typed as the
-    ``sqlite3.Connection`` surface it presents to the stores (see warden/state/postgres.py).
+    ``sqlite3.Connection`` surface it presents to the stores (see warden/gateway/state/postgres.py).
     """
 
     backend: str
@@ -119,7 +119,7 @@ class StateDatabase:
         stops it. None on SQLite, where this process is the only writer it must follow."""
         if self.dsn is None:
             return None
-        from warden.state.listen import ChangeListener
+        from warden.gateway.state.listen import ChangeListener
 
         listener = ChangeListener(self.dsn, callbacks)
         listener.start()
@@ -153,7 +153,7 @@ def migrate_sqlite(conn: sqlite3.Connection, path: Path) -> list[Applied]:
 
 
 def _dsn(env: Mapping[str, str]) -> str:
-    from warden.state.postgres import DSN_ENV
+    from warden.gateway.state.postgres import DSN_ENV
 
     dsn = env.get(DSN_ENV, "").strip()
     if not dsn:
@@ -167,7 +167,7 @@ def _dsn(env: Mapping[str, str]) -> str:
 
 
 def _open_postgres(config: Config, env: Mapping[str, str]) -> tuple[Any, Any, str]:
-    from warden.state.postgres import PgConnection, open_pool, redact
+    from warden.gateway.state.postgres import PgConnection, open_pool, redact
 
     dsn = _dsn(env)
     pool = open_pool(dsn, max_size=config.state.pool_size)
@@ -258,7 +258,7 @@ def open_state_reader(config: Config, env: Mapping[str, str] | None = None) -> S
         return None
     import psycopg
 
-    from warden.state.postgres import PgConnection, open_pool, redact
+    from warden.gateway.state.postgres import PgConnection, open_pool, redact
 
     dsn = _dsn(env)
     try:

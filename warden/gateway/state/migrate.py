@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from warden.state.dialect import Dialect
-from warden.state.errors import StateError
+from warden.gateway.state.dialect import Dialect
+from warden.gateway.state.errors import StateError
 
 Step = tuple[str, tuple[str, ...]]  # (summary, statements), statements with dialect tokens
 

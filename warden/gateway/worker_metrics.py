@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from warden.metrics import GatewayMetrics
+from warden.gateway.metrics import GatewayMetrics
 
 logger = logging.getLogger("warden.metrics")
 

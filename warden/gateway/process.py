@@ -20,7 +20,6 @@ from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
 
-from warden import stages, store
 from warden.addons.audit import Audit
 from warden.addons.connections import ConnectionGuard, ConnectionLimits
 from warden.addons.identify import Identify
@@ -28,22 +27,24 @@ from warden.addons.leafcert import NamedLeafTlsConfig
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.addons.uploads import UploadInspector
-from warden.admin_api import AdminApi, load_or_create_admin_token
-from warden.audit_wiring import AuditTrail
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
-from warden.control import build_app, serve_control_plane
-from warden.evidence_wiring import build_evidence
 from warden.files import ExtractLimits
-from warden.identity_wiring import build_identity
-from warden.metrics import GatewayMetrics
-from warden.pac import gateway_pac, pac_routes
-from warden.policy_wiring import PolicyRuntime
-from warden.portal_tls import portal_host
+from warden.gateway import stages
+from warden.gateway.admin_api import AdminApi, load_or_create_admin_token
+from warden.gateway.control import build_app, serve_control_plane
+from warden.gateway.metrics import GatewayMetrics
+from warden.gateway.pac import gateway_pac, pac_routes
+from warden.gateway.portal_tls import portal_host
+from warden.gateway.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
+from warden.gateway.startup_check import StartupErrorCheck
+from warden.gateway.state import store
+from warden.gateway.wiring.audit import AuditTrail
+from warden.gateway.wiring.evidence import build_evidence
+from warden.gateway.wiring.identity import build_identity
+from warden.gateway.wiring.policy import PolicyRuntime
+from warden.gateway.wiring.scim import ScimRuntime
 from warden.providers.catalog import Catalog
-from warden.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
-from warden.scim_wiring import ScimRuntime
-from warden.startup_check import StartupErrorCheck
 
 if TYPE_CHECKING:
     from warden.addons.redact import Redactor
@@ -116,8 +117,8 @@ def fleet_policy(
     metrics: GatewayMetrics,
 ) -> tuple[tuple[str, ...], Callable[[], None]]:
     """Keep ``policy`` in step with the fleet's version in force; what to watch for it."""
+    from warden.gateway.wiring.policy_fleet import TABLES, FleetPolicy, instance_name
     from warden.policy.published import PublishedPolicies
-    from warden.policy_fleet import TABLES, FleetPolicy, instance_name
 
     fleet = FleetPolicy(
         policy,
@@ -176,7 +177,7 @@ class Gateway:
     config: Config
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     #: None: the whole gateway in this process (proxy.workers: 1). Else this process is
-    #: the supervisor's control plane or one of its proxy workers (warden.supervisor).
+    #: the supervisor's control plane or one of its proxy workers (warden.gateway.supervisor).
     role: ControlRole | WorkerRole | None = None
 
     async def run(self) -> None:
@@ -230,7 +231,7 @@ class Gateway:
         enforcer: PolicyEnforcer | None = None
         profiles = None
         if config.dlp is not None:  # Presidio is imported only when DLP is configured
-            from warden.dlp_wiring import load_dlp_profiles
+            from warden.gateway.wiring.dlp import load_dlp_profiles
 
             profiles = load_dlp_profiles(config)
         if config.policy is not None:
@@ -262,7 +263,7 @@ class Gateway:
         redactor: Redactor | None = None
         if profiles is not None and config.dlp is not None and control is None:
             from warden.addons.redact import Redactor
-            from warden.dlp_wiring import build_runner
+            from warden.gateway.wiring.dlp import build_runner
 
             dlp_runner = build_runner(config, profiles)
             redactor = Redactor(

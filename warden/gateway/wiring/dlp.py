@@ -11,10 +11,10 @@ import secrets
 from pathlib import Path
 
 from warden.config import Config, ConfigError
+from warden.config.validation import Problem, read_dlp_profiles
 from warden.dlp import DlpProfile, DlpRunner
 from warden.keyfiles import read_or_create
 from warden.lifeline import die_with_parent
-from warden.validation import Problem, read_dlp_profiles
 
 HASH_KEY_FILE = "dlp-hash.key"
 

@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from warden.coach_feed import CoachFeed
 from warden.config import ConfigError
+from warden.gateway.wiring.coach_feed import CoachFeed
 from warden.identity.redirects import safe_next
 from warden.policy import (
     CoachAcknowledgements,
@@ -41,7 +41,7 @@ from warden.policy.coach_tokens import CoachTokens, acknowledged
 from warden.policy.pages import coach_confirm_page
 
 if TYPE_CHECKING:
-    from warden.policy_fleet import FleetPolicy
+    from warden.gateway.wiring.policy_fleet import FleetPolicy
 
 logger = logging.getLogger("warden.policy")
 
@@ -92,7 +92,8 @@ class PolicyRuntime:
         self.feed: CoachFeed | None = None
         self.coach_tokens = CoachTokens()
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
-        #: On PostgreSQL, the fleet's version in force (warden/policy_fleet.py sets it).
+        #: On PostgreSQL, the fleet's version in force (set by
+        #: warden/gateway/wiring/policy_fleet.py).
         self.fleet: FleetPolicy | None = None
         try:  # built on the loop: reports from threads before start() still reach it
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -111,7 +112,7 @@ class PolicyRuntime:
 
     def share_acknowledgements(self) -> CoachFeed:
         """Publish (control plane) or take in (workers) coaching acknowledgements through
-        the state database (warden.coach_feed)."""
+        the state database (warden.gateway.wiring.coach_feed)."""
         if self.feed is None:
             if self.state_db is None:
                 raise RuntimeError("coaching acknowledgements need the state database's path")

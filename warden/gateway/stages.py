@@ -18,7 +18,7 @@ from warden.addons.unsafe_routing import UnsafeTestRouting
 from warden.addons.uploads import UploadInspector
 from warden.addons.websocket import WebSocketInspector
 from warden.config import Config
-from warden.metrics import GatewayMetrics
+from warden.gateway.metrics import GatewayMetrics
 from warden.providers.catalog import Catalog
 from warden.providers.conversations import ResponseThreads
 

@@ -1,6 +1,6 @@
 """Changes made by other instances, as they commit: PostgreSQL LISTEN/NOTIFY.
 
-Triggers (the ``state.notify`` domain in warden/store.py) send ``pg_notify(CHANNEL,
+Triggers (the ``state.notify`` domain in warden/gateway/state/store.py) send ``pg_notify(CHANNEL,
 table)`` once per writing statement, delivered when its transaction commits, to every
 listening instance (this one included). ``ChangeListener`` holds one connection of its
 own (not the pool's: a listening session must stay open) in a thread and calls the
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
-from warden.state.dialect import NOTIFY_CHANNEL as CHANNEL
+from warden.gateway.state.dialect import NOTIFY_CHANNEL as CHANNEL
 
 logger = logging.getLogger("warden.state")
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from warden.config import Config, ConfigError
+from warden.config.identity import IdentityProvider
 from warden.identity.claims import ClaimMapping
 from warden.identity.events import AuthEvents
 from warden.identity.jwt import ServiceTokenVerifier
@@ -23,7 +24,6 @@ from warden.identity.portal import ConfiguredIdp, Portal, PortalSettings
 from warden.identity.refresh import RefreshCipher, SessionRefresher
 from warden.identity.resolver import IdentityResolver, ServiceIssuer
 from warden.identity.sessions import SessionStore
-from warden.identity_config import IdentityProvider
 
 logger = logging.getLogger("warden.identity")
 

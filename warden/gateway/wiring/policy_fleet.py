@@ -36,12 +36,12 @@ from warden.policy import ReloadResult
 from warden.policy.published import PublishedPolicies, PublishedPolicy, document_sha256
 
 if TYPE_CHECKING:
-    from warden.metrics import GatewayMetrics
-    from warden.policy_wiring import PolicyRuntime
+    from warden.gateway.metrics import GatewayMetrics
+    from warden.gateway.wiring.policy import PolicyRuntime
 
 logger = logging.getLogger("warden.policy")
 
-#: The table whose commits reach every instance (warden/store.py notifies it).
+#: The table whose commits reach every instance (warden/gateway/state/store.py notifies it).
 TABLES = ("policy_published",)
 
 

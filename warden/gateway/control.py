@@ -13,8 +13,8 @@ from aiohttp import web
 
 from warden import __version__
 from warden.config import Config
-from warden.metrics import GatewayMetrics
-from warden.portal_tls import server_context
+from warden.gateway.metrics import GatewayMetrics
+from warden.gateway.portal_tls import server_context
 
 METRICS_KEY = web.AppKey("metrics", GatewayMetrics)
 CA_CERT_KEY = web.AppKey("ca_cert", Path)
@@ -24,7 +24,7 @@ type Probe = Callable[[], str]
 PROBES_KEY = web.AppKey("probes", dict[str, Probe])
 #: What the gateway still waits for before it serves (the proxy port), or "" once it does.
 STARTING_KEY: web.AppKey[Callable[[], str]] = web.AppKey("starting")
-#: What /metrics serves (with proxy.workers: every process's series, warden.worker_metrics).
+#: What /metrics serves (with proxy.workers: every process's series, warden.gateway.worker_metrics).
 RENDER_KEY: web.AppKey[Callable[[], bytes]] = web.AppKey("render_metrics")
 
 

@@ -39,7 +39,7 @@ from warden.audit.syslog_format import Facility, SyslogFormatter
 from warden.audit.syslog_transport import open_transport
 from warden.audit.writer_client import AuditWriterClient
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
-from warden.audit_config import AuditSettings
+from warden.config.audit import AuditSettings
 from warden.identity.events import WINDOW_S, AnonymousEventThrottle, AuthEvent
 
 logger = logging.getLogger("warden.audit")
@@ -119,7 +119,7 @@ class AuditTrail:
             )
         dsn_env: str | None = None
         if ship_to_fleet:
-            from warden.state import postgres  # psycopg: only in a fleet
+            from warden.gateway.state import postgres  # psycopg: only in a fleet
 
             dsn_env = postgres.DSN_ENV
         if worker_id is not None and workers_socket is not None:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from warden.state.errors import StateError
+from warden.gateway.state.errors import StateError
 
 BUSY_TIMEOUT_MS = 5000  # a CLI write or another worker holds the lock for milliseconds
 PRAGMAS = (

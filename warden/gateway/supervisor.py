@@ -1,9 +1,9 @@
 """``proxy.workers`` above 1: the supervisor of a host's gateway workers.
 
 The supervisor's own process is the control plane (portal, admin API, SCIM, PAC, health,
-the audit writer; see warden.roles), so portal load never runs on a proxy event loop.
-It starts ``proxy.workers`` worker processes (``python -m warden.supervisor``) that
-share the proxy port (warden.reuseport) and:
+the audit writer; see warden.gateway.roles), so portal load never runs on a proxy event loop.
+It starts ``proxy.workers`` worker processes (``python -m warden.gateway.supervisor``) that
+share the proxy port (warden.gateway.reuseport) and:
 
 - restarts a worker that ends, after 0.5 s, then backing off up to 30 s while it keeps
   dying (a worker that ran a minute is healthy again), and logs each end with its code;
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from warden.config import Config
-from warden.roles import DRAIN_S, ControlRole
+from warden.gateway.roles import DRAIN_S, ControlRole
 
 logger = logging.getLogger("warden.supervisor")
 
@@ -86,7 +86,7 @@ class Supervisor:
     # -- running ----------------------------------------------------------------------
 
     async def run(self, reload_policy: Callable[[], None]) -> None:
-        from warden.reuseport import port_in_use
+        from warden.gateway.reuseport import port_in_use
 
         listen = self.config.proxy.listen
         busy = port_in_use(listen.host, listen.port)
@@ -134,7 +134,7 @@ class Supervisor:
         return [
             sys.executable,
             "-m",
-            "warden.supervisor",
+            "warden.gateway.supervisor",
             "--config",
             str(self.config_path),
             "--worker-id",
@@ -218,7 +218,7 @@ def audit_socket_path(config: Config) -> Path:
 
 async def run_supervised(config: Config, config_path: Path) -> None:
     """`warden run` with ``proxy.workers`` above 1 (``config_path`` absolute)."""
-    from warden.gateway import Gateway
+    from warden.gateway.process import Gateway
 
     socket_path = audit_socket_path(config)
     supervisor = Supervisor(config, config_path, socket_path)
@@ -227,7 +227,7 @@ async def run_supervised(config: Config, config_path: Path) -> None:
 
 def worker_main(argv: list[str] | None = None) -> int:
     """One proxy worker, started by the supervisor (not a command for people)."""
-    ap = argparse.ArgumentParser(prog="python -m warden.supervisor")
+    ap = argparse.ArgumentParser(prog="python -m warden.gateway.supervisor")
     ap.add_argument("--config", type=Path, required=True)
     ap.add_argument("--worker-id", type=int, required=True)
     ap.add_argument("--audit-socket", type=Path, required=True)
@@ -238,10 +238,10 @@ def worker_main(argv: list[str] | None = None) -> int:
         from warden.lifeline import die_with_parent
 
         die_with_parent(args.parent_pid)
-    from warden import logs
     from warden.config import ConfigError, load_config
-    from warden.gateway import Gateway
-    from warden.roles import WorkerRole
+    from warden.gateway import logs
+    from warden.gateway.process import Gateway
+    from warden.gateway.roles import WorkerRole
 
     try:
         config = load_config(args.config)
