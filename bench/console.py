@@ -66,6 +66,7 @@ from warden.audit import (
     export_public_key,
     format_ts,
 )
+from warden.audit.record import Request
 from warden.audit.review_index import ensure_review_index
 from warden.audit.schema import open_audit_db
 from warden.console import ReviewerScope, build_app
@@ -75,7 +76,7 @@ from warden.console.filter_screen import FilterScreen
 from warden.console.flows import FlowFilter, FlowQuery, Sort
 from warden.console.flows_screen import FlowsScreen
 
-GENERATOR = "2"  # bump when the mix changes: the cache is rebuilt
+GENERATOR = "3"  # bump when the mix changes: the cache is rebuilt
 SEED = 20261202
 TENANTS = (("acme", 40), ("globex", 25), ("initech", 15), ("umbrella", 10), ("hooli", 7),
            ("stark", 3))  # fmt: skip
@@ -148,6 +149,26 @@ WORDS = [
     "hiring",
     "offer",
 ]
+#: The request part per API: path, the client families used with it, and whether its
+#: calls name a conversation (web apps, coding agents).
+PATHS = {
+    "openai.chat": "/v1/chat/completions",
+    "openai.responses": "/v1/responses",
+    "chatgpt.web": "/backend-api/conversation",
+    "anthropic.messages": "/v1/messages",
+    "claude.web": "/api/organizations/append_message",
+    "gemini": "/v1beta/models:generateContent",
+}
+CLIENTS = {
+    "openai.chat": ("openai-python/1.54", "openai-node/4.71", "litellm/1.52", "curl/8.5",
+                    "langchain/0.3"),
+    "openai.responses": ("openai-python/1.54", "codex/0.46"),
+    "chatgpt.web": ("chrome/131", "firefox/133", "edge/131", "safari/18"),
+    "anthropic.messages": ("anthropic-python/0.40", "claude-code/2.0", "claude-code/2.0",
+                           "curl/8.5"),
+    "claude.web": ("chrome/131", "firefox/133"),
+    "gemini": ("google-genai/1.2", "gemini-cli/0.9", "curl/8.5"),
+}  # fmt: skip
 #: Rare phrases for free-text search, each in a few records only.
 RARE = ("project nightingale", "acquisition of tyrell", "Ticket 424242.")
 FIRST = ("ana", "ben", "chloe", "dev", "eli", "fatima", "george", "hana", "ivan", "jun", "kofi",
@@ -199,6 +220,7 @@ class Mix:
         self.total = total
         self.rare = {self.rng.randrange(total): RARE[k % len(RARE)] for k in range(25 * 3)}
         self.rare[424_242 % total] = RARE[2]
+        self.conversations: dict[str, str] = {}
 
     def record(self, n: int, start: datetime.datetime, span_s: float) -> AuditRecord:
         rng = self.rng
@@ -243,6 +265,23 @@ class Mix:
             words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 30)))
             prompt = f"{words.capitalize()} for <PERSON_1> (<EMAIL_ADDRESS_1>). Ticket {n}."
         total_ms = int(rng.lognormvariate(6.5, 0.8))
+        client = rng.choice(CLIENTS[api])
+        conversation = None
+        if api.endswith(".web") or client.startswith(("claude-code", "codex")):
+            # A person's conversation goes on for a few turns, then a new one starts.
+            current = self.conversations.get(person.subject)
+            if current is None or rng.random() < 0.25:
+                current = f"{rng.getrandbits(128):032x}"
+                self.conversations[person.subject] = current
+            conversation = current
+        get = rng.random() < 0.02
+        request = Request(
+            method="GET" if get else "POST",
+            path="/v1/models" if get else PATHS[api],
+            transport="websocket" if api == "chatgpt.web" and rng.random() < 0.3 else "http",
+            client=client,
+            conversation=conversation,
+        )
         return AuditRecord(
             record_id=f"{n:032x}",
             ts=format_ts(moment),
@@ -260,6 +299,7 @@ class Mix:
             timing=Timing(format_ts(moment), total_ms // 2, total_ms // 4, total_ms),
             details={"stream": rng.random() < 0.6},
             prompt=prompt,
+            request=request,
         )
 
 
