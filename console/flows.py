@@ -19,9 +19,15 @@ Nothing here loads the table whole or counts it. A page is read in three steps:
 A page that cannot be filled within `SCAN_BUDGET_S` (a short search term, a filter no
 index helps) shows what it found and resumes from where it stopped.
 
+Several dense filters whose combination is rare (a department, a model and an outcome,
+each a few per cent of the log) are **intersected** in SQLite: each is counted (up to
+`INTERSECT_READ_LIMIT`), and when their combination is expected to be small (as if they
+were independent) the smallest index drives and the others are ``seq IN (…)`` sets, so
+the matches are found in one statement instead of a page checked record by record.
+
 Every query carries the reviewer's `ReviewerScope` clause. The request filters
-(conversation, client, transport, method, path) and the one-row-per-flow rule are
-checked on the candidates (step 2); no index narrows them yet.
+(conversation, client, transport, method, path) read ``record_terms`` (client and path
+by prefix); the one-row-per-flow rule is checked on the candidates (step 2).
 
 Over 400 lines: each filter's SQL and its keyset paging must agree field by field; splitting
 them would split that rule.
@@ -40,7 +46,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-from warden.audit.review_index import COLUMNS_BY_NAME, REVIEW_COLUMNS, text_mark, text_matches
+from warden.audit.review_index import (
+    COLUMNS_BY_NAME,
+    COMMON_TERMS,
+    REVIEW_COLUMNS,
+    terms_complete,
+    text_mark,
+    text_matches,
+)
 
 from .scope import ReviewerScope
 
@@ -53,6 +66,8 @@ INDEX_LIMIT: Final = 20_000
 #: The same for the time order, where a denser filter's own index read in order is as
 #: quick (and counting 20,000 entries would cost more than the page).
 TIME_INDEX_LIMIT: Final = 2_000
+#: Entries of each dense filter counted (and at most read) when intersecting them.
+INTERSECT_READ_LIMIT: Final = 300_000
 #: The longest filter value accepted (a search term, a user, an entity type …).
 MAX_VALUE_CHARS: Final = 256
 #: Trigrams of a search term given to the trigram index (spread over the term).
@@ -85,6 +100,8 @@ REQUEST_FILTERS: Final = {
 #: unescaped, so a prompt or a client's text cannot fake one).
 SUPERSEDED_PHASES: Final = ('"phase":"request"', '"phase":"stream_start"')
 RECORDS_ALL: Final = "all"
+#: The request filters that match a prefix (``/v1/chat``, ``openai-python``).
+PREFIX_FILTERS: Final = ("client", "path")
 
 
 class FilterError(ValueError):
@@ -398,6 +415,8 @@ class IndexRead:
     params: tuple[Any, ...]
     key: str | None = None
     id: str = "seq"
+    #: Whether ``id`` order is the index's own (false for a prefix range over values).
+    ordered: bool = True
 
     def walk(
         self, conn: sqlite3.Connection, after: Candidate | None, descending: bool
@@ -434,6 +453,12 @@ class IndexRead:
         """Up to ``limit`` record numbers, in no particular order."""
         sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
         return [row[0] for row in conn.execute(sql, [*self.params, limit])]
+
+    def count(self, conn: sqlite3.Connection, limit: int) -> int:
+        """How many entries, counting at most ``limit`` (an index-only count)."""
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {self.source} WHERE {self.clause} LIMIT ?)"  # noqa: S608
+        (n,) = conn.execute(sql, [*self.params, limit]).fetchone()
+        return int(n)
 
 
 @dataclass(slots=True)
@@ -503,6 +528,10 @@ class FlowQuery:
                 IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid"),
                 IndexRead("records", "seq > ?", (mark,)),
             ]))  # fmt: skip
+        if any(getattr(flt, name) is not None for name in REQUEST_FILTERS) and terms_complete(
+            self.conn
+        ):
+            found += self._term_reads(flt, tenants)
         if flt.since is not None or flt.until is not None:
             span = ["tenant = ?"]
             span_args: list[Any] = []
@@ -517,6 +546,72 @@ class FlowQuery:
                 IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
             ]))  # fmt: skip
         return found
+
+    def _term_reads(self, flt: FlowFilter, tenants: list[str]) -> list[tuple[str, list[IndexRead]]]:
+        """Reads of ``record_terms`` for the request filters (not for a term's common value,
+        which it does not hold: such a filter is dense and checked on candidates)."""
+        found: list[tuple[str, list[IndexRead]]] = []
+        for name in REQUEST_FILTERS:
+            value = getattr(flt, name)
+            if value is None or COMMON_TERMS.get(name) == value:
+                continue
+            if name not in PREFIX_FILTERS:
+                found.append((name, [
+                    IndexRead("record_terms", "name = ? AND value = ? AND tenant = ?",
+                              (name, value, t))
+                    for t in tenants
+                ]))  # fmt: skip
+                continue
+            # A prefix is a range of values: [value, value with its last character + 1).
+            if not value or ord(value[-1]) >= 0x10FFFF:
+                continue
+            upper = value[:-1] + chr(ord(value[-1]) + 1)
+            found.append((name, [
+                IndexRead("record_terms",
+                          "name = ? AND value >= ? AND value < ? AND tenant = ?",
+                          (name, value, upper, t), ordered=False)
+                for t in tenants
+            ]))  # fmt: skip
+        return found
+
+    def _intersection(
+        self, dense: list[tuple[str, list[IndexRead]]], tenants: list[str]
+    ) -> tuple[str, list[int]] | None:
+        """The matches of several dense filters found together, when their combination is
+        expected to be rare (see the module's docstring); None when it is not."""
+        sets = [
+            (name, reads) for name, reads in dense if len(reads) == len(tenants) and name != "text"
+        ]
+        if len(sets) < 2:
+            return None
+        low, high = self.bounds()
+        total = max(1, high - low + 1)
+        counted: list[tuple[int, str, list[IndexRead]]] = []
+        expected = float(total)
+        for name, reads in sets:
+            n = 0
+            for read in reads:
+                n += read.count(self.conn, INTERSECT_READ_LIMIT - n)
+                if n >= INTERSECT_READ_LIMIT:
+                    return None  # too dense to read whole
+            counted.append((n, name, reads))
+            expected *= n / total
+        if expected > INDEX_LIMIT:
+            return None  # a page in display order comes sooner
+        counted.sort(key=lambda item: item[0])
+        seqs: list[int] = []
+        for k in range(len(tenants)):
+            driver = counted[0][2][k]
+            # All SQL here is the console's own constants (IndexRead); values are bound.
+            sql = f"SELECT {driver.id} FROM {driver.source} WHERE {driver.clause}"  # noqa: S608
+            args = list(driver.params)
+            for _, _, reads in counted[1:]:
+                other = reads[k]
+                subquery = f"SELECT {other.id} FROM {other.source} WHERE {other.clause}"  # noqa: S608
+                sql += f" AND {driver.id} IN ({subquery})"
+                args += other.params
+            seqs += [row[0] for row in self.conn.execute(sql, args)]
+        return " ∩ ".join(name for _, name, _ in counted), seqs
 
     def plan(self, flt: FlowFilter, sort: Sort | None = None) -> Plan:
         """Choose the candidates of ``flt`` in ``sort`` order (cached until `forget_plans`)."""
@@ -546,6 +641,8 @@ class FlowQuery:
                     break
             else:
                 dense.append((name, reads))
+        if best is None:
+            best = self._intersection(dense, tenants)
         if best is not None:
             return self._remember(cache_key, self._materialize(best[0], best[1], sort))
         return self._remember(cache_key, self._ordered(flt, sort, tenants, dense))
@@ -583,7 +680,8 @@ class FlowQuery:
             ]  # fmt: skip
             return Plan(f"{column.name} order index", reads=reads)
         for name, reads in dense:
-            if name != "time range":  # a time range is in ts order, not seq order
+            # a time range is in ts order, a prefix in value order: not seq order
+            if name != "time range" and all(read.ordered for read in reads):
                 return Plan(f"{name} index in order", reads=reads)
         # A time range bounds the numbers: the smallest and largest ``seq`` with a time in
         # it (an index-only read of the range), so the log is read from there only.
