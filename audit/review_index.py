@@ -160,6 +160,12 @@ def record_terms(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 _MARK: Final = "review_backfill_below"
 #: The highest record number in the trigram index.
 TEXT_MARK: Final = "text_indexed_upto"
+#: The trigram index's format: "2" when every text ends with `TEXT_END`. An index of an
+#: older format is dropped and rebuilt between batches like a new one (`ensure_review_index`).
+TEXT_FORMAT: Final = ("text_index_format", "2")
+#: Ends every indexed text, so each occurrence of a one- or two-character term begins a
+#: trigram: the console finds such a term through the trigrams that start with it.
+TEXT_END: Final = "\n\n"
 #: The same for ``record_terms`` (added after the entity table: its own mark).
 TERMS_MARK: Final = "terms_backfill_below"
 _MARK_SQL: Final = f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
@@ -290,6 +296,18 @@ def terms_complete(conn: sqlite3.Connection) -> bool:
     return row is None or int(row[0]) <= 0
 
 
+def indexed_text(data: Mapping[str, Any]) -> str:
+    """What the trigram index holds of a record: `record_text` and `TEXT_END`."""
+    return record_text(data) + TEXT_END
+
+
+def text_format_current(conn: sqlite3.Connection) -> bool:
+    """Whether the trigram index has the current `TEXT_FORMAT`."""
+    key, value = TEXT_FORMAT
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row is not None and row[0] == value
+
+
 def text_mark(conn: sqlite3.Connection) -> int:
     """The highest record number in the trigram index (every record up to it is there)."""
     row = conn.execute(f"SELECT value FROM meta WHERE key = '{TEXT_MARK}'").fetchone()  # noqa: S608
@@ -308,7 +326,7 @@ def index_text(conn: sqlite3.Connection, limit: int) -> int:
             "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, limit)
         ).fetchall()
         if rows:
-            texts = [[seq, record_text(json.loads(body))] for seq, body in rows]
+            texts = [[seq, indexed_text(json.loads(body))] for seq, body in rows]
             conn.execute(_INSERT_TEXT, (json.dumps(texts),))
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -334,7 +352,7 @@ def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
         data = json.loads(body)
         terms += [(name, value, tenant, seq) for name, value in record_terms(data)]
         if seq <= mark:
-            texts.append([seq, record_text(data)])
+            texts.append([seq, indexed_text(data)])
     if texts:
         conn.execute(_DELETE_TEXT, (json.dumps(texts),))
     conn.executemany(
@@ -378,7 +396,7 @@ def is_complete(conn: sqlite3.Connection) -> bool:
     if not wanted <= names:
         return False
     row = conn.execute(f"SELECT value FROM meta WHERE key = '{_MARK}'").fetchone()  # noqa: S608
-    return (row is None or int(row[0]) <= 0) and terms_complete(conn)
+    return (row is None or int(row[0]) <= 0) and terms_complete(conn) and text_format_current(conn)
 
 
 def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = None) -> None:
@@ -395,6 +413,11 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         fresh = not {"record_entities", "record_sort"} <= names
+        if "records_text" in names and not text_format_current(conn):
+            # Texts indexed without `TEXT_END`: rebuilt from the oldest, between batches
+            # (until then free-text search reads the records after the mark directly).
+            conn.execute("DROP TABLE records_text")
+            names.discard("records_text")
         for statement in _DDL:
             conn.execute(statement)
         (top,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
@@ -412,6 +435,7 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
             # An older store's text is indexed by the writer between batches, like new
             # records: starting from the oldest.
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", TEXT_FORMAT)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

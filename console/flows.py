@@ -51,6 +51,7 @@ from warden.audit.review_index import (
     COMMON_TERMS,
     REVIEW_COLUMNS,
     terms_complete,
+    text_format_current,
     text_mark,
     text_matches,
 )
@@ -66,6 +67,8 @@ INDEX_LIMIT: Final = 20_000
 #: The same for the time order, where a denser filter's own index read in order is as
 #: quick (and counting 20,000 entries would cost more than the page).
 TIME_INDEX_LIMIT: Final = 2_000
+#: Trigrams a one- or two-character search term may start (more: it is common).
+SHORT_TERM_TRIGRAMS: Final = 200
 #: Entries of each dense filter counted (and at most read) when intersecting them.
 INTERSECT_READ_LIMIT: Final = 300_000
 #: The longest filter value accepted (a search term, a user, an entity type …).
@@ -485,6 +488,7 @@ class FlowQuery:
     page_size: int = PAGE_SIZE
     scan_budget_s: float = SCAN_BUDGET_S
     _plans: dict[tuple[FlowFilter, str], Plan] = field(default_factory=dict)
+    _vocabulary: bool = False
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest ``seq`` in the log (both O(log n) on the primary key)."""
@@ -520,12 +524,16 @@ class FlowQuery:
                 for t in tenants
             ]))  # fmt: skip
         term = flt.text or (flt.user if flt.user and "@" in flt.user else None)
-        if term and (fts := trigram_query(term)) is not None:
+        fts = None
+        if term:
+            fts = trigram_query(term) or self._short_term_query(term)
+        if fts is not None:
             # The writer indexes text between batches: the newest records (after the
-            # mark) are read directly.
+            # mark) are read directly. (An empty query: no indexed record has the term.)
             mark = text_mark(self.conn)
             found.append(("text", [
-                IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid"),
+                *([IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid")]
+                  if fts else []),
                 IndexRead("records", "seq > ?", (mark,)),
             ]))  # fmt: skip
         if any(getattr(flt, name) is not None for name in REQUEST_FILTERS) and terms_complete(
@@ -546,6 +554,42 @@ class FlowQuery:
                 IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
             ]))  # fmt: skip
         return found
+
+    def _short_term_query(self, term: str) -> str | None:
+        """An FTS5 query for a term of one or two characters: every trigram of the index
+        that starts with it (each indexed text ends with `TEXT_END`, so every occurrence
+        starts one). None when the index cannot say (an older format, a non-ASCII term:
+        FTS5 folds case beyond ASCII) or the term starts more than `SHORT_TERM_TRIGRAMS`
+        trigrams: such a term is common and the log read in order finds a page soon.
+        An empty query: no indexed text has the term."""
+        if not term.isascii() or not text_format_current(self.conn):
+            return None
+        if not self._vocabulary:
+            # A view of the index's terms in the connection's own temp schema; the main
+            # database stays read-only (``mode=ro``), query_only is lifted for this
+            # constant statement alone.
+            (query_only,) = self.conn.execute("PRAGMA query_only").fetchone()
+            self.conn.execute("PRAGMA query_only=0")
+            try:
+                self.conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.records_text_vocab "
+                    "USING fts5vocab(main, 'records_text', 'row')"
+                )
+            finally:
+                self.conn.execute(f"PRAGMA query_only={int(query_only)}")
+            self._vocabulary = True
+        low = term.lower()
+        high = low[:-1] + chr(ord(low[-1]) + 1)
+        grams = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT term FROM temp.records_text_vocab WHERE term >= ? AND term < ? LIMIT ?",
+                (low, high, SHORT_TERM_TRIGRAMS + 1),
+            )
+        ]
+        if len(grams) > SHORT_TERM_TRIGRAMS:
+            return None
+        return " OR ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
     def _term_reads(self, flt: FlowFilter, tenants: list[str]) -> list[tuple[str, list[IndexRead]]]:
         """Reads of ``record_terms`` for the request filters (not for a term's common value,
