@@ -286,6 +286,33 @@ def index_terms(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
     )
 
 
+def backfill_terms(conn: sqlite3.Connection, limit: int = 5_000) -> int:
+    """Index the request terms of up to ``limit`` older records (below `TERMS_MARK`, the
+    newest first) in one IMMEDIATE transaction; returns how many were read (0: none left).
+    The writer calls this between batches, like `index_text`."""
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
+    if row is None or int(row[0]) <= 0:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (below,) = conn.execute(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", (TERMS_MARK,)
+        ).fetchone()
+        (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
+        start = max(low, below - limit)
+        rows = conn.execute(
+            "SELECT seq, tenant, body FROM records WHERE seq >= ? AND seq < ?", (start, below)
+        ).fetchall()
+        index_terms(conn, [(seq, tenant, json.loads(body)) for seq, tenant, body in rows])
+        mark = "0" if start <= low else str(start)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (mark, TERMS_MARK))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(1, len(rows))
+
+
 def terms_complete(conn: sqlite3.Connection) -> bool:
     """Whether ``record_terms`` covers every record (the console uses it only then)."""
     try:
@@ -458,8 +485,13 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
     _backfill(conn, below, say, _MARK, index_records)
     terms = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
     if terms is not None and int(terms[0]) > 1:
-        say(f"audit store: indexing the request terms of {int(terms[0]) - 1:,} older records")
-        _backfill(conn, int(terms[0]), say, TERMS_MARK, index_terms)
+        # Not here: the writer fills them between batches (`backfill_terms`), so a start
+        # on a large store is not delayed; the console checks the request filters on
+        # candidates until they are complete (`terms_complete`).
+        say(
+            f"audit store: the request terms of {int(terms[0]) - 1:,} older records are "
+            "indexed in the background"
+        )
     if below > 1:
         say(f"audit store: review indexes built in {time.perf_counter() - started:.1f} s")
 

@@ -67,8 +67,6 @@ from warden.audit import (
     format_ts,
 )
 from warden.audit.record import Request
-from warden.audit.review_index import ensure_review_index
-from warden.audit.schema import open_audit_db
 from warden.console import ReviewerScope, build_app
 from warden.console.app import ConsoleApp
 from warden.console.db import open_readonly
@@ -349,10 +347,15 @@ def ensure_db(cache: Path, total: int, regenerate: bool) -> Path:
     else:
         print(f"reusing {db} ({total:,} records; --regenerate to rebuild)")
         t0 = time.perf_counter()
-        conn = open_audit_db(db)
-        ensure_review_index(conn, lambda text: print(f"  {text}", flush=True))
-        conn.close()
+        log = AuditLog.open(db, progress=lambda text: print(f"  {text}", flush=True))
         print(f"review indexes checked/built in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        indexed = 0
+        while done := log.index_text(5_000):  # what the writer does between batches
+            indexed += done
+        log.close()
+        if indexed:
+            print(f"text of {indexed:,} records indexed in {time.perf_counter() - t0:.1f} s")
     print(f"database {db.stat().st_size / 2**20:,.0f} MiB")
     return db
 
@@ -379,7 +382,19 @@ FILTERS: tuple[tuple[str, FlowFilter], ...] = (
     ("free text, one record", FlowFilter(text="Ticket 424242.")),
     ("free text, absent", FlowFilter(text="zanzibar quokka")),
     ("free text, 2 letters ('qu')", FlowFilter(text="qu")),
+    ("free text, 2 letters, rare ('zq')", FlowFilter(text="zq")),
+    ("free text, 1 letter ('q')", FlowFilter(text="q")),
     ("dept legal + model o3 + blocked", FlowFilter(department="legal", model="o3", outcome="blocked")),
+    ("dept legal + model o3", FlowFilter(department="legal", model="o3")),
+    ("decision block + provider google + dept hr",
+     FlowFilter(decision="block", provider="google", department="hr")),
+    ("client curl (prefix, ~8 %)", FlowFilter(client="curl")),
+    ("client codex + tenant hooli", FlowFilter(client="codex", tenant="hooli")),
+    ("transport websocket (~3 %)", FlowFilter(transport="websocket")),
+    ("method GET (2 %)", FlowFilter(method="GET")),
+    ("path /v1/responses (prefix)", FlowFilter(path="/v1/responses")),
+    ("transport websocket + model auto + blocked",
+     FlowFilter(transport="websocket", model="auto", outcome="blocked")),
 )  # fmt: skip
 #: Sort orders timed over everything in scope and with a filter.
 SORTED_FILTERS: tuple[tuple[str, FlowFilter], ...] = (
@@ -539,7 +554,12 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             screen.reload(FlowFilter(), Sort())
             await pilot.pause()
 
-        for name, flt in FILTERS:
+        (conversation,) = screen.query_.conn.execute(
+            "SELECT json_extract(body, '$.request.conversation') FROM records WHERE seq >= 500000 "
+            "AND json_extract(body, '$.request.conversation') IS NOT NULL LIMIT 1"
+        ).fetchone()
+        timed = [*FILTERS, ("one conversation", FlowFilter(conversation=conversation))]
+        for name, flt in timed:
             runs = []
             applied = flt
             for _ in range(repeat):
