@@ -197,9 +197,9 @@ class FlowTable(ScrollView, can_focus=True):
         index = round(self.scroll_offset.y) + y - 1
         if index >= len(self._rows):
             return Strip.blank(width, base)
-        segments = self._lines.get(index)
-        if segments is None:
-            segments = self._lines[index] = _line(self._rows[index])
+        cached = self._lines.get(index)
+        segments = cached if cached is not None else _line(self._rows[index])
+        self._lines[index] = segments
         style = base
         if index % 2 == 0:
             style += self.get_component_rich_style("flowtable--even-row")
@@ -233,7 +233,7 @@ class FlowTable(ScrollView, can_focus=True):
     def action_page_up(self) -> None:
         self.move_cursor(row=self._cursor - self._page_rows)
 
-    def _on_click(self, event: events.Click) -> None:
+    async def _on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None:
             return
