@@ -31,6 +31,10 @@ before these existed) without losing or changing a record: the triggers first, s
 new record is indexed from then on, then the column indexes one transaction each, then
 the older records in steps of `BACKFILL_STEP` newest first, each its own short
 transaction, with the progress kept in ``meta`` so an interrupted build resumes.
+Two parts are left to the writer between batches instead, so they never delay a start:
+the request terms of a store that had the entity table before them (`backfill_terms`,
+under `TERMS_MARK`; the console uses ``record_terms`` only once complete) and the trigram
+text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and rebuilt).
 """
 
 from __future__ import annotations
