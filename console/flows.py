@@ -20,10 +20,11 @@ A page that cannot be filled within `SCAN_BUDGET_S` (a short search term, a filt
 index helps) shows what it found and resumes from where it stopped.
 
 Several dense filters whose combination is rare (a department, a model and an outcome,
-each a few per cent of the log) are **intersected** in SQLite: each is counted (up to
-`INTERSECT_READ_LIMIT`), and when their combination is expected to be small (as if they
-were independent) the smallest index drives and the others are ``seq IN (…)`` sets, so
-the matches are found in one statement instead of a page checked record by record.
+each a few per cent of the log) are **intersected** in SQLite: each one's density is
+counted in the newest `INTERSECT_SAMPLE` records, and when their combination is expected
+to be small (as if they were independent) the smallest index drives and the others are
+``seq IN (…)`` sets, so the matches are found in one statement instead of a page
+checked record by record.
 
 Every query carries the reviewer's `ReviewerScope` clause. The request filters
 (conversation, client, transport, method, path) read ``record_terms`` (client and path
@@ -74,8 +75,10 @@ TIME_INDEX_LIMIT: Final = 2_000
 SORTED_MEMBERS_MIN: Final = 4_000
 #: Trigrams a one- or two-character search term may start (more: it is common).
 SHORT_TERM_TRIGRAMS: Final = 200
-#: Entries of each dense filter counted (and at most read) when intersecting them.
+#: Dense filters are intersected only when each has fewer entries than this (estimated).
 INTERSECT_READ_LIMIT: Final = 300_000
+#: The newest records whose matches estimate each dense filter's density.
+INTERSECT_SAMPLE: Final = 50_000
 #: The longest filter value accepted (a search term, a user, an entity type …).
 MAX_VALUE_CHARS: Final = 256
 #: Trigrams of a search term given to the trigram index (spread over the term).
@@ -462,10 +465,14 @@ class IndexRead:
         sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
         return [row[0] for row in conn.execute(sql, [*self.params, limit])]
 
-    def count(self, conn: sqlite3.Connection, limit: int) -> int:
-        """How many entries, counting at most ``limit`` (an index-only count)."""
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {self.source} WHERE {self.clause} LIMIT ?)"  # noqa: S608
-        (n,) = conn.execute(sql, [*self.params, limit]).fetchone()
+    def count(self, conn: sqlite3.Connection, limit: int, above: int = 0) -> int:
+        """How many entries numbered above ``above``, counting at most ``limit`` (an
+        index-only count)."""
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.source} "  # noqa: S608
+            f"WHERE {self.clause} AND {self.id} > ? LIMIT ?)"
+        )
+        (n,) = conn.execute(sql, [*self.params, above, limit]).fetchone()
         return int(n)
 
 
@@ -638,16 +645,18 @@ class FlowQuery:
             return None
         low, high = self.bounds()
         total = max(1, high - low + 1)
+        # Each filter's density in the newest `INTERSECT_SAMPLE` records (an index-only
+        # count of a short range): an estimate, which only chooses the plan.
+        window = min(total, INTERSECT_SAMPLE)
         counted: list[tuple[int, str, list[IndexRead]]] = []
         expected = float(total)
         for name, reads in sets:
-            n = 0
-            for read in reads:
-                n += read.count(self.conn, INTERSECT_READ_LIMIT - n)
-                if n >= INTERSECT_READ_LIMIT:
-                    return None  # too dense to read whole
-            counted.append((n, name, reads))
-            expected *= n / total
+            seen = sum(read.count(self.conn, window, above=high - window) for read in reads)
+            estimate = seen * total // window
+            if estimate >= INTERSECT_READ_LIMIT:
+                return None  # too dense to read whole
+            counted.append((estimate, name, reads))
+            expected *= seen / window
         if expected > INDEX_LIMIT:
             return None  # a page in display order comes sooner
         counted.sort(key=lambda item: item[0])
