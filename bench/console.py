@@ -2,7 +2,7 @@
 table repainted, in the real app driven headless.
 
 Run: ``.venv/bin/python bench/console.py [--records 1000000] [--regenerate] [--repeat 5]
-[--cache DIR] [--no-main]``.
+[--cache DIR] [--no-main] [--only TEXT]`` (``--only``: the views whose name holds TEXT).
 
 The audit database is generated once and cached in ``--cache`` (default
 ``/tmp/warden-console-bench/``: the file, its signing key's public half and a marker with
@@ -519,7 +519,9 @@ class Row:
         )
 
 
-async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[Row]:
+async def measure_app(
+    db: Path, pub: Path, repeat: int, compare: bool, only: str | None = None
+) -> list[Row]:
     state = db.parent / "state.db"
     module = main_flows() if compare else None
     app = build_app(db, state, pub, None, None, ReviewerScope.administrator())
@@ -563,6 +565,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
         ).fetchone()
         timed = [*FILTERS, ("one conversation", FlowFilter(conversation=conversation))]
         for name, flt in timed:
+            if only is not None and only not in f"filter: {name}":
+                continue
             runs = []
             applied = flt
             for _ in range(repeat):
@@ -578,6 +582,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             await pilot.pause()
             for key in [k for k in ("tenant", "user", "department", "provider", "model",
                                     "decision", "outcome", "tokens", "latency")]:  # fmt: skip
+                if only is not None and only not in f"sort by {key} ↓, {label}":
+                    continue
                 runs = []
                 for _ in range(repeat):
                     # `s` moves to the next column: start from the one before ``key``.
@@ -599,6 +605,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
                     )
                 )
                 print(rows[-1].line(), flush=True)
+            if only is not None and only not in f"reverse (tokens ↑), {label}":
+                continue
             runs = []
             for _ in range(repeat):
                 screen.reload(flt, Sort("tokens"))
@@ -610,6 +618,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             print(rows[-1].line(), flush=True)
         await clear()
         for key, what in (("end", "End: the oldest record"), ("home", "Home: the newest record")):
+            if only is not None and only not in what:
+                continue
             runs = [await press_timed(key) for _ in range(repeat)]
             rows.append(Row(what, runs, "log in order", "-"))
             print(rows[-1].line(), flush=True)
@@ -623,6 +633,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/warden-console-bench"))
     parser.add_argument("--no-main", action="store_true", help="skip main's queries (slow)")
+    parser.add_argument("--only", help="time only the views whose name contains this text")
     args = parser.parse_args()
     db = ensure_db(args.cache, args.records, args.regenerate)
     print(
@@ -631,7 +642,7 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     rows = asyncio.run(
-        measure_app(db, args.cache / "audit-signing.pub", args.repeat, not args.no_main)
+        measure_app(db, args.cache / "audit-signing.pub", args.repeat, not args.no_main, args.only)
     )
     for label, cpu in (("wall", False), ("UI thread CPU", True)):
         slow = [row for row in rows if max(row.cpu if cpu else row.runs) > 200]
