@@ -73,6 +73,9 @@ TIME_INDEX_LIMIT: Final = 2_000
 #: entries a page, each cheap) instead of reading every match's sort value from its row
 #: (~10 us each, more for tokens and latency, which are in the record's body).
 SORTED_MEMBERS_MIN: Final = 4_000
+#: A dense free-text filter's candidates read whole for a sort by another column (more:
+#: the sort index is read in order and each record's text tested).
+TEXT_MEMBERS_MAX: Final = 200_000
 #: Trigrams a one- or two-character search term may start (more: it is common).
 SHORT_TERM_TRIGRAMS: Final = 200
 #: Dense filters are intersected only when each has fewer entries than this (estimated).
@@ -704,6 +707,8 @@ class FlowQuery:
                 dense.append((name, reads))
         if best is None:
             best = self._intersection(dense, tenants)
+        if best is None and sort.key != "time":
+            best = self._text_members(dense)
         if best is not None and sort.key != "time" and len(best[1]) >= SORTED_MEMBERS_MIN:
             # Many matches in another order: walk that order's index, skipping the records
             # not among them, instead of reading each match's sort value from its row.
@@ -714,6 +719,23 @@ class FlowQuery:
         if best is not None:
             return self._remember(cache_key, self._materialize(best[0], best[1], sort))
         return self._remember(cache_key, self._ordered(flt, sort, tenants, dense))
+
+    def _text_members(
+        self, dense: list[tuple[str, list[IndexRead]]]
+    ) -> tuple[str, list[int]] | None:
+        """Every candidate of a dense free-text filter, when there are fewer than
+        `TEXT_MEMBERS_MAX`: read in another order, the sort index is then walked skipping
+        non-members, instead of testing the text of every record on the way."""
+        for name, reads in dense:
+            if name != "text":
+                continue
+            seqs: list[int] = []
+            for read in reads:
+                seqs += read.first(self.conn, TEXT_MEMBERS_MAX - len(seqs))
+                if len(seqs) >= TEXT_MEMBERS_MAX:
+                    return None
+            return name, seqs
+        return None
 
     def _materialize(self, name: str, seqs: list[int], sort: Sort) -> Plan:
         if sort.key == "time":
