@@ -26,6 +26,12 @@ to be small (as if they were independent) the smallest index drives and the othe
 ``seq IN (…)`` sets, so the matches are found in one statement instead of a page
 checked record by record.
 
+A selective filter with many matches (`SORTED_MEMBERS_MIN`), or a dense free-text filter
+(`TEXT_MEMBERS_MAX`), shown in another column's order walks that column's index and
+skips the records not among its matches (`Plan.members`), instead of reading every
+match's sort value or testing every record's text. Free text of one or two characters
+reads the trigram index through the trigrams that start with it (`_short_term_query`).
+
 Every query carries the reviewer's `ReviewerScope` clause. The request filters
 (conversation, client, transport, method, path) read ``record_terms`` (client and path
 by prefix); the one-row-per-flow rule is checked on the candidates (step 2).
