@@ -11,21 +11,30 @@ without them:
   filter field in the console's form).
 - ``record_entities``: one row per (entity type, tenant, record) for the DLP findings,
   so "records with a CREDIT_CARD finding" is an index range, not a JSON scan.
+- ``record_terms``: one row per (name, value, tenant, record) for the request part's
+  values a reviewer filters on (`REQUEST_TERMS`: conversation, client, transport,
+  method, path), except the value most records have (`COMMON_TERMS`: a filter on it is
+  dense and reads the log in order, so its rows would cost the writer and never be read).
 - ``records_text``: an FTS5 trigram index (contentless, ``detail=none``: about 220 bytes
   a record) over the record's text values (`record_text`), for substring search. It is a
   prefilter: the console confirms every candidate with the exact predicate, so a trigram
   false positive never shows.
 
-`AuditLog.append` adds a batch to the text index and the entity table in its own
+`AuditLog.append` adds a batch to the entity, sort and term tables in its own
 transaction (`index_records`), from the record objects, so SQLite parses no JSON on the
-write path; the retention purge takes the text out (`forget_records`) and a trigger the
-entity rows. The column indexes are plain SQLite indexes.
+write path; the text index is filled between batches (`index_text`). The retention purge
+takes the text and terms out (`forget_records`) and a trigger the entity rows. The column
+indexes are plain SQLite indexes.
 
 `ensure_review_index` builds what is missing on an existing database (a store written
 before these existed) without losing or changing a record: the triggers first, so every
 new record is indexed from then on, then the column indexes one transaction each, then
 the older records in steps of `BACKFILL_STEP` newest first, each its own short
 transaction, with the progress kept in ``meta`` so an interrupted build resumes.
+Two parts are left to the writer between batches instead, so they never delay a start:
+the request terms of a store that had the entity table before them (`backfill_terms`,
+under `TERMS_MARK`; the console uses ``record_terms`` only once complete) and the trigram
+text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and rebuilt).
 """
 
 from __future__ import annotations
@@ -133,11 +142,36 @@ def text_matches(body: str) -> str:
     )
 
 
+#: The request part's values a reviewer filters on (the console's filter names, each a
+#: key of the record's ``request``); ``client`` and ``path`` match a prefix.
+REQUEST_TERMS: Final = ("conversation", "client", "transport", "method", "path")
+#: The value most records have, per term: not indexed (see the module's docstring).
+COMMON_TERMS: Final = {"transport": "http", "method": "POST"}
+
+
+def record_terms(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) of the `REQUEST_TERMS` of a record (``to_dict`` shape) that are indexed."""
+    request = data.get("request") or {}
+    return [
+        (name, value)
+        for name in REQUEST_TERMS
+        if isinstance(value := request.get(name), str) and value and COMMON_TERMS.get(name) != value
+    ]
+
+
 #: Older records at or above this number are in the entity table; below it, not yet (0:
 #: all are).
 _MARK: Final = "review_backfill_below"
 #: The highest record number in the trigram index.
 TEXT_MARK: Final = "text_indexed_upto"
+#: The trigram index's format: "2" when every text ends with `TEXT_END`. An index of an
+#: older format is dropped and rebuilt between batches like a new one (`ensure_review_index`).
+TEXT_FORMAT: Final = ("text_index_format", "2")
+#: Ends every indexed text, so each occurrence of a one- or two-character term begins a
+#: trigram: the console finds such a term through the trigrams that start with it.
+TEXT_END: Final = "\n\n"
+#: The same for ``record_terms`` (added after the entity table: its own mark).
+TERMS_MARK: Final = "terms_backfill_below"
 _MARK_SQL: Final = f"coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{_MARK}'), 0)"  # noqa: S608
 _ENTITIES_OF = (
     "SELECT DISTINCT json_extract(value, '$.entity_type') AS entity_type "
@@ -156,6 +190,13 @@ _DDL: Final = (
         value INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         PRIMARY KEY (name, tenant, value, seq)
+    ) WITHOUT ROWID, STRICT""",
+    """CREATE TABLE IF NOT EXISTS record_terms (
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (name, value, tenant, seq)
     ) WITHOUT ROWID, STRICT""",
     "CREATE VIRTUAL TABLE IF NOT EXISTS records_text "
     "USING fts5(text, content='', tokenize='trigram', detail='none')",
@@ -186,6 +227,9 @@ _DERIVED: Final = tuple(c for c in REVIEW_COLUMNS if c.derived is not None)
 _INSERT_ENTITY: Final = (
     "INSERT OR IGNORE INTO record_entities (entity_type, tenant, seq) VALUES (?, ?, ?)"
 )
+_INSERT_TERM: Final = (
+    "INSERT OR IGNORE INTO record_terms (name, value, tenant, seq) VALUES (?, ?, ?, ?)"
+)
 
 
 def _text_values(value: Any, key: str | int | None, path: str) -> Iterator[str]:
@@ -212,7 +256,9 @@ type Indexed = tuple[int, str, Mapping[str, Any]]
 
 
 def index_records(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
-    """Add ``records``' DLP entity types and derived sort values (in the caller's transaction)."""
+    """Add ``records``' DLP entity types, derived sort values and request terms (in the
+    caller's transaction)."""
+    index_terms(conn, records)
     conn.executemany(
         _INSERT_ENTITY,
         [
@@ -230,6 +276,67 @@ def index_records(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
             if column.derived is not None
         ],
     )
+
+
+def index_terms(conn: sqlite3.Connection, records: Sequence[Indexed]) -> None:
+    """Add ``records``' request terms (in the caller's transaction)."""
+    conn.executemany(
+        _INSERT_TERM,
+        [
+            (name, value, tenant, seq)
+            for seq, tenant, data in records
+            for name, value in record_terms(data)
+        ],
+    )
+
+
+def backfill_terms(conn: sqlite3.Connection, limit: int = 5_000) -> int:
+    """Index the request terms of up to ``limit`` older records (below `TERMS_MARK`, the
+    newest first) in one IMMEDIATE transaction; returns how many were read (0: none left).
+    The writer calls this between batches, like `index_text`."""
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
+    if row is None or int(row[0]) <= 0:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (below,) = conn.execute(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", (TERMS_MARK,)
+        ).fetchone()
+        (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
+        start = max(low, below - limit)
+        rows = conn.execute(
+            "SELECT seq, tenant, body FROM records WHERE seq >= ? AND seq < ?", (start, below)
+        ).fetchall()
+        index_terms(conn, [(seq, tenant, json.loads(body)) for seq, tenant, body in rows])
+        mark = "0" if start <= low else str(start)
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (mark, TERMS_MARK))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(1, len(rows))
+
+
+def terms_complete(conn: sqlite3.Connection) -> bool:
+    """Whether ``record_terms`` covers every record (the console uses it only then)."""
+    try:
+        row = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
+        conn.execute("SELECT 1 FROM record_terms LIMIT 0")
+    except sqlite3.OperationalError:  # a store the writer has not brought up to date
+        return False
+    return row is None or int(row[0]) <= 0
+
+
+def indexed_text(data: Mapping[str, Any]) -> str:
+    """What the trigram index holds of a record: `record_text` and `TEXT_END`."""
+    return record_text(data) + TEXT_END
+
+
+def text_format_current(conn: sqlite3.Connection) -> bool:
+    """Whether the trigram index has the current `TEXT_FORMAT`."""
+    key, value = TEXT_FORMAT
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row is not None and row[0] == value
 
 
 def text_mark(conn: sqlite3.Connection) -> int:
@@ -250,7 +357,7 @@ def index_text(conn: sqlite3.Connection, limit: int) -> int:
             "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (mark, limit)
         ).fetchall()
         if rows:
-            texts = [[seq, record_text(json.loads(body))] for seq, body in rows]
+            texts = [[seq, indexed_text(json.loads(body))] for seq, body in rows]
             conn.execute(_INSERT_TEXT, (json.dumps(texts),))
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -264,18 +371,24 @@ def index_text(conn: sqlite3.Connection, limit: int) -> int:
 
 
 def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
-    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index and the
-    sort table, before the retention purge deletes them (the entity rows go with a
-    trigger)."""
-    texts = [
-        [seq, record_text(json.loads(body))]
-        for seq, body in conn.execute(
-            "SELECT seq, body FROM records WHERE tenant = ? AND tenant_seq <= ? AND seq <= ?",
-            (tenant, upto, text_mark(conn)),
-        )
-    ]
+    """Take ``tenant``'s records numbered up to ``upto`` out of the trigram index, the
+    term table and the sort table, before the retention purge deletes them (the entity
+    rows go with a trigger)."""
+    mark = text_mark(conn)
+    texts: list[list[Any]] = []
+    terms: list[tuple[str, str, str, int]] = []
+    for seq, body in conn.execute(
+        "SELECT seq, body FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
+    ):
+        data = json.loads(body)
+        terms += [(name, value, tenant, seq) for name, value in record_terms(data)]
+        if seq <= mark:
+            texts.append([seq, indexed_text(data)])
     if texts:
         conn.execute(_DELETE_TEXT, (json.dumps(texts),))
+    conn.executemany(
+        "DELETE FROM record_terms WHERE name = ? AND value = ? AND tenant = ? AND seq = ?", terms
+    )
     row = conn.execute(
         "SELECT MAX(seq) FROM records WHERE tenant = ? AND tenant_seq <= ?", (tenant, upto)
     ).fetchone()
@@ -308,12 +421,13 @@ def review_ddl() -> tuple[str, ...]:
 def is_complete(conn: sqlite3.Connection) -> bool:
     """Whether every review index exists and covers every record."""
     names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    wanted = {"record_entities", "record_sort", "records_text", "records_review_delete"}
+    wanted = {"record_entities", "record_sort", "record_terms", "records_text"}
+    wanted.add("records_review_delete")
     wanted |= {column.index for column in REVIEW_COLUMNS if column.index_}
     if not wanted <= names:
         return False
     row = conn.execute(f"SELECT value FROM meta WHERE key = '{_MARK}'").fetchone()  # noqa: S608
-    return row is None or int(row[0]) <= 0
+    return (row is None or int(row[0]) <= 0) and terms_complete(conn) and text_format_current(conn)
 
 
 def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = None) -> None:
@@ -330,17 +444,29 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         fresh = not {"record_entities", "record_sort"} <= names
+        if "records_text" in names and not text_format_current(conn):
+            # Texts indexed without `TEXT_END`: rebuilt from the oldest, between batches
+            # (until then free-text search reads the records after the mark directly).
+            conn.execute("DROP TABLE records_text")
+            names.discard("records_text")
         for statement in _DDL:
             conn.execute(statement)
+        (top,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
         if fresh:
-            (top,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_MARK, str(top + 1))
+            )
+        elif "record_terms" not in names:
+            # The entity and sort rows are there; the terms of the older records are not.
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (TERMS_MARK, str(top + 1)),
             )
         if "records_text" not in names:
             # An older store's text is indexed by the writer between batches, like new
             # records: starting from the oldest.
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", TEXT_FORMAT)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -360,12 +486,27 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
             say(f"audit store: review index {column.index} ready")
     for name in _DROPPED:
         conn.execute(f"DROP INDEX IF EXISTS {name}")
-    _backfill(conn, below, say)
+    _backfill(conn, below, say, _MARK, index_records)
+    terms = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
+    if terms is not None and int(terms[0]) > 1:
+        # Not here: the writer fills them between batches (`backfill_terms`), so a start
+        # on a large store is not delayed; the console checks the request filters on
+        # candidates until they are complete (`terms_complete`).
+        say(
+            f"audit store: the request terms of {int(terms[0]) - 1:,} older records are "
+            "indexed in the background"
+        )
     if below > 1:
         say(f"audit store: review indexes built in {time.perf_counter() - started:.1f} s")
 
 
-def _backfill(conn: sqlite3.Connection, below: int, say: Progress) -> None:
+def _backfill(
+    conn: sqlite3.Connection,
+    below: int,
+    say: Progress,
+    mark: str,
+    index: Callable[[sqlite3.Connection, Sequence[Indexed]], None],
+) -> None:
     (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
     total = max(0, below - low)
     last_said = time.perf_counter()
@@ -377,8 +518,8 @@ def _backfill(conn: sqlite3.Connection, below: int, say: Progress) -> None:
         batch = [(seq, tenant, json.loads(body)) for seq, tenant, body in rows]
         conn.execute("BEGIN IMMEDIATE")
         try:
-            index_records(conn, batch)
-            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(start), _MARK))
+            index(conn, batch)
+            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(start), mark))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -387,4 +528,4 @@ def _backfill(conn: sqlite3.Connection, below: int, say: Progress) -> None:
         if time.perf_counter() - last_said > 10:
             last_said = time.perf_counter()
             say(f"audit store: review indexes {100 * (total - (below - low)) // total}% built")
-    conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (_MARK,))
+    conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (mark,))

@@ -20,7 +20,15 @@ from .canonical import GENESIS_HASH, canonical_json, chain_hash
 from .checkpoint import Checkpoint, CheckpointSigner
 from .errors import AuditStoreError
 from .record import AuditRecord
-from .review_index import Indexed, Progress, index_records, index_text, text_mark
+from .review_index import (
+    Indexed,
+    Progress,
+    backfill_terms,
+    index_records,
+    index_text,
+    terms_complete,
+    text_mark,
+)
 from .schema import Synchronous, open_audit_db
 
 
@@ -86,6 +94,8 @@ class AuditLog:
         self._data_version = -1
         (self._last_seq,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
         self._text_mark = text_mark(conn)
+        #: Older records' request terms still to index (a store from before them).
+        self._terms_pending = not terms_complete(conn)
 
     @classmethod
     def open(
@@ -185,10 +195,22 @@ class AuditLog:
         """Records appended (by this log) that the trigram index does not have yet."""
         return max(0, int(self._last_seq) - self._text_mark)
 
+    @property
+    def index_backlog(self) -> int:
+        """Whether (how much) the writer has to index between batches: the text backlog,
+        or 1 while the older records' request terms are not all indexed."""
+        return max(self.text_backlog, int(self._terms_pending))
+
     def index_text(self, limit: int = 500) -> int:
         """Add up to ``limit`` records to the trigram index (`review_index.index_text`),
-        in a transaction of its own; returns how many. Call it between batches."""
+        in a transaction of its own; returns how many. Call it between batches. While the
+        request terms of older records are missing, a step of those goes first
+        (`review_index.backfill_terms`, ten times ``limit`` records: they are cheaper)."""
         try:
+            if self._terms_pending:
+                if backfill_terms(self._conn, limit * 10):
+                    return limit
+                self._terms_pending = False
             done = index_text(self._conn, limit)
             self._text_mark = text_mark(self._conn)
         except sqlite3.Error as exc:

@@ -40,7 +40,7 @@ def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) ->
     Never raises: the trigram index only speeds up search (the console reads records
     after its mark directly), so a failure here must not stop the writer.
     """
-    backlog = audit_log.text_backlog
+    backlog = audit_log.index_backlog
     if not backlog or (backlog < TEXT_BACKLOG_MAX and busy()):
         return
     try:

@@ -11,6 +11,13 @@ writer is the child process `warden run` uses (the thread writer it replaced is 
    due tick, each its own task); the figure is the time ``await writer.write(record)``
    takes, i.e. what the commit-before-release rule adds to a flow. p50, p99 and max.
 
+3. With ``--index-cost``: what the review indexes cost the writer, `AuditLog.append` in one
+   process (500-record batches of pre-built records, 20,000 per round), four set-ups
+   alternated round by round so the machine's load hits them alike: the log alone (main's
+   indexes), with the column indexes, with the entity, sort and request-term rows too (all
+   on the commit), and with the trigram text filled between batches as the writer does.
+   Microseconds of the writer's CPU per record (median of the rounds).
+
 Each run uses a fresh database in a temporary folder on the same disk as the temp dir.
 """
 
@@ -24,6 +31,7 @@ import time
 from pathlib import Path
 
 from warden.audit import (
+    AuditLog,
     AuditRecord,
     Decision,
     Destination,
@@ -31,7 +39,11 @@ from warden.audit import (
     Principal,
     Timing,
     Usage,
+    review_index,
 )
+from warden.audit import store as audit_store
+from warden.audit.record import Request
+from warden.audit.review_index import REVIEW_COLUMNS
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
 
 TENANTS = ("acme", "globex", "initech", "umbrella")
@@ -72,6 +84,9 @@ def make_record(n: int) -> AuditRecord:
             total_ms=610,
         ),
         details={"stream": True},
+        request=Request(
+            "POST", "/v1/chat/completions", "http", "openai-python/1.54", f"conv-{n % 3000}"
+        ),
     )
 
 
@@ -131,6 +146,36 @@ async def steady(writer: Writer, rate: int, seconds: float) -> list[float]:
     return latencies
 
 
+SETUPS = ("log alone", "+ column indexes", "+ entity/sort/term rows", "+ text between batches")
+
+
+def index_cost(rounds: int = 3, per_round: int = 20_000, batch: int = 500) -> dict[str, float]:
+    """Writer CPU µs per record for each of `SETUPS` (median over ``rounds``)."""
+    records = [make_record(n) for n in range(per_round)]
+    indexing = review_index.index_records
+    results: dict[str, list[float]] = {name: [] for name in SETUPS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for k, name in enumerate(SETUPS):
+                log = AuditLog.open(Path(tmp) / f"{r}-{k}.db")
+                if k == 0:
+                    for column in REVIEW_COLUMNS:
+                        log.connection.execute(f"DROP INDEX IF EXISTS {column.index}")
+                audit_store.index_records = indexing if k >= 2 else (lambda conn, rows: None)  # type: ignore[attr-defined,assignment]
+                t0 = time.thread_time()
+                try:
+                    for first in range(0, per_round, batch):
+                        log.append(records[first : first + batch])
+                        if k == 3:
+                            while log.index_text():
+                                pass
+                finally:
+                    audit_store.index_records = indexing  # type: ignore[attr-defined]
+                results[name].append((time.thread_time() - t0) * 1e6 / per_round)
+                log.close()
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
@@ -139,7 +184,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
+    parser.add_argument("--index-cost", action="store_true", help="only the review indexes' cost")
     args = parser.parse_args()
+    if args.index_cost:
+        cost = index_cost()
+        base = cost[SETUPS[0]]
+        print("review indexes, writer CPU per record (AuditLog.append, 500-record batches)")
+        for name, us in cost.items():
+            print(f"  {name:<26} {us:7.0f} µs  x{us / base:.2f}  ({1e6 / us:,.0f} records/s)")
+        return
 
     rows: list[tuple[str, str, str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,7 @@
 table repainted, in the real app driven headless.
 
 Run: ``.venv/bin/python bench/console.py [--records 1000000] [--regenerate] [--repeat 5]
-[--cache DIR] [--no-main]``.
+[--cache DIR] [--no-main] [--only TEXT]`` (``--only``: the views whose name holds TEXT).
 
 The audit database is generated once and cached in ``--cache`` (default
 ``/tmp/warden-console-bench/``: the file, its signing key's public half and a marker with
@@ -10,13 +10,16 @@ the record count and generator version); later runs reuse it. Generation goes th
 real write path, `AuditLog.append`, in batches of 20,000 records (one transaction each), so
 every record is validated, canonically encoded, hash-chained and indexed (the review
 indexes' triggers) exactly as the gateway does. A store cached by an older version is
-brought up to date by `ensure_review_index` on open, and the time that took is printed.
+brought up to date on open (`AuditLog.open`), and what the writer would do between
+batches (request terms of older records, the trigram text) is caught up before timing;
+the time each took is printed.
 
 The mix (seeded, so every run builds the same store): 30 days, six tenants of different
 sizes (40 % … 3 %), 2,400 people each in one tenant and one department, nine models of
 four providers, the usual outcomes, 3 % auth and admin events, DLP findings of twelve
-entity types (common e-mail addresses … rare IBANs) on the redacted and blocked flows, a
-redacted prompt on one flow in ten, and a few rare phrases (a project code name in 25
+entity types (common e-mail addresses … rare IBANs) on the redacted and blocked flows, the
+request part (method, path, transport, client family, a conversation for web apps and
+coding agents), a redacted prompt on one flow in ten, and a few rare phrases (a project code name in 25
 records) for free-text search.
 
 What is timed: ``App.run_test`` at 120x36; each filter is typed into the filter form (or
@@ -66,8 +69,7 @@ from warden.audit import (
     export_public_key,
     format_ts,
 )
-from warden.audit.review_index import ensure_review_index
-from warden.audit.schema import open_audit_db
+from warden.audit.record import Request
 from warden.console import ReviewerScope, build_app
 from warden.console.app import ConsoleApp
 from warden.console.db import open_readonly
@@ -75,7 +77,7 @@ from warden.console.filter_screen import FilterScreen
 from warden.console.flows import FlowFilter, FlowQuery, Sort
 from warden.console.flows_screen import FlowsScreen
 
-GENERATOR = "2"  # bump when the mix changes: the cache is rebuilt
+GENERATOR = "3"  # bump when the mix changes: the cache is rebuilt
 SEED = 20261202
 TENANTS = (("acme", 40), ("globex", 25), ("initech", 15), ("umbrella", 10), ("hooli", 7),
            ("stark", 3))  # fmt: skip
@@ -148,6 +150,26 @@ WORDS = [
     "hiring",
     "offer",
 ]
+#: The request part per API: path, the client families used with it, and whether its
+#: calls name a conversation (web apps, coding agents).
+PATHS = {
+    "openai.chat": "/v1/chat/completions",
+    "openai.responses": "/v1/responses",
+    "chatgpt.web": "/backend-api/conversation",
+    "anthropic.messages": "/v1/messages",
+    "claude.web": "/api/organizations/append_message",
+    "gemini": "/v1beta/models:generateContent",
+}
+CLIENTS = {
+    "openai.chat": ("openai-python/1.54", "openai-node/4.71", "litellm/1.52", "curl/8.5",
+                    "langchain/0.3"),
+    "openai.responses": ("openai-python/1.54", "codex/0.46"),
+    "chatgpt.web": ("chrome/131", "firefox/133", "edge/131", "safari/18"),
+    "anthropic.messages": ("anthropic-python/0.40", "claude-code/2.0", "claude-code/2.0",
+                           "curl/8.5"),
+    "claude.web": ("chrome/131", "firefox/133"),
+    "gemini": ("google-genai/1.2", "gemini-cli/0.9", "curl/8.5"),
+}  # fmt: skip
 #: Rare phrases for free-text search, each in a few records only.
 RARE = ("project nightingale", "acquisition of tyrell", "Ticket 424242.")
 FIRST = ("ana", "ben", "chloe", "dev", "eli", "fatima", "george", "hana", "ivan", "jun", "kofi",
@@ -199,6 +221,7 @@ class Mix:
         self.total = total
         self.rare = {self.rng.randrange(total): RARE[k % len(RARE)] for k in range(25 * 3)}
         self.rare[424_242 % total] = RARE[2]
+        self.conversations: dict[str, str] = {}
 
     def record(self, n: int, start: datetime.datetime, span_s: float) -> AuditRecord:
         rng = self.rng
@@ -243,6 +266,23 @@ class Mix:
             words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 30)))
             prompt = f"{words.capitalize()} for <PERSON_1> (<EMAIL_ADDRESS_1>). Ticket {n}."
         total_ms = int(rng.lognormvariate(6.5, 0.8))
+        client = rng.choice(CLIENTS[api])
+        conversation = None
+        if api.endswith(".web") or client.startswith(("claude-code", "codex")):
+            # A person's conversation goes on for a few turns, then a new one starts.
+            current = self.conversations.get(person.subject)
+            if current is None or rng.random() < 0.25:
+                current = f"{rng.getrandbits(128):032x}"
+                self.conversations[person.subject] = current
+            conversation = current
+        get = rng.random() < 0.02
+        request = Request(
+            method="GET" if get else "POST",
+            path="/v1/models" if get else PATHS[api],
+            transport="websocket" if api == "chatgpt.web" and rng.random() < 0.3 else "http",
+            client=client,
+            conversation=conversation,
+        )
         return AuditRecord(
             record_id=f"{n:032x}",
             ts=format_ts(moment),
@@ -260,6 +300,7 @@ class Mix:
             timing=Timing(format_ts(moment), total_ms // 2, total_ms // 4, total_ms),
             details={"stream": rng.random() < 0.6},
             prompt=prompt,
+            request=request,
         )
 
 
@@ -309,10 +350,15 @@ def ensure_db(cache: Path, total: int, regenerate: bool) -> Path:
     else:
         print(f"reusing {db} ({total:,} records; --regenerate to rebuild)")
         t0 = time.perf_counter()
-        conn = open_audit_db(db)
-        ensure_review_index(conn, lambda text: print(f"  {text}", flush=True))
-        conn.close()
+        log = AuditLog.open(db, progress=lambda text: print(f"  {text}", flush=True))
         print(f"review indexes checked/built in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        indexed = 0
+        while done := log.index_text(5_000):  # what the writer does between batches
+            indexed += done
+        log.close()
+        if indexed:
+            print(f"older records' terms and text caught up in {time.perf_counter() - t0:.1f} s")
     print(f"database {db.stat().st_size / 2**20:,.0f} MiB")
     return db
 
@@ -339,7 +385,19 @@ FILTERS: tuple[tuple[str, FlowFilter], ...] = (
     ("free text, one record", FlowFilter(text="Ticket 424242.")),
     ("free text, absent", FlowFilter(text="zanzibar quokka")),
     ("free text, 2 letters ('qu')", FlowFilter(text="qu")),
+    ("free text, 2 letters, rare ('zq')", FlowFilter(text="zq")),
+    ("free text, 1 letter ('q')", FlowFilter(text="q")),
     ("dept legal + model o3 + blocked", FlowFilter(department="legal", model="o3", outcome="blocked")),
+    ("dept legal + model o3", FlowFilter(department="legal", model="o3")),
+    ("decision block + provider google + dept hr",
+     FlowFilter(decision="block", provider="google", department="hr")),
+    ("client curl (prefix, ~8 %)", FlowFilter(client="curl")),
+    ("client codex + tenant hooli", FlowFilter(client="codex", tenant="hooli")),
+    ("transport websocket (~3 %)", FlowFilter(transport="websocket")),
+    ("method GET (2 %)", FlowFilter(method="GET")),
+    ("path /v1/responses (prefix)", FlowFilter(path="/v1/responses")),
+    ("transport websocket + model auto + blocked",
+     FlowFilter(transport="websocket", model="auto", outcome="blocked")),
 )  # fmt: skip
 #: Sort orders timed over everything in scope and with a filter.
 SORTED_FILTERS: tuple[tuple[str, FlowFilter], ...] = (
@@ -461,7 +519,9 @@ class Row:
         )
 
 
-async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[Row]:
+async def measure_app(
+    db: Path, pub: Path, repeat: int, compare: bool, only: str | None = None
+) -> list[Row]:
     state = db.parent / "state.db"
     module = main_flows() if compare else None
     app = build_app(db, state, pub, None, None, ReviewerScope.administrator())
@@ -499,7 +559,14 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             screen.reload(FlowFilter(), Sort())
             await pilot.pause()
 
-        for name, flt in FILTERS:
+        (conversation,) = screen.query_.conn.execute(
+            "SELECT json_extract(body, '$.request.conversation') FROM records WHERE seq >= 500000 "
+            "AND json_extract(body, '$.request.conversation') IS NOT NULL LIMIT 1"
+        ).fetchone()
+        timed = [*FILTERS, ("one conversation", FlowFilter(conversation=conversation))]
+        for name, flt in timed:
+            if only is not None and only not in f"filter: {name}":
+                continue
             runs = []
             applied = flt
             for _ in range(repeat):
@@ -515,6 +582,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             await pilot.pause()
             for key in [k for k in ("tenant", "user", "department", "provider", "model",
                                     "decision", "outcome", "tokens", "latency")]:  # fmt: skip
+                if only is not None and only not in f"sort by {key} ↓, {label}":
+                    continue
                 runs = []
                 for _ in range(repeat):
                     # `s` moves to the next column: start from the one before ``key``.
@@ -536,6 +605,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
                     )
                 )
                 print(rows[-1].line(), flush=True)
+            if only is not None and only not in f"reverse (tokens ↑), {label}":
+                continue
             runs = []
             for _ in range(repeat):
                 screen.reload(flt, Sort("tokens"))
@@ -547,6 +618,8 @@ async def measure_app(db: Path, pub: Path, repeat: int, compare: bool) -> list[R
             print(rows[-1].line(), flush=True)
         await clear()
         for key, what in (("end", "End: the oldest record"), ("home", "Home: the newest record")):
+            if only is not None and only not in what:
+                continue
             runs = [await press_timed(key) for _ in range(repeat)]
             rows.append(Row(what, runs, "log in order", "-"))
             print(rows[-1].line(), flush=True)
@@ -560,6 +633,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/warden-console-bench"))
     parser.add_argument("--no-main", action="store_true", help="skip main's queries (slow)")
+    parser.add_argument("--only", help="time only the views whose name contains this text")
     args = parser.parse_args()
     db = ensure_db(args.cache, args.records, args.regenerate)
     print(
@@ -568,7 +642,7 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     rows = asyncio.run(
-        measure_app(db, args.cache / "audit-signing.pub", args.repeat, not args.no_main)
+        measure_app(db, args.cache / "audit-signing.pub", args.repeat, not args.no_main, args.only)
     )
     for label, cpu in (("wall", False), ("UI thread CPU", True)):
         slow = [row for row in rows if max(row.cpu if cpu else row.runs) > 200]

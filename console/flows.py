@@ -19,9 +19,22 @@ Nothing here loads the table whole or counts it. A page is read in three steps:
 A page that cannot be filled within `SCAN_BUDGET_S` (a short search term, a filter no
 index helps) shows what it found and resumes from where it stopped.
 
+Several dense filters whose combination is rare (a department, a model and an outcome,
+each a few per cent of the log) are **intersected** in SQLite: each one's density is
+counted in the newest `INTERSECT_SAMPLE` records, and when their combination is expected
+to be small (as if they were independent) the smallest index drives and the others are
+``seq IN (…)`` sets, so the matches are found in one statement instead of a page
+checked record by record.
+
+A selective filter with many matches (`SORTED_MEMBERS_MIN`), or a dense free-text filter
+(`TEXT_MEMBERS_MAX`), shown in another column's order walks that column's index and
+skips the records not among its matches (`Plan.members`), instead of reading every
+match's sort value or testing every record's text. Free text of one or two characters
+reads the trigram index through the trigrams that start with it (`_short_term_query`).
+
 Every query carries the reviewer's `ReviewerScope` clause. The request filters
-(conversation, client, transport, method, path) and the one-row-per-flow rule are
-checked on the candidates (step 2); no index narrows them yet.
+(conversation, client, transport, method, path) read ``record_terms`` (client and path
+by prefix); the one-row-per-flow rule is checked on the candidates (step 2).
 
 Over 400 lines: each filter's SQL and its keyset paging must agree field by field; splitting
 them would split that rule.
@@ -40,7 +53,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-from warden.audit.review_index import COLUMNS_BY_NAME, REVIEW_COLUMNS, text_mark, text_matches
+from warden.audit.review_index import (
+    COLUMNS_BY_NAME,
+    COMMON_TERMS,
+    REVIEW_COLUMNS,
+    terms_complete,
+    text_format_current,
+    text_mark,
+    text_matches,
+)
 
 from .scope import ReviewerScope
 
@@ -53,6 +74,20 @@ INDEX_LIMIT: Final = 20_000
 #: The same for the time order, where a denser filter's own index read in order is as
 #: quick (and counting 20,000 entries would cost more than the page).
 TIME_INDEX_LIMIT: Final = 2_000
+#: From this many matches of a selective filter, a sort by another column walks that
+#: column's index and skips non-members (about page size x log size / matches index
+#: entries a page, each cheap) instead of reading every match's sort value from its row
+#: (~10 us each, more for tokens and latency, which are in the record's body).
+SORTED_MEMBERS_MIN: Final = 4_000
+#: A dense free-text filter's candidates read whole for a sort by another column (more:
+#: the sort index is read in order and each record's text tested).
+TEXT_MEMBERS_MAX: Final = 200_000
+#: Trigrams a one- or two-character search term may start (more: it is common).
+SHORT_TERM_TRIGRAMS: Final = 200
+#: Dense filters are intersected only when each has fewer entries than this (estimated).
+INTERSECT_READ_LIMIT: Final = 300_000
+#: The newest records whose matches estimate each dense filter's density.
+INTERSECT_SAMPLE: Final = 50_000
 #: The longest filter value accepted (a search term, a user, an entity type …).
 MAX_VALUE_CHARS: Final = 256
 #: Trigrams of a search term given to the trigram index (spread over the term).
@@ -85,6 +120,8 @@ REQUEST_FILTERS: Final = {
 #: unescaped, so a prompt or a client's text cannot fake one).
 SUPERSEDED_PHASES: Final = ('"phase":"request"', '"phase":"stream_start"')
 RECORDS_ALL: Final = "all"
+#: The request filters that match a prefix (``/v1/chat``, ``openai-python``).
+PREFIX_FILTERS: Final = ("client", "path")
 
 
 class FilterError(ValueError):
@@ -398,6 +435,8 @@ class IndexRead:
     params: tuple[Any, ...]
     key: str | None = None
     id: str = "seq"
+    #: Whether ``id`` order is the index's own (false for a prefix range over values).
+    ordered: bool = True
 
     def walk(
         self, conn: sqlite3.Connection, after: Candidate | None, descending: bool
@@ -435,6 +474,16 @@ class IndexRead:
         sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
         return [row[0] for row in conn.execute(sql, [*self.params, limit])]
 
+    def count(self, conn: sqlite3.Connection, limit: int, above: int = 0) -> int:
+        """How many entries numbered above ``above``, counting at most ``limit`` (an
+        index-only count)."""
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {self.source} "  # noqa: S608
+            f"WHERE {self.clause} AND {self.id} > ? LIMIT ?)"
+        )
+        (n,) = conn.execute(sql, [*self.params, above, limit]).fetchone()
+        return int(n)
+
 
 @dataclass(slots=True)
 class Plan:
@@ -449,6 +498,9 @@ class Plan:
     candidates: list[Candidate] | None = None
     reads: list[IndexRead] = field(default_factory=list)
     empty: bool = False
+    #: The records a selective filter allows, when ``reads`` walk the sort column's index
+    #: (`SORTED_MEMBERS_MIN`): entries of other records are skipped before any check.
+    members: frozenset[int] | None = None
 
 
 @dataclass(slots=True)
@@ -460,6 +512,7 @@ class FlowQuery:
     page_size: int = PAGE_SIZE
     scan_budget_s: float = SCAN_BUDGET_S
     _plans: dict[tuple[FlowFilter, str], Plan] = field(default_factory=dict)
+    _vocabulary: bool = False
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest ``seq`` in the log (both O(log n) on the primary key)."""
@@ -495,14 +548,22 @@ class FlowQuery:
                 for t in tenants
             ]))  # fmt: skip
         term = flt.text or (flt.user if flt.user and "@" in flt.user else None)
-        if term and (fts := trigram_query(term)) is not None:
+        fts = None
+        if term:
+            fts = trigram_query(term) or self._short_term_query(term)
+        if fts is not None:
             # The writer indexes text between batches: the newest records (after the
-            # mark) are read directly.
+            # mark) are read directly. (An empty query: no indexed record has the term.)
             mark = text_mark(self.conn)
             found.append(("text", [
-                IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid"),
+                *([IndexRead("records_text", "records_text MATCH ?", (fts,), id="rowid")]
+                  if fts else []),
                 IndexRead("records", "seq > ?", (mark,)),
             ]))  # fmt: skip
+        if any(getattr(flt, name) is not None for name in REQUEST_FILTERS) and terms_complete(
+            self.conn
+        ):
+            found += self._term_reads(flt, tenants)
         if flt.since is not None or flt.until is not None:
             span = ["tenant = ?"]
             span_args: list[Any] = []
@@ -517,6 +578,110 @@ class FlowQuery:
                 IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
             ]))  # fmt: skip
         return found
+
+    def _short_term_query(self, term: str) -> str | None:
+        """An FTS5 query for a term of one or two characters: every trigram of the index
+        that starts with it (each indexed text ends with `TEXT_END`, so every occurrence
+        starts one). None when the index cannot say (an older format, a non-ASCII term:
+        FTS5 folds case beyond ASCII) or the term starts more than `SHORT_TERM_TRIGRAMS`
+        trigrams: such a term is common and the log read in order finds a page soon.
+        An empty query: no indexed text has the term."""
+        if not term.isascii() or not text_format_current(self.conn):
+            return None
+        if not self._vocabulary:
+            # A view of the index's terms in the connection's own temp schema; the main
+            # database stays read-only (``mode=ro``), query_only is lifted for this
+            # constant statement alone.
+            (query_only,) = self.conn.execute("PRAGMA query_only").fetchone()
+            self.conn.execute("PRAGMA query_only=0")
+            try:
+                self.conn.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.records_text_vocab "
+                    "USING fts5vocab(main, 'records_text', 'row')"
+                )
+            finally:
+                self.conn.execute(f"PRAGMA query_only={int(query_only)}")
+            self._vocabulary = True
+        low = term.lower()
+        high = low[:-1] + chr(ord(low[-1]) + 1)
+        grams = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT term FROM temp.records_text_vocab WHERE term >= ? AND term < ? LIMIT ?",
+                (low, high, SHORT_TERM_TRIGRAMS + 1),
+            )
+        ]
+        if len(grams) > SHORT_TERM_TRIGRAMS:
+            return None
+        return " OR ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+    def _term_reads(self, flt: FlowFilter, tenants: list[str]) -> list[tuple[str, list[IndexRead]]]:
+        """Reads of ``record_terms`` for the request filters (not for a term's common value,
+        which it does not hold: such a filter is dense and checked on candidates)."""
+        found: list[tuple[str, list[IndexRead]]] = []
+        for name in REQUEST_FILTERS:
+            value = getattr(flt, name)
+            if value is None or COMMON_TERMS.get(name) == value:
+                continue
+            if name not in PREFIX_FILTERS:
+                found.append((name, [
+                    IndexRead("record_terms", "name = ? AND value = ? AND tenant = ?",
+                              (name, value, t))
+                    for t in tenants
+                ]))  # fmt: skip
+                continue
+            # A prefix is a range of values: [value, value with its last character + 1).
+            if not value or ord(value[-1]) >= 0x10FFFF:
+                continue
+            upper = value[:-1] + chr(ord(value[-1]) + 1)
+            found.append((name, [
+                IndexRead("record_terms",
+                          "name = ? AND value >= ? AND value < ? AND tenant = ?",
+                          (name, value, upper, t), ordered=False)
+                for t in tenants
+            ]))  # fmt: skip
+        return found
+
+    def _intersection(
+        self, dense: list[tuple[str, list[IndexRead]]], tenants: list[str]
+    ) -> tuple[str, list[int]] | None:
+        """The matches of several dense filters found together, when their combination is
+        expected to be rare (see the module's docstring); None when it is not."""
+        sets = [
+            (name, reads) for name, reads in dense if len(reads) == len(tenants) and name != "text"
+        ]
+        if len(sets) < 2:
+            return None
+        low, high = self.bounds()
+        total = max(1, high - low + 1)
+        # Each filter's density in the newest `INTERSECT_SAMPLE` records (an index-only
+        # count of a short range): an estimate, which only chooses the plan.
+        window = min(total, INTERSECT_SAMPLE)
+        counted: list[tuple[int, str, list[IndexRead]]] = []
+        expected = float(total)
+        for name, reads in sets:
+            seen = sum(read.count(self.conn, window, above=high - window) for read in reads)
+            estimate = seen * total // window
+            if estimate >= INTERSECT_READ_LIMIT:
+                return None  # too dense to read whole
+            counted.append((estimate, name, reads))
+            expected *= seen / window
+        if expected > INDEX_LIMIT:
+            return None  # a page in display order comes sooner
+        counted.sort(key=lambda item: item[0])
+        seqs: list[int] = []
+        for k in range(len(tenants)):
+            driver = counted[0][2][k]
+            # All SQL here is the console's own constants (IndexRead); values are bound.
+            sql = f"SELECT {driver.id} FROM {driver.source} WHERE {driver.clause}"  # noqa: S608
+            args = list(driver.params)
+            for _, _, reads in counted[1:]:
+                other = reads[k]
+                subquery = f"SELECT {other.id} FROM {other.source} WHERE {other.clause}"  # noqa: S608
+                sql += f" AND {driver.id} IN ({subquery})"
+                args += other.params
+            seqs += [row[0] for row in self.conn.execute(sql, args)]
+        return " ∩ ".join(name for _, name, _ in counted), seqs
 
     def plan(self, flt: FlowFilter, sort: Sort | None = None) -> Plan:
         """Choose the candidates of ``flt`` in ``sort`` order (cached until `forget_plans`)."""
@@ -546,9 +711,37 @@ class FlowQuery:
                     break
             else:
                 dense.append((name, reads))
+        if best is None:
+            best = self._intersection(dense, tenants)
+        if best is None and sort.key != "time":
+            best = self._text_members(dense)
+        if best is not None and sort.key != "time" and len(best[1]) >= SORTED_MEMBERS_MIN:
+            # Many matches in another order: walk that order's index, skipping the records
+            # not among them, instead of reading each match's sort value from its row.
+            plan = self._ordered(flt, sort, tenants, [])
+            plan.members = frozenset(best[1])
+            plan.driver += f", {best[0]} index members ({len(best[1]):,})"
+            return self._remember(cache_key, plan)
         if best is not None:
             return self._remember(cache_key, self._materialize(best[0], best[1], sort))
         return self._remember(cache_key, self._ordered(flt, sort, tenants, dense))
+
+    def _text_members(
+        self, dense: list[tuple[str, list[IndexRead]]]
+    ) -> tuple[str, list[int]] | None:
+        """Every candidate of a dense free-text filter, when there are fewer than
+        `TEXT_MEMBERS_MAX`: read in another order, the sort index is then walked skipping
+        non-members, instead of testing the text of every record on the way."""
+        for name, reads in dense:
+            if name != "text":
+                continue
+            seqs: list[int] = []
+            for read in reads:
+                seqs += read.first(self.conn, TEXT_MEMBERS_MAX - len(seqs))
+                if len(seqs) >= TEXT_MEMBERS_MAX:
+                    return None
+            return name, seqs
+        return None
 
     def _materialize(self, name: str, seqs: list[int], sort: Sort) -> Plan:
         if sort.key == "time":
@@ -583,7 +776,8 @@ class FlowQuery:
             ]  # fmt: skip
             return Plan(f"{column.name} order index", reads=reads)
         for name, reads in dense:
-            if name != "time range":  # a time range is in ts order, not seq order
+            # a time range is in ts order, a prefix in value order: not seq order
+            if name != "time range" and all(read.ordered for read in reads):
                 return Plan(f"{name} index in order", reads=reads)
         # A time range bounds the numbers: the smallest and largest ``seq`` with a time in
         # it (an index-only read of the range), so the log is read from there only.
@@ -649,9 +843,11 @@ class FlowQuery:
             begin = 0 if after is None else bisect.bisect_right(items, after)
             return (items[i] for i in range(begin, len(items)))
         walks = [read.walk(self.conn, after, descending) for read in plan.reads]
-        if len(walks) == 1:
-            return walks[0]
-        return heapq.merge(*walks, reverse=descending)
+        merged = walks[0] if len(walks) == 1 else heapq.merge(*walks, reverse=descending)
+        if plan.members is not None:
+            members = plan.members
+            return (c for c in merged if c[1] in members)
+        return merged
 
     def fetch(
         self, flt: FlowFilter, sort: Sort, cursor: Cursor | None, *, forward: bool = True

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label
+from textual.widgets import Footer, Header, Input, Label
 from textual.worker import get_current_worker
 
 from .context import ConsoleContext
@@ -37,7 +37,7 @@ from .flows import (
     FlowWindow,
     Sort,
 )
-from .messages import EdgeReached, FilterApplied
+from .messages import EdgeReached, FilterApplied, HeaderChosen, RowChosen
 
 #: Counting stops here ("10,000+ matches"): an exact count of a million rows is not worth
 #: the CPU it takes from the screen.
@@ -234,8 +234,8 @@ class FlowsScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------------
 
-    @on(DataTable.RowSelected)
-    def _selected(self, event: DataTable.RowSelected) -> None:
+    @on(RowChosen)
+    def _selected(self, event: RowChosen) -> None:
         event.stop()
         self.action_open_detail()
 
@@ -306,10 +306,10 @@ class FlowsScreen(Screen[None]):
         sort = self.window.sort
         self.reload(sort=Sort(sort.key, not sort.descending))
 
-    @on(DataTable.HeaderSelected)
-    def _header(self, event: DataTable.HeaderSelected) -> None:
+    @on(HeaderChosen)
+    def _header(self, event: HeaderChosen) -> None:
         event.stop()
-        key = str(event.column_key.value)
+        key = event.key
         sort_key = next((k for k in SORT_KEYS if k == key), None)
         if sort_key is None:  # entity types: no order
             return

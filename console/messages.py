@@ -18,6 +18,20 @@ class EdgeReached(Message):
 
 
 @dataclass
+class RowChosen(Message):
+    """The reviewer chose the flow table's row ``row`` (Enter or a click)."""
+
+    row: int
+
+
+@dataclass
+class HeaderChosen(Message):
+    """The reviewer clicked the flow table's header of column ``key``."""
+
+    key: str
+
+
+@dataclass
 class FilterApplied(Message):
     """The reviewer asked for another filter."""
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from warden.console import flows
 from warden.console.db import ConsoleDataError, open_readonly
 from warden.console.flows import FilterError, FlowFilter, FlowQuery, FlowWindow, Sort, parse_time
 from warden.console.scope import ReviewerScope
@@ -76,11 +77,16 @@ def test_window_stays_bounded_and_pages_back(files: Files) -> None:
     assert window.rows[0].seq == RECORDS and len(window.rows) == 100
 
 
-def test_a_page_cut_short_by_the_budget_resumes_where_it_stopped(files: Files) -> None:
-    """A two-letter term has no trigram: the log is read in order, a chunk per fetch."""
+def test_a_page_cut_short_by_the_budget_resumes_where_it_stopped(
+    files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A two-letter term that starts more trigrams than the index is asked for is common:
+    the log is read in order, a chunk per fetch."""
+    monkeypatch.setattr(flows, "SHORT_TERM_TRIGRAMS", 0)
     conn = open_readonly(files.audit_db, "audit")
     query = FlowQuery(conn, ADMIN, page_size=50, scan_budget_s=0.0)
     flt = FlowFilter(text="17")
+    assert query.plan(flt).driver == "log in order"
     page = query.fetch(flt, Sort(), None)
     found, steps = [r.seq for r in page.rows], 1
     while page.more:

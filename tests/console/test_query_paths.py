@@ -33,6 +33,7 @@ from warden.audit import (
     Usage,
     format_ts,
 )
+from warden.audit.record import Request
 from warden.audit.review_index import UNSEARCHED_KEYS
 from warden.console import flows
 from warden.console.db import open_readonly
@@ -94,6 +95,16 @@ def make_record(n: int, rng: random.Random) -> AuditRecord:
     if rng.random() < 0.3:
         prompt = f"Note {n}: {rng.choice(HOSTILE)} and {rng.choice(('invoice', 'contract'))}"
     provider, model = rng.choice((("openai", "gpt-4o"), ("openai", "o3"), ("anthropic", "claude")))
+    request = None
+    if n % 7:  # older records have no request part
+        get = rng.random() < 0.1
+        request = Request(
+            method="GET" if get else "POST",
+            path=rng.choice(("/v1/models", "/v1/modelsx")) if get else f"/v1/{provider}/chat",
+            transport="websocket" if rng.random() < 0.15 else "http",
+            client=rng.choice(("openai-python/1.54", "openai-node/4.7", "curl/8.5", "Zürich/1")),
+            conversation=f"conv-{user}-{n // 40}" if rng.random() < 0.5 else None,
+        )
     return AuditRecord(
         record_id=f"{n + 1:032x}",
         ts=moment,
@@ -108,6 +119,7 @@ def make_record(n: int, rng: random.Random) -> AuditRecord:
         usage=Usage(tokens_in=rng.randrange(50), tokens_out=rng.randrange(20)) if n % 9 else None,
         timing=Timing(moment, 10, 5, rng.randrange(40)) if n % 11 else None,
         prompt=prompt,
+        request=request,
     )
 
 
@@ -176,6 +188,15 @@ def _matches(flt: FlowFilter, row: dict[str, Any], scope: ReviewerScope) -> bool
         return False
     if flt.until is not None and data["ts"] >= flt.until:
         return False
+    request = data.get("request") or {}
+    for name in ("conversation", "transport", "method"):
+        wanted = getattr(flt, name)
+        if wanted is not None and request.get(name) != wanted:
+            return False
+    for name in ("client", "path"):
+        wanted = getattr(flt, name)
+        if wanted is not None and not str(request.get(name) or "\0").startswith(wanted):
+            return False
     if flt.text:
         term = flt.text.translate(_ASCII_LOWER)
         if not any(term in t.translate(_ASCII_LOWER) for t in _texts(data, None, "$")):
@@ -259,6 +280,24 @@ FILTERS = (
     FlowFilter(text="staff"),  # a group: not searched
     FlowFilter(text="rule-"),
     FlowFilter(user="x' OR '1'='1"),
+    # rare combinations of dense filters: their indexes intersected
+    FlowFilter(outcome="coached", department="sales", model="o3"),
+    FlowFilter(decision="block", provider="anthropic", entity_type="EMAIL_ADDRESS"),
+    FlowFilter(outcome="allowed", model="gpt-4o", transport="websocket"),
+    # the request part: exact, prefix, a term's common value (not indexed)
+    FlowFilter(conversation="conv-3-4"),
+    FlowFilter(conversation="conv-3-4", tenant="acme"),
+    FlowFilter(transport="websocket"),
+    FlowFilter(transport="http", outcome="blocked"),
+    FlowFilter(method="GET"),
+    FlowFilter(method="POST", client="curl"),
+    FlowFilter(client="openai-"),
+    FlowFilter(client="Zür"),
+    FlowFilter(client="openai-python/1.54"),
+    FlowFilter(path="/v1/models"),
+    FlowFilter(path="/v1/modelsx"),
+    FlowFilter(path="/v1/anthropic/", department="legal"),
+    FlowFilter(path="/v2"),
     FlowFilter(entity_type='") OR 1=1 --'),
 )
 SCOPES = (ReviewerScope.administrator(), ReviewerScope.limited("r", ["globex", "umbrella"]))
@@ -274,6 +313,8 @@ def test_every_path_returns_the_reference_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(flows, "INDEX_LIMIT", limit)
+    # with the small limit, matches of 12 to 39 walk the sort index as members
+    monkeypatch.setattr(flows, "SORTED_MEMBERS_MIN", 12 if limit < 100 else 10**9)
     query = FlowQuery(open_readonly(store, "audit"), scope, page_size=29, scan_budget_s=30.0)
     checked = 0
     for i, flt in enumerate(FILTERS):
