@@ -105,7 +105,8 @@ class PolicyRuntime:
         if self.feed is None:
             if self.state_db is None:
                 raise RuntimeError("coaching acknowledgements need the state database's path")
-            self.feed = CoachFeed(self.state_db, self.acks)
+            feed = self.feed = CoachFeed(self.state_db, self.acks)
+            self.acks.missed = lambda now: feed.catch_up(now) > 0
         return self.feed
 
     @property
