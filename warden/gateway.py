@@ -37,7 +37,7 @@ from warden.files import ExtractLimits
 from warden.identity_wiring import build_identity
 from warden.metrics import GatewayMetrics
 from warden.pac import gateway_pac, pac_routes
-from warden.policy_wiring import PolicyRuntime
+from warden.policy_wiring import PolicyRuntime, coach_link_key
 from warden.portal_tls import portal_host
 from warden.providers.catalog import Catalog
 from warden.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
@@ -222,6 +222,7 @@ class Gateway:
                 lambda host: catalog.match(host) is not None,
                 shared_quotas=database.backend == "postgresql",
                 state_db=config.state_db if database.backend == "sqlite" else None,
+                coach_key=coach_link_key(config.state_dir),
             )
             enforcer = PolicyEnforcer(
                 policy, identity.settings.company, identity.settings.help_contact
