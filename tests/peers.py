@@ -62,12 +62,14 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _number(value: float) -> str:
+    return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(value, repr(float(value)))
+
+
 def merged_over_workers(exposition: str) -> str:
-    """A Prometheus exposition with the ``worker`` label summed away (gauges: the largest),
-    one sample a line
-    (``name{labels} value``, labels in their order), as one gateway process prints it."""
+    """A Prometheus exposition with the ``worker`` label merged away (counters summed,
+    gauges the largest), one ``name{labels} value`` a line, as one process prints it."""
     from prometheus_client.parser import text_string_to_metric_families
-    from prometheus_client.utils import floatToGoString
 
     totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(exposition):
@@ -83,11 +85,7 @@ def merged_over_workers(exposition: str) -> str:
     lines = []
     for (name, labels), value in totals.items():
         inner = ",".join(f'{k}="{v}"' for k, v in labels)
-        lines.append(
-            f"{name}{{{inner}}} {floatToGoString(value)}"
-            if inner
-            else f"{name} {floatToGoString(value)}"
-        )
+        lines.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
     return "\n".join(lines) + "\n"
 
 
