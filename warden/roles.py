@@ -1,4 +1,5 @@
-"""The two kinds of process of a supervised gateway (the default; any ``proxy.workers``).
+"""The two kinds of process of a supervised gateway (``proxy.workers`` above 1, or
+``control.own_process``).
 
 - a **worker** runs the proxy (mitmproxy, the stages, DLP) on the shared port and hands
   its audit records to the host's one writer; it serves no HTTP of its own;
@@ -6,8 +7,8 @@
   PAC and health, owns the audit writer, and starts, restarts and stops the workers.
 
 Both build their parts with `Gateway.run`; these functions are what differs after that.
-With ``proxy.workers: 1`` and ``control.own_process: false`` neither is used: `Gateway.run`
-runs everything in one process, and the portal shares the proxy's event loop.
+With ``proxy.workers: 1`` and ``control.own_process: false`` (the defaults) neither is used:
+`Gateway.run` runs everything in one process, and the portal shares the proxy's loop.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The supervisor of a host's gateway workers (the default: also with ``proxy.workers: 1``,
-unless ``control.own_process: false``).
+"""The supervisor of a host's gateway workers (``proxy.workers`` above 1, or
+``control.own_process: true`` with one worker).
 
 The supervisor's own process is the control plane (portal, admin API, SCIM, PAC, health,
 the audit writer; see warden.roles), so portal load never runs on a proxy event loop

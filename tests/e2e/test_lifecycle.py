@@ -5,9 +5,9 @@
   spends seconds importing Presidio in the workers, with the control plane already up.
 - When the gateway is killed (SIGKILL: no handler runs), its child processes, the DLP
   workers and the audit writer, die with it instead of living on under PID 1.
-- By default the proxy runs in a worker process of its own and the control plane (the
-  portal) in the supervisor's (issue 19, 7: portal load off the proxy's event loop);
-  ``control.own_process: false`` keeps one process.
+- With ``control.own_process`` the proxy runs in a worker process of its own and the
+  control plane (the portal) in the supervisor's (issue 19, 7: portal load off the proxy's
+  event loop); by default the gateway is one process.
 """
 
 from __future__ import annotations
@@ -71,9 +71,8 @@ def test_healthz_says_starting_until_the_proxy_listens_and_children_die_with_it(
         children = _children(w.proc.pid)
         kinds = " ".join(children.values())
         assert "warden.audit.writer_process" in kinds and "multiprocessing" in kinds, children
-        # the default: the proxy in a worker, the portal in this process
-        assert "warden.supervisor" in kinds and "--worker-id 1" in kinds, children
-        assert w.proxy_pids != [w.proc.pid]
+        assert "warden.supervisor" not in kinds, children  # the default: one process
+        assert w.proxy_pids == [w.proc.pid]
 
         w.proc.send_signal(signal.SIGKILL)  # the gateway alone, not its process group
         w.proc.wait(30)
@@ -91,18 +90,19 @@ def test_healthz_says_starting_until_the_proxy_listens_and_children_die_with_it(
         time.sleep(0)
 
 
-def test_with_own_process_false_the_gateway_is_one_process(tmp_path: Path) -> None:
+def test_with_own_process_the_portal_runs_beside_the_proxy(tmp_path: Path) -> None:
     w = WardenProcess(tmp_path, {})
     cfg = yaml.safe_load(w.config_path.read_text())
-    cfg["control"]["own_process"] = False
+    cfg["control"]["own_process"] = True
     w.config_path.write_text(yaml.safe_dump(cfg))
     w.start()
     try:
         assert w.proc is not None
         kinds = " ".join(_children(w.proc.pid).values())
         assert "warden.audit.writer_process" in kinds
-        assert "warden.supervisor" not in kinds, kinds
-        assert w.proxy_pids == [w.proc.pid]
+        assert "warden.supervisor" in kinds and "--worker-id 1" in kinds, kinds
+        (worker,) = w.proxy_pids
+        assert worker != w.proc.pid  # the proxy's loop is not the portal's
         assert _health(w.control_port)[0] == 200 and port_open(w.proxy_port)
         w.proc.send_signal(signal.SIGINT)
         assert w.proc.wait(60) == 0, w.log()
