@@ -164,6 +164,9 @@ class AuditWriterProcess:
     """The gateway's side of the child writer; use it from one event loop (``submit``
     may also be called from other threads)."""
 
+    #: Waits before each attempt to run the writer again after it ended.
+    restart_delays: tuple[float, ...] = RESTART_DELAYS
+
     def __init__(
         self,
         settings: WriterSettings,
@@ -354,7 +357,8 @@ class AuditWriterProcess:
 
     async def _restart(self) -> None:
         while not self._closing:
-            delay = RESTART_DELAYS[min(self._restarts, len(RESTART_DELAYS) - 1)]
+            delays = self.restart_delays
+            delay = delays[min(self._restarts, len(delays) - 1)]
             self._restarts += 1
             await asyncio.sleep(delay)
             if self.closing:

@@ -1,6 +1,7 @@
 """Portal load against signed-in users: proxy latency with and without a login flood.
 
-Run: ``.venv/bin/python bench/portal.py [--seconds 5] [--rounds 3] [--clients 4] [--workers 2]``.
+Run: ``.venv/bin/python bench/portal.py [--seconds 5] [--rounds 3] [--clients 4] [--workers 2]
+[--own-process]``.
 One run starts aimock as the upstream, the dev IdP and ``warden run`` with identity
 enforced (test-bed routing to aimock). Signed-in users are service clients with a JWT from
 the IdP as ``Proxy-Authorization: Bearer``, sending ~1 KB chat requests over keep-alive
@@ -177,9 +178,12 @@ def _bed(work: Path, workers: int) -> tuple[Aimock, DevIdp, WardenProcess]:
     return aimock, idp, warden
 
 
-def _configure(warden: WardenProcess, idp: DevIdp, aimock: Aimock) -> None:
+def _configure(
+    warden: WardenProcess, idp: DevIdp, aimock: Aimock, own_process: bool = False
+) -> None:
     cfg: dict[str, Any] = yaml.safe_load(warden.config_path.read_text())
     cfg["unsafe_testing"]["route_catalog_hosts_to"] = aimock.url
+    cfg["control"]["own_process"] = own_process
     cfg["identity"] = {
         "mode": "enforce",
         "portal": {"public_url": warden.control_url, "company": "Bench"},
@@ -247,6 +251,12 @@ def main() -> None:
         "off the proxy workers' event loops",
     )
     ap.add_argument(
+        "--own-process",
+        action="store_true",
+        help="control.own_process: true (with --workers 1: the portal in the supervisor's "
+        "process, off the proxy's event loop; the default shares it)",
+    )
+    ap.add_argument(
         "--flood-rate", type=float, default=0.0, help="logins/s in all (0: as fast as it can)"
     )
     ap.add_argument("--flood", metavar="PORTAL_URL", help=argparse.SUPPRESS)
@@ -266,7 +276,7 @@ def main() -> None:
         try:
             aimock.start()
             idp.start()
-            _configure(warden, idp, aimock)
+            _configure(warden, idp, aimock, own_process=args.own_process)
             warden.start()
             token = idp.client_credentials_token("bench-svc", SECRET, RESOURCE)
             side_port = free_port()
@@ -295,7 +305,8 @@ def main() -> None:
         f"\n## Signed-in users ({args.clients} concurrent, keep-alive HTTPS, JWT) with and "
         f"without an anonymous portal login flood "
         f"({f'{args.flood_rate:g}/s' if args.flood_rate else 'unpaced'}); medians of "
-        f"{args.rounds} rounds of {args.seconds:g} s; proxy.workers: {args.workers}\n"
+        f"{args.rounds} rounds of {args.seconds:g} s; proxy.workers: {args.workers}, "
+        f"control.own_process: {str(args.own_process).lower()}\n"
     )
     print(
         f"{'phase':8s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "

@@ -203,8 +203,8 @@ def main() -> None:
                 warden.ca_cert,
                 bare.proc.pid,
             ),
-            "c warden run": (api, warden.proxy_url, warden.ca_cert, warden.proc.pid),
-            "c2 warden, issue-2 stages": (api, core.proxy_url, core.ca_cert, core.proc.pid),
+            "c warden run": (api, warden.proxy_url, warden.ca_cert, warden.proxy_pids[0]),
+            "c2 warden, issue-2 stages": (api, core.proxy_url, core.ca_cert, core.proxy_pids[0]),
         }
         print(
             f"{'target':26} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "

@@ -15,7 +15,8 @@ proxy, first alone (baseline), then while the attack runs:
 
 It prints p50/p99 of the good clients in both phases and their ratio, the peak RSS of the
 gateway's processes (the proxy and its children) in both phases, and whether the targets
-hold: attack p99 <= 2x baseline p99 and peak RSS <= ``--rss-mb``. Exit status 1 if not.
+hold: attack p99 <= 2x baseline p99 (``--p99-ratio``) and peak RSS <= ``--rss-mb``, with no
+good request failed. Exit status 1 if not. ``tests/e2e/test_soak.py`` runs it briefly.
 """
 
 from __future__ import annotations
@@ -302,11 +303,13 @@ async def run(args: argparse.Namespace) -> int:
         f"{p(ok_hit, 0.5):>9.1f}{p(ok_hit, 0.99):>9.1f}{hit_rss:>13.0f}"
     )
     print(
-        f"p99 attack/baseline {ratio:.2f} (target <= 2); peak RSS {hit_rss:.0f} MB "
+        f"p99 attack/baseline {ratio:.2f} (target <= {args.p99_ratio:g}"
+        f"{', not checked' if args.p99_ratio <= 0 else ''}); peak RSS {hit_rss:.0f} MB "
         f"(bound {args.rss_mb} MB); RSS after the attack {settled:.0f} MB; "
         f"good requests failed under attack: {failed}"
     )
-    good = ratio <= 2 and hit_rss <= args.rss_mb and failed == 0
+    timely = ratio <= args.p99_ratio if args.p99_ratio > 0 else True
+    good = timely and hit_rss <= args.rss_mb and failed == 0
     print("targets met" if good else "TARGETS MISSED")
     return 0 if good else 1
 
@@ -316,6 +319,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--rss-mb", type=int, default=1024, help="bound on the peak RSS, MB")
+    ap.add_argument(
+        "--p99-ratio",
+        type=float,
+        default=2.0,
+        help="bound on the good clients' p99 under attack / alone (0: not checked, as in "
+        "the test suite: a loaded CI machine's timing says nothing about the gateway)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     raise SystemExit(asyncio.run(run(args)))

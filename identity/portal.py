@@ -42,6 +42,7 @@ from .markdown import render
 from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient
 from .redirects import safe_next
 from .sessions import Session, SessionStore, UserIdentity
+from .tarpit import Tarpit
 
 DEPROVISIONED = (
     "Your access to AI services was removed by your company's directory. "
@@ -50,9 +51,11 @@ DEPROVISIONED = (
 LOGIN_TTL_S = 600  # a login must finish within 10 minutes
 MAX_PENDING = 10_000  # pending logins and device grants kept at most (see _Pending)
 PER_SOURCE = 32  # pending logins per client address (tabs, retries), see _Pending
-# Starting a sign-in costs the event loop the proxy runs on; anonymous starts are rationed
-# (LoginRations): per source a burst of 60, then one a second (a terminal server's staff
-# arriving at nine fit); for everyone together 50 a second, a few % of one core.
+# Starting a sign-in costs the control plane CPU (and the proxy's event loop, with
+# control.own_process: false); anonymous starts are rationed (LoginRations): per source a
+# burst of 60, then one a second (a terminal server's staff arriving at nine fit); for
+# everyone together 50 a second, a few % of one core. A rationed source waits for its 429
+# (tarpit.py).
 SOURCE_BURST, SOURCE_EVERY_S = 60, 1.0
 GLOBAL_BURST, GLOBAL_PER_S = 100, 50.0
 # With https the cookies carry the __Host- prefix (Secure, Path=/, no Domain: no sibling
@@ -274,6 +277,8 @@ class Portal:
         self._logins: _Pending[_LoginAttempt] = _Pending(clock)
         self._devices: _Pending[_DeviceAttempt] = _Pending(clock)
         self._rations = LoginRations(clock)
+        #: holds the 429s of rationed sources a while (a flood waits, not the proxy)
+        self.tarpit = Tarpit()
 
     @property
     def secure(self) -> bool:
@@ -375,25 +380,32 @@ class Portal:
 
     # -- browser login -------------------------------------------------------------
 
-    def _rationed(self, request: web.Request, as_json: bool = False) -> web.Response | None:
-        why = self._rations.take(source_of(request.remote))
+    async def _rationed(self, request: web.Request, as_json: bool = False) -> web.Response | None:
+        """None when the source may start a sign-in; else its 429, answered after the
+        tarpit's hold (identity/tarpit.py), or at once with the connection closed."""
+        source = source_of(request.remote)
+        why = self._rations.take(source)
         if why is None:
             return None
+        held = await self.tarpit.hold(source)
         headers = {"Retry-After": "2"}
         if as_json:
-            return web.json_response(
+            answer = web.json_response(
                 {"error": "slow_down", "message": f"{why}; try again in a few seconds"},
                 status=429,
                 headers=headers,
             )
-        page = self.page(
-            "Please wait", f"<p>{html.escape(why)}. Try again in a few seconds.</p>", 429
-        )
-        page.headers.update(headers)
-        return page
+        else:
+            answer = self.page(
+                "Please wait", f"<p>{html.escape(why)}. Try again in a few seconds.</p>", 429
+            )
+            answer.headers.update(headers)
+        if not held:
+            answer.force_close()
+        return answer
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        if (refused := self._rationed(request)) is not None:
+        if (refused := await self._rationed(request)) is not None:
             return refused
         next_url = safe_next(
             request.query.get("next"), allowed_hosts=self.is_catalog_host, default="/portal/"
@@ -466,7 +478,7 @@ class Portal:
         )
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
-        if (refused := self._rationed(request)) is not None:
+        if (refused := await self._rationed(request)) is not None:
             return refused
         q = request.query
         state = q.get("state", "")
@@ -606,7 +618,7 @@ class Portal:
         return body
 
     async def device_start(self, request: web.Request) -> web.Response:
-        if (refused := self._rationed(request, as_json=True)) is not None:
+        if (refused := await self._rationed(request, as_json=True)) is not None:
             return refused
         body = await self._json(request)
         idp = self._choose_idp(_str(body.get("idp")))

@@ -1,8 +1,9 @@
 """Coaching acknowledgement links: an HMAC-signed, expiring token naming the person and the rule.
 
 A coaching notice is acknowledged on the portal through a link that carries this token,
-so nobody can acknowledge for someone else. The key is made per process: links die with
-a restart (the notice is then shown again, which errs on the safe side).
+so nobody can acknowledge for someone else. The gateway passes one key for all of a host's
+processes (a proxy worker makes the link, the control plane's process serves it); without
+one, a key is made per process and links die with it (the notice is then shown again).
 """
 
 from __future__ import annotations

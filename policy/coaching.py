@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 
 from .engine import PolicyDecision
 from .facts import PrincipalFacts
@@ -21,6 +22,11 @@ class CoachAcknowledgements:
         self._until: dict[tuple[str, str, str, str], float] = {}
         self._lock = threading.Lock()
         self._max = max_entries
+        #: Where another process records acknowledgements (the portal's, with the control
+        #: plane in its own process): takes in what it wrote, True when there was any.
+        #: Asked once before a person is coached again, so an acknowledgement made a
+        #: moment ago counts at once, not at the next periodic look.
+        self.missed: Callable[[float], bool] | None = None
 
     def is_acknowledged(
         self, principal: PrincipalFacts, decision: PolicyDecision, now: float
@@ -29,6 +35,8 @@ class CoachAcknowledgements:
         if key is None:
             return False
         until = self._until.get(key)
+        if until is None and self.missed is not None and self.missed(now):
+            until = self._until.get(key)
         return until is not None and now < until
 
     def acknowledge(

@@ -62,6 +62,33 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _number(value: float) -> str:
+    return {float("inf"): "+Inf", float("-inf"): "-Inf"}.get(value, repr(float(value)))
+
+
+def merged_over_workers(exposition: str) -> str:
+    """A Prometheus exposition with the ``worker`` label merged away (counters summed,
+    gauges the largest), one ``name{labels} value`` a line, as one process prints it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = tuple((k, v) for k, v in sample.labels.items() if k != "worker")
+            key = (sample.name, labels)
+            if key not in totals:
+                totals[key] = sample.value
+            elif family.type == "gauge":  # a state (writer up, test routing on): any process
+                totals[key] = max(totals[key], sample.value)
+            else:
+                totals[key] += sample.value
+    lines = []
+    for (name, labels), value in totals.items():
+        inner = ",".join(f'{k}="{v}"' for k, v in labels)
+        lines.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class Peer:
     name: str
@@ -188,6 +215,22 @@ class WardenProcess(Peer):
     def ca_cert(self) -> Path:
         return self.workdir / "state" / "ca" / "mitmproxy-ca-cert.pem"
 
+    @property
+    def proxy_pids(self) -> list[int]:
+        """The processes that run the proxy: the supervisor's workers (the default, and
+        ``proxy.workers`` above 1), or ``warden run`` itself with
+        ``control.own_process: false`` and one worker."""
+        from tests.proctree import descendants
+
+        if self.proc is None:
+            return []
+        workers = [
+            pid
+            for pid, argv in descendants(self.proc.pid).items()
+            if "warden.gateway.supervisor" in argv and "--worker-id" in argv
+        ]
+        return sorted(workers) or [self.proc.pid]
+
     def start(self) -> None:
         super().start()
 
@@ -236,6 +279,28 @@ class WardenProcess(Peer):
         assert out.returncode == 0, out.stderr
         return [json.loads(line)["record"] for line in out.stdout.splitlines()]
 
-    def metrics(self) -> str:
+    def metrics(self, by_worker: bool = False) -> str:
+        """``/metrics`` as one gateway's figures, whatever its processes: with a supervisor
+        (the default) every sample is labelled ``worker`` and each worker writes its
+        figures every 2 s, so this waits until each has written since the call (bounded)
+        and merges the samples over ``worker`` (`merged_over_workers`). ``by_worker``:
+        the exposition as served, at once."""
+        if by_worker:
+            with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+        since = time.time()
+        run = Path(yaml.safe_load(self.config_path.read_text())["state_dir"]) / "run"
+        files = list(run.glob("metrics-*.prom")) if self.proxy_pids != [self.pid] else []
+
+        def fresh() -> bool:
+            return all(f.stat().st_mtime > since for f in files)
+
+        if files:
+            wait_until(fresh, 30, "the workers' metrics", self.proc)
         with urllib.request.urlopen(f"{self.control_url}/metrics", timeout=5) as r:
-            return str(r.read().decode())
+            text = str(r.read().decode())
+        return merged_over_workers(text) if files else text
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0

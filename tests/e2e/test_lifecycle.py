@@ -5,6 +5,9 @@
   spends seconds importing Presidio in the workers, with the control plane already up.
 - When the gateway is killed (SIGKILL: no handler runs), its child processes, the DLP
   workers and the audit writer, die with it instead of living on under PID 1.
+- With ``control.own_process`` the proxy runs in a worker process of its own and the
+  control plane (the portal) in the supervisor's (issue 19, 7: portal load off the proxy's
+  event loop); by default the gateway is one process.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def test_healthz_says_starting_until_the_proxy_listens_and_children_die_with_it(
         children = _children(w.proc.pid)
         kinds = " ".join(children.values())
         assert "warden.audit.writer_process" in kinds and "multiprocessing" in kinds, children
+        assert "warden.gateway.supervisor" not in kinds, children  # the default: one process
+        assert w.proxy_pids == [w.proc.pid]
 
         w.proc.send_signal(signal.SIGKILL)  # the gateway alone, not its process group
         w.proc.wait(30)
@@ -83,3 +88,24 @@ def test_healthz_says_starting_until_the_proxy_listens_and_children_die_with_it(
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0)
+
+
+def test_with_own_process_the_portal_runs_beside_the_proxy(tmp_path: Path) -> None:
+    w = WardenProcess(tmp_path, {})
+    cfg = yaml.safe_load(w.config_path.read_text())
+    cfg["control"]["own_process"] = True
+    w.config_path.write_text(yaml.safe_dump(cfg))
+    w.start()
+    try:
+        assert w.proc is not None
+        kinds = " ".join(_children(w.proc.pid).values())
+        assert "warden.audit.writer_process" in kinds
+        assert "warden.gateway.supervisor" in kinds and "--worker-id 1" in kinds, kinds
+        (worker,) = w.proxy_pids
+        assert worker != w.proc.pid  # the proxy's loop is not the portal's
+        assert _health(w.control_port)[0] == 200 and port_open(w.proxy_port)
+        w.proc.send_signal(signal.SIGINT)
+        assert w.proc.wait(60) == 0, w.log()
+        assert "Traceback" not in w.log()
+    finally:
+        w.stop()

@@ -120,10 +120,10 @@ def _client(w: WardenProcess) -> httpx.Client:
 
 
 class _Peak:
-    """The growth of the gateway's peak RSS over what it was before the block."""
+    """The growth of the proxy process's peak RSS over what it was before the block."""
 
     def __init__(self, w: WardenProcess) -> None:
-        self.pid = w.proc.pid if w.proc else 0
+        (self.pid,) = w.proxy_pids
 
     def __enter__(self) -> _Peak:
         self.before = memory.rss_bytes(self.pid)

@@ -99,7 +99,9 @@ def test_both_workers_serve_and_share_one_chain(bed: Bed) -> None:
 
     def both_in_metrics() -> bool:  # each worker writes its series every 2 s
         flows = [
-            ln for ln in bed.warden.metrics().splitlines() if ln.startswith("warden_flows_total{")
+            ln
+            for ln in bed.warden.metrics(by_worker=True).splitlines()
+            if ln.startswith("warden_flows_total{")
         ]
         return all(any(f'worker="{w}"' in ln for ln in flows) for w in "12")
 
@@ -175,11 +177,13 @@ def test_a_killed_worker_is_restarted_and_no_answered_record_is_lost(bed: Bed) -
     lost = [m for m in answered if m not in served]
     assert not lost, f"{len(lost)} answered requests have no record"
     assert "proxy worker 1" in bed.warden.log() and "ended unexpectedly" in bed.warden.log()
-    metrics = bed.warden.metrics()
+    metrics = bed.warden.metrics(by_worker=True)
     assert 'warden_proxy_worker_restarts_total{proxy_worker="1",worker="control"} 1.0' in metrics
     # the restarted worker listens again (its start takes seconds on a loaded machine)
     wait_until(
-        lambda: 'warden_proxy_workers_up{worker="control"} 2.0' in bed.warden.metrics(),
+        lambda: (
+            'warden_proxy_workers_up{worker="control"} 2.0' in bed.warden.metrics(by_worker=True)
+        ),
         120,
         "the restarted worker to listen",
         bed.warden.proc,

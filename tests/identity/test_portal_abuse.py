@@ -1,6 +1,6 @@
 """Anonymous portal abuse (issue 19, finding 7): a login flood from one source cannot
 push out another person's login in progress, and anonymous sign-in starts are rationed
-per source and overall (the portal shares the proxy's event loop).
+per source and overall, and a rationed source waits for its refusal (a bounded tarpit).
 
 Before: 10,050 anonymous ``GET /portal/login`` evicted the oldest pending logins of
 everyone (one global, oldest-first bound of 10,000).
@@ -9,10 +9,11 @@ everyone (one global, oldest-first bound of 10,000).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import httpx
 import pytest
 
@@ -28,6 +29,7 @@ from warden.identity.portal import (
     _Pending,
     source_of,
 )
+from warden.identity.tarpit import Tarpit
 
 from .devidp import DevIdp, portal_client
 from .portal_bed import PORTAL_SECRET, portal_bed
@@ -190,3 +192,74 @@ async def test_a_login_flood_from_one_address_leaves_anothers_login_working(
             assert "warden_session=" in done.headers.get("set-cookie", "")
         finally:
             victim.close()
+
+
+# -- the tarpit: rationed sources wait for their refusals ------------------------------------
+
+
+class GatedTarpit(Tarpit):
+    """Holds until the test opens the gate, instead of for ``hold_s``: no timing here."""
+
+    def __init__(self, per_source: int, total: int) -> None:
+        super().__init__(hold_s=0.0, per_source=per_source, total=total)
+        self.gate = asyncio.Event()
+
+    async def _wait(self) -> None:
+        await self.gate.wait()
+
+
+async def _until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(3000):  # bounded: 30 s of 10 ms looks
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_the_tarpit_holds_within_its_bounds_per_source_and_in_all() -> None:
+    tarpit = GatedTarpit(per_source=2, total=3)
+    a = [asyncio.create_task(tarpit.hold("192.0.2.1")) for _ in range(2)]
+    b = asyncio.create_task(tarpit.hold("192.0.2.2"))
+    await _until(lambda: tarpit.held() == 3, "three held")
+    assert await tarpit.hold("192.0.2.1") is False  # its own bound
+    assert await tarpit.hold("192.0.2.3") is False  # the bound in all
+    assert tarpit.held("192.0.2.1") == 2 and tarpit.held("192.0.2.2") == 1
+    tarpit.gate.set()
+    assert await asyncio.gather(*a, b) == [True, True, True]
+    assert tarpit.held() == 0 and tarpit.held("192.0.2.1") == 0
+    assert await tarpit.hold("192.0.2.3") is True  # room again
+
+
+async def test_a_rationed_source_waits_for_its_429_and_a_flood_of_them_is_cut(
+    tmp_path: Path,
+) -> None:
+    # No IdP in this bed: a login that is not rationed answers 503 "not set up", at once.
+    async with portal_bed(tmp_path) as bed:
+        tarpit = bed.portal.tarpit = GatedTarpit(per_source=2, total=100)
+        # keep-alive clients (the bed's close each connection): whether the portal closes
+        # one is what is under test
+        attacker = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0))
+        )
+        other = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.4", 0)))
+        async with attacker, other:
+
+            async def login(client: aiohttp.ClientSession) -> tuple[int, str]:
+                async with client.get(bed.url("/portal/login")) as r:
+                    await r.read()
+                    return r.status, r.headers.get("Connection", "")
+
+            for _ in range(SOURCE_BURST):
+                assert (await login(attacker))[0] == 503
+            held = [asyncio.create_task(login(attacker)) for _ in range(2)]
+            await _until(lambda: tarpit.held("127.0.0.3") == 2, "two refusals held")
+            # Over what is held for it: answered at once, and its connection closed.
+            assert await login(attacker) == (429, "close")
+            # Another address is neither refused nor held while those wait.
+            assert (await login(other))[0] == 503
+            assert not any(t.done() for t in held)
+            tarpit.gate.set()
+            answers = await asyncio.gather(*held)
+        assert [status for status, _ in answers] == [429, 429]
+        assert all(conn.lower() != "close" for _, conn in answers)
+        assert tarpit.held() == 0

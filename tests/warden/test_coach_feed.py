@@ -50,3 +50,27 @@ def test_anonymous_acknowledgements_are_not_shared(tmp_path: Path) -> None:
     feed.publish(PrincipalFacts("acme", None), COACH, 2e6, 1e6)
     other = CoachAcknowledgements()
     assert CoachFeed(tmp_path / "state.db", other).catch_up(1e6) == 0
+
+
+def test_a_worker_looks_once_before_it_coaches_again(tmp_path: Path) -> None:
+    """With the control plane in its own process (the default), the request right after an
+    acknowledgement must not wait for the worker's next periodic look (200 ms)."""
+    db = tmp_path / "state.db"
+    store.open_state(db).close()
+    portal_acks, worker_acks = CoachAcknowledgements(), CoachAcknowledgements()
+    portal, worker = CoachFeed(db, portal_acks), CoachFeed(db, worker_acks)
+    looks: list[float] = []
+
+    def missed(now: float) -> bool:
+        looks.append(now)
+        return worker.catch_up(now) > 0
+
+    worker_acks.missed = missed
+    now = 1_000_000.0
+    assert not worker_acks.is_acknowledged(ALICE, COACH, now)  # nothing yet: looked, coach
+    until = portal_acks.acknowledge(ALICE, COACH, now)
+    assert until is not None
+    portal.publish(ALICE, COACH, until, now)
+    assert worker_acks.is_acknowledged(ALICE, COACH, now + 0.01)  # no periodic look between
+    assert len(looks) == 2
+    assert worker_acks.is_acknowledged(ALICE, COACH, now + 1) and len(looks) == 2  # in memory

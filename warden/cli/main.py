@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # and all problems are listed at once, before anything starts.
     config = checked_config(Path(args.config))
     logs.setup(config.log.level, config.log.format)
-    if config.proxy.worker_count > 1:
+    if config.proxy.worker_count > 1 or config.control.own_process:
         from warden.gateway.supervisor import run_supervised
 
         asyncio.run(run_supervised(config, Path(args.config).absolute()))

@@ -137,8 +137,9 @@ class ProxySettings(_Strict):
     #: message is refused, a larger server event passes unread.
     websocket_max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     #: Gateway processes on this host sharing the proxy port (``auto``: one per core).
-    #: 1 is one process with everything in it; more runs the workers under a supervisor
-    #: whose own process serves the control plane (warden.gateway.supervisor).
+    #: 1 is one process with everything in it (unless ``control.own_process``); more runs
+    #: the workers under a supervisor whose own process serves the control plane
+    #: (warden.gateway.supervisor).
     workers: Annotated[StrictInt, Field(ge=1, le=64)] | Literal["auto"] = 1
     #: Every gateway of the fleet as clients reach it (``host:port``), in the order the
     #: PAC file offers them: a client tries the next when one does not answer. Empty:
@@ -190,6 +191,11 @@ class ControlTls(_Strict):
 class ControlSettings(_Strict):
     listen: ListenAddress = ListenAddress(port=8081)
     tls: ControlTls | None = None
+    #: Serve the control plane (portal, admin API, SCIM, PAC, health) from a process of
+    #: its own, beside the proxy's, also with ``proxy.workers: 1``, so that portal load
+    #: never runs on the proxy's event loop (warden.gateway.supervisor). Off by default: then
+    #: revocations reach the proxy within 0.2 s instead of at once (docs/admin/limits.md).
+    own_process: bool = False
 
 
 class CASettings(_Strict):

@@ -42,7 +42,7 @@ from warden.gateway.state import store
 from warden.gateway.wiring.audit import AuditTrail
 from warden.gateway.wiring.evidence import build_evidence
 from warden.gateway.wiring.identity import build_identity
-from warden.gateway.wiring.policy import PolicyRuntime
+from warden.gateway.wiring.policy import PolicyRuntime, coach_link_key
 from warden.gateway.wiring.scim import ScimRuntime
 from warden.providers.catalog import Catalog
 
@@ -245,6 +245,7 @@ class Gateway:
                 lambda host: catalog.match(host) is not None,
                 shared_quotas=database.backend == "postgresql",
                 state_db=config.state_db if database.backend == "sqlite" else None,
+                coach_key=coach_link_key(config.state_dir),
             )
             enforcer = PolicyEnforcer(
                 policy, identity.settings.company, identity.settings.help_contact

@@ -47,6 +47,6 @@ def port_in_use(host: str, port: int) -> str:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"{host}:{port} is in use by another program"
-            return f"cannot listen on {host}:{port}: {exc.strerror}"
+                return f"failed to listen on {host}:{port}: it is in use by another program"
+            return f"failed to listen on {host}:{port}: {exc.strerror}"
     return ""

@@ -1,4 +1,5 @@
-"""The two kinds of process of a gateway with ``proxy.workers`` above 1.
+"""The two kinds of process of a supervised gateway (``proxy.workers`` above 1, or
+``control.own_process``).
 
 - a **worker** runs the proxy (mitmproxy, the stages, DLP) on the shared port and hands
   its audit records to the host's one writer; it serves no HTTP of its own;
@@ -6,7 +7,8 @@
   PAC and health, owns the audit writer, and starts, restarts and stops the workers.
 
 Both build their parts with `Gateway.run`; these functions are what differs after that.
-With ``proxy.workers: 1`` neither is used: `Gateway.run` runs everything in one process.
+With ``proxy.workers: 1`` and ``control.own_process: false`` (the defaults) neither is used:
+`Gateway.run` runs everything in one process, and the portal shares the proxy's loop.
 """
 
 from __future__ import annotations
@@ -143,9 +145,13 @@ async def run_worker(
     def stop() -> None:
         if not stopping:
             stopping.append(loop.create_task(drain(), name="drain"))
+        else:  # told twice (a second Ctrl-C at the supervisor): stop now, no more drain
+            master.shutdown()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+    # The supervisor decides when a worker stops: SIGTERM once to drain, again to stop now.
+    # A Ctrl-C in a terminal reaches every process of the group; it counts at the supervisor.
+    loop.add_signal_handler(signal.SIGINT, lambda: None)
+    loop.add_signal_handler(signal.SIGTERM, stop)
     policy = parts.policy
     loop.add_signal_handler(
         signal.SIGHUP, policy.reload_now if policy is not None else (lambda: None)
@@ -226,7 +232,7 @@ async def run_control_plane(
     metrics.proxy_workers_up.set_function(lambda: float(supervisor.ready_count()))
     runner = await serve_control_plane(app, config)
     logger.info(
-        "control plane on %s://%s:%d; %d proxy workers on %s:%d",
+        "control plane on %s://%s:%d; %d proxy worker(s) on %s:%d",
         "https" if config.control.tls else "http",
         config.control.listen.host,
         config.control.listen.port,

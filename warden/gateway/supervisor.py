@@ -1,9 +1,11 @@
-"""``proxy.workers`` above 1: the supervisor of a host's gateway workers.
+"""The supervisor of a host's gateway workers (``proxy.workers`` above 1, or
+``control.own_process: true`` with one worker).
 
 The supervisor's own process is the control plane (portal, admin API, SCIM, PAC, health,
-the audit writer; see warden.gateway.roles), so portal load never runs on a proxy event loop.
-It starts ``proxy.workers`` worker processes (``python -m warden.gateway.supervisor``) that
-share the proxy port (warden.gateway.reuseport) and:
+the audit writer; see warden.gateway.roles), so portal load never runs on a proxy event loop
+(bench/portal.md: an anonymous login flood on the shared loop raised signed-in users'
+p50 by 1.6x). It starts ``proxy.workers`` worker processes (``python -m
+warden.gateway.supervisor``) that share the proxy port (warden.gateway.reuseport) and:
 
 - restarts a worker that ends, after 0.5 s, then backing off up to 30 s while it keeps
   dying (a worker that ran a minute is healthy again), and logs each end with its code;
@@ -108,10 +110,14 @@ class Supervisor:
             await self._stop.wait()
         finally:
             self._stopping = True
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(signal.SIGHUP)
+            # told again while the workers drain (a second Ctrl-C): they stop at once
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.signal_all, signal.SIGTERM)
             logger.info(
-                "stopping %d proxy workers (draining up to %.0f s)", len(self.workers), DRAIN_S
+                "stopping %d proxy workers (draining up to %.0f s; signal again to stop now)",
+                len(self.workers),
+                DRAIN_S,
             )
             self.signal_all(signal.SIGTERM)
             _, late = await asyncio.wait(keepers, timeout=DRAIN_S + 5.0)
@@ -120,6 +126,8 @@ class Supervisor:
                 await asyncio.wait(late, timeout=5.0)
             for task in late:
                 task.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from aiohttp import web
 from warden.config import ConfigError
 from warden.gateway.wiring.coach_feed import CoachFeed
 from warden.identity.redirects import safe_next
+from warden.keyfiles import read_or_create
 from warden.policy import (
     CoachAcknowledgements,
     PolicyDecision,
@@ -46,9 +48,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger("warden.policy")
 
 FLUSH_EVERY_S = 5.0
+#: In state_dir: the key of coaching acknowledgement links, made at first start.
+COACH_LINK_KEY_FILE = "coach-links.key"
 FLEET_FLUSH_EVERY_S = 0.25  # a fleet's quota slack is counted per flush (policy/quotas.py)
 
 AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
+
+
+def coach_link_key(state_dir: Path) -> bytes:
+    """The host's key for coaching acknowledgement links (``COACH_LINK_KEY_FILE``)."""
+    path = state_dir / COACH_LINK_KEY_FILE
+    key = read_or_create(path, lambda: secrets.token_hex(32).encode())
+    if len(key) < 64:
+        raise SystemExit(f"warden: {path} is damaged; delete it and restart to make a new one")
+    return key
 
 
 class PolicyRuntime:
@@ -64,6 +77,7 @@ class PolicyRuntime:
         *,
         shared_quotas: bool = False,
         state_db: Path | None = None,
+        coach_key: bytes | None = None,
     ) -> None:
         self.path = policy_file
         self.audit = audit
@@ -90,7 +104,9 @@ class PolicyRuntime:
         self.state_db = state_db
         #: With proxy.workers above 1: acknowledgements reach the other processes.
         self.feed: CoachFeed | None = None
-        self.coach_tokens = CoachTokens()
+        #: The host's processes sign and check acknowledgement links with one key: a
+        #: worker makes the link, the control plane's process serves it.
+        self.coach_tokens = CoachTokens(coach_key)
         self.watcher = PolicyFileWatcher(policy_file, self.holder, on_result=self._reloaded)
         #: On PostgreSQL, the fleet's version in force (set by
         #: warden/gateway/wiring/policy_fleet.py).
@@ -116,7 +132,8 @@ class PolicyRuntime:
         if self.feed is None:
             if self.state_db is None:
                 raise RuntimeError("coaching acknowledgements need the state database's path")
-            self.feed = CoachFeed(self.state_db, self.acks)
+            feed = self.feed = CoachFeed(self.state_db, self.acks)
+            self.acks.missed = lambda now: feed.catch_up(now) > 0
         return self.feed
 
     @property
