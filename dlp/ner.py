@@ -41,6 +41,7 @@ from typing import Any
 
 from .errors import DlpError
 from .gazetteers import faker_strings
+from .nerrun import ModelRunner
 
 #: spaCy labels -> Presidio entity types (Presidio's own mapping for these labels).
 LABELS: dict[str, str] = {
@@ -471,9 +472,16 @@ class NameFinder:
             for label, kind in LABELS.items()
             if kind in wanted and label not in skip and kind not in skip
         }
+        self.model = ModelRunner(
+            self.nlp,
+            people_only=set(self.labels.values()) <= {"PERSON"},
+            places=self.places - self.names,
+        )
 
-    def find(self, text: str) -> list[tuple[str, int, int]]:
-        """``(entity type, start, end)`` of the names, places … in the prose of ``text``."""
+    def find(self, text: str, scope: str | None = None) -> list[tuple[str, int, int]]:
+        """``(entity type, start, end)`` of the names, places … in the prose of ``text``;
+        ``scope`` (the person scanned for) keeps the model's cached answers apart
+        (``None``: no cache; see ``nerrun.py``)."""
         if not self.labels:
             return []
         # Prompts quoted inside prompts carry literal ``\\n`` escapes: read them as line
@@ -484,19 +492,20 @@ class NameFinder:
             return []
         out: list[tuple[str, int, int]] = []
         people: list[tuple[int, int]] = []
-        for chunk, doc in zip(chunks, self.nlp.pipe(c.text for c in chunks), strict=True):
+        found = self.model.entities([c.text for c in chunks], scope)
+        for chunk, entities in zip(chunks, found, strict=True):
             others: list[tuple[int, int]] = []
-            for ent in doc.ents:
-                value = ent.text.rstrip()
-                if ent.label_ in ("PERSON", "PER") and "\n" in value:
+            for label, start, end in entities:
+                value = chunk.text[start:end].rstrip()
+                if label in ("PERSON", "PER") and "\n" in value:
                     value = value[: value.index("\n")].rstrip()  # a name is on one line
-                span = (chunk.start + ent.start_char, chunk.start + ent.start_char + len(value))
-                if ent.label_ in ("PERSON", "PER"):
+                span = (chunk.start + start, chunk.start + start + len(value))
+                if label in ("PERSON", "PER"):
                     if self._person(value):
                         people.append(span)
                     continue
                 others.append(span)
-                if kind := self.labels.get(ent.label_):
+                if kind := self.labels.get(label):
                     out.append((kind, *span))
             if self.people:
                 people.extend(self._gazetteer(text, chunk, others))
