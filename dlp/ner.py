@@ -96,11 +96,11 @@ _CODE_START = re.compile(
     r"const |let |var |public |private |protected |static |package |func |fn |#include|"
     r"SELECT |INSERT |UPDATE |DELETE |CREATE |\$ |>>> |//|/\*|\*/|- name:|apiVersion:|kind:)"
 )
-#: ``key: value`` / ``KEY=value`` / ``"key": …`` with a key shaped like an identifier
-#: (``Name: Jane Doe`` or ``Jane: hello`` is a person writing, and stays prose).
+#: ``key: value`` / ``KEY=value`` / ``"key": …`` / ``Name = call(…)`` with a key shaped
+#: like an identifier (``Name: Jane Doe`` or ``Jane: hello`` is a person writing, and stays prose).
 _KEY_VALUE = re.compile(
     r"\s*(?:[\"'][^\"']*[\"']\s*:|[A-Za-z]*[_.\-][\w.\-]*\s*[:=]|[a-z][a-z0-9]*\s*[:=]\S|"
-    r"[a-z]+[A-Z]\w*\s*[:=]|[A-Z][A-Z0-9_]+\s*=)"
+    r"[a-z]+[A-Z]\w*\s*[:=]|[A-Z][A-Z0-9_]+\s*=|[A-Za-z_]\w*\s+=\s+[\w\"'\[{(])"
 )
 _SYMBOLS = frozenset("{}[]();=<>_/\\|$`#@*&^~")
 
