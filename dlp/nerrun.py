@@ -111,16 +111,18 @@ class WindowCutter:
         n = len(words)
         spans: list[list[int]] = []
         initial = True
+        run_end = -1  # the last word of the last run found: no word is walked twice
         for i, (a, b) in enumerate(words):
             word = text[a:b]
             if i and "\n" in text[words[i - 1][1] : a]:
                 initial = True
-            if self._can_be_named(word, initial):
+            if i > run_end and word != word.lower() and self._can_be_named(word, initial):
                 lo = hi = i
-                while lo > 0 and self._in_run(text, words, lo - 1, lo):
+                while lo > run_end + 1 and self._in_run(text, words, lo - 1, lo):
                     lo -= 1
                 while hi < n - 1 and self._in_run(text, words, hi + 1, hi):
                     hi += 1
+                run_end = hi
                 lo, hi = max(0, lo - self.before), min(n - 1, hi + self.after)
                 if spans and lo <= spans[-1][1] + 1:
                     spans[-1][1] = max(hi, spans[-1][1])
@@ -145,9 +147,9 @@ class WindowCutter:
 
     def _can_be_named(self, word: str, initial: bool) -> bool:
         bare = word.lstrip(_OPENERS).rstrip(_CLOSERS)
-        if not bare or not any(c.isupper() for c in bare) or _NOT_IN_A_NAME.search(bare):
+        if not bare or bare == bare.lower() or _NOT_IN_A_NAME.search(bare):
             return False
-        if self.people_only and not (bare[0].isupper() and any(c.islower() for c in bare)):
+        if self.people_only and not (bare[0].isupper() and bare != bare.upper()):
             return False  # a name that is a person's is capitalised, not all capitals
         if bare in self.places:
             return False  # ``Who's coming to Switzerland?``: a place is no name

@@ -225,3 +225,21 @@ def test_windows_find_what_reading_everything_finds(finder: NameFinder) -> None:
         finder.model.cutter = cutter
     assert windowed == whole
     assert {"Henrik Lindqvist", "Sofia Marchetti"} <= windowed
+
+
+def test_cutting_is_linear_on_a_run_of_capitalised_words() -> None:
+    """Hostile input: every word capitalised. Each word is looked at a bounded number of
+    times (counted, not timed), and the text is read whole."""
+    calls = 0
+
+    class Counted(WindowCutter):
+        @staticmethod
+        def _in_run(text: str, words: list[tuple[int, int]], i: int, beside: int) -> bool:
+            nonlocal calls
+            calls += 1
+            return WindowCutter._in_run(text, words, i, beside)
+
+    text = "Aa Bb " * 1_000
+    windows = Counted(2, people_only=True).windows(text)
+    assert windows == [Window(0, text)]
+    assert calls <= 3 * 2_000  # walking each run from each of its words: 2,000²
