@@ -16,8 +16,9 @@ a full pipeline's time.
 Prose only: code, logs, stack traces, JSON and configuration lines are not prose, and a
 model trained on news tags their identifiers as people (``Traceback``, ``userId``,
 ``Kaiata Greymouth 42``). Each line is judged by cheap, linear shape tests
-(``is_prose``); the prose lines are joined into chunks, offsets kept, and run through
-``nlp.pipe`` together (one batch per prompt).
+(``is_prose``); the prose lines are joined into chunks, offsets kept. What of them the
+model reads, in one batch per prompt, and which of its answers are reused is
+``nerrun.py``'s (windows around the words that can be names; a cache per principal).
 
 A PERSON finding must look like a name: at least one capitalised word, no digits, no
 ``@ _ / = < > { } [ ] |`` and not all capitals. Findings carry ``PRIORITY_NER``, below

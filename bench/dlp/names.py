@@ -187,11 +187,43 @@ def conversation(
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
+def pool_latency(texts: list[str], rounds: int = 3) -> tuple[float, float]:
+    """p50 / p99 ms per prompt through the gateway's ``DlpRunner`` (2 spawn workers, one
+    request at a time, a new principal per prompt so no cached answer helps)."""
+    import asyncio
+
+    from warden.dlp.pool import DlpRunner
+    from warden.providers import TextSegment
+
+    profile = DlpProfile.model_validate({"ner": {}, "entities": {"PERSON": "redact"}})
+
+    async def run() -> list[float]:
+        runner = DlpRunner({"names": profile}, workers=2, timeout=30)
+        await runner.start()
+        try:
+            for t in texts[:5]:
+                await runner.scan([TextSegment(("warm",), "user", t)], "names", "warm")
+            times = []
+            for r in range(rounds):
+                for i, t in enumerate(texts):
+                    segment = TextSegment(("messages", "0"), "user", t)
+                    start = time.perf_counter()
+                    await runner.scan([segment], "names", f"p{r}-{i}")
+                    times.append((time.perf_counter() - start) * 1000)
+            return times
+        finally:
+            await runner.close()
+
+    times = sorted(asyncio.run(run()))
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sentences", type=int, default=1000)
     ap.add_argument("--negatives", type=int, default=300)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--pool", action="store_true", help="also (c) through the worker pool")
     args = ap.parse_args()
     random.seed(args.seed)
     sentences = prose(args.sentences, args.seed)
@@ -219,6 +251,9 @@ def main() -> None:
         f"(c) against (b), same run: {times[0]['p50'] / times[2]['p50']:.1f}x at p50 "
         f"({times[0]['cpu'] / times[2]['cpu']:.1f}x in CPU time)"
     )
+    if args.pool:
+        q50, q99 = pool_latency(kb)
+        print(f"(c) through the worker pool (2 workers): p50 / p99 {q50:.2f} / {q99:.2f} ms")
     for cached in (False, True):
         c50, c99 = conversation(rows[2][1], kb, cached)
         print(
