@@ -31,9 +31,9 @@ import hashlib
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 #: A spaCy label and the entity's span, in characters, relative to the text it was found in.
 type Entity = tuple[str, int, int]
@@ -61,12 +61,6 @@ _PARTICLES = frozenset(
     | {"das", "bin", "al", "ter", "ten", "y", "e"}
 )
 _PRONOUN_I = frozenset(("i", "i'm", "i'd", "i'll", "i've", "i\u2019m", "i\u2019d", "i\u2019ll"))
-
-
-class Pipeline(Protocol):
-    """The part of a spaCy ``Language`` used here."""
-
-    def pipe(self, texts: Iterator[str], **kwargs: Any) -> Iterator[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +209,7 @@ class ModelRunner:
 
     def __init__(
         self,
-        nlp: Pipeline,
+        nlp: Any,  # a spaCy ``Language`` (spaCy is imported only where NER runs)
         *,
         people_only: bool = False,
         places: frozenset[str] = frozenset(),

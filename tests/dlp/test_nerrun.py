@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from warden.dlp.ner import NameFinder, model_directory
-from warden.dlp.nerrun import EntityCache, Window, WindowCutter, WholeText
+from warden.dlp.nerrun import EntityCache, WholeText, Window, WindowCutter
 from warden.dlp.profiles import DEFAULT_NER_PACKAGE
 
 
@@ -63,9 +63,12 @@ def test_a_capitalised_run_is_never_cut() -> None:
     ],
 )
 def test_words_that_cannot_be_a_persons_name_open_no_window(text: str) -> None:
-    assert WindowCutter(2, people_only=True, places=frozenset({"Switzerland", "Germany"})).windows(
-        text
-    ) == []
+    assert (
+        WindowCutter(2, people_only=True, places=frozenset({"Switzerland", "Germany"})).windows(
+            text
+        )
+        == []
+    )
 
 
 def test_all_capitals_and_places_are_read_when_more_than_people_are_wanted() -> None:
@@ -129,7 +132,8 @@ class Counting:
     def pipe(self, texts: Iterator[str], **kwargs: Any) -> Iterator[Any]:
         batch = list(texts)
         self.texts.extend(batch)
-        return self.nlp.pipe(batch, **kwargs)
+        docs: Iterator[Any] = self.nlp.pipe(batch, **kwargs)
+        return docs
 
 
 TURN_1 = (
@@ -182,9 +186,7 @@ def test_an_edited_text_is_read_again_never_answered_from_the_cache(
     assert any("Annika Holmberg" in t for t in counted.texts)
 
 
-def test_one_persons_cache_never_answers_for_another(
-    finder: NameFinder, counted: Counting
-) -> None:
+def test_one_persons_cache_never_answers_for_another(finder: NameFinder, counted: Counting) -> None:
     _names(finder, TURN_1, "alice")
     counted.texts.clear()
     assert "Henrik Lindqvist" in _names(finder, TURN_1, "bob")
