@@ -59,6 +59,13 @@ _scanners: dict[str, Scanner] = {}
 _WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
 
 
+def cache_scope(principal: str) -> str | None:
+    """The scope a scan's cached NER answers are kept under: the principal; none (no
+    cache) when the caller named nobody (``"-"``), as the scans of everyone it stands for
+    would otherwise share one scope."""
+    return None if principal in ("", "-") else principal
+
+
 def _cost(segments: Sequence[TextSegment]) -> int:
     """What a scan asks of a worker, for fair turns: the characters it scans."""
     return sum(len(segment.text) for segment in segments)
@@ -194,7 +201,7 @@ class DlpRunner:
             self._job,
             profile_id,
             tuple(segments),
-            principal,
+            cache_scope(principal),
         )
         return result
 

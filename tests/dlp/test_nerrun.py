@@ -11,6 +11,7 @@ import pytest
 
 from warden.dlp.ner import NameFinder, model_directory
 from warden.dlp.nerrun import EntityCache, WholeText, Window, WindowCutter
+from warden.dlp.pool import cache_scope
 from warden.dlp.profiles import DEFAULT_NER_PACKAGE
 
 
@@ -245,3 +246,13 @@ def test_cutting_is_linear_on_a_run_of_capitalised_words() -> None:
     windows = Counted(2, people_only=True).windows(text)
     assert windows == [Window(0, text)]
     assert calls <= 3 * 2_000  # walking each run from each of its words: 2,000²
+
+
+@pytest.mark.parametrize(
+    ("principal", "scope"),
+    [("acme\x00https://idp\x00alice", "acme\x00https://idp\x00alice"), ("-", None), ("", None)],
+)
+def test_scans_for_nobody_in_particular_share_no_cache(principal: str, scope: str | None) -> None:
+    """The pool scopes the cache by principal; a scan that names nobody (WebSocket turns
+    call ``scan`` without one) gets no cache rather than one shared by everybody."""
+    assert cache_scope(principal) == scope
