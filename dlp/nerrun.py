@@ -10,8 +10,8 @@ depends mostly on the few words around it, so it reads only the words near one t
 be part of a name: a capital letter, no digits or ``@_/=``, not ``I``, at the start of a
 sentence not a common word (``The``, ``Can``, ``Please``); with only PERSON wanted, not
 all capitals and not a place name (``Switzerland``). The capitalised run the word is in
-(``Anthony van den Oord``) and ``MARGIN`` words each side go with it. A text with no such
-word is never read (``can you make this shorter?``); one whose windows would leave out
+(``Anthony van den Oord``) and ``MARGIN`` words each side on its line go with it. A text
+with no such word is never read (``can you make this shorter?``); one whose windows would leave out
 less than half its words is read whole, as written. Measured on ``bench/dlp/names.py``
 (seeds 42 and 7): about two thirds of the characters of dense prose read, the same
 PERSON recall as reading it all and slightly higher precision (spans such as
@@ -22,7 +22,8 @@ caller's scope) and the entities' labels and offsets, never text; it is bounded 
 estimate of its bytes and forgets the least recently used windows first. The scope (the
 person the scan is for) keeps one person's history from answering for another's: a hit
 is faster than a miss, and across people that difference would tell whether someone else
-sent a sentence. Scans with no scope (files, benchmarks) neither read nor fill it.
+sent a sentence. Scans with no scope (files, WebSocket turns, benchmarks) neither read
+nor fill it.
 """
 
 from __future__ import annotations
