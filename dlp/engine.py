@@ -92,10 +92,16 @@ class NerRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
+        return self.find(text, entities)
+
+    def find(
+        self, text: str, entities: list[str], scope: str | None = None
+    ) -> list[RecognizerResult]:
+        """``analyze`` with the scope the model's cached answers are kept under."""
         wanted = set(entities)
         return [
             RecognizerResult(kind, start, end, NER_SCORE)
-            for kind, start, end in self.finder.find(text)
+            for kind, start, end in self.finder.find(text, scope)
             if kind in wanted
         ]
 
@@ -134,14 +140,16 @@ class Detector:
         self._allow = frozenset(profile.allow_list)
         self._allow_patterns = [regex.compile(p) for p in profile.allow_patterns]
 
-    def detect(self, text: str) -> list[Finding]:
-        """The profile's entities in ``text``, overlaps resolved, in text order."""
+    def detect(self, text: str, scope: str | None = None) -> list[Finding]:
+        """The profile's entities in ``text``, overlaps resolved, in text order. ``scope``
+        (whom the scan is for) keeps the NER model's cached answers apart per person;
+        ``None`` neither reads nor fills that cache."""
         text = unescaped(text)
         raw: list[RecognizerResult] = []
         for recognizer, windows in self.prescan.windows(text):
             raw.extend(_run(recognizer, text, windows))
         for recognizer in self._ner:
-            raw.extend(recognizer.analyze(text, self.entities))
+            raw.extend(recognizer.find(text, self.entities, scope))
         return self._finish(text, raw)
 
     def detect_full(self, text: str) -> list[Finding]:

@@ -16,8 +16,9 @@ a full pipeline's time.
 Prose only: code, logs, stack traces, JSON and configuration lines are not prose, and a
 model trained on news tags their identifiers as people (``Traceback``, ``userId``,
 ``Kaiata Greymouth 42``). Each line is judged by cheap, linear shape tests
-(``is_prose``); the prose lines are joined into chunks, offsets kept, and run through
-``nlp.pipe`` together (one batch per prompt).
+(``is_prose``); the prose lines are joined into chunks, offsets kept. What of them the
+model reads, in one batch per prompt, and which of its answers are reused is
+``nerrun.py``'s (windows around the words that can be names; a cache per principal).
 
 A PERSON finding must look like a name: at least one capitalised word, no digits, no
 ``@ _ / = < > { } [ ] |`` and not all capitals. Findings carry ``PRIORITY_NER``, below
@@ -41,6 +42,7 @@ from typing import Any
 
 from .errors import DlpError
 from .gazetteers import faker_strings
+from .nerrun import ModelRunner
 
 #: spaCy labels -> Presidio entity types (Presidio's own mapping for these labels).
 LABELS: dict[str, str] = {
@@ -95,11 +97,11 @@ _CODE_START = re.compile(
     r"const |let |var |public |private |protected |static |package |func |fn |#include|"
     r"SELECT |INSERT |UPDATE |DELETE |CREATE |\$ |>>> |//|/\*|\*/|- name:|apiVersion:|kind:)"
 )
-#: ``key: value`` / ``KEY=value`` / ``"key": …`` with a key shaped like an identifier
-#: (``Name: Jane Doe`` or ``Jane: hello`` is a person writing, and stays prose).
+#: ``key: value`` / ``KEY=value`` / ``"key": …`` / ``Name = call(…)`` with a key shaped
+#: like an identifier (``Name: Jane Doe`` or ``Jane: hello`` is a person writing, and stays prose).
 _KEY_VALUE = re.compile(
     r"\s*(?:[\"'][^\"']*[\"']\s*:|[A-Za-z]*[_.\-][\w.\-]*\s*[:=]|[a-z][a-z0-9]*\s*[:=]\S|"
-    r"[a-z]+[A-Z]\w*\s*[:=]|[A-Z][A-Z0-9_]+\s*=)"
+    r"[a-z]+[A-Z]\w*\s*[:=]|[A-Z][A-Z0-9_]+\s*=|[A-Za-z_]\w*\s+=\s+[\w\"'\[{(])"
 )
 _SYMBOLS = frozenset("{}[]();=<>_/\\|$`#@*&^~")
 
@@ -471,9 +473,16 @@ class NameFinder:
             for label, kind in LABELS.items()
             if kind in wanted and label not in skip and kind not in skip
         }
+        self.model = ModelRunner(
+            self.nlp,
+            people_only=set(self.labels.values()) <= {"PERSON"},
+            places=self.places - self.names,
+        )
 
-    def find(self, text: str) -> list[tuple[str, int, int]]:
-        """``(entity type, start, end)`` of the names, places … in the prose of ``text``."""
+    def find(self, text: str, scope: str | None = None) -> list[tuple[str, int, int]]:
+        """``(entity type, start, end)`` of the names, places … in the prose of ``text``;
+        ``scope`` (the person scanned for) keeps the model's cached answers apart
+        (``None``: no cache; see ``nerrun.py``)."""
         if not self.labels:
             return []
         # Prompts quoted inside prompts carry literal ``\\n`` escapes: read them as line
@@ -484,19 +493,20 @@ class NameFinder:
             return []
         out: list[tuple[str, int, int]] = []
         people: list[tuple[int, int]] = []
-        for chunk, doc in zip(chunks, self.nlp.pipe(c.text for c in chunks), strict=True):
+        found = self.model.entities([c.text for c in chunks], scope)
+        for chunk, entities in zip(chunks, found, strict=True):
             others: list[tuple[int, int]] = []
-            for ent in doc.ents:
-                value = ent.text.rstrip()
-                if ent.label_ in ("PERSON", "PER") and "\n" in value:
+            for label, start, end in entities:
+                value = chunk.text[start:end].rstrip()
+                if label in ("PERSON", "PER") and "\n" in value:
                     value = value[: value.index("\n")].rstrip()  # a name is on one line
-                span = (chunk.start + ent.start_char, chunk.start + ent.start_char + len(value))
-                if ent.label_ in ("PERSON", "PER"):
+                span = (chunk.start + start, chunk.start + start + len(value))
+                if label in ("PERSON", "PER"):
                     if self._person(value):
                         people.append(span)
                     continue
                 others.append(span)
-                if kind := self.labels.get(ent.label_):
+                if kind := self.labels.get(label):
                     out.append((kind, *span))
             if self.people:
                 people.extend(self._gazetteer(text, chunk, others))

@@ -158,8 +158,9 @@ class Scanner:
         self.detector = Detector(profile)
         self._hash_key = hash_key
 
-    def scan(self, segments: Sequence[TextSegment]) -> ScanResult:
-        findings = [self.detector.detect(s.text) for s in segments]
+    def scan(self, segments: Sequence[TextSegment], scope: str | None = None) -> ScanResult:
+        """``scope``: whom the scan is for (the principal); see ``Detector.detect``."""
+        findings = [self.detector.detect(s.text, scope) for s in segments]
         return plan(
             segments,
             findings,

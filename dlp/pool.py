@@ -46,7 +46,9 @@ from .profiles import DlpProfile
 
 log = logging.getLogger(__name__)
 
-ScanJob = Callable[[str, tuple[TextSegment, ...]], ScanResult]
+#: ``(profile id, segments, scope)``: the scope is the principal, which keeps cached model
+#: answers of one person from answering (faster) for another (``dlp/nerrun.py``).
+ScanJob = Callable[[str, tuple[TextSegment, ...], str], ScanResult]
 
 # The worker's scanners, built by ``_init_worker``; one per profile id.
 _scanners: dict[str, Scanner] = {}
@@ -55,6 +57,13 @@ _scanners: dict[str, Scanner] = {}
 #: Scanned once by each new worker: loads what the recognizers load lazily (tldextract's
 #: suffix list, compiled patterns) before the first real request pays for it.
 _WARM_UP = (TextSegment(("warm-up",), "user", "a@b.example.com 4111 1111 1111 1111"),)
+
+
+def cache_scope(principal: str) -> str | None:
+    """The scope a scan's cached NER answers are kept under: the principal; none (no
+    cache) when the caller named nobody (``"-"``), as the scans of everyone it stands for
+    would otherwise share one scope."""
+    return None if principal in ("", "-") else principal
 
 
 def _cost(segments: Sequence[TextSegment]) -> int:
@@ -77,9 +86,11 @@ def _init_worker(
         _scanners[profile_id] = scanner
 
 
-def scan_in_worker(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
-    """The job a worker runs for one request."""
-    return _scanners[profile_id].scan(segments)
+def scan_in_worker(
+    profile_id: str, segments: tuple[TextSegment, ...], scope: str | None = None
+) -> ScanResult:
+    """The job a worker runs for one request, for ``scope`` (the principal)."""
+    return _scanners[profile_id].scan(segments, scope)
 
 
 def scan_file_in_worker(
@@ -184,7 +195,13 @@ class DlpRunner:
         if not segments:
             return ScanResult({}, (), frozenset(), None)
         result: ScanResult = await self._run(
-            principal, _cost(segments), self._timeout, self._job, profile_id, tuple(segments)
+            principal,
+            _cost(segments),
+            self._timeout,
+            self._job,
+            profile_id,
+            tuple(segments),
+            cache_scope(principal),
         )
         return result
 

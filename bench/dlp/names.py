@@ -13,7 +13,11 @@ sentences joined into ~1 KB prompts, one detection per prompt, in-process (the p
 
 Rows: (b) stock Presidio's ``AnalyzerEngine`` with the same spaCy model, full pipeline
 (how the ``ner: {path}`` option ran before), PERSON only; (c) warden's ``Detector`` with
-``ner: {}`` (NER component only, prose lines only, the given-name gazetteer).
+``ner: {}`` (NER component only, prose lines only, the given-name gazetteer, the model on
+windows around the words that can be names: ``dlp/nerrun.py``); (c0) the same with the
+model reading all the prose, as before windows. Compare rows of one run: the generator's
+output is not the same from run to run (Faker dates relative to today and the like), so
+figures of two runs differ by a few names.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from bench.dlp.corpus import Generator, _Builder
 from warden.dlp import DlpProfile
 from warden.dlp.engine import Detector
 from warden.dlp.ner import model_directory
+from warden.dlp.nerrun import WholeText
 from warden.dlp.profiles import DEFAULT_NER_PACKAGE
 
 type Span = tuple[int, int]
@@ -100,13 +105,16 @@ class Stock:
 
 
 class Warden:
-    def __init__(self) -> None:
+    def __init__(self, whole: bool = False) -> None:
         self.detector = Detector(
             DlpProfile.model_validate({"ner": {}, "entities": {"PERSON": "redact"}})
         )
+        if whole:  # the model reads every prose text whole, as before dlp/nerrun.py
+            self.detector._ner[0].finder.model.cutter = WholeText()
 
-    def people(self, text: str) -> list[Span]:
-        return [(f.start, f.end) for f in self.detector.detect(text) if f.entity_type == "PERSON"]
+    def people(self, text: str, scope: str | None = None) -> list[Span]:
+        found = self.detector.detect(text, scope)
+        return [(f.start, f.end) for f in found if f.entity_type == "PERSON"]
 
 
 def overlaps(a: Span, b: Span) -> bool:
@@ -134,15 +142,79 @@ def score(
     }
 
 
-def latency(finder: Any, texts: list[str]) -> tuple[float, float]:
-    for t in texts[:5]:
-        finder.people(t)  # warm
+def latency(finders: list[Any], texts: list[str], rounds: int = 3) -> list[dict[str, float]]:
+    """p50 / p99 wall-clock ms and p50 CPU ms per text for each finder, the finders taking
+    turns on each text (so a busy moment of the shared machine falls on all of them)."""
+    for finder in finders:
+        for t in texts[:5]:
+            finder.people(t)  # warm
+    wall: list[list[float]] = [[] for _ in finders]
+    cpu: list[list[float]] = [[] for _ in finders]
+    for _ in range(rounds):
+        for t in texts:
+            for i, finder in enumerate(finders):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                finder.people(t)
+                wall[i].append((time.perf_counter() - start) * 1000)
+                cpu[i].append((time.process_time() - start_cpu) * 1000)
+    out = []
+    for w, c in zip(wall, cpu, strict=True):
+        w.sort()
+        out.append(
+            {
+                "p50": statistics.median(w),
+                "p99": w[min(len(w) - 1, int(len(w) * 0.99))],
+                "cpu": statistics.median(c),
+            }
+        )
+    return out
+
+
+def conversation(
+    finder: Warden, texts: list[str], cached: bool, turns: int = 10
+) -> tuple[float, float]:
+    """p50 / p99 ms per turn of chats re-sent whole at every turn (a ~1 KB prompt added
+    each turn, up to ~10 KB), with or without the model's answers cached per chat."""
     times = []
-    for t in texts:
-        start = time.perf_counter()
-        finder.people(t)
-        times.append((time.perf_counter() - start) * 1000)
+    for c in range(len(texts) // turns):
+        history = ""
+        for t in texts[c * turns : (c + 1) * turns]:
+            history += t
+            start = time.perf_counter()
+            finder.people(history, scope=f"chat-{c}" if cached else None)
+            times.append((time.perf_counter() - start) * 1000)
     times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def pool_latency(texts: list[str], rounds: int = 3) -> tuple[float, float]:
+    """p50 / p99 ms per prompt through the gateway's ``DlpRunner`` (2 spawn workers, one
+    request at a time, a new principal per prompt so no cached answer helps)."""
+    import asyncio
+
+    from warden.dlp.pool import DlpRunner
+    from warden.providers import TextSegment
+
+    profile = DlpProfile.model_validate({"ner": {}, "entities": {"PERSON": "redact"}})
+
+    async def run() -> list[float]:
+        runner = DlpRunner({"names": profile}, workers=2, timeout=30)
+        await runner.start()
+        try:
+            for t in texts[:5]:
+                await runner.scan([TextSegment(("warm",), "user", t)], "names", "warm")
+            times = []
+            for r in range(rounds):
+                for i, t in enumerate(texts):
+                    segment = TextSegment(("messages", "0"), "user", t)
+                    start = time.perf_counter()
+                    await runner.scan([segment], "names", f"p{r}-{i}")
+                    times.append((time.perf_counter() - start) * 1000)
+            return times
+        finally:
+            await runner.close()
+
+    times = sorted(asyncio.run(run()))
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
@@ -151,20 +223,43 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=1000)
     ap.add_argument("--negatives", type=int, default=300)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--pool", action="store_true", help="also (c) through the worker pool")
     args = ap.parse_args()
     random.seed(args.seed)
     sentences = prose(args.sentences, args.seed)
     docs = negatives(args.negatives, args.seed)
     kb = prompts(sentences)
     print(f"{len(sentences)} sentences, {len(docs)} code/log documents, {len(kb)} ~1 KB prompts")
-    print("| row | PERSON gold | P | R | F1 | code/log docs flagged | p50 / p99 ms per ~1 KB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, finder in (("(b) stock Presidio + same model", Stock()), ("(c) warden", Warden())):
-        s = score(finder, sentences, docs)
-        p50, p99 = latency(finder, kb)
+    print(
+        "| row | PERSON gold | P | R | F1 | code/log docs flagged | p50 / p99 ms per ~1 KB "
+        "| CPU p50 ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = (
+        ("(b) stock Presidio + same model", Stock()),
+        ("(c0) warden, model reads all prose", Warden(whole=True)),
+        ("(c) warden", Warden()),
+    )
+    scores = [score(finder, sentences, docs) for _, finder in rows]
+    times = latency([finder for _, finder in rows], kb)
+    for (name, _), s, t in zip(rows, scores, times, strict=True):
         print(
             f"| {name} | {s['gold']:.0f} | {s['P']:.3f} | {s['R']:.3f} | {s['F1']:.3f} | "
-            f"{s['neg']:.1%} | {p50:.2f} / {p99:.2f} |"
+            f"{s['neg']:.1%} | {t['p50']:.2f} / {t['p99']:.2f} | {t['cpu']:.2f} |"
+        )
+    print(
+        f"(c) against (b), same run: {times[0]['p50'] / times[2]['p50']:.1f}x at p50 "
+        f"({times[0]['cpu'] / times[2]['cpu']:.1f}x in CPU time)"
+    )
+    if args.pool:
+        q50, q99 = pool_latency(kb)
+        print(f"(c) through the worker pool (2 workers): p50 / p99 {q50:.2f} / {q99:.2f} ms")
+    for cached in (False, True):
+        c50, c99 = conversation(rows[2][1], kb, cached)
+        print(
+            f"(c) per turn of a chat re-sent whole (1 to 10 KB), "
+            f"{'answers cached per chat' if cached else 'no cache'}: "
+            f"p50 / p99 {c50:.2f} / {c99:.2f} ms"
         )
 
 

@@ -12,7 +12,9 @@ from warden.files import ExtractLimits, FileKind
 from warden.providers import TextSegment
 
 
-def crash_or_scan(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanResult:
+def crash_or_scan(
+    profile_id: str, segments: tuple[TextSegment, ...], scope: str | None = None
+) -> ScanResult:
     """Dies on a segment saying "crash", sleeps on one saying "sleep N", else scans."""
     text = segments[0].text
     if text == "crash":
@@ -21,7 +23,7 @@ def crash_or_scan(profile_id: str, segments: tuple[TextSegment, ...]) -> ScanRes
         time.sleep(float(text.split()[1]))
     if text == "raise":
         raise RuntimeError("engine bug with secret text")
-    return scan_in_worker(profile_id, segments)
+    return scan_in_worker(profile_id, segments, scope)
 
 
 def hang_or_scan_file(

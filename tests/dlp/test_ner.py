@@ -90,6 +90,8 @@ def test_no_people_in_code_logs_and_config(detector: Detector, text: str) -> Non
         ('  "user_name": "jdoe",', False),
         ("export API_TOKEN=abc", False),
         ("userName = getUserName(request)", False),
+        ("    Traceback = UserService.find(user.id)", False),
+        ("Report = build(Quarter.Q3)", False),
         ("}", False),
     ],
 )
