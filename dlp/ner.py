@@ -760,6 +760,11 @@ class NameFinder:
                     (chunk.start + x.start(), chunk.start + x.end(), x.group())
                     for x in _MEMBER.finditer(chunk.text, m.start(), m.end())
                 ]
+                start = members[0][0]
+                if _ADDRESS_CUE.search(text, max(0, start - 40), start) or any(
+                    _address_or_company(text, a, b) for a, b, _ in members
+                ):
+                    continue  # ``located at Monika and Turjaška 48``: streets, not people
                 tiers = [self._run_tier(v) for _, _, v in members]
                 found = [any(p[0] < b and a < p[1] for p in people) for a, b, _ in members]
                 listed = any(self._listed_run(v) for _, _, v in members)
@@ -904,7 +909,7 @@ _KIN = re.compile(
 )
 _SPEAKER_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]*[\"\u201c]", re.MULTILINE)
 #: Two or three capitalised words inside a sentence, after a lower-case word:
-#: ``add Sighvatr Áskelsson as guardian``, ``been to a Ilya Bodrov concert``.
+#: ``add Ngozi Okafor as guardian``: one of them a listed name no English word.
 _INNER = re.compile(
     rf"(?<=[a-z,] )({_NAME_WORD}(?:[ \t]+(?:[A-Z]\.?[ \t]+)?{_NAME_WORD}){{1,2}})(?![\w@])"
 )
