@@ -722,7 +722,8 @@ class NameFinder:
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
         for m in _LOWER.finditer(text):
             words = [w for w in (m.group(1), m.group(2)) if w]
-            yield from self._lower_name(chunk, m.start(1), words, titled=m.group().startswith(_LOWER_TITLES))
+            titled = m.group().startswith(_LOWER_TITLES)
+            yield from self._lower_name(chunk, m.start(1), words, titled=titled)
 
     def _lower_name(
         self, chunk: Chunk, start: int, words: list[str], titled: bool = False
@@ -894,9 +895,7 @@ _LOWER = re.compile(
     re.MULTILINE,
 )
 #: Capitalised runs joined by commas, ``and``, ``or``, ``&`` or ``/``: a list.
-_LIST = re.compile(
-    rf"{_RUN}(?:[ \t]*(?:,|;|/|&|,?[ \t]+and\b|,?[ \t]+or\b)[ \t]*{_RUN})+"
-)
+_LIST = re.compile(rf"{_RUN}(?:[ \t]*(?:,|;|/|&|,?[ \t]+and\b|,?[ \t]+or\b)[ \t]*{_RUN})+")
 _MEMBER = re.compile(_RUN)
 #: Whoever is someone's relative or speaks a quoted line: ``my kid Luisella``, ``Zarita: "…``,
 #: ``call me Gerth``, ``I'm Ayaan``.
@@ -976,9 +975,7 @@ def _propagate(
     return found
 
 
-_PARTICLES = frozenset(
-    _words("van von de da del della di du der den la le dos das bin al ter")
-)
+_PARTICLES = frozenset(_words("van von de da del della di du der den la le dos das bin al ter"))
 #: The lower-case words that open a title after ``mr``, ``dr`` … in ``_LOWER``.
 _LOWER_TITLES = ("mr", "mrs", "ms", "dr", "prof")
 #: ``with Kowalczyk Street``: what follows makes it no person (checked after the run).
@@ -990,6 +987,8 @@ def _stop_words() -> frozenset[str]:
     from spacy.lang.en.stop_words import STOP_WORDS  # heavy: only when NER is on
 
     return frozenset(STOP_WORDS)
+
+
 _NOT_NAMES_TITLE = frozenset(w.title() for w in _PLACE_OR_ORG | _CUES | _NOT_NAMES)
 
 

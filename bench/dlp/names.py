@@ -163,7 +163,9 @@ def main() -> None:
     print(f"{len(sentences)} sentences, {len(docs)} code/log documents, {len(kb)} ~1 KB prompts")
     print("| row | PERSON gold | P | R | F1 | code/log docs flagged | p50 / p99 ms per ~1 KB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    rows: list[tuple[str, Any]] = [] if args.warden_only else [("(b) stock Presidio + same model", Stock())]
+    rows: list[tuple[str, Any]] = (
+        [] if args.warden_only else [("(b) stock Presidio + same model", Stock())]
+    )
     for name, finder in [*rows, ("(c) warden", Warden())]:
         s = score(finder, sentences, docs)
         p50, p99 = latency(finder, kb)

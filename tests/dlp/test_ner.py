@@ -266,5 +266,7 @@ def test_one_locale_given_names_that_are_english_words_leave_the_gazetteer() -> 
 
 
 def test_a_quoted_sentence_is_prose() -> None:
-    assert is_prose('"I\'m glad to hear that Tunisia is moving in that direction," says Hrafnsdóttir.')
+    assert is_prose(
+        '"I\'m glad to hear that Tunisia is moving in that direction," says Hrafnsdóttir.'
+    )
     assert not is_prose('  "user name",')
