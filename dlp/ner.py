@@ -417,7 +417,7 @@ _VERBS = frozenset(
 )
 _NAME_REST = re.compile(
     r"(?:[ \t]+[A-Z]\.?)?"
-    r"(?:[ \t]+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+)?"
+    r"(?:[ \t]+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+){0,2}"
     r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+(?:-[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+)?){1,2}"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
@@ -557,7 +557,7 @@ class NameFinder:
         # breaks (same length, so offsets hold).
         text = text.replace("\\n", " \n").replace("\\t", "  ")
         chunks = list(prose_chunks(text))
-        if not chunks:
+        if not chunks and not self.people:
             return []
         out: list[tuple[str, int, int]] = []
         people: list[tuple[int, int]] = []
@@ -587,6 +587,12 @@ class NameFinder:
             people.extend(
                 p for p in self._listed(text, chunks, people) if not _address_or_company(text, *p)
             )
+            people.extend(self._dialogue(chunks, people))
+            people.extend(
+                p
+                for p in self._name_lines(text)
+                if not any(a < p[1] and p[0] < b for a, b in people)
+            )
             kept = _propagate(text, chunks, people)
             # where a name was found against the model's guess, the model's guess goes
             out = [f for f in out if not any(a < f[2] and f[1] < b for a, b in kept)]
@@ -612,7 +618,12 @@ class NameFinder:
                 continue
             yield span
         for m in _TITLED.finditer(chunk.text):
-            yield (chunk.start + m.start(1), chunk.start + m.end(1))
+            words = m.group(1).split()
+            while len(words) > 1 and words[-1].strip(".").lower() in _PLACE_OR_ORG:
+                words.pop()  # ``Dr. Raraka Yoshimura Suite 940 …``: the address goes on
+            end = m.start(1) + len(" ".join(words)) if len(words) else m.end(1)
+            if m.group(1).startswith(" ".join(words)):
+                yield (chunk.start + m.start(1), chunk.start + end)
         for m, certain in _cued_names(chunk.text):
             name = m.group(1)
             words = [w.strip(".").lower() for w in name.split()]
@@ -702,7 +713,8 @@ class NameFinder:
         after a greeting, ``my name is`` or a title. Words that are English or places are
         never names here (``Sorry, can you …``, ``Kubernetes said``: only person verbs)."""
         text = chunk.text
-        for pattern in (_SPEAKER, _SUBJECT, _VOCATIVE, _SIGNATURE, _KIN, _SPEAKER_LABEL):
+        patterns = (_SPEAKER, _SUBJECT, _VOCATIVE, _SIGNATURE, _KIN, _SPEAKER_LABEL, _MAKER)
+        for pattern in patterns:
             for m in pattern.finditer(text):
                 run = m.group(1)
                 if run[0].isupper() and self._run_tier(run) >= 1 and looks_like_a_name(run):
@@ -774,6 +786,45 @@ class NameFinder:
                         if not known and tier >= 1 and looks_like_a_name(v):
                             yield (a, b)
 
+    def _dialogue(
+        self, chunks: Sequence[Chunk], people: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """The speakers of a transcript (``Calvin: …`` / ``Žarko: …`` line after line) once
+        one of them is a person."""
+        for chunk in chunks:
+            labels = [
+                (chunk.start + m.start(1), chunk.start + m.end(1), m.group(1))
+                for m in _LABEL.finditer(chunk.text)
+            ]
+            if len(labels) < 2 or not any(
+                any(p[0] < b and a < p[1] for p in people) for a, b, _ in labels
+            ):
+                continue
+            for a, b, word in labels:
+                if self._tier(word) >= 1:
+                    yield (a, b)
+
+    def _name_lines(self, text: str) -> Iterator[tuple[int, int]]:
+        """A line that is only a name, or a quoted string that is only a name, in prose or
+        not (address blocks, quoted mail, JSON values): a listed given name, then a family
+        name that is listed or no English word (``}}Gréta Halász``, ``"Tara Nuncija"``)."""
+        for m in _NAME_LINE.finditer(text):
+            words = m.group(1).split()
+            first = words[0]
+            tiers = [self._tier(w) for w in words if w not in _PARTICLES]
+            if (
+                min(tiers) >= 1
+                and (first in self.given or max(tiers) == 2)
+                and looks_like_a_name(m.group(1))
+            ):
+                yield (m.start(1), m.end(1))
+        for m in _LABELLED.finditer(text):
+            run = m.group(1)
+            if looks_like_a_name(run) and (
+                self._listed_run(run) or (" " in run and self._run_tier(run) >= 1)
+            ):
+                yield (m.start(1), m.end(1))
+
     @property
     def people(self) -> bool:
         return "PERSON" in self.labels.values()
@@ -804,7 +855,7 @@ _ASKED = re.compile(
     r"(?:[ \t]+(?:(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|ter)[ \t]+)?"
     r"(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.?)){0,3})"
 )
-_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
+_NAME_WORD = r"(?:Mc|Mac)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
 #: A greeting, then a name and a comma or the line's end: ``Hi Keiran,``, ``Dear Ana Silva:``.
 _GREETED = re.compile(
     r"\b(?:Hi|Hello|Hey|Dear|Thanks|Cheers|Bye|Welcome|Congratulations|Congrats)\s+"
@@ -897,6 +948,24 @@ _LOWER = re.compile(
 #: Capitalised runs joined by commas, ``and``, ``or``, ``&`` or ``/``: a list.
 _LIST = re.compile(rf"{_RUN}(?:[ \t]*(?:,|;|/|&|,?[ \t]+and\b|,?[ \t]+or\b)[ \t]*{_RUN})+")
 _MEMBER = re.compile(_RUN)
+_PARTICLE = r"(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|ter)"
+#: A line of a given name and a family name alone, after quoting or list marks, or the same
+#: as a quoted string.
+_NAME_LINE = re.compile(
+    rf"(?:^[^\w\n]{{0,6}}|(?<=[\"']))({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?"
+    rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_NAME_WORD}){{1,2}})"
+    r"(?:[ \t]*$|(?=[\"']))",
+    re.MULTILINE,
+)
+#: A form's or a letter's label, then who it names: ``Billing address: Lesława Piotrowska``.
+_LABELLED = re.compile(
+    r"^[ \t]*(?i:billing[ \t]+address|shipping[ \t]+address|ship[ \t]+to|bill[ \t]+to|"
+    r"recipient|contact|customer|client|patient|employee|applicant|guest|passenger|"
+    r"card[ \t]?holder|account[ \t]+holder|attendees?|sender|from|to|cc|author|owner|"
+    r"assignee|reporter|signed|signature|beneficiary|guardian|tenant|landlord)[ \t]*:[ \t]*"
+    rf"({_RUN})",
+    re.MULTILINE,
+)
 #: Whoever is someone's relative or speaks a quoted line: ``my kid Luisella``, ``Zarita: "…``,
 #: ``call me Gerth``, ``I'm Ayaan``.
 _KIN = re.compile(
@@ -906,6 +975,12 @@ _KIN = re.compile(
     r"[Cc]all[ \t]+me|[Mm]y[ \t]+name[ \t]+is|I'm|I[ \t]+am)[ \t]+"
     rf"({_RUN})",
 )
+#: ``the Kaczmarek novel``, ``a Beaufort Turgeon concert``: what only a person makes.
+_MAKER = re.compile(
+    rf"\b(?:the|a|an)[ \t]+({_RUN})[ \t]+(?:novels?|concerts?|albums?|poems?|memoir|"
+    r"biography|paintings?|sculptures?|lectures?|sermon|recital|autobiography)\b"
+)
+_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]", re.MULTILINE)
 _SPEAKER_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]*[\"\u201c]", re.MULTILINE)
 #: Two or three capitalised words inside a sentence, after a lower-case word:
 #: ``add Ngozi Okafor as guardian``: one of them a listed name no English word.

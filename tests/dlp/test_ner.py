@@ -221,6 +221,18 @@ def test_places_streets_and_groups_are_not_people(detector: Detector, text: str)
         ("Her maiden name is Čeč", ["Čeč"]),
         ("Mrs. Červenková flew to Oslo on Monday morning.", ["Červenková"]),
         ("we need to add Ngozi Okafor as guardian", ["Ngozi Okafor"]),
+        # a line that is only a name (address blocks, quoted mail), a form's label
+        ("}}Gréta Halász\n}}ABC Arbitrage SA\n}}2431 Veslebakken 48", ["Gréta Halász"]),
+        ("> Ingrid van der Berg\n> JCU Corporation", ["Ingrid van der Berg"]),
+        (
+            "Billing address: Lesława Piotrowska\n  65866 Duizendmonnikenstraat 189",
+            ["Lesława Piotrowska"],
+        ),
+        ("Mrs. Diana Jakobsen Suite 959 2943 ul. Mickiewicza Adama 26", ["Diana Jakobsen"]),
+        # what only a person makes; a transcript's speakers once one is a person
+        ("Unlike the Kaczmarek novel, it's not about necrophilia.", ["Kaczmarek"]),
+        ("Žarko: What a wife.\nCalvin: Remember me, Peter?", ["Žarko", "Calvin", "Peter"]),
+        ("McKenzie, can I please speak to your boss?", ["McKenzie"]),
         # signatures
         ("Thanks,\nNguyen Van An", ["Nguyen Van An"]),
         ("Best regards,\nAigerim Bekova\nSenior Analyst", ["Aigerim Bekova"]),
@@ -247,6 +259,9 @@ def test_names_where_the_sentence_asks_for_one(
         'It may be that he knew the song "Carry Me Back To Spain" well.',
         # a quoted string literal is code, not prose
         '  "Floor",\n  "Spring",',
+        # a line of two capitalised words that are no names
+        "}}Hello World\n}}Max Connections",
+        "To: Kubernetes Team",
         # a name inside an e-mail address is the address's
         "Please send my portfolio to this email TomaszJablonski@gustr.com",
     ],
