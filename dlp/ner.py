@@ -699,6 +699,16 @@ class NameFinder:
             return 0
         return max(tiers) if len(words) > 1 else tiers[0]
 
+    def _full_name(self, run: str, strict: bool = True) -> bool:
+        """Two or three words that read as a full name on their own: none an English word
+        or a place, and a listed given name first or a listed name that is no English word
+        among them (``Bronisława Wiśniewska``, ``Junsaku Hayashida``)."""
+        words = [w for w in run.split() if w not in _PARTICLES and len(w.rstrip(".")) > 1]
+        if len(words) < 2 or not looks_like_a_name(run):
+            return False
+        tiers = [self._tier(w) for w in words]
+        return min(tiers) >= 1 and (not strict or words[0] in self.given or max(tiers) == 2)
+
     def _listed_run(self, run: str) -> bool:
         """Every word of ``run`` a listed given or family name (or an initial, a particle)."""
         words = [w for w in run.split() if w not in _PARTICLES and len(w.rstrip(".")) > 1]
@@ -721,10 +731,12 @@ class NameFinder:
                     yield (chunk.start + m.start(1), chunk.start + m.end(1))
                 elif run[0].islower() and pattern is _SIGNATURE:
                     yield from self._lower_name(chunk, m.start(1), run.split())
-        for m in _INNER.finditer(text):
-            run = m.group(1)
-            if self._run_tier(run) >= 1 and any(self._tier(w) == 2 for w in run.split()):
-                yield (chunk.start + m.start(1), chunk.start + m.end(1))
+        for pattern in (_INNER, _OWNER, _AFFILIATED):
+            for m in pattern.finditer(text):
+                # owning something or belonging somewhere, two words that are no English
+                # words and no places are a name even when no list knows them
+                if self._full_name(m.group(1), strict=pattern is _INNER):
+                    yield (chunk.start + m.start(1), chunk.start + m.end(1))
         for m in _SAYER.finditer(text):
             if self._listed_run(m.group(1)):
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
@@ -981,6 +993,14 @@ _MAKER = re.compile(
     r"biography|paintings?|sculptures?|lectures?|sermon|recital|autobiography)\b"
 )
 _LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]", re.MULTILINE)
+#: A full name that owns something: ``Junsaku Hayashida's Cautionary Tales``.
+_OWNER = re.compile(rf"(?<![\w@.])({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?[ \t]+{_NAME_WORD})['\u2019]s\b")
+#: A full name opening a sentence, then where the person belongs: ``Everardus Oomen from
+#: KOMATSU …``, ``Landro I Panicucci of First Trust …``.
+_AFFILIATED = re.compile(
+    rf"{_LEAD}({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?[ \t]+{_NAME_WORD})[ \t]+(?:from|of|at|with)[ \t]",
+    re.MULTILINE,
+)
 _SPEAKER_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]*[\"\u201c]", re.MULTILINE)
 #: Two or three capitalised words inside a sentence, after a lower-case word:
 #: ``add Ngozi Okafor as guardian``: one of them a listed name no English word.

@@ -233,6 +233,9 @@ def test_places_streets_and_groups_are_not_people(detector: Detector, text: str)
         ("Unlike the Kaczmarek novel, it's not about necrophilia.", ["Kaczmarek"]),
         ("Žarko: What a wife.\nCalvin: Remember me, Peter?", ["Žarko", "Calvin", "Peter"]),
         ("McKenzie, can I please speak to your boss?", ["McKenzie"]),
+        # a full name no list knows, owning something or belonging somewhere
+        ("the verses from Junsaku Hayashida's Cautionary Tales.", ["Junsaku Hayashida"]),
+        ("Everardus Oomen from KOMATSU WALL INDUSTRY is the keynote speaker", ["Everardus Oomen"]),
         # signatures
         ("Thanks,\nNguyen Van An", ["Nguyen Van An"]),
         ("Best regards,\nAigerim Bekova\nSenior Analyst", ["Aigerim Bekova"]),
@@ -259,6 +262,10 @@ def test_names_where_the_sentence_asks_for_one(
         'It may be that he knew the song "Carry Me Back To Spain" well.',
         # a quoted string literal is code, not prose
         '  "Floor",\n  "Spring",',
+        # firms and places that own something
+        "Panther Securities PLC's results were late.",
+        "Google Cloud's pricing changed.",
+        "New York's mayor spoke.",
         # a line of two capitalised words that are no names
         "}}Hello World\n}}Max Connections",
         "To: Kubernetes Team",
