@@ -288,6 +288,8 @@ def first_names() -> frozenset[str]:
 
 #: Frequency (per word of English text) above which a one-locale "given name" is a word.
 _COMMON_WORD = 1e-5
+#: Below every word of wordfreq's ``small`` list (which stops at one per million).
+_ANY_WORD = 1e-9
 
 
 def surnames() -> frozenset[str]:
@@ -665,12 +667,14 @@ class NameFinder:
             return False  # a title, not a name: ``Carry Me Back``, ``Guilty As Charged``
         return len(words) > 1 or value in self.names
 
-    def _tier(self, word: str) -> int:
+    def _tier(self, word: str, lenient: bool = False) -> int:
         """How much a capitalised word looks like a name on its own: 2 for a listed given
         or family name that is not a common English word (``Kowalczyk``, ``Okafor``); 1
         for a listed name that is also a word (``Brown``, ``Stone``) or a word that is
         neither English nor a place (``Renátó``, ``Caird``); 0 for English words, places
-        and the words of streets, firms and greetings."""
+        and the words of streets, firms and greetings. ``lenient`` (where only a person
+        can stand: ``says Busch.``) lets an unlisted word be as common as a listed one:
+        wordfreq counts names too (``busch``, two per million words)."""
         if len(word) == 1 or (len(word) == 2 and word.endswith(".")):
             return 1  # a middle initial
         lower = word.lower()
@@ -686,15 +690,16 @@ class NameFinder:
         listed = word in self.given or word in self.surnames
         if listed:
             return 1 if self.english.get(lower, 0.0) >= _COMMON_WORD else 2
-        if word in self.places or lower in self.english or not word.replace("-", "").isalpha():
+        common = self.english.get(lower, 0.0) >= (_COMMON_WORD if lenient else _ANY_WORD)
+        if word in self.places or common or not word.replace("-", "").isalpha():
             return 0
         return 1
 
-    def _run_tier(self, run: str) -> int:
+    def _run_tier(self, run: str, lenient: bool = False) -> int:
         """The weakest word's tier, particles aside; 0 when any word is no name at all."""
         words = run.split()
         words = words[:1] + [w for w in words[1:] if w not in _PARTICLES and len(w) > 2]
-        tiers = [self._tier(w) for w in words]
+        tiers = [self._tier(w, lenient) for w in words]
         if not tiers or min(tiers) == 0:
             return 0
         return max(tiers) if len(words) > 1 else tiers[0]
@@ -725,9 +730,15 @@ class NameFinder:
         text = chunk.text
         patterns = (_SPEAKER, _SUBJECT, _VOCATIVE, _SIGNATURE, _KIN, _SPEAKER_LABEL, _MAKER)
         for pattern in patterns:
+            # ``Accordingly, we …``, ``Keyword: "bold"`` (a style table): no one
+            lenient = pattern not in (_VOCATIVE, _SPEAKER_LABEL, _SIGNATURE)
             for m in pattern.finditer(text):
                 run = m.group(1)
-                if run[0].isupper() and self._run_tier(run) >= 1 and looks_like_a_name(run):
+                if (
+                    run[0].isupper()
+                    and self._run_tier(run, lenient) >= 1
+                    and looks_like_a_name(run)
+                ):
                     yield (chunk.start + m.start(1), chunk.start + m.end(1))
                 elif run[0].islower() and pattern is _SIGNATURE:
                     yield from self._lower_name(chunk, m.start(1), run.split())
@@ -790,8 +801,8 @@ class NameFinder:
                     _address_or_company(text, a, b) for a, b, _ in members
                 ):
                     continue  # ``located at Monika and Turjaška 48``: streets, not people
-                tiers = [self._run_tier(v) for _, _, v in members]
                 found = [any(p[0] < b and a < p[1] for p in people) for a, b, _ in members]
+                tiers = [self._run_tier(v, lenient=any(found)) for _, _, v in members]
                 listed = any(self._listed_run(v) for _, _, v in members)
                 if any(found) or (min(tiers) >= 1 and listed):
                     for (a, b, v), tier, known in zip(members, tiers, found, strict=True):
@@ -846,7 +857,8 @@ class NameFinder:
 _TITLED = re.compile(
     r"\b(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Herr|Frau|Mme|Mlle|Sr|Sra)\.?|"
     r"(?:mr|mrs|ms|mx|dr|prof)\.)\s+"
-    r"((?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
+    r"((?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)"
+    r"(?:[ \t]+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
 )
 #: Words right before a lone given name that make it part of an address (``located at
 #: Monika and Turjaška 48``, ``the corner of … and Sari Gardens``).

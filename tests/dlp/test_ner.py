@@ -205,6 +205,11 @@ def test_places_streets_and_groups_are_not_people(detector: Detector, text: str)
         ("Can you rewrite this email to Okonkwo? He was upset about the delay.", ["Okonkwo"]),
         ("Ask Kowalczyk whether the shipment left.", ["Kowalczyk"]),
         ('"I am glad to hear that," says Brown.', ["Brown"]),
+        ('"I am glad to hear that," says Busch.', ["Busch"]),  # a name wordfreq counts
+        (
+            "I'd like to join accounts with ms. Marsilius\nThe Princess Royal arrived.",
+            ["Marsilius"],
+        ),
         (
             "Attendees: Priya Raman, Tanaka, Olusegun Adeyemi, Beatriz Lopes.",
             ["Priya Raman", "Tanaka", "Olusegun Adeyemi", "Beatriz Lopes"],
