@@ -24,6 +24,12 @@ A PERSON finding must look like a name: at least one capitalised word, no digits
 every pattern type, so NER never relabels or shortens a phone number, an SSN or a key
 (``resolve`` in ``engine.py`` ranks priority before score).
 
+The small model misses most names it has not seen, so the words around a capitalised word
+also decide (``NameFinder._slotted``): whoever speaks, is spoken to, signs, owns, is someone's
+kin or is listed beside a person is a person, whatever the name, unless the word is an
+English word (wordfreq) or a place (Faker's address lists). Faker's given and family names
+of every locale tell how strong a word is on its own.
+
 Over 400 lines: the model's pinned files, the prose selection and the gazetteer feed one
 recognizer and are tested as one.
 """
@@ -753,7 +759,7 @@ class NameFinder:
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
         for m in _ADDRESSED.finditer(text):
             run = m.group(1)
-            if self._run_tier(run) == 2 and not _TRAILING_VERB.match(text, m.end(1)):
+            if self._run_tier(run) == 2 and not _STREET_OR_FIRM_AFTER.match(text, m.end(1)):
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
         for m in _LOWER.finditer(text):
             words = [w for w in (m.group(1), m.group(2)) if w]
@@ -1086,7 +1092,7 @@ _PARTICLES = frozenset(_words("van von de da del della di du der den la le dos d
 #: The lower-case words that open a title after ``mr``, ``dr`` … in ``_LOWER``.
 _LOWER_TITLES = ("mr", "mrs", "ms", "dr", "prof")
 #: ``with Kowalczyk Street``: what follows makes it no person (checked after the run).
-_TRAILING_VERB = re.compile(r"[ \t]+(?i:street|road|avenue|lane|inc|ltd|llc|gmbh)\b")
+_STREET_OR_FIRM_AFTER = re.compile(r"[ \t]+(?i:street|road|avenue|lane|inc|ltd|llc|gmbh)\b")
 
 
 @cache
