@@ -25,6 +25,12 @@ A PERSON finding must look like a name: at least one capitalised word, no digits
 every pattern type, so NER never relabels or shortens a phone number, an SSN or a key
 (``resolve`` in ``engine.py`` ranks priority before score).
 
+The small model misses most names it has not seen, so the words around a capitalised word
+also decide (``NameFinder._slotted``): whoever speaks, is spoken to, signs, owns, is someone's
+kin or is listed beside a person is a person, whatever the name, unless the word is an
+English word (wordfreq) or a place (Faker's address lists). Faker's given and family names
+of every locale tell how strong a word is on its own.
+
 Over 400 lines: the model's pinned files, the prose selection and the gazetteer feed one
 recognizer and are tested as one.
 """
@@ -37,11 +43,12 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from .errors import DlpError
-from .gazetteers import faker_strings
+from .gazetteers import english_frequencies, faker_locale_counts, faker_strings
 from .nerrun import ModelRunner
 
 #: spaCy labels -> Presidio entity types (Presidio's own mapping for these labels).
@@ -119,8 +126,10 @@ def is_prose(line: str) -> bool:
         or _CODE_START.match(line)
     ):
         return False
-    if stripped[-1] in ";{}" or stripped[0] in "{}[]<\"'":
+    if stripped[-1] in ";{}" or stripped[0] in "{}[]<":
         return False
+    if stripped[0] in "\"'" and (len(stripped.split()) < 4 or stripped[-1] in ",:"):
+        return False  # a string literal, a JSON key or array item; a quoted sentence is prose
     words = stripped.split()
     if _KEY_VALUE.match(line):
         return False
@@ -261,7 +270,7 @@ def distinctive_surnames() -> frozenset[str]:
     ones (``Stone``, ``Young``, ``Green``) are words too often to be names on their own."""
     return frozenset(
         n
-        for n in _usable(_faker_names(("last_names",)))
+        for n in _usable(_faker_names(_FAMILY_ATTRS))
         if len(n) >= 5 and (not n.isascii() or n.lower().endswith(_SURNAME_ENDINGS))
     )
 
@@ -269,8 +278,79 @@ def distinctive_surnames() -> frozenset[str]:
 def first_names() -> frozenset[str]:
     """Given names in Latin script from Faker's person providers (86 locales, MIT): a
     gazetteer for the names a small English model does not know (``Søren``, ``Ágnes``,
-    ``Nikolaj``). Built once per process from the installed package, never downloaded."""
-    return _usable(_faker_names(("first_names", "first_names_male", "first_names_female")))
+    ``Nikolaj``). Built once per process from the installed package, never downloaded.
+
+    A "given name" that only one locale lists and that is a common English word (at least
+    ten per million words: ``Add``, ``Floor``, ``Reason``, ``Young``, ``Long``) is left
+    out: it is that list's oddity, and on its own in a prompt it is the word."""
+    import faker.providers.person as person
+
+    locales = faker_locale_counts(person, _GIVEN_ATTRS)
+    english = english_frequencies()
+    return frozenset(
+        n
+        for n in _usable(set(locales))
+        if locales[n] > 1 or english.get(n.lower(), 0.0) < _COMMON_WORD
+    )
+
+
+#: Frequency (per word of English text) above which a one-locale "given name" is a word.
+_COMMON_WORD = 1e-5
+#: Below every word of wordfreq's ``small`` list (which stops at one per million).
+_ANY_WORD = 1e-9
+
+
+def surnames() -> frozenset[str]:
+    """Every family name in Latin script from Faker's person providers: not a gazetteer
+    on its own (``Stone``, ``Young``, ``Price``), only where the words around a
+    capitalised word already ask for a person (``says Brown.``, ``Caird and Jones``)."""
+    return _usable(_faker_names(_FAMILY_ATTRS))
+
+
+#: The lists of Faker's person providers that hold given names, and family names: some
+#: locales split them by gender (``pl_PL``: ``Kowalczyk``/``Kowalczyka``), script
+#: (``ja_JP``'s romanized ``Tanaka``) or community (``en_IN``).
+_GIVEN_ATTRS = (
+    "first_names",
+    "first_names_male",
+    "first_names_female",
+    "first_names_nonbinary",
+    "first_names_unisex",
+    "first_romanized_names",
+    "first_romanized_names_male",
+    "first_romanized_names_female",
+    "first_names_male_common",
+    "first_names_female_common",
+    "first_names_male_hinduism",
+    "first_names_female_hinduism",
+    "first_names_male_islamic",
+    "first_names_female_islamic",
+    "first_names_est",
+    "first_names_male_est",
+    "first_names_female_est",
+    "first_names_rus",
+    "first_names_male_rus",
+    "first_names_female_rus",
+)
+_FAMILY_ATTRS = (
+    "last_names",
+    "last_names_male",
+    "last_names_female",
+    "last_names_nonbinary",
+    "last_names_unisex",
+    "unisex_last_names",
+    "male_last_names",
+    "last_names_male_only",
+    "last_names_female_only",
+    "last_names_common",
+    "last_names_without_suffix",
+    "last_romanized_names",
+    "last_names_hinduism",
+    "last_names_islamic",
+    "last_names_female_islamic",
+    "last_names_est",
+    "last_names_rus",
+)
 
 
 def place_names() -> frozenset[str]:
@@ -308,7 +388,9 @@ _NOT_NAMES = frozenset(
         "page chase hope summer will may mark bill grant art rose jack max china paris sky "
         "rain star king queen dean major judge earl baron duke sterling ruby amber crystal "
         "pearl jade ivy lily iris daisy violet holly heather olive hazel dawn faith grace "
-        "joy honor august april june january march monday sunday friday"
+        "joy honor august april june january march monday sunday friday "
+        "said love job line guy lady german floor till tea urban mile constant marine lucky "
+        "tuesday wednesday thursday saturday"
     )
 )
 #: A last word that makes a capitalised run a place or an organisation, not a person.
@@ -345,8 +427,8 @@ _VERBS = frozenset(
 )
 _NAME_REST = re.compile(
     r"(?:[ \t]+[A-Z]\.?)?"
-    r"(?:[ \t]+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+)?"
-    r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+)?){1,2}"
+    r"(?:[ \t]+(?:(?:van|von|de|da|del|della|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+){0,2}"
+    r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+(?:-[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+)?){1,2}"
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
 
@@ -465,8 +547,11 @@ class NameFinder:
             raise NerModelError(f"the NER model at {directory} cannot be loaded ({exc})") from None
         if "ner" not in self.nlp.pipe_names:
             raise NerModelError(f"the model at {directory} has no `ner` component")
-        self.names = first_names() | distinctive_surnames()
+        self.given = first_names()
+        self.names = self.given | distinctive_surnames()
+        self.surnames = surnames()
         self.places = place_names()
+        self.english = english_frequencies()
         wanted, skip = frozenset(entities), frozenset(ignored)
         self.labels = {
             label: kind
@@ -489,7 +574,7 @@ class NameFinder:
         # breaks (same length, so offsets hold).
         text = text.replace("\\n", " \n").replace("\\t", "  ")
         chunks = list(prose_chunks(text))
-        if not chunks:
+        if not chunks and not self.people:
             return []
         out: list[tuple[str, int, int]] = []
         people: list[tuple[int, int]] = []
@@ -502,6 +587,8 @@ class NameFinder:
                     value = value[: value.index("\n")].rstrip()  # a name is on one line
                 span = (chunk.start + start, chunk.start + start + len(value))
                 if label in ("PERSON", "PER"):
+                    lead = self._leading_word(value)
+                    value, span = value[lead:], (span[0] + lead, span[1])
                     if self._person(value):
                         people.append(span)
                     continue
@@ -510,10 +597,21 @@ class NameFinder:
                     out.append((kind, *span))
             if self.people:
                 people.extend(self._gazetteer(text, chunk, others))
+                people.extend(self._slotted(chunk))
         if self.people:
-            kept = _propagate(
+            people = _propagate(
                 text, chunks, [p for p in people if not _address_or_company(text, *p)]
             )
+            people.extend(
+                p for p in self._listed(text, chunks, people) if not _address_or_company(text, *p)
+            )
+            people.extend(self._dialogue(chunks, people))
+            people.extend(
+                p
+                for p in self._name_lines(text)
+                if not any(a < p[1] and p[0] < b for a, b in people)
+            )
+            kept = _propagate(text, chunks, people)
             # where a name was found against the model's guess, the model's guess goes
             out = [f for f in out if not any(a < f[2] and f[1] < b for a, b in kept)]
             out.extend(("PERSON", a, b) for a, b in kept)
@@ -538,7 +636,12 @@ class NameFinder:
                 continue
             yield span
         for m in _TITLED.finditer(chunk.text):
-            yield (chunk.start + m.start(1), chunk.start + m.end(1))
+            words = m.group(1).split()
+            while len(words) > 1 and words[-1].strip(".").lower() in _PLACE_OR_ORG:
+                words.pop()  # ``Dr. Raraka Yoshimura Suite 940 …``: the address goes on
+            end = m.start(1) + len(" ".join(words)) if len(words) else m.end(1)
+            if m.group(1).startswith(" ".join(words)):
+                yield (chunk.start + m.start(1), chunk.start + end)
         for m, certain in _cued_names(chunk.text):
             name = m.group(1)
             words = [w.strip(".").lower() for w in name.split()]
@@ -549,6 +652,21 @@ class NameFinder:
             ):
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
 
+    def _leading_word(self, value: str) -> int:
+        """How many characters of a PERSON span of the model are an English word before the
+        name that no list calls a name: the imperative of ``Add Redis and …``, ``Ask``."""
+        first, _, rest = value.partition(" ")
+        lower = first.lower()
+        if (
+            rest
+            and lower in self.english
+            and first not in self.given
+            and first not in self.surnames
+            and lower not in _NOT_NAMES
+        ):
+            return len(first) + 1
+        return 0
+
     def _person(self, value: str) -> bool:
         """A PERSON span of the model that can be a name: a lone word must be a known
         given name (the model tags ``Discipline``, ``Metallica`` as people); a run must
@@ -558,7 +676,193 @@ class NameFinder:
         words = value.split()
         if words[-1].strip(".").lower() in _PLACE_OR_ORG:
             return False
+        stop = _stop_words()
+        if any(w.lower() in stop for w in words[1:-1]) or (
+            len(words) > 1 and len(words[-1]) > 2 and words[-1].lower() in stop
+        ):
+            return False  # a title, not a name: ``Carry Me Back``, ``Guilty As Charged``
         return len(words) > 1 or value in self.names
+
+    def _tier(self, word: str, lenient: bool = False) -> int:
+        """How much a capitalised word looks like a name on its own: 2 for a listed given
+        or family name that is not a common English word (``Kowalczyk``, ``Okafor``); 1
+        for a listed name that is also a word (``Brown``, ``Stone``) or a word that is
+        neither English nor a place (``Renátó``, ``Caird``); 0 for English words, places
+        and the words of streets, firms and greetings. ``lenient`` (where only a person
+        can stand: ``says Busch.``) lets an unlisted word be as common as a listed one:
+        wordfreq counts names too (``busch``, two per million words)."""
+        if len(word) == 1 or (len(word) == 2 and word.endswith(".")):
+            return 1  # a middle initial
+        lower = word.lower()
+        if (
+            lower in _stop_words()
+            or lower in _NOT_NAMES
+            or lower in _PLACE_OR_ORG
+            or lower in _COMPANY_WORDS
+            or lower in _NOT_ADDRESSEES
+            or lower in _CUES
+        ):
+            return 0
+        listed = word in self.given or word in self.surnames
+        if listed:
+            return 1 if self.english.get(lower, 0.0) >= _COMMON_WORD else 2
+        common = self.english.get(lower, 0.0) >= (_COMMON_WORD if lenient else _ANY_WORD)
+        if word in self.places or common or not word.replace("-", "").isalpha():
+            return 0
+        return 1
+
+    def _run_tier(self, run: str, lenient: bool = False) -> int:
+        """The weakest word's tier, particles aside; 0 when any word is no name at all."""
+        words = run.split()
+        words = words[:1] + [w for w in words[1:] if w not in _PARTICLES and len(w) > 2]
+        tiers = [self._tier(w, lenient) for w in words]
+        if not tiers or min(tiers) == 0:
+            return 0
+        return max(tiers) if len(words) > 1 else tiers[0]
+
+    def _full_name(self, run: str, strict: bool = True) -> bool:
+        """Two or three words that read as a full name on their own: none an English word
+        or a place, and a listed given name first or a listed name that is no English word
+        among them (``Bronisława Wiśniewska``, ``Junsaku Hayashida``)."""
+        words = [w for w in run.split() if w not in _PARTICLES and len(w.rstrip(".")) > 1]
+        if len(words) < 2 or not looks_like_a_name(run):
+            return False
+        tiers = [self._tier(w) for w in words]
+        return min(tiers) >= 1 and (not strict or words[0] in self.given or max(tiers) == 2)
+
+    def _listed_run(self, run: str) -> bool:
+        """Every word of ``run`` a listed given or family name (or an initial, a particle)."""
+        words = [w for w in run.split() if w not in _PARTICLES and len(w.rstrip(".")) > 1]
+        return bool(words) and all(
+            (w in self.given or w in self.surnames) and self._tier(w) > 0 for w in words
+        )
+
+    def _slotted(self, chunk: Chunk) -> Iterator[tuple[int, int]]:
+        """Names the words around them ask for, whatever the name: whoever speaks
+        (``says Brown.``), the subject of what only people do (``Rangel began writing``),
+        whoever is spoken to (``Renátó, can I …``), a signature, and names in lower case
+        after a greeting, ``my name is`` or a title. Words that are English or places are
+        never names here (``Sorry, can you …``, ``Kubernetes said``: only person verbs)."""
+        text = chunk.text
+        patterns = (_SPEAKER, _SUBJECT, _VOCATIVE, _SIGNATURE, _KIN, _SPEAKER_LABEL, _MAKER)
+        for pattern in patterns:
+            # ``Accordingly, we …``, ``Keyword: "bold"`` (a style table): no one
+            lenient = pattern not in (_VOCATIVE, _SPEAKER_LABEL, _SIGNATURE)
+            for m in pattern.finditer(text):
+                run = m.group(1)
+                if (
+                    run[0].isupper()
+                    and self._run_tier(run, lenient) >= 1
+                    and looks_like_a_name(run)
+                ):
+                    yield (chunk.start + m.start(1), chunk.start + m.end(1))
+                elif run[0].islower() and pattern is _SIGNATURE:
+                    yield from self._lower_name(chunk, m.start(1), run.split())
+        for pattern in (_INNER, _OWNER, _AFFILIATED):
+            for m in pattern.finditer(text):
+                # owning something or belonging somewhere, two words that are no English
+                # words and no places are a name even when no list knows them
+                if self._full_name(m.group(1), strict=pattern is _INNER):
+                    yield (chunk.start + m.start(1), chunk.start + m.end(1))
+        for m in _SAYER.finditer(text):
+            if self._listed_run(m.group(1)):
+                yield (chunk.start + m.start(1), chunk.start + m.end(1))
+        for m in _ADDRESSED.finditer(text):
+            run = m.group(1)
+            if self._run_tier(run) == 2 and not _STREET_OR_FIRM_AFTER.match(text, m.end(1)):
+                yield (chunk.start + m.start(1), chunk.start + m.end(1))
+        for m in _LOWER.finditer(text):
+            words = [w for w in (m.group(1), m.group(2)) if w]
+            titled = m.group().startswith(_LOWER_TITLES)
+            yield from self._lower_name(chunk, m.start(1), words, titled=titled)
+
+    def _lower_name(
+        self, chunk: Chunk, start: int, words: list[str], titled: bool = False
+    ) -> Iterator[tuple[int, int]]:
+        """A name written in lower case: a listed given name (or after a title, a listed
+        or non-English family name), then a family name that is listed or not English."""
+        first = words[0]
+        title = first.title()
+        if first in _stop_words() or first in _NOT_NAMES or first in _NOT_ADDRESSEES:
+            return
+        if titled:
+            ok = title in self.surnames or (first not in self.english and first.isalpha())
+        else:
+            ok = title in self.given
+        if not ok:
+            return
+        end = start + len(first)
+        if len(words) > 1:
+            second = words[1]
+            if second not in _stop_words() and (
+                second.title() in self.surnames or (second not in self.english and second.isalpha())
+            ):
+                end = chunk.text.index(second, end) + len(second)
+        yield (chunk.start + start, chunk.start + end)
+
+    def _listed(
+        self, text: str, chunks: Sequence[Chunk], people: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """The other members of a list that names a person (``They had 6: Sulimat, Brian,
+        Susan …``, ``founders: Lapresse, Morris and Wright``), or of a list of names no
+        word of which is English (``Caird and Jones``, ``Bustos and Hughes``)."""
+        for chunk in chunks:
+            for m in _LIST.finditer(chunk.text):
+                members = [
+                    (chunk.start + x.start(), chunk.start + x.end(), x.group())
+                    for x in _MEMBER.finditer(chunk.text, m.start(), m.end())
+                ]
+                start = members[0][0]
+                if _ADDRESS_CUE.search(text, max(0, start - 40), start) or any(
+                    _address_or_company(text, a, b) for a, b, _ in members
+                ):
+                    continue  # ``located at Monika and Turjaška 48``: streets, not people
+                found = [any(p[0] < b and a < p[1] for p in people) for a, b, _ in members]
+                tiers = [self._run_tier(v, lenient=any(found)) for _, _, v in members]
+                listed = any(self._listed_run(v) for _, _, v in members)
+                if any(found) or (min(tiers) >= 1 and listed):
+                    for (a, b, v), tier, known in zip(members, tiers, found, strict=True):
+                        if not known and tier >= 1 and looks_like_a_name(v):
+                            yield (a, b)
+
+    def _dialogue(
+        self, chunks: Sequence[Chunk], people: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """The speakers of a transcript (``Calvin: …`` / ``Žarko: …`` line after line) once
+        one of them is a person."""
+        for chunk in chunks:
+            labels = [
+                (chunk.start + m.start(1), chunk.start + m.end(1), m.group(1))
+                for m in _LABEL.finditer(chunk.text)
+            ]
+            if len(labels) < 2 or not any(
+                any(p[0] < b and a < p[1] for p in people) for a, b, _ in labels
+            ):
+                continue
+            for a, b, word in labels:
+                if self._tier(word) >= 1:
+                    yield (a, b)
+
+    def _name_lines(self, text: str) -> Iterator[tuple[int, int]]:
+        """A line that is only a name, or a quoted string that is only a name, in prose or
+        not (address blocks, quoted mail, JSON values): a listed given name, then a family
+        name that is listed or no English word (``}}Gréta Halász``, ``"Tara Nuncija"``)."""
+        for m in _NAME_LINE.finditer(text):
+            words = m.group(1).split()
+            first = words[0]
+            tiers = [self._tier(w) for w in words if w not in _PARTICLES]
+            if (
+                min(tiers) >= 1
+                and (first in self.given or max(tiers) == 2)
+                and looks_like_a_name(m.group(1))
+            ):
+                yield (m.start(1), m.end(1))
+        for m in _LABELLED.finditer(text):
+            run = m.group(1)
+            if looks_like_a_name(run) and (
+                self._listed_run(run) or (" " in run and self._run_tier(run) >= 1)
+            ):
+                yield (m.start(1), m.end(1))
 
     @property
     def people(self) -> bool:
@@ -567,8 +871,10 @@ class NameFinder:
 
 #: A title, then a capitalised name: ``Mrs. Olson``, ``Dr Savage``, ``Prof. Ana de Souza``.
 _TITLED = re.compile(
-    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Herr|Frau|Mme|Mlle|Sr|Sra)\.?\s+"
-    r"((?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)(?:\s+(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
+    r"\b(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Herr|Frau|Mme|Mlle|Sr|Sra)\.?|"
+    r"(?:mr|mrs|ms|mx|dr|prof)\.)\s+"
+    r"((?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)"
+    r"(?:[ \t]+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.)){0,2})"
 )
 #: Words right before a lone given name that make it part of an address (``located at
 #: Monika and Turjaška 48``, ``the corner of … and Sari Gardens``).
@@ -585,11 +891,11 @@ _ASKED = re.compile(
     r"|(?:directed|written|produced|signed|sent|authored|performed|sung|composed)\s+by))"
     r"(?:\s+(?:is|was|'s))?\s*[:?\-]?\s+"
     r"(?:(?:User|Customer|Client|Caller|Me|A|Answer)\s*:\s*)?"  # a speaker's label
-    r"(?![A-Za-z]+\s*:)([A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
+    r"(?![A-Za-z]+\s*:)([A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
     r"(?:[ \t]+(?:(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|ter)[ \t]+)?"
-    r"(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.?)){0,3})"
+    r"(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+|[A-Z]\.?)){0,3})"
 )
-_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
+_NAME_WORD = r"(?:Mc|Mac)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿĀ-ɏ'\u2019-]+"
 #: A greeting, then a name and a comma or the line's end: ``Hi Keiran,``, ``Dear Ana Silva:``.
 _GREETED = re.compile(
     r"\b(?:Hi|Hello|Hey|Dear|Thanks|Cheers|Bye|Welcome|Congratulations|Congrats)\s+"
@@ -601,7 +907,10 @@ _POSSESSIVE = re.compile(
     rf"(?<![\w.-])({_NAME_WORD}(?:[ \t]+{_NAME_WORD})?)['\u2019]s\s+(?:"
     r"address|phone|number|e-?mail|kid|kids|child|children|son|daughter|wife|husband|"
     r"partner|mother|mom|mum|father|dad|brother|sister|boss|manager|birthday|family|"
-    r"parents|salary|diagnosis|passport|account|cv|resume)\b"
+    r"parents|salary|diagnosis|passport|account|cv|resume|girlfriend|boyfriend|fianc[ée]e?|"
+    r"grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|niece|nephew|colleague|"
+    r"coworker|friend|doctor|lawyer|teacher|wedding|funeral|surname|signature|mobile|"
+    r"novel|poem|poems|memoir|biography|song|songs|album|paintings?)\b"
 )
 #: Words a greeting or a speaker label names that are not people.
 _NOT_ADDRESSEES = frozenset(
@@ -609,6 +918,122 @@ _NOT_ADDRESSEES = frozenset(
         "team all everyone everybody there folks guys both world friends friend sir madam "
         "again user customer support admin bot assistant claude chatgpt gemini copilot"
     )
+)
+
+
+# --------------------------------------------------------------------------- name slots
+
+#: One to three capitalised words, a middle initial or a particle between them.
+_RUN = (
+    rf"(?<![\w@.]){_NAME_WORD}(?:[ \t]+(?:[A-Z]\.?[ \t]+)?"
+    rf"(?:(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|bin|al|ter)[ \t]+)?{_NAME_WORD}){{0,2}}"
+    r"(?![\w@])"
+)
+_LEAD = r"(?:^|[.!?;:\"\u201c(][ \t]*)"
+#: ``says Okonkwo.``, ``said Naile to …``: whoever speaks is a person.
+_SPEAKER = re.compile(
+    r"\b(?:said|says|asked|asks|replied|replies|added|adds|wrote|writes|explained|recalled|"
+    r"noted|shouted|whispered|according[ \t]+to)[ \t]+"
+    rf"({_RUN})(?=[ \t]*(?:[.,;:!?)\"\u201d]|$|to\b|in\b|on\b|that\b|when\b))",
+    re.MULTILINE,
+)
+#: A sentence's subject, then a verb only a person does: ``Rangel began writing …``.
+_PERSON_VERBS = (
+    r"shouted|yelled|whispered|screamed|smiled|laughed|cried|sighed|nodded|replied|"
+    r"disagreed|agreed|complained|apologi[sz]ed|texted|married|divorced|died|was[ \t]+born|"
+    r"began[ \t]+writing|graduated|resigned|retired|insisted|promised|had[ \t]+given|"
+    r"told[ \t]+(?:me|us|him|her|them)|asked[ \t]+(?:me|us|him|her|them)|"
+    r"emailed|called[ \t]+(?:me|us)|lives|lived|studied|feels|felt"
+)
+_SUBJECT = re.compile(rf"{_LEAD}({_RUN})[ \t]+(?:{_PERSON_VERBS})\b", re.MULTILINE)
+#: A sentence's subject, then what people and firms both do (``Brown said``, ``Google
+#: said``): only a listed name counts.
+_SAYER = re.compile(
+    rf"{_LEAD}({_RUN})[ \t]+(?:said|says|told|asked|wrote|thinks|thought|wants|wanted|"
+    r"mentioned|suggested|explained|is[ \t]+from|was[ \t]+from)\b",
+    re.MULTILINE,
+)
+#: A name spoken to at the start of a sentence: ``Renátó, can I …``, ``Ravi, could you``.
+_VOCATIVE = re.compile(
+    rf"{_LEAD}({_NAME_WORD}),[ \t]+(?:can|could|would|will|please|do|did|are|have|I|we|you|"
+    r"thanks|thank|let|just|how|what|where|when|why|is)\b",
+    re.MULTILINE,
+)
+#: After the words that address a person: ``Ask Kowalczyk``, ``email to Okonkwo``. Only a
+#: listed surname or given name that is not an English word counts here.
+_ADDRESSED = re.compile(
+    r"\b(?:[Aa]sk|[Tt]ell|[Ee]-?mail|[Pp]ing|[Rr]emind|[Tt]hank|[Cc]all|[Tt]ext|[Ii]nvite|"
+    r"[Cc]ontact|[Ii]ntroduce|cc|CC|Cc|[Aa]ttn|with|to|for|from|by|and|met|meet|"
+    r"[Rr]eply[ \t]+to|[Ww]rite[ \t]+to|[Mm]essage[ \t]+to|[Ll]etter[ \t]+to)"
+    rf":?[ \t]+({_RUN})",
+)
+#: A closing line, then a name alone on the next line: the signature of a letter.
+_SIGNATURE = re.compile(
+    r"^[ \t]*(?i:best|thanks|thank[ \t]+you|regards|best[ \t]+regards|kind[ \t]+regards|"
+    r"warm[ \t]+regards|many[ \t]+thanks|cheers|sincerely|yours(?:[ \t]+(?:truly|sincerely))?|"
+    r"all[ \t]+the[ \t]+best|br|--)[ \t]*[,.!]?[ \t]*\r?\n[ \t]*"
+    rf"({_RUN}|[a-z]+(?:[ \t]+[a-z]+)?)[ \t]*$",
+    re.MULTILINE,
+)
+#: A name in lower case where only a name can stand: ``hi john,``, ``my name is pedro
+#: alvarez``, ``dear ms. fitzgerald``.
+_LOWER = re.compile(
+    r"(?:\b(?i:hi|hello|hey|dear|thanks|thank[ \t]+you|cheers|bye)[ \t]+"
+    r"(?!(?:mr|mrs|ms|dr|prof)\b)(?=[a-z]+[ \t]*(?:[,!.:]|$))"
+    r"|\b(?i:my[ \t]+name[ \t]+is|my[ \t]+name's|i[ \t]+am|i'm|this[ \t]+is|call[ \t]+me)[ \t]+"
+    r"|\b(?:mr|mrs|ms|dr|prof)\.?[ \t]+)"
+    r"([a-z][a-z'\u2019-]+)(?:[ \t]+([a-z][a-z'\u2019-]+))?",
+    re.MULTILINE,
+)
+#: Capitalised runs joined by commas, ``and``, ``or``, ``&`` or ``/``: a list.
+_LIST = re.compile(rf"{_RUN}(?:[ \t]*(?:,|;|/|&|,?[ \t]+and\b|,?[ \t]+or\b)[ \t]*{_RUN})+")
+_MEMBER = re.compile(_RUN)
+_PARTICLE = r"(?:van|von|de|da|del|di|du|der|den|la|le|dos|das|ter)"
+#: A line of a given name and a family name alone, after quoting or list marks, or the same
+#: as a quoted string.
+_NAME_LINE = re.compile(
+    rf"(?:^[^\w\n]{{0,6}}|(?<=[\"']))({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?"
+    rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+){{0,2}}{_NAME_WORD}){{1,2}})"
+    r"(?:[ \t]*$|(?=[\"']))",
+    re.MULTILINE,
+)
+#: A form's or a letter's label, then who it names: ``Billing address: Lesława Piotrowska``.
+_LABELLED = re.compile(
+    r"^[ \t]*(?i:billing[ \t]+address|shipping[ \t]+address|ship[ \t]+to|bill[ \t]+to|"
+    r"recipient|contact|customer|client|patient|employee|applicant|guest|passenger|"
+    r"card[ \t]?holder|account[ \t]+holder|attendees?|sender|from|to|cc|author|owner|"
+    r"assignee|reporter|signed|signature|beneficiary|guardian|tenant|landlord)[ \t]*:[ \t]*"
+    rf"({_RUN})",
+    re.MULTILINE,
+)
+#: Whoever is someone's relative or speaks a quoted line: ``my kid Luisella``, ``Zarita: "…``,
+#: ``call me Gerth``, ``I'm Ayaan``.
+_KIN = re.compile(
+    r"\b(?:(?i:my|our|his|her|their|your)[ \t]+(?:kid|son|daughter|child|baby|wife|husband|"
+    r"partner|mother|mom|mum|father|dad|brother|sister|grandson|granddaughter|fianc[ée]e?|"
+    r"boyfriend|girlfriend|nephew|niece|cousin|aunt|uncle|friend|colleague|boss)|"
+    r"[Cc]all[ \t]+me|[Mm]y[ \t]+name[ \t]+is|I'm|I[ \t]+am)[ \t]+"
+    rf"({_RUN})",
+)
+#: ``the Kaczmarek novel``, ``a Beaufort Turgeon concert``: what only a person makes.
+_MAKER = re.compile(
+    rf"\b(?:the|a|an)[ \t]+({_RUN})[ \t]+(?:novels?|concerts?|albums?|poems?|memoir|"
+    r"biography|paintings?|sculptures?|lectures?|sermon|recital|autobiography)\b"
+)
+_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]", re.MULTILINE)
+#: A full name that owns something: ``Junsaku Hayashida's Cautionary Tales``.
+_OWNER = re.compile(rf"(?<![\w@.])({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?[ \t]+{_NAME_WORD})['\u2019]s\b")
+#: A full name opening a sentence, then where the person belongs: ``Everardus Oomen from
+#: KOMATSU …``, ``Landro I Panicucci of First Trust …``.
+_AFFILIATED = re.compile(
+    rf"{_LEAD}({_NAME_WORD}(?:[ \t]+[A-Z]\.?)?[ \t]+{_NAME_WORD})[ \t]+(?:from|of|at|with)[ \t]",
+    re.MULTILINE,
+)
+_SPEAKER_LABEL = re.compile(rf"^[ \t]*({_NAME_WORD}):[ \t]*[\"\u201c]", re.MULTILINE)
+#: Two or three capitalised words inside a sentence, after a lower-case word:
+#: ``add Ngozi Okafor as guardian``: one of them a listed name no English word.
+_INNER = re.compile(
+    rf"(?<=[a-z,] )({_NAME_WORD}(?:[ \t]+(?:[A-Z]\.?[ \t]+)?{_NAME_WORD}){{1,2}})(?![\w@])"
 )
 
 
@@ -671,6 +1096,20 @@ def _propagate(
             if not any(p[0] < span[1] and span[0] < p[1] for p in found):
                 found.append(span)
     return found
+
+
+_PARTICLES = frozenset(_words("van von de da del della di du der den la le dos das bin al ter"))
+#: The lower-case words that open a title after ``mr``, ``dr`` … in ``_LOWER``.
+_LOWER_TITLES = ("mr", "mrs", "ms", "dr", "prof")
+#: ``with Kowalczyk Street``: what follows makes it no person (checked after the run).
+_STREET_OR_FIRM_AFTER = re.compile(r"[ \t]+(?i:street|road|avenue|lane|inc|ltd|llc|gmbh)\b")
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS  # heavy: only when NER is on
+
+    return frozenset(STOP_WORDS)
 
 
 _NOT_NAMES_TITLE = frozenset(w.title() for w in _PLACE_OR_ORG | _CUES | _NOT_NAMES)

@@ -129,6 +129,9 @@ def main() -> None:
     ap.add_argument("--credentials", type=int, default=600)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument(
+        "--misses", type=Path, help="write each leaked value with its prompt here (JSON lines)"
+    )
     args = ap.parse_args()
     docs = prose(args.sentences, args.seed, args.per_prompt) + credentials(
         args.credentials, args.seed
@@ -179,6 +182,7 @@ def main() -> None:
     gold_by_type: Counter[str] = Counter()
     leaked_by_type: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
+    misses: list[dict[str, str]] = []
     for i, (_, gold) in enumerate(docs):
         received = sent.get(i, "")
         for kind, value in gold:
@@ -187,6 +191,7 @@ def main() -> None:
             if value and value in received:
                 leaked_by_type[family] += 1
                 examples.setdefault(family, []).append(value)
+                misses.append({"type": family, "value": value, "prompt": docs[i][0]})
     print(
         f"{len(docs)} prompts ({args.sentences} generated sentences, "
         f"{min(args.credentials, len(docs))} credential documents) in {seconds:.0f} s; "
@@ -203,6 +208,8 @@ def main() -> None:
         mark = "" if covered else " (not covered)"
         print(f"| {family}{mark} | {n} | {k} | {k / n:.1%} |")
     print(f"| **covered types** | {total} | {leaked} | {leaked / max(total, 1):.1%} |")
+    if args.misses:
+        args.misses.write_text("".join(json.dumps(m) + "\n" for m in misses))
     for family, values in sorted(examples.items()):
         if family in COVERED or family == "CREDENTIAL":
             shown = ", ".join(repr(v[:40]) for v in values[:5])

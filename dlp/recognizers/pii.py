@@ -178,7 +178,7 @@ _GROUPED = re.compile(
 _PHONE_WORD = re.compile(
     r"\b(?:call(?:ed|ing)?|phone|tel|telephone|mobile|cell(?:phone)?|fax|reach(?:ed)?|"
     r"dial|sms|text(?:ed)? me|whats ?app|landline|hotline|mob|ph|telefon|handy|"
-    r"t[ée]l[ée]phone|portable|messages? to|registered)\b[^\d\n]{0,24}$"
+    r"t[ée]l[ée]phone|portable|messages? to|registered|desk|answering)\b[^\d\n]{0,24}$"
 )
 #: Labels right after a number that name it a phone number (``… office``, ``-Fax``).
 _PHONE_LABEL = re.compile(r"[ \-]{0,2}\(?(?:office|fax|mobile|cell|home|work|tel|phone)\b")
