@@ -213,7 +213,9 @@ def test_code_and_logs_never_reach_the_model(finder: NameFinder, counted: Counti
     )
     prose = "Can you check why this fails? My manager Jonas Berglund asked me to fix it today.\n"
     names = _names(finder, code + prose, None)
-    assert names == {"Jonas Berglund"}
+    # "Jane Doe" is found without the model: a quoted string that is only a full name
+    # (ner.py's name lines); nothing of the code or the log line is a name
+    assert names == {"Jonas Berglund", "Jane Doe"}
     assert counted.texts and all(t in prose for t in counted.texts)
 
 
