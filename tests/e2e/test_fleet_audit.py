@@ -238,9 +238,9 @@ def _record_ids(records: list[dict[str, object]]) -> set[str]:
 def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_server: object) -> None:
     """Records committed while PostgreSQL is down reach the central copy once it is back.
 
-    (With ``identity.mode: off`` this gateway refuses flows while the state database is
-    down: an address it does not know is looked up there. Those refusals are records
-    too, committed locally during the outage, and they are what is shipped afterwards.)
+    The flows themselves are served meanwhile (``identity.mode: off``: an address the
+    gateway does not know is not looked up in the database, tests/e2e/test_fleet_db_down.py),
+    their records committed to the local store, and those are what is shipped afterwards.
     """
     from tests.postgres import PostgresServer
 
@@ -251,7 +251,8 @@ def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_serve
         verify = ssl.create_default_context(cafile=str(fleet.a.ca_cert))
         with httpx.Client(proxy=fleet.a.proxy_url, verify=verify, timeout=30, trust_env=False) as c:
             for _ in range(3):
-                c.post(CHAT, json={"model": MARK + "outage", "messages": MESSAGES})
+                r = c.post(CHAT, json={"model": MARK + "outage", "messages": MESSAGES})
+                assert r.status_code == 200, r.text
         during = _record_ids(fleet.a.audit_records()) - before
         assert during, "the outage's flows left records in the local store"
     finally:
