@@ -115,4 +115,3 @@ def test_a_new_address_is_served_while_postgresql_is_stopped(
     finally:
         postgres_server.start()
     assert _post_from(instance, "127.0.0.20").status_code == 200
-
