@@ -255,6 +255,18 @@ def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_serve
                 assert r.status_code == 200, r.text
         during = _record_ids(fleet.a.audit_records()) - before
         assert during, "the outage's flows left records in the local store"
+        # the operator sees it: /metrics (the writer's shipper, through the control plane)
+        # and warden doctor name the cause, while /healthz stays green (nothing is at risk)
+        wait_until(lambda: _shipping_problem(fleet.a) == "unreachable", 60, "metrics", None)
+        figures = _figures(fleet.a)
+        assert figures["warden_audit_fleet_unshipped_records"] >= len(during), figures
+        assert figures["warden_audit_fleet_lag_seconds"] > 0, figures
+        assert figures["warden_audit_fleet_shipping"] == 0, figures
+        assert httpx.get(f"{fleet.a.control_url}/healthz", timeout=10).status_code == 200
+        doctor = _shipping_check(fleet.a)
+        assert doctor["status"] == "fail", doctor
+        assert "cannot ship audit records to PostgreSQL yet" in doctor["detail"], doctor
+        assert "WARDEN_STATE_DSN" in doctor["fix"], doctor
     finally:
         postgres_server.start()
 
@@ -270,3 +282,31 @@ def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_serve
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "cannot ship audit records to PostgreSQL yet" in fleet.a.log()
     assert "shipping audit records to PostgreSQL again" in fleet.a.log()
+    wait_until(lambda: _shipping_problem(fleet.a) is None, 60, "metrics to recover", None)
+    assert _shipping_check(fleet.a)["status"] in ("pass", "warn")  # warn: a backlog drains
+
+
+def _figures(warden: WardenProcess) -> dict[str, float]:
+    """The fleet shipping samples of ``warden``'s /metrics, by series (and cause)."""
+    found: dict[str, float] = {}
+    for line in warden.metrics().splitlines():  # merged over the worker label
+        if line.startswith("warden_audit_fleet_"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def _shipping_problem(warden: WardenProcess) -> str | None:
+    causes = [
+        name.split('"')[1]
+        for name, value in _figures(warden).items()
+        if name.startswith("warden_audit_fleet_problem{") and value == 1
+    ]
+    return causes[0] if causes else None
+
+
+def _shipping_check(warden: WardenProcess) -> dict[str, str]:
+    done = warden.cli("doctor", "--json")
+    checks = [c for c in json.loads(done.stdout) if c["name"] == "audit shipping"]
+    assert len(checks) == 1, done.stdout + done.stderr
+    return {k: str(v) for k, v in checks[0].items()}
