@@ -78,7 +78,10 @@ def shipping_checks(config: Config, clock: Clock) -> Iterator[CheckResult]:
     status_file = config.audit_dir / STATUS_FILE
     try:
         status = read_status(status_file)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        yield failure(SHIPPING, f"cannot read the shipper's status: {exc}", _READ_FIX)
+        return
+    except ValueError as exc:
         yield failure(
             SHIPPING,
             f"cannot read the shipper's status: {exc}",
