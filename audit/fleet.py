@@ -33,11 +33,13 @@ ones, that guards against mistakes, and the chains and signatures catch the rest
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,7 @@ from .checkpoint import Checkpoint, export_public_key, key_id, load_public_key
 from .errors import AuditStoreError, SigningKeyError
 from .fields import INSTANCE_PATTERN
 from .findings import Finding, FindingKind
+from .fleet_status import HEARTBEAT_S, STATUS_FILE, Cause, ShippingStatus, read_status, write_status
 from .review_index import index_records, index_text
 from .schema import open_audit_db, open_audit_db_readonly
 from .store import INDEXED_COLUMNS
@@ -99,7 +102,9 @@ class FleetShipper:
 
     ``poke()`` after a commit wakes it at once; otherwise it looks every ``idle_s``.
     It never blocks the writer: it reads the audit database on its own read-only
-    connection, and every failure is logged and retried.
+    connection, and every failure is logged and retried. Where it stands (records behind,
+    since when, the last failure) goes to ``fleet-shipping.json`` beside the database
+    (`fleet_status`), for the gateway's ``/metrics`` and `warden doctor`.
     """
 
     def __init__(
@@ -125,6 +130,51 @@ class FleetShipper:
         self._thread: threading.Thread | None = None
         #: Why the last attempt failed, until one succeeds (None: shipping).
         self.problem: str | None = None
+        self.cause: Cause | None = None
+        self.status_path = db_path.parent / STATUS_FILE
+        self._problem_since: float | None = None
+        self._written_at = 0.0
+        self._status_error: str | None = None
+        # Where the previous run stopped: a lower bound of what the central copy holds,
+        # until the first shipment reads the real position.
+        before = self._previous_status()
+        self.local_seq = before.local_seq if before else 0
+        self.shipped_seq = before.shipped_seq if before else 0
+        self.oldest_unshipped_at: float | None = before.oldest_unshipped_at if before else None
+
+    def _previous_status(self) -> ShippingStatus | None:
+        try:
+            status = read_status(self.status_path)
+        except (OSError, ValueError):
+            return None
+        return status if status is not None and status.instance == self.instance else None
+
+    def status(self, now: float | None = None) -> ShippingStatus:
+        return ShippingStatus(
+            instance=self.instance,
+            updated_at=time.time() if now is None else now,
+            local_seq=self.local_seq,
+            shipped_seq=self.shipped_seq,
+            oldest_unshipped_at=self.oldest_unshipped_at,
+            problem=self.problem,
+            cause=self.cause,
+            problem_since=self._problem_since,
+        )
+
+    def report(self, *, force: bool = False) -> None:
+        """Rewrite the status file: at once when ``force``, else at most every heartbeat."""
+        now = time.time()
+        if not force and now - self._written_at < HEARTBEAT_S:
+            return
+        try:
+            write_status(self.status_path, self.status(now))
+        except OSError as exc:
+            if str(exc) != self._status_error:
+                log.warning("cannot write the audit shipping status %s: %s", self.status_path, exc)
+            self._status_error = str(exc)
+            return
+        self._status_error = None
+        self._written_at = now
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="audit-fleet-shipper", daemon=True)
@@ -143,6 +193,7 @@ class FleetShipper:
     def _run(self) -> None:
         failures = 0
         local: sqlite3.Connection | None = None
+        self.report(force=True)
         while True:
             try:
                 if local is None:
@@ -151,9 +202,11 @@ class FleetShipper:
                     self.register(pg)
                     while True:
                         moved = self.ship_once(pg, local)
-                        if self.problem is not None:
+                        recovered = self.problem is not None
+                        if recovered:
                             log.warning("shipping audit records to PostgreSQL again")
-                            self.problem = None
+                            self.problem = self.cause = self._problem_since = None
+                        self.report(force=recovered)
                         failures = 0
                         if moved >= self.batch:
                             continue  # a backlog: the next batch at once
@@ -167,28 +220,40 @@ class FleetShipper:
                         self._wake.wait(self.idle_s)
                         self._wake.clear()
             except FleetConflict as exc:
-                self._failed(exc.message + "; " + exc.fix, error=True)
+                self._failed(exc.message + "; " + exc.fix, "conflict", local, error=True)
                 if self._stop.wait(CONFLICT_RETRY_S):
                     return
             except (psycopg.Error, sqlite3.Error, AuditStoreError) as exc:
-                self._failed(f"cannot ship audit records to PostgreSQL yet: {exc}")
                 if isinstance(exc, sqlite3.Error) and local is not None:
                     local.close()
                     local = None
+                self._failed(
+                    f"cannot ship audit records to PostgreSQL yet: {exc}", "unreachable", local
+                )
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
                 if self._stop.wait(delay):
                     return
             except Exception:  # a bug must not end shipping for the writer's lifetime
                 log.exception("the audit fleet shipper failed; trying again")
-                self.problem = "the audit fleet shipper failed (see the log)"
+                self._failed("the audit fleet shipper failed (see the log)", "internal", None)
                 if self._stop.wait(RETRY_DELAYS[-1]):
                     return
 
-    def _failed(self, text: str, *, error: bool = False) -> None:
-        if text != self.problem:  # once per cause, not once per retry
+    def _failed(
+        self, text: str, cause: Cause, local: sqlite3.Connection | None, *, error: bool = False
+    ) -> None:
+        changed = text != self.problem
+        if changed:  # once per cause, not once per retry
             (log.error if error else log.warning)("%s (records stay in the local store)", text)
-        self.problem = text
+            if self.problem is None:
+                self._problem_since = time.time()
+        self.problem, self.cause = text, cause
+        if local is not None:  # how far behind: two primary-key reads
+            with contextlib.suppress(sqlite3.Error):
+                self.local_seq, oldest = _behind(local, self.shipped_seq)
+                self.oldest_unshipped_at = _epoch(oldest)
+        self.report(force=changed)
 
     def register(self, pg: psycopg.Connection[Any]) -> None:
         """Record this instance and its key; refuse if the instance has another key."""
@@ -212,6 +277,16 @@ class FleetShipper:
 
     def ship_once(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> int:
         """Ship the next batch in one transaction; returns how many rows moved."""
+        moved, shipped, last_local, oldest = self._ship_batch(pg, local)
+        self.shipped_seq, self.local_seq = shipped, last_local
+        self.oldest_unshipped_at = _epoch(oldest)
+        return moved
+
+    def _ship_batch(
+        self, pg: psycopg.Connection[Any], local: sqlite3.Connection
+    ) -> tuple[int, int, int, object]:
+        """(rows moved, shipped up to, the local end, the time of the oldest record the
+        copy lacks after this batch, or None)."""
         with pg.transaction():
             row = pg.execute(
                 "SELECT shipped_seq, shipped_checkpoint FROM audit_fleet_instances"
@@ -239,9 +314,8 @@ class FleetShipper:
                         " FROM checkpoints WHERE id > ? ORDER BY id LIMIT ?",
                         (shipped_cp, self.batch),
                     ).fetchall()
-                (last_local,) = local.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM records"
-                ).fetchone()
+                after = int(records[-1][0]) if records else shipped_seq
+                last_local, oldest = _behind(local, after)
             finally:
                 local.execute("COMMIT")
             if not records and shipped_seq > last_local:
@@ -252,7 +326,7 @@ class FleetShipper:
                     "restore the current file, or give this store a new fleet.instance_id",
                 )
             if not records and not checkpoints:
-                return 0
+                return 0, shipped_seq, last_local, oldest
             self._ship_records(pg, records)
             with pg.cursor() as cur:
                 cur.executemany(
@@ -271,7 +345,7 @@ class FleetShipper:
                     self.instance,
                 ),
             )
-        return len(records) + len(checkpoints)
+        return len(records) + len(checkpoints), after, last_local, oldest
 
     def _ship_records(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
         if not records:
@@ -335,6 +409,27 @@ class FleetShipper:
                     fix="the local audit database was replaced, or two gateways share one "
                     "instance id; restore the original file or give this one its own id",
                 )
+
+
+def _behind(local: sqlite3.Connection, shipped: int) -> tuple[int, object]:
+    """The local store's last record number, and the time of its first record after
+    ``shipped`` (None if there is none): two primary-key reads."""
+    (last,) = local.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+    row = local.execute(
+        "SELECT ts FROM records WHERE seq > ? ORDER BY seq LIMIT 1", (shipped,)
+    ).fetchone()
+    return int(last), row[0] if row else None
+
+
+def _epoch(ts: object) -> float | None:
+    """A record's ``ts`` (``2025-03-01T13:00:00.000Z``) as seconds since the epoch."""
+    if not isinstance(ts, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(ts.removesuffix("Z"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=datetime.UTC).timestamp()
 
 
 # -- reading the central copy -----------------------------------------------------------

@@ -166,10 +166,22 @@ class SessionStore:
         #: Bumped by every revocation; identities cached per connection (service JWTs)
         #: are re-checked when it moves. An int compare per request, nothing more.
         self.revocations = 0
-        #: True where other processes write to the same database (proxy.workers > 1).
-        self.shared = False
+        #: True where other processes write to the same SQLite file (proxy.workers > 1):
+        #: a miss then looks at one local row. Never on a server database (PostgreSQL):
+        #: there a look is a network round trip a stalled or stopped server would hold or
+        #: fail on the request path; its commits reach memory by notification instead.
+        self._shared = False
+        self._local_file = isinstance(conn, sqlite3.Connection)
         self._seen = self._generation()
         self._index = self._load()
+
+    @property
+    def shared(self) -> bool:
+        return self._shared
+
+    @shared.setter
+    def shared(self, value: bool) -> None:
+        self._shared = value and self._local_file
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
@@ -322,8 +334,10 @@ class SessionStore:
     def _missed(self) -> bool:
         """A credential not in memory may have been issued by another process of the host
         a moment ago (a sign-in on the control plane): look once, then answer. One
-        single-row read per unknown credential; the index reloads only if it is stale."""
-        return self.shared and self.catch_up()
+        single-row read per unknown credential; the index reloads only if it is stale.
+        Only on a local SQLite file (``shared``): on PostgreSQL an unknown credential or
+        address is answered from memory, never by the database."""
+        return self._shared and self.catch_up()
 
     def session_by_token(self, token: str) -> Session | None:
         sid = token_hash(token)

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.audit.conftest import flow_record
+from tests.peers import wait_until
 from warden.audit import (
     AuditLog,
     AuditStoreError,
@@ -30,6 +31,7 @@ from warden.audit.fleet import (
     verify_fleet,
 )
 from warden.audit.fleet_schema import MIGRATIONS
+from warden.audit.fleet_status import STATUS_FILE, read_status
 from warden.audit.schema import open_audit_db_readonly
 from warden.audit.verify import verify
 from warden.gateway.state import POSTGRESQL, Domain, migrate
@@ -313,3 +315,83 @@ def test_verifying_an_instance_that_never_shipped_says_so(
     report = verify_fleet(pg, instance="gw-typo")
     assert not report.ok
     assert "gw-typo has no records in the central copy" in report.describe()
+
+
+# -- where shipping stands (fleet-shipping.json: /metrics and warden doctor) ----------------
+
+
+def test_the_shippers_status_counts_what_the_central_copy_lacks(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    a.write(20)
+    shipper = a.shipper(fleet_dsn, batch=7)
+    shipper.register(pg)
+    local = open_audit_db_readonly(a.db)
+    try:
+        shipper.ship_once(pg, local)
+        behind = shipper.status()
+        assert (behind.local_seq, behind.shipped_seq, behind.unshipped) == (20, 7, 13)
+        # the records are from 2025: the oldest one the copy lacks is that old
+        assert behind.lag_s(behind.updated_at) > 24 * 3600
+        while shipper.ship_once(pg, local):
+            pass
+    finally:
+        local.close()
+    done = shipper.status()
+    assert done.unshipped == 0 and done.lag_s(done.updated_at) == 0.0
+    assert done.oldest_unshipped_at is None and done.problem is None
+
+
+def test_an_unreachable_database_is_reported_with_how_far_behind(
+    a: Instance, tmp_path: Path
+) -> None:
+    """A real refusal: a loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    a.write(5)
+    shipper = a.shipper(f"postgresql://nobody@127.0.0.1:{port}/none?connect_timeout=2")
+    path = a.db.parent / STATUS_FILE
+
+    def failed() -> bool:
+        status = read_status(path)
+        return status is not None and status.problem is not None
+
+    shipper.start()
+    try:
+        # the first attempt fails at once; the bound only reports one that never does
+        wait_until(failed, 30, "the shipper to report its failure", None)
+    finally:
+        shipper.stop()
+    status = read_status(path)
+    assert status is not None and status.cause == "unreachable", status
+    assert "cannot ship audit records to PostgreSQL yet" in (status.problem or "")
+    assert (status.local_seq, status.shipped_seq, status.unshipped) == (5, 0, 5)
+    assert status.lag_s(status.updated_at) > 0 and status.problem_since is not None
+    # a restart starts from what the previous one knew
+    again = a.shipper("postgresql://unused")
+    assert (again.local_seq, again.shipped_seq) == (5, 0)
+    # the file goes stale once no shipper writes it: a reader says "stopped"
+    assert status.cause_now(status.updated_at + 3600) == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"x" * 20000, "larger than"),
+        (b"[1]", "not a JSON object"),
+        (b'{"local_seq": -1}', "local_seq"),
+        (b'{"updated_at": "soon"}', "updated_at"),
+        (b'{"cause": "because"}', "cause"),
+        (b"\xff{", "not JSON"),
+    ],
+)
+def test_a_status_file_not_written_by_the_shipper_is_refused_by_name(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / STATUS_FILE
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=problem):
+        read_status(path)

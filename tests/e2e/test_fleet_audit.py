@@ -238,9 +238,9 @@ def _record_ids(records: list[dict[str, object]]) -> set[str]:
 def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_server: object) -> None:
     """Records committed while PostgreSQL is down reach the central copy once it is back.
 
-    (With ``identity.mode: off`` this gateway refuses flows while the state database is
-    down: an address it does not know is looked up there. Those refusals are records
-    too, committed locally during the outage, and they are what is shipped afterwards.)
+    The flows themselves are served meanwhile (``identity.mode: off``: an address the
+    gateway does not know is not looked up in the database, tests/e2e/test_fleet_db_down.py),
+    their records committed to the local store, and those are what is shipped afterwards.
     """
     from tests.postgres import PostgresServer
 
@@ -251,9 +251,22 @@ def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_serve
         verify = ssl.create_default_context(cafile=str(fleet.a.ca_cert))
         with httpx.Client(proxy=fleet.a.proxy_url, verify=verify, timeout=30, trust_env=False) as c:
             for _ in range(3):
-                c.post(CHAT, json={"model": MARK + "outage", "messages": MESSAGES})
+                r = c.post(CHAT, json={"model": MARK + "outage", "messages": MESSAGES})
+                assert r.status_code == 200, r.text
         during = _record_ids(fleet.a.audit_records()) - before
         assert during, "the outage's flows left records in the local store"
+        # the operator sees it: /metrics (the writer's shipper, through the control plane)
+        # and warden doctor name the cause, while /healthz stays green (nothing is at risk)
+        wait_until(lambda: _shipping_problem(fleet.a) == "unreachable", 60, "metrics", None)
+        figures = _figures(fleet.a)
+        assert figures["warden_audit_fleet_unshipped_records"] >= len(during), figures
+        assert figures["warden_audit_fleet_lag_seconds"] > 0, figures
+        assert figures["warden_audit_fleet_shipping"] == 0, figures
+        assert httpx.get(f"{fleet.a.control_url}/healthz", timeout=10).status_code == 200
+        doctor = _shipping_check(fleet.a)
+        assert doctor["status"] == "fail", doctor
+        assert "cannot ship audit records to PostgreSQL yet" in doctor["detail"], doctor
+        assert "WARDEN_STATE_DSN" in doctor["fix"], doctor
     finally:
         postgres_server.start()
 
@@ -269,3 +282,31 @@ def test_shipping_resumes_after_postgresql_restarts(fleet: Fleet, postgres_serve
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "cannot ship audit records to PostgreSQL yet" in fleet.a.log()
     assert "shipping audit records to PostgreSQL again" in fleet.a.log()
+    wait_until(lambda: _shipping_problem(fleet.a) is None, 60, "metrics to recover", None)
+    assert _shipping_check(fleet.a)["status"] in ("pass", "warn")  # warn: a backlog drains
+
+
+def _figures(warden: WardenProcess) -> dict[str, float]:
+    """The fleet shipping samples of ``warden``'s /metrics, by series (and cause)."""
+    found: dict[str, float] = {}
+    for line in warden.metrics().splitlines():  # merged over the worker label
+        if line.startswith("warden_audit_fleet_"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def _shipping_problem(warden: WardenProcess) -> str | None:
+    causes = [
+        name.split('"')[1]
+        for name, value in _figures(warden).items()
+        if name.startswith("warden_audit_fleet_problem{") and value == 1
+    ]
+    return causes[0] if causes else None
+
+
+def _shipping_check(warden: WardenProcess) -> dict[str, str]:
+    done = warden.cli("doctor", "--json")
+    checks = [c for c in json.loads(done.stdout) if c["name"] == "audit shipping"]
+    assert len(checks) == 1, done.stdout + done.stderr
+    return {k: str(v) for k, v in checks[0].items()}

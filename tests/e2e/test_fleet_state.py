@@ -111,10 +111,14 @@ def fleet(
     a.idp.stop()
 
 
-def _client(warden: WardenProcess, credential: str) -> httpx.Client:
+def _client(warden: WardenProcess, credential: str, source: str | None = None) -> httpx.Client:
+    """``source``: the loopback address to send from (a client the gateway has not seen)."""
     proxy = warden.proxy_url.replace("http://", f"http://device:{credential}@")
     verify = ssl.create_default_context(cafile=str(warden.ca_cert))
-    return httpx.Client(proxy=proxy, verify=verify, timeout=10, trust_env=False)
+    if source is None:
+        return httpx.Client(proxy=proxy, verify=verify, timeout=10, trust_env=False)
+    transport = httpx.HTTPTransport(proxy=proxy, verify=verify, local_address=source)
+    return httpx.Client(transport=transport, timeout=10, trust_env=False)
 
 
 def _served_by(warden: WardenProcess, credential: str, within: float) -> None:
@@ -339,6 +343,9 @@ def test_a_stalled_database_does_not_stall_proxied_flows(
             # hold them until the database came back
             for _ in range(5):
                 assert via_a.post(CHAT, json=BODY).status_code == 200
+            # a new connection from an address the gateway has never seen: memory too
+            with _client(fleet.a.warden, login["credential"], "127.0.0.9") as fresh:
+                assert fresh.post(CHAT, json=BODY).status_code == 200
             assert reviewer.is_alive() and not answers, "the revocation did not wait"
         finally:
             for pid in stalled:

@@ -182,6 +182,30 @@ def test_sessions_live_in_postgresql(database: StateDatabase) -> None:
     assert third.session_by_token(issued.token) is not None
 
 
+def test_a_miss_on_postgresql_is_answered_from_memory_not_the_database(
+    database: StateDatabase,
+) -> None:
+    """The request path never reads PostgreSQL: another instance's sign-in reaches this
+    one by notification (reload), not by a look per unknown credential or address, even
+    where the store is marked as shared (the workers of one host), as a look would hold
+    the event loop on a stalled server and fail the flow on a stopped one."""
+    here = SessionStore(database.conn)
+    here.shared = True
+    assert here.shared is False  # only a local SQLite file is looked at on a miss
+    elsewhere = SessionStore(database.connect())
+    issued = elsewhere.create_session(
+        UserIdentity("acme", "https://idp", "u-2", None, None, ()), "oidc", 3600
+    )
+    device = elsewhere.issue_device_credential(issued.session)
+    elsewhere.bind_surrogate("10.0.0.9", issued.session, 600)
+    assert here.session_by_surrogate("10.0.0.9") is None
+    assert here.session_by_device_credential(device) is None
+    assert here.session_by_token(issued.token) is None
+    here.reload()  # what the notification listener runs
+    assert here.session_by_surrogate("10.0.0.9") is not None
+    assert here.session_by_device_credential(device) is not None
+
+
 def test_scim_and_its_tokens_live_in_postgresql(database: StateDatabase) -> None:
     scim = ScimStore(database.conn)
     with scim.transaction():

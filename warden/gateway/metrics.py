@@ -6,8 +6,19 @@ several gateways in one process from counting each other's flows.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from warden.audit.fleet_status import CAUSES, read_status
+
+logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -104,5 +115,64 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+    def watch_fleet_shipping(self, status_file: Path) -> None:
+        """Serve the fleet audit shipper's status (audit/fleet_status.py) on /metrics."""
+        self.registry.register(FleetShippingCollector(status_file))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class FleetShippingCollector(Collector):
+    """The fleet audit shipper's position, read from its status file at each scrape (the
+    shipper is a thread of the audit writer process). A lag is no outage: the records
+    are committed locally and ship when PostgreSQL takes them, so /healthz ignores it;
+    alert on these instead."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._unreadable: str | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = time.time()
+        try:
+            status = read_status(self.path)
+        except (OSError, ValueError) as exc:
+            if str(exc) != self._unreadable:
+                logger.warning("cannot read the audit shipping status: %s", exc)
+            self._unreadable = str(exc)
+            status = None
+        unshipped = GaugeMetricFamily(
+            "warden_audit_fleet_unshipped_records",
+            "Audit records committed locally that the fleet's central copy (PostgreSQL) "
+            "does not hold yet, as the shipper last saw them.",
+        )
+        lag = GaugeMetricFamily(
+            "warden_audit_fleet_lag_seconds",
+            "Age of the oldest audit record the central copy lacks; 0 when it lacks none.",
+        )
+        shipping = GaugeMetricFamily(
+            "warden_audit_fleet_shipping",
+            "1 while the fleet audit shipper runs and its last attempt succeeded.",
+        )
+        problem = GaugeMetricFamily(
+            "warden_audit_fleet_problem",
+            "1 for why shipping does not move: unreachable (PostgreSQL), conflict (the "
+            "central copy disagrees: a person must look), internal (see the log), stopped "
+            "(no shipper reported for 30 s: the gateway or its audit writer is stopped, or "
+            "the shipper hangs on PostgreSQL). `warden doctor` says the cause and the fix.",
+            labels=["cause"],
+        )
+        problem_since = GaugeMetricFamily(
+            "warden_audit_fleet_problem_since_seconds",
+            "When the current shipping problem began (seconds since the epoch); 0: none.",
+        )
+        cause = status.cause_now(now) if status is not None else "stopped"
+        if status is not None:
+            unshipped.add_metric([], float(status.unshipped))
+            lag.add_metric([], status.lag_s(now))
+            problem_since.add_metric([], status.problem_since or 0.0)
+        shipping.add_metric([], 1.0 if cause is None else 0.0)
+        for name in CAUSES:
+            problem.add_metric([name], 1.0 if cause == name else 0.0)
+        yield from (unshipped, lag, shipping, problem, problem_since)

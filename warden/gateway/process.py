@@ -27,6 +27,7 @@ from warden.addons.leafcert import NamedLeafTlsConfig
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
 from warden.addons.uploads import UploadInspector
+from warden.audit.fleet_status import STATUS_FILE
 from warden.certs import CAError, init_ca, load_ca
 from warden.config import Config, ConfigError
 from warden.files import ExtractLimits
@@ -209,6 +210,8 @@ class Gateway:
             instance_id=config.fleet.instance_id,
             ship_to_fleet=config.state.backend == "postgresql",
         )
+        if config.state.backend == "postgresql" and worker is None:  # the writer's process
+            self.metrics.watch_fleet_shipping(trail.db_path.parent / STATUS_FILE)
         identity = build_identity(
             config, state, trail, lambda host: catalog.match(host) is not None
         )

@@ -15,6 +15,8 @@ What it checks, in order (a check that needs the config is skipped when it does 
   30 s apart fails: tokens would be refused as not yet valid or expired);
 - the syslog collector: TCP and TLS connect (TLS verified against ``ca_file``); UDP has no
   handshake, so a test message is sent and the collector's side has to be looked at;
+- the fleet (``proxy.instances``): each instance answers as a warden; on PostgreSQL, the
+  audit records reach the central copy (a stopped or failing shipper, with its cause);
 - free disk space where the state, audit database and spool live (a warning under
   1 GiB, a failure under 100 MiB) and the state folder's mode (0700).
 
@@ -36,7 +38,7 @@ from warden.config.validation import validate_all
 from .ca import ca_checks, secret_file_checks
 from .config import catalog_domains, config_checks, config_failure
 from .disk import disk_checks, state_dir_checks
-from .fleet import instance_checks
+from .fleet import instance_checks, shipping_checks
 from .idp import idp_checks
 from .ports import port_checks
 from .report import exit_code, render, render_json
@@ -76,6 +78,7 @@ def run_checks(
     results.extend(secret_file_checks(config))
     results.extend(port_checks(config, timeout))
     results.extend(instance_checks(config, timeout))
+    results.extend(shipping_checks(config, clock))
     for idp in config.identity.identity_providers:
         results.extend(idp_checks(idp, environ, clock, timeout))
     results.extend(syslog_checks(config, clock, timeout))
