@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("warden.gateway")
 
 #: How often a process that shares the state database looks whether another one wrote
-#: (a sign-in, a revocation, a SCIM deprovisioning): revocations reach every worker in
-#: about this long, well inside the 1 s the fleet promises.
+#: (a sign-in, a revocation, a SCIM deprovisioning). The control plane's revocations are
+#: also pushed to the workers and acknowledged before they are answered
+#: (warden.gateway.push); this look is the fallback for a worker the push did not reach.
 CATCH_UP_EVERY_S = 0.2
 #: How long a worker told to stop keeps serving the connections it has (no new ones).
 DRAIN_S = 10.0
