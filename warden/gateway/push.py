@@ -97,6 +97,10 @@ class RevocationPush:
         self._seq = 0
         self._server: asyncio.Server | None = None
 
+    def connected(self) -> list[int]:
+        """The workers connected now (each said hello)."""
+        return sorted(self._workers)
+
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by a control plane that was killed
