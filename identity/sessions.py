@@ -435,6 +435,11 @@ class SessionStore:
         with self._lock:
             self.revocations += 1
 
+    def recheck(self) -> None:
+        """Make every connection that cached an identity (service JWTs) look again: another
+        process revoked something this one keeps no row of (warden/gateway/push.py)."""
+        self._bump()
+
     def revoke_user(self, tenant: str, issuer: str | None, subject: str, reason: str) -> int:
         """Every session of a person (``issuer`` None: of any issuer in that tenant), and
         every credential of theirs the gateway does not keep (a service JWT) issued

@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules" / ".bin"
 WARDEN = Path(sys.executable).parent / "warden"
 UNSAFE_ENV = {"WARDEN_UNSAFE_TESTING": "route-llm-traffic-to-loopback"}
+#: ``WARDEN_TEST_OWN_PROCESS=1``: every gateway a test starts runs with
+#: ``control.own_process: true`` (the control plane apart from the proxy), to run a suite
+#: written for the one-process default against the supervised layout.
+OWN_PROCESS_ENV = "WARDEN_TEST_OWN_PROCESS"
 
 
 def free_port() -> int:
@@ -192,6 +196,8 @@ class WardenProcess(Peer):
             "control": {"listen": {"host": "127.0.0.1", "port": self.control_port}},
             **config,
         }
+        if os.environ.get(OWN_PROCESS_ENV) == "1":  # run a suite with the control plane apart
+            config["control"] = {**config["control"], "own_process": True}
         self.config_path = workdir / "warden.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         super().__init__(

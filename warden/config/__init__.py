@@ -193,8 +193,9 @@ class ControlSettings(_Strict):
     tls: ControlTls | None = None
     #: Serve the control plane (portal, admin API, SCIM, PAC, health) from a process of
     #: its own, beside the proxy's, also with ``proxy.workers: 1``, so that portal load
-    #: never runs on the proxy's event loop (warden.gateway.supervisor). Off by default: then
-    #: revocations reach the proxy within 0.2 s instead of at once (docs/admin/limits.md).
+    #: never runs on the proxy's event loop (warden.gateway.supervisor). Revocations are
+    #: pushed to the proxy process and acknowledged before they are answered
+    #: (warden.gateway.push; docs/admin/limits.md). Off by default.
     own_process: bool = False
 
 

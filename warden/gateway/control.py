@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from warden import __version__
 from warden.config import Config
@@ -77,9 +78,10 @@ def build_app(
     probes: Mapping[str, Probe] | None = None,
     starting: Probe = lambda: "",
     render_metrics: Callable[[], bytes] | None = None,
+    middlewares: list[Middleware] | None = None,
 ) -> web.Application:
     # SCIM group replacements with many members are the largest bodies here.
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024, middlewares=middlewares or [])
     app[METRICS_KEY] = metrics_
     app[CA_CERT_KEY] = ca_cert
     app[HEALTH_KEY] = json.dumps({"status": "ok", "version": __version__, **health})

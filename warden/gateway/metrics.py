@@ -93,6 +93,13 @@ class GatewayMetrics:
             ["proxy_worker"],
             registry=self.registry,
         )
+        self.revocation_push_late = Counter(
+            "warden_revocation_push_late",
+            "Revocations a proxy worker did not acknowledge within the push bound (1 s);"
+            " it applied them at its next look at the state database instead.",
+            ["proxy_worker"],
+            registry=self.registry,
+        )
         self.proxy_workers_up = Gauge(
             "warden_proxy_workers_up",
             "Proxy workers whose port listens now (proxy.workers; the supervisor's count).",

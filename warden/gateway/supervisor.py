@@ -77,6 +77,10 @@ class Supervisor:
     def ready_count(self) -> int:
         return sum(w.ready for w in self.workers)
 
+    def ready_ids(self) -> list[int]:
+        """The workers whose port listens now (a revocation push waits for each)."""
+        return [w.worker_id for w in self.workers if w.ready]
+
     def problem(self) -> str:
         if any(w.ready for w in self.workers):
             return ""
