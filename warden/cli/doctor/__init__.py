@@ -15,6 +15,8 @@ What it checks, in order (a check that needs the config is skipped when it does 
   30 s apart fails: tokens would be refused as not yet valid or expired);
 - the syslog collector: TCP and TLS connect (TLS verified against ``ca_file``); UDP has no
   handshake, so a test message is sent and the collector's side has to be looked at;
+- the state database on PostgreSQL: reachable with ``WARDEN_STATE_DSN``, its schema current
+  for this build (neither steps pending nor written by a newer warden);
 - the fleet (``proxy.instances``): each instance answers as a warden; on PostgreSQL, the
   audit records reach the central copy (a stopped or failing shipper, with its cause);
 - free disk space where the state, audit database and spool live (a warning under
@@ -37,6 +39,7 @@ from warden.config.validation import validate_all
 
 from .ca import ca_checks, secret_file_checks
 from .config import catalog_domains, config_checks, config_failure
+from .database import database_checks
 from .disk import disk_checks, state_dir_checks
 from .fleet import instance_checks, shipping_checks
 from .idp import idp_checks
@@ -77,6 +80,7 @@ def run_checks(
     results.extend(ca_checks(config, clock, domains))
     results.extend(secret_file_checks(config))
     results.extend(port_checks(config, timeout))
+    results.extend(database_checks(config, environ))
     results.extend(instance_checks(config, timeout))
     results.extend(shipping_checks(config, clock))
     for idp in config.identity.identity_providers:
