@@ -70,9 +70,7 @@ def test_asked_needs_name_or_by() -> None:
 
 def _camel_long_way(word: str) -> bool:
     inner = word[1:]
-    return (
-        any(c.isupper() for c in inner) and any(c.islower() for c in word) and word.isalnum()
-    )
+    return any(c.isupper() for c in inner) and any(c.islower() for c in word) and word.isalnum()
 
 
 @pytest.mark.parametrize(
