@@ -1063,7 +1063,7 @@ _INNER = re.compile(
 
 #: Text that a pattern cannot match without (one of them, case as written): a text that
 #: has none is not scanned with it. A word added to one of these patterns goes here too
-#: (``test_ner.py`` checks each pattern's words against its needles).
+#: (``test_ner_rules.py`` checks each pattern's words against its needles).
 _NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
     _VOCATIVE: (",",),
     _SPEAKER_LABEL: (":",),
