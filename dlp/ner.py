@@ -115,7 +115,33 @@ _SYMBOLS = frozenset("{}[]();=<>_/\\|$`#@*&^~")
 
 def is_prose(line: str) -> bool:
     """Whether ``line`` reads as prose (a sentence a person wrote) rather than code, a log
-    line, a stack frame, JSON or configuration. Linear in the line's length."""
+    line, a stack frame, JSON or configuration. Linear in the line's length. A re-sent
+    conversation repeats its lines: short lines' answers are kept (bounded, see
+    ``_PROSE_CACHE``)."""
+    if len(line) > _PROSE_CACHE_LINE:
+        return _is_prose(line)
+    known = _prose_cache.get(line)
+    if known is None:
+        known = _is_prose(line)
+        if len(_prose_cache) >= _PROSE_CACHE:
+            _prose_cache.clear()  # bounded: start over rather than track recency
+        _prose_cache[line] = known
+    return known
+
+
+#: How many lines' ``is_prose`` answers are kept, and the longest line kept (so the
+#: cache holds at most ~2 MB of text).
+_PROSE_CACHE = 4096
+_PROSE_CACHE_LINE = 512
+_prose_cache: dict[str, bool] = {}
+
+
+def forget_lines() -> None:
+    """Drop the kept ``is_prose`` answers (benchmarks: each prompt new, as if first seen)."""
+    _prose_cache.clear()
+
+
+def _is_prose(line: str) -> bool:
     stripped = line.strip()
     if len(stripped) < 3:
         return False
@@ -133,7 +159,7 @@ def is_prose(line: str) -> bool:
     words = stripped.split()
     if _KEY_VALUE.match(line):
         return False
-    symbols = sum(1 for c in stripped if c in _SYMBOLS)
+    symbols = sum(map(stripped.count, _SYMBOLS))
     if symbols * 12 > len(stripped):
         return False
     # identifiers: camelCase, snake_case, dotted.names dominate
@@ -147,7 +173,12 @@ def is_prose(line: str) -> bool:
 
 def _camel(word: str) -> bool:
     inner = word[1:]
-    return any(c.isupper() for c in inner) and any(c.islower() for c in word) and word.isalnum()
+    # quick refusals first, each implying a clause of the test below is false: not
+    # alphanumeric; no upper-case letter after the first (``islower``); no lower-case
+    # letter at all (``isupper``)
+    if not word.isalnum() or inner.islower() or word.isupper():
+        return False
+    return any(c.isupper() for c in inner) and any(c.islower() for c in word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -694,14 +725,7 @@ class NameFinder:
         if len(word) == 1 or (len(word) == 2 and word.endswith(".")):
             return 1  # a middle initial
         lower = word.lower()
-        if (
-            lower in _stop_words()
-            or lower in _NOT_NAMES
-            or lower in _PLACE_OR_ORG
-            or lower in _COMPANY_WORDS
-            or lower in _NOT_ADDRESSEES
-            or lower in _CUES
-        ):
+        if lower in _no_name_words():
             return 0
         listed = word in self.given or word in self.surnames
         if listed:
@@ -748,7 +772,7 @@ class NameFinder:
         for pattern in patterns:
             # ``Accordingly, we …``, ``Keyword: "bold"`` (a style table): no one
             lenient = pattern not in (_VOCATIVE, _SPEAKER_LABEL, _SIGNATURE)
-            for m in pattern.finditer(text):
+            for m in _scan(pattern, text):
                 run = m.group(1)
                 if (
                     run[0].isupper()
@@ -759,7 +783,7 @@ class NameFinder:
                 elif run[0].islower() and pattern is _SIGNATURE:
                     yield from self._lower_name(chunk, m.start(1), run.split())
         for pattern in (_INNER, _OWNER, _AFFILIATED):
-            for m in pattern.finditer(text):
+            for m in _scan(pattern, text):
                 # owning something or belonging somewhere, two words that are no English
                 # words and no places are a name even when no list knows them
                 if self._full_name(m.group(1), strict=pattern is _INNER):
@@ -1037,16 +1061,63 @@ _INNER = re.compile(
 )
 
 
+#: Text that a pattern cannot match without (one of them, case as written): a text that
+#: has none is not scanned with it. A word added to one of these patterns goes here too
+#: (``test_ner_rules.py`` checks each pattern's words against its needles).
+_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    _VOCATIVE: (",",),
+    _SPEAKER_LABEL: (":",),
+    _MAKER: tuple(
+        _words(
+            "novel concert album poem memoir biography painting sculpture lecture sermon recital"
+        )
+    ),
+    _OWNER: ("'s", "\u2019s"),
+    _POSSESSIVE: ("'s", "\u2019s"),
+    _GREETED: tuple(_words("Hi Hello Hey Dear Thanks Cheers Bye Welcome Congrat")),
+    _SPEAKER: tuple(
+        _words(
+            "said says ask repl add wrote writes explained recalled noted shouted whispered "
+            "according"
+        )
+    ),
+    _SUBJECT: tuple(
+        _words(
+            "shouted yelled whispered screamed smiled laughed cried sighed nodded replied "
+            "agreed complained apologi texted married divorced died born began graduated "
+            "resigned retired insisted promised given told asked emailed called lives lived "
+            "studied feels felt"
+        )
+    ),
+    _SAYER: tuple(
+        _words(
+            "said says told asked wrote thinks thought wants wanted mentioned suggested "
+            "explained from"
+        )
+    ),
+}
+
+
+def _scan(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)``, skipped when ``text`` lacks what ``pattern`` needs."""
+    needs = _NEEDS.get(pattern)
+    if needs is not None and not any(n in text for n in needs):
+        return iter(())
+    return pattern.finditer(text)
+
+
 def _cued_names(text: str) -> Iterator[tuple[re.Match[str], bool]]:
     """Names that the words around them call names, whatever the name (``My name is …``,
     ``Hi …,``, ``…'s daughter``), each with whether the cue rules out a place (nobody
     greets a city; a city has no daughter); the caller still checks each looks like one."""
-    for m in _ASKED.finditer(text):
-        yield m, False
-    for m in _GREETED.finditer(text):
+    lower = text.lower()
+    if "name" in lower or "by" in lower:  # what ``_ASKED`` cannot match without
+        for m in _ASKED.finditer(text):
+            yield m, False
+    for m in _scan(_GREETED, text):
         if m.group(1).lower() not in _NOT_ADDRESSEES:
             yield m, True
-    for m in _POSSESSIVE.finditer(text):
+    for m in _scan(_POSSESSIVE, text):
         yield m, True
 
 
@@ -1110,6 +1181,12 @@ def _stop_words() -> frozenset[str]:
     from spacy.lang.en.stop_words import STOP_WORDS  # heavy: only when NER is on
 
     return frozenset(STOP_WORDS)
+
+
+@cache
+def _no_name_words() -> frozenset[str]:
+    """The words ``NameFinder._tier`` rates 0 whatever they are, in one set."""
+    return _stop_words() | _NOT_NAMES | _PLACE_OR_ORG | _COMPANY_WORDS | _NOT_ADDRESSEES | _CUES
 
 
 _NOT_NAMES_TITLE = frozenset(w.title() for w in _PLACE_OR_ORG | _CUES | _NOT_NAMES)

@@ -235,17 +235,21 @@ class ModelRunner:
         """The model's entities in each of ``texts`` (offsets into that text), the cached
         answers of ``scope`` reused and the new ones kept (``None``: no cache)."""
         cache = self.cache if scope is not None else None
-        cut = [
-            [(w, self.cache.digest(scope or "", w.text)) for w in self.cutter.windows(t)]
+        # without a cache a window's own text is its key (no digest to compute)
+        cut: list[list[tuple[Window, bytes | str]]] = [
+            [
+                (w, w.text if scope is None else self.cache.digest(scope, w.text))
+                for w in self.cutter.windows(t)
+            ]
             for t in texts
         ]
-        answers: dict[bytes, tuple[Entity, ...]] = {}
-        missing: dict[bytes, str] = {}
+        answers: dict[bytes | str, tuple[Entity, ...]] = {}
+        missing: dict[bytes | str, str] = {}
         for windows in cut:
             for w, key in windows:
                 if key in answers or key in missing:
                     continue
-                found = cache.get(key) if cache is not None else None
+                found = cache.get(key) if cache is not None and isinstance(key, bytes) else None
                 if found is None:
                     missing[key] = w.text
                 else:
@@ -254,7 +258,7 @@ class ModelRunner:
             for key, doc in zip(missing, self.nlp.pipe(iter(missing.values())), strict=True):
                 ents = tuple((e.label_, e.start_char, e.end_char) for e in doc.ents)
                 answers[key] = ents
-                if cache is not None:
+                if cache is not None and isinstance(key, bytes):
                     cache.put(key, ents)
                 self.read += len(doc.text)
         return [
