@@ -138,6 +138,26 @@ class PostgresServer:
             conn.execute(f"CREATE DATABASE {name}")
         return self.dsn(name)
 
+    def migrated_database(self, tmp: Path) -> tuple[str, str]:
+        """A fresh database brought up to this build as an operator does it, once for the
+        fleet before any instance starts (an instance refuses pending steps): ``warden db
+        migrate`` with the DSN in its environment. The DSN and what the command printed."""
+        from tests.peers import WARDEN  # the gateway under test, as the e2e tests run it
+        from warden.gateway.state.postgres import DSN_ENV
+
+        dsn = self.create_database()
+        config = tmp / "migrate.yaml"
+        config.write_text("state:\n  backend: postgresql\n")
+        done = subprocess.run(
+            [str(WARDEN), "--config", str(config), "db", "migrate"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, DSN_ENV: dsn},
+        )
+        assert done.returncode == 0, done.stderr
+        return dsn, done.stdout
+
     def log(self) -> str:
         path = self.root / "postgres.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -27,9 +27,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import yaml
 
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess, wait_until
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, wait_until
 from warden.gateway.state.postgres import DSN_ENV
 
 pytestmark = pytest.mark.e2e
@@ -68,19 +67,9 @@ def fleet(
     from tests.postgres import PostgresServer
 
     assert isinstance(postgres_server, PostgresServer)
-    dsn = postgres_server.create_database()
     tmp = tmp_path_factory.mktemp("fleet-audit")
-    cfg = tmp / "migrate.yaml"
-    cfg.write_text(yaml.safe_dump({"state": {"backend": "postgresql"}}))
-    done = subprocess.run(
-        [str(WARDEN), "--config", str(cfg), "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, DSN_ENV: dsn},
-    )
-    assert done.returncode == 0, done.stderr
-    assert "audit.fleet 1" in done.stdout, done.stdout
+    dsn, migrated = postgres_server.migrated_database(tmp)
+    assert "audit.fleet 1" in migrated, migrated
     a = _instance(tmp, "gw-a", aimock, dsn, workers=2)
     b = _instance(tmp, "gw-b", aimock, dsn, workers=1)
     a.start()

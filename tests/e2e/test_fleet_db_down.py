@@ -14,14 +14,12 @@ from __future__ import annotations
 import os
 import signal
 import ssl
-import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import yaml
 
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
 from tests.proctree import descendants
 from warden.gateway.state.postgres import DSN_ENV
 
@@ -38,18 +36,8 @@ def instance(
     from tests.postgres import PostgresServer
 
     assert isinstance(postgres_server, PostgresServer)
-    dsn = postgres_server.create_database()
     tmp = tmp_path_factory.mktemp("fleet-db-down")
-    cfg = tmp / "migrate.yaml"
-    cfg.write_text(yaml.safe_dump({"state": {"backend": "postgresql"}}))
-    done = subprocess.run(
-        [str(WARDEN), "--config", str(cfg), "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, DSN_ENV: dsn},
-    )
-    assert done.returncode == 0, done.stderr
+    dsn, _ = postgres_server.migrated_database(tmp)
     (tmp / "gw").mkdir()
     warden = WardenProcess(
         tmp / "gw",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from pypac.parser import PACFile
 from requests.auth import HTTPProxyAuth
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess, wait_until
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess, wait_until
 from tests.proctree import alive, descendants
 from warden.gateway.state.postgres import DSN_ENV
 
@@ -61,18 +60,9 @@ def fleet(
     from tests.postgres import PostgresServer
 
     assert isinstance(postgres_server, PostgresServer)
-    dsn = postgres_server.create_database()
     tmp = tmp_path_factory.mktemp("failover")
+    dsn, _ = postgres_server.migrated_database(tmp)
     state = {"state": {"backend": "postgresql"}}
-    (tmp / "migrate.yaml").write_text(yaml.safe_dump(state))
-    done = subprocess.run(
-        [str(WARDEN), "--config", str(tmp / "migrate.yaml"), "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, DSN_ENV: dsn},
-    )
-    assert done.returncode == 0, done.stderr
     os.environ[DSN_ENV] = dsn  # start_bed's gateway inherits it; removed again below
     try:
         a = start_bed(tmp, aimock, surrogate=False, extra_config=state, workers=2)

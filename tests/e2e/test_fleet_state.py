@@ -12,7 +12,6 @@ import datetime
 import os
 import signal
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
-from tests.peers import UNSAFE_ENV, WARDEN, Aimock, WardenProcess
+from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
 from tests.proctree import descendants
 from warden.gateway.state.postgres import DSN_ENV
 from warden.policy.quotas import fleet_slack
@@ -67,20 +66,9 @@ def fleet(
     from tests.postgres import PostgresServer
 
     assert isinstance(postgres_server, PostgresServer)
-    dsn = postgres_server.create_database()
     tmp = tmp_path_factory.mktemp("fleet")
+    dsn, _ = postgres_server.migrated_database(tmp)
     extra = _fleet_config(tmp)
-    # once for the fleet, before any instance starts (an instance refuses pending steps)
-    cfg = tmp / "migrate.yaml"
-    cfg.write_text(yaml.safe_dump({"state": {"backend": "postgresql"}}))
-    done = subprocess.run(
-        [str(WARDEN), "--config", str(cfg), "db", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, DSN_ENV: dsn},
-    )
-    assert done.returncode == 0, done.stderr
 
     os.environ[DSN_ENV] = dsn  # start_bed's gateway inherits it; removed again below
     try:
