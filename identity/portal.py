@@ -39,9 +39,9 @@ from aiohttp import web
 from .claims import ClaimMapping, NotAllowed, user_from_claims
 from .events import AuthEvent, AuthEvents
 from .markdown import render
-from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient
+from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient, TokenSet
 from .redirects import safe_next
-from .sessions import Session, SessionStore, UserIdentity
+from .sessions import IssuedSession, Session, SessionStore, UserIdentity
 from .tarpit import Tarpit
 
 DEPROVISIONED = (
@@ -445,6 +445,22 @@ class Portal:
         self._cookie(response, LOGIN_COOKIE, browser, LOGIN_TTL_S)
         return response
 
+    async def _issue_session(
+        self, user: UserIdentity, kind: str, tokens: TokenSet
+    ) -> IssuedSession:
+        """A session for ``user`` signed in by ``kind`` with the IdP's ``tokens`` (its
+        session id and sealed refresh token kept), written off the event loop."""
+        return await asyncio.to_thread(
+            functools.partial(
+                self.sessions.create_session,
+                user,
+                kind,
+                self.settings.session_lifetime_s,
+                idp_session=_str(tokens.id_token_claims.get("sid")),
+                refresh_token=self._sealed(tokens.refresh_token),
+            )
+        )
+
     def _sealed(self, refresh_token: str | None) -> bytes | None:
         return self._seal(refresh_token) if self._seal and refresh_token else None
 
@@ -545,16 +561,7 @@ class Portal:
             await asyncio.to_thread(
                 self.sessions.revoke_sessions, [old.id], "replaced by a new login"
             )
-        issued = await asyncio.to_thread(
-            functools.partial(
-                self.sessions.create_session,
-                user,
-                "oidc",
-                self.settings.session_lifetime_s,
-                idp_session=_str(tokens.id_token_claims.get("sid")),
-                refresh_token=self._sealed(tokens.refresh_token),
-            )
-        )
+        issued = await self._issue_session(user, "oidc", tokens)
         client = request.remote or ""
         bound = eligible_for_surrogate(client, self.settings)
         if bound:
@@ -747,16 +754,7 @@ class Portal:
                 )
             )
             return web.json_response({"status": "denied", "message": DEPROVISIONED}, status=403)
-        issued = await asyncio.to_thread(
-            functools.partial(
-                self.sessions.create_session,
-                user,
-                "device",
-                self.settings.session_lifetime_s,
-                idp_session=_str(tokens.id_token_claims.get("sid")),
-                refresh_token=self._sealed(tokens.refresh_token),
-            )
-        )
+        issued = await self._issue_session(user, "device", tokens)
         credential = await asyncio.to_thread(
             self.sessions.issue_device_credential, issued.session, attempt.label
         )
