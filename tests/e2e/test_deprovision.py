@@ -103,11 +103,12 @@ def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Be
     b.idp.stop()
 
 
-@pytest.fixture(scope="module")
-def directory(bed: Bed) -> Iterator[Directory]:
+def scim_directory(bed: Bed, timeout: float = 10) -> Iterator[Directory]:
+    """acme's directory as its IdP drives it, with its ``llm-users`` group made (a fixture's
+    body: yields the directory, closes its client after)."""
     api = httpx.Client(
         base_url=f"{bed.warden.control_url}/scim/v2/acme",
-        timeout=10,
+        timeout=timeout,
         headers={"Authorization": f"Bearer {scim_token(bed, 'acme')}", "Content-Type": SCIM},
     )
     group = api.post(
@@ -120,6 +121,11 @@ def directory(bed: Bed) -> Iterator[Directory]:
     assert group.status_code == 201, group.text
     yield Directory(api, str(group.json()["id"]))
     api.close()
+
+
+@pytest.fixture(scope="module")
+def directory(bed: Bed) -> Iterator[Directory]:
+    yield from scim_directory(bed)
 
 
 @dataclass

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.test_deprovision import SCIM, Directory, local_port, reviewer_revoke
+from tests.e2e.test_deprovision import Directory, local_port, reviewer_revoke, scim_directory
 from tests.e2e.test_identity import Bed, device_login, start_bed
-from tests.e2e.test_scim import scim_token
 from tests.e2e.test_workers import _answered_flows, _workers
 from tests.peers import Aimock, wait_until
 
@@ -54,21 +53,7 @@ def bed(aimock: Aimock, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Be
 
 @pytest.fixture(scope="module")
 def directory(bed: Bed) -> Iterator[Directory]:
-    api = httpx.Client(
-        base_url=f"{bed.warden.control_url}/scim/v2/acme",
-        timeout=30,
-        headers={"Authorization": f"Bearer {scim_token(bed, 'acme')}", "Content-Type": SCIM},
-    )
-    group = api.post(
-        "/Groups",
-        json={
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-            "displayName": "llm-users",
-        },
-    )
-    assert group.status_code == 201, group.text
-    yield Directory(api, str(group.json()["id"]))
-    api.close()
+    yield from scim_directory(bed, timeout=30)
 
 
 def _open_on_both_workers(bed: Bed, credential: str) -> list[tuple[httpx.Client, int]]:
