@@ -106,6 +106,13 @@ async def close_writer(writer: Writer) -> None:
 
 
 async def throughput(writer: Writer, seconds: float, concurrency: int = 256) -> float:
+    count, elapsed = await drive(writer, seconds, concurrency)
+    return count / elapsed
+
+
+async def drive(writer: Writer, seconds: float, concurrency: int = 256) -> tuple[int, float]:
+    """``concurrency`` writers as fast as the writer takes them for ``seconds``: how many
+    records, in how many seconds."""
     count = 0
     deadline = time.perf_counter() + seconds
 
@@ -119,7 +126,7 @@ async def throughput(writer: Writer, seconds: float, concurrency: int = 256) -> 
 
     start = time.perf_counter()
     await asyncio.gather(*(submitter(i) for i in range(concurrency)))
-    return count / (time.perf_counter() - start)
+    return count, time.perf_counter() - start
 
 
 async def steady(writer: Writer, rate: int, seconds: float) -> list[float]:

@@ -34,7 +34,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.audit import make_record, percentile, steady
+from bench.audit import drive, percentile, steady
 from tests.postgres import PostgresServer
 from warden.audit.fleet_schema import MIGRATIONS
 from warden.audit.writer_process import AuditWriterProcess, WriterSettings
@@ -99,20 +99,8 @@ async def one_round(
     await writer.start()
     assert writer.pid is not None
     base = central_count(dsn)
-    count = 0
-    deadline = time.perf_counter() + seconds
-
-    async def submitter(offset: int) -> None:
-        nonlocal count
-        n = offset
-        while time.perf_counter() < deadline:
-            await writer.write(make_record(n))
-            count += 1
-            n += 256
-
     w0, p0, t0 = cpu_s(writer.pid), cluster_cpu_s(postmaster), time.perf_counter()
-    await asyncio.gather(*(submitter(i) for i in range(256)))
-    elapsed = time.perf_counter() - t0
+    count, elapsed = await drive(writer, seconds)
     lag = 0.0
     if ship:
         await asyncio.to_thread(wait_for_copy, dsn, base + count)
