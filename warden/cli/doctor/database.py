@@ -44,8 +44,8 @@ def database_checks(config: Config, env: Mapping[str, str]) -> Iterator[CheckRes
         )
         return
     took = time.monotonic() - started
-    too_new = [s.name for s in states if s.too_new or not s.known]
-    pending = [f"{s.name} ({s.pending})" for s in states if s.pending and s.known]
+    too_new = [s.name for s in states if s.too_new]  # a domain it does not know too
+    pending = [f"{s.name} ({s.pending})" for s in states if s.pending]
     if too_new:
         yield CheckResult(
             NAME,
