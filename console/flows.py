@@ -82,6 +82,9 @@ SORTED_MEMBERS_MIN: Final = 4_000
 #: A dense free-text filter's candidates read whole for a sort by another column (more:
 #: the sort index is read in order and each record's text tested).
 TEXT_MEMBERS_MAX: Final = 200_000
+#: Distinct values of a prefix filter (``client``, ``path``) read one by one in ``seq``
+#: order and merged (more: the prefix's range is read in value order).
+PREFIX_VALUES_MAX: Final = 32
 #: Trigrams a one- or two-character search term may start (more: it is common).
 SHORT_TERM_TRIGRAMS: Final = 200
 #: Dense filters are intersected only when each has fewer entries than this (estimated).
@@ -474,6 +477,14 @@ class IndexRead:
         sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
         return [row[0] for row in conn.execute(sql, [*self.params, limit])]
 
+    def probe(self, outer: str) -> str:
+        """SQL true when the record ``outer.seq`` is among this read's entries (its
+        parameters are `params`): a seek on the index's key ending in ``seq``."""
+        return (
+            f"EXISTS (SELECT 1 FROM {_aliased(self.source, 'p')} "  # noqa: S608 - constants
+            f"WHERE {self.clause} AND p.{self.id} = {outer}.seq)"
+        )
+
     def count(self, conn: sqlite3.Connection, limit: int, above: int = 0) -> int:
         """How many entries numbered above ``above``, counting at most ``limit`` (an
         index-only count)."""
@@ -483,6 +494,12 @@ class IndexRead:
         )
         (n,) = conn.execute(sql, [*self.params, above, limit]).fetchone()
         return int(n)
+
+
+def _aliased(source: str, alias: str) -> str:
+    """``source`` (a table, perhaps ``INDEXED BY`` an index) named ``alias``."""
+    table, _, index = source.partition(" INDEXED BY ")
+    return f"{table} AS {alias}" + (f" INDEXED BY {index}" if index else "")
 
 
 @dataclass(slots=True)
@@ -634,6 +651,17 @@ class FlowQuery:
             if not value or ord(value[-1]) >= 0x10FFFF:
                 continue
             upper = value[:-1] + chr(ord(value[-1]) + 1)
+            values = self._term_values(name, value, upper)
+            if values is not None:
+                # Few distinct values (``codex`` -> ``codex/0.46``): one read per value,
+                # each in ``seq`` order, merged; a page needs no more than its entries.
+                found.append((name, [
+                    IndexRead("record_terms", "name = ? AND value = ? AND tenant = ?",
+                              (name, v, t))
+                    for t in tenants
+                    for v in values
+                ]))  # fmt: skip
+                continue
             found.append((name, [
                 IndexRead("record_terms",
                           "name = ? AND value >= ? AND value < ? AND tenant = ?",
@@ -642,13 +670,36 @@ class FlowQuery:
             ]))  # fmt: skip
         return found
 
+    def _term_values(self, name: str, low: str, high: str) -> list[str] | None:
+        """The distinct values of term ``name`` in ``[low, high)``, one index seek each;
+        None when there are more than `PREFIX_VALUES_MAX`."""
+        values: list[str] = []
+        sql = "SELECT min(value) FROM record_terms WHERE name = ? AND value >= ? AND value < ?"
+        (current,) = self.conn.execute(sql, (name, low, high)).fetchone()
+        while current is not None:
+            if len(values) == PREFIX_VALUES_MAX:
+                return None
+            values.append(current)
+            (current,) = self.conn.execute(
+                "SELECT min(value) FROM record_terms WHERE name = ? AND value > ? AND value < ?",
+                (name, current, high),
+            ).fetchone()
+        return values
+
     def _intersection(
         self, dense: list[tuple[str, list[IndexRead]]], tenants: list[str]
-    ) -> tuple[str, list[int]] | None:
-        """The matches of several dense filters found together, when their combination is
-        expected to be rare (see the module's docstring); None when it is not."""
+    ) -> tuple[str, list[IndexRead]] | None:
+        """One read per tenant of the matches of several dense filters together, when
+        their combination is expected to be rare (see the module's docstring); None when
+        it is not. The sparsest filter's index drives, in ``seq`` order; each of the
+        others is probed per entry (a seek on its ``(tenant, value, seq)`` key), the
+        sparsest first."""
         sets = [
-            (name, reads) for name, reads in dense if len(reads) == len(tenants) and name != "text"
+            (name, reads)
+            for name, reads in dense
+            if len(reads) == len(tenants)
+            and name not in ("text", "time range")  # not keyed by seq: checked on rows
+            and all(read.ordered for read in reads)
         ]
         if len(sets) < 2:
             return None
@@ -669,19 +720,19 @@ class FlowQuery:
         if expected > INDEX_LIMIT:
             return None  # a page in display order comes sooner
         counted.sort(key=lambda item: item[0])
-        seqs: list[int] = []
+        reads = []
         for k in range(len(tenants)):
             driver = counted[0][2][k]
-            # All SQL here is the console's own constants (IndexRead); values are bound.
-            sql = f"SELECT {driver.id} FROM {driver.source} WHERE {driver.clause}"  # noqa: S608
-            args = list(driver.params)
-            for _, _, reads in counted[1:]:
-                other = reads[k]
-                subquery = f"SELECT {other.id} FROM {other.source} WHERE {other.clause}"  # noqa: S608
-                sql += f" AND {driver.id} IN ({subquery})"
-                args += other.params
-            seqs += [row[0] for row in self.conn.execute(sql, args)]
-        return " ∩ ".join(name for _, name, _ in counted), seqs
+            probes = " AND ".join(other[2][k].probe("d") for other in counted[1:])
+            reads.append(
+                IndexRead(
+                    _aliased(driver.source, "d"),
+                    f"{driver.clause} AND {probes}",
+                    tuple(driver.params) + tuple(p for o in counted[1:] for p in o[2][k].params),
+                    id=driver.id,
+                )
+            )
+        return " ∩ ".join(name for _, name, _ in counted), reads
 
     def plan(self, flt: FlowFilter, sort: Sort | None = None) -> Plan:
         """Choose the candidates of ``flt`` in ``sort`` order (cached until `forget_plans`)."""
@@ -711,8 +762,11 @@ class FlowQuery:
                     break
             else:
                 dense.append((name, reads))
-        if best is None:
-            best = self._intersection(dense, tenants)
+        if best is None and (both := self._intersection(dense, tenants)) is not None:
+            if sort.key == "time":
+                # The matches in ``seq`` order as they are found: a page needs no more.
+                return self._remember(cache_key, Plan(f"{both[0]} index in order", reads=both[1]))
+            best = (both[0], [seq for read in both[1] for seq in read.first(self.conn, -1)])
         if best is None and sort.key != "time":
             best = self._text_members(dense)
         if best is not None and sort.key != "time" and len(best[1]) >= SORTED_MEMBERS_MIN:

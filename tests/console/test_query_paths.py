@@ -396,3 +396,33 @@ async def test_a_huge_search_term_shows_an_error_and_keeps_the_view(make_app: Ma
         assert screen.window.filter == FlowFilter()
         assert [r.seq for r in screen.window.rows] == before
         assert any("at most 256" in str(n.message) for n in app._notifications)
+
+
+@pytest.mark.parametrize(
+    ("flt", "driver"),
+    [
+        # rare combinations: the sparsest index drives in seq order, the others probed
+        (FlowFilter(outcome="coached", department="sales", model="o3"), "∩"),
+        (FlowFilter(decision="block", provider="anthropic", entity_type="EMAIL_ADDRESS"), "∩"),
+        # a prefix with few values: one ordered read per value, merged
+        (FlowFilter(client="openai-"), "client index in order"),
+        (FlowFilter(path="/v1/"), "path index in order"),
+    ],
+)
+def test_intersections_and_prefixes_read_in_order(
+    store: Path,
+    bodies: list[dict[str, Any]],
+    flt: FlowFilter,
+    driver: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(flows, "INDEX_LIMIT", 40)
+    admin = ReviewerScope.administrator()
+    query = FlowQuery(open_readonly(store, "audit"), admin, page_size=7, scan_budget_s=30.0)
+    plan = query.plan(flt, Sort())
+    assert driver in plan.driver and plan.driver.endswith("in order"), plan.driver
+    assert plan.candidates is None  # read lazily, page by page
+    chosen = [r for r in bodies if _matches(flt, r, admin)]
+    assert len(chosen) > 7  # more than a page
+    for sort in (Sort(), Sort("time", False), Sort("model"), Sort("tokens", False)):
+        assert read_all(query, flt, sort) == reference(chosen, sort), (flt, sort)
