@@ -41,10 +41,15 @@ def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) ->
     after its mark directly), so a failure here must not stop the writer.
     """
     backlog = audit_log.index_backlog
-    if not backlog or (backlog < TEXT_BACKLOG_MAX and busy()):
+    if not backlog:
+        return
+    waiting = busy()
+    if waiting and backlog < TEXT_BACKLOG_MAX:
         return
     try:
-        audit_log.index_text()
+        # A step of an older store's review indexes (up to seconds of the write lock)
+        # only while no record waits; the text of new records also when the backlog is long.
+        audit_log.index_text(backfill=not waiting)
     except AuditStoreError:
         log.warning("cannot index the text of new records yet", exc_info=True)
 

@@ -57,6 +57,8 @@ from warden.audit.review_index import (
     COLUMNS_BY_NAME,
     COMMON_TERMS,
     REVIEW_COLUMNS,
+    ReviewState,
+    review_state,
     terms_complete,
     text_format_current,
     text_mark,
@@ -104,6 +106,11 @@ SORT_KEYS: Final[tuple[SortKey, ...]] = (
 _FILTER_COLUMNS: Final = tuple(column for column in REVIEW_COLUMNS if column.filter)
 _COLUMNS: Final = (
     "seq, tenant, ts, kind, event, outcome, action, subject, department, provider, model, body"
+)
+#: An older record not in the entity table yet has the entity type among its findings.
+_OLDER_ENTITY: Final = (
+    "records.seq < ? AND EXISTS (SELECT 1 FROM json_each(records.body, '$.findings') f "
+    "WHERE json_extract(f.value, '$.entity_type') = ?)"
 )
 _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -315,10 +322,14 @@ def trigram_query(text: str) -> str | None:
     return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
-def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
+def where(
+    flt: FlowFilter, scope: ReviewerScope, entities_below: int = 0
+) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (ANDed, cheapest first) and parameters for ``flt`` within ``scope``.
 
     This is the exact meaning of a filter; the indexes only find candidates for it.
+    ``entities_below``: records numbered below it are not in the entity table yet (an
+    older store the writer is still indexing, `ReviewState`); their findings are read.
     """
     check_filter(flt)
     scope_sql, params = scope.sql("records.tenant")
@@ -337,11 +348,16 @@ def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
         clauses.append("ts < ?")
         args.append(flt.until)
     if flt.entity_type is not None:
-        clauses.append(
+        indexed = (
             "EXISTS (SELECT 1 FROM record_entities e WHERE e.entity_type = ? "
             "AND e.tenant = records.tenant AND e.seq = records.seq)"
         )
-        args.append(flt.entity_type)
+        if entities_below > 0:
+            clauses.append(f"({indexed} OR ({_OLDER_ENTITY}))")
+            args += [flt.entity_type, entities_below, flt.entity_type]
+        else:
+            clauses.append(indexed)
+            args.append(flt.entity_type)
     if flt.user is not None and "@" in flt.user:
         clauses.append("instr(body, ?) > 0")
         args.append(_json_member("email", flt.user))
@@ -530,6 +546,14 @@ class FlowQuery:
     scan_budget_s: float = SCAN_BUDGET_S
     _plans: dict[tuple[FlowFilter, str], Plan] = field(default_factory=dict)
     _vocabulary: bool = False
+    _state: ReviewState | None = None
+
+    @property
+    def state(self) -> ReviewState:
+        """What of the review indexes is complete (read again after `forget_plans`)."""
+        if self._state is None:
+            self._state = review_state(self.conn)
+        return self._state
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest ``seq`` in the log (both O(log n) on the primary key)."""
@@ -550,8 +574,8 @@ class FlowQuery:
         found: list[tuple[str, list[IndexRead]]] = []
         for column in _FILTER_COLUMNS:
             value = getattr(flt, column.name)
-            if value is None or column.name == "tenant" or not column.index_:
-                continue
+            if value is None or column.name == "tenant" or not self.state.has_index(column):
+                continue  # (an index still being built: checked on the candidates)
             if column.name == "user" and "@" in value:
                 continue
             found.append((column.name, [
@@ -560,10 +584,11 @@ class FlowQuery:
                 for t in tenants
             ]))  # fmt: skip
         if flt.entity_type is not None:
+            below = self.state.entities_below
             found.append(("entity_type", [
                 IndexRead("record_entities", "entity_type = ? AND tenant = ?", (flt.entity_type, t))
                 for t in tenants
-            ]))  # fmt: skip
+            ] + ([IndexRead("records", "seq < ?", (below,))] if below > 0 else [])))  # fmt: skip
         term = flt.text or (flt.user if flt.user and "@" in flt.user else None)
         fts = None
         if term:
@@ -823,6 +848,9 @@ class FlowQuery:
             if value is not None and not (column.name == "user" and "@" in value):
                 clause += f" AND {column.sql} = ?"
             source, prefix, key = column.source
+            if not self.state.sortable(column):
+                # its index is still being built: SQLite sorts the records (slow, exact)
+                source, prefix, key = "records", "", column.sql
             reads = [
                 IndexRead(source, prefix + clause,
                           (t,) if clause == "tenant = ?" else (t, value), key=key)
@@ -845,11 +873,10 @@ class FlowQuery:
             return Plan(
                 f"log in order{label}", reads=[IndexRead("records", span, tuple(span_args))]
             )
-        reads = [
-            IndexRead("records INDEXED BY records_review_tenant", f"tenant = ? AND {span}",
-                      (t, *span_args))
-            for t in tenants
-        ]  # fmt: skip
+        by_tenant = "records"
+        if self.state.has_index(COLUMNS_BY_NAME["tenant"]):
+            by_tenant += " INDEXED BY records_review_tenant"
+        reads = [IndexRead(by_tenant, f"tenant = ? AND {span}", (t, *span_args)) for t in tenants]
         return Plan(f"tenant index in order{label}", reads=reads)
 
     def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
@@ -880,8 +907,10 @@ class FlowQuery:
         return plan
 
     def forget_plans(self) -> None:
-        """Re-plan on the next read (the log grew, or new tenants appeared)."""
+        """Re-plan on the next read (the log grew, new tenants appeared, the writer built
+        more of the review indexes)."""
         self._plans.clear()
+        self._state = None
 
     # -- reading -----------------------------------------------------------------------
 
@@ -915,7 +944,7 @@ class FlowQuery:
 
     def _read(self, flt: FlowFilter, sort: Sort, cursor: Cursor | None, descending: bool) -> Page:
         plan = self.plan(flt, sort)
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         check = (
             f"SELECT {_COLUMNS} FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608 - constant SQL, values bound
             f"AND {' AND '.join(clauses)}"
@@ -952,7 +981,7 @@ class FlowQuery:
         top = top or 0
         if top <= after_seq:
             return [], after_seq
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         sql = (
             f"SELECT {_COLUMNS}, NULL FROM records WHERE {' AND '.join(clauses)} "  # noqa: S608 - constant SQL, values bound
             "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
@@ -967,7 +996,7 @@ class FlowQuery:
         """How many records match, counting at most ``cap`` (and whether it stopped short:
         at the cap, or after ``budget_s`` seconds, in which case the number is a lower bound)."""
         plan = self.plan(flt)
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         check = (
             "SELECT count(*) FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608
             f"AND {' AND '.join(clauses)}"
