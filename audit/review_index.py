@@ -35,7 +35,7 @@ indexes is not delayed (it was by minutes on a million records): the missing col
 indexes one ``CREATE INDEX`` a step (seconds each on a million records: new records wait
 for it, which is why the writer runs it only when none is waiting), then the entity
 types and sort values of the older records newest first (`_MARK`), then their request
-terms (`TERMS_MARK`), each in steps of short transactions that resume after a restart;
+terms (`TERMS_MARK`), each in short transactions that resume after a restart;
 then the trigram text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and
 rebuilt). The console reads what is complete (`ReviewState`) and checks the rest on the
 records themselves: exact throughout, slower until the build is done. ``warden audit
@@ -416,8 +416,10 @@ _DROPPED: Final = (
     "records_review_tokens",
     "records_review_latency",
 )
-#: Older records indexed per transaction: about 0.1 to 0.3 s of the write lock each.
-BACKFILL_STEP: Final = 5_000
+#: Older records' entity and sort rows per transaction (the writer's step: `AuditLog.
+#: index_text` gives twice its ``limit``): 5,000 held the write lock for up to 1 s on a
+#: loaded machine, so a record arriving just after a step began waited that long.
+BACKFILL_STEP: Final = 1_000
 
 type Progress = Callable[[str], None]
 
@@ -565,9 +567,10 @@ def backfill_step(conn: sqlite3.Connection, limit: int = BACKFILL_STEP) -> bool:
 
     A step is one missing column index (``CREATE INDEX``: it holds the write lock until
     built, seconds on a million records), else the entity types and sort values of up to
-    ``limit`` older records (below `_MARK`, newest first), else their request terms
-    (`backfill_terms`, ten times ``limit``). Each in its own IMMEDIATE transaction, so an
-    interrupted build resumes where it stopped. The writer calls this between batches.
+    ``limit`` older records (below `_MARK`, newest first: ~0.1-0.2 s for 1,000), else
+    their request terms (`backfill_terms`, five times ``limit``: cheaper). Each in its
+    own IMMEDIATE transaction, so an interrupted build resumes where it stopped. The
+    writer calls this between batches.
     """
     missing = _missing_indexes(conn)
     if missing:
@@ -608,4 +611,4 @@ def backfill_step(conn: sqlite3.Connection, limit: int = BACKFILL_STEP) -> bool:
         if mark == "0":
             log.info("audit store: DLP entity types and sort values of every record indexed")
         return True
-    return bool(backfill_terms(conn, limit * 10))
+    return bool(backfill_terms(conn, limit * 5))

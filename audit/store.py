@@ -212,10 +212,11 @@ class AuditLog:
         in a transaction of its own; returns how many. Call it between batches. While
         review indexes over older records are missing (a store from before them) and
         ``backfill``, a step of those goes first (`review_index.backfill_step`: a column
-        index, or ten times ``limit`` records' entity types, sort values or terms)."""
+        index, or twice ``limit`` records' entity types and sort values, or ten times
+        ``limit`` records' request terms)."""
         try:
             if self._backfill_pending and backfill:
-                if backfill_step(self._conn, limit * 10):
+                if backfill_step(self._conn, limit * 2):
                     return limit
                 self._backfill_pending = False
             done = index_text(self._conn, limit)

@@ -24,7 +24,8 @@ records are built as data in the gateway): the child checks it with ``AuditRecor
 before it commits, and answers ``err`` naming the field it refuses. End of input means stop.
 Child to parent: ``("building", text)`` (at open, what of the review indexes of a
 database written by an older version the child will build between batches; the parent
-logs it and keeps waiting for ``ready``), ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
+logs it and keeps waiting for ``ready``), ``("ready",)``,
+``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
 ``("err", id, message, cause)`` (cause ``"record"``: this record was refused, a bad field
 or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
 ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,

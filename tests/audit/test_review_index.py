@@ -84,7 +84,7 @@ def test_an_older_store_opens_at_once_and_the_writer_builds_its_indexes_later(
     assert new_entities == new_findings > 0
 
     # The writer's steps between batches: column indexes one by one, then the older
-    # records in steps (here of 40), then the text.
+    # records in steps (here of 8), then the text.
     steps = 0
     while log.index_text(4):
         steps += 1

@@ -448,7 +448,7 @@ def upgrading_store(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     target.commit()
     target.close()
     log = AuditLog.open(path)
-    for _ in range(8 + 6):  # the eight column indexes, six steps of 50 records
+    for _ in range(8 + 30):  # the eight column indexes, 30 steps of 10 records
         log.index_text(5)
     for name in ("model", "decision", "outcome", "kind"):  # as if not built yet
         log.connection.execute(f"DROP INDEX records_review_{name}")
