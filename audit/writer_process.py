@@ -654,9 +654,10 @@ def _serve(
     clients = clients if clients is not None else _Clients(None)
     frames = FrameReader()
     ended = False
+    indexing = True  # the last indexing step did not fail
     while not ended:
         wait = schedule.timeout()
-        if audit_log.index_backlog:
+        if indexing and audit_log.index_backlog:
             # indexing to do (new records' text, an older store's review indexes): come
             # back to it soon even when no record arrives
             wait = INDEX_POLL_S if wait is None else min(wait, INDEX_POLL_S)
@@ -717,7 +718,7 @@ def _serve(
             committed()
         # the review's text index catches up while no record waits (the gateway's or a
         # worker's): never on a commit's path
-        index_text_between_batches(
+        indexing = index_text_between_batches(
             audit_log, lambda: bool(select.select([0, *clients.fds()], [], [], 0)[0])
         )
     clients.close()

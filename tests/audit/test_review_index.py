@@ -265,3 +265,18 @@ def test_a_text_index_of_the_older_format_is_rebuilt_and_serves_short_terms(
     ]
     assert 7 in hits
     log.close()
+
+
+def test_an_indexing_step_the_database_refuses_is_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog.open(path, busy_timeout_ms=50)
+    log.append([make_record(n, random.Random(2)) for n in range(30)])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    assert index_text_between_batches(log, lambda: False) is False
+    assert log.text_backlog == 30  # nothing indexed, the writer goes on
+    other.execute("ROLLBACK")
+    other.close()
+    assert index_text_between_batches(log, lambda: False) is True
+    assert log.text_backlog == 0
+    log.close()
