@@ -26,15 +26,20 @@ write path; the text index is filled between batches (`index_text`). The retenti
 takes the text and terms out (`forget_records`) and a trigger the entity rows. The column
 indexes are plain SQLite indexes.
 
-`ensure_review_index` builds what is missing on an existing database (a store written
-before these existed) without losing or changing a record: the triggers first, so every
-new record is indexed from then on, then the column indexes one transaction each, then
-the older records in steps of `BACKFILL_STEP` newest first, each its own short
-transaction, with the progress kept in ``meta`` so an interrupted build resumes.
-Two parts are left to the writer between batches instead, so they never delay a start:
-the request terms of a store that had the entity table before them (`backfill_terms`,
-under `TERMS_MARK`; the console uses ``record_terms`` only once complete) and the trigram
-text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and rebuilt).
+`ensure_review_index` runs at every open and only does what takes no time on a large
+store: the tables and triggers, so every new record is indexed from then on, and marks in
+``meta`` saying what older records are not indexed yet. Everything that reads the older
+records is left to the writer between batches (`backfill_step`, via
+`AuditLog.index_text`), so a gateway's first start on a store written before the review
+indexes is not delayed (it was by minutes on a million records): the missing column
+indexes one ``CREATE INDEX`` a step (seconds each on a million records: new records wait
+for it, which is why the writer runs it only when none is waiting), then the entity
+types and sort values of the older records newest first (`_MARK`), then their request
+terms (`TERMS_MARK`), each in short transactions that resume after a restart;
+then the trigram text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and
+rebuilt). The console reads what is complete (`ReviewState`) and checks the rest on the
+records themselves: exact throughout, slower until the build is done. ``warden audit
+reindex`` runs the same steps at once, for a maintenance window.
 """
 
 from __future__ import annotations
@@ -318,13 +323,17 @@ def backfill_terms(conn: sqlite3.Connection, limit: int = 5_000) -> int:
 
 
 def terms_complete(conn: sqlite3.Connection) -> bool:
-    """Whether ``record_terms`` covers every record (the console uses it only then)."""
+    """Whether ``record_terms`` covers every record (the console uses it only then): the
+    older records' terms come with their entity types (`_MARK`) on a store that had
+    neither, after them (`TERMS_MARK`) on one that had the entity table."""
     try:
-        row = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
+        rows = conn.execute(
+            "SELECT value FROM meta WHERE key IN (?, ?)", (TERMS_MARK, _MARK)
+        ).fetchall()
         conn.execute("SELECT 1 FROM record_terms LIMIT 0")
     except sqlite3.OperationalError:  # a store the writer has not brought up to date
         return False
-    return row is None or int(row[0]) <= 0
+    return all(int(row[0]) <= 0 for row in rows)
 
 
 def indexed_text(data: Mapping[str, Any]) -> str:
@@ -407,8 +416,10 @@ _DROPPED: Final = (
     "records_review_tokens",
     "records_review_latency",
 )
-#: Older records indexed per transaction: about 0.1 to 0.3 s of the write lock each.
-BACKFILL_STEP: Final = 5_000
+#: Older records' entity and sort rows per transaction (the writer's step: `AuditLog.
+#: index_text` gives twice its ``limit``): 5,000 held the write lock for up to 1 s on a
+#: loaded machine, so a record arriving just after a step began waited that long.
+BACKFILL_STEP: Final = 1_000
 
 type Progress = Callable[[str], None]
 
@@ -416,6 +427,43 @@ type Progress = Callable[[str], None]
 def review_ddl() -> tuple[str, ...]:
     """Every statement that creates the review indexes (all ``IF NOT EXISTS``)."""
     return (*_DDL, *(column.ddl() for column in REVIEW_COLUMNS if column.index_))
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewState:
+    """What of the review indexes a reader may rely on (the rest is being built)."""
+
+    #: Names of the column indexes (`ReviewColumn.index`) that exist.
+    indexes: frozenset[str]
+    #: Records numbered below this are not in ``record_entities`` and ``record_sort``
+    #: yet (0: every record is).
+    entities_below: int
+
+    def has_index(self, column: ReviewColumn) -> bool:
+        return column.index in self.indexes
+
+    def sortable(self, column: ReviewColumn) -> bool:
+        """Whether ``column``'s ordered read (`ReviewColumn.source`) covers every record."""
+        if column.derived is not None:
+            return self.entities_below <= 0
+        return self.has_index(column)
+
+
+def review_state(conn: sqlite3.Connection) -> ReviewState:
+    """The `ReviewState` of the database behind ``conn`` (two small reads)."""
+    names = frozenset(
+        row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    )
+    row = conn.execute(f"SELECT value FROM meta WHERE key = '{_MARK}'").fetchone()  # noqa: S608
+    return ReviewState(
+        frozenset(c.index for c in REVIEW_COLUMNS if c.index in names),
+        int(row[0]) if row is not None else 0,
+    )
+
+
+def _missing_indexes(conn: sqlite3.Connection) -> list[ReviewColumn]:
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return [c for c in REVIEW_COLUMNS if c.index_ and c.index not in names]
 
 
 def is_complete(conn: sqlite3.Connection) -> bool:
@@ -430,18 +478,40 @@ def is_complete(conn: sqlite3.Connection) -> bool:
     return (row is None or int(row[0]) <= 0) and terms_complete(conn) and text_format_current(conn)
 
 
-def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = None) -> None:
-    """Create the review indexes that are missing and index the records written before.
+def backfill_pending(conn: sqlite3.Connection) -> bool:
+    """Whether `backfill_step` has work: a column index, or older records' entity types,
+    sort values or request terms."""
+    return (
+        bool(_missing_indexes(conn))
+        or review_state(conn).entities_below > 0
+        or not (terms_complete(conn))
+    )
 
-    ``conn`` is in autocommit mode (as `open_audit_db` makes it); each step is its own
-    IMMEDIATE transaction. Records are only read: the chain is untouched.
+
+def _immediate(conn: sqlite3.Connection, statements: Callable[[], None]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        statements()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = None) -> None:
+    """Create the review tables and triggers that are missing, and mark what of the older
+    records is not indexed yet (`backfill_step` indexes it later, between batches).
+
+    ``conn`` is in autocommit mode (as `open_audit_db` makes it). Quick on any store: no
+    record is read, no index over ``records`` built (except on an empty one, where that
+    costs nothing). Records are never changed: the chain is untouched.
     """
     if is_complete(conn):
         return
     say = progress or log.info
-    started = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    marks: dict[str, int] = {}
+
+    def create() -> None:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         fresh = not {"record_entities", "record_sort"} <= names
         if "records_text" in names and not text_format_current(conn):
@@ -452,11 +522,15 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
         for statement in _DDL:
             conn.execute(statement)
         (top,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
-        if fresh:
+        if top == 0:
+            for column in REVIEW_COLUMNS:
+                if column.index_:
+                    conn.execute(column.ddl())
+        if fresh and top:
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_MARK, str(top + 1))
             )
-        elif "record_terms" not in names:
+        elif "record_terms" not in names and top:
             # The entity and sort rows are there; the terms of the older records are not.
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -467,65 +541,74 @@ def ensure_review_index(conn: sqlite3.Connection, progress: Progress | None = No
             # records: starting from the oldest.
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '0')", (TEXT_MARK,))
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", TEXT_FORMAT)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    (below,) = conn.execute(f"SELECT {_MARK_SQL}").fetchone()
-    if below > 1:
-        say(f"audit store: building the review indexes over {below - 1:,} older records")
-    for column in (c for c in REVIEW_COLUMNS if c.index_):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(column.ddl())
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if below > 1:
-            say(f"audit store: review index {column.index} ready")
-    for name in _DROPPED:
-        conn.execute(f"DROP INDEX IF EXISTS {name}")
-    _backfill(conn, below, say, _MARK, index_records)
+        marks["top"] = top
+
+    _immediate(conn, create)
+    if not marks["top"]:
+        return
+    missing = _missing_indexes(conn)
+    below = review_state(conn).entities_below
     terms = conn.execute(f"SELECT value FROM meta WHERE key = '{TERMS_MARK}'").fetchone()  # noqa: S608
-    if terms is not None and int(terms[0]) > 1:
-        # Not here: the writer fills them between batches (`backfill_terms`), so a start
-        # on a large store is not delayed; the console checks the request filters on
-        # candidates until they are complete (`terms_complete`).
-        say(
-            f"audit store: the request terms of {int(terms[0]) - 1:,} older records are "
-            "indexed in the background"
-        )
+    parts = [f"{len(missing)} column indexes"] if missing else []
     if below > 1:
-        say(f"audit store: review indexes built in {time.perf_counter() - started:.1f} s")
+        parts.append(f"the DLP entity types and sort values of {below - 1:,} older records")
+    if terms is not None and int(terms[0]) > 1:
+        parts.append(f"the request terms of {int(terms[0]) - 1:,} older records")
+    if parts:
+        say(
+            f"audit store: {' and '.join(parts)} are indexed by the writer in the background "
+            "(the console reads this store more slowly until then; 'warden audit reindex' "
+            "builds them at once while the gateway is stopped)"
+        )
 
 
-def _backfill(
-    conn: sqlite3.Connection,
-    below: int,
-    say: Progress,
-    mark: str,
-    index: Callable[[sqlite3.Connection, Sequence[Indexed]], None],
-) -> None:
-    (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
-    total = max(0, below - low)
-    last_said = time.perf_counter()
-    while below > low:
-        start = max(low, below - BACKFILL_STEP)
+def backfill_step(conn: sqlite3.Connection, limit: int = BACKFILL_STEP) -> bool:
+    """One step of what `ensure_review_index` left for later; False when nothing is left.
+
+    A step is one missing column index (``CREATE INDEX``: it holds the write lock until
+    built, seconds on a million records), else the entity types and sort values of up to
+    ``limit`` older records (below `_MARK`, newest first: ~0.1-0.2 s for 1,000), else
+    their request terms (`backfill_terms`, five times ``limit``: cheaper). Each in its
+    own IMMEDIATE transaction, so an interrupted build resumes where it stopped. The
+    writer calls this between batches.
+    """
+    missing = _missing_indexes(conn)
+    if missing:
+        column = missing[0]
+        (count,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
+        log.info("audit store: building review index %s over %s records", column.index, count)
+        started = time.perf_counter()
+
+        def build() -> None:
+            conn.execute(column.ddl())
+
+        _immediate(conn, build)
+        log.info(
+            "audit store: review index %s ready in %.1f s (%d to go)",
+            column.index,
+            time.perf_counter() - started,
+            len(missing) - 1,
+        )
+        if len(missing) == 1:
+            for name in _DROPPED:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+        return True
+    below = review_state(conn).entities_below
+    if below > 0:
+        (low,) = conn.execute("SELECT coalesce(MIN(seq), 1) FROM records").fetchone()
+        start = max(low, below - limit)
         rows = conn.execute(
             "SELECT seq, tenant, body FROM records WHERE seq >= ? AND seq < ?", (start, below)
         ).fetchall()
         batch = [(seq, tenant, json.loads(body)) for seq, tenant, body in rows]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            index(conn, batch)
-            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(start), mark))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        below = start
-        if time.perf_counter() - last_said > 10:
-            last_said = time.perf_counter()
-            say(f"audit store: review indexes {100 * (total - (below - low)) // total}% built")
-    conn.execute("UPDATE meta SET value = '0' WHERE key = ?", (mark,))
+        mark = "0" if start <= low else str(start)
+
+        def index() -> None:
+            index_records(conn, batch)
+            conn.execute("UPDATE meta SET value = ? WHERE key = ?", (mark, _MARK))
+
+        _immediate(conn, index)
+        if mark == "0":
+            log.info("audit store: DLP entity types and sort values of every record indexed")
+        return True
+    return bool(backfill_terms(conn, limit * 5))

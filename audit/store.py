@@ -23,10 +23,10 @@ from .record import AuditRecord
 from .review_index import (
     Indexed,
     Progress,
-    backfill_terms,
+    backfill_pending,
+    backfill_step,
     index_records,
     index_text,
-    terms_complete,
     text_mark,
 )
 from .schema import Synchronous, open_audit_db
@@ -94,8 +94,8 @@ class AuditLog:
         self._data_version = -1
         (self._last_seq,) = conn.execute("SELECT coalesce(MAX(seq), 0) FROM records").fetchone()
         self._text_mark = text_mark(conn)
-        #: Older records' request terms still to index (a store from before them).
-        self._terms_pending = not terms_complete(conn)
+        #: Review indexes still to build over older records (a store from before them).
+        self._backfill_pending = backfill_pending(conn)
 
     @classmethod
     def open(
@@ -198,19 +198,27 @@ class AuditLog:
     @property
     def index_backlog(self) -> int:
         """Whether (how much) the writer has to index between batches: the text backlog,
-        or 1 while the older records' request terms are not all indexed."""
-        return max(self.text_backlog, int(self._terms_pending))
+        or 1 while review indexes over older records are still to build."""
+        return max(self.text_backlog, int(self._backfill_pending))
 
-    def index_text(self, limit: int = 500) -> int:
+    @property
+    def backfilling(self) -> bool:
+        """Whether review indexes over older records are still to build (`index_text`
+        does a step of that first, which may hold the write lock for seconds)."""
+        return self._backfill_pending
+
+    def index_text(self, limit: int = 500, *, backfill: bool = True) -> int:
         """Add up to ``limit`` records to the trigram index (`review_index.index_text`),
-        in a transaction of its own; returns how many. Call it between batches. While the
-        request terms of older records are missing, a step of those goes first
-        (`review_index.backfill_terms`, ten times ``limit`` records: they are cheaper)."""
+        in a transaction of its own; returns how many. Call it between batches. While
+        review indexes over older records are missing (a store from before them) and
+        ``backfill``, a step of those goes first (`review_index.backfill_step`: a column
+        index, or twice ``limit`` records' entity types and sort values, or ten times
+        ``limit`` records' request terms)."""
         try:
-            if self._terms_pending:
-                if backfill_terms(self._conn, limit * 10):
+            if self._backfill_pending and backfill:
+                if backfill_step(self._conn, limit * 2):
                     return limit
-                self._terms_pending = False
+                self._backfill_pending = False
             done = index_text(self._conn, limit)
             self._text_mark = text_mark(self._conn)
         except sqlite3.Error as exc:

@@ -34,19 +34,28 @@ type _Outcome = Appended | AuditUnavailable
 TEXT_BACKLOG_MAX: Final = 4_000
 
 
-def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) -> None:
-    """Index the text of committed records while no batch waits (or the backlog is long).
+def index_text_between_batches(audit_log: AuditLog, busy: Callable[[], bool]) -> bool:
+    """Index the text of committed records while no batch waits (or the backlog is long);
+    False when the database refused (the writer then waits for its next batch or tick
+    before trying again, instead of coming straight back).
 
     Never raises: the trigram index only speeds up search (the console reads records
     after its mark directly), so a failure here must not stop the writer.
     """
     backlog = audit_log.index_backlog
-    if not backlog or (backlog < TEXT_BACKLOG_MAX and busy()):
-        return
+    if not backlog:
+        return True
+    waiting = busy()
+    if waiting and backlog < TEXT_BACKLOG_MAX:
+        return True
     try:
-        audit_log.index_text()
+        # A step of an older store's review indexes (up to seconds of the write lock)
+        # only while no record waits; the text of new records also when the backlog is long.
+        audit_log.index_text(backfill=not waiting)
     except AuditStoreError:
         log.warning("cannot index the text of new records yet", exc_info=True)
+        return False
+    return True
 
 
 def commit_batch(log: AuditLog, records: Sequence[AuditRecord]) -> list[_Outcome]:

@@ -22,9 +22,10 @@ and the child it started, both of the same Python, never a network input.
 Parent to child: ``("r", id, data)``, a record in ``AuditRecord.to_dict``'s shape (flow
 records are built as data in the gateway): the child checks it with ``AuditRecord.from_dict``
 before it commits, and answers ``err`` naming the field it refuses. End of input means stop.
-Child to parent: ``("building", text)`` (while it builds the review indexes of a
-database written by an older version, about every ten seconds: the parent keeps waiting
-as long as these come), ``("ready",)``, ``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
+Child to parent: ``("building", text)`` (at open, what of the review indexes of a
+database written by an older version the child will build between batches; the parent
+logs it and keeps waiting for ``ready``), ``("ready",)``,
+``("ok", id, seq, tenant, tenant_seq, record_id, hash)``,
 ``("err", id, message, cause)`` (cause ``"record"``: this record was refused, a bad field
 or a duplicate id; ``"commit"``: the database refused the write, e.g. a full disk),
 ``("cp", tenant, tenant_seq, head_hash, ts, signature, key_id)``,
@@ -635,6 +636,8 @@ class _Clients:
             self.listener.close()
 
 
+#: How soon an idle writer with indexing to do takes its next step.
+INDEX_POLL_S: Final = 0.05
 #: Where a record came from: the parent's pipe (-1) or a worker's connection (its fd).
 _PARENT: Final = -1
 
@@ -651,8 +654,14 @@ def _serve(
     clients = clients if clients is not None else _Clients(None)
     frames = FrameReader()
     ended = False
+    indexing = True  # the last indexing step did not fail
     while not ended:
-        readable, _, _ = select.select([0, *clients.fds()], [], [], schedule.timeout())
+        wait = schedule.timeout()
+        if indexing and audit_log.index_backlog:
+            # indexing to do (new records' text, an older store's review indexes): come
+            # back to it soon even when no record arrives
+            wait = INDEX_POLL_S if wait is None else min(wait, INDEX_POLL_S)
+        readable, _, _ = select.select([0, *clients.fds()], [], [], wait)
         messages: list[tuple[int, tuple[Any, ...]]] = []
         for fd in readable:
             if fd == 0:
@@ -709,7 +718,7 @@ def _serve(
             committed()
         # the review's text index catches up while no record waits (the gateway's or a
         # worker's): never on a commit's path
-        index_text_between_batches(
+        indexing = index_text_between_batches(
             audit_log, lambda: bool(select.select([0, *clients.fds()], [], [], 0)[0])
         )
     clients.close()

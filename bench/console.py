@@ -10,9 +10,9 @@ the record count and generator version); later runs reuse it. Generation goes th
 real write path, `AuditLog.append`, in batches of 20,000 records (one transaction each), so
 every record is validated, canonically encoded, hash-chained and indexed (the review
 indexes' triggers) exactly as the gateway does. A store cached by an older version is
-brought up to date on open (`AuditLog.open`), and what the writer would do between
-batches (request terms of older records, the trigram text) is caught up before timing;
-the time each took is printed.
+brought up to date as the writer would between batches (`AuditLog.index_text` in a loop:
+the missing column indexes, the older records' entity, sort and request-term rows, the
+trigram text) before timing; the time it took is printed.
 
 The mix (seeded, so every run builds the same store): 30 days, six tenants of different
 sizes (40 % … 3 %), 2,400 people each in one tenant and one department, nine models of
@@ -358,7 +358,7 @@ def ensure_db(cache: Path, total: int, regenerate: bool) -> Path:
             indexed += done
         log.close()
         if indexed:
-            print(f"older records' terms and text caught up in {time.perf_counter() - t0:.1f} s")
+            print(f"older records' indexes and text caught up in {time.perf_counter() - t0:.1f} s")
     print(f"database {db.stat().st_size / 2**20:,.0f} MiB")
     return db
 

@@ -81,9 +81,13 @@ def load_conversation(
         return Conversation(tenant, conversation, subject, None, ())
     scope_sql, params = scope.sql("tenant")
     if subject is not None:
-        # the review's user index: (tenant, coalesce(subject, ''), seq)
+        # the review's user index: (tenant, coalesce(subject, ''), seq), once the writer
+        # has built it on an older store
+        user_index = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'records_review_user'"
+        ).fetchone()
         source, person, person_args = (
-            "records INDEXED BY records_review_user",
+            "records INDEXED BY records_review_user" if user_index else "records",
             "coalesce(subject, '') = ?",
             [subject],
         )

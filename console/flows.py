@@ -57,6 +57,8 @@ from warden.audit.review_index import (
     COLUMNS_BY_NAME,
     COMMON_TERMS,
     REVIEW_COLUMNS,
+    ReviewState,
+    review_state,
     terms_complete,
     text_format_current,
     text_mark,
@@ -82,6 +84,9 @@ SORTED_MEMBERS_MIN: Final = 4_000
 #: A dense free-text filter's candidates read whole for a sort by another column (more:
 #: the sort index is read in order and each record's text tested).
 TEXT_MEMBERS_MAX: Final = 200_000
+#: Distinct values of a prefix filter (``client``, ``path``) read one by one in ``seq``
+#: order and merged (more: the prefix's range is read in value order).
+PREFIX_VALUES_MAX: Final = 32
 #: Trigrams a one- or two-character search term may start (more: it is common).
 SHORT_TERM_TRIGRAMS: Final = 200
 #: Dense filters are intersected only when each has fewer entries than this (estimated).
@@ -101,6 +106,11 @@ SORT_KEYS: Final[tuple[SortKey, ...]] = (
 _FILTER_COLUMNS: Final = tuple(column for column in REVIEW_COLUMNS if column.filter)
 _COLUMNS: Final = (
     "seq, tenant, ts, kind, event, outcome, action, subject, department, provider, model, body"
+)
+#: An older record not in the entity table yet has the entity type among its findings.
+_OLDER_ENTITY: Final = (
+    "records.seq < ? AND EXISTS (SELECT 1 FROM json_each(records.body, '$.findings') f "
+    "WHERE json_extract(f.value, '$.entity_type') = ?)"
 )
 _RELATIVE: Final = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -312,10 +322,14 @@ def trigram_query(text: str) -> str | None:
     return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
-def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
+def where(
+    flt: FlowFilter, scope: ReviewerScope, entities_below: int = 0
+) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (ANDed, cheapest first) and parameters for ``flt`` within ``scope``.
 
     This is the exact meaning of a filter; the indexes only find candidates for it.
+    ``entities_below``: records numbered below it are not in the entity table yet (an
+    older store the writer is still indexing, `ReviewState`); their findings are read.
     """
     check_filter(flt)
     scope_sql, params = scope.sql("records.tenant")
@@ -334,11 +348,16 @@ def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
         clauses.append("ts < ?")
         args.append(flt.until)
     if flt.entity_type is not None:
-        clauses.append(
+        indexed = (
             "EXISTS (SELECT 1 FROM record_entities e WHERE e.entity_type = ? "
             "AND e.tenant = records.tenant AND e.seq = records.seq)"
         )
-        args.append(flt.entity_type)
+        if entities_below > 0:
+            clauses.append(f"({indexed} OR ({_OLDER_ENTITY}))")
+            args += [flt.entity_type, entities_below, flt.entity_type]
+        else:
+            clauses.append(indexed)
+            args.append(flt.entity_type)
     if flt.user is not None and "@" in flt.user:
         clauses.append("instr(body, ?) > 0")
         args.append(_json_member("email", flt.user))
@@ -474,6 +493,14 @@ class IndexRead:
         sql = f"SELECT {self.id} FROM {self.source} WHERE {self.clause} LIMIT ?"  # noqa: S608
         return [row[0] for row in conn.execute(sql, [*self.params, limit])]
 
+    def probe(self, outer: str) -> str:
+        """SQL true when the record ``outer.seq`` is among this read's entries (its
+        parameters are `params`): a seek on the index's key ending in ``seq``."""
+        return (
+            f"EXISTS (SELECT 1 FROM {_aliased(self.source, 'p')} "  # noqa: S608 - constants
+            f"WHERE {self.clause} AND p.{self.id} = {outer}.seq)"
+        )
+
     def count(self, conn: sqlite3.Connection, limit: int, above: int = 0) -> int:
         """How many entries numbered above ``above``, counting at most ``limit`` (an
         index-only count)."""
@@ -483,6 +510,12 @@ class IndexRead:
         )
         (n,) = conn.execute(sql, [*self.params, above, limit]).fetchone()
         return int(n)
+
+
+def _aliased(source: str, alias: str) -> str:
+    """``source`` (a table, perhaps ``INDEXED BY`` an index) named ``alias``."""
+    table, _, index = source.partition(" INDEXED BY ")
+    return f"{table} AS {alias}" + (f" INDEXED BY {index}" if index else "")
 
 
 @dataclass(slots=True)
@@ -513,6 +546,14 @@ class FlowQuery:
     scan_budget_s: float = SCAN_BUDGET_S
     _plans: dict[tuple[FlowFilter, str], Plan] = field(default_factory=dict)
     _vocabulary: bool = False
+    _state: ReviewState | None = None
+
+    @property
+    def state(self) -> ReviewState:
+        """What of the review indexes is complete (read again after `forget_plans`)."""
+        if self._state is None:
+            self._state = review_state(self.conn)
+        return self._state
 
     def bounds(self) -> tuple[int, int]:
         """The smallest and largest ``seq`` in the log (both O(log n) on the primary key)."""
@@ -533,8 +574,8 @@ class FlowQuery:
         found: list[tuple[str, list[IndexRead]]] = []
         for column in _FILTER_COLUMNS:
             value = getattr(flt, column.name)
-            if value is None or column.name == "tenant" or not column.index_:
-                continue
+            if value is None or column.name == "tenant" or not self.state.has_index(column):
+                continue  # (an index still being built: checked on the candidates)
             if column.name == "user" and "@" in value:
                 continue
             found.append((column.name, [
@@ -543,10 +584,11 @@ class FlowQuery:
                 for t in tenants
             ]))  # fmt: skip
         if flt.entity_type is not None:
+            below = self.state.entities_below
             found.append(("entity_type", [
                 IndexRead("record_entities", "entity_type = ? AND tenant = ?", (flt.entity_type, t))
                 for t in tenants
-            ]))  # fmt: skip
+            ] + ([IndexRead("records", "seq < ?", (below,))] if below > 0 else [])))  # fmt: skip
         term = flt.text or (flt.user if flt.user and "@" in flt.user else None)
         fts = None
         if term:
@@ -634,6 +676,17 @@ class FlowQuery:
             if not value or ord(value[-1]) >= 0x10FFFF:
                 continue
             upper = value[:-1] + chr(ord(value[-1]) + 1)
+            values = self._term_values(name, value, upper)
+            if values is not None:
+                # Few distinct values (``codex`` -> ``codex/0.46``): one read per value,
+                # each in ``seq`` order, merged; a page needs no more than its entries.
+                found.append((name, [
+                    IndexRead("record_terms", "name = ? AND value = ? AND tenant = ?",
+                              (name, v, t))
+                    for t in tenants
+                    for v in values
+                ]))  # fmt: skip
+                continue
             found.append((name, [
                 IndexRead("record_terms",
                           "name = ? AND value >= ? AND value < ? AND tenant = ?",
@@ -642,13 +695,36 @@ class FlowQuery:
             ]))  # fmt: skip
         return found
 
+    def _term_values(self, name: str, low: str, high: str) -> list[str] | None:
+        """The distinct values of term ``name`` in ``[low, high)``, one index seek each;
+        None when there are more than `PREFIX_VALUES_MAX`."""
+        values: list[str] = []
+        sql = "SELECT min(value) FROM record_terms WHERE name = ? AND value >= ? AND value < ?"
+        (current,) = self.conn.execute(sql, (name, low, high)).fetchone()
+        while current is not None:
+            if len(values) == PREFIX_VALUES_MAX:
+                return None
+            values.append(current)
+            (current,) = self.conn.execute(
+                "SELECT min(value) FROM record_terms WHERE name = ? AND value > ? AND value < ?",
+                (name, current, high),
+            ).fetchone()
+        return values
+
     def _intersection(
         self, dense: list[tuple[str, list[IndexRead]]], tenants: list[str]
-    ) -> tuple[str, list[int]] | None:
-        """The matches of several dense filters found together, when their combination is
-        expected to be rare (see the module's docstring); None when it is not."""
+    ) -> tuple[str, list[IndexRead]] | None:
+        """One read per tenant of the matches of several dense filters together, when
+        their combination is expected to be rare (see the module's docstring); None when
+        it is not. The sparsest filter's index drives, in ``seq`` order; each of the
+        others is probed per entry (a seek on its ``(tenant, value, seq)`` key), the
+        sparsest first."""
         sets = [
-            (name, reads) for name, reads in dense if len(reads) == len(tenants) and name != "text"
+            (name, reads)
+            for name, reads in dense
+            if len(reads) == len(tenants)
+            and name not in ("text", "time range")  # not keyed by seq: checked on rows
+            and all(read.ordered for read in reads)
         ]
         if len(sets) < 2:
             return None
@@ -669,19 +745,19 @@ class FlowQuery:
         if expected > INDEX_LIMIT:
             return None  # a page in display order comes sooner
         counted.sort(key=lambda item: item[0])
-        seqs: list[int] = []
+        reads = []
         for k in range(len(tenants)):
             driver = counted[0][2][k]
-            # All SQL here is the console's own constants (IndexRead); values are bound.
-            sql = f"SELECT {driver.id} FROM {driver.source} WHERE {driver.clause}"  # noqa: S608
-            args = list(driver.params)
-            for _, _, reads in counted[1:]:
-                other = reads[k]
-                subquery = f"SELECT {other.id} FROM {other.source} WHERE {other.clause}"  # noqa: S608
-                sql += f" AND {driver.id} IN ({subquery})"
-                args += other.params
-            seqs += [row[0] for row in self.conn.execute(sql, args)]
-        return " ∩ ".join(name for _, name, _ in counted), seqs
+            probes = " AND ".join(other[2][k].probe("d") for other in counted[1:])
+            reads.append(
+                IndexRead(
+                    _aliased(driver.source, "d"),
+                    f"{driver.clause} AND {probes}",
+                    tuple(driver.params) + tuple(p for o in counted[1:] for p in o[2][k].params),
+                    id=driver.id,
+                )
+            )
+        return " ∩ ".join(name for _, name, _ in counted), reads
 
     def plan(self, flt: FlowFilter, sort: Sort | None = None) -> Plan:
         """Choose the candidates of ``flt`` in ``sort`` order (cached until `forget_plans`)."""
@@ -711,8 +787,11 @@ class FlowQuery:
                     break
             else:
                 dense.append((name, reads))
-        if best is None:
-            best = self._intersection(dense, tenants)
+        if best is None and (both := self._intersection(dense, tenants)) is not None:
+            if sort.key == "time":
+                # The matches in ``seq`` order as they are found: a page needs no more.
+                return self._remember(cache_key, Plan(f"{both[0]} index in order", reads=both[1]))
+            best = (both[0], [seq for read in both[1] for seq in read.first(self.conn, -1)])
         if best is None and sort.key != "time":
             best = self._text_members(dense)
         if best is not None and sort.key != "time" and len(best[1]) >= SORTED_MEMBERS_MIN:
@@ -769,6 +848,9 @@ class FlowQuery:
             if value is not None and not (column.name == "user" and "@" in value):
                 clause += f" AND {column.sql} = ?"
             source, prefix, key = column.source
+            if not self.state.sortable(column):
+                # its index is still being built: SQLite sorts the records (slow, exact)
+                source, prefix, key = "records", "", column.sql
             reads = [
                 IndexRead(source, prefix + clause,
                           (t,) if clause == "tenant = ?" else (t, value), key=key)
@@ -791,11 +873,10 @@ class FlowQuery:
             return Plan(
                 f"log in order{label}", reads=[IndexRead("records", span, tuple(span_args))]
             )
-        reads = [
-            IndexRead("records INDEXED BY records_review_tenant", f"tenant = ? AND {span}",
-                      (t, *span_args))
-            for t in tenants
-        ]  # fmt: skip
+        by_tenant = "records"
+        if self.state.has_index(COLUMNS_BY_NAME["tenant"]):
+            by_tenant += " INDEXED BY records_review_tenant"
+        reads = [IndexRead(by_tenant, f"tenant = ? AND {span}", (t, *span_args)) for t in tenants]
         return Plan(f"tenant index in order{label}", reads=reads)
 
     def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
@@ -826,8 +907,10 @@ class FlowQuery:
         return plan
 
     def forget_plans(self) -> None:
-        """Re-plan on the next read (the log grew, or new tenants appeared)."""
+        """Re-plan on the next read (the log grew, new tenants appeared, the writer built
+        more of the review indexes)."""
         self._plans.clear()
+        self._state = None
 
     # -- reading -----------------------------------------------------------------------
 
@@ -861,7 +944,7 @@ class FlowQuery:
 
     def _read(self, flt: FlowFilter, sort: Sort, cursor: Cursor | None, descending: bool) -> Page:
         plan = self.plan(flt, sort)
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         check = (
             f"SELECT {_COLUMNS} FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608 - constant SQL, values bound
             f"AND {' AND '.join(clauses)}"
@@ -898,7 +981,7 @@ class FlowQuery:
         top = top or 0
         if top <= after_seq:
             return [], after_seq
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         sql = (
             f"SELECT {_COLUMNS}, NULL FROM records WHERE {' AND '.join(clauses)} "  # noqa: S608 - constant SQL, values bound
             "AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
@@ -913,7 +996,7 @@ class FlowQuery:
         """How many records match, counting at most ``cap`` (and whether it stopped short:
         at the cap, or after ``budget_s`` seconds, in which case the number is a lower bound)."""
         plan = self.plan(flt)
-        clauses, args = where(flt, self.scope)
+        clauses, args = where(flt, self.scope, self.state.entities_below)
         check = (
             "SELECT count(*) FROM records WHERE seq IN (SELECT value FROM json_each(?)) "  # noqa: S608
             f"AND {' AND '.join(clauses)}"

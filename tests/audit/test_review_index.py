@@ -1,5 +1,6 @@
-"""The review indexes: built on a store written before them without changing a record,
-kept by the writer, and emptied by the retention purge."""
+"""The review indexes: built on a store written before them without changing a record and
+without delaying its open (the writer builds them between batches), kept by the writer,
+and emptied by the retention purge."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from warden.audit.review_index import (
     TEXT_END,
     TEXT_FORMAT,
     record_text,
+    review_state,
     terms_complete,
     text_format_current,
     text_mark,
 )
+from warden.audit.writer import index_text_between_batches
 
 from ..console.test_query_paths import make_record
 
@@ -47,7 +50,13 @@ def _records(path: Path) -> list[tuple[object, ...]]:
     return rows
 
 
-def test_an_older_store_gets_the_indexes_and_keeps_every_record(tmp_path: Path) -> None:
+def _index_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_an_older_store_opens_at_once_and_the_writer_builds_its_indexes_later(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "audit.db"
     rng = random.Random(3)
     log = AuditLog.open(path)
@@ -58,29 +67,93 @@ def test_an_older_store_gets_the_indexes_and_keeps_every_record(tmp_path: Path) 
 
     said: list[str] = []
     log = AuditLog.open(path, progress=said.append)
-    assert _records(path) == before  # not one record changed, added or lost
-    assert said and "120 older records" in said[0]
     conn = log.connection
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {c.index for c in REVIEW_COLUMNS if c.index_} <= names
-    assert "records_tenant_subject_ts" not in names
+    # The open read no record and built no index over them: that is the writer's, later.
+    assert len(said) == 1 and "120 older records" in said[0] and "background" in said[0]
+    assert not {c.index for c in REVIEW_COLUMNS if c.index_} & _index_names(conn)
+    assert conn.execute("SELECT count(*) FROM record_entities").fetchone() == (0,)
+    assert review_state(conn).entities_below == 121 and log.index_backlog
+    assert not terms_complete(conn)  # the console checks request filters on the records
+
+    # New records are indexed on their commit meanwhile.
+    log.append([make_record(n, rng) for n in range(120, 130)])
+    new_entities = conn.execute("SELECT count(*) FROM record_entities").fetchone()[0]
+    new_findings = conn.execute(
+        "SELECT count(*) FROM records r, json_each(r.body, '$.findings') WHERE r.seq > 120"
+    ).fetchone()[0]
+    assert new_entities == new_findings > 0
+
+    # The writer's steps between batches: column indexes one by one, then the older
+    # records in steps (here of 8), then the text.
+    steps = 0
+    while log.index_text(4):
+        steps += 1
+    assert steps > len(REVIEW_COLUMNS)
+    assert _records(path)[:120] == before  # not one record changed, added or lost
+    assert {c.index for c in REVIEW_COLUMNS if c.index_} <= _index_names(conn)
+    assert "records_tenant_subject_ts" not in _index_names(conn)
     entities = conn.execute("SELECT count(*) FROM record_entities").fetchone()[0]
     findings = conn.execute(
         "SELECT count(*) FROM records r, json_each(r.body, '$.findings')"
     ).fetchone()[0]
-    assert entities == findings > 0
+    assert entities == findings > new_entities
     (sorts,) = conn.execute("SELECT count(*) FROM record_sort").fetchone()
-    assert sorts == 2 * 120  # tokens and latency of every record
-
-    # The text of the older records is indexed by the writer between batches.
-    assert text_mark(conn) == 0 and log.text_backlog == 120
-    while log.index_text(50):
-        pass
-    assert text_mark(conn) == 120 and log.text_backlog == 0
+    assert sorts == 2 * 130  # tokens and latency of every record
+    assert review_state(conn).entities_below == 0 and terms_complete(conn)
+    assert text_mark(conn) == 130 and log.text_backlog == 0 and not log.backfilling
     log.close()
     again: list[str] = []
     AuditLog.open(path, progress=again.append).close()
     assert again == []  # complete: nothing to build on the next open
+
+
+def test_the_writer_builds_an_older_store_s_indexes_only_while_no_record_waits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.db"
+    rng = random.Random(4)
+    log = AuditLog.open(path)
+    log.append([make_record(n, rng) for n in range(60)])
+    log.close()
+    _as_before_the_review_indexes(path)
+    log = AuditLog.open(path)
+    conn = log.connection
+    for _ in range(5):
+        index_text_between_batches(log, lambda: True)  # records keep arriving
+    assert not {c.index for c in REVIEW_COLUMNS if c.index_} & _index_names(conn)
+    while log.index_backlog:
+        index_text_between_batches(log, lambda: False)  # idle
+    assert {c.index for c in REVIEW_COLUMNS if c.index_} <= _index_names(conn)
+    assert review_state(conn).entities_below == 0 and not log.backfilling
+    log.close()
+
+
+def test_an_interrupted_build_resumes_where_it_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    rng = random.Random(6)
+    log = AuditLog.open(path)
+    log.append([make_record(n, rng) for n in range(200)])
+    log.close()
+    _as_before_the_review_indexes(path)
+    log = AuditLog.open(path)
+    for _ in range(len(REVIEW_COLUMNS) + 1):  # every column index and one step of records
+        log.index_text(5)
+    below = review_state(log.connection).entities_below
+    assert 1 < below < 201
+    log.close()  # the gateway stops
+
+    said: list[str] = []
+    log = AuditLog.open(path, progress=said.append)
+    assert "column indexes" not in said[0] and f"{below - 1:,} older records" in said[0]
+    while log.index_text(5):
+        pass
+    conn = log.connection
+    findings = conn.execute(
+        "SELECT count(*) FROM records r, json_each(r.body, '$.findings')"
+    ).fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM record_entities").fetchone() == (findings,)
+    assert conn.execute("SELECT count(*) FROM record_sort").fetchone() == (400,)
+    log.close()
 
 
 def test_the_purge_takes_the_records_out_of_every_review_index(tmp_path: Path) -> None:
@@ -191,4 +264,19 @@ def test_a_text_index_of_the_older_format_is_rebuilt_and_serves_short_terms(
         )
     ]
     assert 7 in hits
+    log.close()
+
+
+def test_an_indexing_step_the_database_refuses_is_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    log = AuditLog.open(path, busy_timeout_ms=50)
+    log.append([make_record(n, random.Random(2)) for n in range(30)])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    assert index_text_between_batches(log, lambda: False) is False
+    assert log.text_backlog == 30  # nothing indexed, the writer goes on
+    other.execute("ROLLBACK")
+    other.close()
+    assert index_text_between_batches(log, lambda: False) is True
+    assert log.text_backlog == 0
     log.close()

@@ -18,6 +18,7 @@ import pytest
 
 from warden.audit import AuditStoreError, AuditUnavailable, Checkpoint, CheckpointPolicy
 from warden.audit.checkpoint import PUBLIC_KEY_FILE, load_public_key
+from warden.audit.review_index import REVIEW_COLUMNS, review_state, terms_complete, text_mark
 from warden.audit.verify import verify
 from warden.audit.writer_process import (
     MAX_FRAME,
@@ -230,3 +231,43 @@ async def test_close_commits_what_was_sent_and_refuses_later_records(tmp_path: P
     assert _count(tmp_path / "audit.db") == 200
     with pytest.raises(AuditUnavailable):
         writer.submit(flow_record("acme", 999))
+
+
+async def test_an_older_store_starts_at_once_and_the_writer_builds_its_indexes(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    writer = AuditWriterProcess(settings)
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.write(flow_record("acme", n)) for n in range(300)))
+    finally:
+        await writer.close()
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    for column in REVIEW_COLUMNS:  # as a store written before the review indexes
+        conn.execute(f"DROP INDEX IF EXISTS {column.index}")
+    conn.execute("DROP TRIGGER records_review_delete")
+    for table in ("record_entities", "record_sort", "record_terms", "records_text"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+
+    writer = AuditWriterProcess(settings)
+    await writer.start()
+    try:
+        written = await writer.write(flow_record("acme", 300))
+        assert written.tenant_seq == 301
+        # Then, with no record waiting, the writer builds what the open left (polled:
+        # the build is the writer's own business; the bound is generous, not the claim).
+        for _ in range(600):
+            state = review_state(conn)
+            if len(state.indexes) == 8 and state.entities_below == 0 and text_mark(conn) == 301:
+                break
+            await asyncio.sleep(0.05)
+        assert len(state.indexes) == 8 and state.entities_below == 0 and terms_complete(conn)
+        assert text_mark(conn) == 301
+        (sorts,) = conn.execute("SELECT count(*) FROM record_sort").fetchone()
+        assert sorts == 2 * 301  # tokens and latency of every record, old and new
+    finally:
+        await writer.close()
+        conn.close()
+    assert verify(settings.db_path, load_public_key(tmp_path / PUBLIC_KEY_FILE)).ok

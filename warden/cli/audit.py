@@ -1,12 +1,14 @@
-"""``warden audit …``: verify the chain, export, tail, purge, and export the public key."""
+"""``warden audit …``: verify the chain, export, tail, purge, reindex, and export the public key."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -252,6 +254,35 @@ def cmd_purge(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(config: Config, args: argparse.Namespace) -> int:
+    """Build now what the writer would build between batches on a store written before
+    the review indexes (and the text index's backlog). Holds the write lock for seconds
+    at a time: run it while the gateway is stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    log = AuditLog.open(_db(config), progress=lambda text: print(text, file=sys.stderr))
+    started = time.monotonic()
+    said = started
+    try:
+        if not log.index_backlog:
+            print("audit store: the review indexes are complete", file=sys.stderr)
+            return 0
+        while log.index_text(5_000) or log.index_backlog:
+            if time.monotonic() - said > 10:
+                said = time.monotonic()
+                what = "older records" if log.backfilling else "text"
+                print(f"audit store: indexing {what} …", file=sys.stderr)
+    except AuditStoreError as exc:
+        print(f"warden: {exc.diagnostics()}", file=sys.stderr)
+        return 1
+    finally:
+        log.close()
+    print(
+        f"audit store: review indexes complete in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_public_key(config: Config, args: argparse.Namespace) -> int:
     key = load_public_key(config.audit_dir / "audit-signing.pub")
     sys.stdout.buffer.write(export_public_key(key))
@@ -311,5 +342,11 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
     p.add_argument("--tenant", required=True)
     p.add_argument("--older-than-days", type=int)
     p.set_defaults(func=wrap(cmd_purge))
+    r = audit.add_parser(
+        "reindex",
+        help="build the review indexes of an older store now (the writer otherwise builds "
+        "them in the background; run with the gateway stopped)",
+    )
+    r.set_defaults(func=wrap(cmd_reindex))
     k = audit.add_parser("public-key", help="the checkpoint signing key's public half (PEM)")
     k.set_defaults(func=wrap(cmd_public_key))
