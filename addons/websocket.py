@@ -38,8 +38,11 @@ unread. Here:
   rule matches a message, not a socket; a session can stay open for hours, and sealing
   at its end would hold the evidence (unsealed, in memory) as long and lose it with the
   process; and per message would split a question from its answer, which an
-  investigator needs together. One exchange is open per session at a time, so a
-  session holds at most twice the cap.
+  investigator needs together. On a multiplexed socket (Responses ``stream_id`` lanes)
+  each lane has its exchange, server events go to their lane's, and a turn's end seals
+  only its own; at most ``MAX_CAPTURED_LANES`` are open at once (a message captured
+  beyond them is recorded ``evidence_skipped``), so a session holds at most twice the
+  cap that many times.
 
 mitmproxy 12.2 gives an addon no way to send a close frame, so where a message must stop
 the whole session (an internal error while judging it) the session is muted instead:
@@ -82,6 +85,7 @@ from warden.providers.sockets import (
     error_event,
     read_client,
     read_server,
+    server_lane,
     socket_protocol,
 )
 
@@ -95,6 +99,9 @@ _GENERIC_CONTACT = "your IT service desk"
 #: Lanes of one socket whose turn ends are waited for (a peer opening endless lanes gets
 #: its later turns recorded without their usage).
 MAX_OPEN_TURNS = 64
+#: Lanes of one socket whose exchanges are captured at the same time (memory: each holds
+#: up to twice ``audit.evidence.max_bytes``).
+MAX_CAPTURED_LANES = 4
 #: The path of the scanned text that holds the session's issued placeholders (no message
 #: has a key with angle brackets at the top, and it is never written back).
 _ISSUED: SegmentPath = ("<issued placeholders>",)
@@ -116,10 +123,12 @@ class Session:
     audio_bytes: int = 0
     refused: int = 0
     muted: str | None = None
-    #: The client message being judged, as the client sent it (before any rewriting).
+    #: The client message being judged, as the client sent it (before any rewriting),
+    #: and the lane it runs on.
     judged: bytes | None = None
-    #: The exchange being captured for sealed evidence, if any.
-    exchange: SocketExchange | None = None
+    judged_lane: str | None = None
+    #: The exchanges being captured for sealed evidence, by lane.
+    exchanges: dict[str | None, SocketExchange] = field(default_factory=dict)
     #: Turns whose answer is under way, by lane (``stream_id``; ``None`` the only one).
     open_turns: dict[str | None, tuple[str, FlowContext, float]] = field(default_factory=dict)
 
@@ -135,12 +144,14 @@ def inject(flow: http.HTTPFlow, content: bytes) -> None:
     mitmproxy_ctx.master.commands.call("inject.websocket", flow, True, content, True)
 
 
-def refuse_message(flow: http.HTTPFlow, text: str, code: str, status: int = 403) -> bytes:
-    """Drop the message being handled; the client gets an ``error`` event saying why
-    (returned: what the client got)."""
+def refuse_message(
+    flow: http.HTTPFlow, text: str, code: str, status: int = 403, lane: str | None = None
+) -> bytes:
+    """Drop the message being handled; the client gets an ``error`` event saying why, on
+    the message's lane (returned: what the client got)."""
     assert flow.websocket is not None
     flow.websocket.messages[-1].drop()
-    event = error_event(text, code, status)
+    event = error_event(text, code, status, lane)
     inject(flow, event)
     return event
 
@@ -312,10 +323,14 @@ class WebSocketInspector:
             details["close_code"] = int(ws.close_code)  # wsproto gives an IntEnum
         if session.open_turns:  # the socket closed before these turns' answers ended
             details["unfinished_turns"] = len(session.open_turns)
-        if session.exchange is not None:
+        cut = list(session.exchanges.values())
+        session.exchanges = {}
+        if cut:
             who = "client" if ws.closed_by_client else "server"
             note = f"cut: the socket was closed by the {who} before the turn ended"
-            details.update(await self._seal(flow, _detach(session), note))
+            for other in cut[1:]:  # other lanes' exchanges: a record of their own each
+                await self._sealed_turn(flow, other, _base(flow, session), None, note)
+            details.update(await self._seal(flow, cut[0], note))
         await self.audit.record(flow, _base(flow, session), None, details, fail_closed=False)
 
     # -- client messages ---------------------------------------------------------------
@@ -346,11 +361,13 @@ class WebSocketInspector:
             await self._judge(flow, session, message, read)
         finally:
             session.judged = None  # the message's bytes are not kept past its judgment
+            session.judged_lane = None
 
     async def _judge(
         self, flow: http.HTTPFlow, session: Session, message: WebSocketMessage, read: ClientMessage
     ) -> None:
         session.judged = message.content if self.evidence is not None else None
+        session.judged_lane = read.lane
         if read.kind == "turn":
             session.turns += 1
         base = _base(flow, session)
@@ -582,7 +599,8 @@ class WebSocketInspector:
         read: ClientMessage,
         prompt: str | None = None,
     ) -> None:
-        self._capture(session, turn)
+        if self._capture(session, turn) is None:
+            details = {**details, "evidence_skipped": f"over {MAX_CAPTURED_LANES} lanes"}
         record_id = await self.audit.record(flow, turn, None, details, True, prompt)
         if record_id is None:
             session.refused += 1
@@ -592,6 +610,7 @@ class WebSocketInspector:
                 "was not sent. Try again shortly; if it persists, tell your IT service desk.",
                 "warden_audit_unavailable",
                 503,
+                read.lane,
             )
             return
         lanes = session.open_turns
@@ -610,11 +629,16 @@ class WebSocketInspector:
         outcome: str = "blocked",
     ) -> None:
         session.refused += 1
-        sent = refuse_message(flow, text, code, status)
+        lane = session.judged_lane
+        sent = refuse_message(flow, text, code, status, lane)
         details = {**details, "status": status}
-        if self._capture(session, turn) and session.exchange is not None:
-            session.exchange.server(sent)
-            details.update(await self._seal(flow, _detach(session), None))
+        captured = self._capture(session, turn)
+        if captured is None:
+            details["evidence_skipped"] = f"over {MAX_CAPTURED_LANES} lanes"
+        elif captured:
+            exchange = session.exchanges.pop(lane)
+            exchange.server(sent)
+            details.update(await self._seal(flow, exchange, None))
         await self.audit.record(flow, turn.replace(outcome=outcome), None, details, False)
 
     # -- server events -----------------------------------------------------------------
@@ -625,10 +649,11 @@ class WebSocketInspector:
         if session.protocol is None:
             return
         if len(message.content) > self.max_message_bytes:
-            if session.exchange is not None:  # passed on as it came: captured so
-                session.exchange.server(message.content, message.is_text)
+            exchange = self._exchange_of(session, message.content, message.is_text)
+            if exchange is not None:  # passed on as it came: captured so
+                exchange.server(message.content, message.is_text)
             return  # not read: answers are not where text leaves, and cannot be restored
-        exchange = session.exchange
+        exchange = self._exchange_of(session, message.content, message.is_text)
         restored = [message.content]
         if session.restorer is not None and message.is_text:
             restored = session.restorer.restore(message.content)
@@ -645,7 +670,7 @@ class WebSocketInspector:
             return
         # The exchange ends with the turn, here and not in the task that seals it: the
         # next turn's messages must not join it while that task waits for its thread.
-        ended = _detach(session)
+        ended = session.exchanges.pop(event.lane, None)
         opened = session.open_turns.pop(event.lane, None)
         if opened is None:
             if ended is not None:  # a turn the server began (voice activity, say)
@@ -698,27 +723,50 @@ class WebSocketInspector:
         return await self.audit.record(flow, turn, outcome, details, False)
 
     async def _sealed_turn(
-        self, flow: http.HTTPFlow, ended: SocketExchange, base: FlowContext, event: str | None
+        self,
+        flow: http.HTTPFlow,
+        ended: SocketExchange,
+        base: FlowContext,
+        event: str | None,
+        note: str | None = None,
     ) -> str | None:
         """A record of its own for an exchange whose turn had no record to carry it."""
         details = {**self._join(flow), "phase": "evidence", "event": event or "-"}
-        details.update(await self._seal(flow, ended, None))
+        details.update(await self._seal(flow, ended, note))
         return await self.audit.record(flow, base, None, details, False)
 
     # -- sealed evidence ---------------------------------------------------------------
 
-    def _capture(self, session: Session, turn: FlowContext) -> bool:
-        """The message being judged goes into the session's exchange when its deciding
-        rule asks for evidence (a new exchange starts with it); True when it did."""
+    def _capture(self, session: Session, turn: FlowContext) -> bool | None:
+        """The message being judged goes into its lane's exchange when its deciding rule
+        asks for evidence (a new exchange starts with it); True when it did, ``None``
+        when it would have but ``MAX_CAPTURED_LANES`` other lanes hold one."""
         if self.evidence is None or session.judged is None:
             return False
         if turn.decision is None or not turn.decision.evidence or turn.principal is None:
             return False
-        if session.exchange is None:
-            session.exchange = SocketExchange(self.evidence.sealer.max_bytes)
-        session.exchange.client(session.judged)
+        lane, exchanges = session.judged_lane, session.exchanges
+        exchange = exchanges.get(lane)
+        if exchange is None:
+            if len(exchanges) >= MAX_CAPTURED_LANES:
+                return None
+            exchange = exchanges[lane] = SocketExchange(self.evidence.sealer.max_bytes)
+        exchange.client(session.judged)
         session.judged = None
         return True
+
+    @staticmethod
+    def _exchange_of(session: Session, content: bytes, is_text: bool) -> SocketExchange | None:
+        """The exchange a server event belongs to: the lane it names (decoded only when
+        several lanes are open), else the only one."""
+        exchanges = session.exchanges
+        if not exchanges:
+            return None
+        lanes = exchanges.keys() | session.open_turns.keys()
+        if len(lanes) == 1:
+            return exchanges.get(next(iter(lanes)))
+        assert session.protocol is not None  # only read sockets capture
+        return exchanges.get(server_lane(session.protocol, content, is_text))
 
     async def _seal(
         self, flow: http.HTTPFlow, exchange: SocketExchange | None, note: str | None
@@ -735,12 +783,6 @@ class WebSocketInspector:
         if session_record is not None:
             joined["flow_record"] = session_record
         return joined
-
-
-def _detach(session: Session) -> SocketExchange | None:
-    """The session's exchange, which ends here: later messages start a new one."""
-    exchange, session.exchange = session.exchange, None
-    return exchange
 
 
 def _base(flow: http.HTTPFlow, session: Session) -> FlowContext:

@@ -50,6 +50,11 @@ def _dumps(doc: object) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+#: What the held tail's delta copies from the ``.done`` event: where the text belongs, and
+#: on a multiplexed socket the lane (``stream_id``) the client routes it by.
+_TAIL_KEYS = ("stream_id", "item_id", "output_index", "content_index")
+
+
 class SocketRestorer:
     """Pseudonyms restored in one session's server events (see the module doc)."""
 
@@ -74,7 +79,7 @@ class SocketRestorer:
             held = restorer.flush() if restorer is not None else ""
             done = restore_json_response(None, content, self.vault)
             if held:
-                tail = {k: doc[k] for k in ("item_id", "output_index", "content_index") if k in doc}
+                tail = {k: doc[k] for k in _TAIL_KEYS if k in doc}
                 return [_dumps({"type": f"{family}.delta", **tail, "delta": held}), done]
             return [done]
         return [restore_json_response(None, content, self.vault)]

@@ -24,6 +24,7 @@ from .socketshapes import ClientMessage, ServerEvent
 
 _TURN_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 TURN_END_MARKERS = (b"response.completed", b"response.incomplete", b"response.failed", b"error")
+LANE_MARKER = b'"stream_id"'
 
 
 def read_client(doc: dict[str, object]) -> ClientMessage:
@@ -35,7 +36,7 @@ def read_client(doc: dict[str, object]) -> ClientMessage:
             kind,
             extracted.model,
             extracted.segments,
-            lane=_lane(doc),
+            lane=lane_of(doc),
         )
     if kind == "response.cancel":
         return ClientMessage("control", kind)
@@ -52,11 +53,11 @@ def read_server(doc: dict[str, object]) -> ServerEvent:
         str(kind),
         openai_responses_usage(usage) if usage is not None else None,
         ends_turn=True,
-        lane=_lane(doc),
+        lane=lane_of(doc),
     )
 
 
-def _lane(doc: dict[str, object]) -> str | None:
+def lane_of(doc: dict[str, object]) -> str | None:
     """``stream_id``: one socket runs parallel conversations on lanes; events name theirs."""
     lane = doc.get("stream_id")
     return lane[:128] if isinstance(lane, str) else None

@@ -34,6 +34,7 @@ __all__ = [
     "error_event",
     "read_client",
     "read_server",
+    "server_lane",
     "socket_protocol",
 ]
 
@@ -56,6 +57,10 @@ class SocketProtocol:
     #: What a server event that ends a turn holds somewhere in its bytes (its type): other
     #: events are not decoded at all, as they say nothing the gateway records.
     turn_end_markers: tuple[bytes, ...] = ()
+    #: A multiplexed socket's lane key as it stands in an event's bytes, and its reader
+    #: (Responses ``stream_id``); ``None``: one lane only.
+    lane_marker: bytes | None = None
+    read_lane: Callable[[dict[str, object]], str | None] | None = None
 
 
 _RESPONSES = SocketProtocol(
@@ -63,6 +68,8 @@ _RESPONSES = SocketProtocol(
     responses_socket.read_client,
     responses_socket.read_server,
     responses_socket.TURN_END_MARKERS,
+    responses_socket.LANE_MARKER,
+    responses_socket.lane_of,
 )
 _REALTIME = SocketProtocol(
     "openai.realtime", realtime.read_client, realtime.read_server, realtime.TURN_END_MARKERS
@@ -136,17 +143,31 @@ def read_server(protocol: SocketProtocol, content: bytes, is_text: bool) -> Serv
         return ServerEvent(_event_of(doc))
 
 
+def server_lane(protocol: SocketProtocol, content: bytes, is_text: bool) -> str | None:
+    """The lane a server event names (Responses ``stream_id``), or ``None``: an event
+    without the lane key's bytes is not decoded."""
+    marker, read_lane = protocol.lane_marker, protocol.read_lane
+    if not is_text or marker is None or read_lane is None or marker not in content:
+        return None
+    doc = _load(content)
+    return None if isinstance(doc, str) else read_lane(doc)
+
+
 def _event_of(doc: dict[str, object]) -> str:
     kind = doc.get("type")
     return kind[:64] if isinstance(kind, str) else "no type"
 
 
-def error_event(message: str, code: str, status: int = 403) -> bytes:
+def error_event(message: str, code: str, status: int = 403, lane: str | None = None) -> bytes:
     """An ``error`` server event in the shape both OpenAI socket protocols use, which
-    their clients show (the Responses socket adds the HTTP-like ``status``)."""
-    doc = {
+    their clients show (the Responses socket adds the HTTP-like ``status``); on a lane of
+    a multiplexed socket it names the lane, as the provider's own events do, so the
+    client's waiting turn gets it."""
+    doc: dict[str, object] = {
         "type": "error",
         "status": status,
         "error": {"type": "egress_warden", "code": code, "message": message, "param": None},
     }
+    if lane is not None:
+        doc["stream_id"] = lane
     return json.dumps(doc, ensure_ascii=False).encode()

@@ -397,3 +397,89 @@ async def test_the_next_turn_does_not_join_an_exchange_still_being_sealed(
     sealed = {_opened(db, key, r).request.data for r in ends}
     assert sealed == {first, second}
     assert all(_opened(db, key, r).answer.data.split(b"\n") == [DELTA, DONE] for r in ends)
+
+
+# -- multiplexed sockets (Responses ``stream_id`` lanes) -------------------------------
+
+
+def _on_lane(content: bytes, lane: str) -> bytes:
+    return json.dumps({**json.loads(content), "stream_id": lane}).encode()
+
+
+async def test_lanes_of_one_socket_are_sealed_each_with_its_own_answer(tmp_path: Path) -> None:
+    """Two conversations run at once on one socket: each turn's end seals its own lane's
+    question and answer, never the other lane's events that came in between."""
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    one = _on_lane(_create("gpt-4o-mini", "lane one"), "a")
+    two = _on_lane(_create("gpt-4o-mini", "lane two"), "b")
+    delta_a, delta_b = _on_lane(DELTA, "a"), _on_lane(DELTA, "b")
+    done_a, done_b = _on_lane(DONE, "a"), _on_lane(DONE, "b")
+    for content, client in ((one, True), (two, True), (delta_b, False), (delta_a, False),
+                            (done_b, False), (done_a, False)):  # fmt: skip
+        await _send(stage, flow, content, client)
+    await stage.done()
+    ends = [r for r in trail.records if r["details"].get("phase") == "turn_end"]
+    assert len(ends) == 2
+    by_request = {_opened(db, key, r).request.data: _opened(db, key, r) for r in ends}
+    assert set(by_request) == {one, two}
+    assert by_request[one].answer.data.split(b"\n") == [delta_a, done_a]
+    assert by_request[two].answer.data.split(b"\n") == [delta_b, done_b]
+
+
+async def test_a_refusal_on_a_lane_names_the_lane_and_seals_only_it(tmp_path: Path) -> None:
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    allowed = _on_lane(_create("gpt-4o-mini", "fine"), "a")
+    blocked = _on_lane(_create("o3", "the secret plan"), "b")
+    await _send(stage, flow, allowed, True)
+    injected = await _send(stage, flow, blocked, True)
+    error = json.loads(injected[0])
+    assert error["type"] == "error" and error["stream_id"] == "b"  # the lane's client gets it
+    refusal = trail.records[-1]
+    assert refusal["outcome"] == "blocked"
+    assert _opened(db, key, refusal).request.data == blocked
+    for event in (_on_lane(DELTA, "a"), _on_lane(DONE, "a")):
+        await _send(stage, flow, event, False)
+    await stage.done()
+    end = trail.records[-1]
+    assert end["details"]["phase"] == "turn_end"
+    assert _opened(db, key, end).request.data == allowed
+
+
+async def test_captures_beyond_the_lane_bound_are_recorded_as_skipped(tmp_path: Path) -> None:
+    from warden.addons.websocket import MAX_CAPTURED_LANES
+
+    stage, trail, _db, _key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    for n in range(MAX_CAPTURED_LANES + 1):
+        await _send(stage, flow, _on_lane(_create("gpt-4o-mini", f"turn {n}"), f"l{n}"), True)
+    turns = [r for r in trail.records if "turn" in r["details"]]
+    assert [("evidence_skipped" in r["details"]) for r in turns] == [False] * (
+        MAX_CAPTURED_LANES
+    ) + [True]
+    # a lane's turn end frees its place: the next lane is captured again
+    await _send(stage, flow, _on_lane(DONE, "l0"), False)
+    await _send(stage, flow, _on_lane(_create("gpt-4o-mini", "again"), "l9"), True)
+    assert "evidence_skipped" not in trail.records[-1]["details"]
+
+
+async def test_a_socket_closed_with_two_lanes_open_seals_both(tmp_path: Path) -> None:
+    from mitmproxy.proxy.layers.websocket import WebsocketEndHook
+
+    stage, trail, db, key = _capturing(tmp_path)
+    flow = _session("gpt-4o-mini")
+    one = _on_lane(_create("gpt-4o-mini", "lane one"), "a")
+    two = _on_lane(_create("gpt-4o-mini", "lane two"), "b")
+    for content, client in ((one, True), (two, True), (_on_lane(DELTA, "b"), False)):
+        await _send(stage, flow, content, client)
+    assert flow.websocket is not None
+    flow.websocket.closed_by_client = True
+    await call(Pipeline([stage]), WebsocketEndHook(flow))
+    sealed = [r for r in trail.records if "evidence_id" in r["details"]]
+    assert {r["details"]["phase"] for r in sealed} == {"websocket_end", "evidence"}
+    opened = {_opened(db, key, r).request.data: _opened(db, key, r) for r in sealed}
+    assert set(opened) == {one, two}
+    assert opened[two].answer is not None and opened[two].answer.data == _on_lane(DELTA, "b")
+    assert opened[one].answer is None  # lane a had no answer yet: b's delta is not in it
+    assert all(o.answer_note and o.answer_note.startswith("cut:") for o in opened.values())

@@ -68,6 +68,16 @@ def test_a_tail_held_at_the_end_goes_out_before_the_done_event() -> None:
     assert deltas_of(first + final) == "see <CUST"
 
 
+def test_a_held_tail_on_a_lane_names_the_lane() -> None:
+    """On a multiplexed socket the client routes events by ``stream_id``: the tail the
+    restorer sends ahead of the done event carries the lane the done event names."""
+    restorer = SocketRestorer(VAULT)
+    on_lane = {"stream_id": "lane-7"}
+    restorer.restore(json.dumps({**json.loads(delta("see <CUST")), **on_lane}).encode())
+    final = restorer.restore(json.dumps({**json.loads(done("see <CUST")), **on_lane}).encode())
+    assert [json.loads(e)["stream_id"] for e in final] == ["lane-7", "lane-7"]
+
+
 def test_outputs_are_restored_independently() -> None:
     restorer = SocketRestorer(VAULT)
     out = restorer.restore(delta("a <CUSTO", item="one"))
