@@ -90,7 +90,8 @@ class Principal:
     """Who: ``issuer`` + ``subject`` is the identity of record (both or neither).
 
     Neither is set for an unauthenticated client, which is then known by address only.
-    ``session_id`` is the session's public id, never its cookie or token.
+    ``session_id`` is the session's public id, never its cookie or token. The record's
+    part, built from the flow's ``addons.flowcontext.ResolvedPrincipal`` by ``flowrecord``.
     """
 
     issuer: str | None = None
@@ -125,7 +126,8 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where: the catalog's provider and service, the host, API or web app, and the model."""
+    """Where: the catalog's provider and service, the host, API or web app, and the model
+    (the record's part, built from the flow's ``CatalogDestination`` by ``flowrecord``)."""
 
     provider: str
     service: str
