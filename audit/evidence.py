@@ -47,6 +47,8 @@ from typing import Any, Final
 
 import pyrage
 
+from warden.errors import OperatorError
+
 from .canonical import canonical_json
 from .fields import MAX_SAFE_INT
 
@@ -64,16 +66,8 @@ RECIPIENT_PREFIX: Final = "age1"
 IDENTITY_PREFIX: Final = "AGE-SECRET-KEY-1"
 
 
-class EvidenceError(Exception):
+class EvidenceError(OperatorError):
     """Evidence cannot be sealed, stored or opened; `diagnostics()` says what to do."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 class WrongKeyError(EvidenceError):
