@@ -572,12 +572,9 @@ class Portal:
                 self.settings.surrogate_ttl_s,
             )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "login.ok",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "oidc",
                 client,
                 details={"idp": idp.id, "surrogate_bound": bound},
@@ -597,12 +594,9 @@ class Portal:
             await asyncio.to_thread(self.sessions.revoke_sessions, [session.id], "logout")
             u = session.user
             self.events.emit(
-                AuthEvent(
+                AuthEvent.about(
                     "logout",
-                    u.tenant,
-                    u.issuer,
-                    u.subject,
-                    u.email,
+                    u,
                     session.auth_method,
                     request.remote,
                 )
@@ -742,12 +736,9 @@ class Portal:
         self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
         if not await self._allowed(user):
             self.events.emit(
-                AuthEvent(
+                AuthEvent.about(
                     "login.failed",
-                    user.tenant,
-                    user.issuer,
-                    user.subject,
-                    user.email,
+                    user,
                     "device",
                     request.remote,
                     reason="deprovisioned",
@@ -759,23 +750,17 @@ class Portal:
             self.sessions.issue_device_credential, issued.session, attempt.label
         )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "login.ok",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "device",
                 request.remote,
             )
         )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "credential.issued",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "device",
                 request.remote,
                 details={"label": attempt.label},
@@ -801,12 +786,9 @@ class Portal:
             return web.json_response({"revoked": False}, status=404)
         u = session.user
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "credential.revoked",
-                u.tenant,
-                u.issuer,
-                u.subject,
-                u.email,
+                u,
                 "device",
                 request.remote,
                 reason="warden logout",
