@@ -30,6 +30,9 @@ another record fails on the hash in the chain, and one re-hashed into a forged r
 still names another id. Bodies larger than the cap are truncated to it and say so
 (``truncated``, ``bytes`` is the size as sent): a block of a huge upload still leaves
 the part an investigator most needs, and the store stays bounded.
+
+Over 400 lines because the envelope, its key files and sealing/opening are one format,
+specified above and kept beside its one writer and reader.
 """
 
 from __future__ import annotations

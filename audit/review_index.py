@@ -35,6 +35,8 @@ Two parts are left to the writer between batches instead, so they never delay a 
 the request terms of a store that had the entity table before them (`backfill_terms`,
 under `TERMS_MARK`; the console uses ``record_terms`` only once complete) and the trigram
 text (`index_text`; an index of an older `TEXT_FORMAT` is dropped and rebuilt).
+
+Over 400 lines because the three index kinds are written, purged and backfilled together.
 """
 
 from __future__ import annotations
