@@ -312,6 +312,19 @@ def trigram_query(text: str) -> str | None:
     return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
+def _time_span(flt: FlowFilter) -> tuple[list[str], list[Any]]:
+    """The filter's time range as SQL conditions on ``ts`` and their arguments."""
+    span: list[str] = []
+    args: list[Any] = []
+    if flt.since is not None:
+        span.append("ts >= ?")
+        args.append(flt.since)
+    if flt.until is not None:
+        span.append("ts < ?")
+        args.append(flt.until)
+    return span, args
+
+
 def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (ANDed, cheapest first) and parameters for ``flt`` within ``scope``.
 
@@ -327,12 +340,9 @@ def where(flt: FlowFilter, scope: ReviewerScope) -> tuple[list[str], list[Any]]:
             continue
         clauses.append(f"{column.sql} = ?")
         args.append(value)
-    if flt.since is not None:
-        clauses.append("ts >= ?")
-        args.append(flt.since)
-    if flt.until is not None:
-        clauses.append("ts < ?")
-        args.append(flt.until)
+    span, span_args = _time_span(flt)
+    clauses += span
+    args += span_args
     if flt.entity_type is not None:
         clauses.append(
             "EXISTS (SELECT 1 FROM record_entities e WHERE e.entity_type = ? "
@@ -565,14 +575,8 @@ class FlowQuery:
         ):
             found += self._term_reads(flt, tenants)
         if flt.since is not None or flt.until is not None:
-            span = ["tenant = ?"]
-            span_args: list[Any] = []
-            if flt.since is not None:
-                span.append("ts >= ?")
-                span_args.append(flt.since)
-            if flt.until is not None:
-                span.append("ts < ?")
-                span_args.append(flt.until)
+            span, span_args = _time_span(flt)
+            span.insert(0, "tenant = ?")
             by_time = "records INDEXED BY records_tenant_ts"
             found.append(("time range", [
                 IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
@@ -799,13 +803,7 @@ class FlowQuery:
         return Plan(f"tenant index in order{label}", reads=reads)
 
     def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
-        span, args = [], []
-        if flt.since is not None:
-            span.append("ts >= ?")
-            args.append(flt.since)
-        if flt.until is not None:
-            span.append("ts < ?")
-            args.append(flt.until)
+        span, args = _time_span(flt)
         low: int | None = None
         high: int | None = None
         for tenant in tenants:
