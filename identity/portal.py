@@ -671,6 +671,16 @@ class Portal:
             }
         )
 
+    def _device_failed(self, handle: str, request: web.Request, reason: str) -> None:
+        """The device grant ended without a person: it cannot be polled again, and the
+        failure is recorded against the polling client only."""
+        self._devices.pop(handle)
+        self.events.emit(
+            AuthEvent(
+                "login.failed", auth_method="device", client_addr=request.remote, reason=reason
+            )
+        )
+
     async def device_poll(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         handle = _str(body.get("handle")) or ""
@@ -709,29 +719,13 @@ class Portal:
                 attempt.interval += 5
                 attempt.next_poll = now + attempt.interval
                 return web.json_response({"status": "slow_down", "interval": attempt.interval})
-            self._devices.pop(handle)
-            self.events.emit(
-                AuthEvent(
-                    "login.failed",
-                    auth_method="device",
-                    client_addr=request.remote,
-                    reason=f"device:{exc.error}",
-                )
-            )
+            self._device_failed(handle, request, f"device:{exc.error}")
             status = "denied" if exc.error == "access_denied" else "expired"
             return web.json_response(
                 {"status": status, "message": exc.description or exc.error}, status=400
             )
         except (InvalidIdToken, NotAllowed) as exc:
-            self._devices.pop(handle)
-            self.events.emit(
-                AuthEvent(
-                    "login.failed",
-                    auth_method="device",
-                    client_addr=request.remote,
-                    reason=str(exc)[:100],
-                )
-            )
+            self._device_failed(handle, request, str(exc)[:100])
             return web.json_response({"status": "denied", "message": str(exc)}, status=403)
         self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
         if not await self._allowed(user):
