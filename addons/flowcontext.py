@@ -6,10 +6,11 @@ turned into frozen dataclasses on the way out (``FlowContext.of``) and back into
 on the way in (``.save``). Addons never touch the dict directly.
 
 The decision is the policy's own (``policy.PolicyDecision``) and the usage the provider's
-(``providers.Usage``): one definition each. Principal and destination are the flow's
-(who the identity layer resolved, what the catalog matched); the audit record's parts of
-the same names (``audit.record``) are the record's schema, built from these by
-``audit.flowrecord``.
+(``providers.Usage``): one definition each. `ResolvedPrincipal` and `CatalogDestination`
+are the flow's own and named so: they are not the audit record's ``Principal`` and
+``Destination`` (``audit.record``), which are the trail's wire schema (an unauthenticated
+client with no issuer, its address, no tenant; ``service``/``api_kind``, no parse state)
+and are built from these by ``audit.flowrecord``.
 
 Nothing secret goes in: no token, password, cookie or raw sensitive value. Saved flows
 and the audit trail are read by people who must not see those.
@@ -36,8 +37,9 @@ class _HasMetadata(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Destination:
-    """Where the flow goes and what the provider adapter understood of it."""
+class CatalogDestination:
+    """Where the flow goes in the catalog's terms (service id, kind) and what the provider
+    adapter understood of it; the record's ``audit.record.Destination`` is its fitted part."""
 
     service_id: str
     provider: str
@@ -54,8 +56,9 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """The person or service a flow is attributed to; ``iss`` + ``sub`` is the identity."""
+class ResolvedPrincipal:
+    """The person or service the identity layer resolved for a flow (always a tenant and
+    ``iss`` + ``sub``); the record's ``audit.record.Principal`` is its fitted part."""
 
     tenant: str
     issuer: str
@@ -90,8 +93,8 @@ _KEEP: Final = _Keep()
 
 @dataclass(frozen=True, slots=True)
 class FlowContext:
-    destination: Destination | None = None
-    principal: Principal | None = None
+    destination: CatalogDestination | None = None
+    principal: ResolvedPrincipal | None = None
     decision: Decision | None = None
     redaction: Redaction | None = None
     usage: Usage | None = None
@@ -134,8 +137,8 @@ class FlowContext:
     def replace(
         self,
         *,
-        destination: Destination | _Keep | None = _KEEP,
-        principal: Principal | _Keep | None = _KEEP,
+        destination: CatalogDestination | _Keep | None = _KEEP,
+        principal: ResolvedPrincipal | _Keep | None = _KEEP,
         decision: Decision | _Keep | None = _KEEP,
         redaction: Redaction | _Keep | None = _KEEP,
         usage: Usage | _Keep | None = _KEEP,
@@ -157,12 +160,12 @@ class FlowContext:
 
 
 __all__ = [
+    "CatalogDestination",
     "Decision",
-    "Destination",
     "EntityCount",
     "FlowContext",
-    "Principal",
     "Redaction",
+    "ResolvedPrincipal",
     "Usage",
     "forget",
 ]

@@ -30,7 +30,7 @@ from urllib.parse import quote
 from mitmproxy import connection, http
 
 from warden.addons.answers import answer, answer_error
-from warden.addons.flowcontext import FlowContext, Principal
+from warden.addons.flowcontext import FlowContext, ResolvedPrincipal
 from warden.identity.events import AuthEvent, AuthEvents
 from warden.identity.portal import PORTAL_COOKIES, PortalSettings, eligible_for_surrogate
 from warden.identity.resolver import (
@@ -247,7 +247,7 @@ class Identify:
             return
         u = who.user
         ctx.replace(
-            principal=Principal(
+            principal=ResolvedPrincipal(
                 tenant=u.tenant,
                 issuer=u.issuer,
                 subject=u.subject,
@@ -297,8 +297,8 @@ class Identify:
             )
 
 
-def _principal(owner: UserIdentity, exc: CredentialRejected) -> Principal:
-    return Principal(
+def _principal(owner: UserIdentity, exc: CredentialRejected) -> ResolvedPrincipal:
+    return ResolvedPrincipal(
         tenant=owner.tenant,
         issuer=owner.issuer,
         subject=owner.subject,

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from mitmproxy import http
 
 from warden.addons.answers import answer
-from warden.addons.flowcontext import Destination, FlowContext, Principal, Usage
+from warden.addons.flowcontext import CatalogDestination, FlowContext, ResolvedPrincipal, Usage
 from warden.addons.identify import is_navigation
 from warden.addons.scope import parsed_request
 from warden.policy import (
@@ -53,14 +53,14 @@ class PolicyRuntime(Protocol):
         """The portal link that acknowledges ``decision``'s notice for ``principal``."""
 
 
-def principal_facts(p: Principal | None) -> PrincipalFacts:
+def principal_facts(p: ResolvedPrincipal | None) -> PrincipalFacts:
     if p is None:
         return PrincipalFacts(None, None)
     return PrincipalFacts(p.tenant, p.subject, p.department, p.groups)
 
 
 def request_facts(
-    d: Destination, body_bytes: int, entity_types: frozenset[str] | None = None
+    d: CatalogDestination, body_bytes: int, entity_types: frozenset[str] | None = None
 ) -> RequestFacts:
     kind: Literal["api", "webapp"] = "webapp" if d.kind == "webapp" else "api"
     return RequestFacts(

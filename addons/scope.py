@@ -28,7 +28,7 @@ from mitmproxy.proxy.layers.tls import parse_client_hello
 from warden.addons.answers import answer, answer_error
 from warden.addons.bodies import BodyTooLarge, UndecodableBody, decoded
 from warden.addons.connections import MITMPROXY_REQUEST_TOO_LARGE, Refused
-from warden.addons.flowcontext import Decision, Destination, FlowContext
+from warden.addons.flowcontext import CatalogDestination, Decision, FlowContext
 from warden.addons.flowstate import state, state_of
 from warden.addons.metrics import FlowMetrics
 from warden.addons.names import Misdirected, is_address, judge
@@ -127,7 +127,7 @@ class Scope:
         self.decoded_body_bytes = decoded_body_bytes
         # The destination (None: not in the catalog) per Host as clients spell it: the same
         # few hosts come again and again. Bounded, as clients choose what they send.
-        self._destinations: dict[str, Destination | None] = {}
+        self._destinations: dict[str, CatalogDestination | None] = {}
 
     def _refusal(self, host: str) -> RefusedHost | None:
         if not self.refused:
@@ -209,7 +209,7 @@ class Scope:
 
     def _judge_names(
         self, flow: http.HTTPFlow, target: str, sni: str | None, host_header: str | None
-    ) -> Destination | None:
+    ) -> CatalogDestination | None:
         """The destination of a flow whose names differ (see ``addons/names.py``)."""
         for name in (target, sni, host_header):
             if name and (refusal := self._refusal(name)):
@@ -257,7 +257,7 @@ class Scope:
             {"Connection": "close"},
         )
 
-    def _destination_of(self, host: str) -> Destination | None:
+    def _destination_of(self, host: str) -> CatalogDestination | None:
         try:
             return self._destinations[host]
         except KeyError:
@@ -294,7 +294,7 @@ class Scope:
         )
         state(flow).parsed = parsed
         ctx.replace(
-            destination=Destination(
+            destination=CatalogDestination(
                 service_id=service.id,
                 provider=service.provider,
                 kind=service.kind,
@@ -353,8 +353,8 @@ class Scope:
         )
 
     @staticmethod
-    def _destination(service: Service, host: str) -> Destination:
-        return Destination(
+    def _destination(service: Service, host: str) -> CatalogDestination:
+        return CatalogDestination(
             service_id=service.id,
             provider=service.provider,
             kind=service.kind,

@@ -51,6 +51,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from warden.errors import OperatorError
+
 from .canonical import canonical_json, chain_hash
 from .checkpoint import Checkpoint, CheckpointSigner, key_id, signature_valid
 from .errors import AuditRecordError, AuditStoreError
@@ -66,16 +68,8 @@ MAX_LINKS: Final = 2_000_000
 MAX_BUNDLE_BYTES: Final = 2 * 1024 * 1024 * 1024
 
 
-class BundleError(Exception):
+class BundleError(OperatorError):
     """A bundle cannot be made; `diagnostics()` names cause and fix."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 @dataclass(frozen=True, slots=True)

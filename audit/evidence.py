@@ -30,6 +30,9 @@ another record fails on the hash in the chain, and one re-hashed into a forged r
 still names another id. Bodies larger than the cap are truncated to it and say so
 (``truncated``, ``bytes`` is the size as sent): a block of a huge upload still leaves
 the part an investigator most needs, and the store stays bounded.
+
+Over 400 lines because the envelope, its key files and sealing/opening are one format,
+specified above and kept beside its one writer and reader.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import pyrage
+
+from warden.errors import OperatorError
 
 from .canonical import canonical_json
 from .fields import MAX_SAFE_INT
@@ -64,16 +69,8 @@ RECIPIENT_PREFIX: Final = "age1"
 IDENTITY_PREFIX: Final = "AGE-SECRET-KEY-1"
 
 
-class EvidenceError(Exception):
+class EvidenceError(OperatorError):
     """Evidence cannot be sealed, stored or opened; `diagnostics()` says what to do."""
-
-    def __init__(self, message: str, *, fix: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def diagnostics(self) -> str:
-        return f"{self.message}\n\nTo fix this: {self.fix}"
 
 
 class WrongKeyError(EvidenceError):

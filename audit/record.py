@@ -90,7 +90,8 @@ class Principal:
     """Who: ``issuer`` + ``subject`` is the identity of record (both or neither).
 
     Neither is set for an unauthenticated client, which is then known by address only.
-    ``session_id`` is the session's public id, never its cookie or token.
+    ``session_id`` is the session's public id, never its cookie or token. The record's
+    part, built from the flow's ``addons.flowcontext.ResolvedPrincipal`` by ``flowrecord``.
     """
 
     issuer: str | None = None
@@ -125,7 +126,8 @@ class Principal:
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """Where: the catalog's provider and service, the host, API or web app, and the model."""
+    """Where: the catalog's provider and service, the host, API or web app, and the model
+    (the record's part, built from the flow's ``CatalogDestination`` by ``flowrecord``)."""
 
     provider: str
     service: str
@@ -380,19 +382,19 @@ class AuditRecord:
             "status": self.status,
             "event": self.event,
             "principal": _principal_dict(self.principal),
-            "destination": _plain(self.destination, _DESTINATION_KEYS),
-            "decision": _plain(self.decision, _DECISION_KEYS),
-            "findings": [_plain(item, _FINDING_KEYS) for item in self.findings],
-            "usage": _plain(self.usage, _USAGE_KEYS),
-            "timing": _plain(self.timing, _TIMING_KEYS),
+            "destination": _plain(self.destination, DESTINATION_KEYS),
+            "decision": _plain(self.decision, DECISION_KEYS),
+            "findings": [_plain(item, FINDING_KEYS) for item in self.findings],
+            "usage": _plain(self.usage, USAGE_KEYS),
+            "timing": _plain(self.timing, TIMING_KEYS),
             "details": dict(self.details),
         }
         if self.request is not None:
-            data["request"] = _plain(self.request, _REQUEST_KEYS)
+            data["request"] = _plain(self.request, REQUEST_KEYS)
         if self.prompt is not None:
             data["prompt"] = self.prompt
         if self.files:
-            data["files"] = [_plain(item, _FILE_KEYS) for item in self.files]
+            data["files"] = [_plain(item, FILE_KEYS) for item in self.files]
         if self.instance is not None:
             data["instance"] = self.instance
         return data
@@ -417,18 +419,18 @@ class AuditRecord:
             outcome=data["outcome"],
             status=data["status"],
             event=data["event"],
-            principal=_nested("principal", data["principal"], Principal, _PRINCIPAL_KEYS),
-            destination=_nested("destination", data["destination"], Destination, _DESTINATION_KEYS),
-            decision=_nested("decision", data["decision"], Decision, _DECISION_KEYS),
+            principal=_nested("principal", data["principal"], Principal, PRINCIPAL_KEYS),
+            destination=_nested("destination", data["destination"], Destination, DESTINATION_KEYS),
+            decision=_nested("decision", data["decision"], Decision, DECISION_KEYS),
             findings=tuple(
-                _required_nested("findings", item, DlpFinding, _FINDING_KEYS) for item in findings
+                _required_nested("findings", item, DlpFinding, FINDING_KEYS) for item in findings
             ),
-            usage=_nested("usage", data["usage"], Usage, _USAGE_KEYS),
-            timing=_nested("timing", data["timing"], Timing, _TIMING_KEYS),
+            usage=_nested("usage", data["usage"], Usage, USAGE_KEYS),
+            timing=_nested("timing", data["timing"], Timing, TIMING_KEYS),
             details=data["details"],
             prompt=data.get("prompt"),
-            request=_nested("request", data.get("request"), Request, _REQUEST_KEYS),
-            files=tuple(_required_nested("files", item, FileRecord, _FILE_KEYS) for item in files),
+            request=_nested("request", data.get("request"), Request, REQUEST_KEYS),
+            files=tuple(_required_nested("files", item, FileRecord, FILE_KEYS) for item in files),
             instance=data.get("instance"),
         )
 
@@ -452,7 +454,7 @@ _RECORD_KEYS: Final = frozenset(
         "details",
     }
 )
-_PRINCIPAL_KEYS: Final = (
+PRINCIPAL_KEYS: Final = (
     "issuer",
     "subject",
     "email",
@@ -462,16 +464,16 @@ _PRINCIPAL_KEYS: Final = (
     "session_id",
     "client_addr",
 )
-_DESTINATION_KEYS: Final = ("provider", "service", "host", "api_kind", "api", "model")
-_DECISION_KEYS: Final = ("action", "rule_id", "policy_version", "reason")
-_FINDING_KEYS: Final = ("entity_type", "count", "segment")
-_USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
-_TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
-_REQUEST_KEYS: Final = ("method", "path", "transport", "client", "conversation")
+DESTINATION_KEYS: Final = ("provider", "service", "host", "api_kind", "api", "model")
+DECISION_KEYS: Final = ("action", "rule_id", "policy_version", "reason")
+FINDING_KEYS: Final = ("entity_type", "count", "segment")
+USAGE_KEYS: Final = ("tokens_in", "tokens_out", "estimated")
+TIMING_KEYS: Final = ("started_at", "upstream_latency_ms", "ttfb_ms", "total_ms")
+REQUEST_KEYS: Final = ("method", "path", "transport", "client", "conversation")
 #: Keys a record may lack: ``request``, ``files`` and ``instance`` came after the first
 #: records were written.
 _OPTIONAL_KEYS: Final = frozenset({"prompt", "request", "files", "instance"})
-_FILE_KEYS: Final = (
+FILE_KEYS: Final = (
     "name",
     "kind",
     "media_type",
@@ -497,7 +499,7 @@ def _plain(value: object, keys: tuple[str, ...]) -> dict[str, Any] | None:
 
 
 def _principal_dict(value: Principal | None) -> dict[str, Any] | None:
-    data = _plain(value, _PRINCIPAL_KEYS)
+    data = _plain(value, PRINCIPAL_KEYS)
     if data is not None:
         data["groups"] = list(data["groups"])
     return data

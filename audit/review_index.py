@@ -40,6 +40,8 @@ then the trigram text (`index_text`; an index of an older `TEXT_FORMAT` is dropp
 rebuilt). The console reads what is complete (`ReviewState`) and checks the rest on the
 records themselves: exact throughout, slower until the build is done. ``warden audit
 reindex`` runs the same steps at once, for a maintenance window.
+
+Over 400 lines because the three index kinds are written, purged and backfilled together.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Final, Literal
 
+from .record import DECISION_KEYS, DESTINATION_KEYS, PRINCIPAL_KEYS, REQUEST_KEYS
+
 __all__ = [
     "DEFAULT_SD_ID",
     "Facility",
@@ -126,35 +128,18 @@ _NESTED_RENAMES: Final[Mapping[tuple[str, str], str]] = {("usage", "estimated"):
 
 # Record keys copied into STRUCTURED-DATA, in this order. Names are the record's own so a
 # SIEM maps SD and JSON the same way. Everything else (details, prompt text) is JSON-only.
+# The decision, principal, destination and request parts go in whole, in the schema's
+# key order (``audit.record``); usage and timing are spelled out (a key renamed, one left out).
 SD_KEYS: Final[tuple[str, ...]] = (
     "record_id",
     "tenant",
     "outcome",
     "status",
     "event",
-    "action",
-    "rule_id",
-    "policy_version",
-    "reason",
-    "issuer",
-    "subject",
-    "email",
-    "department",
-    "groups",
-    "auth_method",
-    "session_id",
-    "client_addr",
-    "provider",
-    "service",
-    "host",
-    "api_kind",
-    "api",
-    "model",
-    "method",
-    "path",
-    "transport",
-    "client",
-    "conversation",
+    *DECISION_KEYS,
+    *PRINCIPAL_KEYS,
+    *DESTINATION_KEYS,
+    *REQUEST_KEYS,
     "findings",
     "tokens_in",
     "tokens_out",

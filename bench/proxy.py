@@ -31,8 +31,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bare import start_bare_mitmproxy  # noqa: E402
-from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess  # noqa: E402
+from bench.bare import start_test_bed  # noqa: E402
+from tests.peers import UNSAFE_ENV, Peer, WardenProcess  # noqa: E402
 
 #: The stages of the chain that issue 2 built (see bench/warden_stages.py).
 ISSUE_2_STAGES = ("DestinationGuard", "Scope", "UnsafeTestRouting", "ResponseReader", "Telemetry")
@@ -162,17 +162,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="warden-bench-"))
-    aimock = Aimock(ROOT / "tests" / "fixtures" / "aimock", work / "aimock.log")
-    (work / "w").mkdir()
     peers: list[Peer] = []
     try:
-        aimock.start()
-        peers.append(aimock)
-        warden = WardenProcess(
-            work / "w", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, UNSAFE_ENV
-        )
-        warden.start()
-        peers.append(warden)
+        aimock, warden, bare, bare_port = start_test_bed(work, peers)
         # The same gateway with only the stages issue 2 asked for: scope (and the
         # destination guard), test routing, the response reader and telemetry.
         (work / "w2").mkdir()
@@ -188,10 +180,6 @@ def main() -> None:
         ]
         core.start()
         peers.append(core)
-        bare, bare_port = start_bare_mitmproxy(
-            aimock.port, warden.ca_cert.parent, work / "bare.log"
-        )
-        peers.append(bare)
         assert warden.proc is not None and bare.proc is not None and core.proc is not None
 
         api = "https://api.openai.com/v1/chat/completions"

@@ -30,9 +30,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bare import start_bare_mitmproxy  # noqa: E402
+from bench.bare import start_test_bed  # noqa: E402
 from bench.proxy import cpu_seconds  # noqa: E402
-from tests.peers import UNSAFE_ENV, Aimock, Peer, WardenProcess  # noqa: E402
+from tests.peers import Peer  # noqa: E402
 
 TURN = json.dumps(
     {
@@ -107,21 +107,9 @@ def main() -> None:
     ap.add_argument("--sockets", type=int, default=8, help="sockets open at once")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="warden-bench-ws-"))
-    aimock = Aimock(ROOT / "tests" / "fixtures" / "aimock", work / "aimock.log")
-    (work / "w").mkdir()
     peers: list[Peer] = []
     try:
-        aimock.start()
-        peers.append(aimock)
-        warden = WardenProcess(
-            work / "w", {"unsafe_testing": {"route_catalog_hosts_to": aimock.url}}, UNSAFE_ENV
-        )
-        warden.start()
-        peers.append(warden)
-        bare, bare_port = start_bare_mitmproxy(
-            aimock.port, warden.ca_cert.parent, work / "bare.log"
-        )
-        peers.append(bare)
+        _, warden, bare, bare_port = start_test_bed(work, peers)
         assert warden.proc is not None and bare.proc is not None
         targets = {
             "b bare mitmproxy": (f"http://127.0.0.1:{bare_port}", bare.proc.pid),

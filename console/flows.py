@@ -322,6 +322,19 @@ def trigram_query(text: str) -> str | None:
     return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
+def _time_span(flt: FlowFilter) -> tuple[list[str], list[Any]]:
+    """The filter's time range as SQL conditions on ``ts`` and their arguments."""
+    span: list[str] = []
+    args: list[Any] = []
+    if flt.since is not None:
+        span.append("ts >= ?")
+        args.append(flt.since)
+    if flt.until is not None:
+        span.append("ts < ?")
+        args.append(flt.until)
+    return span, args
+
+
 def where(
     flt: FlowFilter, scope: ReviewerScope, entities_below: int = 0
 ) -> tuple[list[str], list[Any]]:
@@ -341,12 +354,9 @@ def where(
             continue
         clauses.append(f"{column.sql} = ?")
         args.append(value)
-    if flt.since is not None:
-        clauses.append("ts >= ?")
-        args.append(flt.since)
-    if flt.until is not None:
-        clauses.append("ts < ?")
-        args.append(flt.until)
+    span, span_args = _time_span(flt)
+    clauses += span
+    args += span_args
     if flt.entity_type is not None:
         indexed = (
             "EXISTS (SELECT 1 FROM record_entities e WHERE e.entity_type = ? "
@@ -607,14 +617,8 @@ class FlowQuery:
         ):
             found += self._term_reads(flt, tenants)
         if flt.since is not None or flt.until is not None:
-            span = ["tenant = ?"]
-            span_args: list[Any] = []
-            if flt.since is not None:
-                span.append("ts >= ?")
-                span_args.append(flt.since)
-            if flt.until is not None:
-                span.append("ts < ?")
-                span_args.append(flt.until)
+            span, span_args = _time_span(flt)
+            span.insert(0, "tenant = ?")
             by_time = "records INDEXED BY records_tenant_ts"
             found.append(("time range", [
                 IndexRead(by_time, " AND ".join(span), (t, *span_args)) for t in tenants
@@ -880,13 +884,7 @@ class FlowQuery:
         return Plan(f"tenant index in order{label}", reads=reads)
 
     def _seq_bounds(self, flt: FlowFilter, tenants: list[str]) -> tuple[int | None, int | None]:
-        span, args = [], []
-        if flt.since is not None:
-            span.append("ts >= ?")
-            args.append(flt.since)
-        if flt.until is not None:
-            span.append("ts < ?")
-            args.append(flt.until)
+        span, args = _time_span(flt)
         low: int | None = None
         high: int | None = None
         for tenant in tenants:

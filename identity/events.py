@@ -16,7 +16,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .sessions import UserIdentity
 
 logger = logging.getLogger("warden.auth")
 
@@ -32,6 +35,31 @@ class AuthEvent:
     client_addr: str | None = None
     reason: str | None = None
     details: Mapping[str, str | int | bool] = field(default_factory=dict)
+
+    @classmethod
+    def about(
+        cls,
+        name: str,
+        user: UserIdentity,
+        auth_method: str,
+        client_addr: str | None = None,
+        *,
+        reason: str | None = None,
+        details: Mapping[str, str | int | bool] | None = None,
+    ) -> AuthEvent:
+        """An event about a known person, named as the trail names people (tenant, issuer,
+        subject, e-mail)."""
+        return cls(
+            name,
+            user.tenant,
+            user.issuer,
+            user.subject,
+            user.email,
+            auth_method,
+            client_addr,
+            reason,
+            {} if details is None else details,
+        )
 
 
 class AuthEvents(Protocol):

@@ -572,12 +572,9 @@ class Portal:
                 self.settings.surrogate_ttl_s,
             )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "login.ok",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "oidc",
                 client,
                 details={"idp": idp.id, "surrogate_bound": bound},
@@ -597,12 +594,9 @@ class Portal:
             await asyncio.to_thread(self.sessions.revoke_sessions, [session.id], "logout")
             u = session.user
             self.events.emit(
-                AuthEvent(
+                AuthEvent.about(
                     "logout",
-                    u.tenant,
-                    u.issuer,
-                    u.subject,
-                    u.email,
+                    u,
                     session.auth_method,
                     request.remote,
                 )
@@ -677,6 +671,16 @@ class Portal:
             }
         )
 
+    def _device_failed(self, handle: str, request: web.Request, reason: str) -> None:
+        """The device grant ended without a person: it cannot be polled again, and the
+        failure is recorded against the polling client only."""
+        self._devices.pop(handle)
+        self.events.emit(
+            AuthEvent(
+                "login.failed", auth_method="device", client_addr=request.remote, reason=reason
+            )
+        )
+
     async def device_poll(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         handle = _str(body.get("handle")) or ""
@@ -715,39 +719,20 @@ class Portal:
                 attempt.interval += 5
                 attempt.next_poll = now + attempt.interval
                 return web.json_response({"status": "slow_down", "interval": attempt.interval})
-            self._devices.pop(handle)
-            self.events.emit(
-                AuthEvent(
-                    "login.failed",
-                    auth_method="device",
-                    client_addr=request.remote,
-                    reason=f"device:{exc.error}",
-                )
-            )
+            self._device_failed(handle, request, f"device:{exc.error}")
             status = "denied" if exc.error == "access_denied" else "expired"
             return web.json_response(
                 {"status": status, "message": exc.description or exc.error}, status=400
             )
         except (InvalidIdToken, NotAllowed) as exc:
-            self._devices.pop(handle)
-            self.events.emit(
-                AuthEvent(
-                    "login.failed",
-                    auth_method="device",
-                    client_addr=request.remote,
-                    reason=str(exc)[:100],
-                )
-            )
+            self._device_failed(handle, request, str(exc)[:100])
             return web.json_response({"status": "denied", "message": str(exc)}, status=403)
         self._devices.pop(handle)  # one credential per grant: a replayed poll gets nothing
         if not await self._allowed(user):
             self.events.emit(
-                AuthEvent(
+                AuthEvent.about(
                     "login.failed",
-                    user.tenant,
-                    user.issuer,
-                    user.subject,
-                    user.email,
+                    user,
                     "device",
                     request.remote,
                     reason="deprovisioned",
@@ -759,23 +744,17 @@ class Portal:
             self.sessions.issue_device_credential, issued.session, attempt.label
         )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "login.ok",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "device",
                 request.remote,
             )
         )
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "credential.issued",
-                user.tenant,
-                user.issuer,
-                user.subject,
-                user.email,
+                user,
                 "device",
                 request.remote,
                 details={"label": attempt.label},
@@ -801,12 +780,9 @@ class Portal:
             return web.json_response({"revoked": False}, status=404)
         u = session.user
         self.events.emit(
-            AuthEvent(
+            AuthEvent.about(
                 "credential.revoked",
-                u.tenant,
-                u.issuer,
-                u.subject,
-                u.email,
+                u,
                 "device",
                 request.remote,
                 reason="warden logout",

@@ -89,12 +89,9 @@ class SessionRefresher:
                 reason = exc.error if isinstance(exc, IdpRefused) else str(exc)[:100]
                 ended += self.sessions.revoke_sessions([session.id], f"IdP re-check: {reason}")
                 self.events.emit(
-                    AuthEvent(
+                    AuthEvent.about(
                         "session.ended",
-                        u.tenant,
-                        u.issuer,
-                        u.subject,
-                        u.email,
+                        u,
                         session.auth_method,
                         reason=f"idp_recheck:{reason}",
                     )

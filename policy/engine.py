@@ -373,6 +373,17 @@ def _side_calls(
 compile = compile_policy
 
 
+def _passes(layers: list[Layer]) -> Iterator[tuple[str, tuple[CompiledRule, ...]]]:
+    """The passes ``decide`` makes (steps 2 and 3 of the module doc), each named as
+    ``matched_path`` names it; a layer with no rules for a pass is not visited by it."""
+    for layer in layers:
+        if layer.enforced:
+            yield layer.enforced_name, layer.enforced
+    for layer in reversed(layers):
+        if layer.normal:
+            yield layer.name, layer.normal
+
+
 def decide(
     policy: CompiledPolicy, principal: PrincipalFacts, request: RequestFacts
 ) -> PolicyDecision:
@@ -404,28 +415,16 @@ def decide(
     pending = False
     pending_may_allow = False
     visited: list[str] = []
-    for layer in layers:
-        if layer.enforced:
-            visited.append(layer.enforced_name)
-            for rule in layer.enforced:
-                verdict = rule.test(request, provider, service, host, api, model)
-                if verdict == MATCH:
-                    waits = pending and (pending_may_allow or rule.action != "block")
-                    return _decided(policy, t, rule, request, model, visited, waits)
-                if verdict == PENDING:
-                    pending = True
-                    pending_may_allow = pending_may_allow or rule.action != "block"
-    for layer in reversed(layers):
-        if layer.normal:
-            visited.append(layer.name)
-            for rule in layer.normal:
-                verdict = rule.test(request, provider, service, host, api, model)
-                if verdict == MATCH:
-                    waits = pending and (pending_may_allow or rule.action != "block")
-                    return _decided(policy, t, rule, request, model, visited, waits)
-                if verdict == PENDING:
-                    pending = True
-                    pending_may_allow = pending_may_allow or rule.action != "block"
+    for name, rules in _passes(layers):
+        visited.append(name)
+        for rule in rules:
+            verdict = rule.test(request, provider, service, host, api, model)
+            if verdict == MATCH:
+                waits = pending and (pending_may_allow or rule.action != "block")
+                return _decided(policy, t, rule, request, model, visited, waits)
+            if verdict == PENDING:
+                pending = True
+                pending_may_allow = pending_may_allow or rule.action != "block"
     waits = pending and (pending_may_allow or t.default_action != "block")
     return _default(policy, t, model, visited, waits)
 

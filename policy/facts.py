@@ -1,9 +1,9 @@
 """The facts a decision is made from: who sends (``PrincipalFacts``), what (``RequestFacts``).
 
 Small frozen value objects so ``decide`` stays a pure function. The policy addon maps
-the flow's ``FlowContext`` (Principal, Destination, the DLP findings) onto them; nothing
-here knows about flows, and nothing here holds a request's text: DLP findings arrive as
-entity *types* only, never the values found.
+the flow's ``FlowContext`` (ResolvedPrincipal, CatalogDestination, the DLP findings)
+onto them; nothing here knows about flows, and nothing here holds a request's text: DLP
+findings arrive as entity *types* only, never the values found.
 """
 
 from __future__ import annotations

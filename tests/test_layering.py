@@ -18,6 +18,7 @@ held only at run time would still let the layers grow into each other.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,29 @@ def test_the_walk_resolves_what_the_rules_need() -> None:
     assert "warden.addons.flowcontext" in names
     assert sources("warden/config") and sources("warden/gateway/state")
     assert is_cli("warden.cli") and is_cli("warden.audit_cli") and not is_cli("warden.config")
+
+
+#: Lines past which a product module says in its docstring why it is not split (issue 17).
+LONG_MODULE = 400
+
+
+def _long_modules() -> list[Path]:
+    return [
+        p
+        for p in sources(*FOLDERS, "warden", "packaging")
+        if len(p.read_text(encoding="utf-8").splitlines()) > LONG_MODULE
+    ]
+
+
+@pytest.mark.parametrize("source", _long_modules(), ids=_id)
+def test_a_long_module_says_why_it_is_one(source: Path) -> None:
+    docstring = ast.get_docstring(ast.parse(source.read_text(encoding="utf-8"))) or ""
+    assert re.search(r"Over 400 lines(:| because) \S", " ".join(docstring.split())), (
+        f"{_id(source)} is over {LONG_MODULE} lines: split it, or say why not in one line of "
+        "its docstring ('Over 400 lines because ...' or 'Over 400 lines: ...')"
+    )
+
+
+def test_the_long_module_rule_sees_the_long_modules() -> None:
+    # A walk that found no file would pass the rule above by seeing nothing.
+    assert ROOT / "console" / "flows.py" in _long_modules()

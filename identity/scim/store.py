@@ -21,7 +21,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -234,23 +234,35 @@ class ScimStore:
         for row in self._conn.execute(sql, params):
             yield table.row(row)
 
+    def _update(
+        self,
+        table: _Table[Any],
+        tenant: str,
+        rid: str,
+        version: int,
+        columns: Mapping[str, str | int | None],
+        doc: dict[str, Any],
+        now: str,
+    ) -> None:
+        """Write a row's ``columns`` and document if it is still at ``version``; the next
+        version. ``columns`` names come from this module, never from a client."""
+        sets = "".join(f"{name} = ?, " for name in columns)
+        cursor = self._conn.execute(
+            f"UPDATE {table.name} SET {sets}version = version + 1, last_modified = ?, doc = ?"  # noqa: S608
+            " WHERE tenant = ? AND id = ? AND version = ?",
+            (*columns.values(), now, _dump(doc), tenant, rid, version),
+        )
+        if cursor.rowcount != 1:
+            raise VersionConflict(rid)
+
     def user(self, tenant: str, user_id: str) -> StoredUser | None:
         return self._one(_USERS, tenant, user_id)
 
     def user_by_key(self, tenant: str, user_name_key: str) -> StoredUser | None:
-        row = self._conn.execute(
-            f"SELECT {_USERS.columns} FROM scim_users WHERE tenant = ? AND user_name_key = ?",  # noqa: S608
-            (tenant, user_name_key),
-        ).fetchone()
-        return _user(row) if row else None
+        return next(self._rows(_USERS, tenant, ("username", user_name_key), None), None)
 
     def users_by_external_id(self, tenant: str, external_id: str) -> list[StoredUser]:
-        rows = self._conn.execute(
-            f"SELECT {_USERS.columns} FROM scim_users WHERE tenant = ? AND external_id = ?"  # noqa: S608
-            " ORDER BY seq",
-            (tenant, external_id),
-        )
-        return [_user(r) for r in rows]
+        return list(self._rows(_USERS, tenant, ("externalid", external_id), None))
 
     def users(
         self,
@@ -303,18 +315,16 @@ class ScimStore:
         doc: dict[str, Any],
         now: str,
     ) -> StoredUser:
+        columns = {
+            "user_name": user_name,
+            "user_name_key": user_name_key,
+            "external_id": external_id,
+            "active": int(active),
+        }
         try:
-            cursor = self._conn.execute(
-                "UPDATE scim_users SET user_name = ?, user_name_key = ?, external_id = ?,"
-                " active = ?, version = version + 1, last_modified = ?, doc = ?"
-                " WHERE tenant = ? AND id = ? AND version = ?",
-                (user_name, user_name_key, external_id, int(active), now, _dump(doc), tenant,
-                 before.id, before.version),
-            )  # fmt: skip
+            self._update(_USERS, tenant, before.id, before.version, columns, doc, now)
         except sqlite3.IntegrityError:
             raise DuplicateUserName(user_name) from None
-        if cursor.rowcount != 1:
-            raise VersionConflict(before.id)
         return StoredUser(
             before.id, user_name, external_id, active, before.version + 1, before.created, now, doc
         )
@@ -369,15 +379,12 @@ class ScimStore:
         doc: dict[str, Any],
         now: str,
     ) -> StoredGroup:
-        cursor = self._conn.execute(
-            "UPDATE scim_groups SET display_name = ?, display_key = ?, external_id = ?,"
-            " version = version + 1, last_modified = ?, doc = ?"
-            " WHERE tenant = ? AND id = ? AND version = ?",
-            (display_name, display_key, external_id, now, _dump(doc), tenant, before.id,
-             before.version),
-        )  # fmt: skip
-        if cursor.rowcount != 1:
-            raise VersionConflict(before.id)
+        columns = {
+            "display_name": display_name,
+            "display_key": display_key,
+            "external_id": external_id,
+        }
+        self._update(_GROUPS, tenant, before.id, before.version, columns, doc, now)
         return StoredGroup(
             before.id, display_name, external_id, before.version + 1, before.created, now, doc
         )

@@ -8,6 +8,8 @@ Afterwards everything keeps running for you to explore; Ctrl-C stops all of it.
 
 The gateway reaches aimock through the test-bed routing (``unsafe_testing``), which is
 why the commands printed at the end carry ``WARDEN_UNSAFE_TESTING``: never in production.
+
+Over 400 lines because the tour is one script read top to bottom, a step per scene it shows.
 """
 
 from __future__ import annotations

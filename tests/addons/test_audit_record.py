@@ -17,12 +17,12 @@ from mitmproxy.test import tflow
 
 from warden.addons.audit import flow_record
 from warden.addons.flowcontext import (
+    CatalogDestination,
     Decision,
-    Destination,
     EntityCount,
     FlowContext,
-    Principal,
     Redaction,
+    ResolvedPrincipal,
     Usage,
 )
 from warden.addons.prompts import keep_redacted_prompt
@@ -40,8 +40,8 @@ def _flow(**ctx: Any) -> http.HTTPFlow:
     return flow
 
 
-def _openai(model: str | None = "gpt-4o-mini") -> Destination:
-    return Destination(
+def _openai(model: str | None = "gpt-4o-mini") -> CatalogDestination:
+    return CatalogDestination(
         service_id="openai",
         provider="openai",
         kind="api",
@@ -53,8 +53,8 @@ def _openai(model: str | None = "gpt-4o-mini") -> Destination:
     )
 
 
-def _person(**claims: Any) -> Principal:
-    return Principal(
+def _person(**claims: Any) -> ResolvedPrincipal:
+    return ResolvedPrincipal(
         tenant="acme", issuer="https://idp.example", subject="u-1", auth_method="jwt", **claims
     )
 

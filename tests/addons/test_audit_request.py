@@ -16,13 +16,13 @@ from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
 from warden.addons.audit import Audit
-from warden.addons.flowcontext import Destination, FlowContext, Principal
+from warden.addons.flowcontext import CatalogDestination, FlowContext, ResolvedPrincipal
 from warden.config.audit import AuditSettings
 from warden.gateway.wiring.audit import AuditTrail
 
 
-def _destination() -> Destination:
-    return Destination(
+def _destination() -> CatalogDestination:
+    return CatalogDestination(
         service_id="openai",
         provider="openai",
         kind="api",
@@ -37,7 +37,7 @@ def _destination() -> Destination:
 def _flow(tenant: str = "acme") -> http.HTTPFlow:
     flow = tflow.tflow()
     flow.request.timestamp_end = flow.request.timestamp_start + 0.01
-    principal = Principal(
+    principal = ResolvedPrincipal(
         tenant=tenant, issuer="https://idp.example", subject="u-1", auth_method="jwt"
     )
     FlowContext().replace(destination=_destination(), principal=principal).save(flow)

@@ -12,7 +12,7 @@ from mitmproxy.test import tflow, tutils
 
 from tests.audit.sealing import add_recipient, investigator
 from warden.addons.evidence import ERROR_KEY, EvidenceCapture, EvidenceSeal, EvidenceSnapshot
-from warden.addons.flowcontext import Decision, Destination, FlowContext, Principal
+from warden.addons.flowcontext import CatalogDestination, Decision, FlowContext, ResolvedPrincipal
 from warden.addons.response import AnswerStream
 from warden.audit.evidence import EvidenceEnvelope, SealedEvidence, load_identities, open_sealed
 from warden.audit.evidence_store import EvidenceSealer, load_evidence
@@ -36,8 +36,8 @@ def _flow(evidence: bool) -> http.HTTPFlow:
     flow.request.content = ORIGINAL
     flow.request.path = "/v1/chat/completions?api-key=secret"
     FlowContext().replace(
-        destination=Destination("openai", "openai", "api", "api.openai.com"),
-        principal=Principal("acme", "https://idp.example", "u-1", "jwt"),
+        destination=CatalogDestination("openai", "openai", "api", "api.openai.com"),
+        principal=ResolvedPrincipal("acme", "https://idp.example", "u-1", "jwt"),
         decision=Decision("redact", "pii", "v1", "r", "pii-basic", evidence=evidence),
     ).save(flow)
     return flow

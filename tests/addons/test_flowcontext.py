@@ -13,17 +13,17 @@ from mitmproxy.test import tflow
 
 from warden.addons.flowcontext import (
     METADATA_KEY,
+    CatalogDestination,
     Decision,
-    Destination,
     EntityCount,
     FlowContext,
-    Principal,
     Redaction,
+    ResolvedPrincipal,
     Usage,
 )
 
 FULL = FlowContext(
-    destination=Destination(
+    destination=CatalogDestination(
         "openai",
         "openai",
         "api",
@@ -35,7 +35,7 @@ FULL = FlowContext(
         None,
         2,
     ),
-    principal=Principal(
+    principal=ResolvedPrincipal(
         "acme",
         "https://idp.example",
         "u-1",
@@ -96,7 +96,7 @@ def test_successive_saves_write_what_a_fresh_save_would() -> None:
     ctx.save(flow)
     for change in (
         {"principal": FULL.principal},
-        {"destination": Destination("anthropic", "anthropic", "api", "api.anthropic.com")},
+        {"destination": CatalogDestination("anthropic", "anthropic", "api", "api.anthropic.com")},
         {"usage": FULL.usage, "outcome": "redacted"},
         {"principal": None},
     ):

@@ -11,7 +11,7 @@ from mitmproxy.proxy.server_hooks import ServerConnectHook, ServerConnectionHook
 from mitmproxy.test import taddons, tflow
 
 from warden.addons import flowcontext as context_module
-from warden.addons.flowcontext import Destination, FlowContext, Usage
+from warden.addons.flowcontext import CatalogDestination, FlowContext, Usage
 from warden.addons.pipeline import Pipeline
 
 
@@ -39,7 +39,9 @@ class Broken:
 
 def _openai_flow() -> http.HTTPFlow:
     flow = tflow.tflow()
-    FlowContext(destination=Destination("openai-api", "openai", "api", "api.openai.com")).save(flow)
+    FlowContext(
+        destination=CatalogDestination("openai-api", "openai", "api", "api.openai.com")
+    ).save(flow)
     return flow
 
 

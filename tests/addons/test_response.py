@@ -13,7 +13,7 @@ import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
-from warden.addons.flowcontext import Destination, FlowContext, Usage
+from warden.addons.flowcontext import CatalogDestination, FlowContext, Usage
 from warden.addons.response import ResponseReader, StreamTap, wants_streaming
 from warden.providers.parse import stream_parser_for
 
@@ -36,7 +36,7 @@ ENCODERS = {
 def _flow(stream: bool = True) -> http.HTTPFlow:
     flow = tflow.tflow(resp=True)
     FlowContext(
-        destination=Destination(
+        destination=CatalogDestination(
             "openai",
             "openai",
             "api",
@@ -289,7 +289,7 @@ def test_quotas_count_a_streams_output_from_its_text() -> None:
     import time
     import types
 
-    from warden.addons.flowcontext import Principal
+    from warden.addons.flowcontext import ResolvedPrincipal
     from warden.addons.policy import QuotaCounter
     from warden.policy.engine import compile_policy
     from warden.policy.facts import PrincipalFacts
@@ -304,7 +304,7 @@ def test_quotas_count_a_streams_output_from_its_text() -> None:
     quotas = Quotas(lambda: policy)
     flow = _flow()
     ctx = FlowContext.of(flow)
-    ctx.replace(principal=Principal("acme", "https://idp", "bob", "device")).save(flow)
+    ctx.replace(principal=ResolvedPrincipal("acme", "https://idp", "bob", "device")).save(flow)
     parser = stream_parser_for("openai.chat_completions")
     assert parser is not None
     tap = StreamTap(flow, parser, "identity")

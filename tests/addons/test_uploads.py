@@ -13,7 +13,7 @@ from mitmproxy.test import tflow
 
 from tests import documents
 from warden.addons.audit import flow_record
-from warden.addons.flowcontext import Destination, FlowContext, Principal
+from warden.addons.flowcontext import CatalogDestination, FlowContext, ResolvedPrincipal
 from warden.addons.uploads import UploadInspector, uploaded_files
 from warden.files import ExtractLimits
 
@@ -52,8 +52,8 @@ def upload_flow(
         flow.request.headers[name] = value
     flow.request.content = body
     provider = {"openai": "openai", "chatgpt-web": "openai", "claude-web": "anthropic"}[service]
-    destination = Destination(service, provider, kind, host, api=api, parsed=True)
-    principal = Principal("acme", "https://idp.example", "u-1", "jwt")
+    destination = CatalogDestination(service, provider, kind, host, api=api, parsed=True)
+    principal = ResolvedPrincipal("acme", "https://idp.example", "u-1", "jwt")
     FlowContext().replace(destination=destination, principal=principal).save(flow)
     return flow
 
@@ -141,7 +141,9 @@ async def test_flows_that_are_no_upload_are_left_alone() -> None:
     flow = openai_files(PDF)
     ctx = FlowContext.of(flow)
     assert ctx.destination is not None
-    chat = Destination("openai", "openai", "api", "api.openai.com", api="openai.chat_completions")
+    chat = CatalogDestination(
+        "openai", "openai", "api", "api.openai.com", api="openai.chat_completions"
+    )
     ctx.replace(destination=chat).save(flow)
     await inspector().request(flow)
     assert flow.response is None and uploaded_files(flow) is None

@@ -22,7 +22,7 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 from warden.addons.audit import Audit
-from warden.addons.flowcontext import Destination, FlowContext, Principal
+from warden.addons.flowcontext import CatalogDestination, FlowContext, ResolvedPrincipal
 from warden.addons.flowstate import state
 from warden.addons.pipeline import Pipeline
 from warden.addons.policy import PolicyEnforcer
@@ -49,7 +49,9 @@ def upgrade(path: str, upgrade_to: str = "websocket") -> http.HTTPFlow:
     flow.request.host = "api.openai.com"
     flow.request.path = path
     flow.request.headers["upgrade"] = upgrade_to
-    FlowContext(destination=Destination("openai", "openai", "api", "api.openai.com")).save(flow)
+    FlowContext(destination=CatalogDestination("openai", "openai", "api", "api.openai.com")).save(
+        flow
+    )
     return flow
 
 
@@ -190,7 +192,9 @@ async def test_an_unknown_socket_follows_the_tenants_allow_unparsed(
 ) -> None:
     flow = upgrade("/v1/some-new-socket")
     ctx = FlowContext.of(flow)
-    ctx.replace(principal=Principal("acme", "https://idp.test", "alice", "device")).save(flow)
+    ctx.replace(principal=ResolvedPrincipal("acme", "https://idp.test", "alice", "device")).save(
+        flow
+    )
     stage = WebSocketInspector(cast(Audit, None), enforcer(tmp_path, allow_unparsed), None, 1024)
     await call(stage, HttpRequestHook(flow))
     assert (flow.response is not None) == refused
@@ -269,10 +273,10 @@ def _session(model: str) -> http.HTTPFlow:
     found = socket_protocol("openai", "/v1/responses")
     assert found is not None
     FlowContext(
-        destination=Destination(
+        destination=CatalogDestination(
             "openai", "openai", "api", "api.openai.com", api=found[0].api, parsed=True
         ),
-        principal=Principal("acme", "https://idp.test", "alice", "device"),
+        principal=ResolvedPrincipal("acme", "https://idp.test", "alice", "device"),
     ).save(flow)
     return flow
 

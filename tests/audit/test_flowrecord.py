@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from warden.addons.flowcontext import Destination, EntityCount, Principal, Usage
+from warden.addons.flowcontext import CatalogDestination, EntityCount, ResolvedPrincipal, Usage
 from warden.audit import flowrecord as fr
 from warden.audit.record import MAX_FINDINGS, MAX_GROUPS, MAX_MODEL, AuditRecord
 from warden.policy.engine import PolicyDecision
 
 # The facts are the flow context's own classes: the Protocols of audit.flowrecord must fit them.
-ALICE = Principal(
+ALICE = ResolvedPrincipal(
     "acme",
     "https://idp.example",
     "alice",
@@ -20,7 +20,7 @@ ALICE = Principal(
     "alice@example.com",
     session_id="0123456789abcdef-the-rest-is-a-hash",
 )
-OPENAI = Destination("openai", "openai", "api", "api.openai.com", "chat", "gpt-4o-mini")
+OPENAI = CatalogDestination("openai", "openai", "api", "api.openai.com", "chat", "gpt-4o-mini")
 EMAIL = EntityCount("EMAIL_ADDRESS", 1, "messages[0]")
 DECISION = PolicyDecision("allow", "default", "v1", "allowed by default")
 # an upstream's figure beyond what a SIEM's doubles hold
@@ -28,8 +28,8 @@ USAGE = Usage(10, 2**70)
 
 
 def record(
-    principal: Principal | None = None,
-    destination: Destination | None = None,
+    principal: ResolvedPrincipal | None = None,
+    destination: CatalogDestination | None = None,
     findings: tuple[EntityCount, ...] = (),
     status: int | None = 200,
     outcome: str | None = None,

@@ -76,7 +76,7 @@ def start(postgres_dsn: str, tmp_path: Path) -> Iterator[Callable[[str, dict[str
             database.connect(),
             {"acme"},
             None,
-            lambda event, tenant, details: audits.append({"event": event, **details}),
+            lambda event, tenant, details, *_, **__: audits.append({"event": event, **details}),
             "http://portal.test",
             lambda host: True,
             shared_quotas=True,

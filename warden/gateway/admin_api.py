@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from warden.identity.sessions import SessionStore
 from warden.keyfiles import read_or_create
+
+if TYPE_CHECKING:
+    from warden.gateway.wiring.audit import AdminEvent
 
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
 
@@ -30,9 +33,6 @@ def load_or_create_admin_token(state_dir: Path) -> str:
     if len(token) < 32:
         raise SystemExit(f"warden: {path} is damaged; delete it and restart to make a new one")
     return token
-
-
-AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
 
 
 class AdminApi:

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from warden.audit import (
     AuditLog,
@@ -45,6 +45,20 @@ from warden.identity.events import WINDOW_S, AnonymousEventThrottle, AuthEvent
 logger = logging.getLogger("warden.audit")
 
 _FAILED_EVENTS = {"login.failed", "credential.rejected", "logout.backchannel_rejected"}
+
+
+class AdminEvent(Protocol):
+    """What the runtimes that record admin events take: `AuditTrail.admin`'s signature."""
+
+    def __call__(
+        self,
+        event: str,
+        tenant: str | None,
+        details: Mapping[str, str | int | bool],
+        outcome: str = "ok",
+        *,
+        principal: Principal | None = None,
+    ) -> None: ...
 
 
 class AuditTrail:

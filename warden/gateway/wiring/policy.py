@@ -43,6 +43,7 @@ from warden.policy.coach_tokens import CoachTokens, acknowledged
 from warden.policy.pages import coach_confirm_page
 
 if TYPE_CHECKING:
+    from warden.gateway.wiring.audit import AdminEvent
     from warden.gateway.wiring.policy_fleet import FleetPolicy
 
 logger = logging.getLogger("warden.policy")
@@ -51,8 +52,6 @@ FLUSH_EVERY_S = 5.0
 #: In state_dir: the key of coaching acknowledgement links, made at first start.
 COACH_LINK_KEY_FILE = "coach-links.key"
 FLEET_FLUSH_EVERY_S = 0.25  # a fleet's quota slack is counted per flush (policy/quotas.py)
-
-AdminEvent = Callable[[str, str | None, Mapping[str, str | int | bool]], None]
 
 
 def coach_link_key(state_dir: Path) -> bytes:

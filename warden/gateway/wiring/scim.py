@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -27,19 +27,10 @@ from warden.identity.scim import (
 from warden.identity.scim.access import still_allowed
 from warden.identity.sessions import SessionStore, UserIdentity
 
+if TYPE_CHECKING:
+    from warden.gateway.wiring.audit import AdminEvent
+
 logger = logging.getLogger("warden.scim")
-
-
-class AdminEvent(Protocol):
-    def __call__(
-        self,
-        event: str,
-        tenant: str | None,
-        details: Mapping[str, str | int | bool],
-        outcome: str = "ok",
-        *,
-        principal: Principal | None = None,
-    ) -> None: ...
 
 
 def person_of(details: Mapping[str, str | int | bool], issuer: str | None) -> Principal | None:
