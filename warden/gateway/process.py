@@ -3,9 +3,14 @@
 Only the mitmproxy addons the gateway needs are loaded (no script loader, no replay, no
 map-local): each one more is attack surface and per-flow work.
 
-Over 400 lines because `Gateway.run` starts one process's parts in dependency order and
-stops them in the reverse order in one ``finally``; splitting build from run is left to
-a later step (issue 17).
+`Gateway.run` builds the domains (`_domains`: catalog, state, audit trail, identity,
+SCIM, policy, DLP, in the order each needs the ones before), then by role hands them to
+the control plane or a proxy worker (`roles.py`), or builds the proxy (`_proxy`) and
+serves it with its control plane in this process (`_serve`, which stops everything in
+the reverse order in one ``finally``).
+
+Over 400 lines because the three steps share one set of parts (`Built`) whose start and
+stop order is the process's; each step reads top to bottom in that order.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import asyncio
 import gc
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aiohttp import web
 from mitmproxy import options
 from mitmproxy.addons import core, disable_h2c, next_layer, proxyserver
 from mitmproxy.master import Master
@@ -46,7 +53,7 @@ from warden.gateway.startup_check import StartupErrorCheck
 from warden.gateway.state import store
 from warden.gateway.wiring.audit import AuditTrail
 from warden.gateway.wiring.evidence import build_evidence
-from warden.gateway.wiring.identity import build_identity
+from warden.gateway.wiring.identity import IdentityParts, build_identity
 from warden.gateway.wiring.policy import PolicyRuntime, coach_link_key
 from warden.gateway.wiring.scim import ScimRuntime
 from warden.providers.catalog import Catalog
@@ -177,6 +184,29 @@ def proxy_not_listening(server: proxyserver.Proxyserver) -> str:
     return "the proxy port does not listen yet"
 
 
+@dataclass(slots=True)
+class Built:
+    """One process's domain parts, built by ``Gateway._domains``."""
+
+    catalog: Catalog
+    pac: list[web.RouteDef]
+    database: store.StateDatabase
+    ca_cert: Path
+    trail: AuditTrail
+    identity: IdentityParts
+    identify: Identify
+    scim: ScimRuntime
+    policy: PolicyRuntime | None
+    enforcer: PolicyEnforcer | None
+    changes: Any
+    dlp: DlpRunner | None
+    redactor: Redactor | None
+
+    @property
+    def state(self) -> sqlite3.Connection:
+        return self.database.conn
+
+
 @dataclass
 class Gateway:
     config: Config
@@ -186,10 +216,30 @@ class Gateway:
     role: ControlRole | WorkerRole | None = None
 
     async def run(self) -> None:
+        """Build this process's parts and run them until a signal stops them: the control
+        plane's role, a proxy worker's, or (one process) the proxy and its control plane."""
         # The DLP pool's result threads hand results back to the event loop; with CPython's
         # default 5 ms GIL switch interval every hand-over can wait that long behind the
         # loop. (The audit writer, once such a thread too, is now a process of its own.)
         sys.setswitchinterval(0.0005)
+        built = self._domains()
+        role = self.role
+        if isinstance(role, ControlRole):
+            parts = Parts(built.state, built.trail, built.identity, built.policy, None)
+            await run_control_plane(
+                role, self.config, self.metrics, parts, built.ca_cert, built.scim, built.pac
+            )
+            return
+        master, proxy_server = self._proxy(built)
+        if isinstance(role, WorkerRole):
+            parts = Parts(built.state, built.trail, built.identity, built.policy, built.dlp)
+            await run_worker(role, master, proxy_server, parts, self.metrics, self.config.state_dir)
+            return
+        await self._serve(built, master, proxy_server)
+
+    def _domains(self) -> Built:
+        """The catalog, state, audit trail, identity, SCIM, policy and DLP of this process,
+        in the order each needs the ones before it."""
         config = self.config
         role = self.role
         worker = role if isinstance(role, WorkerRole) else None
@@ -281,11 +331,18 @@ class Gateway:
                 identity.settings.company,
                 identity.settings.help_contact,
             )
+        return Built(
+            catalog, pac, database, ca_cert, trail, identity, identify, scim, policy,
+            enforcer, changes, dlp_runner, redactor,
+        )  # fmt: skip
 
-        if control is not None:
-            parts = Parts(state, trail, identity, policy, None)
-            await run_control_plane(control, config, self.metrics, parts, ca_cert, scim, pac)
-            return
+    def _proxy(self, built: Built) -> tuple[Master, proxyserver.Proxyserver]:
+        """The mitmproxy master with the gateway's addon chain, configured, not started."""
+        config, catalog = self.config, built.catalog
+        policy, enforcer, dlp_runner = built.policy, built.enforcer, built.dlp
+        identity, identify, trail, redactor = (
+            built.identity, built.identify, built.trail, built.redactor
+        )  # fmt: skip
         # Sealed evidence: the capture stages exist whenever a policy may ask for evidence.
         evidence = (
             build_evidence(config, trail.db_path, policy.holder.get())
@@ -338,12 +395,19 @@ class Gateway:
         # mitmproxy's start-up error check; it leaves the chain once start-up is over
         master.addons.add(StartupErrorCheck(master.addons))
         configure_mitmproxy(master.options, config, catalog)
+        self.metrics.unsafe_test_routing.set(1 if config.unsafe_testing is not None else 0)
+        return master, proxy_server
+
+    async def _serve(
+        self, built: Built, master: Master, proxy_server: proxyserver.Proxyserver
+    ) -> None:
+        """One process: the control plane beside the proxy, the background tasks, then the
+        proxy until a signal; everything stopped in the reverse order."""
+        config = self.config
+        identity, trail, policy, dlp_runner = built.identity, built.trail, built.policy, built.dlp
+        scim, pac, ca_cert = built.scim, built.pac, built.ca_cert
+        changes, database = built.changes, built.database
         unsafe = config.unsafe_testing is not None
-        self.metrics.unsafe_test_routing.set(1 if unsafe else 0)
-        if worker is not None:
-            parts = Parts(state, trail, identity, policy, dlp_runner)
-            await run_worker(worker, master, proxy_server, parts, self.metrics, config.state_dir)
-            return
         admin = AdminApi(
             load_or_create_admin_token(config.state_dir), identity.sessions, trail.admin
         )
