@@ -32,7 +32,7 @@ import hashlib
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +40,10 @@ from typing import Any
 type Entity = tuple[str, int, int]
 
 #: Words read each side of a word that can be part of a name (and its capitalised run):
-#: the model's token vectors see four tokens each side. Two read about a fifth less and
-#: lost one name of 595 on ``bench/dlp/names.py`` (seed 42) to the shorter context.
-MARGIN = 4
+#: the model's token vectors see four tokens each side, but the fourth word out changed
+#: no answer on ``bench/dlp/names.py`` (seeds 42, 7, 3) once only the runs that need the
+#: model are read (``needed``); two lost names.
+MARGIN = 3
 #: Share of a text's words the windows must leave out for cutting to be worth it; above
 #: it the model reads the text whole, as it was written.
 WHOLE = 0.5
@@ -92,8 +93,10 @@ class WindowCutter:
         margin: int | tuple[int, int] = MARGIN,
         people_only: bool = False,
         places: frozenset[str] = frozenset(),
+        needed: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
         self.before, self.after = (margin, margin) if isinstance(margin, int) else margin
+        self.needed = needed
         self.people_only = people_only
         self.whole = WHOLE
         self.places = places if people_only else frozenset()
@@ -127,11 +130,12 @@ class WindowCutter:
                 while hi < n - 1 and self._in_run(text, words, hi + 1, hi):
                     hi += 1
                 run_end = hi
-                lo, hi = max(0, lo - self.before), min(n - 1, hi + self.after)
-                if spans and lo <= spans[-1][1] + 1:
-                    spans[-1][1] = max(hi, spans[-1][1])
-                else:
-                    spans.append([lo, hi])
+                if self.needed is None or self.needed([text[x:y] for x, y in words[lo : hi + 1]]):
+                    lo, hi = max(0, lo - self.before), min(n - 1, hi + self.after)
+                    if spans and lo <= spans[-1][1] + 1:
+                        spans[-1][1] = max(hi, spans[-1][1])
+                    else:
+                        spans.append([lo, hi])
             initial = word[-1] in _SENTENCE_END or (
                 word[-1] in "\"')\u201d" and len(word) > 1 and word[-2] in _SENTENCE_END
             )
@@ -225,9 +229,12 @@ class ModelRunner:
         places: frozenset[str] = frozenset(),
         margin: int | tuple[int, int] = MARGIN,
         cache_bytes: int = CACHE_BYTES,
+        needed: Callable[[Sequence[str]], bool] | None = None,
     ) -> None:
         self.nlp = nlp
-        self.cutter: WindowCutter | WholeText = WindowCutter(margin, people_only, places)
+        self.cutter: WindowCutter | WholeText = WindowCutter(
+            margin, people_only, places, needed if people_only else None
+        )
         self.cache = EntityCache(cache_bytes)
         self.read = 0  # characters the model read, for tests and benchmarks
 
