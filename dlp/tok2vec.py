@@ -164,9 +164,19 @@ def install(nlp: Any) -> bool:
         return fast(docs), _no_backprop
 
     layer: Model[Any, Any] = Model("fast_tok2vec", forward, dims={"nO": stock.get_dim("nO")})
+    layer.attrs["stock"] = stock  # for ``restore``
     model.layers[0] = layer
     model.set_ref("tok2vec", layer)
     return True
+
+
+def restore(nlp: Any) -> None:
+    """Put thinc's layers back (``bench/dlp/names.py`` compares both in one run)."""
+    model = nlp.get_pipe("ner").model
+    if model.layers[0].name == "fast_tok2vec":
+        stock = model.layers[0].attrs["stock"]
+        model.layers[0] = stock
+        model.set_ref("tok2vec", stock)
 
 
 def _no_backprop(_: Any) -> Any:
