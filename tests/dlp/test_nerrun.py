@@ -330,3 +330,16 @@ def test_an_architecture_it_does_not_know_keeps_thincs_layers() -> None:
     from warden.dlp.tok2vec import FastTok2Vec
 
     assert FastTok2Vec.of(chain(Linear(4, 4), Linear(4, 4))) is None
+
+
+def test_a_lone_word_beside_a_capitalised_word_is_asked_about_with_it() -> None:
+    asked: list[list[str]] = []
+
+    def needed(run: Any) -> bool:
+        asked.append(list(run))
+        return True
+
+    cut = WindowCutter(1, people_only=True, needed=needed)
+    cut.windows("a great song by ex-Zombie Wiik is on the radio")
+    # the model's span can take in ``ex-Zombie``: the run is asked about with it
+    assert asked == [["ex-Zombie", "Wiik"]]
