@@ -11,7 +11,9 @@ own model directory (``ner: {path: …}``) is their choice and is not checked.
 
 Only the ``ner`` component is loaded (in the small English pipelines it carries its own
 token-to-vector layer): no tagger, parser, lemmatizer or attribute ruler, which is most of
-a full pipeline's time.
+a full pipeline's time. Its token-to-vector layers run through ``tok2vec.py`` (the same
+arithmetic without thinc's per-layer machinery, bit-identical) when the model has the
+architecture it knows.
 
 Prose only: code, logs, stack traces, JSON and configuration lines are not prose, and a
 model trained on news tags their identifiers as people (``Traceback``, ``userId``,

@@ -1,16 +1,18 @@
 """The NER model's token-to-vector layers in straight numpy calls: the same arithmetic as
-thinc's layers, the same weights, in a fraction of the time.
+thinc's layers, the same weights, without thinc's per-layer overhead.
 
-Where the model's time went (``bench/dlp/names.py``, seed 42, ~80 tokens read per ~1 KB
-prompt): ~2.7 ms of ~3.4 ms in the token-to-vector layers, and of that only ~0.8 ms in
-their matrix products. The rest was thinc's layer machinery called per layer and per call
-(``chain``, ``with_array``, ``concatenate``, ``residual``, ragged and list conversions,
-layer norm through ``numpy.var``): ~0.7 ms a call however short the text, and more per
-token than the products themselves. spaCy's small English pipelines all use one
-architecture for it (``spacy.Tok2Vec.v2``: ``MultiHashEmbed`` of NORM, PREFIX, SUFFIX
-and SHAPE, ``MaxoutWindowEncoder`` with a window of one, then the parser's ``linear``
-projection); ``FastTok2Vec.of`` recognises that architecture by its layer names and
-weights, and anything else keeps thinc's layers (``None``).
+What it saves: thinc runs each layer through its generic machinery (``chain``,
+``with_array``, ``concatenate``, ``residual``, ragged and list conversions, a ``Model``
+call per node), ~0.7 ms a call however short the text. On the windows of
+``bench/dlp/names.py``'s ~1 KB prompts (seed 42, ~70 tokens and six windows a prompt,
+p50 of one run at load ~2.6): the token-to-vector layers 2.23 -> 1.89 ms, the whole model
+call 3.19 -> 2.61 ms. What is left is mostly the five matrix products (~0.2 ms each at
+~100 rows, BLIS near the core's peak) and the transition steps: the model's cost now is
+the tokens it reads. spaCy's small English pipelines all use one architecture here
+(``spacy.Tok2Vec.v2``: ``MultiHashEmbed`` of NORM, PREFIX, SUFFIX and SHAPE,
+``MaxoutWindowEncoder`` with a window of one, then the parser's ``linear`` projection);
+``FastTok2Vec.of`` recognises it by its layer names and weights, and anything else keeps
+thinc's layers (``None``).
 
 Same arithmetic, in the same order, through the same BLIS and Cython kernels
 (``ops.hash``, ``ops.gather_add``, ``ops.gemm``, ``ops.maxout``, ``ops.seq2col``): the
