@@ -310,7 +310,8 @@ def test_the_fast_token_vectors_are_the_stock_layers_to_the_bit() -> None:
     from warden.dlp.tok2vec import FastTok2Vec, install
 
     nlp = spacy.load(model_directory(DEFAULT_NER_PACKAGE), exclude=list(_EXCLUDED))
-    stock = nlp.get_pipe("ner").model.get_ref("tok2vec")
+    ner: Any = nlp.get_pipe("ner")
+    stock = ner.model.get_ref("tok2vec")
     fast = FastTok2Vec.of(stock)
     assert fast is not None
     for docs in ([nlp.make_doc(t) for t in PROSE], [nlp.make_doc(PROSE[0])]):
@@ -318,7 +319,7 @@ def test_the_fast_token_vectors_are_the_stock_layers_to_the_bit() -> None:
     before = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in nlp.pipe(PROSE)]
     assert any(before)
     assert install(nlp)
-    assert nlp.get_pipe("ner").model.layers[0] is not stock
+    assert ner.model.layers[0] is not stock
     after = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in nlp.pipe(PROSE)]
     assert after == before
     assert not install(nlp)  # already replaced: not the architecture it knows any more
