@@ -314,7 +314,8 @@ def test_the_fast_token_vectors_are_the_stock_layers_to_the_bit() -> None:
     stock = ner.model.get_ref("tok2vec")
     fast = FastTok2Vec.of(stock)
     assert fast is not None
-    for docs in ([nlp.make_doc(t) for t in PROSE], [nlp.make_doc(PROSE[0])]):
+    mixed = [nlp.make_doc(t) for t in (PROSE[0], "", PROSE[1])]  # an empty doc between
+    for docs in ([nlp.make_doc(t) for t in PROSE], [nlp.make_doc(PROSE[0])], mixed):
         assert numpy.array_equal(fast(docs), stock.predict(docs))
     before = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in nlp.pipe(PROSE)]
     assert any(before)
