@@ -19,11 +19,12 @@ PERSON recall as reading it all and slightly higher precision (spans such as
 
 Which runs: with only PERSON wanted, the caller's ``needed`` test says which capitalised
 runs the model's answer can change (``NameFinder._needs_model``: not a lone word no list
-calls a name, whose PERSON ``_person`` refuses anyway, and not a listed given name before
-another capitalised word, which the gazetteer takes whatever the model says). A run is
-asked about with a capitalised word either side (``ex-Zombie Wiik``: the model's span can
-take it in). On ``bench/dlp/names.py`` (seed 42) the model then reads ~45 characters a
-sentence instead of ~80, with the same names found on seeds 42, 7 and 3.
+calls a name, whose PERSON ``_person`` refuses anyway, nor a lone listed name that is no
+place name, nor a listed given name before another capitalised word, which the gazetteer
+takes whatever the model says). A run is asked about with a capitalised word either side
+(``ex-Zombie Wiik``: the model's span can take it in). On ``bench/dlp/names.py`` (seed
+42) the model then reads ~40 characters a sentence instead of ~80, with the same names
+found on seeds 42, 7 and 3.
 
 The cache holds keyed digests (BLAKE2b under a random key of the process, with the
 caller's scope) and the entities' labels and offsets, never text; it is bounded by an
