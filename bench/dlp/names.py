@@ -14,10 +14,13 @@ sentences joined into ~1 KB prompts, one detection per prompt, in-process (the p
 Rows: (b) stock Presidio's ``AnalyzerEngine`` with the same spaCy model, full pipeline
 (how the ``ner: {path}`` option ran before), PERSON only; (c) warden's ``Detector`` with
 ``ner: {}`` (NER component only, prose lines only, the given-name gazetteer, the model on
-windows around the words that can be names: ``dlp/nerrun.py``); (c0) the same with the
-model reading all the prose, as before windows. Compare rows of one run: the generator's
-output is not the same from run to run (Faker dates relative to today and the like), so
-figures of two runs differ by a few names.
+windows around the capitalised runs whose answer can change a finding, through
+``dlp/tok2vec.py``'s layers: ``dlp/nerrun.py``); (c1) the same as it was before
+2026-12-03 (windows around every word that can be part of a name, four words each side,
+thinc's own layers); with ``--whole`` also (c0), the model reading all the prose. Rows
+take turns on each prompt. Compare rows of one run: the generator's output is not the
+same from run to run (Faker dates relative to today and the like), so figures of two
+runs differ by a few names.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ from bench.dlp.corpus import Generator, _Builder
 from warden.dlp import DlpProfile
 from warden.dlp.engine import Detector
 from warden.dlp.ner import forget_lines, model_directory
-from warden.dlp.nerrun import WholeText
+from warden.dlp.nerrun import WholeText, WindowCutter
 from warden.dlp.profiles import DEFAULT_NER_PACKAGE
+from warden.dlp.tok2vec import restore
 
 type Span = tuple[int, int]
 
@@ -105,12 +109,19 @@ class Stock:
 
 
 class Warden:
-    def __init__(self, whole: bool = False) -> None:
+    def __init__(self, whole: bool = False, before: bool = False) -> None:
         self.detector = Detector(
             DlpProfile.model_validate({"ner": {}, "entities": {"PERSON": "redact"}})
         )
+        finder = self.detector._ner[0].finder
         if whole:  # the model reads every prose text whole, as before dlp/nerrun.py
-            self.detector._ner[0].finder.model.cutter = WholeText()
+            finder.model.cutter = WholeText()
+        if before:  # as before 2026-12-03: windows round every word that can be a name,
+            # four words each side, through thinc's own layers
+            cutter = finder.model.cutter
+            assert isinstance(cutter, WindowCutter)
+            cutter.needed, cutter.before, cutter.after = None, 4, 4
+            restore(finder.nlp)
 
     def people(self, text: str, scope: str | None = None) -> list[Span]:
         found = self.detector.detect(text, scope)
@@ -230,6 +241,7 @@ def main() -> None:
         "--lower", type=float, default=0.05, help="share of sentences the generator lower-cases"
     )
     ap.add_argument("--warden-only", action="store_true", help="skip row (b), stock Presidio")
+    ap.add_argument("--whole", action="store_true", help="also (c0), the model reading all prose")
     args = ap.parse_args()
     random.seed(args.seed)
     sentences = prose(args.sentences, args.seed, args.lower)
@@ -243,7 +255,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows: list[tuple[str, Any]] = [
         *([] if args.warden_only else [("(b) stock Presidio + same model", Stock())]),
-        ("(c0) warden, model reads all prose", Warden(whole=True)),
+        *([("(c0) warden, model reads all prose", Warden(whole=True))] if args.whole else []),
+        ("(c1) warden before 2026-12-03 (windows round every possible name)", Warden(before=True)),
         ("(c) warden", Warden()),
     ]
     scores = [score(finder, sentences, docs) for _, finder in rows]
@@ -258,6 +271,10 @@ def main() -> None:
             f"(c) against (b), same run: {times[0]['p50'] / times[-1]['p50']:.1f}x at p50 "
             f"({times[0]['cpu'] / times[-1]['cpu']:.1f}x in CPU time)"
         )
+    print(
+        f"(c) against (c1), same run: {times[-2]['p50'] / times[-1]['p50']:.1f}x at p50 "
+        f"({times[-2]['cpu'] / times[-1]['cpu']:.1f}x in CPU time)"
+    )
     if args.pool:
         q50, q99 = pool_latency(kb)
         print(f"(c) through the worker pool (2 workers): p50 / p99 {q50:.2f} / {q99:.2f} ms")

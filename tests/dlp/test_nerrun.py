@@ -139,9 +139,9 @@ class Counting:
 
 TURN_1 = (
     "Hi, I need help with an e-mail to a customer about a late delivery of their order.\n"
-    "The customer is Henrik Lindqvist from the purchasing team and he is rather upset.\n"
+    "The customer is Quennell Abernathy from the purchasing team and he is rather upset.\n"
 )
-TURN_2 = "Also mention that his colleague Sofia Marchetti will call him on Monday morning.\n"
+TURN_2 = "Also mention that his colleague Faolan Brannagh will call him on Monday morning.\n"
 
 
 @pytest.fixture
@@ -164,14 +164,14 @@ def test_a_resent_conversation_costs_the_model_only_its_new_text(
     finder: NameFinder, counted: Counting
 ) -> None:
     first = _names(finder, TURN_1, "alice")
-    assert "Henrik Lindqvist" in first
+    assert "Quennell Abernathy" in first
     read_first = list(counted.texts)
     assert read_first
     counted.texts.clear()
     second = _names(finder, TURN_1 + TURN_2, "alice")
-    assert second == first | {"Sofia Marchetti"}
+    assert second == first | {"Faolan Brannagh"}
     assert counted.texts and all(t not in read_first for t in counted.texts)
-    assert all("Henrik" not in t for t in counted.texts)
+    assert all("Quennell" not in t for t in counted.texts)
     # the cached answers are the ones the model gives when asked afresh
     assert second == _names(finder, TURN_1 + TURN_2, None)
 
@@ -179,19 +179,19 @@ def test_a_resent_conversation_costs_the_model_only_its_new_text(
 def test_an_edited_text_is_read_again_never_answered_from_the_cache(
     finder: NameFinder, counted: Counting
 ) -> None:
-    assert "Henrik Lindqvist" in _names(finder, TURN_1, "alice")
-    edited = TURN_1.replace("Henrik Lindqvist", "Annika Holmberg")
+    assert "Quennell Abernathy" in _names(finder, TURN_1, "alice")
+    edited = TURN_1.replace("Quennell Abernathy", "Zephyrine Ottoline")
     counted.texts.clear()
     names = _names(finder, edited, "alice")
-    assert "Annika Holmberg" in names and "Henrik Lindqvist" not in names
-    assert any("Annika Holmberg" in t for t in counted.texts)
+    assert "Zephyrine Ottoline" in names and "Quennell Abernathy" not in names
+    assert any("Zephyrine Ottoline" in t for t in counted.texts)
 
 
 def test_one_persons_cache_never_answers_for_another(finder: NameFinder, counted: Counting) -> None:
     _names(finder, TURN_1, "alice")
     counted.texts.clear()
-    assert "Henrik Lindqvist" in _names(finder, TURN_1, "bob")
-    assert any("Henrik Lindqvist" in t for t in counted.texts)  # read again for bob
+    assert "Quennell Abernathy" in _names(finder, TURN_1, "bob")
+    assert any("Quennell Abernathy" in t for t in counted.texts)  # read again for bob
 
 
 def test_a_scan_without_scope_neither_reads_nor_fills_the_cache(
@@ -211,11 +211,11 @@ def test_code_and_logs_never_reach_the_model(finder: NameFinder, counted: Counti
         "2026-12-02 17:03:11 ERROR PaymentGateway Stripe timeout for Customer 4411\n"
         '{"owner": "Jane Doe", "role": "Admin"}\n'
     )
-    prose = "Can you check why this fails? My manager Jonas Berglund asked me to fix it today.\n"
+    prose = "Can you check why this fails? My manager Quennell Berglund asked me to fix it today.\n"
     names = _names(finder, code + prose, None)
     # "Jane Doe" is found without the model: a quoted string that is only a full name
     # (ner.py's name lines); nothing of the code or the log line is a name
-    assert names == {"Jonas Berglund", "Jane Doe"}
+    assert names == {"Quennell Berglund", "Jane Doe"}
     assert counted.texts and all(t in prose for t in counted.texts)
 
 
@@ -229,7 +229,7 @@ def test_windows_find_what_reading_everything_finds(finder: NameFinder) -> None:
     finally:
         finder.model.cutter = cutter
     assert windowed == whole
-    assert {"Henrik Lindqvist", "Sofia Marchetti"} <= windowed
+    assert {"Quennell Abernathy", "Faolan Brannagh"} <= windowed
 
 
 def test_cutting_is_linear_on_a_run_of_capitalised_words() -> None:
@@ -258,3 +258,91 @@ def test_scans_for_nobody_in_particular_share_no_cache(principal: str, scope: st
     """The pool scopes the cache by principal; a scan that names nobody (WebSocket turns
     call ``scan`` without one) gets no cache rather than one shared by everybody."""
     assert cache_scope(principal) == scope
+
+
+# --------------------------------------------------------------------------- what needs it
+
+
+def test_runs_the_lists_already_decide_are_not_read_but_still_found(
+    finder: NameFinder, counted: Counting
+) -> None:
+    # a listed given name before another capitalised word is a full name whatever the
+    # model says; a lone word no list calls a name is refused whatever the model says
+    text = "Please forward the Monday report to Henrik Lindqvist before the Discipline review.\n"
+    assert _names(finder, text, None) == {"Henrik Lindqvist"}
+    assert counted.texts == []
+
+
+def test_a_run_no_list_knows_is_read_and_found(finder: NameFinder, counted: Counting) -> None:
+    text = "Please forward the Monday report to Quennell Abernathy before noon.\n"
+    assert _names(finder, text, None) == {"Quennell Abernathy"}
+    assert counted.texts and all("Quennell Abernathy" in t for t in counted.texts)
+    assert all("Monday" not in t or "Quennell" in t for t in counted.texts)
+
+
+def test_a_name_that_is_a_place_and_a_run_ending_in_a_street_word_are_read(
+    finder: NameFinder,
+) -> None:
+    needs = finder._needs_model
+    assert needs(["Victoria,"]) and needs(["(Georgia's"])  # a place too: the model may veto
+    assert not needs(["(Henrik's,"]) and not needs(["Mary-Jane"])  # the lists decide
+    assert not needs(["Discipline"]) and not needs(["Metallica."])
+    assert not needs(["Ask", "Henrik", "Lindqvist"])
+    assert needs(["Henrik", "Lindqvist", "Street"])  # a street named after someone
+    assert needs(["Quennell", "Abernathy"])
+
+
+# --------------------------------------------------------------------------- fast layers
+
+
+PROSE = [
+    "The customer is Quennell Abernathy from the purchasing team and he is rather upset.",
+    "Also mention that his colleague Faolan Brannagh will call him on Monday morning.",
+    "x",
+    "Dr. Okafor met Anthony van den Oord in Zürich; they talked about São Paulo & Kyiv!",
+]
+
+
+def test_the_fast_token_vectors_are_the_stock_layers_to_the_bit() -> None:
+    import numpy
+    import spacy
+
+    from warden.dlp.ner import _EXCLUDED
+    from warden.dlp.tok2vec import FastTok2Vec, install
+
+    nlp = spacy.load(model_directory(DEFAULT_NER_PACKAGE), exclude=list(_EXCLUDED))
+    ner: Any = nlp.get_pipe("ner")
+    stock = ner.model.get_ref("tok2vec")
+    fast = FastTok2Vec.of(stock)
+    assert fast is not None
+    mixed = [nlp.make_doc(t) for t in (PROSE[0], "", PROSE[1])]  # an empty doc between
+    for docs in ([nlp.make_doc(t) for t in PROSE], [nlp.make_doc(PROSE[0])], mixed):
+        assert numpy.array_equal(fast(docs), stock.predict(docs))
+    before = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in nlp.pipe(PROSE)]
+    assert any(before)
+    assert install(nlp)
+    assert ner.model.layers[0] is not stock
+    after = [[(e.label_, e.start_char, e.end_char) for e in d.ents] for d in nlp.pipe(PROSE)]
+    assert after == before
+    assert not install(nlp)  # already replaced: not the architecture it knows any more
+
+
+def test_an_architecture_it_does_not_know_keeps_thincs_layers() -> None:
+    from thinc.api import Linear, chain
+
+    from warden.dlp.tok2vec import FastTok2Vec
+
+    assert FastTok2Vec.of(chain(Linear(4, 4), Linear(4, 4))) is None
+
+
+def test_a_lone_word_beside_a_capitalised_word_is_asked_about_with_it() -> None:
+    asked: list[list[str]] = []
+
+    def needed(run: Any) -> bool:
+        asked.append(list(run))
+        return True
+
+    cut = WindowCutter(1, people_only=True, needed=needed)
+    cut.windows("a great song by ex-Zombie Wiik is on the radio")
+    # the model's span can take in ``ex-Zombie``: the run is asked about with it
+    assert asked == [["ex-Zombie", "Wiik"]]

@@ -1,0 +1,185 @@
+"""The NER model's token-to-vector layers in straight numpy calls: the same arithmetic as
+thinc's layers, the same weights, without thinc's per-layer overhead.
+
+What it saves: thinc runs each layer through its generic machinery (``chain``,
+``with_array``, ``concatenate``, ``residual``, ragged and list conversions, a ``Model``
+call per node), ~0.7 ms a call however short the text. On the windows of
+``bench/dlp/names.py``'s ~1 KB prompts (seed 42, ~70 tokens and six windows a prompt,
+p50 of one run at load ~2.6): the token-to-vector layers 2.23 -> 1.89 ms, the whole model
+call 3.19 -> 2.61 ms. What is left is mostly the five matrix products (~0.2 ms each at
+~100 rows, BLIS near the core's peak) and the transition steps: the model's cost now is
+the tokens it reads. spaCy's small English pipelines all use one architecture here
+(``spacy.Tok2Vec.v2``: ``MultiHashEmbed`` of NORM, PREFIX, SUFFIX and SHAPE,
+``MaxoutWindowEncoder`` with a window of one, then the parser's ``linear`` projection);
+``FastTok2Vec.of`` recognises it by its layer names and weights, and anything else keeps
+thinc's layers (``None``).
+
+Same arithmetic, in the same order, through the same BLIS and Cython kernels
+(``ops.hash``, ``ops.gather_add``, ``ops.gemm``, ``ops.maxout``, ``ops.seq2col``): the
+outputs are the stock layers' to the bit (``tests/dlp/test_nerrun.py`` checks it on
+prose, and that the entities are the same). Docs are joined with ``pad`` zero rows
+between them as ``with_array`` does, so no doc's vectors see another's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy
+
+#: The tok2vec chain of spaCy's ``TransitionBasedParser.v2`` over ``Tok2Vec.v2`` with
+#: ``MultiHashEmbed`` (four attributes) and ``MaxoutWindowEncoder`` (depth 4, window 1),
+#: as its layer names spell it: what ``FastTok2Vec`` reproduces.
+_ARCHITECTURE = (
+    "extract_features>>list2ragged>>with_array("
+    + "|".join(["ints-getitem>>hashembed"] * 4)
+    + ")>>with_array(maxout>>layernorm>>dropout)>>ragged2list>>with_array("
+    + ">>".join(["residual(expand_window>>maxout>>layernorm>>dropout)"] * 4)
+    + ")>>list2array>>linear"
+)
+
+type Array = Any  # numpy arrays; thinc's types are not worth importing here
+
+
+class FastTok2Vec:
+    """``__call__(docs)`` is the stock tok2vec chain's ``predict(docs)``."""
+
+    def __init__(self, layer: Any) -> None:
+        nodes = list(layer.walk())
+        self.ops = layer.ops
+        extract = next(n for n in nodes if n.name == "extract_features")
+        self.columns = list(extract.attrs["columns"])
+        embeds = [n for n in nodes if n.name == "hashembed"]
+        self.embeds = [(n.get_param("E"), int(n.attrs["seed"])) for n in embeds]
+        maxouts = [n for n in nodes if n.name == "maxout"]
+        self.maxouts = [
+            (
+                self.ops.reshape2f(
+                    n.get_param("W"), n.get_dim("nO") * n.get_dim("nP"), n.get_dim("nI")
+                ),
+                self.ops.reshape1f(n.get_param("b"), n.get_dim("nO") * n.get_dim("nP")),
+                n.get_dim("nO"),
+                n.get_dim("nP"),
+            )
+            for n in maxouts
+        ]
+        norms = [n for n in nodes if n.name == "layernorm"]
+        self.norms = [(n.get_param("G"), n.get_param("b")) for n in norms]
+        linear = layer.layers[-1]
+        self.linear = (linear.get_param("W"), linear.get_param("b"))
+        pads = [n.attrs["pad"] for n in nodes if n.name.startswith("with_array(residual")]
+        self.pad = int(pads[0])
+
+    @classmethod
+    def of(cls, layer: Any) -> FastTok2Vec | None:
+        """The fast twin of ``layer`` (the parser's ``tok2vec`` reference), or ``None``
+        when ``layer`` is not the architecture this reproduces."""
+        if layer.name != _ARCHITECTURE:
+            return None
+        nodes = list(layer.walk())
+        windows = [n.attrs.get("window_size") for n in nodes if n.name == "expand_window"]
+        if (
+            windows != [1] * 4
+            or sum(n.name == "hashembed" for n in nodes) != 4
+            or sum(n.name == "maxout" for n in nodes) != 5
+            or sum(n.name == "layernorm" for n in nodes) != 5
+            or not all(n.has_param(p) for n in nodes for p in n.param_names)
+        ):
+            return None
+        return cls(layer)
+
+    def __call__(self, docs: Sequence[Any]) -> Array:
+        ops = self.ops
+        feats = [d.to_array(self.columns) for d in docs]
+        lengths = [len(f) for f in feats]
+        if not sum(lengths):
+            return ops.alloc2f(0, self.linear[0].shape[0])
+        ids = numpy.ascontiguousarray(numpy.concatenate(feats), dtype="uint64")
+        embedded = [
+            ops.gather_add(table, ops.hash(ops.as_contig(ids[:, i]), seed) % table.shape[0])
+            for i, (table, seed) in enumerate(self.embeds)
+        ]
+        x = self._norm(self._maxout(ops.xp.hstack(embedded), 0), 0)
+        # as ``with_array(pad=…)``: the docs end to end, ``pad`` zero rows around each
+        pad = self.pad
+        zeros = numpy.zeros((pad, x.shape[1]), dtype=x.dtype)
+        parts: list[Array] = [zeros]
+        rows: list[int] = []  # where each doc's rows start in the padded array
+        at, offset = pad, 0
+        for n in lengths:
+            if n == 0:
+                continue
+            parts.append(x[offset : offset + n])
+            parts.append(zeros)
+            rows.append(at)
+            at += n + pad
+            offset += n
+        xf = numpy.concatenate(parts)
+        for layer in range(1, 5):
+            xf = xf + self._norm(self._maxout(ops.seq2col(xf, 1), layer), layer)
+        kept = [n for n in lengths if n]
+        y = numpy.concatenate([xf[r : r + n] for r, n in zip(rows, kept, strict=True)])
+        weights, bias = self.linear
+        out = ops.gemm(y, weights, trans2=True)
+        out += bias
+        return out
+
+    def _maxout(self, x: Array, layer: int) -> Array:
+        weights, bias, n_out, pieces = self.maxouts[layer]
+        y = self.ops.gemm(x, weights, trans2=True)
+        y += bias
+        best, _ = self.ops.maxout(self.ops.reshape3f(y, y.shape[0], n_out, pieces))
+        return best
+
+    def _norm(self, x: Array, layer: int) -> Array:
+        gain, bias = self.norms[layer]
+        mu = x.mean(axis=1, keepdims=True)
+        var = x.var(axis=1, keepdims=True) + 1e-08
+        y = (x - mu) * var ** (-1.0 / 2.0)
+        y = y * gain
+        y += bias
+        return y
+
+
+def install(nlp: Any) -> bool:
+    """Put ``FastTok2Vec`` in place of the ``ner`` component's tok2vec layers in ``nlp``
+    (a spaCy ``Language`` used only for prediction); ``False`` (nothing changed) when the
+    component's architecture is not the one it reproduces."""
+    from thinc.api import Model
+
+    model = nlp.get_pipe("ner").model
+    if "tok2vec" not in model.ref_names:
+        return False
+    stock = model.get_ref("tok2vec")
+    if model.layers[0] is not stock:
+        return False
+    fast = FastTok2Vec.of(stock)
+    if fast is None:
+        return False
+
+    def forward(
+        _model: Any, docs: Sequence[Any], is_train: bool
+    ) -> tuple[Array, Callable[..., Any]]:
+        if is_train:
+            raise NotImplementedError("FastTok2Vec predicts only; train with thinc's layers")
+        return fast(docs), _no_backprop
+
+    layer: Model[Any, Any] = Model("fast_tok2vec", forward, dims={"nO": stock.get_dim("nO")})
+    layer.attrs["stock"] = stock  # for ``restore``
+    model.layers[0] = layer
+    model.set_ref("tok2vec", layer)
+    return True
+
+
+def restore(nlp: Any) -> None:
+    """Put thinc's layers back (``bench/dlp/names.py`` compares both in one run)."""
+    model = nlp.get_pipe("ner").model
+    if model.layers[0].name == "fast_tok2vec":
+        stock = model.layers[0].attrs["stock"]
+        model.layers[0] = stock
+        model.set_ref("tok2vec", stock)
+
+
+def _no_backprop(_: Any) -> Any:
+    raise NotImplementedError("FastTok2Vec predicts only")
