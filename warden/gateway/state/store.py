@@ -166,10 +166,19 @@ def _dsn(env: Mapping[str, str]) -> str:
     return dsn
 
 
-def _open_postgres(config: Config, env: Mapping[str, str]) -> tuple[Any, Any, str]:
-    from warden.gateway.state.postgres import PgConnection, open_pool, redact
+def _open_postgres(
+    config: Config, env: Mapping[str, str], *, migrating: bool = False
+) -> tuple[Any, Any, str]:
+    from warden.gateway.state.postgres import MIGRATION_TIMEOUT_S, PgConnection, open_pool, redact
 
     dsn = _dsn(env)
+    if migrating:  # a schema step may run for minutes on a big table: bounded, but loosely
+        pool = open_pool(dsn, max_size=2, statement_timeout_s=None)
+        return (
+            pool,
+            PgConnection(pool, call_timeout_s=MIGRATION_TIMEOUT_S),
+            f"PostgreSQL {redact(dsn)}",
+        )
     pool = open_pool(dsn, max_size=config.state.pool_size)
     return pool, PgConnection(pool), f"PostgreSQL {redact(dsn)}"
 
@@ -233,7 +242,7 @@ def migrate_state(
             return str(path), migrate_sqlite(conn, path)
         finally:
             conn.close()
-    pool, pg, where = _open_postgres(config, env)
+    pool, pg, where = _open_postgres(config, env, migrating=True)
     try:
         return where, migrate(pg, POSTGRESQL, DOMAINS, where)
     except sqlite3.Error as exc:  # the adapter's translation of psycopg's errors
