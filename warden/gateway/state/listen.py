@@ -45,6 +45,7 @@ class ChangeListener:
         self._dsn = bounded_conninfo(dsn)
         self._callbacks = [(frozenset(names), callback) for names, callback in callbacks]
         self._stop = threading.Event()
+        self._failed: set[Callable[[], None]] = set()
         #: Set while listening; cleared while the database is unreachable.
         self.listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="warden-state-listen", daemon=True)
@@ -60,11 +61,17 @@ class ChangeListener:
 
     def _fire(self, tables: set[str] | None) -> None:
         for names, callback in self._callbacks:
-            if tables is None or names & tables:
+            if tables is None or names & tables or callback in self._failed:
                 try:
                     callback()
-                except Exception:
-                    logger.exception("refreshing from the state database failed")
+                except Exception as exc:
+                    # a reload cut by its bound (the server froze meanwhile) is run again
+                    # at the next heartbeat or notification: a change is never skipped
+                    if callback not in self._failed:
+                        logger.warning("refreshing from the state database failed: %s", exc)
+                    self._failed.add(callback)
+                else:
+                    self._failed.discard(callback)
 
     def _run(self) -> None:
         failures = 0
@@ -93,6 +100,8 @@ class ChangeListener:
                             ):
                                 conn.execute("SELECT 1")
                             heard = time.monotonic()
+                            if self._failed:
+                                self._fire(set())  # the reloads that failed, again
             except psycopg.Error as exc:
                 self.listening.clear()
                 if not failures:
