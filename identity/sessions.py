@@ -447,6 +447,13 @@ class SessionStore:
         if hook is not None:
             hook()
 
+    def access_changed(self) -> None:
+        """Who may use LLMs changed here without a revocation (SCIM: a person or group
+        written): identities and answers cached on connections look again, here and, by
+        the control plane's push, in every worker."""
+        self._bump()
+        self._revoked()
+
     def recheck(self) -> None:
         """Make every connection that cached an identity (service JWTs) look again: another
         process revoked something this one keeps no row of (warden/gateway/push.py)."""

@@ -227,7 +227,8 @@ class Gateway:
         scim = ScimRuntime(config, state, identity.sessions, trail.admin)
         if scim.enabled:
             identity.portal.user_allowed = scim.allows
-            identity.resolver.user_allowed = scim.allows
+            identity.resolver.user_allowed = scim.remembered
+            identity.resolver.user_allowed_cached = scim.remembered.cached
             if worker is None:  # the control plane owns SCIM's writes
                 scim.service.retry_deprovisioning()
         policy: PolicyRuntime | None = None
@@ -260,6 +261,8 @@ class Gateway:
         watched: list[tuple[Iterable[str], Callable[[], None]]] = [
             (store.SESSION_TABLES, identity.sessions.reload)
         ]
+        if scim.enabled:  # a SCIM change elsewhere: cached identities and answers look again
+            watched.append((store.SCIM_TABLES, identity.sessions.recheck))
         if policy is not None and database.backend == "postgresql":
             watched.append(fleet_policy(policy, database, config, worker is None, self.metrics))
         changes = database.watch(watched)

@@ -45,13 +45,8 @@ _OWNER_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # PostgreSQL only: every committed write to a table an instance keeps in memory tells
 # every instance (warden/gateway/state/listen.py). One notification per statement, not per row.
 SESSION_TABLES = ("sessions", "device_credentials", "surrogate_bindings", "person_revocations")
-NOTIFIED_TABLES = (
-    *SESSION_TABLES,
-    "scim_users",
-    "scim_groups",
-    "scim_members",
-    "scim_tokens",
-)
+SCIM_TABLES = ("scim_users", "scim_groups", "scim_members")
+NOTIFIED_TABLES = (*SESSION_TABLES, *SCIM_TABLES, "scim_tokens")
 _NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "notify every instance of changes to sessions, credentials and SCIM data",
