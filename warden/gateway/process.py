@@ -40,6 +40,7 @@ from warden.gateway.portal_tls import portal_host
 from warden.gateway.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
 from warden.gateway.startup_check import StartupErrorCheck
 from warden.gateway.state import store
+from warden.gateway.wiring import coach_feed
 from warden.gateway.wiring.audit import AuditTrail
 from warden.gateway.wiring.evidence import build_evidence
 from warden.gateway.wiring.identity import build_identity
@@ -265,6 +266,9 @@ class Gateway:
             watched.append((store.SCIM_TABLES, identity.sessions.recheck))
         if policy is not None and database.backend == "postgresql":
             watched.append(fleet_policy(policy, database, config, worker is None, self.metrics))
+            # coaching acknowledgements count on every instance (wiring/coach_feed.py)
+            feed = policy.share_acknowledgements_in_fleet(database.connect())
+            watched.append(((coach_feed.TABLE,), feed.take_in))
         changes = database.watch(watched)
         dlp_runner: DlpRunner | None = None
         redactor: Redactor | None = None

@@ -67,6 +67,13 @@ _NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             f" ON {published.TABLE} FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()",
         ),
     ),
+    (
+        "notify every instance of coaching acknowledgements",
+        (
+            f"CREATE TRIGGER {coach_feed.TABLE}_changed AFTER INSERT ON {coach_feed.TABLE}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()",
+        ),
+    ),
 )
 
 DOMAINS: tuple[Domain, ...] = (
