@@ -94,13 +94,18 @@ class Watchdog:
     ) -> Iterator[None]:
         """Run the body with ``conn``'s calls bounded to ``seconds`` in all."""
         token = next(self._ids)
+        deadline = time.monotonic() + seconds
         with self._cond:
             self._armed[token] = (conn, what, seconds)
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token))
+            # the thread sleeps until the earliest deadline: wake it only when this one
+            # comes first (a disarmed entry is dropped when the thread reaches it)
+            earliest = not self._heap or deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (deadline, token))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pg-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if earliest:
+                self._cond.notify()
         try:
             yield
         except psycopg.OperationalError as exc:

@@ -463,3 +463,43 @@ def test_the_listener_notices_a_frozen_server_and_reloads_when_it_answers(
         except sqlite3.OperationalError:
             continue
     _until(lambda: b.sessions.session_by_device_credential(device) is not None, 5.0, b.reloaded)
+
+
+def test_a_scim_change_on_one_instance_voids_the_others_remembered_answers(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """SCIM writes on A (a deactivation) notify B, whose listener makes its connections
+    and its remembered "still allowed" answers look again (warden/gateway/process.py
+    watches SCIM_TABLES with ``sessions.recheck``)."""
+    from warden.gateway.state.store import SCIM_TABLES
+    from warden.identity.scim.access import RememberedAnswers
+
+    migrate_state(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    a = open_database(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    b = open_database(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    b_sessions = SessionStore(b.conn)
+    rechecked = threading.Event()
+
+    def recheck() -> None:
+        b_sessions.recheck()
+        rechecked.set()
+
+    listener = b.watch([(SCIM_TABLES, recheck)])
+    verdict = [True]
+    remembered = RememberedAnswers(lambda user: verdict[0], lambda: b_sessions.revocations)
+    carol = UserIdentity("acme", "https://idp", "carol", "carol@acme.example")
+    try:
+        assert remembered(carol) and remembered.cached(carol) is True
+        rechecked.clear()  # the listener's first pass, at its connection
+        scim = ScimStore(a.conn)
+        with scim.transaction():
+            scim.insert_user("acme", "c1", "carol", "carol", None, False, {"userName": "c"}, "t0")
+        # the requirement is 1 s; a notification takes milliseconds (room for load)
+        assert rechecked.wait(5), "B was not told of A's SCIM write"
+        verdict[0] = False
+        assert remembered.cached(carol) is None  # void: asked again (off the loop)
+        assert remembered(carol) is False
+    finally:
+        listener.stop()
+        a.close()
+        b.close()
