@@ -14,6 +14,10 @@ worker acknowledged, or after `PUSH_TIMEOUT_S`: a worker that did not answer (st
 busy, starting) is named in the log and the ``warden_revocation_push_late`` counter, and
 its generation check still brings it in step within 0.2 s of it running again.
 
+Revocations no request waits for (the IdP re-check, SCIM's retried deprovisioning, a SCIM
+change that takes access away) take the same way: the session store calls ``soon`` from
+whichever thread committed them, and a task of the control plane pushes at once.
+
 The channel carries no data, only "look now": what changed is in the database, so a
 forged or replayed line can do no more than make a worker re-read it.
 """
