@@ -50,6 +50,8 @@ from typing import Any, Final
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from warden.pgbounds import WATCHDOG, bounded_conninfo
+
 from .chainwalk import ChainRow
 from .checkpoint import Checkpoint, export_public_key, key_id, load_public_key
 from .errors import AuditStoreError, SigningKeyError
@@ -88,6 +90,11 @@ COALESCE_S: Final = 0.1
 RETRY_DELAYS: Final = (0.5, 1.0, 2.0, 5.0)
 #: A conflicting central copy needs a person; it is looked at again this rarely.
 CONFLICT_RETRY_S: Final = 60.0
+#: One batch's transaction, client side: a frozen server (SIGSTOP) or a cut network
+#: fails it after this long (warden/pgbounds.py); the batch is shipped again afterwards.
+#: The server cancels a statement at ``BATCH_STATEMENT_TIMEOUT_S``.
+BATCH_TIMEOUT_S: Final = 10.0
+BATCH_STATEMENT_TIMEOUT_S: Final = 8.0
 
 
 class FleetConflict(AuditStoreError):
@@ -200,10 +207,15 @@ class FleetShipper:
             try:
                 if local is None:
                     local = open_audit_db_readonly(self.db_path)
-                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as pg:
-                    self.register(pg)
+                with psycopg.connect(
+                    bounded_conninfo(self._dsn, statement_timeout_s=BATCH_STATEMENT_TIMEOUT_S),
+                    autocommit=True,
+                ) as pg:
+                    with WATCHDOG.bound(pg, "registering the audit shipper", BATCH_TIMEOUT_S):
+                        self.register(pg)
                     while True:
-                        moved = self.ship_once(pg, local)
+                        with WATCHDOG.bound(pg, "shipping audit records", BATCH_TIMEOUT_S):
+                            moved = self.ship_once(pg, local)
                         recovered = self.problem is not None
                         if recovered:
                             log.warning("shipping audit records to PostgreSQL again")

@@ -105,8 +105,11 @@ class IdentityResolver:
         #: Issuers configured for service tokens whose IdP is not discovered yet: a token
         #: of theirs waits (briefly) for `arm` instead of being refused as unknown.
         self._arming: dict[str, asyncio.Event] = {}
-        #: A last word on service identities (SCIM deactivation); None: all allowed.
+        #: A last word on service identities (SCIM deactivation); None: all allowed. It may
+        #: read the database, so it runs on a thread; ``user_allowed_cached`` answers from
+        #: memory first (None: not known, ask ``user_allowed``).
         self.user_allowed: Callable[[UserIdentity], bool] | None = None
+        self.user_allowed_cached: Callable[[UserIdentity], bool | None] | None = None
 
     def expect(self, issuer: str) -> None:
         """``issuer`` will accept service tokens once its IdP has been discovered."""
@@ -161,6 +164,15 @@ class IdentityResolver:
             return None
         return ResolvedIdentity(session.user, "surrogate", session.id, session.expires_at)
 
+    async def _still_allowed(self, user: UserIdentity) -> bool:
+        """From memory when known; otherwise the database, off the event loop."""
+        if self.user_allowed_cached is not None:
+            known = self.user_allowed_cached(user)
+            if known is not None:
+                return known
+        assert self.user_allowed is not None
+        return await asyncio.to_thread(self.user_allowed, user)
+
     async def bearer(self, token: str) -> ResolvedIdentity:
         try:
             issuer = pyjwt.decode(token, options={"verify_signature": False}).get("iss")
@@ -179,7 +191,7 @@ class IdentityResolver:
             user = user_from_claims({**verified.claims, "sub": verified.subject}, entry.mapping)
         except NotAllowed as exc:
             raise CredentialRejected("tenant_not_allowed", str(exc)) from None
-        if self.user_allowed is not None and not self.user_allowed(user):
+        if self.user_allowed is not None and not await self._still_allowed(user):
             raise CredentialRejected(
                 "deprovisioned",
                 "your company's directory has deactivated or removed this identity, or taken "

@@ -166,6 +166,11 @@ class SessionStore:
         #: Bumped by every revocation; identities cached per connection (service JWTs)
         #: are re-checked when it moves. An int compare per request, nothing more.
         self.revocations = 0
+        #: Called (from the revoking thread) after this process revoked something itself,
+        #: whatever asked for it: a request, an IdP re-check, SCIM's retried
+        #: deprovisioning. The control plane pushes it to every proxy worker from there
+        #: (warden/gateway/push.py). Not called for changes read from the database.
+        self.on_revoked: Callable[[], None] | None = None
         #: True where other processes write to the same SQLite file (proxy.workers > 1):
         #: a miss then looks at one local row. Never on a server database (PostgreSQL):
         #: there a look is a network round trip a stalled or stopped server would hold or
@@ -403,6 +408,7 @@ class SessionStore:
             # The person may still hold a credential we keep no session for (a service
             # JWT): connections that cached one must look again.
             self._bump()
+            self._revoked()
             return 0
         now = self._clock()
         marks = ",".join("?" * len(ids))
@@ -429,11 +435,24 @@ class SessionStore:
                 k: v for k, v in self._index.surrogates.items() if v[0] not in gone
             }
             self.revocations += 1
+        self._revoked()
         return len(ids)
 
     def _bump(self) -> None:
         with self._lock:
             self.revocations += 1
+
+    def _revoked(self) -> None:
+        hook = self.on_revoked
+        if hook is not None:
+            hook()
+
+    def access_changed(self) -> None:
+        """Who may use LLMs changed here without a revocation (SCIM: a person or group
+        written): identities and answers cached on connections look again, here and, by
+        the control plane's push, in every worker."""
+        self._bump()
+        self._revoked()
 
     def recheck(self) -> None:
         """Make every connection that cached an identity (service JWTs) look again: another
@@ -503,6 +522,7 @@ class SessionStore:
                 "UPDATE device_credentials SET revoked_at = ? WHERE id = ?", (self._clock(), cid)
             )
             self.revocations += 1
+        self._revoked()
         return True
 
     def refresh_due(self, now: float, every_s: float) -> list[tuple[Session, bytes]]:

@@ -29,8 +29,9 @@ DOMAIN = ("providers", "identity", "policy", "dlp", "audit", "console", "certs",
 #: Top-level folders installed as ``warden.<folder>`` (pyproject's package-dir).
 FOLDERS = ("addons", *DOMAIN)
 #: Small helpers in warden/ that domain packages share (files with private modes, the
-#: worker processes' parent watch, the operator error base); no wiring, no configuration.
-SHARED = ("warden.keyfiles", "warden.lifeline", "warden.errors")
+#: worker processes' parent watch, the operator error base, the bounds on every PostgreSQL
+#: call); no wiring, no configuration.
+SHARED = ("warden.keyfiles", "warden.lifeline", "warden.errors", "warden.pgbounds")
 
 
 #: What ``warden/`` holds: its rooms (packages) and, beside them, the shared helpers.

@@ -36,6 +36,7 @@ import functools
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
@@ -181,6 +182,13 @@ class _ScimApi:
                 return error_response(exc)
             except web.HTTPRequestEntityTooLarge:
                 return error_response(ScimError(413, "the request body is too large"))
+            except sqlite3.OperationalError as exc:
+                # the state database is down or did not answer within its bound: the
+                # write did not happen (one transaction); the IdP retries a 503
+                logger.warning("SCIM %s %s: %s", request.method, request.path, exc)
+                return error_response(
+                    ScimError(503, "the state database is unavailable; try again")
+                )
             except Exception:
                 logger.exception("SCIM %s %s failed", request.method, request.path)
                 return error_response(ScimError(500, "internal error; see the gateway's log"))

@@ -299,3 +299,39 @@ def _shipping_check(warden: WardenProcess) -> dict[str, str]:
     checks = [c for c in json.loads(done.stdout) if c["name"] == "audit shipping"]
     assert len(checks) == 1, done.stdout + done.stderr
     return {k: str(v) for k, v in checks[0].items()}
+
+
+def test_a_frozen_postgresql_holds_no_flow_and_shipping_catches_up(
+    fleet: Fleet, postgres_server: object
+) -> None:
+    """Every PostgreSQL process stopped with SIGSTOP (a paused VM, a stuck host: its
+    kernel still accepts connections and acknowledges bytes, nothing answers), then SIGCONT.
+
+    Meanwhile flows through A (2 workers) are served and their records committed locally;
+    the shipper's call on the frozen server is cut by its bound (warden/pgbounds.py) and
+    reported as ``unreachable``, not left hanging. After SIGCONT the shipper catches up by
+    itself: every answered record is in the central copy and the fleet verifies."""
+    from tests.postgres import PostgresServer
+    from tests.proctree import descendants
+
+    assert isinstance(postgres_server, PostgresServer) and postgres_server.proc is not None
+    _wait_shipped(fleet, "gw-a", set(_send(fleet.a, 1)), fleet.a.proc)  # shipping now
+    frozen = [postgres_server.proc.pid, *descendants(postgres_server.proc.pid)]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        answered = set(_send(fleet.a, 4))  # each within the client's 30 s, from memory
+        # the shipper's batch waits on the frozen server until its bound cuts it; /metrics
+        # (the control plane) answers and names the cause
+        wait_until(lambda: _shipping_problem(fleet.a) == "unreachable", 60, "the cut", None)
+        answered |= set(_send(fleet.a, 4))  # and flows go on after the cut too
+        assert answered <= _marks(fleet.a.audit_records())  # committed before answered
+        assert "PostgreSQL did not answer within" in fleet.a.log()
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # no restart of anything: the shipper reconnects and ships what waited
+    _wait_shipped(fleet, "gw-a", answered, fleet.a.proc)
+    wait_until(lambda: _shipping_problem(fleet.a) is None, 60, "metrics to recover", None)
+    verified = _verify_fleet(fleet.a)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -143,3 +143,32 @@ def test_a_stopped_worker_does_not_hold_the_api_beyond_the_bound(bed: Bed) -> No
 
         wait_until(refused, 30, "the revocation on every open connection", bed.warden.proc)
         client.close()
+
+
+def test_an_idp_recheck_revocation_reaches_every_worker_within_a_second(bed: Bed) -> None:
+    """No request waits for this one: the control plane's IdP re-check (every 2 s here)
+    ends the session of a person disabled at the IdP, and the session store's hook pushes
+    it to both workers like the API's revocations (warden/gateway/push.py, ``soon``)."""
+    login = device_login(bed, "dave", "dev-dave-password")
+    opened = _open_on_both_workers(bed, login["credential"])
+    bed.idp.disable("dave")
+    try:
+        wait_until(
+            lambda: "session.ended tenant=acme sub=dave" in bed.warden.log(),
+            30,
+            "the IdP re-check to end dave's session",
+            bed.warden.proc,
+        )
+        for client, _ in opened:
+
+            def refused(client: httpx.Client = client) -> bool:
+                r = client.post(CHAT, json=BODY)
+                # on the open connection, or (it was cut meanwhile) on the next one
+                return r.status_code == 407
+
+            # the bound under test (the issue's 1 s), per open connection, from the
+            # moment the re-check's log line is seen
+            wait_until(refused, 1.0, "the re-check's revocation on an open connection", None)
+            client.close()
+    finally:
+        bed.idp.enable("dave")

@@ -93,3 +93,41 @@ async def test_a_revoked_device_credential_is_refused_with_its_owner(tmp_path: P
     with pytest.raises(CredentialRejected) as forged:
         await resolver.resolve(ProxyCredential("device", "wdc_forged"))
     assert forged.value.owner is None and forged.value.reason == "device_credential_invalid"
+
+
+async def test_the_still_allowed_rule_runs_off_the_loop_and_is_remembered_until_a_change(
+    tmp_path: Path,
+    make_verifier: Callable[..., ServiceTokenVerifier],  # noqa: F811 - test_jwt's fixture
+    idp_keys: dict[str, Key],  # noqa: F811
+) -> None:
+    """SCIM's rule reads the state database (PostgreSQL: a round trip, or a stalled
+    server's bound): never on the event loop. Known answers come from memory; a
+    revocation, a push or a notification (the store's count moves) voids them."""
+    import threading
+
+    from warden.identity.scim.access import RememberedAnswers
+
+    resolver = _resolver(tmp_path)
+    resolver.arm(ISSUER, ServiceIssuer(make_verifier(), MAPPING))
+    asked: list[threading.Thread] = []
+    verdict = [True]
+
+    def rule(user: object) -> bool:
+        asked.append(threading.current_thread())
+        return verdict[0]
+
+    remembered = RememberedAnswers(rule, lambda: resolver.sessions.revocations)
+    resolver.user_allowed, resolver.user_allowed_cached = remembered, remembered.cached
+    token = sign(idp_keys["rsa"], claims())
+    assert (await resolver.bearer(token)).user.tenant == "acme"
+    assert len(asked) == 1 and asked[0] is not threading.current_thread()  # a thread's
+    await resolver.bearer(token)
+    assert len(asked) == 1  # from memory
+    verdict[0] = False  # SCIM deactivates the person ...
+    resolver.sessions.access_changed()  # ... and says so (here, or by push/notification)
+    with pytest.raises(CredentialRejected) as caught:
+        await resolver.bearer(token)
+    assert caught.value.reason == "deprovisioned" and len(asked) == 2
+    with pytest.raises(CredentialRejected):  # the refusal is remembered too
+        await resolver.bearer(token)
+    assert len(asked) == 2

@@ -23,7 +23,7 @@ def test_an_acknowledgement_reaches_another_process_and_a_restarted_one(tmp_path
     db = tmp_path / "state.db"
     store.open_state(db).close()  # the gateway's start: every domain's tables migrated
     portal_acks, worker_acks = CoachAcknowledgements(), CoachAcknowledgements()
-    portal, worker = CoachFeed(db, portal_acks), CoachFeed(db, worker_acks)
+    portal, worker = CoachFeed.on_file(db, portal_acks), CoachFeed.on_file(db, worker_acks)
     now = 1_000_000.0
     until = portal_acks.acknowledge(ALICE, COACH, now)
     assert until is not None
@@ -38,18 +38,18 @@ def test_an_acknowledgement_reaches_another_process_and_a_restarted_one(tmp_path
     assert not worker_acks.is_acknowledged(PrincipalFacts("acme", "u-bob"), COACH, now + 1)
     # a worker that starts again takes what is still in force
     fresh = CoachAcknowledgements()
-    assert CoachFeed(db, fresh).catch_up(now + 10) == 1
+    assert CoachFeed.on_file(db, fresh).catch_up(now + 10) == 1
     assert fresh.is_acknowledged(ALICE, COACH, now + 10)
     late = CoachAcknowledgements()
-    assert CoachFeed(db, late).catch_up(until + 1) == 0  # expired rows are not taken
+    assert CoachFeed.on_file(db, late).catch_up(until + 1) == 0  # expired rows are not taken
 
 
 def test_anonymous_acknowledgements_are_not_shared(tmp_path: Path) -> None:
     store.open_state(tmp_path / "state.db").close()
-    feed = CoachFeed(tmp_path / "state.db", CoachAcknowledgements())
+    feed = CoachFeed.on_file(tmp_path / "state.db", CoachAcknowledgements())
     feed.publish(PrincipalFacts("acme", None), COACH, 2e6, 1e6)
     other = CoachAcknowledgements()
-    assert CoachFeed(tmp_path / "state.db", other).catch_up(1e6) == 0
+    assert CoachFeed.on_file(tmp_path / "state.db", other).catch_up(1e6) == 0
 
 
 def test_a_worker_looks_once_before_it_coaches_again(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_a_worker_looks_once_before_it_coaches_again(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     store.open_state(db).close()
     portal_acks, worker_acks = CoachAcknowledgements(), CoachAcknowledgements()
-    portal, worker = CoachFeed(db, portal_acks), CoachFeed(db, worker_acks)
+    portal, worker = CoachFeed.on_file(db, portal_acks), CoachFeed.on_file(db, worker_acks)
     looks: list[float] = []
 
     def missed(now: float) -> bool:
@@ -74,3 +74,49 @@ def test_a_worker_looks_once_before_it_coaches_again(tmp_path: Path) -> None:
     assert worker_acks.is_acknowledged(ALICE, COACH, now + 0.01)  # no periodic look between
     assert len(looks) == 2
     assert worker_acks.is_acknowledged(ALICE, COACH, now + 1) and len(looks) == 2  # in memory
+
+
+def test_an_acknowledgement_on_one_instance_counts_on_another_on_postgresql(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Two instances of a fleet on one real PostgreSQL: A's portal records the
+    acknowledgement, B's proxy takes it in from the notification of A's commit (its
+    listener thread), never by a look on the request path."""
+    import threading
+    import time
+
+    from warden.config import parse_config
+    from warden.gateway.state.postgres import DSN_ENV
+
+    config = parse_config({"state": {"backend": "postgresql"}}, "test", tmp_path, {})
+    env = {DSN_ENV: postgres_dsn}
+    store.migrate_state(config, env)
+    a_db, b_db = store.open_database(config, env), store.open_database(config, env)
+    a_acks, b_acks = CoachAcknowledgements(), CoachAcknowledgements()
+    a_feed = CoachFeed(a_db.conn, a_acks, every_row=True)
+    b_feed = CoachFeed(b_db.conn, b_acks, every_row=True)
+    took = threading.Event()
+
+    def take_in() -> None:
+        b_feed.take_in()
+        if b_acks.is_acknowledged(ALICE, COACH, time.time()):
+            took.set()
+
+    listener = b_db.watch([(("coach_acknowledgements",), take_in)])
+    try:
+        now = time.time()
+        assert not b_acks.is_acknowledged(ALICE, COACH, now)
+        until = a_acks.acknowledge(ALICE, COACH, now)
+        assert until is not None
+        a_feed.publish(ALICE, COACH, until, now)
+        # generous for a loaded machine; a notification takes milliseconds
+        assert took.wait(10), "B did not take A's acknowledgement in"
+        assert not b_acks.is_acknowledged(PrincipalFacts("acme", "u-bob"), COACH, time.time())
+        # a process that starts later reads what is still in force
+        fresh = CoachAcknowledgements()
+        assert CoachFeed(b_db.conn, fresh, every_row=True).catch_up(time.time()) == 1
+        assert fresh.is_acknowledged(ALICE, COACH, time.time())
+    finally:
+        listener.stop()
+        a_db.close()
+        b_db.close()

@@ -149,3 +149,34 @@ async def test_a_worker_reconnects_after_the_control_plane_restarts(tmp_path: Pa
             assert applied[0] == before + 1
         finally:
             await second.stop()
+
+
+async def test_a_revocation_no_request_waits_for_is_pushed_from_any_thread(
+    push: RevocationPush, tmp_path: Path
+) -> None:
+    """An IdP re-check or SCIM's retried deprovisioning revokes in the control plane with
+    no request around it (no middleware): the store's hook pushes it all the same."""
+    from warden.gateway.state.sqlite import connect
+    from warden.gateway.state.store import migrate_sqlite
+    from warden.identity.sessions import SessionStore, UserIdentity
+
+    conn = connect(tmp_path / "state.db")
+    migrate_sqlite(conn, tmp_path / "state.db")
+    sessions = SessionStore(conn)
+    sessions.on_revoked = push.soon
+    issued = sessions.create_session(UserIdentity("acme", "https://idp", "u-1"), "device", 3600)
+    applied = asyncio.Event()
+
+    async def apply() -> bool:
+        applied.set()
+        return True
+
+    async with following(push.path, 1, apply):
+        await asyncio.wait_for(connected(push, {1}), 10)
+        await asyncio.wait_for(applied.wait(), 10)  # the hello's catch-up
+        applied.clear()
+        # off the loop, as the re-check's and SCIM's threads revoke
+        await asyncio.to_thread(sessions.revoke_sessions, [issued.session.id], "IdP re-check")
+        # bound under test: well within the push bound (1 s) on a loaded machine
+        await asyncio.wait_for(applied.wait(), 1.0)
+    conn.close()

@@ -7,6 +7,7 @@ folder, a free loopback port, stopped by PID); each test gets a fresh database.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -382,3 +383,123 @@ def test_the_listener_comes_back_after_a_database_restart(
         except sqlite3.OperationalError:
             continue
     _until(lambda: b.sessions.session_by_device_credential(device) is None, 1.0, b.reloaded)
+
+
+class Frozen:
+    """Every process of the server stopped with SIGSTOP (a paused VM, a stuck host): its
+    kernel still accepts connections and acknowledges bytes, nothing answers."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        from tests.proctree import descendants
+
+        assert server.proc is not None
+        self.pids = [server.proc.pid, *descendants(server.proc.pid)]
+
+    def __enter__(self) -> Frozen:
+        for pid in self.pids:
+            os.kill(pid, signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for pid in self.pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_a_frozen_server_fails_a_statement_within_its_bound_and_it_resumes_by_itself(
+    postgres_server: PostgresServer, database: StateDatabase
+) -> None:
+    from warden.pgbounds import CALL_TIMEOUT_S, WATCHDOG
+
+    store = ScimCredentials(database.conn)
+    token = store.add_token("acme")
+    cut = WATCHDOG.timeouts()
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(store.authenticate(token))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with Frozen(postgres_server):
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        # the bound under test: checkout + connection check + one statement's deadline,
+        # with room for a loaded machine; unbounded, this call waits for ever
+        thread.join(CALL_TIMEOUT_S + 10)
+        assert not thread.is_alive(), "a statement hangs on a frozen server"
+    assert len(outcome) == 1 and isinstance(outcome[0], sqlite3.OperationalError), outcome
+    assert WATCHDOG.timeouts() > cut, outcome  # cut by its bound, and counted (metrics)
+    # back: the pool dropped the cut connection and serves again, nothing to restart
+    for _ in range(10):
+        try:
+            caller = store.authenticate(token)
+            break
+        except sqlite3.OperationalError:
+            continue
+    assert caller is not None and caller.tenant == "acme"
+
+
+def test_the_listener_notices_a_frozen_server_and_reloads_when_it_answers(
+    postgres_server: PostgresServer, fleet: tuple[Instance, Instance]
+) -> None:
+    from warden.gateway.state.listen import HEARTBEAT_S, HEARTBEAT_TIMEOUT_S
+
+    a, b = fleet
+    with Frozen(postgres_server):
+        # a quiet LISTEN connection on a frozen server looks healthy: only the bounded
+        # heartbeat finds out (bound under test: heartbeat period + its timeout, + room)
+        start = time.monotonic()
+        while b.listener.listening.is_set():
+            assert time.monotonic() - start < HEARTBEAT_S + HEARTBEAT_TIMEOUT_S + 10
+            time.sleep(0.1)
+    assert b.listener.listening.wait(30), "B's listener did not reconnect"
+    user = UserIdentity("acme", "https://idp", "u-4")
+    for _ in range(10):  # the pool may hand out a connection cut while frozen once
+        try:
+            issued = a.sessions.create_session(user, "device", 3600)
+            device = a.sessions.issue_device_credential(issued.session)
+            break
+        except sqlite3.OperationalError:
+            continue
+    _until(lambda: b.sessions.session_by_device_credential(device) is not None, 5.0, b.reloaded)
+
+
+def test_a_scim_change_on_one_instance_voids_the_others_remembered_answers(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """SCIM writes on A (a deactivation) notify B, whose listener makes its connections
+    and its remembered "still allowed" answers look again (warden/gateway/process.py
+    watches SCIM_TABLES with ``sessions.recheck``)."""
+    from warden.gateway.state.store import SCIM_TABLES
+    from warden.identity.scim.access import RememberedAnswers
+
+    migrate_state(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    a = open_database(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    b = open_database(_config(tmp_path), {DSN_ENV: postgres_dsn})
+    b_sessions = SessionStore(b.conn)
+    rechecked = threading.Event()
+
+    def recheck() -> None:
+        b_sessions.recheck()
+        rechecked.set()
+
+    listener = b.watch([(SCIM_TABLES, recheck)])
+    verdict = [True]
+    remembered = RememberedAnswers(lambda user: verdict[0], lambda: b_sessions.revocations)
+    carol = UserIdentity("acme", "https://idp", "carol", "carol@acme.example")
+    try:
+        assert remembered(carol) and remembered.cached(carol) is True
+        rechecked.clear()  # the listener's first pass, at its connection
+        scim = ScimStore(a.conn)
+        with scim.transaction():
+            scim.insert_user("acme", "c1", "carol", "carol", None, False, {"userName": "c"}, "t0")
+        # the requirement is 1 s; a notification takes milliseconds (room for load)
+        assert rechecked.wait(5), "B was not told of A's SCIM write"
+        verdict[0] = False
+        assert remembered.cached(carol) is None  # void: asked again (off the loop)
+        assert remembered(carol) is False
+    finally:
+        listener.stop()
+        a.close()
+        b.close()

@@ -65,13 +65,18 @@ def _fleet_connection() -> Any:
 
     from warden.gateway.state import StateError, store
     from warden.gateway.state.postgres import redact
+    from warden.pgbounds import bounded_conninfo
 
     try:
         dsn = store._dsn(os.environ)
     except StateError as exc:
         raise SystemExit(f"warden: {exc.diagnostics()}") from None
     try:
-        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        # keepalives and a connect timeout (a frozen server or a cut path is found out);
+        # no statement timeout: a fleet's verify or pull reads for as long as it needs
+        return psycopg.connect(
+            bounded_conninfo(dsn, statement_timeout_s=None), autocommit=True, connect_timeout=10
+        )
     except psycopg.Error as exc:
         raise SystemExit(
             f"warden: cannot connect to the fleet's database ({redact(dsn)}): {exc}"

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import secrets
+import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -23,6 +25,8 @@ from warden.keyfiles import read_or_create
 
 if TYPE_CHECKING:
     from warden.gateway.wiring.audit import AdminEvent
+
+logger = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
 
@@ -61,6 +65,18 @@ class AdminApi:
                 {"error": "send {tenant, session_id} or {tenant, subject[, issuer]}"}, status=400
             )
         tenant: str = body["tenant"]
+        try:
+            return await self._revoke(tenant, body)
+        except sqlite3.OperationalError as exc:
+            # the state database is down or did not answer within its bound: nothing was
+            # revoked (one transaction); the reviewer must try again
+            logger.warning("cannot revoke: %s", exc)
+            return web.json_response(
+                {"error": "the state database is unavailable; nothing was revoked, try again"},
+                status=503,
+            )
+
+    async def _revoke(self, tenant: str, body: dict[str, Any]) -> web.Response:
         sid, subject, issuer = body.get("session_id"), body.get("subject"), body.get("issuer")
         if isinstance(sid, str):
             ids = [s.id for s in self.sessions.active_sessions(tenant) if s.id == sid]

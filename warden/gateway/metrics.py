@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -122,12 +122,30 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.registry.register(StateDatabaseTimeouts())
+
     def watch_fleet_shipping(self, status_file: Path) -> None:
         """Serve the fleet audit shipper's status (audit/fleet_status.py) on /metrics."""
         self.registry.register(FleetShippingCollector(status_file))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class StateDatabaseTimeouts(Collector):
+    """PostgreSQL calls of this process cut by their bound (warden/pgbounds.py)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        from warden.pgbounds import WATCHDOG
+
+        family = CounterMetricFamily(
+            "warden_state_db_timeouts",
+            "Calls to the state database (PostgreSQL) this process gave up on because the "
+            "server did not answer within their bound (stopped, frozen or cut off); the "
+            "caller failed closed or served from memory. Alert when it moves.",
+        )
+        family.add_metric([], WATCHDOG.timeouts())
+        yield family
 
 
 class FleetShippingCollector(Collector):

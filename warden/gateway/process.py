@@ -51,6 +51,7 @@ from warden.gateway.portal_tls import portal_host
 from warden.gateway.roles import ControlRole, Parts, WorkerRole, run_control_plane, run_worker
 from warden.gateway.startup_check import StartupErrorCheck
 from warden.gateway.state import store
+from warden.gateway.wiring import coach_feed
 from warden.gateway.wiring.audit import AuditTrail
 from warden.gateway.wiring.evidence import build_evidence
 from warden.gateway.wiring.identity import IdentityParts, build_identity
@@ -281,7 +282,8 @@ class Gateway:
         scim = ScimRuntime(config, state, identity.sessions, trail.admin)
         if scim.enabled:
             identity.portal.user_allowed = scim.allows
-            identity.resolver.user_allowed = scim.allows
+            identity.resolver.user_allowed = scim.remembered
+            identity.resolver.user_allowed_cached = scim.remembered.cached
             if worker is None:  # the control plane owns SCIM's writes
                 scim.service.retry_deprovisioning()
         policy: PolicyRuntime | None = None
@@ -314,8 +316,13 @@ class Gateway:
         watched: list[tuple[Iterable[str], Callable[[], None]]] = [
             (store.SESSION_TABLES, identity.sessions.reload)
         ]
+        if scim.enabled:  # a SCIM change elsewhere: cached identities and answers look again
+            watched.append((store.SCIM_TABLES, identity.sessions.recheck))
         if policy is not None and database.backend == "postgresql":
             watched.append(fleet_policy(policy, database, config, worker is None, self.metrics))
+            # coaching acknowledgements count on every instance (wiring/coach_feed.py)
+            feed = policy.share_acknowledgements_in_fleet(database.connect())
+            watched.append(((coach_feed.TABLE,), feed.take_in))
         changes = database.watch(watched)
         dlp_runner: DlpRunner | None = None
         redactor: Redactor | None = None

@@ -14,6 +14,10 @@ worker acknowledged, or after `PUSH_TIMEOUT_S`: a worker that did not answer (st
 busy, starting) is named in the log and the ``warden_revocation_push_late`` counter, and
 its generation check still brings it in step within 0.2 s of it running again.
 
+Revocations no request waits for (the IdP re-check, SCIM's retried deprovisioning, a SCIM
+change that takes access away) take the same way: the session store calls ``soon`` from
+whichever thread committed them, and a task of the control plane pushes at once.
+
 The channel carries no data, only "look now": what changed is in the database, so a
 forged or replayed line can do no more than make a worker re-read it.
 """
@@ -96,6 +100,12 @@ class RevocationPush:
         self._workers: dict[int, _Worker] = {}
         self._seq = 0
         self._server: asyncio.Server | None = None
+        # revocations made in this process (`soon`) and how many a push already covers
+        self._asked = 0
+        self._covered = 0
+        self._wanted = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     def connected(self) -> list[int]:
         """The workers connected now (each said hello)."""
@@ -112,8 +122,38 @@ class RevocationPush:
             os.umask(old)
         listener.listen(64)
         self._server = await asyncio.start_unix_server(self._serve, sock=listener, limit=MAX_LINE)
+        self._loop = asyncio.get_running_loop()
+        self._follower = asyncio.create_task(self._push_when_asked(), name="revocation-push-soon")
+
+    def soon(self) -> None:
+        """A revocation was committed in this process (any thread): push it to every
+        worker even when no request waits for it (an IdP re-check, SCIM's retried
+        deprovisioning, a sweep). A request that revoked pushes itself (`middleware`) and
+        answers after the acknowledgements; this push is then already covered."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._ask)
+
+    def _ask(self) -> None:
+        self._asked += 1
+        self._wanted.set()
+
+    async def _push_when_asked(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            if self._asked > self._covered:
+                try:
+                    await self.push()
+                except Exception:  # never end the follower: the next revocation pushes
+                    logger.exception("revocation push failed")
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
         if self._server is not None:
             self._server.close()
             for w in list(self._workers.values()):
@@ -149,6 +189,7 @@ class RevocationPush:
         """Tell every connected worker to look now; wait (bounded) for each to say it
         did. Returns the live workers that did not acknowledge in time."""
         started = time.monotonic()
+        self._covered = self._asked  # what this process revoked so far is in the database
         self._seq += 1
         seq = self._seq
         loop = asyncio.get_running_loop()

@@ -247,6 +247,9 @@ async def run_control_plane(
         on_late=lambda wid: metrics.revocation_push_late.labels(str(wid)).inc(),
     )
     sessions = identity.sessions
+    # revocations no request waits for (IdP re-checks, SCIM's retried deprovisioning)
+    # reach the workers by the same push as the API's
+    sessions.on_revoked = push.soon
     app = build_app(
         metrics,
         ca_cert,

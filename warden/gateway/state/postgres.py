@@ -28,12 +28,18 @@ import psycopg
 import psycopg_pool
 
 from warden.gateway.state.errors import StateError
+from warden.pgbounds import CALL_TIMEOUT_S, WATCHDOG, bounded_conninfo
 
 DSN_ENV = "WARDEN_STATE_DSN"
 # A statement waits this long for a connection, then fails closed. Short: the stores write
 # on the event loop (sign-in, revocation, SCIM), so an unreachable database must not hold
 # it for long; reads of the hot path never come here (they are answered from memory).
 CHECKOUT_TIMEOUT_S = 1.0
+# The pool's look at a lent connection: a live server answers in a millisecond.
+CHECK_TIMEOUT_S = 1.0
+STATEMENT_TIMEOUT_S = 5.0
+# ``warden db migrate``: no statement_timeout, and this client-side bound per statement.
+MIGRATION_TIMEOUT_S = 1800.0
 
 
 def qmark_to_format(sql: str) -> str:
@@ -71,6 +77,7 @@ def qmark_to_format(sql: str) -> str:
 
 
 def _translate(exc: Exception) -> sqlite3.Error:
+    # a CallTimeout (warden/pgbounds.py) is an OperationalError: unavailable, fail closed
     if isinstance(exc, psycopg.IntegrityError):
         return sqlite3.IntegrityError(str(exc))
     if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout):
@@ -101,19 +108,24 @@ class Result:
         return iter(self.fetchall())
 
 
-def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any]) -> Result:
+def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any], bound: float) -> Result:
     # our own SQL, never client text; without parameters psycopg reads no placeholder
     query = qmark_to_format(sql) if params else sql
-    cur = conn.execute(query, tuple(params) or None)
-    rows = cur.fetchall() if cur.description else []
+    with WATCHDOG.bound(conn, "a state database statement", bound):
+        cur = conn.execute(query, tuple(params) or None)
+        rows = cur.fetchall() if cur.description else []
     return Result(rows, cur.rowcount)
 
 
 class PgConnection:
     """The stores' connection surface over a pool; one instance may serve many threads."""
 
-    def __init__(self, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+    def __init__(
+        self, pool: psycopg_pool.ConnectionPool[Any], *, call_timeout_s: float = CALL_TIMEOUT_S
+    ) -> None:
         self.pool = pool
+        #: Each statement's client-side bound (warden/pgbounds.py); long for migrations.
+        self.call_timeout_s = call_timeout_s
         self._local = threading.local()
 
     @property
@@ -134,9 +146,9 @@ class PgConnection:
                 return self._end(verb.split()[0])
             pinned = self._pinned
             if pinned is not None:
-                return _run(pinned, sql, params)
+                return _run(pinned, sql, params, self.call_timeout_s)
             with self.pool.connection(timeout=CHECKOUT_TIMEOUT_S) as conn:
-                return _run(conn, sql, params)
+                return _run(conn, sql, params, self.call_timeout_s)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise _translate(exc) from exc
 
@@ -148,7 +160,10 @@ class PgConnection:
         try:
             pinned = self._pinned
             assert pinned is not None
-            with pinned.cursor() as cur:
+            with (
+                WATCHDOG.bound(pinned, "a state database write", self.call_timeout_s),
+                pinned.cursor() as cur,
+            ):
                 cur.executemany(qmark_to_format(sql), batch)
                 count = cur.rowcount
         except psycopg.Error as exc:
@@ -164,7 +179,8 @@ class PgConnection:
             raise sqlite3.OperationalError("cannot start a transaction within a transaction")
         conn = self.pool.getconn(timeout=CHECKOUT_TIMEOUT_S)
         try:
-            conn.execute("BEGIN")
+            with WATCHDOG.bound(conn, "BEGIN", self.call_timeout_s):
+                conn.execute("BEGIN")
         except BaseException:
             self.pool.putconn(conn)
             raise
@@ -179,7 +195,8 @@ class PgConnection:
             raise sqlite3.OperationalError("cannot commit - no transaction is active")
         self._local.conn = None
         try:
-            conn.execute(verb)
+            with WATCHDOG.bound(conn, verb, self.call_timeout_s):
+                conn.execute(verb)
         except psycopg.Error:
             if verb != "ROLLBACK":
                 raise
@@ -203,16 +220,32 @@ class PgConnection:
         """Nothing: the pool belongs to whoever opened it (``open_pool``)."""
 
 
+def _check(conn: psycopg.Connection[Any]) -> None:
+    """The pool's look at a connection before lending it, bounded like any call (the
+    stock check waits for ever on a stopped server)."""
+    with WATCHDOG.bound(conn, "the pool's connection check", seconds=CHECK_TIMEOUT_S):
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
 def open_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 8
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 8,
+    statement_timeout_s: float | None = STATEMENT_TIMEOUT_S,
 ) -> psycopg_pool.ConnectionPool[Any]:
-    """A pool of autocommit connections to ``dsn``, the first one open before returning."""
+    """A pool of autocommit connections to ``dsn``, the first one open before returning.
+
+    Every connection is bounded (warden/pgbounds.py): connect timeout, TCP keepalives,
+    ``statement_timeout`` (None for migrations, which may run long) and a client-side
+    deadline on each statement, so a frozen server fails a call in seconds, never hangs it.
+    """
     pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
-        dsn,
+        bounded_conninfo(dsn, statement_timeout_s=statement_timeout_s),
         min_size=min_size,
         max_size=max_size,
         kwargs={"autocommit": True},
-        check=psycopg_pool.ConnectionPool.check_connection,
+        check=_check,
         # a failed background connection attempt is dropped at once; the next statement that
         # needs a connection makes the pool grow again (tested across server restarts)
         reconnect_timeout=0,

@@ -45,13 +45,8 @@ _OWNER_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # PostgreSQL only: every committed write to a table an instance keeps in memory tells
 # every instance (warden/gateway/state/listen.py). One notification per statement, not per row.
 SESSION_TABLES = ("sessions", "device_credentials", "surrogate_bindings", "person_revocations")
-NOTIFIED_TABLES = (
-    *SESSION_TABLES,
-    "scim_users",
-    "scim_groups",
-    "scim_members",
-    "scim_tokens",
-)
+SCIM_TABLES = ("scim_users", "scim_groups", "scim_members")
+NOTIFIED_TABLES = (*SESSION_TABLES, *SCIM_TABLES, "scim_tokens")
 _NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "notify every instance of changes to sessions, credentials and SCIM data",
@@ -70,6 +65,13 @@ _NOTIFY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             f"CREATE TRIGGER {published.TABLE}_changed AFTER INSERT OR UPDATE OR DELETE"
             f" ON {published.TABLE} FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()",
+        ),
+    ),
+    (
+        "notify every instance of coaching acknowledgements",
+        (
+            f"CREATE TRIGGER {coach_feed.TABLE}_changed AFTER INSERT ON {coach_feed.TABLE}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION warden_state_changed()",
         ),
     ),
 )
@@ -166,10 +168,19 @@ def _dsn(env: Mapping[str, str]) -> str:
     return dsn
 
 
-def _open_postgres(config: Config, env: Mapping[str, str]) -> tuple[Any, Any, str]:
-    from warden.gateway.state.postgres import PgConnection, open_pool, redact
+def _open_postgres(
+    config: Config, env: Mapping[str, str], *, migrating: bool = False
+) -> tuple[Any, Any, str]:
+    from warden.gateway.state.postgres import MIGRATION_TIMEOUT_S, PgConnection, open_pool, redact
 
     dsn = _dsn(env)
+    if migrating:  # a schema step may run for minutes on a big table: bounded, but loosely
+        pool = open_pool(dsn, max_size=2, statement_timeout_s=None)
+        return (
+            pool,
+            PgConnection(pool, call_timeout_s=MIGRATION_TIMEOUT_S),
+            f"PostgreSQL {redact(dsn)}",
+        )
     pool = open_pool(dsn, max_size=config.state.pool_size)
     return pool, PgConnection(pool), f"PostgreSQL {redact(dsn)}"
 
@@ -233,7 +244,7 @@ def migrate_state(
             return str(path), migrate_sqlite(conn, path)
         finally:
             conn.close()
-    pool, pg, where = _open_postgres(config, env)
+    pool, pg, where = _open_postgres(config, env, migrating=True)
     try:
         return where, migrate(pg, POSTGRESQL, DOMAINS, where)
     except sqlite3.Error as exc:  # the adapter's translation of psycopg's errors

@@ -1,15 +1,21 @@
-"""Coaching acknowledgements shared by a host's processes (``proxy.workers`` above 1).
+"""Coaching acknowledgements shared by a host's processes (``proxy.workers`` above 1) and,
+on ``state.backend: postgresql``, by every instance of the fleet.
 
 A person acknowledges a coaching page on the portal, which the control plane's process
-serves; the request that follows is decided by a proxy worker. Each acknowledgement is
-therefore also written to a small table of the state database, and every worker reads
-the rows it has not seen every 200 ms (with the sessions' check), so the next request
-passes. A worker that starts (or restarts) reads every row still in force, so an
-acknowledgement outlives a worker's restart too. Rows are removed once they expire.
+serves; the request that follows is decided by a proxy worker, perhaps another
+instance's. Each acknowledgement is therefore also written to a small table of the state
+database. On SQLite every worker reads the rows it has not seen every 200 ms (with the
+sessions' check), so the next request passes. On PostgreSQL each commit notifies every
+process of every instance (the ``state.notify`` trigger), whose listener thread reads the
+rows still in force; the proxy never reads the table on a request. A process that starts
+(or restarts) reads every row still in force, so an acknowledgement outlives a worker's
+restart too. Rows are removed once they expire.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from warden.gateway.state import sqlite as sqlite_state
@@ -32,11 +38,28 @@ MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+TABLE = "coach_acknowledgements"
+
+
 class CoachFeed:
-    def __init__(self, state_db: Path, acks: CoachAcknowledgements) -> None:
-        self._conn = sqlite_state.connect(state_db)  # its table: gateway/state/store.py
+    """``conn``: the state database (SQLite's file, or PostgreSQL's pool adapter).
+
+    ``every_row``: read every row in force at each look, not only those after the last
+    id seen (PostgreSQL: ids are taken in one order and may commit in another, so "after
+    the last id" could skip one; taking an acknowledgement twice changes nothing)."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, acks: CoachAcknowledgements, *, every_row: bool = False
+    ) -> None:
+        self._conn = conn
         self._acks = acks
         self._last = 0
+        self._every_row = every_row
+
+    @classmethod
+    def on_file(cls, state_db: Path, acks: CoachAcknowledgements) -> CoachFeed:
+        """On the host's SQLite file, with a connection of its own."""
+        return cls(sqlite_state.connect(state_db), acks)  # its table: gateway/state/store.py
 
     def publish(
         self, principal: PrincipalFacts, decision: PolicyDecision, until: float, now: float
@@ -63,7 +86,7 @@ class CoachFeed:
         rows = self._conn.execute(
             "SELECT id, tenant, subject, rule_id, message, period_s, until"
             " FROM coach_acknowledgements WHERE id > ? AND until > ? ORDER BY id",
-            (self._last, now),
+            (-1 if self._every_row else self._last, now),
         ).fetchall()
         for ident, tenant, subject, rule_id, message, _period, until in rows:
             self._last = max(self._last, int(ident))
@@ -79,5 +102,10 @@ class CoachFeed:
             self._acks.acknowledge(PrincipalFacts(str(tenant), str(subject)), decision, now)
         return len(rows)
 
+    def take_in(self) -> None:
+        """The listener's callback (PostgreSQL): take in what is in force now."""
+        self.catch_up(time.time())
+
     def close(self) -> None:
-        self._conn.close()
+        if not self._every_row:  # PostgreSQL's pool belongs to the state database
+            self._conn.close()

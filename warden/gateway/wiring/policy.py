@@ -131,8 +131,15 @@ class PolicyRuntime:
         if self.feed is None:
             if self.state_db is None:
                 raise RuntimeError("coaching acknowledgements need the state database's path")
-            feed = self.feed = CoachFeed(self.state_db, self.acks)
+            feed = self.feed = CoachFeed.on_file(self.state_db, self.acks)
             self.acks.missed = lambda now: feed.catch_up(now) > 0
+        return self.feed
+
+    def share_acknowledgements_in_fleet(self, conn: sqlite3.Connection) -> CoachFeed:
+        """On PostgreSQL: publish to the fleet, and take in (``catch_up``, the listener's
+        thread, on each notification) what any process of any instance recorded. No look
+        on the request path (``missed``): a stalled database must not hold a flow."""
+        self.feed = CoachFeed(conn, self.acks, every_row=True)
         return self.feed
 
     @property
@@ -250,7 +257,13 @@ class PolicyRuntime:
         principal, decision = acknowledged(data, self.version)
         until = self.acks.acknowledge(principal, decision, now)
         if self.feed is not None and until is not None:
-            self.feed.publish(principal, decision, until, now)
+            try:  # off the loop: on PostgreSQL a round trip (or a stalled server's bound)
+                await asyncio.to_thread(self.feed.publish, principal, decision, until, now)
+            except sqlite3.Error as exc:  # in force here; the other processes coach again
+                logger.warning(
+                    "cannot share a coaching acknowledgement (%s): it counts on this process only",
+                    exc,
+                )
         self.audit(
             "coach.acknowledged",
             principal.tenant,

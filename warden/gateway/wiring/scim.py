@@ -24,7 +24,7 @@ from warden.identity.scim import (
     ScimStore,
     scim_routes,
 )
-from warden.identity.scim.access import still_allowed
+from warden.identity.scim.access import RememberedAnswers, still_allowed
 from warden.identity.sessions import SessionStore, UserIdentity
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class ScimRuntime:
             tenants={t.id for t in tenants},
         )
         self.enabled = {t.id for t in tenants}
+        #: The rule for service tokens on the proxy's loop: from memory, forgotten at every
+        #: revocation, push or notification (identity/scim/access.py).
+        self.remembered = RememberedAnswers(self.allows, lambda: sessions.revocations)
         issuers = {p.id: p.issuer for p in config.identity.identity_providers}
         #: A tenant's issuer where it has exactly one IdP: its SCIM people's identity of
         #: record is that issuer + externalId. With several, which one is not known.
@@ -80,6 +83,7 @@ class ScimRuntime:
     def _event(self, name: str, tenant: str, details: Mapping[str, str | int | bool]) -> None:
         person = person_of(details, self._issuer.get(tenant)) if "user_id" in details else None
         self.audit(name, tenant, details, principal=person)
+        self.sessions.access_changed()  # remembered "still allowed" answers are void
 
     def _deprovision(self, tenant: str, user: ProvisionedUser) -> None:
         ids = [user.external_id or "", user.user_name, *user.emails]
