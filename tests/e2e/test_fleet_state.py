@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import psycopg
@@ -38,7 +39,17 @@ RPM = 10
 POLICY = {
     "defaults": {"default_action": "allow"},
     "tenants": {
-        "acme": {"quotas": {"per_user": {"requests_per_minute": RPM}}},
+        "acme": {
+            "quotas": {"per_user": {"requests_per_minute": RPM}},
+            "rules": [
+                {
+                    "id": "acme-o1-coach",
+                    "match": {"model": "o1*"},
+                    "action": "coach",
+                    "coach": {"message": "Reasoning models cost ten times more.", "period": "P1D"},
+                }
+            ],
+        },
         "globex": {},  # no quota: its flows show what continues while the database is down
     },
 }
@@ -197,6 +208,38 @@ def test_a_per_user_quota_holds_across_both_instances(fleet: Fleet) -> None:
     assert set(statuses) <= {200, 429}, statuses
     assert limited == {"A", "B"}, f"the limit was never reported by both: {statuses}"
     assert RPM <= admitted <= RPM + 2 * fleet_slack(RPM), statuses
+
+
+def test_a_coaching_acknowledged_on_one_instance_counts_on_the_other(fleet: Fleet) -> None:
+    """Dave is coached on A, acknowledges on A's portal, and B lets him through: the
+    acknowledgement reaches B by the table's notification (no request reads it), within
+    the issue's 1 s for what one instance changes."""
+    login = device_login(fleet.a, "dave", "dev-dave-password")
+    _served_by(fleet.b, login["credential"], 1.0)
+    o1 = {**BODY, "model": "o1-mini"}
+    with _client(fleet.b, login["credential"]) as via_b:  # control: B coaches him too
+        coached_b = via_b.post(CHAT, json=o1)
+        assert coached_b.status_code == 403, coached_b.text
+        assert coached_b.json()["error"]["code"] == "coaching_required"
+    with _client(fleet.a.warden, login["credential"]) as via_a:
+        coached = via_a.post(CHAT, json=o1)
+    assert coached.status_code == 403, coached.text
+    message = coached.json()["error"]["message"]
+    assert "Reasoning models cost ten times more." in message
+    url = message[message.index("http") :].split()[0].rstrip(".")
+    assert url.startswith(fleet.a.warden.control_url)  # A's own portal signs and takes it
+    ack = httpx.post(
+        url.split("?")[0],
+        data={"token": unquote(url.split("token=")[1])},
+        timeout=10,
+        follow_redirects=False,
+    )
+    assert ack.status_code == 302, ack.text
+    t0 = time.monotonic()
+    with _client(fleet.b, login["credential"]) as via_b:
+        while (r := via_b.post(CHAT, json=o1)).status_code == 403:
+            assert time.monotonic() - t0 < 1.0, "B still coached dave a second after A took it"
+    assert r.status_code == 200, r.text
 
 
 # globex (no quota, so the other tests' counts stay as they are) may no longer use gpt-4.1
