@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from warden.gateway.state import store
@@ -120,3 +121,52 @@ def test_an_acknowledgement_on_one_instance_counts_on_another_on_postgresql(
         listener.stop()
         a_db.close()
         b_db.close()
+
+
+async def _acknowledge(tmp_path: Path, feed_db: Path | None) -> tuple[int, str, list[str]]:
+    """POST the portal's acknowledgement form of a real link to a real ``PolicyRuntime``
+    whose feed writes to ``feed_db`` (``None``: to a connection that is already closed,
+    as a database that stopped answering leaves it)."""
+    import sqlite3
+
+    import yaml
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from warden.gateway.wiring.policy import PolicyRuntime
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"defaults": {"default_action": "allow"}}))
+    events: list[str] = []
+    runtime = PolicyRuntime(
+        policy, store.open_state(tmp_path / "quota.db"), {"acme"}, None,
+        lambda event, *args, **kwargs: events.append(event), "http://portal.test",
+        lambda host: True,
+    )  # fmt: skip
+    if feed_db is None:
+        gone = sqlite3.connect(":memory:")
+        gone.close()
+        runtime.feed = CoachFeed(gone, runtime.acks)
+    else:
+        runtime.feed = CoachFeed.on_file(feed_db, runtime.acks)
+    token = runtime.coach_tokens.make(ALICE, COACH, "/portal/", time.time())
+    app = web.Application()
+    app.add_routes(runtime.routes())
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.post("/portal/coach", data={"token": token}, allow_redirects=False)
+        return answer.status, await answer.text(), events
+
+
+async def test_an_acknowledgement_that_cannot_be_shared_is_answered_503(tmp_path: Path) -> None:
+    """The processes that decide requests never learn of it, so the person would be coached
+    again and again: the portal says it could not record it, and the trail says so too."""
+    status, text, events = await _acknowledge(tmp_path, None)
+    assert status == 503 and "could not record your acknowledgement" in text
+    assert events == ["coach.acknowledge_failed"]
+    # control: the same form with a database that answers is taken and shared
+    db = tmp_path / "state.db"
+    store.open_state(db).close()
+    status, _text, events = await _acknowledge(tmp_path, db)
+    assert status == 302 and events == ["coach.acknowledged"]
+    worker = CoachAcknowledgements()
+    assert CoachFeed.on_file(db, worker).catch_up(time.time()) == 1

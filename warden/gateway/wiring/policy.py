@@ -259,10 +259,21 @@ class PolicyRuntime:
         if self.feed is not None and until is not None:
             try:  # off the loop: on PostgreSQL a round trip (or a stalled server's bound)
                 await asyncio.to_thread(self.feed.publish, principal, decision, until, now)
-            except sqlite3.Error as exc:  # in force here; the other processes coach again
-                logger.warning(
-                    "cannot share a coaching acknowledgement (%s): it counts on this process only",
-                    exc,
+            except sqlite3.Error as exc:
+                # The processes that decide requests (workers, other instances) would
+                # coach again and again: say so, rather than send the person back to it.
+                logger.warning("cannot share a coaching acknowledgement: %s", exc)
+                self.audit(
+                    "coach.acknowledge_failed",
+                    principal.tenant,
+                    {"subject": principal.subject or "", "rule_id": decision.rule_id},
+                )
+                return web.Response(
+                    status=503,
+                    text="Egress Warden could not record your acknowledgement just now (its "
+                    "state database did not answer). Go back and confirm again in a minute; "
+                    "if it persists, tell your IT service desk.\n",
+                    headers={"Retry-After": "60", "Cache-Control": "no-store"},
                 )
         self.audit(
             "coach.acknowledged",
