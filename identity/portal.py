@@ -41,7 +41,7 @@ from .events import AuthEvent, AuthEvents
 from .markdown import render
 from .oidc import IdpRefused, IdpUnreachable, InvalidIdToken, OidcClient, TokenSet
 from .redirects import safe_next
-from .sessions import IssuedSession, Session, SessionStore, UserIdentity
+from .sessions import IssuedSession, Session, SessionEnded, SessionStore, UserIdentity
 from .tarpit import Tarpit
 
 DEPROVISIONED = (
@@ -740,9 +740,17 @@ class Portal:
             )
             return web.json_response({"status": "denied", "message": DEPROVISIONED}, status=403)
         issued = await self._issue_session(user, "device", tokens)
-        credential = await asyncio.to_thread(
-            self.sessions.issue_device_credential, issued.session, attempt.label
-        )
+        try:
+            credential = await asyncio.to_thread(
+                self.sessions.issue_device_credential, issued.session, attempt.label
+            )
+        except SessionEnded as exc:  # revoked in the moment between the two (a reviewer)
+            self.events.emit(
+                AuthEvent.about(
+                    "login.failed", user, "device", request.remote, reason="session ended"
+                )
+            )
+            return web.json_response({"status": "denied", "message": str(exc)}, status=403)
         self.events.emit(
             AuthEvent.about(
                 "login.ok",

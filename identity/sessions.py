@@ -178,6 +178,8 @@ class SessionStore:
         self._shared = False
         self._local_file = isinstance(conn, sqlite3.Connection)
         self._seen = self._generation()
+        #: Commits of this process (under ``_lock``): a reload that overlapped one reads again.
+        self._writes = 0
         self._index = self._load()
 
     @property
@@ -202,6 +204,7 @@ class SessionStore:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self._writes += 1  # under self._lock, as every caller holds it
         if before == self._seen:  # memory was current, and this write is in it too
             self._seen = before + 1
 
@@ -216,12 +219,30 @@ class SessionStore:
         generation = self._generation()
         if generation == self._seen:
             return False
-        index = self._load()
-        with self._lock:
-            self._index = index
-            self._seen = generation
-            self.revocations += 1
+        self._take_fresh_index(generation)
         return True
+
+    def _take_fresh_index(self, generation: int | None) -> None:
+        """Swap in an index read afresh from the database, without losing what this
+        process wrote while it was read: the read runs outside the lock (writes from the
+        portal's threads go on meanwhile) and is repeated when one of them committed, the
+        last time under the lock. (Swapping in a read that began before a sign-in's
+        commit dropped that session from memory: its device credential was refused.)"""
+        for _attempt in range(3):
+            writes = self._writes
+            index = self._load()
+            with self._lock:
+                if self._writes == writes:
+                    self._installed(index, generation)
+                    return
+        with self._lock:
+            self._installed(self._load(), generation)
+
+    def _installed(self, index: _Index, generation: int | None) -> None:
+        self._index = index
+        if generation is not None:
+            self._seen = generation
+        self.revocations += 1
 
     # -- loading -----------------------------------------------------------------------
 
@@ -260,10 +281,7 @@ class SessionStore:
     def reload(self) -> None:
         """Re-read every live row: another process committed a change (a fleet's other
         instance). Counts as a revocation, so cached identities are re-checked."""
-        index = self._load()
-        with self._lock:
-            self._index = index
-            self.revocations += 1
+        self._take_fresh_index(None)
 
     # -- creating ----------------------------------------------------------------------
 

@@ -255,3 +255,38 @@ def test_a_credential_issued_elsewhere_resolves_at_once_only_when_shared(db: Pat
     assert worker.session_by_token(issued.token) is not None
     # An unknown credential costs one look and finds nothing.
     assert worker.session_by_device_credential(DEVICE_TOKEN_PREFIX + "nope") is None
+
+
+@pytest.mark.parametrize("how", ["reload", "catch_up"])
+def test_a_sign_in_committed_while_memory_reloads_is_not_lost(db: Path, how: str) -> None:
+    """A reload (a notification of another process's commit, or the 200 ms look) reads the
+    database outside the lock while this process's portal threads go on signing people in.
+    Here the sign-in commits between that read and the swap, the interleaving that lost a
+    device login in a fleet e2e run ("the session ended; sign in again", 500): the reload
+    must read again rather than install an index without it. The hook below only places
+    the sign-in at that moment; the database, the store and the reload are the real ones."""
+    clock = Clock()
+    portal, other = store(db, clock), store(db, clock)
+    other.create_session(BOB, "oidc", 3600)  # another process's commit: memory is stale
+    loads = 0
+    signed_in: list[str] = []
+    real_load = portal._load
+
+    def load_then_sign_in() -> object:
+        nonlocal loads
+        loads += 1
+        index = real_load()
+        if loads == 1:  # a portal thread's sign-in, after the read, before the swap
+            issued = portal.create_session(ALICE, "device", 3600)
+            signed_in.append(issued.token)
+        return index
+
+    portal._load = load_then_sign_in  # type: ignore[method-assign,assignment]
+    if how == "reload":
+        portal.reload()
+    else:
+        assert portal.catch_up() is True
+    assert loads == 2  # read again: the first read began before the sign-in's commit
+    session = portal.session_by_token(signed_in[0])
+    assert session is not None and session.user.subject == "u-alice"
+    assert portal.issue_device_credential(session).startswith(DEVICE_TOKEN_PREFIX)
