@@ -26,19 +26,12 @@ from warden.audit.review_index import (
 from warden.audit.writer import index_text_between_batches
 
 from ..console.test_query_paths import make_record
-
-#: What main's audit store had: no review objects, and its user index.
-_REVIEW_OBJECTS = ("record_entities", "record_sort", "record_terms", "records_text")
+from .older_store import strip_review_indexes
 
 
 def _as_before_the_review_indexes(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
-    for column in REVIEW_COLUMNS:
-        conn.execute(f"DROP INDEX IF EXISTS {column.index}")
-    conn.execute("DROP TRIGGER records_review_delete")
-    for table in _REVIEW_OBJECTS:
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+    strip_review_indexes(conn)  # as a store written before the review indexes
     conn.execute("CREATE INDEX records_tenant_subject_ts ON records (tenant, subject, ts)")
     conn.close()
 

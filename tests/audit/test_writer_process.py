@@ -18,7 +18,7 @@ import pytest
 
 from warden.audit import AuditStoreError, AuditUnavailable, Checkpoint, CheckpointPolicy
 from warden.audit.checkpoint import PUBLIC_KEY_FILE, load_public_key
-from warden.audit.review_index import REVIEW_COLUMNS, review_state, terms_complete, text_mark
+from warden.audit.review_index import review_state, terms_complete, text_mark
 from warden.audit.verify import verify
 from warden.audit.writer_process import (
     MAX_FRAME,
@@ -29,6 +29,7 @@ from warden.audit.writer_process import (
 )
 
 from .conftest import flow_record
+from .older_store import strip_review_indexes
 
 
 def _count(db_path: Path) -> int:
@@ -244,12 +245,7 @@ async def test_an_older_store_starts_at_once_and_the_writer_builds_its_indexes(
     finally:
         await writer.close()
     conn = sqlite3.connect(settings.db_path, isolation_level=None)
-    for column in REVIEW_COLUMNS:  # as a store written before the review indexes
-        conn.execute(f"DROP INDEX IF EXISTS {column.index}")
-    conn.execute("DROP TRIGGER records_review_delete")
-    for table in ("record_entities", "record_sort", "record_terms", "records_text"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+    strip_review_indexes(conn)  # as a store written before the review indexes
 
     writer = AuditWriterProcess(settings)
     await writer.start()

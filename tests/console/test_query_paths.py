@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.audit.older_store import strip_review_indexes
 from warden.audit import (
     AuditLog,
     AuditRecord,
@@ -34,7 +35,7 @@ from warden.audit import (
     format_ts,
 )
 from warden.audit.record import Request
-from warden.audit.review_index import REVIEW_COLUMNS, UNSEARCHED_KEYS, review_state
+from warden.audit.review_index import UNSEARCHED_KEYS, review_state
 from warden.console import flows
 from warden.console.db import open_readonly
 from warden.console.flows import (
@@ -439,12 +440,7 @@ def upgrading_store(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     source.backup(target)
     source.close()
     target.execute("PRAGMA journal_mode=DELETE")
-    for column in REVIEW_COLUMNS:
-        target.execute(f"DROP INDEX IF EXISTS {column.index}")
-    target.execute("DROP TRIGGER records_review_delete")
-    for table in ("record_entities", "record_sort", "record_terms", "records_text"):
-        target.execute(f"DROP TABLE {table}")
-    target.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+    strip_review_indexes(target)  # as a store written before the review indexes
     target.commit()
     target.close()
     log = AuditLog.open(path)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.audit.older_store import strip_review_indexes
 from warden.audit import AuditLog
-from warden.audit.review_index import REVIEW_COLUMNS, is_complete, review_state
+from warden.audit.review_index import is_complete, review_state
 from warden.cli.audit import cmd_reindex
 from warden.config import parse_config
 
@@ -27,12 +28,7 @@ def test_reindex_builds_what_the_writer_would_build_in_the_background(
     log.append([make_record(n, rng) for n in range(90)])
     log.close()
     conn = sqlite3.connect(config.audit_db, isolation_level=None)
-    for column in REVIEW_COLUMNS:  # as a store written before the review indexes
-        conn.execute(f"DROP INDEX IF EXISTS {column.index}")
-    conn.execute("DROP TRIGGER records_review_delete")
-    for table in ("record_entities", "record_sort", "record_terms", "records_text"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DELETE FROM meta WHERE key IN ('review_backfill_below', 'text_indexed_upto')")
+    strip_review_indexes(conn)  # as a store written before the review indexes
     assert not is_complete(conn)
 
     assert cmd_reindex(config, argparse.Namespace()) == 0
