@@ -161,7 +161,7 @@ def install(nlp: Any) -> bool:
     def forward(
         _model: Any, docs: Sequence[Any], is_train: bool
     ) -> tuple[Array, Callable[..., Any]]:
-        if is_train:
+        if is_train:  # finished as is: the gateway never trains; a trainer keeps thinc's layers
             raise NotImplementedError("FastTok2Vec predicts only; train with thinc's layers")
         return fast(docs), _no_backprop
 
@@ -182,4 +182,6 @@ def restore(nlp: Any) -> None:
 
 
 def _no_backprop(_: Any) -> Any:
+    """The backward pass thinc's ``Model`` contract asks for: never called, since
+    ``forward`` refuses ``is_train`` (prediction only, by design)."""
     raise NotImplementedError("FastTok2Vec predicts only")
