@@ -249,14 +249,8 @@ def test_a_restarted_server_is_reconnected_by_itself(
         store.authenticate(token)  # fails closed: no caller while the database is down
     postgres_server.start()
     # the pool replaces its broken connections; the first statements after the restart
-    # may still meet one of them, so give it a few tries (each one is a real statement)
-    for _ in range(10):
-        try:
-            caller = store.authenticate(token)
-            break
-        except sqlite3.OperationalError:
-            continue
-    assert caller is not None and caller.tenant == "acme"
+    # may still meet one of them (see _authenticates_again)
+    _authenticates_again(store, token)
 
 
 def test_warden_db_migrate_and_status_on_postgresql(postgres_dsn: str, tmp_path: Path) -> None:
@@ -431,13 +425,7 @@ def test_a_frozen_server_fails_a_statement_within_its_bound_and_it_resumes_by_it
     assert len(outcome) == 1 and isinstance(outcome[0], sqlite3.OperationalError), outcome
     assert WATCHDOG.timeouts() > cut, outcome  # cut by its bound, and counted (metrics)
     # back: the pool dropped the cut connection and serves again, nothing to restart
-    for _ in range(10):
-        try:
-            caller = store.authenticate(token)
-            break
-        except sqlite3.OperationalError:
-            continue
-    assert caller is not None and caller.tenant == "acme"
+    _authenticates_again(store, token)
 
 
 def test_the_listener_notices_a_frozen_server_and_reloads_when_it_answers(
@@ -503,3 +491,16 @@ def test_a_scim_change_on_one_instance_voids_the_others_remembered_answers(
         listener.stop()
         a.close()
         b.close()
+
+
+def _authenticates_again(store: ScimCredentials, token: str) -> None:
+    """After an outage the pool replaces its broken connections; a statement may still meet
+    one of them, so a few tries (each a real statement), then acme's caller must be back."""
+    caller = None
+    for _ in range(10):
+        try:
+            caller = store.authenticate(token)
+            break
+        except sqlite3.OperationalError:
+            continue
+    assert caller is not None and caller.tenant == "acme"
