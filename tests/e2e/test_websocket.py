@@ -205,6 +205,7 @@ def test_refused_over_the_socket_as_over_http(bed: Bed, message: dict[str, Any],
     assert AWS not in error["message"]
     # the refused message never left; the session goes on with the next one
     assert after[-1]["type"] == "response.completed"
+    wait_until(lambda: len(ws_journal(bed)) > before, 30, "aimock's journal of the turn")
     assert len(ws_journal(bed)) == before + 1
     assert "Bluebird" not in upstream_user_text(ws_journal(bed)[-1])
 
@@ -405,4 +406,7 @@ def test_revocation_stops_an_open_socket(bed: Bed) -> None:
     [refused] = up.events[1]
     assert refused["type"] == "error" and refused["error"]["code"] == "warden_unauthenticated"
     assert "warden login" in refused["error"]["message"]
+    # aimock journals the socket on its own time (a CI run read it a moment too early):
+    # wait for the first turn's entry, then no second one may be there
+    wait_until(lambda: len(ws_journal(bed)) > before, 30, "aimock's journal of the first turn")
     assert len(ws_journal(bed)) == before + 1
