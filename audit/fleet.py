@@ -263,11 +263,14 @@ class FleetShipper:
             if self.problem is None:
                 self._problem_since = time.time()
         self.problem, self.cause = text, cause
+        behind = (self.local_seq, self.oldest_unshipped_at)
         if local is not None:  # how far behind: two primary-key reads
             with contextlib.suppress(sqlite3.Error):
                 self.local_seq, oldest = _behind(local, self.shipped_seq)
                 self.oldest_unshipped_at = _epoch(oldest)
-        self.report(force=changed)
+        # a new cause, or records committed since the last attempt: the operator's figures
+        # (/metrics, doctor) say so now, not at the next heartbeat
+        self.report(force=changed or behind != (self.local_seq, self.oldest_unshipped_at))
 
     def register(self, pg: psycopg.Connection[Any]) -> None:
         """Record this instance and its key; refuse if the instance has another key."""
