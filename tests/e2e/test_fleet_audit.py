@@ -321,14 +321,11 @@ def test_a_frozen_postgresql_holds_no_flow_and_shipping_catches_up(
     reported as ``unreachable``, not left hanging. After SIGCONT the shipper catches up by
     itself: every answered record is in the central copy and the fleet verifies."""
     from tests.postgres import PostgresServer
-    from tests.proctree import descendants
+    from tests.proctree import frozen
 
     assert isinstance(postgres_server, PostgresServer) and postgres_server.proc is not None
     _wait_shipped(fleet, "gw-a", set(_send(fleet.a, 1)), fleet.a.proc)  # shipping now
-    frozen = [postgres_server.proc.pid, *descendants(postgres_server.proc.pid)]
-    for pid in frozen:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(postgres_server.proc.pid):
         answered = set(_send(fleet.a, 4))  # each within the client's 30 s, from memory
         # the shipper's batch waits on the frozen server until its bound cuts it; /metrics
         # (the control plane) answers and names the cause
@@ -336,9 +333,6 @@ def test_a_frozen_postgresql_holds_no_flow_and_shipping_catches_up(
         answered |= set(_send(fleet.a, 4))  # and flows go on after the cut too
         assert answered <= _marks(fleet.a.audit_records())  # committed before answered
         assert "PostgreSQL did not answer within" in fleet.a.log()
-    finally:
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
     # no restart of anything: the shipper reconnects and ships what waited
     _wait_shipped(fleet, "gw-a", answered, fleet.a.proc)
     wait_until(lambda: _shipping_problem(fleet.a) is None, 60, "metrics to recover", None)

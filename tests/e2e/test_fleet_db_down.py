@@ -11,8 +11,6 @@ sends from a new address.
 
 from __future__ import annotations
 
-import os
-import signal
 import ssl
 from collections.abc import Iterator
 
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
-from tests.proctree import descendants
+from tests.proctree import frozen
 from warden.gateway.state.postgres import DSN_ENV
 
 pytestmark = pytest.mark.e2e
@@ -75,18 +73,12 @@ def test_a_new_address_is_served_while_postgresql_is_stalled(
 
     assert isinstance(postgres_server, PostgresServer) and postgres_server.proc is not None
     assert _post_from(instance, "127.0.0.2").status_code == 200
-    stalled = [postgres_server.proc.pid, *descendants(postgres_server.proc.pid)]
-    for pid in stalled:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with frozen(postgres_server.proc.pid):
         for n in range(3, 6):  # addresses the gateway has never seen
             answer = _post_from(instance, f"127.0.0.{n}")
             assert answer.status_code == 200, answer.text
         # the control plane's loop answers too
         assert httpx.get(f"{instance.control_url}/metrics", timeout=10).status_code == 200
-    finally:
-        for pid in stalled:
-            os.kill(pid, signal.SIGCONT)
 
 
 def test_a_new_address_is_served_while_postgresql_is_stopped(

@@ -27,7 +27,7 @@ import yaml
 
 from tests.e2e.test_identity import PORTAL_SECRET, Bed, device_login, identity_config, start_bed
 from tests.peers import UNSAFE_ENV, Aimock, WardenProcess
-from tests.proctree import descendants
+from tests.proctree import frozen
 from warden.gateway.state.postgres import DSN_ENV
 from warden.policy.quotas import fleet_slack
 
@@ -367,11 +367,8 @@ def test_a_stalled_database_does_not_stall_proxied_flows(
 
     with _client(fleet.a.warden, login["credential"]) as via_a:
         assert via_a.post(CHAT, json=BODY).status_code == 200
-        stalled = [postgres_server.proc.pid, *descendants(postgres_server.proc.pid)]
-        for pid in stalled:
-            os.kill(pid, signal.SIGSTOP)
         reviewer = threading.Thread(target=revoke)
-        try:
+        with frozen(postgres_server.proc.pid):
             reviewer.start()
             # each answer within the client's 10 s: a loop held by the stalled write would
             # hold them until the database came back
@@ -391,9 +388,6 @@ def test_a_stalled_database_does_not_stall_proxied_flows(
                 if line.startswith("warden_state_db_timeouts_total")
             ]
             assert cut and cut[0] > 0, cut  # counted for the operator's alert
-        finally:
-            for pid in stalled:
-                os.kill(pid, signal.SIGCONT)
         reviewer.join(120)
 
     def revoked() -> bool:  # the pool may lend a connection cut while stopped once

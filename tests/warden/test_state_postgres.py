@@ -6,8 +6,8 @@ folder, a free loopback port, stopped by PID); each test gets a fresh database.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -379,24 +379,13 @@ def test_the_listener_comes_back_after_a_database_restart(
     _until(lambda: b.sessions.session_by_device_credential(device) is None, 1.0, b.reloaded)
 
 
-class Frozen:
+def _frozen(server: PostgresServer) -> contextlib.AbstractContextManager[list[int]]:
     """Every process of the server stopped with SIGSTOP (a paused VM, a stuck host): its
     kernel still accepts connections and acknowledges bytes, nothing answers."""
+    from tests.proctree import frozen
 
-    def __init__(self, server: PostgresServer) -> None:
-        from tests.proctree import descendants
-
-        assert server.proc is not None
-        self.pids = [server.proc.pid, *descendants(server.proc.pid)]
-
-    def __enter__(self) -> Frozen:
-        for pid in self.pids:
-            os.kill(pid, signal.SIGSTOP)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for pid in self.pids:
-            os.kill(pid, signal.SIGCONT)
+    assert server.proc is not None
+    return frozen(server.proc.pid)
 
 
 def test_a_frozen_server_fails_a_statement_within_its_bound_and_it_resumes_by_itself(
@@ -415,7 +404,7 @@ def test_a_frozen_server_fails_a_statement_within_its_bound_and_it_resumes_by_it
         except BaseException as exc:
             outcome.append(exc)
 
-    with Frozen(postgres_server):
+    with _frozen(postgres_server):
         thread = threading.Thread(target=call, daemon=True)
         thread.start()
         # the bound under test: checkout + connection check + one statement's deadline,
@@ -434,7 +423,7 @@ def test_the_listener_notices_a_frozen_server_and_reloads_when_it_answers(
     from warden.gateway.state.listen import HEARTBEAT_S, HEARTBEAT_TIMEOUT_S
 
     a, b = fleet
-    with Frozen(postgres_server):
+    with _frozen(postgres_server):
         # a quiet LISTEN connection on a frozen server looks healthy: only the bounded
         # heartbeat finds out (bound under test: heartbeat period + its timeout, + room)
         start = time.monotonic()
