@@ -685,6 +685,29 @@ def verify_fleet(
     return FleetReport(tuple(reports), tuple(findings))
 
 
+def instance_keys(
+    pg: psycopg.Connection[Any],
+    pinned: Mapping[str, Ed25519PublicKey] | None = None,
+    instance: str | None = None,
+) -> dict[str, Ed25519PublicKey]:
+    """Each registered instance's key to check its checkpoints with (one instance, or
+    all): the pinned one where given, else the registered one."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for name, pem in pg.execute(
+        "SELECT instance, public_key FROM audit_fleet_instances ORDER BY instance"
+    ).fetchall():
+        if instance is not None and name != instance:
+            continue
+        if pinned and name in pinned:
+            keys[name] = pinned[name]
+            continue
+        try:
+            keys[name] = _pem_key(pem)
+        except SigningKeyError as exc:
+            raise SigningKeyError(f"instance {name}: {exc}") from None
+    return keys
+
+
 def _pem_key(pem: str) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives import serialization
 
@@ -798,10 +821,16 @@ def pull(pg: psycopg.Connection[Any], out: Path, *, batch: int = 2000) -> dict[s
     try:
         _make_review_copy(conn)
         added: dict[str, int] = {}
-        for (name,) in pg.execute(
-            "SELECT instance FROM audit_fleet_instances ORDER BY instance"
-        ).fetchall():
-            added[name] = _pull_instance(pg, conn, name, batch)
+        try:
+            for (name,) in pg.execute(
+                "SELECT instance FROM audit_fleet_instances ORDER BY instance"
+            ).fetchall():
+                added[name] = _pull_instance(pg, conn, name, batch)
+        except psycopg.errors.UndefinedTable as exc:
+            raise AuditStoreError(
+                f"the fleet's database has no central audit copy, or not this release's ({exc})",
+                fix="run `warden db migrate` once (it adds the audit.fleet domain's steps)",
+            ) from None
         while index_text(conn, 5000):  # the console's free-text search, now rather than later
             pass
     finally:

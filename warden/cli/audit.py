@@ -101,8 +101,8 @@ def cmd_verify_fleet(config: Config, args: argparse.Namespace) -> int:
             report = verify_fleet(pg, pinned, instance=args.instance, tenant=args.tenant)
         except psycopg.errors.UndefinedTable:
             print(
-                "warden: the fleet's database has no central audit copy: run "
-                "`warden db migrate` (this release adds the audit.fleet domain)",
+                "warden: the fleet's database has no central audit copy, or not this "
+                "release's: run `warden db migrate` (it adds the audit.fleet domain's steps)",
                 file=sys.stderr,
             )
             return 2
@@ -248,7 +248,77 @@ def cmd_tail(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge_fleet(config: Config, args: argparse.Namespace) -> int:
+    """Retention on the central copy, for instances that no longer purge themselves."""
+    import psycopg
+
+    from warden.audit.fleet import instance_keys, load_pinned_keys
+    from warden.audit.fleet_retention import purge_central
+
+    if args.older_than_days is None:
+        print(
+            "warden: purge --fleet needs --older-than-days N: the retention of the tenants "
+            "of the instances it purges (the central copy does not know their config)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.older_than_days < 0:
+        print("warden: --older-than-days must not be negative", file=sys.stderr)
+        return 2
+    try:
+        pinned = load_pinned_keys(Path(args.key_dir)) if args.key_dir else None
+    except SigningKeyError as exc:
+        print(f"warden: {exc}", file=sys.stderr)
+        return 2
+    with _fleet_connection() as pg:
+        try:
+            keys = instance_keys(pg, pinned, args.instance)
+            if args.instance is not None and not keys:
+                print(
+                    f"warden: instance {args.instance} is not in the central audit copy: it "
+                    "never shipped, or the name is wrong (`warden audit verify --fleet` lists "
+                    "every instance)",
+                    file=sys.stderr,
+                )
+                return 2
+            results = purge_central(
+                pg,
+                keys,
+                args.older_than_days,
+                datetime.datetime.now(datetime.UTC),
+                tenant=args.tenant,
+            )
+        except psycopg.errors.UndefinedTable:
+            print(
+                "warden: the fleet's database lacks the central audit copy's retention "
+                "tables: run `warden db migrate` (this release adds step 2 of audit.fleet)",
+                file=sys.stderr,
+            )
+            return 2
+        except SigningKeyError as exc:
+            print(f"warden: {exc}", file=sys.stderr)
+            return 2
+    for result in results:
+        print(result.describe())
+    if not results:
+        which = f"tenant {args.tenant}" if args.tenant else "any tenant"
+        print(f"no checkpoint of {which} in the central audit copy: nothing to purge")
+    refused = [r for r in results if r.refused is not None]
+    if refused:
+        print(f"FAILED: {len(refused)} tenant(s) refused, see above", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_purge(config: Config, args: argparse.Namespace) -> int:
+    if args.fleet:
+        return cmd_purge_fleet(config, args)
+    if args.tenant is None:
+        print(
+            "warden: purge needs --tenant T (or --fleet for the fleet's central copy)",
+            file=sys.stderr,
+        )
+        return 2
     days = args.older_than_days or config.audit.retention_days
     log = AuditLog.open(_db(config))
     try:
@@ -343,9 +413,22 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
     t.add_argument("-f", "--follow", action="store_true")
     t.add_argument("-n", "--last", type=int, default=10)
     t.set_defaults(func=wrap(cmd_tail))
-    p = audit.add_parser("purge", help="apply retention to one tenant")
-    p.add_argument("--tenant", required=True)
+    p = audit.add_parser(
+        "purge", help="apply retention to one tenant (--fleet: to the fleet's central copy)"
+    )
+    p.add_argument("--tenant", help="the tenant (required without --fleet)")
     p.add_argument("--older-than-days", type=int)
+    p.add_argument(
+        "--fleet",
+        action="store_true",
+        help="the central copy in the fleet's PostgreSQL (WARDEN_STATE_DSN), for instances "
+        "that no longer purge themselves (dead or retired)",
+    )
+    p.add_argument("--instance", help="with --fleet: only this instance")
+    p.add_argument(
+        "--key-dir",
+        help="with --fleet: a folder of <instance>.pub files to check checkpoints against",
+    )
     p.set_defaults(func=wrap(cmd_purge))
     r = audit.add_parser(
         "reindex",
