@@ -69,7 +69,7 @@ def fleet(
     assert isinstance(postgres_server, PostgresServer)
     tmp = tmp_path_factory.mktemp("fleet-audit")
     dsn, migrated = postgres_server.migrated_database(tmp)
-    assert "audit.fleet 1" in migrated, migrated
+    assert "audit.fleet 1" in migrated and "audit.fleet 2" in migrated, migrated
     a = _instance(tmp, "gw-a", aimock, dsn, workers=2)
     b = _instance(tmp, "gw-b", aimock, dsn, workers=1)
     a.start()

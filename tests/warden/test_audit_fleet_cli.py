@@ -50,6 +50,7 @@ def test_an_empty_fleet_verifies_and_pulls_nothing(tmp_path: Path, postgres_dsn:
     migrated = _warden(tmp_path, "db", "migrate", dsn=postgres_dsn)
     assert migrated.returncode == 0, migrated.stderr
     assert "applied audit.fleet 1" in migrated.stdout
+    assert "applied audit.fleet 2" in migrated.stdout  # central retention
     done = _warden(tmp_path, "audit", "verify", "--fleet", dsn=postgres_dsn)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pin each instance's audit-signing.pub with --key-dir" in done.stdout
