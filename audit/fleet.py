@@ -535,8 +535,13 @@ class FleetShipper:
 
 def _behind(local: sqlite3.Connection, shipped: int) -> tuple[int, object]:
     """The local store's last record number, and the time of its first record after
-    ``shipped`` (None if there is none): two primary-key reads."""
-    (last,) = local.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+    ``shipped`` (None if there is none): primary-key reads. The number is SQLite's
+    sequence of ``records`` too: a retention purge that took every record leaves none
+    to read it from, and the store has not gone back."""
+    (last,) = local.execute(
+        "SELECT max(COALESCE((SELECT MAX(seq) FROM records), 0),"
+        " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0))"
+    ).fetchone()
     row = local.execute(
         "SELECT ts FROM records WHERE seq > ? ORDER BY seq LIMIT 1", (shipped,)
     ).fetchone()

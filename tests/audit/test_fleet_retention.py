@@ -505,3 +505,23 @@ def test_the_central_purge_refuses_a_checkpoint_the_chain_does_not_have(
     (result,) = purge_central(pg, instance_keys(pg), 30, MAY)
     assert result.refused is not None and "has another hash" in result.refused
     assert central_count(pg, "gw-a") == 30
+
+
+def test_a_purge_that_empties_the_local_store_is_not_a_replaced_store(
+    a: Instance, pg: psycopg.Connection[Any], fleet_dsn: str
+) -> None:
+    """Every record purged (an idle instance, retention reached its last checkpoint): the
+    store's numbering still goes on (SQLite's sequence), so shipping the anchor is not
+    mistaken for a store replaced by an older one."""
+    a.write(12, signed_at=OLD_SIGNED)
+    ship_all(a, pg, fleet_dsn)
+    assert purge(a.log, "acme", 30, MAY).records_deleted == 12
+    ship_all(a, pg, fleet_dsn)
+    assert central_count(pg, "gw-a") == 0
+    report = verify_fleet(pg)
+    assert report.ok, report.describe()
+    assert _tenant(report, "gw-a").anchor_seq == 12
+    a.write(3, start=50, signed_at=NEW_SIGNED)  # and it goes on from there
+    ship_all(a, pg, fleet_dsn)
+    assert _numbers(pg, "gw-a") == [13, 14, 15]
+    assert verify_fleet(pg).ok
