@@ -185,7 +185,12 @@ def cmd_purge(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    days = args.older_than_days or config.audit.retention_days
+    days = args.older_than_days
+    if days is None:  # 0 is a retention too (everything signed until now)
+        days = config.audit.retention_days
+    if days < 0:
+        print("warden: --older-than-days must not be negative", file=sys.stderr)
+        return 2
     log = AuditLog.open(_db(config))
     try:
         result = purge(log, args.tenant, days, datetime.datetime.now(datetime.UTC))
