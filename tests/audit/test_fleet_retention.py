@@ -85,7 +85,7 @@ def test_a_local_purge_is_shipped_and_the_central_copy_follows(
     assert report.ok, report.describe()
     acme = _tenant(report, "gw-a")
     assert (acme.anchor_seq, acme.records, acme.tail) == (20, 10, 30)
-    assert "anchored at #20" in report.describe()
+    assert f"anchored at #20 (signed {OLD_SIGNED})" in report.describe()
 
 
 def test_records_purged_before_they_were_shipped_start_at_the_anchor(

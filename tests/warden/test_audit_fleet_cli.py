@@ -166,7 +166,10 @@ def test_purge_fleet_anchors_an_instance_and_says_what_it_did(
     assert "gw-a acme: anchored at #30" in again.stdout and "deleted 0 record(s)" in again.stdout
     verified = _warden(tmp_path, "audit", "verify", "--fleet", dsn=postgres_dsn)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "acme: 0 records up to #30, 1 checkpoints, anchored at #30" in verified.stdout
+    assert (
+        "acme: 0 records up to #30, 1 checkpoints, anchored at #30 (signed 2025-06-01T13:00:00.000Z)"
+        in verified.stdout
+    )
     other = _warden(
         tmp_path,
         "audit",
