@@ -677,15 +677,13 @@ def verify_fleet(
                     )
                 )
             key = pinned[name]
+        # one snapshot per instance: its anchors, checkpoints and rows as of one moment,
+        # so an anchor moved (and the rows below it deleted) meanwhile is not a gap
+        with pg.transaction():
+            pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            checked = _verify_instance(pg, name, key, tenant)
         reports.append(
-            InstanceReport(
-                name,
-                key_id(key),
-                source,
-                int(shipped_seq),
-                shipped_at,
-                _verify_instance(pg, name, key, tenant),
-            )
+            InstanceReport(name, key_id(key), source, int(shipped_seq), shipped_at, checked)
         )
     return FleetReport(tuple(reports), tuple(findings))
 
