@@ -28,7 +28,11 @@ instance is bound by the head hash they sign, since every record since fleets ex
 names its instance in its hashed body.
 
 Central tables are append-only (triggers refuse UPDATE and DELETE); like the local
-ones, that guards against mistakes, and the chains and signatures catch the rest.
+ones, that guards against mistakes, and the chains and signatures catch the rest. The one
+exception is retention (`fleet_retention`): the shipper also copies each tenant's local
+retention anchor when it moves, and the central rows up to it are deleted then, so the
+copy keeps a tenant's records no longer than its instance does; `verify_fleet` starts the
+chain at that anchor and checks its signature, as local `verify` does.
 
 Over 400 lines because shipping, verifying and pulling read the same central tables.
 """
@@ -57,8 +61,14 @@ from .checkpoint import Checkpoint, export_public_key, key_id, load_public_key
 from .errors import AuditStoreError, SigningKeyError
 from .fields import INSTANCE_PATTERN
 from .findings import Finding, FindingKind
+from .fleet_retention import (
+    PURGE_BATCH,
+    central_anchors,
+    purge_below_anchors,
+    set_anchor,
+)
 from .fleet_status import HEARTBEAT_S, STATUS_FILE, Cause, ShippingStatus, read_status, write_status
-from .review_index import index_records, index_text
+from .review_index import forget_rows, index_records, index_text
 from .schema import open_audit_db, open_audit_db_readonly
 from .store import INDEXED_COLUMNS
 from .verify import TenantSummary, VerifyReport, check_tenant
@@ -75,11 +85,17 @@ _STAGING: Final = (
     " (LIKE audit_fleet_records) ON COMMIT DELETE ROWS"
 )
 _COPY_STAGED: Final = f"COPY audit_fleet_incoming ({_RECORD_COLUMNS}) FROM STDIN"
+#: A row at or below its tenant's central anchor is never inserted again (a re-sent batch
+#: after the copy purged it): the central copy keeps no record its retention removed.
 _INSERT_STAGED: Final = (
     f"INSERT INTO audit_fleet_records ({_RECORD_COLUMNS})"  # noqa: S608 - constants
-    f" SELECT {_RECORD_COLUMNS} FROM audit_fleet_incoming"
+    f" SELECT {_RECORD_COLUMNS} FROM audit_fleet_incoming i WHERE NOT EXISTS"
+    " (SELECT 1 FROM audit_fleet_anchors a WHERE a.instance = i.instance"
+    " AND a.tenant = i.tenant AND i.tenant_seq <= a.tenant_seq)"
     " ON CONFLICT (instance, tenant, tenant_seq) DO NOTHING"
 )
+#: A local anchor: (tenant, tenant_seq, head_hash, ts, signature, key_id, purged_at).
+type LocalAnchor = tuple[str, int, bytes, str, bytes, str, str]
 #: Records per shipping transaction: large enough that a backlog after an outage drains
 #: fast, small enough that one transaction stays short.
 SHIP_BATCH: Final = 500
@@ -126,6 +142,7 @@ class FleetShipper:
         batch: int = SHIP_BATCH,
         idle_s: float = 1.0,
         coalesce_s: float = COALESCE_S,
+        purge_batch: int = PURGE_BATCH,
     ) -> None:
         self.db_path = db_path
         self.instance = instance
@@ -134,6 +151,11 @@ class FleetShipper:
         self.batch = batch
         self.idle_s = idle_s
         self.coalesce_s = coalesce_s
+        self.purge_batch = purge_batch
+        #: The local anchors the central copy is known to have (None: not compared yet).
+        self._anchors: dict[str, tuple[int, bytes]] | None = None
+        #: Central rows below an anchor may remain (a purge interrupted, or just shipped).
+        self._purge_pending = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -293,10 +315,25 @@ class FleetShipper:
             )
 
     def ship_once(self, pg: psycopg.Connection[Any], local: sqlite3.Connection) -> int:
-        """Ship the next batch in one transaction; returns how many rows moved."""
+        """Ship the next batch in one transaction, then delete one batch of central rows
+        below a moved anchor (`fleet_retention`) in another; returns how many rows moved
+        or went."""
         moved, shipped, last_local, oldest = self._ship_batch(pg, local)
         self.shipped_seq, self.local_seq = shipped, last_local
         self.oldest_unshipped_at = _epoch(oldest)
+        if self._purge_pending:
+            records, checkpoints = purge_below_anchors(pg, self.instance, self.purge_batch)
+            self._purge_pending = max(records, checkpoints) >= self.purge_batch
+            if records or checkpoints:
+                log.info(
+                    "central audit copy: deleted %d record(s) and %d checkpoint(s) of instance"
+                    " %s at or below its retention anchors",
+                    records,
+                    checkpoints,
+                    self.instance,
+                )
+            # a full batch counts as a backlog (`_run` goes on at once)
+            moved += self.batch if self._purge_pending else records + checkpoints
         return moved
 
     def _ship_batch(
@@ -333,6 +370,10 @@ class FleetShipper:
                     ).fetchall()
                 after = int(records[-1][0]) if records else shipped_seq
                 last_local, oldest = _behind(local, after)
+                anchors: list[LocalAnchor] = local.execute(
+                    "SELECT tenant, tenant_seq, head_hash, ts, signature, key_id, purged_at"
+                    " FROM anchors"
+                ).fetchall()
             finally:
                 local.execute("COMMIT")
             if not records and shipped_seq > last_local:
@@ -342,8 +383,18 @@ class FleetShipper:
                     fix="the local audit database was replaced by an older one or a new one: "
                     "restore the current file, or give this store a new fleet.instance_id",
                 )
+            seen = {a[0]: (int(a[1]), bytes(a[2])) for a in anchors}
+            moved_anchors = 0
+            if seen != self._anchors:
+                moved_anchors = self._ship_anchors(pg, anchors)
             if not records and not checkpoints:
-                return 0, shipped_seq, last_local, oldest
+                if moved_anchors:
+                    pg.execute(
+                        "UPDATE audit_fleet_instances SET shipped_at = %s WHERE instance = %s",
+                        (_now(), self.instance),
+                    )
+                self._shipped_anchors(seen, moved_anchors)
+                return moved_anchors, shipped_seq, last_local, oldest
             self._ship_records(pg, records)
             with pg.cursor() as cur:
                 cur.executemany(
@@ -362,7 +413,46 @@ class FleetShipper:
                     self.instance,
                 ),
             )
-        return len(records) + len(checkpoints), after, last_local, oldest
+        self._shipped_anchors(seen, moved_anchors)
+        return len(records) + len(checkpoints) + moved_anchors, after, last_local, oldest
+
+    def _shipped_anchors(self, seen: dict[str, tuple[int, bytes]], moved: int) -> None:
+        """Called once the transaction that shipped ``seen`` is committed (a ``with``
+        block that raised never gets here)."""
+        self._anchors = seen
+        if moved:
+            self._purge_pending = True
+
+    def _ship_anchors(self, pg: psycopg.Connection[Any], anchors: list[LocalAnchor]) -> int:
+        """Copy the local anchors that moved past the central ones (in the batch's
+        transaction); returns how many moved. A local anchor the central chain
+        contradicts stops shipping: its rows would be deleted on a foreign store's word."""
+        central = central_anchors(pg, self.instance)
+        moved = 0
+        for tenant, number, head, ts, signature, key, purged_at in anchors:
+            held = central.get(tenant)
+            if held is not None and held.tenant_seq >= number:
+                if held.tenant_seq == number and held.head_hash != bytes(head):
+                    raise self._anchor_conflict(tenant, number)
+                continue  # the central copy is there already (or purged further itself)
+            row = pg.execute(
+                "SELECT hash FROM audit_fleet_records WHERE instance = %s AND tenant = %s"
+                " AND tenant_seq = %s",
+                (self.instance, tenant, number),
+            ).fetchone()
+            if row is not None and bytes(row[0]) != bytes(head):
+                raise self._anchor_conflict(tenant, number)
+            anchor = Checkpoint(tenant, int(number), bytes(head), ts, bytes(signature), key)
+            moved += set_anchor(pg, self.instance, anchor, purged_at, "instance")
+        return moved
+
+    def _anchor_conflict(self, tenant: str, number: int) -> FleetConflict:
+        return FleetConflict(
+            f"the local retention anchor of instance {self.instance!r}, tenant {tenant!r} at "
+            f"#{number} does not match the central audit copy's chain there",
+            fix="the local audit database was replaced, or two gateways share one instance "
+            "id; restore the original file or give this one its own id",
+        )
 
     def _ship_records(self, pg: psycopg.Connection[Any], records: list[Any]) -> None:
         if not records:
@@ -378,7 +468,9 @@ class FleetShipper:
             inserted = cur.rowcount
         if inserted == len(records):
             return  # every row is new: nothing to compare
-        # a re-sent batch (or a conflict): what the copy holds must be what was sent
+        # a re-sent batch (or a conflict): what the copy holds must be what was sent,
+        # except what its retention purged (at or below an anchor: never inserted again)
+        purged = {t: a.tenant_seq for t, a in central_anchors(pg, self.instance).items()}
         held = {
             (tenant, number): bytes(digest)
             for tenant, number, digest in pg.execute(
@@ -389,6 +481,8 @@ class FleetShipper:
         }
         for r in records:
             tenant, number, digest = r[1], r[2], r[-1]
+            if number <= purged.get(tenant, 0):
+                continue
             if held.get((tenant, number)) != digest:
                 raise FleetConflict(
                     f"the central audit copy already holds a different record at instance "
@@ -414,10 +508,21 @@ class FleetShipper:
                 (list(first), [n for n, _ in first.values()], self.instance),
             ).fetchall()
         }
+        anchors: dict[str, Checkpoint] | None = None
         for tenant, (number, prev_hash) in first.items():
             row = before.get(tenant)
-            if row is None:
-                continue  # the copy's first records of this tenant (genesis, or an anchor)
+            if row is None or row[0] != number - 1:
+                # the copy's first records of this tenant (after genesis), or records
+                # after an anchor, below which rows are gone or still being deleted
+                if anchors is None:
+                    anchors = central_anchors(pg, self.instance)
+                anchor = anchors.get(tenant)
+                if anchor is not None and anchor.tenant_seq >= number:
+                    continue  # re-sent rows the copy purged: never inserted again
+                if anchor is not None and anchor.tenant_seq == number - 1:
+                    row = (anchor.tenant_seq, anchor.head_hash)
+                elif row is None:
+                    continue
             if row[0] != number - 1 or row[1] != prev_hash:
                 raise FleetConflict(
                     f"the central audit copy already holds a different record before instance "
@@ -430,8 +535,13 @@ class FleetShipper:
 
 def _behind(local: sqlite3.Connection, shipped: int) -> tuple[int, object]:
     """The local store's last record number, and the time of its first record after
-    ``shipped`` (None if there is none): two primary-key reads."""
-    (last,) = local.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
+    ``shipped`` (None if there is none): primary-key reads. The number is SQLite's
+    sequence of ``records`` too: a retention purge that took every record leaves none
+    to read it from, and the store has not gone back."""
+    (last,) = local.execute(
+        "SELECT max(COALESCE((SELECT MAX(seq) FROM records), 0),"
+        " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0))"
+    ).fetchone()
     row = local.execute(
         "SELECT ts FROM records WHERE seq > ? ORDER BY seq LIMIT 1", (shipped,)
     ).fetchone()
@@ -567,17 +677,38 @@ def verify_fleet(
                     )
                 )
             key = pinned[name]
+        # one snapshot per instance: its anchors, checkpoints and rows as of one moment,
+        # so an anchor moved (and the rows below it deleted) meanwhile is not a gap
+        with pg.transaction():
+            pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            checked = _verify_instance(pg, name, key, tenant)
         reports.append(
-            InstanceReport(
-                name,
-                key_id(key),
-                source,
-                int(shipped_seq),
-                shipped_at,
-                _verify_instance(pg, name, key, tenant),
-            )
+            InstanceReport(name, key_id(key), source, int(shipped_seq), shipped_at, checked)
         )
     return FleetReport(tuple(reports), tuple(findings))
+
+
+def instance_keys(
+    pg: psycopg.Connection[Any],
+    pinned: Mapping[str, Ed25519PublicKey] | None = None,
+    instance: str | None = None,
+) -> dict[str, Ed25519PublicKey]:
+    """Each registered instance's key to check its checkpoints with (one instance, or
+    all): the pinned one where given, else the registered one."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for name, pem in pg.execute(
+        "SELECT instance, public_key FROM audit_fleet_instances ORDER BY instance"
+    ).fetchall():
+        if instance is not None and name != instance:
+            continue
+        if pinned and name in pinned:
+            keys[name] = pinned[name]
+            continue
+        try:
+            keys[name] = _pem_key(pem)
+        except SigningKeyError as exc:
+            raise SigningKeyError(f"instance {name}: {exc}") from None
+    return keys
 
 
 def _pem_key(pem: str) -> Ed25519PublicKey:
@@ -600,11 +731,13 @@ def _verify_instance(
             r[0]
             for r in pg.execute(
                 "SELECT DISTINCT tenant FROM audit_fleet_records WHERE instance = %s"
-                " UNION SELECT DISTINCT tenant FROM audit_fleet_checkpoints WHERE instance = %s",
-                (instance, instance),
+                " UNION SELECT DISTINCT tenant FROM audit_fleet_checkpoints WHERE instance = %s"
+                " UNION SELECT tenant FROM audit_fleet_anchors WHERE instance = %s",
+                (instance, instance, instance),
             ).fetchall()
         }
     )
+    anchors = central_anchors(pg, instance)
     if tenant is not None:
         names = [tenant]
     summaries: list[TenantSummary] = []
@@ -620,22 +753,29 @@ def _verify_instance(
             ).fetchall()
         ]
         moved: list[Finding] = []
-        rows = _instance_checked(instance, name, _central_rows(pg, instance, name), moved)
-        summary, found = check_tenant(name, key, None, checkpoints, rows)
+        # the chain starts at the anchor, whose signature `check_tenant` checks with this
+        # instance's key; rows at or below it are being deleted (`fleet_retention`)
+        anchor = anchors.get(name)
+        after = anchor.tenant_seq if anchor else 0
+        rows = _instance_checked(instance, name, _central_rows(pg, instance, name, after), moved)
+        summary, found = check_tenant(name, key, anchor, checkpoints, rows)
         summaries.append(summary)
         findings += found + moved
     return VerifyReport(tuple(findings), tuple(summaries))
 
 
-def _central_rows(pg: psycopg.Connection[Any], instance: str, tenant: str) -> Iterator[ChainRow]:
-    """One tenant chain of one instance, in chain order, streamed (a server-side cursor)."""
+def _central_rows(
+    pg: psycopg.Connection[Any], instance: str, tenant: str, after: int
+) -> Iterator[ChainRow]:
+    """One tenant chain of one instance after number ``after``, in chain order, streamed
+    (a server-side cursor)."""
     with pg.transaction(), pg.cursor(name="audit_fleet_chain") as cur:
         cur.itersize = 2000
         cur.execute(
             f"SELECT seq, tenant, tenant_seq, record_id, body, prev_hash, hash, {_COLUMNS}"  # noqa: S608 - constants
-            " FROM audit_fleet_records WHERE instance = %s AND tenant = %s"
+            " FROM audit_fleet_records WHERE instance = %s AND tenant = %s AND tenant_seq > %s"
             " ORDER BY tenant_seq, seq",
-            (instance, tenant),
+            (instance, tenant, after),
         )
         for r in cur:
             yield ChainRow(
@@ -684,10 +824,16 @@ def pull(pg: psycopg.Connection[Any], out: Path, *, batch: int = 2000) -> dict[s
     try:
         _make_review_copy(conn)
         added: dict[str, int] = {}
-        for (name,) in pg.execute(
-            "SELECT instance FROM audit_fleet_instances ORDER BY instance"
-        ).fetchall():
-            added[name] = _pull_instance(pg, conn, name, batch)
+        try:
+            for (name,) in pg.execute(
+                "SELECT instance FROM audit_fleet_instances ORDER BY instance"
+            ).fetchall():
+                added[name] = _pull_instance(pg, conn, name, batch)
+        except psycopg.errors.UndefinedTable as exc:
+            raise AuditStoreError(
+                f"the fleet's database has no central audit copy, or not this release's ({exc})",
+                fix="run `warden db migrate` once (it adds the audit.fleet domain's steps)",
+            ) from None
         while index_text(conn, 5000):  # the console's free-text search, now rather than later
             pass
     finally:
@@ -701,6 +847,8 @@ def _make_review_copy(conn: sqlite3.Connection) -> None:
     ``CREATE UNIQUE INDEX IF NOT EXISTS`` then leaves alone."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'fleet_copy'").fetchone()
     if row is not None:
+        if row[0] != _COPY_VERSION:
+            _add_origins(conn)
         return
     (count,) = conn.execute("SELECT COUNT(*) FROM records").fetchone()
     if count:
@@ -712,11 +860,84 @@ def _make_review_copy(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("DROP INDEX records_tenant_seq")
         conn.execute("CREATE INDEX records_tenant_seq ON records (tenant, tenant_seq)")
-        conn.execute("INSERT INTO meta (key, value) VALUES ('fleet_copy', '1')")
+        conn.execute(_ORIGIN_DDL)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('fleet_copy', ?)", (_COPY_VERSION,))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+#: ``2``: the copy notes each record's instance (``fleet_origin``), which central
+#: retention needs to take an instance's purged records out of it; ``1`` did not.
+_COPY_VERSION: Final = "2"
+_ORIGIN_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS fleet_origin (seq INTEGER PRIMARY KEY, instance TEXT NOT NULL)"
+    " STRICT"
+)
+#: Records of the copy taken out per transaction when an anchor moved.
+_FORGET_BATCH: Final = 5000
+
+
+def _add_origins(conn: sqlite3.Connection) -> None:
+    """A copy pulled by an earlier release: each record's instance from its body (records
+    from before fleets name none: they stay in the copy; pull into a new file to drop
+    them)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_ORIGIN_DDL)
+        conn.execute(
+            "INSERT OR IGNORE INTO fleet_origin (seq, instance)"
+            " SELECT seq, coalesce(json_extract(body, '$.instance'), '') FROM records"
+        )
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'fleet_copy'", (_COPY_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _forget_purged(conn: sqlite3.Connection, name: str, anchors: Mapping[str, int]) -> int:
+    """Take out of the copy ``name``'s records at or below its central anchors (the
+    central copy purged them, or is purging them); returns how many went."""
+    removed = 0
+    for tenant, upto in sorted(anchors.items()):
+        mark = f"fleet_anchor:{name}:{tenant}"
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
+        if row is not None and int(row[0]) >= upto:
+            continue
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT r.seq, r.body FROM records r JOIN fleet_origin o ON o.seq = r.seq"
+                    " WHERE o.instance = ? AND r.tenant = ? AND r.tenant_seq <= ? LIMIT ?",
+                    (name, tenant, upto, _FORGET_BATCH),
+                ).fetchall()
+                if rows:
+                    # the copy's append-only triggers let the retention purge's gate through
+                    conn.execute(
+                        "INSERT INTO purge_gate (tenant, upto) VALUES (?, ?)", (tenant, upto)
+                    )
+                    forget_rows(conn, tenant, rows)
+                    seqs = [(seq,) for seq, _ in rows]
+                    conn.executemany("DELETE FROM records WHERE seq = ?", seqs)
+                    conn.executemany("DELETE FROM fleet_origin WHERE seq = ?", seqs)
+                    conn.execute("DELETE FROM purge_gate WHERE tenant = ?", (tenant,))
+                else:
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (mark, str(upto)),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            removed += len(rows)
+            if not rows:
+                break
+    return removed
 
 
 def _pull_instance(
@@ -726,6 +947,9 @@ def _pull_instance(
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (mark,)).fetchone()
     pulled = int(row[0]) if row else 0
     added = 0
+    # first what central retention took away; then nothing at or below an anchor comes in
+    anchors = {t: a.tenant_seq for t, a in central_anchors(pg, name).items()}
+    _forget_purged(conn, name, anchors)
     while True:
         rows = pg.execute(
             f"SELECT seq, tenant, tenant_seq, record_id, {_COLUMNS}, body, prev_hash, hash"  # noqa: S608 - constants
@@ -740,6 +964,8 @@ def _pull_instance(
             inserted = []
             indexed = []
             for r in rows:
+                if r[2] <= anchors.get(r[1], 0):
+                    continue
                 seq += 1
                 inserted.append((seq, *r[1:-2], bytes(r[-2]), bytes(r[-1])))
                 indexed.append((seq, r[1], json.loads(r[4 + len(INDEXED_COLUMNS)])))
@@ -747,6 +973,10 @@ def _pull_instance(
                 f"INSERT INTO records (seq, tenant, tenant_seq, record_id, {_COLUMNS}, body,"  # noqa: S608 - constants
                 f" prev_hash, hash) VALUES (?{', ?' * (6 + len(INDEXED_COLUMNS))})",
                 inserted,
+            )
+            conn.executemany(
+                "INSERT INTO fleet_origin (seq, instance) VALUES (?, ?)",
+                [(r[0], name) for r in inserted],
             )
             index_records(conn, indexed)
             pulled = int(rows[-1][0])
@@ -759,4 +989,4 @@ def _pull_instance(
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        added += len(rows)
+        added += len(inserted)

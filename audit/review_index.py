@@ -411,6 +411,30 @@ def forget_records(conn: sqlite3.Connection, tenant: str, upto: int) -> None:
             )
 
 
+def forget_rows(conn: sqlite3.Connection, tenant: str, rows: Sequence[tuple[int, str]]) -> None:
+    """`forget_records` for the records ``rows`` (seq, body) of ``tenant`` alone: in the
+    fleet's review copy a tenant's numbers repeat across instances and their seqs
+    interleave, so neither a number nor a seq range names one instance's records."""
+    mark = text_mark(conn)
+    texts: list[list[Any]] = []
+    terms: list[tuple[str, str, str, int]] = []
+    sort: list[tuple[str, str, int, int]] = []
+    for seq, body in rows:
+        data = json.loads(body)
+        terms += [(name, value, tenant, seq) for name, value in record_terms(data)]
+        sort += [(c.name, tenant, c.derived(data), seq) for c in _DERIVED if c.derived]
+        if seq <= mark:
+            texts.append([seq, indexed_text(data)])
+    if texts:
+        conn.execute(_DELETE_TEXT, (json.dumps(texts),))
+    conn.executemany(
+        "DELETE FROM record_terms WHERE name = ? AND value = ? AND tenant = ? AND seq = ?", terms
+    )
+    conn.executemany(
+        "DELETE FROM record_sort WHERE name = ? AND tenant = ? AND value = ? AND seq = ?", sort
+    )
+
+
 #: Replaced by ``records_review_user`` (keyed by ``seq``, which keyset paging needs).
 _DROPPED: Final = (
     "records_tenant_subject_ts",

@@ -49,6 +49,9 @@ class TenantSummary:
     newest_checkpoint_ts: str | None
     #: Records after the newest valid checkpoint: chained but not yet signed.
     unsigned_tail: int
+    #: When the anchor was signed: an anchor proves the chain is whole from there, not
+    #: that what went before was old enough, so the summary shows its age.
+    anchor_ts: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,11 @@ class VerifyReport:
         """A text for the operator: one line per tenant, then one per finding."""
         lines = [
             f"{t.tenant}: {t.records} records up to #{t.tail}, {t.checkpoints} checkpoints"
-            + (f", anchored at #{t.anchor_seq}" if t.anchor_seq is not None else "")
+            + (
+                f", anchored at #{t.anchor_seq} (signed {t.anchor_ts})"
+                if t.anchor_seq is not None
+                else ""
+            )
             + (f", {t.unsigned_tail} not yet signed" if t.unsigned_tail else "")
             for t in self.tenants
         ]
@@ -254,5 +261,6 @@ def check_tenant(
         newest_checkpoint_seq=newest.tenant_seq if newest else None,
         newest_checkpoint_ts=newest.ts if newest else None,
         unsigned_tail=max(0, result.tail - (newest.tenant_seq if newest else start.tenant_seq)),
+        anchor_ts=anchor.ts if anchor else None,
     )
     return summary, findings

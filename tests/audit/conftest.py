@@ -82,3 +82,37 @@ def log(db_path: Path) -> Iterator[AuditLog]:
     opened = AuditLog.open(db_path)
     yield opened
     opened.close()
+
+
+# -- the fleet's central copy (a real PostgreSQL: tests/postgres.py) ----------------------
+
+
+@pytest.fixture
+def fleet_dsn(postgres_dsn: str) -> str:
+    """A fresh database with the audit.fleet domain migrated (as `warden db migrate` does)."""
+    from tests.audit.fleet_harness import migrate_fleet
+
+    migrate_fleet(postgres_dsn)
+    return postgres_dsn
+
+
+@pytest.fixture
+def pg(fleet_dsn: str) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(fleet_dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def a(tmp_path: Path) -> Iterator[Any]:
+    from tests.audit.fleet_harness import open_instance
+
+    yield from open_instance(tmp_path, "gw-a")
+
+
+@pytest.fixture
+def b(tmp_path: Path) -> Iterator[Any]:
+    from tests.audit.fleet_harness import open_instance
+
+    yield from open_instance(tmp_path, "gw-b")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.audit.conftest import flow_record
+from tests.audit.fleet_harness import Instance, central_count, ship_all
 from tests.peers import wait_until
 from warden.audit import (
     AuditLog,
@@ -30,87 +29,9 @@ from warden.audit.fleet import (
     pull,
     verify_fleet,
 )
-from warden.audit.fleet_schema import MIGRATIONS
 from warden.audit.fleet_status import STATUS_FILE, read_status
 from warden.audit.schema import open_audit_db_readonly
 from warden.audit.verify import verify
-from warden.gateway.state import POSTGRESQL, Domain, migrate
-from warden.gateway.state.postgres import PgConnection, open_pool
-
-
-@dataclass
-class Instance:
-    name: str
-    db: Path
-    signer: CheckpointSigner
-    log: AuditLog
-
-    def write(self, count: int, start: int = 0, tenants: tuple[str, ...] = ("acme",)) -> None:
-        self.log.append([flow_record(tenants[i % len(tenants)], n=start + i) for i in range(count)])
-        self.log.add_checkpoints(self.signer, tenants, "2025-03-01T13:00:00.000Z")
-
-    def shipper(self, dsn: str, batch: int = 7) -> FleetShipper:
-        return FleetShipper(self.db, self.name, self.signer.public_key(), dsn, batch=batch)
-
-
-@pytest.fixture
-def fleet_dsn(postgres_dsn: str) -> str:
-    """A fresh database with the audit.fleet domain migrated (as `warden db migrate` does)."""
-    pool = open_pool(postgres_dsn)
-    try:
-        migrate(
-            PgConnection(pool),
-            POSTGRESQL,
-            [Domain("audit.fleet", MIGRATIONS, ("postgresql",))],
-            "test",
-        )
-    finally:
-        pool.close()
-    return postgres_dsn
-
-
-@pytest.fixture
-def pg(fleet_dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(fleet_dsn, autocommit=True) as conn:
-        yield conn
-
-
-def _instance(tmp_path: Path, name: str) -> Iterator[Instance]:
-    db = tmp_path / name / "audit.db"
-    log = AuditLog.open(db, instance=name)
-    yield Instance(name, db, CheckpointSigner(Ed25519PrivateKey.generate()), log)
-    log.close()
-
-
-@pytest.fixture
-def a(tmp_path: Path) -> Iterator[Instance]:
-    yield from _instance(tmp_path, "gw-a")
-
-
-@pytest.fixture
-def b(tmp_path: Path) -> Iterator[Instance]:
-    yield from _instance(tmp_path, "gw-b")
-
-
-def ship_all(instance: Instance, pg: psycopg.Connection[Any], dsn: str, batch: int = 7) -> int:
-    shipper = instance.shipper(dsn, batch)
-    shipper.register(pg)
-    local = open_audit_db_readonly(instance.db)
-    moved = total = 0
-    try:
-        while moved := shipper.ship_once(pg, local):
-            total += moved
-    finally:
-        local.close()
-    return total
-
-
-def _central(pg: psycopg.Connection[Any], instance: str) -> int:
-    row = pg.execute(
-        "SELECT count(*) FROM audit_fleet_records WHERE instance = %s", (instance,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_two_instances_ship_and_the_whole_fleet_verifies(
@@ -120,7 +41,7 @@ def test_two_instances_ship_and_the_whole_fleet_verifies(
     b.write(12, start=100)
     ship_all(a, pg, fleet_dsn)
     ship_all(b, pg, fleet_dsn)
-    assert (_central(pg, "gw-a"), _central(pg, "gw-b")) == (30, 12)
+    assert (central_count(pg, "gw-a"), central_count(pg, "gw-b")) == (30, 12)
     report = verify_fleet(pg)
     assert report.ok, report.describe()
     by_name = {i.instance: i for i in report.instances}
@@ -151,7 +72,7 @@ def test_shipping_is_idempotent_and_resumes_after_a_restart(
     # compared with what the copy holds, and nothing is doubled
     pg.execute("UPDATE audit_fleet_instances SET shipped_seq = 0, shipped_checkpoint = 0")
     ship_all(a, pg, fleet_dsn)
-    assert _central(pg, "gw-a") == 19
+    assert central_count(pg, "gw-a") == 19
     assert verify_fleet(pg).ok
 
 
@@ -166,7 +87,7 @@ def test_a_shipper_thread_follows_the_writer(
         shipper.poke()
     finally:
         shipper.stop()  # ships what is committed before it returns
-    assert _central(pg, "gw-a") == 25
+    assert central_count(pg, "gw-a") == 25
     assert shipper.problem is None
 
 
@@ -262,7 +183,7 @@ def test_a_replaced_local_store_never_overwrites_the_central_copy(
     restored = Instance("gw-a", tmp_path / "restored.db", a.signer, a.log)
     with pytest.raises(FleetConflict, match="already holds a different record"):
         ship_all(restored, pg, fleet_dsn)
-    assert _central(pg, "gw-a") == 6  # the transaction rolled back whole
+    assert central_count(pg, "gw-a") == 6  # the transaction rolled back whole
     assert verify_fleet(pg).ok
 
 

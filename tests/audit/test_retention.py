@@ -52,6 +52,11 @@ def test_purge_up_to_the_last_checkpoint_before_the_cutoff(
     report = verify(db_path, signer.public_key())
     assert report.ok, report.describe()
     assert report.tenants[0].anchor_seq == 10
+    # when the anchor was signed shows (a too-young anchor is a purge made early)
+    with sqlite3.connect(db_path) as conn:
+        (signed,) = conn.execute("SELECT ts FROM anchors WHERE tenant = 'acme'").fetchone()
+    assert report.tenants[0].anchor_ts == signed
+    assert f"anchored at #10 (signed {signed})" in report.describe()
 
 
 def test_nothing_to_purge_before_the_first_checkpoint(

@@ -69,7 +69,7 @@ def fleet(
     assert isinstance(postgres_server, PostgresServer)
     tmp = tmp_path_factory.mktemp("fleet-audit")
     dsn, migrated = postgres_server.migrated_database(tmp)
-    assert "audit.fleet 1" in migrated, migrated
+    assert "audit.fleet 1" in migrated and "audit.fleet 2" in migrated, migrated
     a = _instance(tmp, "gw-a", aimock, dsn, workers=2)
     b = _instance(tmp, "gw-b", aimock, dsn, workers=1)
     a.start()
@@ -338,3 +338,68 @@ def test_a_frozen_postgresql_holds_no_flow_and_shipping_catches_up(
     wait_until(lambda: _shipping_problem(fleet.a) is None, 60, "metrics to recover", None)
     verified = _verify_fleet(fleet.a)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _central_state(dsn: str, instance: str, tenant: str) -> tuple[int | None, int, int]:
+    """(the central anchor's number, records at or below it, the newest checkpoint's
+    number) of ``instance``'s ``tenant``."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as pg:
+        anchor = pg.execute(
+            "SELECT tenant_seq FROM audit_fleet_anchors WHERE instance = %s AND tenant = %s",
+            (instance, tenant),
+        ).fetchone()
+        upto = int(anchor[0]) if anchor else 0
+        (below,) = pg.execute(
+            "SELECT count(*) FROM audit_fleet_records WHERE instance = %s AND tenant = %s"
+            " AND tenant_seq <= %s",
+            (instance, tenant, upto),
+        ).fetchone() or (0,)
+        (signed,) = pg.execute(
+            "SELECT COALESCE(MAX(tenant_seq), 0) FROM audit_fleet_checkpoints"
+            " WHERE instance = %s AND tenant = %s",
+            (instance, tenant),
+        ).fetchone() or (0,)
+    return (int(anchor[0]) if anchor else None), int(below), int(signed)
+
+
+def test_an_instances_retention_purge_reaches_the_central_copy(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """`warden audit purge` on instance B (what its daily retention does): its shipper
+    ships the new anchor, the central copy deletes B's records up to it, `verify --fleet`
+    starts B's chain there, and a pull takes them out of the review copy."""
+    copy = tmp_path / "review.db"
+    marks = set(_send(fleet.b, 3))
+    _wait_shipped(fleet, "gw-b", marks, fleet.b.proc)
+    with psycopg.connect(fleet.dsn, autocommit=True, connect_timeout=5) as pg:
+        rows = pg.execute(
+            "SELECT tenant, tenant_seq, body FROM audit_fleet_records WHERE instance = 'gw-b'"
+        ).fetchall()
+    ours = [(t, int(n)) for t, n, body in rows if _marks([json.loads(body)]) & marks]
+    (tenant,) = {t for t, _ in ours}
+    last = max(n for _, n in ours)
+    # a checkpoint every 10 s (audit.checkpoints.every_seconds); the bound only reports
+    # one that never comes
+    wait_until(
+        lambda: _central_state(fleet.dsn, "gw-b", tenant)[2] >= last, 60, "a checkpoint", None
+    )
+    assert fleet.a.cli("audit", "pull", "-o", str(copy)).returncode == 0
+    purged = fleet.b.cli("audit", "purge", "--tenant", tenant, "--older-than-days", "0")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    wait_until(
+        lambda: (
+            (state := _central_state(fleet.dsn, "gw-b", tenant))[0] is not None
+            and state[0] >= last
+            and state[1] == 0
+        ),
+        60,
+        "the central copy to follow B's retention",
+        fleet.b.proc,
+    )
+    assert not _marks(_central(fleet.dsn, "gw-b")) & marks
+    verified = _verify_fleet(fleet.a)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"anchored at #{_central_state(fleet.dsn, 'gw-b', tenant)[0]}" in verified.stdout
+    assert fleet.a.cli("audit", "pull", "-o", str(copy)).returncode == 0
+    shown = asyncio.run(_console_models(copy, fleet.a))
+    assert not shown & marks

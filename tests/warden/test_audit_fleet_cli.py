@@ -50,6 +50,7 @@ def test_an_empty_fleet_verifies_and_pulls_nothing(tmp_path: Path, postgres_dsn:
     migrated = _warden(tmp_path, "db", "migrate", dsn=postgres_dsn)
     assert migrated.returncode == 0, migrated.stderr
     assert "applied audit.fleet 1" in migrated.stdout
+    assert "applied audit.fleet 2" in migrated.stdout  # central retention
     done = _warden(tmp_path, "audit", "verify", "--fleet", dsn=postgres_dsn)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "pin each instance's audit-signing.pub with --key-dir" in done.stdout
@@ -134,3 +135,69 @@ def _central_count(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as pg:
         row = pg.execute("SELECT count(*) FROM audit_fleet_records").fetchone()
     return int(row[0]) if row else 0
+
+
+def test_purge_fleet_anchors_an_instance_and_says_what_it_did(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """``warden audit purge --fleet`` on the central copy of an instance that is gone."""
+    import psycopg
+
+    from tests.audit.fleet_harness import open_instance, ship_all
+
+    assert _warden(tmp_path, "db", "migrate", dsn=postgres_dsn).returncode == 0
+    for instance in open_instance(tmp_path, "gw-a"):
+        instance.write(20, signed_at="2025-03-01T13:00:00.000Z")
+        instance.write(10, start=100, signed_at="2025-06-01T13:00:00.000Z")
+        with psycopg.connect(postgres_dsn, autocommit=True) as pg:
+            ship_all(instance, pg, postgres_dsn)
+    # the records are from 2025: 30 days before today covers both checkpoints
+    done = _warden(
+        tmp_path, "audit", "purge", "--fleet", "--older-than-days", "30", dsn=postgres_dsn
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gw-a acme: now anchored at #30 (checkpoint signed 2025-06-01T13:00:00.000Z)" in (
+        done.stdout
+    )
+    assert "deleted 30 record(s), 1 checkpoint(s)" in done.stdout
+    again = _warden(
+        tmp_path, "audit", "purge", "--fleet", "--older-than-days", "30", dsn=postgres_dsn
+    )
+    assert "gw-a acme: anchored at #30" in again.stdout and "deleted 0 record(s)" in again.stdout
+    verified = _warden(tmp_path, "audit", "verify", "--fleet", dsn=postgres_dsn)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert (
+        "acme: 0 records up to #30, 1 checkpoints, anchored at #30 (signed 2025-06-01T13:00:00.000Z)"
+        in verified.stdout
+    )
+    other = _warden(
+        tmp_path,
+        "audit",
+        "purge",
+        "--fleet",
+        "--older-than-days",
+        "30",
+        "--tenant",
+        "nobody",
+        dsn=postgres_dsn,
+    )
+    assert other.returncode == 0 and "no checkpoint of tenant nobody" in other.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "migrated", "said"),
+    [
+        (("--fleet",), True, "needs --older-than-days N"),
+        (("--fleet", "--older-than-days", "30", "--instance", "gw-x"), True, "gw-x is not in"),
+        (("--fleet", "--older-than-days", "30"), False, "run `warden db migrate`"),
+        (("--older-than-days", "30"), True, "purge needs --tenant T (or --fleet"),
+    ],
+)
+def test_purge_fleet_names_what_is_wrong(
+    tmp_path: Path, postgres_dsn: str, args: tuple[str, ...], migrated: bool, said: str
+) -> None:
+    if migrated:
+        assert _warden(tmp_path, "db", "migrate", dsn=postgres_dsn).returncode == 0
+    done = _warden(tmp_path, "audit", "purge", *args, dsn=postgres_dsn)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert said in done.stderr

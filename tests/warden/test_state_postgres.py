@@ -48,7 +48,12 @@ from .test_store import TABLES as SQLITE_TABLES
 TABLES = SQLITE_TABLES | {"policy_published"}  # the fleet's policy: PostgreSQL only
 
 #: Tables of domains that exist on PostgreSQL only: the fleet's central audit copy.
-PG_ONLY_TABLES = {"audit_fleet_instances", "audit_fleet_records", "audit_fleet_checkpoints"}
+PG_ONLY_TABLES = {
+    "audit_fleet_instances",
+    "audit_fleet_records",
+    "audit_fleet_checkpoints",
+    "audit_fleet_anchors",
+}
 
 
 def _config(tmp_path: Path) -> Config:

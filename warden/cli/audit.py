@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from warden.audit import (
     AuditLog,
@@ -35,6 +34,7 @@ from warden.audit.bundle import (
 from warden.audit.checkpoint import load_signing_key
 from warden.audit.errors import SigningKeyError
 from warden.audit.evidence_access import os_user
+from warden.cli import audit_fleet
 from warden.config import Config
 
 
@@ -59,81 +59,9 @@ def _when(value: str | None) -> datetime.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
-def _fleet_connection() -> Any:
-    """A connection to the fleet's PostgreSQL (``WARDEN_STATE_DSN``), or exit naming why."""
-    import psycopg
-
-    from warden.gateway.state import StateError, store
-    from warden.gateway.state.postgres import redact
-    from warden.pgbounds import bounded_conninfo
-
-    try:
-        dsn = store._dsn(os.environ)
-    except StateError as exc:
-        raise SystemExit(f"warden: {exc.diagnostics()}") from None
-    try:
-        # keepalives and a connect timeout (a frozen server or a cut path is found out);
-        # no statement timeout: a fleet's verify or pull reads for as long as it needs
-        return psycopg.connect(
-            bounded_conninfo(dsn, statement_timeout_s=None), autocommit=True, connect_timeout=10
-        )
-    except psycopg.Error as exc:
-        raise SystemExit(
-            f"warden: cannot connect to the fleet's database ({redact(dsn)}): {exc}"
-        ) from None
-
-
-def cmd_verify_fleet(config: Config, args: argparse.Namespace) -> int:
-    """Every instance's chains and checkpoints, as the fleet's PostgreSQL holds them."""
-    import psycopg
-
-    from warden.audit.fleet import load_pinned_keys, verify_fleet
-
-    pinned = None
-    if args.key_dir is not None:
-        try:
-            pinned = load_pinned_keys(Path(args.key_dir))
-        except SigningKeyError as exc:
-            print(f"warden: {exc}", file=sys.stderr)
-            return 2
-    with _fleet_connection() as pg:
-        try:
-            report = verify_fleet(pg, pinned, instance=args.instance, tenant=args.tenant)
-        except psycopg.errors.UndefinedTable:
-            print(
-                "warden: the fleet's database has no central audit copy: run "
-                "`warden db migrate` (this release adds the audit.fleet domain)",
-                file=sys.stderr,
-            )
-            return 2
-    print(report.describe())
-    if report.ok and pinned is None:
-        print(
-            "note: checkpoints were checked against the keys registered in the database; "
-            "pin each instance's audit-signing.pub with --key-dir to catch a replaced key"
-        )
-    return 0 if report.ok else 1
-
-
-def cmd_pull(config: Config, args: argparse.Namespace) -> int:
-    """The fleet's records into a local review copy the console opens (--audit-db)."""
-    from warden.audit.fleet import pull
-
-    with _fleet_connection() as pg:
-        try:
-            added = pull(pg, Path(args.output))
-        except AuditStoreError as exc:
-            print(f"warden: {exc.diagnostics()}", file=sys.stderr)
-            return 2
-    for name, count in added.items():
-        print(f"{name}: {count} new record(s)")
-    print(f"{args.output}: review copy of {len(added)} instance(s)")
-    return 0
-
-
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     if args.fleet:
-        return cmd_verify_fleet(config, args)
+        return audit_fleet.cmd_verify_fleet(config, args)
     key = load_public_key(config.audit_dir / "audit-signing.pub")
 
     def progress(done: int, total: int) -> None:
@@ -249,7 +177,20 @@ def cmd_tail(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_purge(config: Config, args: argparse.Namespace) -> int:
-    days = args.older_than_days or config.audit.retention_days
+    if args.fleet:
+        return audit_fleet.cmd_purge_fleet(config, args)
+    if args.tenant is None:
+        print(
+            "warden: purge needs --tenant T (or --fleet for the fleet's central copy)",
+            file=sys.stderr,
+        )
+        return 2
+    days = args.older_than_days
+    if days is None:  # 0 is a retention too (everything signed until now)
+        days = config.audit.retention_days
+    if days < 0:
+        print("warden: --older-than-days must not be negative", file=sys.stderr)
+        return 2
     log = AuditLog.open(_db(config))
     try:
         result = purge(log, args.tenant, days, datetime.datetime.now(datetime.UTC))
@@ -320,7 +261,7 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
         "pull", help="copy the fleet's records from PostgreSQL into a review copy for the console"
     )
     pl.add_argument("-o", "--output", required=True, help="the review copy (a SQLite file)")
-    pl.set_defaults(func=wrap(cmd_pull))
+    pl.set_defaults(func=wrap(audit_fleet.cmd_pull))
     b = audit.add_parser(
         "export-bundle", help="a signed bundle of one conversation, flows or a person's day"
     )
@@ -343,9 +284,22 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
     t.add_argument("-f", "--follow", action="store_true")
     t.add_argument("-n", "--last", type=int, default=10)
     t.set_defaults(func=wrap(cmd_tail))
-    p = audit.add_parser("purge", help="apply retention to one tenant")
-    p.add_argument("--tenant", required=True)
+    p = audit.add_parser(
+        "purge", help="apply retention to one tenant (--fleet: to the fleet's central copy)"
+    )
+    p.add_argument("--tenant", help="the tenant (required without --fleet)")
     p.add_argument("--older-than-days", type=int)
+    p.add_argument(
+        "--fleet",
+        action="store_true",
+        help="the central copy in the fleet's PostgreSQL (WARDEN_STATE_DSN), for instances "
+        "that no longer purge themselves (dead or retired)",
+    )
+    p.add_argument("--instance", help="with --fleet: only this instance")
+    p.add_argument(
+        "--key-dir",
+        help="with --fleet: a folder of <instance>.pub files to check checkpoints against",
+    )
     p.set_defaults(func=wrap(cmd_purge))
     r = audit.add_parser(
         "reindex",

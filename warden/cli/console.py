@@ -110,10 +110,10 @@ def _fleet_copy(config: Config) -> tuple[Path, Callable[[], None]]:
 
     from warden.audit.errors import AuditStoreError
     from warden.audit.fleet import pull
-    from warden.cli.audit import _fleet_connection
+    from warden.cli.audit_fleet import fleet_connection
 
     path = config.state_dir / "fleet-review.db"
-    pg = _fleet_connection()
+    pg = fleet_connection()
     try:
         pull(pg, path)
     except AuditStoreError as exc:
