@@ -440,27 +440,27 @@ class DlpRunner:
             self._slots.release(principal)
             log.exception("DLP scan could not be sent to a worker")
             raise DlpError(f"DLP engine error ({type(exc).__name__})") from None
-        task = _Job(job_id, principal, limit_s, message, loop.create_future())
-        worker.job = task
-        task.timer = loop.call_later(limit_s, self._expire, worker, task)
+        work = _Job(job_id, principal, limit_s, message, loop.create_future())
+        worker.job = work
+        work.timer = loop.call_later(limit_s, self._expire, worker, work)
         if worker.ready.done():
-            self._send(worker, task)
-        return task.future
+            self._send(worker, work)  # else when it says it is ready
+        return work.future
 
     def _free_worker(self) -> _Worker:
         """A worker without a job: a ready one first, else one starting, else a new one.
         There always is one: a job holds a turn, and there are as many turns as workers."""
-        starting: _Worker | None = None
+        idle = [w for w in self._workers if w is not None and w.job is None]
+        for worker in idle:
+            if worker.ready.done():
+                return worker
+        if idle:
+            return idle[0]
         for index, worker in enumerate(self._workers):
             if worker is None:
                 return self._spawn(index)
-            if worker.job is None:
-                if worker.ready.done():
-                    return worker
-                starting = starting or worker
-        if starting is None:  # a bug in the turns' book-keeping: refuse, never queue
-            raise DlpError("DLP scan refused: no DLP worker is free")
-        return starting
+        # a bug in the turns' book-keeping: refuse, never queue behind a busy worker
+        raise DlpError("DLP scan refused: no DLP worker is free")
 
     def _spawn(self, index: int) -> _Worker:
         loop = asyncio.get_running_loop()
