@@ -35,6 +35,10 @@ limit:
 The caller fails the flow closed on any ``DlpError`` unless the profile's ``on_error`` is
 ``allow``. Messages are trusted both ways (our own processes; a scan's segments are
 bounded upstream by the body limits), and still refused above ``MAX_MESSAGE`` bytes.
+
+Over 400 lines: a worker's states (starting, idle, busy, stuck, gone) and a job's (sent,
+waiting for a start, orphaned) are one state machine, with the worker's loop, the other
+end of its messages, beside it.
 """
 
 from __future__ import annotations
