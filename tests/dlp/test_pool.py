@@ -174,6 +174,34 @@ async def test_a_timed_out_scan_replaces_only_its_own_worker(tmp_path: Path) -> 
         await r.close()
 
 
+async def test_a_cancelled_scan_that_hangs_is_still_stopped_at_its_time_limit() -> None:
+    # One worker: b's scan can only run once a's stuck job is killed at its 2 s limit (the
+    # bound under test; it fires later on a loaded machine, within b's 60 s to wait).
+    r = DlpRunner(
+        PROFILES,
+        hash_keys=KEYS,
+        workers=1,
+        timeout=60,
+        file_timeout=2,
+        job=crash_or_scan,
+        file_job=hang_or_scan_file,
+    )
+    await r.start()
+    try:
+        hung = asyncio.create_task(
+            r.scan_file(b"sleep 600", "text", "p", "files[0]", ExtractLimits(), "a")
+        )
+        await _running(r, "a")
+        hung.cancel()  # nobody waits for it any more; its worker is still stuck
+        with contextlib.suppress(asyncio.CancelledError):
+            await hung
+        result = await r.scan(segs("bob@y.io"), "p", "b")
+        assert result.vault is not None and result.vault.original("<EMAIL_ADDRESS_1>") == "bob@y.io"
+        assert r.running_for("a") == 0 and r.in_flight == 0
+    finally:
+        await r.close()
+
+
 async def test_a_worker_that_cannot_start_fails_closed() -> None:
     r = DlpRunner(PROFILES, hash_keys=KEYS, workers=1, timeout=60, lifeline=failing_lifeline)
     try:
