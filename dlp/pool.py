@@ -524,7 +524,7 @@ class DlpRunner:
 
     def _on_readable(self, worker: _Worker) -> None:
         try:
-            chunk = worker.sock.recv(1 << 18)
+            chunk = worker.sock.recv(1 << 16)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
