@@ -201,7 +201,7 @@ def _worker_main(
         _init_worker(profiles, hash_keys, lifeline, parent_pid)
     except Exception:
         _write_message(sock, (0, _FAILED, ("start", None, traceback.format_exc())))
-        raise
+        raise SystemExit(1) from None  # the gateway logs the traceback
     _write_message(sock, (0, _READY, os.getpid()))
     try:
         while (message := _read_message(sock)) is not None:
