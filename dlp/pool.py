@@ -460,8 +460,8 @@ class DlpRunner:
                 return worker
         if idle:
             return idle[0]
-        for index, worker in enumerate(self._workers):
-            if worker is None:
+        for index, slot in enumerate(self._workers):
+            if slot is None:
                 return self._spawn(index)
         # a bug in the turns' book-keeping: refuse, never queue behind a busy worker
         raise DlpError("DLP scan refused: no DLP worker is free")
