@@ -1,10 +1,16 @@
-"""Running scans off the event loop: ``DlpRunner``, a process pool of DLP workers with an
+"""Running scans off the event loop: ``DlpRunner``, a set of DLP worker processes with an
 asyncio API (``await runner.scan(segments, profile_id)``).
 
 Presidio's work is CPU-bound Python, so it runs in worker processes (``spawn``: no
 inherited mitmproxy state or event loop), each of which builds one ``Scanner`` per
-profile in its initializer, once. The runner bounds the work it takes on and never lets a
-scan wait without limit:
+profile when it starts, once, and then says it is ready. Each worker has its own socket
+pair; the parent's end is registered on the event loop (``loop.add_reader``), so a scan
+is one pickled message out and one back, and the loop wakes when the answer is readable:
+no helper thread and no shared queue between the loop and a worker (a
+``ProcessPoolExecutor`` passed each job through two threads and a queue, ~1.1 ms a job;
+``bench/dlp/README.md``). Every message carries its job's number; a worker runs one job
+at a time. The runner bounds the work it takes on and never lets a scan wait without
+limit:
 
 - at most ``max_in_flight`` scans are queued or running, and at most
   ``max_in_flight_per_principal`` of one person's (or one client address's); one more
@@ -13,25 +19,44 @@ scan wait without limit:
   the bytes each person has had scanned (fair queuing, not first come), one person runs
   on at most all workers but one, and a scan that finds no free worker within
   ``timeout`` fails with ``DlpBusy``;
-- a scan that takes longer than ``timeout`` seconds fails with ``DlpTimeout``; if it was
-  already running, its worker is stuck on it, so the pool is replaced (its workers are
-  killed; other scans running on it fail with ``DlpError``);
-- a worker that dies (``BrokenProcessPool``) fails its scans with ``DlpError``, and the
-  next scan starts a new pool.
+- a scan that takes longer than ``timeout`` seconds (counted from when it got its
+  worker, a worker's start included) fails with ``DlpTimeout``; if its worker was running
+  it, that worker is stuck and is killed and replaced, and only that one: scans on the
+  other workers go on;
+- a worker that dies (end of file on its socket) fails its scan with ``DlpError`` and is
+  replaced at once; one that dies before it was ready is started again by the next scan
+  or ``start()`` (no restart loop when a profile cannot be built);
+- a scan whose caller goes away (its task cancelled: the client left) keeps its worker
+  and its turn until the worker answers; the answer is dropped (its job number is not
+  the next job's), and the scan's time limit still holds;
+- a worker exits when the gateway does: end of file on its socket when it waits for a
+  job, and the ``lifeline`` (``warden.lifeline``: a signal from the kernel) at once.
 
 The caller fails the flow closed on any ``DlpError`` unless the profile's ``on_error`` is
-``allow``.
+``allow``. Messages are trusted both ways (our own processes; a scan's segments are
+bounded upstream by the body limits), and still refused above ``MAX_MESSAGE`` bytes.
+
+Over 400 lines: a worker's states (starting, idle, busy, stuck, gone) and a job's (sent,
+waiting for a start, orphaned) are one state machine, with the worker's loop, the other
+end of its messages, beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
+import signal
+import socket
+import struct
+import traceback
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
 from typing import Any
 
 from warden.files.extract import ExtractLimits
@@ -49,6 +74,18 @@ log = logging.getLogger(__name__)
 #: ``(profile id, segments, scope)``: the scope is the principal, which keeps cached model
 #: answers of one person from answering (faster) for another (``dlp/nerrun.py``).
 ScanJob = Callable[[str, tuple[TextSegment, ...], str], ScanResult]
+
+#: The largest message either way: far above any request the body limits let through, low
+#: enough that a corrupt length cannot make the gateway buffer without end.
+MAX_MESSAGE = 1 << 31
+
+#: How long ``close()`` lets an idle worker exit by itself (it sees end of file at once)
+#: before killing it.
+_EXIT_GRACE_S = 5.0
+
+_HEADER = struct.Struct("!Q")  # each message: its length, then the pickle
+_SMALL = 1 << 16  # below this, header and body go out in one write
+_READY, _OK, _FAILED = "ready", "ok", "failed"
 
 # The worker's scanners, built by ``_init_worker``; one per profile id.
 _scanners: dict[str, Scanner] = {}
@@ -102,12 +139,121 @@ def scan_file_in_worker(
     return scan_file(scanner, data, kind, label, limits)
 
 
-def _ready() -> None:
-    """A no-op job: it runs only once the worker's initializer has finished."""
+# -- the worker's side ---------------------------------------------------------------------
+
+
+def _frame(body: bytes) -> list[bytes | memoryview]:
+    if len(body) > MAX_MESSAGE:
+        raise DlpError(f"DLP message of {len(body)} bytes is above the {MAX_MESSAGE} limit")
+    header = _HEADER.pack(len(body))
+    return [header + body] if len(body) < _SMALL else [header, memoryview(body)]
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytearray | None:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            return None
+        got += count
+    return buffer
+
+
+def _read_message(sock: socket.socket) -> Any:
+    """The next message from the parent; ``None`` at end of file (the parent is gone)."""
+    header = _read_exactly(sock, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise DlpError(f"DLP message of {size} bytes is above the {MAX_MESSAGE} limit")
+    body = _read_exactly(sock, size)
+    # the parent's own job: trusted (MAX_MESSAGE above)
+    return None if body is None else pickle.loads(body)  # noqa: S301
+
+
+def _write_message(sock: socket.socket, message: object) -> None:
+    for part in _frame(pickle.dumps(message, pickle.HIGHEST_PROTOCOL)):
+        sock.sendall(part)
+
+
+def _failure(job_id: int, exc: Exception) -> tuple[int, str, object]:
+    """What a worker answers for a job that raised: the type's name, our own ``DlpError``
+    as it is, and the traceback for the gateway's log (never for the user)."""
+    own = exc if isinstance(exc, DlpError) else None
+    return job_id, _FAILED, (type(exc).__name__, own, traceback.format_exc())
+
+
+def _worker_main(
+    sock: socket.socket,
+    profiles: dict[str, DlpProfile],
+    hash_keys: dict[str, bytes],
+    lifeline: Callable[[int], None] | None,
+    parent_pid: int,
+) -> None:
+    """A worker's life: build the scanners, say ready, then run one job per message until
+    the parent's end closes."""
+    # Ctrl-C in a terminal reaches the whole process group: the gateway stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _init_worker(profiles, hash_keys, lifeline, parent_pid)
+    except Exception:
+        _write_message(sock, (0, _FAILED, ("start", None, traceback.format_exc())))
+        raise SystemExit(1) from None  # the gateway logs the traceback
+    _write_message(sock, (0, _READY, os.getpid()))
+    try:
+        while (message := _read_message(sock)) is not None:
+            job_id, job, args = message
+            try:
+                answer: tuple[int, str, object] = (job_id, _OK, job(*args))
+                parts = _frame(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
+            except Exception as exc:  # the job's, or its result's pickling or size
+                parts = _frame(pickle.dumps(_failure(job_id, exc), pickle.HIGHEST_PROTOCOL))
+            for part in parts:
+                sock.sendall(part)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone: so are we
+
+
+# -- the gateway's side --------------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    id: int
+    principal: str
+    limit_s: float
+    message: list[bytes | memoryview]
+    future: asyncio.Future[Any]
+    timer: asyncio.TimerHandle | None = None
+    sent: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class _Worker:
+    index: int
+    process: SpawnProcess
+    sock: socket.socket
+    ready: asyncio.Future[None]
+    exited: asyncio.Future[None]
+    job: _Job | None = None
+    inbox: bytearray = field(default_factory=bytearray)
+    outbox: deque[bytes | memoryview] = field(default_factory=deque)
+    writing: bool = False
+    retired: bool = False
+    killed: bool = False  # by us: its exit is no news for the log
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Marks a future's exception as seen: a worker's start can fail with nobody waiting."""
+    if not future.cancelled():
+        future.exception()
 
 
 class DlpRunner:
-    """A pool of DLP workers for a fixed set of profiles. Use from one event loop."""
+    """A set of DLP worker processes for a fixed set of profiles. Use from one event loop."""
 
     def __init__(
         self,
@@ -142,7 +288,6 @@ class DlpRunner:
             raise ValueError("the DLP pool needs at least one worker")
         self._profiles = dict(profiles)
         self._keys = keys
-        self._workers = workers
         self._max_in_flight = max_in_flight if max_in_flight is not None else 4 * workers
         self._per_principal = (
             max_in_flight_per_principal
@@ -151,7 +296,9 @@ class DlpRunner:
         )
         self._in_flight_of: dict[str, int] = {}
         # One running scan per worker; one person on all but one worker (when there are two
-        # or more), so somebody else's scan always finds a worker free.
+        # or more), so somebody else's scan always finds a worker free. A turn is held
+        # until its worker is free again (also when the caller went away first), so a turn
+        # granted always finds a worker without a job.
         self._slots = FairSlots(workers, max(1, workers - 1))
         self._timeout = timeout
         self._file_timeout = file_timeout
@@ -159,7 +306,11 @@ class DlpRunner:
         self._file_job = file_job
         self._lifeline = lifeline
         self._in_flight = 0
-        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers: list[_Worker | None] = [None] * workers
+        self._job_ids = itertools.count(1)
+        self._closed = False
+        # Every worker ever started until it is reaped: close() waits for all of them.
+        self._living: set[_Worker] = set()
 
     @property
     def in_flight(self) -> int:
@@ -169,13 +320,16 @@ class DlpRunner:
         return self._profiles[profile_id]
 
     async def start(self) -> None:
-        """Starts the workers and waits until each has built its engines (a few seconds:
-        importing Presidio), so the first requests do not pay for it."""
-        executor = self._pool()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(executor, _ready) for _ in range(self._workers))
-        )
+        """Starts the workers not running yet and waits until each has built its engines
+        (a few seconds: importing Presidio), so the first requests do not pay for it. The
+        event loop runs on meanwhile; ``DlpError`` if a worker fails to start."""
+        if self._closed:
+            raise DlpError("the DLP pool is closed")
+        for index, worker in enumerate(self._workers):
+            if worker is None:
+                self._spawn(index)
+        starting = [w.ready for w in self._workers if w is not None]
+        await asyncio.gather(*(asyncio.shield(ready) for ready in starting))
 
     def in_flight_of(self, principal: str) -> int:
         return self._in_flight_of.get(principal, 0)
@@ -240,6 +394,8 @@ class DlpRunner:
         job: Callable[..., object],
         *args: object,
     ) -> Any:
+        if self._closed:
+            raise DlpError("DLP scan refused: the DLP pool is closed")
         if self._in_flight >= self._max_in_flight:
             raise DlpBusy(f"DLP scan refused: {self._in_flight} scans already in flight")
         mine = self.in_flight_of(principal)
@@ -258,10 +414,10 @@ class DlpRunner:
                 raise DlpBusy(
                     f"DLP scan refused: no DLP worker was free within {self._timeout:g} s"
                 ) from None
-            try:
-                return await self._submit(limit_s, job, args)
-            finally:
-                self._slots.release(principal)
+            # From here the turn belongs to the job: it is given back when the worker is
+            # free again (answer, death, timeout), not when this task ends.
+            future = self._submit(principal, limit_s, job, args)
+            return await future  # cancelled: the job runs on, its answer is dropped
         finally:
             self._in_flight -= 1
             left = self._in_flight_of[principal] - 1
@@ -270,59 +426,270 @@ class DlpRunner:
             else:
                 del self._in_flight_of[principal]
 
-    async def _submit(
-        self, limit_s: float, job: Callable[..., object], args: tuple[object, ...]
-    ) -> Any:
-        executor = self._pool()
+    def _submit(
+        self, principal: str, limit_s: float, job: Callable[..., object], args: tuple[object, ...]
+    ) -> asyncio.Future[Any]:
+        """Gives the job to a worker without one, holding the caller's turn."""
+        loop = asyncio.get_running_loop()
+        job_id = next(self._job_ids)
         try:
-            future = executor.submit(job, *args)
-        except BrokenProcessPool:
-            self._discard(executor)
-            executor = self._pool()
-            future = executor.submit(job, *args)
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), limit_s)
-        except TimeoutError:
-            if not future.cancel():
-                # the job is running: its worker is stuck on it and cannot be interrupted
-                log.warning("DLP scan timed out while running; replacing the worker pool")
-                self._discard(executor)
-            raise DlpTimeout(f"DLP scan took longer than {limit_s:g} s") from None
-        except BrokenProcessPool:
-            self._discard(executor)
-            raise DlpError("DLP worker process died during the scan") from None
+            if self._closed:
+                raise DlpError("DLP scan refused: the DLP pool is closed")
+            message = _frame(pickle.dumps((job_id, job, args), pickle.HIGHEST_PROTOCOL))
+            worker = self._free_worker()
         except DlpError:
+            self._slots.release(principal)
             raise
         except Exception as exc:
-            log.exception("DLP scan failed")
+            self._slots.release(principal)
+            log.exception("DLP scan could not be sent to a worker")
             raise DlpError(f"DLP engine error ({type(exc).__name__})") from None
+        work = _Job(job_id, principal, limit_s, message, loop.create_future())
+        worker.job = work
+        work.timer = loop.call_later(limit_s, self._expire, worker, work)
+        if worker.ready.done():
+            self._send(worker, work)  # else when it says it is ready
+        return work.future
 
-    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self._profiles, self._keys, self._lifeline, os.getpid()),
+    def _free_worker(self) -> _Worker:
+        """A worker without a job: a ready one first, else one starting, else a new one.
+        There always is one: a job holds a turn, and there are as many turns as workers."""
+        idle = [w for w in self._workers if w is not None and w.job is None]
+        for worker in idle:
+            if worker.ready.done():
+                return worker
+        if idle:
+            return idle[0]
+        for index, slot in enumerate(self._workers):
+            if slot is None:
+                return self._spawn(index)
+        # a bug in the turns' book-keeping: refuse, never queue behind a busy worker
+        raise DlpError("DLP scan refused: no DLP worker is free")
+
+    def _spawn(self, index: int) -> _Worker:
+        loop = asyncio.get_running_loop()
+        mine, theirs = socket.socketpair()
+        process = multiprocessing.get_context("spawn").Process(
+            target=_worker_main,
+            args=(theirs, self._profiles, self._keys, self._lifeline, os.getpid()),
+            name=f"warden-dlp-{index}",
+            daemon=True,  # never outlives an interpreter that exits without close()
+        )
+        try:
+            # From the event loop's thread: the lifeline's parent-death signal is tied to
+            # the thread that starts the child (warden.lifeline).
+            process.start()
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()  # the worker's end is the worker's only: its death is our EOF
+        mine.setblocking(False)
+        worker = _Worker(index, process, mine, loop.create_future(), loop.create_future())
+        worker.ready.add_done_callback(_quiet)
+        self._workers[index] = worker
+        self._living.add(worker)
+        loop.add_reader(mine.fileno(), self._on_readable, worker)
+        loop.add_reader(process.sentinel, self._reap, worker)
+        return worker
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        job.sent = True
+        worker.outbox.extend(job.message)
+        job.message = []
+        self._flush(worker)
+
+    def _flush(self, worker: _Worker) -> None:
+        while worker.outbox:
+            part = worker.outbox[0]
+            try:
+                count = worker.sock.send(part)
+            except (BlockingIOError, InterruptedError):
+                count = 0
+            except OSError:  # the worker is gone; its end of file tells the rest
+                worker.outbox.clear()
+                break
+            if count < len(part):
+                worker.outbox[0] = memoryview(part)[count:]
+                if not worker.writing:
+                    worker.writing = True
+                    asyncio.get_running_loop().add_writer(worker.sock.fileno(), self._flush, worker)
+                return
+            worker.outbox.popleft()
+        if worker.writing:
+            worker.writing = False
+            asyncio.get_running_loop().remove_writer(worker.sock.fileno())
+
+    def _on_readable(self, worker: _Worker) -> None:
+        try:
+            chunk = worker.sock.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._lost(worker, "DLP worker process died during the scan")
+            return
+        inbox = worker.inbox
+        inbox += chunk
+        while len(inbox) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(inbox)
+            if size > MAX_MESSAGE:
+                self._kill(worker, "a message above the size limit")
+                self._lost(worker, "DLP worker process sent a broken answer")
+                return
+            end = _HEADER.size + size
+            if len(inbox) < end:
+                return
+            try:
+                # our own worker's answer: trusted (MAX_MESSAGE in the module's docstring)
+                message = pickle.loads(memoryview(inbox)[_HEADER.size : end])  # noqa: S301
+            except Exception:
+                log.exception("DLP worker %d sent an answer that cannot be read", worker.index)
+                self._kill(worker, "an answer that cannot be read")
+                self._lost(worker, "DLP worker process sent a broken answer")
+                return
+            del inbox[:end]
+            self._on_message(worker, message)
+            if worker.retired:
+                return
+
+    def _on_message(self, worker: _Worker, message: tuple[int, str, Any]) -> None:
+        job_id, kind, payload = message
+        if kind == _READY:
+            if not worker.ready.done():
+                worker.ready.set_result(None)
+            if worker.job is not None and not worker.job.sent:
+                self._send(worker, worker.job)
+            return
+        job = worker.job
+        if job_id == 0:  # its start failed: the traceback, then end of file
+            log.error("DLP worker %d failed to start:\n%s", worker.index, payload[2])
+            return
+        if job is None or job.id != job_id:
+            # Each job holds its worker until this answer: anything else is a bug. Refuse
+            # to guess whose answer it is.
+            self._kill(worker, f"an answer to job {job_id} it was not running")
+            self._lost(worker, "DLP worker process sent a broken answer")
+            return
+        if kind == _OK:
+            self._end(worker, job, payload)
+            return
+        type_name, own, text = payload
+        if own is not None:
+            self._end(worker, job, error=own)
+            return
+        log.error("DLP scan failed in worker %d:\n%s", worker.index, text)
+        self._end(worker, job, error=DlpError(f"DLP engine error ({type_name})"))
+
+    # -- ends -------------------------------------------------------------------------------
+
+    def _end(
+        self, worker: _Worker, job: _Job, result: object = None, error: DlpError | None = None
+    ) -> None:
+        """The job is over: its worker is free, its turn given back, its caller told (if it
+        still waits)."""
+        if job.timer is not None:
+            job.timer.cancel()
+        if worker.job is job:
+            worker.job = None
+        self._slots.release(job.principal)
+        if job.future.done():  # the caller went away: the answer goes nowhere
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    def _expire(self, worker: _Worker, job: _Job) -> None:
+        if worker.job is not job:
+            return
+        error = DlpTimeout(f"DLP scan took longer than {job.limit_s:g} s")
+        if not job.sent:  # the worker is still starting: it is not stuck
+            self._end(worker, job, error=error)
+            return
+        # The job is running: its worker is stuck on it and cannot be interrupted.
+        log.warning("DLP scan timed out while running; replacing its worker")
+        self._kill(worker, "a scan past its time limit")
+        self._retire(worker)
+        self._end(worker, job, error=error)
+        self._replace(worker)
+
+    def _lost(self, worker: _Worker, reason: str) -> None:
+        """The worker's socket closed (it died, or we killed it): fail what it held."""
+        if worker.retired:
+            return
+        was_ready = worker.ready.done()  # only _lost fails it, below
+        self._retire(worker)
+        if not was_ready:
+            reason = "a DLP worker process failed to start"
+            worker.ready.set_exception(DlpError(reason))
+        if worker.job is not None:
+            self._end(worker, worker.job, error=DlpError(reason))
+        if was_ready:
+            self._replace(worker)
+
+    def _kill(self, worker: _Worker, why: str) -> None:
+        if not worker.killed and worker.process.exitcode is None:
+            log.warning("killing DLP worker %d (pid %s): %s", worker.index, worker.process.pid, why)
+            worker.killed = True
+            worker.process.kill()
+
+    def _retire(self, worker: _Worker) -> None:
+        """Stops listening to the worker and closes our end; ``_reap`` collects its exit."""
+        if worker.retired:
+            return
+        worker.retired = True
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.sock.fileno())
+        if worker.writing:
+            loop.remove_writer(worker.sock.fileno())
+            worker.writing = False
+        worker.outbox.clear()
+        worker.sock.close()
+        if self._workers[worker.index] is worker:
+            self._workers[worker.index] = None
+
+    def _replace(self, worker: _Worker) -> None:
+        if not self._closed and self._workers[worker.index] is None:
+            self._spawn(worker.index)
+
+    def _reap(self, worker: _Worker) -> None:
+        """The worker's process ended (its sentinel is readable): collect its exit status,
+        so no zombie stays, and close the sentinel."""
+        asyncio.get_running_loop().remove_reader(worker.process.sentinel)
+        worker.process.join(1)  # returns at once: the process has exited
+        if not worker.killed and not self._closed:
+            log.warning(
+                "DLP worker %d (pid %s) exited with code %s",
+                worker.index,
+                worker.process.pid,
+                worker.process.exitcode,
             )
-        return self._executor
-
-    def _discard(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
-        if self._executor is executor:
-            self._executor = None
-        _kill(executor)
+        self._lost(worker, "DLP worker process died during the scan")
+        if worker.process.exitcode is not None:
+            worker.process.close()
+        self._living.discard(worker)
+        if not worker.exited.done():
+            worker.exited.set_result(None)
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-
-
-def _kill(executor: concurrent.futures.ProcessPoolExecutor) -> None:
-    # Python 3.13's executor cannot stop a running job; 3.14 adds kill_workers(). Until
-    # then, kill the processes it holds (a private attribute, hence the guard).
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        if process.is_alive():
-            process.kill()
-    executor.shutdown(wait=False, cancel_futures=True)
+        """Stops the workers: an idle one exits on end of file, one busy or starting is
+        killed (its scan fails with ``DlpError``); returns once every process is reaped."""
+        self._closed = True
+        living = list(self._living)
+        for worker in living:
+            if worker.job is not None or not worker.ready.done():
+                self._kill(worker, "the DLP pool is closing")
+            self._lost(worker, "DLP scan stopped: the DLP pool is closing")
+        exits = [worker.exited for worker in living]
+        if not exits:
+            return
+        _, late = await asyncio.wait(exits, timeout=_EXIT_GRACE_S)
+        for worker in living:
+            if not worker.exited.done():
+                self._kill(worker, f"it did not exit within {_EXIT_GRACE_S:g} s")
+        if late:
+            await asyncio.wait(late)

@@ -9,7 +9,7 @@ which the recognizers were not written against; scored on PERSON, a finding coun
 overlaps a gold span. Negatives: ~1 KB code and log documents from ``corpus.py`` (no
 person in them); a document counts as flagged when any PERSON is found. Latency: the
 sentences joined into ~1 KB prompts, one detection per prompt, in-process (the pool adds
-~1.3 ms, see README.md).
+~0.5 ms, see README.md).
 
 Rows: (b) stock Presidio's ``AnalyzerEngine`` with the same spaCy model, full pipeline
 (how the ``ner: {path}`` option ran before), PERSON only; (c) warden's ``Detector`` with

@@ -219,9 +219,11 @@ class Gateway:
     async def run(self) -> None:
         """Build this process's parts and run them until a signal stops them: the control
         plane's role, a proxy worker's, or (one process) the proxy and its control plane."""
-        # The DLP pool's result threads hand results back to the event loop; with CPython's
-        # default 5 ms GIL switch interval every hand-over can wait that long behind the
-        # loop. (The audit writer, once such a thread too, is now a process of its own.)
+        # Threads that hand results back to the event loop (asyncio.to_thread: policy
+        # counters, audit retention, session reloads) would, with CPython's default 5 ms GIL
+        # switch interval, wait that long behind the loop at each hand-over. (The DLP pool
+        # and the audit writer, once such threads too, are processes now; the loop reads
+        # the DLP workers' sockets itself.)
         sys.setswitchinterval(0.0005)
         built = self._domains()
         role = self.role
