@@ -18,7 +18,9 @@ import yaml
 from tests.e2e.test_identity import SERVICE_SECRET, Bed, start_bed
 from tests.e2e.test_policy import sdk, token
 from tests.identity.devidp import service_client
-from tests.peers import Aimock
+from tests.peers import Aimock, WardenProcess, wait_until
+from tests.proctree import alive, descendants, frozen
+from warden.dlp.pool import WORKER_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -147,15 +149,46 @@ def test_pseudonym_is_restored_in_the_answer(bed: Bed, mode: str) -> None:
     assert "Jane Roe" not in upstream and "<CUSTOMER_1>" in upstream
 
 
-def test_dlp_failure_fails_closed(aimock: Aimock, tmp_path: Path) -> None:
-    """A scan that cannot finish in time (timeout far below what a scan takes) must not
-    let the prompt out unscanned."""
-    b = make_bed(tmp_path, aimock, {"workers": 1, "timeout_s": 0.000001})
+def _dlp_workers(warden: WardenProcess) -> set[int]:
+    """The gateway's DLP worker processes, by the name they give themselves."""
+    assert warden.proc is not None
+    return {pid for pid in descendants(warden.proc.pid) if _comm(pid) == WORKER_NAME and alive(pid)}
+
+
+def _comm(pid: int) -> str:
     try:
+        return (Path("/proc") / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_dlp_failure_fails_closed(aimock: Aimock, tmp_path: Path) -> None:
+    """A DLP worker that stops answering (stopped with SIGSTOP, as a scan stuck in a
+    pathological input would be) must not let the prompt out unscanned: the scan's time
+    limit fails the flow closed with 503, and the stuck worker is replaced.
+
+    (A time limit far below what a scan takes is no such fault: the pool reads an answer
+    that is already there before its timer, so that scan is simply done.)"""
+    b = make_bed(tmp_path, aimock, {"workers": 1, "timeout_s": 1.0})
+    try:
+        stuck = _dlp_workers(b.warden)
+        assert len(stuck) == 1, stuck
         before = len(b.aimock.journal())
-        result = sdk(b, "openai", token(b, "eng"), "gpt-4o-mini", f"hello, write to {EMAIL}")
+        with frozen(next(iter(stuck))):
+            result = sdk(b, "openai", token(b, "eng"), "gpt-4o-mini", f"hello, write to {EMAIL}")
         assert result["status"] == 503 and "could not check this request" in result["message"]
-        assert len(b.aimock.journal()) == before
+        assert len(b.aimock.journal()) == before  # nothing left, redacted or not
+        assert "DLP scan took longer than 1 s" in b.warden.log()
+
+        # the stuck worker was killed and a new one serves: scanned, redacted, sent
+        def served() -> bool:
+            answer = sdk(b, "openai", token(b, "eng"), "gpt-4o-mini", f"hello, write to {EMAIL}")
+            return bool(answer.get("status") != 503)
+
+        # a new worker imports Presidio first (seconds); generous for a loaded machine
+        wait_until(served, 120, "a replaced DLP worker to scan", b.warden.proc)
+        assert _dlp_workers(b.warden).isdisjoint(stuck)
+        assert EMAIL not in last_upstream(b)
     finally:
         b.warden.stop()
         b.idp.stop()
