@@ -239,10 +239,10 @@ def test_cutting_is_linear_on_a_run_of_capitalised_words() -> None:
 
     class Counted(WindowCutter):
         @staticmethod
-        def _in_run(text: str, words: list[tuple[int, int]], i: int, beside: int) -> bool:
+        def _in_run(word: str) -> bool:
             nonlocal calls
             calls += 1
-            return WindowCutter._in_run(text, words, i, beside)
+            return WindowCutter._in_run(word)
 
     text = "Aa Bb " * 1_000
     windows = Counted(2, people_only=True).windows(text)
