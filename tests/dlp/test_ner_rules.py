@@ -5,7 +5,9 @@ corpus with an earlier revision.)"""
 
 from __future__ import annotations
 
+import importlib
 import re
+from typing import Any
 
 import pytest
 
@@ -106,3 +108,78 @@ def test_kept_prose_answers_are_the_fresh_ones_and_bounded() -> None:
     assert 0 < len(ner._prose_cache) <= ner._PROSE_CACHE
     ner.forget_lines()
     assert not ner._prose_cache
+
+
+# --------------------------------------------------------------------------- heads
+
+type _Path = tuple[str, bool, bool]  # literal text so far, still literal, \b before it
+
+
+def _paths(items: Any, paths: list[_Path]) -> list[_Path]:
+    """Every way a parsed pattern (``re._parser``'s items) can begin: the literal text it
+    starts with, whether that text may go on, and whether a ``\\b`` comes before it."""
+    for op, arg in items:
+        kind = str(op)
+        out: list[_Path] = []
+        for path in paths:
+            text, open_, bounded = path
+            if not open_:
+                out.append(path)
+            elif kind == "AT":
+                out.append((text, True, bounded or (str(arg) == "AT_BOUNDARY" and not text)))
+            elif kind in ("ASSERT", "ASSERT_NOT"):
+                out.append(path)  # zero width
+            elif kind == "LITERAL":
+                out.append((text + chr(arg), True, bounded))
+            elif kind == "IN" and all(str(o) == "LITERAL" for o, _ in arg):
+                out.extend((text + chr(c), True, bounded) for _, c in arg)
+            elif kind == "SUBPATTERN":
+                out.extend(_paths(arg[3], [path]))
+            elif kind == "BRANCH":
+                out.extend(p for branch in arg[1] for p in _paths(branch, [path]))
+            elif kind in ("MAX_REPEAT", "MIN_REPEAT"):
+                low, high, sub = arg
+                once = _paths(sub, [path])
+                if not (low <= 1 and high == 1):
+                    once = [(t, False, b) for t, _, b in once]  # more may follow
+                out.extend(([path] if low == 0 else []) + once)
+            else:
+                out.append((text, False, bounded))
+        paths = out
+    return paths
+
+
+@pytest.mark.parametrize("pattern", list(ner._HEADS), ids=lambda p: p.pattern[:30])
+def test_every_match_of_a_headed_pattern_starts_with_a_head_at_a_word_boundary(
+    pattern: re.Pattern[str],
+) -> None:
+    """``_at_heads`` tries a pattern only where one of its heads starts a word: every way
+    the pattern can begin must be a ``\\b`` and then text one of the heads begins (a word
+    added to the pattern and not to ``_HEADS`` fails here)."""
+    parser: Any = importlib.import_module("re._parser")
+    heads = ner._HEADS[pattern]
+    paths = _paths(parser.parse(pattern.pattern, pattern.flags), [("", True, False)])
+    assert paths
+    for text, _, bounded in paths:
+        assert bounded, f"{text!r} can start without a word boundary"
+        assert any(text.lower().startswith(h) for h in heads), f"no head begins {text!r}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Okonkwo said, then said Okonkwo. According to Ana Okonkwo.",
+        "my kid Luisella and I am Ayaan; I'm Ana, call me Gerth",
+        "Ask Kowalczyk, e-mail to Okonkwo, cc: Ana Silva and with Maria",
+        "hi john, my name is pedro alvarez; dear ms. fitzgerald, I am ana",
+        "First name: Ana. LAST NAME? Sjöberg. written by Okonkwo; surname Kowalczyk",
+        "Dr. Savage met Mrs Olson and Prof. Ana de Souza",
+        "into tomato Mister Drake; said\u00a0Okonkwo; dear\tAna,",
+        "\u0131 am ana; \u017fent by Okonkwo",  # letters re folds to ASCII: the long way
+        "\u0130 am ana: my name is Ana",  # lower-casing changes the length: the long way
+    ],
+)
+def test_a_headed_pattern_finds_what_finditer_finds(text: str) -> None:
+    for pattern in ner._HEADS:
+        expected = [(m.span(), m.groups()) for m in pattern.finditer(text)]
+        assert [(m.span(), m.groups()) for m in ner._scan(pattern, text)] == expected
