@@ -22,9 +22,8 @@ entities are the same). Docs are joined with ``pad`` zero rows between them as
 
 Where it does less than thinc, every step is row by row, so leaving rows out or moving
 columns changes no value (a row of a BLIS product does not depend on the other rows; a
-row's mean and variance neither): the padding rows no later layer reads are not computed
-(of the last layer only the docs' rows, of the one before only those and their
-neighbours); a maxout's weights are stored piece-major, so its pieces are three column
+row's mean and variance neither): the last layer computes only the docs' rows, not the
+padding rows between them (a fifth of its rows on a prompt's windows); a maxout's weights are stored piece-major, so its pieces are three column
 blocks whose maximum is two ``numpy.maximum`` calls instead of thinc's ``maxout`` (which
 also returns the argmax); layer norm computes ``x - mean`` once, where ``numpy.var``
 computes it again. On ``bench/dlp/names.py``'s windows (seed 42, 2026-12-03, CPU p50 per
@@ -123,47 +122,18 @@ class FastTok2Vec:
             offset += n
         xf = numpy.concatenate(parts)
         # Each layer's row i reads rows i-1, i, i+1 of the layer before, so of the last
-        # layer only the docs' rows count, of the one before those and their neighbours,
-        # and so on: the padding rows no later row reads are not computed (all rows are
-        # computed where that leaves out too few to be worth the indexing).
-        needed = self._needed(lengths, len(xf))
-        for layer in range(1, 5):
-            rows = needed[layer - 1]
-            if rows is None:
-                xf += self._norm(self._maxout(ops.seq2col(xf, 1), layer), layer)
-            elif layer < 4:
-                xf[rows] += self._norm(self._maxout(_window(xf, rows), layer), layer)
-            else:
-                y = xf[rows]
-                y += self._norm(self._maxout(_window(xf, rows), layer), layer)
-                xf = y
+        # layer only the docs' rows count: its padding rows are not computed (of the
+        # layer before, the padding rows beside the docs would still be, too few to be
+        # worth the indexing).
+        for layer in range(1, 4):
+            xf += self._norm(self._maxout(ops.seq2col(xf, 1), layer), layer)
+        rows = _doc_rows(lengths, pad)
+        y = xf[rows]
+        y += self._norm(self._maxout(_window(xf, rows), 4), 4)
+        xf = y
         weights, bias = self.linear
         out = ops.gemm(xf, weights, trans2=True)
         out += bias
-        return out
-
-    def _needed(self, lengths: Sequence[int], total: int) -> list[Array | None]:
-        """For layers 1-4, the rows of the padded array (``total`` rows) that layer must
-        compute, or ``None`` for all of them: rows within ``4 - layer`` rows of a doc's
-        row; the last layer's are the docs' rows, in order."""
-        pad = self.pad
-        starts = numpy.cumsum([pad] + [n + pad for n in lengths[:-1]])
-        docs = numpy.concatenate(
-            [numpy.arange(s, s + n) for s, n in zip(starts.tolist(), lengths, strict=True)]
-        )
-        out: list[Array | None] = []
-        for layer in range(1, 5):
-            reach = 4 - layer
-            if reach == 0:
-                out.append(docs)
-                continue
-            if total - len(docs) <= 2 * reach * (len(lengths) + 1):
-                out.append(None)  # the padding is mostly within reach
-                continue
-            mask = numpy.zeros(total, dtype=bool)
-            for shift in range(-reach, reach + 1):
-                mask[docs + shift] = True
-            out.append(numpy.flatnonzero(mask))
         return out
 
     def _maxout(self, x: Array, layer: int) -> Array:
@@ -204,6 +174,16 @@ def _pieces_apart(weights: Array, bias: Array, n_out: int, pieces: int) -> tuple
         n_out,
         pieces,
     )
+
+
+def _doc_rows(lengths: Sequence[int], pad: int) -> Array:
+    """The rows of the docs (of ``lengths`` rows each) in the padded array, in order."""
+    ranges = []
+    at = pad
+    for n in lengths:
+        ranges.append(numpy.arange(at, at + n))
+        at += n + pad
+    return numpy.concatenate(ranges)
 
 
 def _window(x: Array, rows: Array) -> Array:
