@@ -668,8 +668,9 @@ class NameFinder:
                 if kind := self.labels.get(label):
                     out.append((kind, *span))
             if self.people:
-                people.extend(self._gazetteer(text, chunk, others))
-                people.extend(self._slotted(chunk))
+                where = _Starts(chunk.text)  # where the cue patterns can start, found once
+                people.extend(self._gazetteer(text, chunk, others, where))
+                people.extend(self._slotted(chunk, where))
         if self.people:
             people = _propagate(
                 text, chunks, [p for p in people if not _address_or_company(text, *p)]
@@ -690,7 +691,11 @@ class NameFinder:
         return out
 
     def _gazetteer(
-        self, text: str, chunk: Chunk, others: list[tuple[int, int]]
+        self,
+        text: str,
+        chunk: Chunk,
+        others: list[tuple[int, int]],
+        where: _Starts | None = None,
     ) -> Iterator[tuple[int, int]]:
         """Given names the model missed, surnames after a title (``Dr. Savage``), and names
         after the words that ask for one (``last name? Sjöberg``). A lone given name the
@@ -707,14 +712,14 @@ class NameFinder:
             ):
                 continue
             yield span
-        for m in _scan(_TITLED, chunk.text):
+        for m in _scan(_TITLED, chunk.text, where):
             words = m.group(1).split()
             while len(words) > 1 and words[-1].strip(".").lower() in _PLACE_OR_ORG:
                 words.pop()  # ``Dr. Raraka Yoshimura Suite 940 …``: the address goes on
             end = m.start(1) + len(" ".join(words)) if len(words) else m.end(1)
             if m.group(1).startswith(" ".join(words)):
                 yield (chunk.start + m.start(1), chunk.start + end)
-        for m, certain in _cued_names(chunk.text):
+        for m, certain in _cued_names(chunk.text, where):
             name = m.group(1)
             words = [w.strip(".").lower() for w in name.split()]
             if (
@@ -802,7 +807,7 @@ class NameFinder:
             (w in self.given or w in self.surnames) and self._tier(w) > 0 for w in words
         )
 
-    def _slotted(self, chunk: Chunk) -> Iterator[tuple[int, int]]:
+    def _slotted(self, chunk: Chunk, where: _Starts | None = None) -> Iterator[tuple[int, int]]:
         """Names the words around them ask for, whatever the name: whoever speaks
         (``says Brown.``), the subject of what only people do (``Rangel began writing``),
         whoever is spoken to (``Renátó, can I …``), a signature, and names in lower case
@@ -813,7 +818,7 @@ class NameFinder:
         for pattern in patterns:
             # ``Accordingly, we …``, ``Keyword: "bold"`` (a style table): no one
             lenient = pattern not in (_VOCATIVE, _SPEAKER_LABEL, _SIGNATURE)
-            for m in _scan(pattern, text):
+            for m in _scan(pattern, text, where):
                 run = m.group(1)
                 if (
                     run[0].isupper()
@@ -824,19 +829,19 @@ class NameFinder:
                 elif run[0].islower() and pattern is _SIGNATURE:
                     yield from self._lower_name(chunk, m.start(1), run.split())
         for pattern in (_INNER, _OWNER, _AFFILIATED):
-            for m in _scan(pattern, text):
+            for m in _scan(pattern, text, where):
                 # owning something or belonging somewhere, two words that are no English
                 # words and no places are a name even when no list knows them
                 if self._full_name(m.group(1), strict=pattern is _INNER):
                     yield (chunk.start + m.start(1), chunk.start + m.end(1))
-        for m in _scan(_SAYER, text):
+        for m in _scan(_SAYER, text, where):
             if self._listed_run(m.group(1)):
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
-        for m in _scan(_ADDRESSED, text):
+        for m in _scan(_ADDRESSED, text, where):
             run = m.group(1)
             if self._run_tier(run) == 2 and not _STREET_OR_FIRM_AFTER.match(text, m.end(1)):
                 yield (chunk.start + m.start(1), chunk.start + m.end(1))
-        for m in _scan(_LOWER, text):
+        for m in _scan(_LOWER, text, where):
             words = [w for w in (m.group(1), m.group(2)) if w]
             titled = m.group().startswith(_LOWER_TITLES)
             yield from self._lower_name(chunk, m.start(1), words, titled=titled)
@@ -1196,38 +1201,93 @@ _HEADS: dict[re.Pattern[str], tuple[str, ...]] = {
 _FOLDS_TO_ASCII = ("\u0131", "\u017f")
 
 
-def _scan(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+#: Patterns that open with ``_LEAD`` (a line's start, or a sentence mark and blanks):
+#: tried only at a line's start and at the marks (``_Starts.at_leads``).
+_LEADING = frozenset({_SUBJECT, _SAYER, _VOCATIVE, _AFFILIATED})
+_LEAD_MARKS = '.!?;:"\u201c('
+
+
+class _Starts:
+    """Where in one text the patterns of ``_HEADS`` and ``_LEADING`` can start, found once
+    for all the patterns scanned over it: each head where it starts a word (``str.find``
+    on the lower-cased text, which keeps the text's positions), and the line starts and
+    sentence marks."""
+
+    __slots__ = ("_found", "_leads", "_lower", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lower: str | None = None
+        self._found: dict[str, list[int]] = {}
+        self._leads: list[int] | None = None
+
+    def at_heads(self, heads: tuple[str, ...]) -> list[int] | None:
+        """Where one of ``heads`` starts a word, in order; ``None`` when the text must be
+        scanned the long way (lower-casing moves its positions, or it holds a letter
+        ``re`` folds to ASCII that ``str.lower`` does not)."""
+        text = self.text
+        if self._lower is None:
+            lower = text.lower()
+            if len(lower) != len(text) or (
+                not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII)
+            ):
+                return None
+            self._lower = lower
+        lower = self._lower
+        starts: set[int] = set()
+        for head in heads:
+            found = self._found.get(head)
+            if found is None:
+                found = []
+                at = lower.find(head)
+                while at >= 0:
+                    if at == 0 or not _word_char(text[at - 1]):
+                        found.append(at)
+                    at = lower.find(head, at + 1)
+                self._found[head] = found
+            starts.update(found)
+        return sorted(starts)
+
+    def at_leads(self) -> list[int]:
+        """Where ``_LEAD`` can match: the start of each line and each sentence mark."""
+        if self._leads is None:
+            text = self.text
+            starts = {0}
+            for mark in _LEAD_MARKS + "\n":
+                at = text.find(mark)
+                while at >= 0:
+                    starts.add(at + 1 if mark == "\n" else at)
+                    at = text.find(mark, at + 1)
+            self._leads = sorted(starts)
+        return self._leads
+
+
+def _scan(
+    pattern: re.Pattern[str], text: str, where: _Starts | None = None
+) -> Iterator[re.Match[str]]:
     """``pattern.finditer(text)``, skipped when ``text`` lacks what ``pattern`` needs,
-    and tried only at its heads' words when it has heads (``_HEADS``)."""
+    and tried only where it can start when it is one of ``_HEADS`` or ``_LEADING``
+    (``where``: those places in ``text``, found once for the patterns of a text)."""
     needs = _NEEDS.get(pattern)
     if needs is not None and not any(n in text for n in needs):
         return iter(())
     heads = _HEADS.get(pattern)
-    if heads is not None:
-        lower = text.lower()
-        if len(lower) == len(text) and (
-            text.isascii() or not any(c in text for c in _FOLDS_TO_ASCII)
-        ):
-            return _at_heads(pattern, text, lower, heads)
+    if heads is not None or pattern in _LEADING:
+        if where is None or where.text is not text:
+            where = _Starts(text)
+        starts = where.at_heads(heads) if heads is not None else where.at_leads()
+        if starts is not None:
+            return _match_at(pattern, text, starts)
     return pattern.finditer(text)
 
 
-def _at_heads(
-    pattern: re.Pattern[str], text: str, lower: str, heads: tuple[str, ...]
-) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(text)`` for a pattern of ``_HEADS``: ``pattern.match`` where a
-    head starts a word of ``lower`` (``text`` lower-cased, same length), left to right,
-    each search after the last match's end, as ``finditer`` goes. ``match`` at a position
-    sees the text before it (``\\b``, look-behinds, ``^``) as ``finditer`` does there."""
-    starts: set[int] = set()
-    for head in heads:
-        at = lower.find(head)
-        while at >= 0:
-            if at == 0 or not _word_char(text[at - 1]):
-                starts.add(at)
-            at = lower.find(head, at + 1)
+def _match_at(pattern: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a pattern no match of which starts anywhere but at
+    ``starts`` (in order): ``pattern.match`` there, left to right, each search after the
+    last match's end, as ``finditer`` goes. ``match`` at a position sees the text before
+    it (``\\b``, look-behinds, ``^``) as ``finditer`` does there."""
     end = 0
-    for at in sorted(starts):
+    for at in starts:
         if at < end:
             continue
         m = pattern.match(text, at)
@@ -1241,18 +1301,18 @@ def _word_char(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _cued_names(text: str) -> Iterator[tuple[re.Match[str], bool]]:
+def _cued_names(text: str, where: _Starts | None = None) -> Iterator[tuple[re.Match[str], bool]]:
     """Names that the words around them call names, whatever the name (``My name is …``,
     ``Hi …,``, ``…'s daughter``), each with whether the cue rules out a place (nobody
     greets a city; a city has no daughter); the caller still checks each looks like one."""
     lower = text.lower()
     if "name" in lower or "by" in lower:  # what ``_ASKED`` cannot match without
-        for m in _scan(_ASKED, text):
+        for m in _scan(_ASKED, text, where):
             yield m, False
-    for m in _scan(_GREETED, text):
+    for m in _scan(_GREETED, text, where):
         if m.group(1).lower() not in _NOT_ADDRESSEES:
             yield m, True
-    for m in _scan(_POSSESSIVE, text):
+    for m in _scan(_POSSESSIVE, text, where):
         yield m, True
 
 

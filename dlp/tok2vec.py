@@ -23,10 +23,11 @@ entities are the same). Docs are joined with ``pad`` zero rows between them as
 Where it does less than thinc, every step is row by row, so leaving rows out or moving
 columns changes no value (a row of a BLIS product does not depend on the other rows; a
 row's mean and variance neither): the last layer computes only the docs' rows, not the
-padding rows between them (a fifth of its rows on a prompt's windows); a maxout's weights are stored piece-major, so its pieces are three column
-blocks whose maximum is two ``numpy.maximum`` calls instead of thinc's ``maxout`` (which
-also returns the argmax); layer norm computes ``x - mean`` once, where ``numpy.var``
-computes it again. On ``bench/dlp/names.py``'s windows (seed 42, 2026-12-03, CPU p50 per
+padding rows between them (a fifth of its rows on a prompt's windows); a maxout's
+weights are stored piece-major, so its pieces are three column blocks whose maximum is
+two ``numpy.maximum`` calls instead of thinc's ``maxout`` (which also returns the
+argmax); layer norm computes ``x - mean`` once, where ``numpy.var`` computes it again.
+On ``bench/dlp/names.py``'s windows (seed 42, 2026-12-03, CPU p50 per
 ~1 KB prompt, same run): 1.67 -> 1.41 ms.
 """
 

@@ -180,10 +180,43 @@ def test_every_match_of_a_headed_pattern_starts_with_a_head_at_a_word_boundary(
         "\u0130 am ana: my name is Ana",  # lower-casing changes the length: the long way
     ],
 )
-def test_a_headed_pattern_finds_what_finditer_finds(text: str) -> None:
-    for pattern in ner._HEADS:
+def test_a_headed_or_leading_pattern_finds_what_finditer_finds(text: str) -> None:
+    where = ner._Starts(text)  # shared by the patterns, as in ``NameFinder.find``
+    for pattern in [*ner._HEADS, *ner._LEADING]:
         expected = [(m.span(), m.groups()) for m in pattern.finditer(text)]
         assert [(m.span(), m.groups()) for m in ner._scan(pattern, text)] == expected
+        assert [(m.span(), m.groups()) for m in ner._scan(pattern, text, where)] == expected
+
+
+@pytest.mark.parametrize("pattern", list(ner._LEADING), ids=lambda p: p.pattern[:30])
+def test_a_leading_pattern_starts_only_at_a_line_or_a_sentence_mark(
+    pattern: re.Pattern[str],
+) -> None:
+    """``_Starts.at_leads`` offers a line's start and each of ``_LEAD_MARKS``: what
+    ``_LEAD`` (a pattern's opening) can match first."""
+    assert pattern.pattern.startswith(ner._LEAD)
+    assert pattern.flags & re.MULTILINE  # ``^`` is a line's start
+    parser: Any = importlib.import_module("re._parser")
+    ((op, (_, branches)),) = parser.parse(ner._LEAD).data
+    assert str(op) == "BRANCH"
+    line, mark = branches
+    assert [(str(o), str(a)) for o, a in line] == [("AT", "AT_BEGINNING")]  # ^
+    assert str(mark[0][0]) == "IN"
+    assert {chr(c) for _, c in mark[0][1]} == set(ner._LEAD_MARKS)
+
+
+def test_the_lead_patterns_find_what_finditer_finds_on_prose() -> None:
+    rng = random.Random(11)
+    words = [
+        *ner._words("Okonkwo Ana Silva said told shouted from of , can you ; : ( ) . ! ?"),
+        *ner._words('\u201c " Maria ex-Zombie Rangel began writing McDonald I am'),
+        *(" ", " ", "\n", "\t", "\r\n"),
+    ]
+    for _ in range(2000):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 14)))
+        for pattern in ner._LEADING:
+            expected = [(m.span(), m.groups()) for m in pattern.finditer(text)]
+            assert [(m.span(), m.groups()) for m in ner._scan(pattern, text)] == expected
 
 
 # --------------------------------------------------------------------------- openings
