@@ -169,11 +169,14 @@ def _is_prose(line: str) -> bool:
     symbols = sum(map(stripped.count, _SYMBOLS))
     if symbols * 12 > len(stripped):
         return False
-    # identifiers: camelCase, snake_case, dotted.names dominate
+    # identifiers: camelCase, snake_case, dotted.names dominate (the cheap tests first: a
+    # word without a dot has none inside; an all lower-case word is no camelCase)
     identifiers = sum(
         1
         for w in words
-        if "_" in w or ("." in w.strip(".,;:") and not w.endswith(".")) or _camel(w)
+        if "_" in w
+        or ("." in w and "." in w.strip(".,;:") and not w.endswith("."))
+        or (not w.islower() and _camel(w))
     )
     return identifiers * 3 <= len(words)
 
