@@ -130,6 +130,8 @@ class Detector:
         self._ner = [NerRecognizer(profile)] if profile.ner is not None else []
         self.analyzer = build_analyzer(profile, [*self.recognizers, *self._ner])
         self.prescan = Prescan(self.recognizers)
+        for recognizer in self.recognizers:
+            _compile(recognizer)
         self.entities = sorted(self.rules)
         self._priority = {
             entity: getattr(r, "PRIORITY", PRIORITY_PII)
@@ -225,10 +227,24 @@ def _run(
     return out
 
 
+def _compile(recognizer: EntityRecognizer) -> None:
+    """Compile a recognizer's patterns now, as the first text that triggers it would
+    (Presidio's ``compiled_regex`` with the recognizer's flags; a context recognizer's
+    own cache): a worker's first requests would otherwise pay for it, up to tens of ms."""
+    own = getattr(recognizer, "_compiled", None)
+    if callable(own):
+        own()
+    elif isinstance(recognizer, PatternRecognizer):
+        flags = recognizer.global_regex_flags or 0
+        for pattern in cast(Any, recognizer).patterns:
+            if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
+                pattern.compiled_with_flags = flags
+                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+
+
 def _run_patterns(
     recognizer: PatternRecognizer, text: str, windows: Sequence[tuple[int, int]]
 ) -> list[RecognizerResult]:
-    flags = recognizer.global_regex_flags or 0
     entity = recognizer.supported_entities[0]
     # Presidio's attributes are set in __init__ without annotations mypy can read.
     untyped = cast(Any, recognizer)
@@ -237,10 +253,8 @@ def _run_patterns(
         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
     }
     results: list[RecognizerResult] = []
+    _compile(recognizer)  # already, unless the recognizer's flags changed since
     for pattern in untyped.patterns:
-        if pattern.compiled_regex is None or pattern.compiled_with_flags != flags:
-            pattern.compiled_with_flags = flags
-            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
         compiled = pattern.compiled_regex
         for lo, hi in windows:
             for match in compiled.finditer(text, lo, hi):

@@ -125,52 +125,55 @@ class WindowCutter:
         return out
 
     def _line(self, text: str, start: int) -> list[Window]:
-        words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        """The windows of one line (no line break but at its end). Only the words with
+        a capital letter are looked at one by one; the words' offsets are found only
+        for a line that is cut."""
+        words = text.split()  # the same words as ``_WORD`` finds: both split on isspace
         n = len(words)
         spans: list[list[int]] = []
-        initial = True
         run_end = -1  # the last word of the last run found: no word is walked twice
-        for i, (a, b) in enumerate(words):
-            word = text[a:b]
-            if i > run_end and word != word.lower() and self._can_be_named(word, initial):
-                lo = hi = i
-                while lo > run_end + 1 and self._in_run(text, words, lo - 1, lo):
-                    lo -= 1
-                while hi < n - 1 and self._in_run(text, words, hi + 1, hi):
-                    hi += 1
-                run_end = hi
-                if self.needed is None or self.needed(self._asked(text, words, lo, hi)):
-                    lo, hi = max(0, lo - self.before), min(n - 1, hi + self.after)
-                    if spans and lo <= spans[-1][1] + 1:
-                        spans[-1][1] = max(hi, spans[-1][1])
-                    else:
-                        spans.append([lo, hi])
-            initial = word[-1] in _SENTENCE_END or (
-                word[-1] in "\"')\u201d" and len(word) > 1 and word[-2] in _SENTENCE_END
-            )
+        for i in [i for i, word in enumerate(words) if word != word.lower()]:
+            if i <= run_end or not self._can_be_named(
+                words[i], i == 0 or _ends_sentence(words[i - 1])
+            ):
+                continue
+            lo = hi = i
+            while lo > run_end + 1 and self._in_run(words[lo - 1]):
+                lo -= 1
+            while hi < n - 1 and self._in_run(words[hi + 1]):
+                hi += 1
+            run_end = hi
+            if self.needed is None or self.needed(self._asked(words, lo, hi)):
+                lo, hi = max(0, lo - self.before), min(n - 1, hi + self.after)
+                if spans and lo <= spans[-1][1] + 1:
+                    spans[-1][1] = max(hi, spans[-1][1])
+                else:
+                    spans.append([lo, hi])
+        if not spans:
+            return []
         if sum(hi - lo + 1 for lo, hi in spans) >= self.whole * n:
-            return [Window(start, text)] if spans else []
-        return [Window(start + words[lo][0], text[words[lo][0] : words[hi][1]]) for lo, hi in spans]
+            return [Window(start, text)]
+        offsets = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        return [
+            Window(start + offsets[lo][0], text[offsets[lo][0] : offsets[hi][1]])
+            for lo, hi in spans
+        ]
 
     @staticmethod
-    def _asked(text: str, words: list[tuple[int, int]], lo: int, hi: int) -> list[str]:
+    def _asked(words: list[str], lo: int, hi: int) -> list[str]:
         """The words of the run ``lo``-``hi`` for ``needed``, with the word either side
         when it holds a capital letter: the model's span can take it in (``ex-Zombie
         Wiik``, ``o'Neil``), which makes a lone word part of a longer name."""
-        if lo > 0 and _capital(text[slice(*words[lo - 1])]):
+        if lo > 0 and _capital(words[lo - 1]):
             lo -= 1
-        if hi < len(words) - 1 and _capital(text[slice(*words[hi + 1])]):
+        if hi < len(words) - 1 and _capital(words[hi + 1]):
             hi += 1
-        return [text[a:b] for a, b in words[lo : hi + 1]]
+        return words[lo : hi + 1]
 
     @staticmethod
-    def _in_run(text: str, words: list[tuple[int, int]], i: int, beside: int) -> bool:
-        """Whether word ``i`` continues the capitalised run of word ``beside``, on its line."""
-        a, b = words[i]
-        gap = text[words[min(i, beside)][1] : words[max(i, beside)][0]]
-        if "\n" in gap:
-            return False
-        bare = text[a:b].lstrip(_OPENERS)
+    def _in_run(word: str) -> bool:
+        """Whether ``word`` continues the capitalised run beside it (on its line)."""
+        bare = word.lstrip(_OPENERS)
         return bool(bare) and (bare[0].isupper() or bare.rstrip(_CLOSERS) in _PARTICLES)
 
     def _can_be_named(self, word: str, initial: bool) -> bool:
@@ -189,6 +192,13 @@ class WindowCutter:
 
 def _capital(word: str) -> bool:
     return word != word.lower()
+
+
+def _ends_sentence(word: str) -> bool:
+    """Whether the word after ``word`` starts a sentence (``done.``, ``"Really?"``)."""
+    return word[-1] in _SENTENCE_END or (
+        word[-1] in "\"')\u201d" and len(word) > 1 and word[-2] in _SENTENCE_END
+    )
 
 
 class WholeText:
