@@ -925,11 +925,7 @@ def _forget_purged(conn: sqlite3.Connection, name: str, anchors: Mapping[str, in
                     conn.executemany("DELETE FROM fleet_origin WHERE seq = ?", seqs)
                     conn.execute("DELETE FROM purge_gate WHERE tenant = ?", (tenant,))
                 else:
-                    conn.execute(
-                        "INSERT INTO meta (key, value) VALUES (?, ?)"
-                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (mark, str(upto)),
-                    )
+                    _set_meta(conn, mark, str(upto))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -938,6 +934,15 @@ def _forget_purged(conn: sqlite3.Connection, name: str, anchors: Mapping[str, in
             if not rows:
                 break
     return removed
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """The review copy's bookkeeping (how far each instance was pulled or purged)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def _pull_instance(
@@ -980,11 +985,7 @@ def _pull_instance(
             )
             index_records(conn, indexed)
             pulled = int(rows[-1][0])
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (mark, str(pulled)),
-            )
+            _set_meta(conn, mark, str(pulled))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

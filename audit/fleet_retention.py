@@ -232,21 +232,9 @@ def _purge_tenant(
             if row
             else None
         )
-        if candidate is None or (
-            current is not None and candidate.tenant_seq <= current.tenant_seq
-        ):
-            return CentralPurge(
-                instance,
-                tenant,
-                cutoff,
-                current.tenant_seq if current else None,
-                current.ts if current else None,
-                False,
-                0,
-                0,
-            )
-        refused = _refusal(pg, instance, key, candidate)
-        if refused is not None:
+
+        def unchanged(refused: str | None = None) -> CentralPurge:
+            """Nothing purged: the anchor stays where it is (and why, when refused)."""
             return CentralPurge(
                 instance,
                 tenant,
@@ -258,6 +246,14 @@ def _purge_tenant(
                 0,
                 refused,
             )
+
+        if candidate is None or (
+            current is not None and candidate.tenant_seq <= current.tenant_seq
+        ):
+            return unchanged()
+        refused = _refusal(pg, instance, key, candidate)
+        if refused is not None:
+            return unchanged(refused)
         set_anchor(pg, instance, candidate, purged_at, "central")
     return CentralPurge(instance, tenant, cutoff, candidate.tenant_seq, candidate.ts, True, 0, 0)
 

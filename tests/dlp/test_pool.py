@@ -141,19 +141,25 @@ async def test_a_cancelled_scan_keeps_its_worker_and_its_answer_goes_nowhere(
     assert (await patient.scan(segs("carol@z.io"), "p", "a")).changed
 
 
-async def test_a_timed_out_scan_replaces_only_its_own_worker(tmp_path: Path) -> None:
-    # Two workers: b's scan waits on one for a file, a's file hangs the other. The file
-    # scan's 2 s bound is what is tested (on a loaded machine it only fires later); b's
-    # 60 s are never reached: the test lets b's job end.
-    r = DlpRunner(
+def _hanging_files(workers: int) -> DlpRunner:
+    """A pool whose file scans hang on ``sleep`` (tests/dlp/jobs.py), cut at 2 s, while
+    prompt scans get 60 s: the file's bound is the one under test."""
+    return DlpRunner(
         PROFILES,
         hash_keys=KEYS,
-        workers=2,
+        workers=workers,
         timeout=60,
         file_timeout=2,
         job=crash_or_scan,
         file_job=hang_or_scan_file,
     )
+
+
+async def test_a_timed_out_scan_replaces_only_its_own_worker(tmp_path: Path) -> None:
+    # Two workers: b's scan waits on one for a file, a's file hangs the other. The file
+    # scan's 2 s bound is what is tested (on a loaded machine it only fires later); b's
+    # 60 s are never reached: the test lets b's job end.
+    r = _hanging_files(workers=2)
     await r.start()
     try:
         go = tmp_path / "go"
@@ -178,15 +184,7 @@ async def test_a_timed_out_scan_replaces_only_its_own_worker(tmp_path: Path) -> 
 async def test_a_cancelled_scan_that_hangs_is_still_stopped_at_its_time_limit() -> None:
     # One worker: b's scan can only run once a's stuck job is killed at its 2 s limit (the
     # bound under test; it fires later on a loaded machine, within b's 60 s to wait).
-    r = DlpRunner(
-        PROFILES,
-        hash_keys=KEYS,
-        workers=1,
-        timeout=60,
-        file_timeout=2,
-        job=crash_or_scan,
-        file_job=hang_or_scan_file,
-    )
+    r = _hanging_files(workers=1)
     await r.start()
     try:
         hung = asyncio.create_task(
