@@ -64,10 +64,6 @@ _PURGE_CHECKPOINTS: Final = (
 )
 
 
-def now_ts() -> str:
-    return format_ts(datetime.datetime.now(datetime.UTC))
-
-
 def central_anchors(pg: psycopg.Connection[Any], instance: str) -> dict[str, Checkpoint]:
     """Each tenant's anchor of ``instance`` in the central copy."""
     return {

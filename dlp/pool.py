@@ -218,7 +218,8 @@ def _worker_main(
         _write_message(sock, (0, _FAILED, ("start", None, traceback.format_exc())))
         raise SystemExit(1) from None  # the gateway logs the traceback
     _write_message(sock, (0, _READY, os.getpid()))
-    try:
+    # the parent gone while we answer (a broken pipe): so are we
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         while (message := _read_message(sock)) is not None:
             job_id, job, args = message
             try:
@@ -228,8 +229,6 @@ def _worker_main(
                 parts = _frame(pickle.dumps(_failure(job_id, exc), pickle.HIGHEST_PROTOCOL))
             for part in parts:
                 sock.sendall(part)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the parent is gone: so are we
 
 
 # -- the gateway's side --------------------------------------------------------------------

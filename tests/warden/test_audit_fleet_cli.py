@@ -191,6 +191,8 @@ def test_purge_fleet_anchors_an_instance_and_says_what_it_did(
         (("--fleet", "--older-than-days", "30", "--instance", "gw-x"), True, "gw-x is not in"),
         (("--fleet", "--older-than-days", "30"), False, "run `warden db migrate`"),
         (("--older-than-days", "30"), True, "purge needs --tenant T (or --fleet"),
+        (("--fleet", "--older-than-days", "-1"), True, "'-1' is not a whole number of days"),
+        (("--tenant", "acme", "--older-than-days", "-1"), True, "0 or more"),
     ],
 )
 def test_purge_fleet_names_what_is_wrong(

@@ -59,6 +59,17 @@ def _when(value: str | None) -> datetime.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
+def _days(value: str) -> int:
+    """``--older-than-days``: a whole number of days, 0 or more (for both purges)."""
+    try:
+        days = int(value)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days, 0 or more")
+    return days
+
+
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     if args.fleet:
         return audit_fleet.cmd_verify_fleet(config, args)
@@ -188,9 +199,6 @@ def cmd_purge(config: Config, args: argparse.Namespace) -> int:
     days = args.older_than_days
     if days is None:  # 0 is a retention too (everything signed until now)
         days = config.audit.retention_days
-    if days < 0:
-        print("warden: --older-than-days must not be negative", file=sys.stderr)
-        return 2
     log = AuditLog.open(_db(config))
     try:
         result = purge(log, args.tenant, days, datetime.datetime.now(datetime.UTC))
@@ -288,7 +296,7 @@ def register(sub: argparse._SubParsersAction, wrap: Callable[..., object]) -> No
         "purge", help="apply retention to one tenant (--fleet: to the fleet's central copy)"
     )
     p.add_argument("--tenant", help="the tenant (required without --fleet)")
-    p.add_argument("--older-than-days", type=int)
+    p.add_argument("--older-than-days", type=_days, metavar="N")
     p.add_argument(
         "--fleet",
         action="store_true",

@@ -101,9 +101,6 @@ def cmd_purge_fleet(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.older_than_days < 0:
-        print("warden: --older-than-days must not be negative", file=sys.stderr)
-        return 2
     try:
         pinned = load_pinned_keys(Path(args.key_dir)) if args.key_dir else None
     except SigningKeyError as exc:
