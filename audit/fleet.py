@@ -244,8 +244,8 @@ class FleetShipper:
                             self.problem = self.cause = self._problem_since = None
                         self.report(force=recovered)
                         failures = 0
-                        if moved >= self.batch:
-                            continue  # a backlog: the next batch at once
+                        if moved >= self.batch or self._purge_pending:
+                            continue  # a backlog (to ship or to delete): the next at once
                         if moved:
                             # let the next commits gather: one transaction for many
                             # records costs PostgreSQL and the writer less than many
@@ -332,8 +332,7 @@ class FleetShipper:
                     checkpoints,
                     self.instance,
                 )
-            # a full batch counts as a backlog (`_run` goes on at once)
-            moved += self.batch if self._purge_pending else records + checkpoints
+            moved += records + checkpoints  # more left (`_purge_pending`): `_run` goes on
         return moved
 
     def _ship_batch(
