@@ -63,7 +63,8 @@ class Prescan:
         for i in self._whole:
             yield self._recognizers[i], [(0, len(text))]
         lowered: str | None = None
-        holds: dict[tuple[bool, str], bool] = {}  # (lower-cased, character): in the text
+        # a character of ``_RARE``: in the text (lower-casing keeps these characters)
+        holds: dict[str, bool] = {}
         for groups, i in self._literals:
             r = self._recognizers[i]
             source = text
@@ -75,9 +76,9 @@ class Prescan:
             literals: list[str] = []
             for rare, group in groups:
                 if rare:
-                    held = holds.get((lower, rare))
+                    held = holds.get(rare)
                     if held is None:
-                        held = holds[lower, rare] = rare in source
+                        held = holds[rare] = rare in text
                     if not held:
                         continue
                 literals.extend(group)
